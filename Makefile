@@ -1,0 +1,62 @@
+# activity-core: `make help` lists the targets.
+GO        ?= go
+BIN       ?= bin/activity-core
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/coulomb/activity-core/internal/cli.Version=$(VERSION)
+FUZZTIME  ?= 20s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this list of targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/activity-core.
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/activity-core
+
+.PHONY: build-prod
+build-prod: ## Build bin/activity-core without the embedded Temporal/NATS servers (-tags nodev).
+	$(GO) build -tags nodev -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/activity-core
+
+.PHONY: dev
+dev: ## Run everything embedded on the example definitions.
+	$(GO) run ./cmd/activity-core dev --definitions examples/definitions
+
+.PHONY: test
+test: ## Run the tests (real-engine tests skip unless ACTIVITY_TEST_* are set).
+	$(GO) test ./...
+
+.PHONY: ci
+ci: ## Run what CI runs: services up, vet, gofmt, tests with real engines, fuzz.
+	bash .ci/run
+
+.PHONY: lint
+lint: ## go vet and a gofmt check.
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: fmt
+fmt: ## Format all Go files.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: fuzz
+fuzz: ## Fuzz the definition loader and cron parser for FUZZTIME each.
+	$(GO) test ./internal/definition -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/cronexpr -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+.PHONY: bench
+bench: ## Run the benchmarks (see docs/benchmarks.md for the recorded figures).
+	$(GO) test ./... -run '^$$' -bench . -benchmem
+
+.PHONY: validate-examples
+validate-examples: ## Validate the example definitions.
+	$(GO) run ./cmd/activity-core validate examples/definitions
+
+.PHONY: golden
+golden: ## Refresh golden files after an intended change of messages.
+	$(GO) test ./internal/definition -run TestInvalidGolden -update
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf bin

@@ -1,0 +1,76 @@
+package definition
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// envRefPattern matches a well-formed ${env:NAME} reference.
+var envRefPattern = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// EnvRefs returns the names of the ${env:NAME} references in s, in order.
+// The worker resolves them at run time and redacts their values.
+func EnvRefs(s string) []string {
+	var names []string
+	for _, m := range envRefPattern.FindAllStringSubmatch(s, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// ExpandEnvRefs replaces every ${env:NAME} in s using lookup. It fails on
+// the first unset name, naming it, because running with a blank secret is
+// worse than not running.
+func ExpandEnvRefs(s string, lookup func(string) (string, bool)) (string, error) {
+	var missing string
+	out := envRefPattern.ReplaceAllStringFunc(s, func(ref string) string {
+		name := envRefPattern.FindStringSubmatch(ref)[1]
+		v, ok := lookup(name)
+		if !ok && missing == "" {
+			missing = name
+		}
+		return v
+	})
+	if missing != "" {
+		return "", fmt.Errorf("environment variable %s is not set on the worker (referenced as ${env:%s})", missing, missing)
+	}
+	return out, nil
+}
+
+// checkEnvRefs reports malformed references: anything that starts like
+// ${env: but is not ${env:NAME}.
+func (d *decoder) checkEnvRefs(n *yaml.Node, field, s string) {
+	rest := envRefPattern.ReplaceAllString(s, "")
+	if i := strings.Index(rest, "${env:"); i >= 0 {
+		d.errorf(n, field, "malformed environment reference near %q: write ${env:NAME} with NAME made of letters, digits and _", clip(rest[i:], 24))
+	}
+}
+
+// noEnvRefs refuses references in a command line: a secret substituted into
+// cmd or args would show in process listings and in the run record. Pass
+// it through instruction.env and use $NAME in the command instead.
+func (d *decoder) noEnvRefs(n *yaml.Node, field, s string) {
+	if strings.Contains(s, "${env:") {
+		d.errorf(n, field, "${env:...} is not expanded in commands (it would show in process listings): set it in instruction.env, e.g. env: {TOKEN: \"${env:TOKEN}\"}, and use $TOKEN")
+	}
+}
+
+// envRefsIn checks every string inside a YAML value (body, payload).
+func (d *decoder) envRefsIn(n *yaml.Node, field string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		d.checkEnvRefs(n, field, n.Value)
+	}
+	for _, c := range n.Content {
+		d.envRefsIn(c, field)
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
