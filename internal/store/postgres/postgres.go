@@ -1,0 +1,253 @@
+// Package postgres is the production Store, on PostgreSQL through pgx v5.
+//
+// A deployment lives in one schema: the connection's search_path decides
+// which (public unless the URL says otherwise, e.g.
+// postgres://host/db?search_path=activity). Migrate creates the tables
+// there, and the sync lock's key is derived from the schema name, so
+// deployments (and test runs) sharing a database in separate schemas never
+// block each other.
+//
+// The sync lock is a session-level advisory lock (pg_advisory_lock) held on
+// a connection of its own, outside the pool: it waits in the server's queue,
+// is released explicitly when the sync returns, and by the server when the
+// session ends, so a crashed process never leaves it taken. See
+// WithSyncLock.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Defaults of Config.
+const (
+	// ConnectTimeoutDefault bounds each connection attempt, so that a bad
+	// host stops startup within seconds instead of the operating system's
+	// minutes. A connect_timeout in the URL wins.
+	ConnectTimeoutDefault = 5 * time.Second
+	// LockCheckIntervalDefault is how often a held sync lock checks that
+	// its session is still alive.
+	LockCheckIntervalDefault = 5 * time.Second
+	// ApplicationNameDefault names activity-core's sessions in
+	// pg_stat_activity, unless the URL sets application_name.
+	ApplicationNameDefault = "activity-core"
+)
+
+// Config configures a Store. Only URL is required.
+type Config struct {
+	// URL is a postgres:// or postgresql:// URL, or a key=value DSN, as
+	// pgx reads it (pool_max_conns and the like included).
+	URL string
+	// Logger receives the store's warnings (corrupt rows, migrations).
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock the store stamps records with. Default: time.Now.
+	Now func() time.Time
+	// ConnectTimeout: see ConnectTimeoutDefault.
+	ConnectTimeout time.Duration
+	// LockCheckInterval: see LockCheckIntervalDefault.
+	LockCheckInterval time.Duration
+}
+
+// Store is the PostgreSQL Store. Create it with Open or New.
+type Store struct {
+	pool           *pgxpool.Pool
+	lockConfig     *pgx.ConnConfig
+	logger         *slog.Logger
+	now            func() time.Time
+	lockCheck      time.Duration
+	schema         string
+	syncLockKey    int64
+	migrateLockKey int64
+	catalogLockKey int64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url with default settings; it is what
+// storeopen.Open calls for postgres:// URLs.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+	return New(ctx, Config{URL: url, Logger: logger})
+}
+
+// New connects to the database and checks that it answers, so that a bad
+// URL, an unreachable server or wrong credentials are reported at startup
+// in one line that says what to fix. It does not migrate: call Migrate.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("invalid PostgreSQL URL: %w", err)
+	}
+	cc := pc.ConnConfig
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, ConnectTimeoutDefault)
+	}
+	if cc.RuntimeParams["application_name"] == "" {
+		cc.RuntimeParams["application_name"] = ApplicationNameDefault
+	}
+	s := &Store{
+		logger:    cmp.Or(cfg.Logger, slog.Default()),
+		now:       cfg.Now,
+		lockCheck: cmp.Or(cfg.LockCheckInterval, LockCheckIntervalDefault),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	// The lock connection cancels a waiting pg_advisory_lock on the server
+	// when ctx ends, rather than only dropping the socket: a dropped socket
+	// leaves the backend queued for the lock until it is granted.
+	s.lockConfig = cc.Copy()
+	s.lockConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+	}
+
+	s.pool, err = pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, describeConnectError(cc, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, cc.ConnectTimeout+time.Second)
+	defer cancel()
+	var schema *string
+	if err := s.pool.QueryRow(cctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		s.pool.Close()
+		return nil, describeConnectError(cc, err)
+	}
+	if schema == nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("%s: the search_path (%s) names no existing schema: create the schema or fix search_path in the URL",
+			target(cc), cc.RuntimeParams["search_path"])
+	}
+	s.schema = *schema
+	s.syncLockKey = lockKey("sync", s.schema)
+	s.migrateLockKey = lockKey("migrate", s.schema)
+	s.catalogLockKey = lockKey("catalog", s.schema)
+	return s, nil
+}
+
+// Schema is the schema the store works in.
+func (s *Store) Schema() string { return s.schema }
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pinging PostgreSQL: %w", dbErr(err))
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// lockKey derives an advisory lock key from a purpose and the schema, so
+// that deployments in different schemas of one database do not share locks.
+func lockKey(purpose, schema string) int64 {
+	h := fnv.New64a()
+	io.WriteString(h, "activity-core:"+purpose+":"+schema)
+	return int64(h.Sum64())
+}
+
+func target(cc *pgx.ConnConfig) string {
+	return fmt.Sprintf("PostgreSQL at %s:%d (database %q, user %q)", cc.Host, cc.Port, cc.Database, cc.User)
+}
+
+// describeConnectError turns a failed first connection into one line that
+// says what is wrong and what to check.
+func describeConnectError(cc *pgx.ConnConfig, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01", "28000":
+			return fmt.Errorf("%s refused the login: %s; check the user and password in the URL", target(cc), pgErr.Message)
+		case "3D000":
+			return fmt.Errorf("%s: the database does not exist; create it (createdb %s) or fix the URL", target(cc), cc.Database)
+		}
+		return fmt.Errorf("%s: %s (SQLSTATE %s)", target(cc), pgErr.Message, pgErr.Code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return fmt.Errorf("%s did not answer within %s; is the server up, and are host and port right?", target(cc), cc.ConnectTimeout)
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Errorf("cannot resolve the host of %s: %v; check the host in the URL", target(cc), dnsErr)
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return fmt.Errorf("cannot reach %s: %v; is the server running, and are host and port right?", target(cc), opErr)
+	}
+	return fmt.Errorf("cannot connect to %s: %v", target(cc), err)
+}
+
+// dbErr marks errors worth retrying with store.ErrUnavailable: the
+// connection broke, the server is shutting down or starting, or it asked
+// for a retry. Other errors are returned unchanged.
+func dbErr(err error) error {
+	if err == nil || !retryable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller gave up; that is not the database's doing
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch c := pgErr.Code; {
+		case strings.HasPrefix(c, "08"), // connection exception
+			c == "40001", // serialization_failure
+			c == "40P01", // deadlock_detected
+			c == "53300", // too_many_connections
+			c == "57P01", // admin_shutdown
+			c == "57P02", // crash_shutdown
+			c == "57P03": // cannot_connect_now
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) ||
+		pgconn.SafeToRetry(err)
+}
+
+// pgCode is the SQLSTATE of err, or "".
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}

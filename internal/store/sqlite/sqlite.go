@@ -1,0 +1,279 @@
+// Package sqlite is the embedded Store, on one SQLite file through
+// modernc.org/sqlite (pure Go, no cgo), for `activity-core dev` and
+// single-node installs.
+//
+// Concurrency: the file is in WAL mode, so readers never wait for the
+// writer. All writes in this process go through a pool of exactly one
+// connection, whose transactions start with BEGIN IMMEDIATE: goroutines
+// queue in database/sql instead of failing with SQLITE_BUSY, and a
+// transaction never has to upgrade a read lock (which busy_timeout cannot
+// help with). Other processes writing the same file wait on busy_timeout
+// (BusyTimeoutDefault). Reads use a separate pool of query-only
+// connections.
+//
+// The sync lock is an exclusive flock(2) on a file beside the database,
+// "<database>.sync-lock": it holds between processes and between Store
+// instances in one process (each lock attempt opens the file anew, and
+// flock locks belong to the open file), and the kernel releases it when
+// the process dies. See WithSyncLock.
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/internal/contract"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Defaults of Config.
+const (
+	// BusyTimeoutDefault is how long a write waits for another process's
+	// write transaction before failing with store.ErrUnavailable.
+	BusyTimeoutDefault = 10 * time.Second
+	// ReadConnsDefault is the size of the read pool.
+	ReadConnsDefault = 4
+)
+
+// Config configures a Store. Only Path is required.
+type Config struct {
+	// Path is the database file; it is created if missing, but its
+	// directory must exist.
+	Path string
+	// Logger receives the store's warnings (corrupt rows, migrations).
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock the store stamps records with. Default: time.Now.
+	Now func() time.Time
+	// BusyTimeout: see BusyTimeoutDefault.
+	BusyTimeout time.Duration
+	// ReadConns: see ReadConnsDefault.
+	ReadConns int
+}
+
+// Store is the SQLite Store. Create it with Open or New.
+type Store struct {
+	path     string
+	lockPath string
+	writer   *sql.DB // exactly one connection; every write goes here
+	reader   *sql.DB // query-only connections
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// PathFromURL returns the file named by a sqlite: URL: sqlite:///abs/path
+// (the documented form) or sqlite:relative/path (relative to the working
+// directory).
+func PathFromURL(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "sqlite" {
+		return "", fmt.Errorf("not a sqlite URL: want sqlite:///absolute/path/to/file.db")
+	}
+	var p string
+	switch {
+	case u.Opaque != "":
+		p = u.Opaque
+	case u.Host != "":
+		return "", fmt.Errorf("sqlite URL %q has a host %q: want three slashes, sqlite:///absolute/path/to/file.db", rawURL, u.Host)
+	default:
+		p = u.Path
+	}
+	if p == "" || strings.HasSuffix(p, "/") {
+		return "", fmt.Errorf("sqlite URL %q names no file: want sqlite:///absolute/path/to/file.db", rawURL)
+	}
+	if u.RawQuery != "" {
+		return "", fmt.Errorf("sqlite URL %q: query parameters are not supported", rawURL)
+	}
+	return p, nil
+}
+
+// Open opens the database named by a sqlite: URL (see PathFromURL) with
+// default settings; it is what storeopen.Open calls.
+func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*Store, error) {
+	p, err := PathFromURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, Config{Path: p, Logger: logger})
+}
+
+// New opens (creating if needed) the database file and checks it is
+// usable. It does not migrate: call Migrate.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("no SQLite database path")
+	}
+	if strings.ContainsAny(cfg.Path, "?#") {
+		return nil, fmt.Errorf("SQLite database path %q: '?' and '#' are not supported in file names", cfg.Path)
+	}
+	abs, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("SQLite database %s: directory %s does not exist; create it or fix the path", abs, filepath.Dir(abs))
+	}
+	busy := cmp.Or(cfg.BusyTimeout, BusyTimeoutDefault).Milliseconds()
+	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", abs, busy)
+
+	s := &Store{
+		path:     abs,
+		lockPath: abs + ".sync-lock",
+		logger:   cmp.Or(cfg.Logger, slog.Default()),
+		now:      cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.writer, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+	// Connecting the writer first creates the file and switches it to WAL
+	// before any reader looks at it.
+	if err := s.writer.PingContext(ctx); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
+	}
+	s.reader, err = sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
+	}
+	n := cmp.Or(cfg.ReadConns, ReadConnsDefault)
+	s.reader.SetMaxOpenConns(n)
+	s.reader.SetMaxIdleConns(n)
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// Path is the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("pinging SQLite: %w", dbErr(err))
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// Migrate implements store.Store. The whole migration runs in one
+// BEGIN IMMEDIATE transaction on the writer, which excludes every other
+// writer, in this process or another, until it commits; SQLite DDL is
+// transactional, so a failed migration leaves no trace.
+func (s *Store) Migrate(ctx context.Context) error {
+	migrations, err := contract.Migrations(migrationFS, "migrations")
+	if err != nil {
+		return fmt.Errorf("reading migrations: %w", err)
+	}
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at TEXT    NOT NULL) STRICT`); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+		if err != nil {
+			return err
+		}
+		done := map[int]bool{}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			done[v] = true
+			if v > len(migrations) {
+				s.logger.WarnContext(ctx, "store: database schema is newer than this release; upgrade activity-core",
+					"path", s.path, "version", v, "known", len(migrations))
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, m := range migrations {
+			if done[m.Version] {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("applying %s: %w", m.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.Version, m.Name, fmtTime(s.now())); err != nil {
+				return err
+			}
+			s.logger.InfoContext(ctx, "store: applied migration", "path", s.path, "migration", m.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrating SQLite database %s: %w", s.path, dbErr(err))
+	}
+	return nil
+}
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// sqliteCode is the primary result code of err, or 0.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() & 0xff
+	}
+	return 0
+}
+
+// dbErr marks errors worth retrying with store.ErrUnavailable: the file is
+// locked by another process beyond busy_timeout.
+func dbErr(err error) error {
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
