@@ -1,0 +1,276 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Publisher sends a message to NATS. msgID de-duplicates retries
+// (JetStream's Nats-Msg-Id); empty means none.
+type Publisher interface {
+	Publish(ctx context.Context, subject string, data []byte, msgID string) error
+}
+
+// Config holds the dependencies and settings of the activities.
+type Config struct {
+	Store store.Store
+	// Publisher is used by publish instructions and lifecycle events; nil
+	// makes publish instructions fail and lifecycle events be skipped.
+	Publisher Publisher
+	// Temporal is needed for concurrency_key locks.
+	Temporal client.Client
+	// TaskQueue the lock workflows run on (TaskQueueDefault when empty).
+	TaskQueue string
+	// HTTPClient for context and http instructions (a client with no
+	// overall timeout: each request has its own).
+	HTTPClient *http.Client
+	// LookupEnv resolves ${env:NAME} (os.LookupEnv when nil).
+	LookupEnv func(string) (string, bool)
+	// StateHubURL is ACTIVITY_STATE_HUB_URL, for state_hub.* context.
+	StateHubURL string
+	// LifecyclePrefix prefixes lifecycle subjects (LifecyclePrefixDefault).
+	LifecyclePrefix string
+	// ShellGrace is the time between SIGTERM and SIGKILL (10s default).
+	ShellGrace time.Duration
+	// HeartbeatEvery is how often a running instruction heartbeats.
+	HeartbeatEvery time.Duration
+	// BaseEnv is passed to every shell command before the definition's env
+	// and the ACTIVITY_* variables. Nil means a minimal environment taken
+	// from the worker: PATH, HOME, USER, LANG, LC_ALL, TZ, TMPDIR.
+	BaseEnv []string
+	Logger  *slog.Logger
+	// OnRunFinished, when set, is called with every run FinishRun records
+	// (metrics count runs by definition and status).
+	OnRunFinished func(store.Run)
+}
+
+// Activities are the side effects of RunActivityWorkflow. Register one
+// value on a worker with Register.
+type Activities struct {
+	cfg   Config
+	rules *ruleCache
+	log   *slog.Logger
+}
+
+// NewActivities checks the configuration and fills defaults.
+func NewActivities(cfg Config) (*Activities, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("engine: Config.Store is required")
+	}
+	cfg.TaskQueue = cmp.Or(cfg.TaskQueue, TaskQueueDefault)
+	cfg.LifecyclePrefix = cmp.Or(cfg.LifecyclePrefix, LifecyclePrefixDefault)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.LookupEnv == nil {
+		cfg.LookupEnv = os.LookupEnv
+	}
+	cfg.ShellGrace = cmp.Or(cfg.ShellGrace, 10*time.Second)
+	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, 5*time.Second)
+	if cfg.BaseEnv == nil {
+		for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
+			if v, ok := os.LookupEnv(k); ok {
+				cfg.BaseEnv = append(cfg.BaseEnv, k+"="+v)
+			}
+		}
+		if len(cfg.BaseEnv) == 0 {
+			cfg.BaseEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+		}
+	}
+	logger := cmp.Or(cfg.Logger, slog.Default())
+	return &Activities{cfg: cfg, rules: newRuleCache(1024), log: logger}, nil
+}
+
+// Error types of application errors the activities return. The workflow
+// and the retry policies key on them.
+const (
+	errTypeCommandFailed = "CommandFailed" // retryable: a run of the instruction failed
+	errTypeTimeout       = "InstructionTimeout"
+	errTypeStart         = "StartFailed" // the command could not start: permanent
+	errTypeConfig        = "ConfigError" // unset ${env:...}, bad URL: permanent
+	errTypeStore         = "StoreError"  // a store error that retrying will not fix
+	errTypeContext       = "ContextFailed"
+)
+
+// storeErr converts a store error at the activity boundary: unavailable is
+// retried by Temporal, anything else fails at once.
+func storeErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if store.IsRetryable(err) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", what, err), errTypeStore, err)
+}
+
+// StartRunInput asks StartRun to load a definition and record a run.
+type StartRunInput struct {
+	RunID         string     `json:"run_id"`
+	WorkflowID    string     `json:"workflow_id"`
+	WorkflowRunID string     `json:"workflow_run_id"`
+	Input         RunInput   `json:"input"`
+	ScheduledAt   *time.Time `json:"scheduled_at,omitempty"`
+	Attempt       int        `json:"attempt"`
+}
+
+// StartRunResult is the definition as it is now, or why the run is skipped.
+type StartRunResult struct {
+	Spec        json.RawMessage `json:"spec,omitempty"`
+	Version     int             `json:"version"`
+	ContentHash string          `json:"content_hash,omitempty"`
+	Skip        bool            `json:"skip"`
+	SkipReason  string          `json:"skip_reason,omitempty"`
+	StartedAt   time.Time       `json:"started_at"`
+}
+
+// StartRun loads the definition at run time, so an edit synced a second
+// ago is what runs, and records the run as running (or skipped).
+func (a *Activities) StartRun(ctx context.Context, in StartRunInput) (*StartRunResult, error) {
+	now := time.Now().UTC()
+	res := &StartRunResult{StartedAt: now}
+	def, err := a.cfg.Store.GetDefinition(ctx, in.Input.DefinitionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		res.Skip, res.SkipReason = true, "definition not found: it was never synced, or its id changed"
+	case err != nil:
+		return nil, storeErr("loading definition "+in.Input.DefinitionID, err)
+	case def.Removed():
+		res.Skip, res.SkipReason = true, fmt.Sprintf("definition removed at %s (its file is gone)", def.RemovedAt.Format(time.RFC3339))
+	case !def.Enabled && in.Input.Trigger != store.RunTriggerManual:
+		res.Skip, res.SkipReason = true, "definition disabled"
+	}
+	if err == nil {
+		res.Spec, res.Version, res.ContentHash = def.Spec, def.Version, def.ContentHash
+	}
+	run := store.Run{
+		ID:                in.RunID,
+		DefinitionID:      in.Input.DefinitionID,
+		DefinitionVersion: res.Version,
+		ContentHash:       res.ContentHash,
+		Trigger:           in.Input.Trigger,
+		TriggerDetail:     triggerDetail(in),
+		Status:            store.RunRunning,
+		WorkflowID:        in.WorkflowID,
+		WorkflowRunID:     in.WorkflowRunID,
+		ScheduledAt:       in.ScheduledAt,
+		StartedAt:         &now,
+		Attempt:           in.Attempt,
+	}
+	if res.Skip {
+		run.Status, run.SkipReason, run.FinishedAt = store.RunSkipped, res.SkipReason, &now
+	}
+	stored, err := a.cfg.Store.CreateRun(ctx, run)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		// ErrConflict: an earlier attempt of this activity created it.
+		return nil, storeErr("recording run", err)
+	}
+	if err == nil && res.Skip && a.cfg.OnRunFinished != nil {
+		a.cfg.OnRunFinished(stored)
+	}
+	return res, nil
+}
+
+func triggerDetail(in StartRunInput) json.RawMessage {
+	d := map[string]any{"trigger": in.Input.Trigger}
+	if e := in.Input.Event; e != nil {
+		d["event"] = map[string]any{"subject": e.Subject, "id": e.ID, "time": e.Time, "payload": e.Payload}
+	}
+	if in.ScheduledAt != nil {
+		d["scheduled_at"] = in.ScheduledAt
+	}
+	if in.Input.ChainDepth > 0 {
+		d["chain_depth"] = in.Input.ChainDepth
+	}
+	b, _ := json.Marshal(d)
+	return b
+}
+
+// FinishRunInput is the outcome of a run.
+type FinishRunInput struct {
+	RunID           string          `json:"run_id"`
+	Status          store.RunStatus `json:"status"`
+	Stage           store.RunStage  `json:"stage,omitempty"`
+	Reason          string          `json:"reason,omitempty"`
+	ContextSnapshot json.RawMessage `json:"context_snapshot,omitempty"`
+	RuleOutcome     json.RawMessage `json:"rule_outcome,omitempty"`
+	Result          *InstructionResult
+	Error           string `json:"error,omitempty"`
+	Attempt         int    `json:"attempt"`
+}
+
+// FinishRun records how the run ended. A run already finished keeps its
+// status (the store refuses to move a terminal status), so a retried
+// FinishRun is harmless.
+func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.Run, error) {
+	run, err := a.cfg.Store.GetRun(ctx, in.RunID)
+	if err != nil {
+		return nil, storeErr("loading run "+in.RunID, err)
+	}
+	now := time.Now().UTC()
+	run.Status, run.Stage, run.FinishedAt = in.Status, in.Stage, &now
+	if in.Status == store.RunSkipped {
+		run.SkipReason = in.Reason
+	}
+	run.ContextSnapshot, run.RuleOutcome, run.Error = in.ContextSnapshot, in.RuleOutcome, in.Error
+	if in.Attempt > 0 {
+		run.Attempt = in.Attempt
+	}
+	if r := in.Result; r != nil {
+		run.ExitCode, run.Stdout, run.Stderr = r.ExitCode, r.Stdout, r.Stderr
+		if r.Attempt > 0 {
+			run.Attempt = r.Attempt
+		}
+	}
+	stored, err := a.cfg.Store.UpdateRun(ctx, run)
+	if errors.Is(err, store.ErrConflict) {
+		current, gerr := a.cfg.Store.GetRun(ctx, in.RunID)
+		if gerr == nil {
+			return &current, nil
+		}
+	}
+	if err != nil {
+		return nil, storeErr("recording run outcome", err)
+	}
+	if a.cfg.OnRunFinished != nil {
+		a.cfg.OnRunFinished(stored)
+	}
+	return &stored, nil
+}
+
+// PublishLifecycle publishes <prefix>.run.<status> so other definitions can
+// chain on runs. The message id is the run id and status, so a retried
+// publish is de-duplicated by JetStream.
+func (a *Activities) PublishLifecycle(ctx context.Context, ev LifecycleEvent) error {
+	if a.cfg.Publisher == nil {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("encoding lifecycle event", errTypeConfig, err)
+	}
+	subject := fmt.Sprintf("%s.run.%s", a.cfg.LifecyclePrefix, ev.Status)
+	return a.cfg.Publisher.Publish(ctx, subject, b, ev.RunID+":"+string(ev.Status))
+}
+
+// loadSpec decodes a definition spec passed through workflow history.
+func loadSpec(spec json.RawMessage) (*definition.Definition, error) {
+	def, err := definition.FromCanonicalJSON(spec)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("decoding stored definition: "+err.Error(), errTypeStore, err)
+	}
+	return def, nil
+}

@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/shell"
+)
+
+// InstructionInput is everything an instruction may use.
+type InstructionInput struct {
+	RunID        string                     `json:"run_id"`
+	DefinitionID string                     `json:"definition_id"`
+	Trigger      string                     `json:"trigger"`
+	Spec         json.RawMessage            `json:"spec"`
+	Event        *Event                     `json:"event,omitempty"`
+	Context      map[string]json.RawMessage `json:"context,omitempty"`
+}
+
+// InstructionResult is what an attempt left behind; secrets are redacted.
+type InstructionResult struct {
+	ExitCode    *int      `json:"exit_code,omitempty"`
+	Signal      string    `json:"signal,omitempty"`
+	Stdout      string    `json:"stdout,omitempty"`
+	Stderr      string    `json:"stderr,omitempty"`
+	StdoutBytes int64     `json:"stdout_bytes,omitempty"`
+	StderrBytes int64     `json:"stderr_bytes,omitempty"`
+	HTTPStatus  int       `json:"http_status,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Attempt     int       `json:"attempt"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+// RunInstruction performs the instruction once (Temporal retries it by the
+// definition's retry policy). A failed attempt returns an application error
+// carrying the InstructionResult as details, so the workflow can record the
+// output of the last attempt.
+func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*InstructionResult, error) {
+	def, err := loadSpec(in.Spec)
+	if err != nil {
+		return nil, err
+	}
+	info := activity.GetInfo(ctx)
+	sec := newSecrets(a.cfg.LookupEnv)
+	res := &InstructionResult{Attempt: int(info.Attempt), StartedAt: time.Now().UTC()}
+	// The instruction's own timeout ends the attempt a little before
+	// Temporal's StartToClose does, so the output can still be reported.
+	ictx, cancel := context.WithTimeout(ctx, def.Instruction.Timeout.D())
+	defer cancel()
+
+	var runErr error
+	switch def.Instruction.Kind {
+	case definition.InstructionShell:
+		runErr = a.runShell(ictx, sec, def, in, res)
+	case definition.InstructionHTTP:
+		runErr = a.runHTTP(ictx, sec, def, res)
+	case definition.InstructionPublish:
+		runErr = a.runPublish(ictx, sec, def, in, res)
+	default:
+		runErr = temporal.NewNonRetryableApplicationError("unknown instruction kind "+def.Instruction.Kind, errTypeConfig, nil)
+	}
+	res.FinishedAt = time.Now().UTC()
+	res.Stdout, res.Stderr = sec.redact(res.Stdout), sec.redact(res.Stderr)
+	if runErr == nil {
+		return res, nil
+	}
+	// Classify: our timeout, cancellation, or a failure.
+	var appErr *temporal.ApplicationError
+	switch {
+	case ctx.Err() != nil:
+		res.Error = "canceled"
+		return nil, temporal.NewCanceledError(res)
+	case ictx.Err() == context.DeadlineExceeded:
+		res.Error = fmt.Sprintf("timed out after %s", def.Instruction.Timeout)
+		return nil, temporal.NewApplicationErrorWithOptions(res.Error, errTypeTimeout, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
+	case errors.As(runErr, &appErr):
+		res.Error = sec.redact(appErr.Message())
+		return nil, temporal.NewApplicationErrorWithOptions(res.Error, appErr.Type(), temporal.ApplicationErrorOptions{NonRetryable: appErr.NonRetryable(), Details: []any{res}})
+	default:
+		res.Error = sec.redact(runErr.Error())
+		return nil, temporal.NewApplicationErrorWithOptions(res.Error, errTypeCommandFailed, temporal.ApplicationErrorOptions{Details: []any{res}})
+	}
+}
+
+func configErr(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), errTypeConfig, err)
+}
+
+// shellEnv builds a command's whole environment: the worker's minimal base,
+// the definition's env (with ${env:...} resolved), then the ACTIVITY_*
+// variables, which carry all untrusted data (SPEC §3).
+func (a *Activities) shellEnv(sec *secrets, def *definition.Definition, in InstructionInput) ([]string, error) {
+	env := append([]string(nil), a.cfg.BaseEnv...)
+	for k, v := range def.Instruction.Env {
+		ev, err := sec.expand(v)
+		if err != nil {
+			return nil, fmt.Errorf("instruction.env.%s: %w", k, err)
+		}
+		env = append(env, k+"="+ev)
+	}
+	ctxJSON, _ := json.Marshal(in.Context)
+	if in.Context == nil {
+		ctxJSON = []byte("{}")
+	}
+	env = append(env,
+		"ACTIVITY_RUN_ID="+in.RunID,
+		"ACTIVITY_DEFINITION_ID="+in.DefinitionID,
+		"ACTIVITY_TRIGGER="+in.Trigger,
+		"ACTIVITY_CONTEXT_JSON="+string(ctxJSON),
+	)
+	if in.Event != nil {
+		payload := string(in.Event.Payload)
+		if payload == "" {
+			payload = "null"
+		}
+		env = append(env, "ACTIVITY_EVENT_SUBJECT="+in.Event.Subject, "ACTIVITY_EVENT_ID="+in.Event.ID, "ACTIVITY_EVENT_JSON="+payload)
+	}
+	return env, nil
+}
+
+func (a *Activities) runShell(ctx context.Context, sec *secrets, def *definition.Definition, in InstructionInput, res *InstructionResult) error {
+	env, err := a.shellEnv(sec, def, in)
+	if err != nil {
+		return configErr(err)
+	}
+	out, err := shell.Run(ctx, shell.Command{
+		Cmd:           def.Instruction.Cmd,
+		Args:          def.Instruction.Args,
+		Dir:           def.Instruction.Workdir,
+		Env:           env,
+		Grace:         a.cfg.ShellGrace,
+		ProgressEvery: a.cfg.HeartbeatEvery,
+		Progress: func(p shell.Progress) {
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, map[string]any{"pid": p.PID, "elapsed": p.Elapsed.String(), "stdout_bytes": p.StdoutBytes, "stderr_bytes": p.StderrBytes})
+			}
+		},
+	})
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(sec.redact(err.Error()), errTypeStart, err)
+	}
+	res.Stdout, res.Stderr = out.Stdout, out.Stderr
+	res.StdoutBytes, res.StderrBytes = out.StdoutBytes, out.StderrBytes
+	res.Signal = out.Signal
+	if out.Signal == "" {
+		code := out.ExitCode
+		res.ExitCode = &code
+	}
+	switch {
+	case out.Canceled:
+		return ctx.Err()
+	case out.Signal != "":
+		return fmt.Errorf("command killed by signal %s", out.Signal)
+	case out.ExitCode != 0:
+		return fmt.Errorf("command exited with status %d", out.ExitCode)
+	}
+	return nil
+}
+
+func (a *Activities) runHTTP(ctx context.Context, sec *secrets, def *definition.Definition, res *InstructionResult) error {
+	in := def.Instruction
+	url, err := sec.expand(in.URL)
+	if err != nil {
+		return configErr(err)
+	}
+	var body io.Reader
+	contentType := ""
+	if in.Body != nil {
+		b, err := sec.expandAny(in.Body)
+		if err != nil {
+			return configErr(err)
+		}
+		if s, ok := b.(string); ok {
+			body, contentType = strings.NewReader(s), "text/plain; charset=utf-8"
+		} else {
+			j, err := json.Marshal(b)
+			if err != nil {
+				return configErr(err)
+			}
+			body, contentType = bytes.NewReader(j), "application/json"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, in.Method, url, body)
+	if err != nil {
+		return configErr(fmt.Errorf("building request: %v", err))
+	}
+	req.Header.Set("User-Agent", "activity-core")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range in.Headers {
+		ev, err := sec.expand(v)
+		if err != nil {
+			return configErr(err)
+		}
+		req.Header.Set(k, ev)
+	}
+	resp, err := a.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s %s: %v", in.Method, sec.redact(url), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	tail := shell.NewTail(shell.TailSize)
+	_, _ = io.Copy(tail, resp.Body)
+	res.HTTPStatus = resp.StatusCode
+	res.Stdout = tail.String()
+	if !statusAccepted(resp.StatusCode, in.ExpectStatus) {
+		return fmt.Errorf("%s %s: status %d, expected %s", in.Method, sec.redact(url), resp.StatusCode, expectText(in.ExpectStatus))
+	}
+	return nil
+}
+
+func statusAccepted(code int, expect []int) bool {
+	if len(expect) == 0 {
+		return code >= 200 && code <= 299
+	}
+	for _, e := range expect {
+		if e == code {
+			return true
+		}
+	}
+	return false
+}
+
+func expectText(expect []int) string {
+	if len(expect) == 0 {
+		return "2xx"
+	}
+	parts := make([]string, len(expect))
+	for i, e := range expect {
+		parts[i] = fmt.Sprint(e)
+	}
+	return strings.Join(parts, " or ")
+}
+
+func (a *Activities) runPublish(ctx context.Context, sec *secrets, def *definition.Definition, in InstructionInput, res *InstructionResult) error {
+	if a.cfg.Publisher == nil {
+		return configErr(errors.New("publish instruction: this worker has no NATS connection (set ACTIVITY_NATS_URL)"))
+	}
+	var payload any = map[string]any{}
+	if len(def.Instruction.Payload) > 0 {
+		p, err := sec.expandAny(map[string]any(def.Instruction.Payload))
+		if err != nil {
+			return configErr(err)
+		}
+		payload = p
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return configErr(err)
+	}
+	if err := a.cfg.Publisher.Publish(ctx, def.Instruction.Subject, b, in.RunID); err != nil {
+		return fmt.Errorf("publishing to %s: %v", def.Instruction.Subject, err)
+	}
+	res.Stdout = fmt.Sprintf("published %d bytes to %s", len(b), def.Instruction.Subject)
+	return nil
+}

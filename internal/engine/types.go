@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Names under which the workflows are registered. Schedules and the router
+// start workflows by these names, so they are part of the contract with
+// Temporal and must not change between releases.
+const (
+	RunWorkflowName  = "RunActivityWorkflow"
+	LockWorkflowName = "ConcurrencyLockWorkflow"
+	// TaskQueueDefault is the task queue workers poll when none is set.
+	TaskQueueDefault = "activity-core"
+	// LifecyclePrefixDefault prefixes run lifecycle subjects:
+	// activity.run.<status>.
+	LifecyclePrefixDefault = "activity"
+)
+
+// RunInput starts one run. Schedules pass it as their action's argument,
+// the router and the API when they start a run.
+type RunInput struct {
+	// RunID, when set, is the id the run is recorded under (the API sets
+	// it so it can answer with it); schedules and the router leave it
+	// empty and the workflow makes one.
+	RunID        string           `json:"run_id,omitempty"`
+	DefinitionID string           `json:"definition_id"`
+	Trigger      store.RunTrigger `json:"trigger"`
+	// Event is set for event-triggered runs.
+	Event *Event `json:"event,omitempty"`
+	// ChainDepth counts how many lifecycle events led to this run; the
+	// router uses it to stop definitions that trigger themselves in a loop.
+	ChainDepth int `json:"chain_depth,omitempty"`
+}
+
+// Event is the message that triggered an event run, as rules see it
+// (`event.subject`, `event.id`, `event.time`, `event.payload`).
+type Event struct {
+	Subject string          `json:"subject"`
+	ID      string          `json:"id"`
+	Time    time.Time       `json:"time"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// RunOutput is the workflow's result.
+type RunOutput struct {
+	RunID  string          `json:"run_id"`
+	Status store.RunStatus `json:"status"`
+	// Reason says why a run was skipped or failed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// LifecycleEvent is the payload published on <prefix>.run.<status> when a
+// run ends.
+type LifecycleEvent struct {
+	RunID        string           `json:"run_id"`
+	DefinitionID string           `json:"definition_id"`
+	Status       store.RunStatus  `json:"status"`
+	Trigger      store.RunTrigger `json:"trigger"`
+	Stage        store.RunStage   `json:"stage,omitempty"`
+	Reason       string           `json:"reason,omitempty"`
+	ExitCode     *int             `json:"exit_code,omitempty"`
+	WorkflowID   string           `json:"workflow_id"`
+	StartedAt    *time.Time       `json:"started_at,omitempty"`
+	FinishedAt   *time.Time       `json:"finished_at,omitempty"`
+	ChainDepth   int              `json:"chain_depth"`
+}

@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Register puts the workflows and activities on a worker.
+func Register(w worker.Registry, a *Activities) {
+	w.RegisterWorkflowWithOptions(RunActivityWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
+	w.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
+	w.RegisterActivity(a)
+}
+
+// a is a nil receiver used only to name activity methods in ExecuteActivity
+// (the samples-go idiom); the worker runs the registered value.
+var a *Activities
+
+// storeRetry retries store activities while the database is unavailable:
+// an outage of a few minutes delays runs, it does not lose them.
+var storeRetry = &temporal.RetryPolicy{
+	InitialInterval:        time.Second,
+	BackoffCoefficient:     2,
+	MaximumInterval:        time.Minute,
+	NonRetryableErrorTypes: []string{errTypeStore, errTypeConfig},
+}
+
+// scheduledStartKey is the search attribute Temporal sets on workflows a
+// schedule starts: the time the fire was due.
+var scheduledStartKey = temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")
+
+// RunActivityWorkflow is one fire of a definition (SPEC §5): load the
+// definition as it is now, gather context, evaluate the rule, run the
+// instruction with its retry policy, record the run and announce it.
+func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) {
+	info := workflow.GetInfo(ctx)
+	// The run id is a UUIDv7 (time-ordered, so ids sort like runs), made
+	// once and replayed from history. The Temporal run id is recorded
+	// beside it.
+	runID := in.RunID
+	if runID == "" {
+		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return NewRunID() }).Get(&runID); err != nil {
+			return nil, err
+		}
+	}
+	out := &RunOutput{RunID: runID}
+
+	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy:            storeRetry,
+	})
+	var scheduledAt *time.Time
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartKey); ok {
+		t = t.UTC()
+		scheduledAt = &t
+	}
+	var start StartRunResult
+	err := workflow.ExecuteActivity(short, a.StartRun, StartRunInput{
+		RunID: runID, WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
+		Input: in, ScheduledAt: scheduledAt, Attempt: int(info.Attempt),
+	}).Get(ctx, &start)
+	if err != nil {
+		return nil, fmt.Errorf("starting run: %w", err)
+	}
+	f := &finisher{ctx: ctx, short: short, in: in, runID: runID, workflowID: info.WorkflowExecution.ID, startedAt: start.StartedAt}
+	if start.Skip {
+		out.Status, out.Reason = store.RunSkipped, start.SkipReason
+		f.announce(store.RunSkipped, "", start.SkipReason, nil)
+		return out, nil
+	}
+	def, err := definition.FromCanonicalJSON(start.Spec)
+	if err != nil {
+		return f.end(out, FinishRunInput{Status: store.RunFailed, Error: "stored definition does not decode: " + err.Error()}, definition.OnFailureFail)
+	}
+
+	// concurrency_key: wait for the key's lock before anything else.
+	if def.ConcurrencyKey != "" {
+		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
+		if err != nil {
+			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, def.OnFailure)
+		}
+		defer release()
+	}
+
+	var gathered GatherResult
+	if len(def.Context) > 0 {
+		var total time.Duration
+		for _, c := range def.Context {
+			total += c.Timeout.D()
+		}
+		cctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: total + 10*time.Second,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
+				NonRetryableErrorTypes: []string{errTypeConfig, errTypeStore},
+			},
+		})
+		if err := workflow.ExecuteActivity(cctx, a.GatherContext, GatherInput{Spec: start.Spec}).Get(ctx, &gathered); err != nil {
+			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageContext, Error: errMessage(err)}, def.OnFailure)
+		}
+	}
+
+	var outcome RuleOutcome
+	if len(def.Rule.When) > 0 {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Second,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		err := workflow.ExecuteLocalActivity(lctx, a.EvaluateRule, RuleInput{
+			Spec: start.Spec, ContentHash: start.ContentHash, Context: gathered.Values, Event: in.Event, Now: workflow.Now(ctx),
+		}).Get(ctx, &outcome)
+		if err != nil {
+			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: errMessage(err)}, def.OnFailure)
+		}
+		ruleJSON, _ := json.Marshal(outcome)
+		switch {
+		case outcome.Error != "":
+			return f.end(out, FinishRunInput{Status: store.RunFailed, Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, RuleOutcome: ruleJSON, Error: outcome.Error}, def.OnFailure)
+		case !outcome.Passed:
+			reason := fmt.Sprintf("rule false: %s", outcome.Failed)
+			return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: reason, ContextSnapshot: gathered.Snapshot, RuleOutcome: ruleJSON}, def.OnFailure)
+		}
+		f.rule = ruleJSON
+	}
+
+	ictx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// The activity stops the instruction at its own timeout and reports
+		// the output; StartToClose is the backstop for a lost worker.
+		StartToCloseTimeout: def.Instruction.Timeout.D() + 2*time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		WaitForCancellation: true,
+		RetryPolicy:         instructionRetry(def.Retry),
+	})
+	var result InstructionResult
+	err = workflow.ExecuteActivity(ictx, a.RunInstruction, InstructionInput{
+		RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Spec: start.Spec, Event: in.Event, Context: gathered.Values,
+	}).Get(ctx, &result)
+	fin := FinishRunInput{Status: store.RunSucceeded, Stage: store.StageNone, ContextSnapshot: gathered.Snapshot, RuleOutcome: f.rule, Result: &result}
+	if err != nil {
+		fin.Stage = store.StageInstruction
+		fin.Status = statusOf(ctx, err)
+		fin.Error = errMessage(err)
+		fin.Result = resultFromError(err)
+		if fin.Result != nil && fin.Result.Error != "" {
+			fin.Error = fin.Result.Error
+		}
+	}
+	return f.end(out, fin, def.OnFailure)
+}
+
+// NewRunID makes a run id: a UUIDv7, so ids sort in creation order.
+func NewRunID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// instructionRetry turns the definition's retry block into Temporal's
+// policy. Timeouts, start failures and configuration errors are never
+// retried: they would fail the same way again.
+func instructionRetry(r definition.Retry) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        r.InitialInterval.D(),
+		BackoffCoefficient:     r.BackoffCoefficient,
+		MaximumInterval:        r.MaxInterval.D(),
+		MaximumAttempts:        int32(max(r.MaxAttempts, 1)),
+		NonRetryableErrorTypes: []string{errTypeTimeout, errTypeStart, errTypeConfig},
+	}
+}
+
+// statusOf maps a workflow-side error to a run status.
+func statusOf(ctx workflow.Context, err error) store.RunStatus {
+	var appErr *temporal.ApplicationError
+	var timeoutErr *temporal.TimeoutError
+	switch {
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		return store.RunCanceled
+	case errors.As(err, &appErr) && appErr.Type() == errTypeTimeout:
+		return store.RunTimedOut
+	case errors.As(err, &timeoutErr) && timeoutErr.TimeoutType().String() == "StartToClose":
+		return store.RunTimedOut
+	}
+	return store.RunFailed
+}
+
+// errMessage is the innermost useful message of an activity error.
+func errMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		if timeoutErr.TimeoutType().String() == "Heartbeat" {
+			return "the worker running the instruction stopped heartbeating (killed or cut off)"
+		}
+		return "activity timed out (" + timeoutErr.TimeoutType().String() + ")"
+	}
+	if temporal.IsCanceledError(err) {
+		return "canceled"
+	}
+	return err.Error()
+}
+
+// resultFromError recovers the InstructionResult an activity attached to
+// its failure (the output of the last attempt).
+func resultFromError(err error) *InstructionResult {
+	var res InstructionResult
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.HasDetails() {
+		if appErr.Details(&res) == nil {
+			return &res
+		}
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) && canceled.HasDetails() {
+		if canceled.Details(&res) == nil {
+			return &res
+		}
+	}
+	return nil
+}
+
+// finisher records the end of a run and announces it; it runs on a
+// disconnected context so a canceled run is still recorded.
+type finisher struct {
+	ctx        workflow.Context
+	short      workflow.Context
+	in         RunInput
+	runID      string
+	workflowID string
+	startedAt  time.Time
+	rule       json.RawMessage
+}
+
+func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*RunOutput, error) {
+	fin.RunID = f.runID
+	dctx, _ := workflow.NewDisconnectedContext(f.short)
+	var run store.Run
+	if err := workflow.ExecuteActivity(dctx, a.FinishRun, fin).Get(dctx, &run); err != nil {
+		workflow.GetLogger(f.ctx).Error("engine: recording run outcome failed", "run_id", f.runID, "error", err)
+	}
+	out.Status = fin.Status
+	out.Reason = fin.Reason
+	if fin.Error != "" {
+		out.Reason = fin.Error
+	}
+	var exit *int
+	if fin.Result != nil {
+		exit = fin.Result.ExitCode
+	}
+	f.announce(fin.Status, fin.Stage, out.Reason, exit)
+
+	failed := fin.Status == store.RunFailed || fin.Status == store.RunTimedOut
+	switch {
+	case fin.Status == store.RunCanceled:
+		return out, temporal.NewCanceledError(out.Reason)
+	case failed && onFailure != definition.OnFailureLogAndContinue:
+		// on_failure: fail — the workflow fails, visible and alertable in
+		// Temporal.
+		return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s %s: %s", f.runID, fin.Status, out.Reason), "RunFailed", nil, out)
+	}
+	return out, nil
+}
+
+// announce publishes the lifecycle event; a NATS outage is logged, it does
+// not fail the run.
+func (f *finisher) announce(status store.RunStatus, stage store.RunStage, reason string, exit *int) {
+	dctx, _ := workflow.NewDisconnectedContext(f.ctx)
+	pctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	now := workflow.Now(dctx).UTC()
+	started := f.startedAt
+	ev := LifecycleEvent{
+		RunID: f.runID, DefinitionID: f.in.DefinitionID, Status: status, Trigger: f.in.Trigger,
+		Stage: stage, Reason: reason, ExitCode: exit, WorkflowID: f.workflowID,
+		StartedAt: &started, FinishedAt: &now, ChainDepth: f.in.ChainDepth,
+	}
+	if err := workflow.ExecuteActivity(pctx, a.PublishLifecycle, ev).Get(dctx, nil); err != nil {
+		workflow.GetLogger(f.ctx).Warn("engine: publishing lifecycle event failed", "run_id", f.runID, "status", status, "error", err)
+	}
+}
