@@ -1,0 +1,456 @@
+// Package app assembles activity-core's roles — api, worker, router — from
+// its parts and runs them until the context ends. `serve` calls it with the
+// operator's engines; `dev` calls it with the embedded ones.
+package app
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/coulomb/activity-core/internal/adminapi"
+	"github.com/coulomb/activity-core/internal/config"
+	"github.com/coulomb/activity-core/internal/engine"
+	"github.com/coulomb/activity-core/internal/eventbus"
+	"github.com/coulomb/activity-core/internal/router"
+	"github.com/coulomb/activity-core/internal/schedule"
+	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/storeopen"
+	"github.com/coulomb/activity-core/internal/syncer"
+)
+
+// Roles.
+const (
+	RoleAPI    = "api"
+	RoleWorker = "worker"
+	RoleRouter = "router"
+)
+
+// AllRoles is every role, as dev runs them.
+var AllRoles = []string{RoleAPI, RoleWorker, RoleRouter}
+
+// Options configure a process.
+type Options struct {
+	Roles   []string
+	Engines config.Engines
+	Sync    config.Sync
+	HTTP    config.HTTP
+	Logger  *slog.Logger
+	// TemporalLogLevel is the level of the Temporal SDK's own logs
+	// (slog.LevelWarn keeps them quiet).
+	TemporalLogLevel slog.Level
+	// StartupSync runs a sync of definitions, event types and schedules
+	// when the worker starts (dev); otherwise workers sync definitions and
+	// schedules (SPEC §4), best-effort.
+	StartupSyncEventTypes bool
+	// Watch syncs whenever a file under the definition paths changes
+	// (dev --watch), debounced.
+	Watch bool
+	// Ready is called once the HTTP listener is up, with its address.
+	Ready func(httpAddr string)
+	// ShellGrace overrides the SIGTERM-to-SIGKILL grace of shell commands.
+	ShellGrace time.Duration
+}
+
+// ParseRoles splits and checks a --roles value.
+func ParseRoles(s string) ([]string, error) {
+	var roles []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(AllRoles, r) {
+			return nil, &config.Error{Setting: "ACTIVITY_ROLES", Msg: fmt.Sprintf("unknown role %q: use api, worker and/or router", r)}
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, &config.Error{Setting: "ACTIVITY_ROLES", Msg: "no role given: use api, worker and/or router"}
+	}
+	return roles, nil
+}
+
+// Validate checks the options before anything starts, so a bad setting
+// stops startup with one line.
+func (o *Options) Validate() error {
+	has := func(r string) bool { return slices.Contains(o.Roles, r) }
+	errs := []error{o.Engines.Validate(true, true, has(RoleRouter)), o.Sync.Validate()}
+	if has(RoleAPI) {
+		errs = append(errs, o.HTTP.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the roles and blocks until ctx ends, then stops them cleanly.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	log := cmp.Or(o.Logger, slog.Default())
+	has := func(r string) bool { return slices.Contains(o.Roles, r) }
+
+	st, err := storeopen.Open(ctx, o.Engines.DatabaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := migrate(ctx, st, log); err != nil {
+		return err
+	}
+
+	tlog := slog.New(levelFilter{Handler: log.Handler(), min: o.TemporalLogLevel})
+	tc, err := client.NewLazyClient(client.Options{
+		HostPort:  o.Engines.TemporalAddress,
+		Namespace: o.Engines.TemporalNamespace,
+		Logger:    sdklog.NewStructuredLogger(tlog),
+	})
+	if err != nil {
+		return &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
+	}
+	defer tc.Close()
+
+	var nc *nats.Conn
+	var pub *eventbus.Publisher
+	if o.Engines.NATSURL != "" {
+		nc, err = eventbus.Connect(o.Engines.NATSURL, "activity-core", log)
+		if err != nil {
+			return &config.Error{Setting: "ACTIVITY_NATS_URL", Msg: err.Error()}
+		}
+		defer nc.Drain()
+		if pub, err = eventbus.NewPublisher(nc); err != nil {
+			return err
+		}
+	}
+
+	metrics := adminapi.NewMetrics()
+	proj, err := schedule.New(schedule.Config{
+		Client: tc, Store: st, Prefix: o.Sync.SchedulePrefix, TaskQueue: o.Engines.TaskQueue, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	var rt *router.Router
+	if has(RoleRouter) {
+		rt, err = router.New(router.Config{
+			Conn: nc, Temporal: tc, Store: st, TaskQueue: o.Engines.TaskQueue,
+			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
+			Logger: log, Metrics: metrics.Registry(),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	sy, err := syncer.New(syncer.Config{
+		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
+		MaxErrors: o.Sync.SyncMaxErrors, Logger: log,
+		OnDefinitionsChanged: func() {
+			if rt != nil {
+				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {
+					log.Warn("app: refreshing the router after a sync failed; it reloads on the next event", "error", err)
+				}
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if has(RoleWorker) {
+		ecfg := engine.Config{
+			Store: st, Temporal: tc, TaskQueue: o.Engines.TaskQueue, StateHubURL: o.Engines.StateHubURL,
+			LifecyclePrefix: o.Engines.LifecyclePrefix, Logger: log, OnRunFinished: metrics.RunFinished,
+			ShellGrace: o.ShellGrace,
+		}
+		if pub != nil { // a nil *Publisher in the interface would not be nil
+			ecfg.Publisher = pub
+		}
+		acts, err := engine.NewActivities(ecfg)
+		if err != nil {
+			return err
+		}
+		w := worker.New(tc, o.Engines.TaskQueue, worker.Options{})
+		engine.Register(w, acts)
+		wg.Go(func() { runWorker(runCtx, w, log) })
+		// Worker startup sync: best-effort, never blocks task processing.
+		wg.Go(func() {
+			opts := syncer.DefaultOptions()
+			opts.EventTypes = o.StartupSyncEventTypes
+			backgroundSync(runCtx, sy, opts, metrics, log, "worker startup")
+		})
+	}
+	routerErr := make(chan error, 1)
+	if rt != nil {
+		wg.Go(func() {
+			if err := rt.Run(runCtx); err != nil && runCtx.Err() == nil {
+				routerErr <- err
+			}
+		})
+	}
+	if o.Watch {
+		wg.Go(func() { watch(runCtx, o.Sync.DefinitionPaths, time.Second, sy, metrics, log) })
+	}
+	if iv := o.Sync.SyncInterval(); iv > 0 {
+		wg.Go(func() { syncLoop(runCtx, sy, iv, metrics, log) })
+	}
+
+	var httpErr = make(chan error, 1)
+	if has(RoleAPI) {
+		checks := []adminapi.Check{{Name: "temporal", Check: func(ctx context.Context) error {
+			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}}}
+		if nc != nil {
+			checks = append(checks, adminapi.Check{Name: "nats", Check: func(context.Context) error {
+				if !nc.IsConnected() {
+					return fmt.Errorf("not connected (%s)", nc.Status())
+				}
+				return nil
+			}})
+		}
+		api, err := adminapi.New(adminapi.Config{
+			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue},
+			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
+				return explain(ctx, st, o.Engines.LifecyclePrefix, subject, payload)
+			},
+			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		// Keep the per-schedule overlap-skipped and missed catch-up gauges
+		// fresh: Temporal reports them only in Describe, one call per
+		// schedule (~6 ms), so this runs in the background, spaced out.
+		wg.Go(func() { scheduleCountsLoop(runCtx, st, scheduleControl{proj, metrics}, 5*time.Minute, log) })
+		ln, err := net.Listen("tcp", o.HTTP.HTTPAddr)
+		if err != nil {
+			return &config.Error{Setting: "ACTIVITY_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", o.HTTP.HTTPAddr, err)}
+		}
+		srv := &http.Server{
+			Handler:           api,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
+			WriteTimeout:      10 * time.Minute, // a sync of thousands of schedules takes a while
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				httpErr <- err
+			}
+		})
+		wg.Go(func() {
+			<-runCtx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		})
+		log.Info("app: HTTP API listening", "addr", ln.Addr().String())
+		if o.Ready != nil {
+			o.Ready(ln.Addr().String())
+		}
+	} else if o.Ready != nil {
+		o.Ready("")
+	}
+	log.Info("app: running", "roles", strings.Join(o.Roles, ","))
+	select {
+	case <-ctx.Done():
+		log.Info("app: stopping")
+		return nil
+	case err := <-httpErr:
+		return fmt.Errorf("HTTP server: %w", err)
+	case err := <-routerErr:
+		return fmt.Errorf("router: %w", err)
+	}
+}
+
+// migrate applies migrations, retrying while the database is unavailable
+// (it may be starting alongside us).
+func migrate(ctx context.Context, st store.Store, log *slog.Logger) error {
+	delay := time.Second
+	for {
+		err := st.Migrate(ctx)
+		if err == nil || !store.IsRetryable(err) {
+			if err != nil {
+				return fmt.Errorf("%s: migrating: %w", storeopen.Setting, err)
+			}
+			return nil
+		}
+		log.Warn("app: database unavailable, retrying migration", "in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// runWorker starts the Temporal worker, retrying with backoff while
+// Temporal is unreachable, and stops it when ctx ends.
+func runWorker(ctx context.Context, w worker.Worker, log *slog.Logger) {
+	delay := time.Second
+	for {
+		err := w.Start()
+		if err == nil {
+			break
+		}
+		log.Warn("app: worker cannot start yet (is Temporal up?), retrying", "in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+	log.Info("app: worker polling")
+	<-ctx.Done()
+	w.Stop()
+}
+
+func syncLoop(ctx context.Context, sy *syncer.Syncer, every time.Duration, m *adminapi.Metrics, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			backgroundSync(ctx, sy, syncer.Options{Definitions: true, EventTypes: true, Schedules: true}, m, log, "interval")
+		}
+	}
+}
+
+// schedulesStage adapts the projector to the syncer's schedules stage.
+func schedulesStage(p *schedule.Projector) syncer.SchedulesFunc {
+	return func(ctx context.Context, dryRun bool, planned []store.Definition) (syncer.ScheduleCounts, []syncer.Action, []syncer.Error, error) {
+		res, err := p.SyncPlanned(ctx, dryRun, planned)
+		if err != nil {
+			return syncer.ScheduleCounts{}, nil, nil, err
+		}
+		counts := syncer.ScheduleCounts{Upserted: res.Counts.Upserted, Unchanged: res.Counts.Unchanged, Paused: res.Counts.Paused, Deleted: res.Counts.Deleted}
+		actions := make([]syncer.Action, len(res.Actions))
+		for i, a := range res.Actions {
+			actions[i] = syncer.Action{Stage: syncer.StageSchedules, ID: a.ID, Action: a.Action, Reason: a.Reason}
+		}
+		errs := make([]syncer.Error, len(res.Errors))
+		for i, e := range res.Errors {
+			errs[i] = syncer.Error{Stage: syncer.StageSchedules, DefinitionID: e.ID, Message: e.Message}
+		}
+		return counts, actions, errs, nil
+	}
+}
+
+// runner starts manual runs on Temporal.
+type runner struct {
+	c         client.Client
+	taskQueue string
+}
+
+func (r runner) StartManual(ctx context.Context, definitionID string) (adminapi.RunStarted, error) {
+	runID := engine.NewRunID()
+	wid := "activity-core:manual:" + definitionID + ":" + runID
+	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: r.taskQueue}, engine.RunWorkflowName,
+		engine.RunInput{RunID: runID, DefinitionID: definitionID, Trigger: store.RunTriggerManual})
+	if err != nil {
+		return adminapi.RunStarted{}, fmt.Errorf("starting workflow: %w: %v", store.ErrUnavailable, err)
+	}
+	return adminapi.RunStarted{RunID: runID, WorkflowID: run.GetID(), WorkflowRunID: run.GetRunID()}, nil
+}
+
+// levelFilter drops records below min (Temporal's SDK logs a lot at info).
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFilter) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= l.min && l.Handler.Enabled(ctx, level)
+}
+
+// WithAttrs keeps the filter on derived loggers (the SDK derives many).
+func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{Handler: l.Handler.WithAttrs(attrs), min: l.min}
+}
+
+// WithGroup keeps the filter on derived loggers.
+func (l levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{Handler: l.Handler.WithGroup(name), min: l.min}
+}
+
+// explain loads the event definitions as the last sync stored them and
+// asks the router's index what it would do with the event. Loading per
+// request keeps explain right in a process that runs no router.
+func explain(ctx context.Context, st store.Store, lifecyclePrefix, subject string, payload json.RawMessage) (any, error) {
+	p, err := router.DecodePayload(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", store.ErrInvalid, err)
+	}
+	ix, err := router.LoadIndex(ctx, st, router.IndexOptions{LifecyclePrefix: lifecyclePrefix})
+	if err != nil {
+		return nil, err
+	}
+	return ix.Explain(subject, p), nil
+}
+
+// backgroundSync runs a sync nobody waits for (worker startup, the
+// interval loop, dev --watch): its outcome goes to the metrics and the log
+// only, and a failure never stops the process.
+func backgroundSync(ctx context.Context, sy *syncer.Syncer, opts syncer.Options, m *adminapi.Metrics, log *slog.Logger, why string) {
+	res, err := sy.Run(ctx, opts)
+	m.SyncDone(res, err, time.Now())
+	if err != nil && ctx.Err() == nil {
+		log.Warn("app: "+why+" sync failed; processing goes on, sync again with POST /admin/sync", "error", err)
+	}
+}
+
+// scheduleCountsLoop describes every schedule once per period so /metrics
+// shows each one's overlap-skipped and missed catch-up counts.
+func scheduleCountsLoop(ctx context.Context, st store.Store, sc scheduleControl, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		// Wait first: describing every schedule is not start-up work.
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, tt := range []store.TriggerType{store.TriggerCron, store.TriggerOnce} {
+			defs, err := st.ListDefinitions(ctx, store.DefinitionFilter{TriggerType: tt})
+			if err != nil {
+				break
+			}
+			for _, d := range defs {
+				if ctx.Err() != nil {
+					return
+				}
+				if _, err := sc.Describe(ctx, d.ID); err != nil && ctx.Err() == nil {
+					log.Debug("app: describing schedule for metrics failed", "definition", d.ID, "error", err)
+				}
+			}
+		}
+	}
+}

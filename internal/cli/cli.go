@@ -1,0 +1,151 @@
+// Package cli implements the activity-core command line. Each subcommand is
+// a struct whose fields are its flags (each with an ACTIVITY_* environment
+// twin; flags win) and whose Run method does the work, writing to the
+// writers it is given so tests can run commands in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // the command ran and found a problem (invalid file, failed sync)
+	ExitUsage   = 2 // the command line itself is wrong
+)
+
+// Env carries what a command may touch: its output streams, a logger and a
+// context. Commands never write to os.Stdout directly.
+type Env struct {
+	Ctx    context.Context
+	Stdout io.Writer
+	Stderr io.Writer
+	Logger *slog.Logger
+}
+
+// exitError lets a command choose its exit code while still returning an
+// error message (or none, when the output already said everything).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// failed reports that the command found problems it has already printed.
+func failed() error { return &exitError{code: ExitFailure} }
+
+// usageError reports a wrong command line.
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, msg: fmt.Sprintf(format, args...)}
+}
+
+// root is the whole command tree.
+type root struct {
+	Dev   DevCmd   `cmd:"" help:"Run everything in one process: embedded Temporal, NATS and SQLite, all roles." group:"Run"`
+	Serve ServeCmd `cmd:"" help:"Run roles (api, worker, router) against Temporal, PostgreSQL and NATS." group:"Run"`
+
+	Sync        SyncCmd        `cmd:"" help:"Sync definitions and schedules on a running server (or plan it with --dry-run)." group:"Operate"`
+	Definitions DefinitionsCmd `cmd:"" help:"List or show definitions." group:"Operate"`
+	Runs        RunsCmd        `cmd:"" help:"List or show runs." group:"Operate"`
+	Run         RunCmd         `cmd:"" help:"Start a manual run of a definition." group:"Operate"`
+	Pause       PauseCmd       `cmd:"" help:"Pause a definition's schedule (an operator pause sync keeps)." group:"Operate"`
+	Resume      ResumeCmd      `cmd:"" help:"Resume a paused schedule." group:"Operate"`
+	Events      EventsCmd      `cmd:"" help:"Explain what an event would run." group:"Operate"`
+
+	Validate ValidateCmd `cmd:"" help:"Check definition and event-type files; exit 1 on errors." group:"Author"`
+	Next     NextCmd     `cmd:"" help:"Show the next fire times of a definition, in its zone and in UTC." group:"Author"`
+	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of the definition format (for editors)." group:"Author"`
+
+	Migrate MigrateCmd `cmd:"" help:"Apply database migrations (also done at every start)." group:"Maintain"`
+	Version VersionCmd `cmd:"" help:"Print the version." group:"Maintain"`
+}
+
+const description = `activity-core runs automations declared as YAML files: on cron schedules,
+at one-shot times or on NATS events, durably on Temporal, with a history of
+every run.
+
+Examples:
+  activity-core dev --definitions examples/definitions   # everything, embedded
+  activity-core sync                                     # after editing files
+  activity-core runs list
+  activity-core validate examples/definitions
+  activity-core next examples/definitions/hello-cron.yaml --count 3
+  activity-core schema > activity-definition.schema.json
+
+Run "activity-core <command> --help" for a command's flags and examples.`
+
+// exitPanic unwinds kong's exit (after --help) back to Main.
+type exitPanic struct{ code int }
+
+// Main runs the command line args (without the program name) and returns
+// the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var cli root
+	parser, err := kong.New(&cli,
+		kong.Name("activity-core"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitPanic{c}) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "activity-core: internal error: %v\n", err)
+		return ExitFailure
+	}
+	noArgs := len(args) == 0
+	defer func() {
+		if r := recover(); r != nil {
+			ep, ok := r.(exitPanic)
+			if !ok {
+				panic(r)
+			}
+			code = ep.code
+			if code == 1 || noArgs {
+				// kong exits 1 on usage problems it detects itself; a bare
+				// "activity-core" prints help but is still a usage error.
+				code = ExitUsage
+			}
+		}
+	}()
+	if noArgs {
+		_, _ = parser.Parse([]string{"--help"})
+		return ExitUsage
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "activity-core: %v\n", err)
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+			fmt.Fprintf(stderr, "Run \"activity-core %s --help\" for usage.\n", pe.Context.Selected().Name)
+		} else {
+			fmt.Fprintln(stderr, "Run \"activity-core --help\" for usage.")
+		}
+		return ExitUsage
+	}
+	env := &Env{
+		Ctx:    ctx,
+		Stdout: stdout,
+		Stderr: stderr,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	if err := kctx.Run(env); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintf(stderr, "activity-core: %s\n", ee.msg)
+			}
+			return ee.code
+		}
+		fmt.Fprintf(stderr, "activity-core: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}

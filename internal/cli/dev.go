@@ -1,0 +1,182 @@
+//go:build !nodev
+
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/app"
+	"github.com/coulomb/activity-core/internal/config"
+	"github.com/coulomb/activity-core/internal/devserver"
+)
+
+// DevCmd runs everything in one process on embedded engines.
+type DevCmd struct {
+	Definitions  []string `env:"ACTIVITY_DEFINITION_PATHS" help:"Definition folders (repeat the flag)." placeholder:"DIR"`
+	DataDir      string   `name:"data-dir" env:"ACTIVITY_DATA_DIR" default:".activity-core" help:"Where the SQLite store, Temporal's database, NATS streams and the token live."`
+	HTTP         string   `name:"http" env:"ACTIVITY_HTTP_ADDR" default:"127.0.0.1:8080" help:"HTTP API address."`
+	TemporalAddr string   `name:"temporal-addr" env:"ACTIVITY_TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Embedded Temporal frontend address (the temporal CLI and UI can connect)."`
+	NATSAddr     string   `name:"nats-addr" env:"ACTIVITY_NATS_ADDR" default:"127.0.0.1:4223" help:"Embedded NATS address (4222 is often a system NATS)."`
+	Watch        bool     `help:"Sync when a definition file changes."`
+	AdminToken   string   `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Admin token (default: generated once and kept in the data dir)." placeholder:"TOKEN"`
+	ReadToken    string   `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Read-only token." placeholder:"TOKEN"`
+	SyncInterval int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Also sync every N seconds (0 = off)."`
+	LogLevel     string   `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
+	StateHubURL  string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+}
+
+// Help is shown by "activity-core dev --help".
+func (c *DevCmd) Help() string {
+	return `Starts the real Temporal server and nats-server in-process (nothing to
+install), a SQLite store, and every role: API, worker, router. It syncs the
+definition folders at start (and on every change with --watch), then runs
+them for real. State lives in --data-dir, so a restart keeps schedules and
+history. Ctrl-C stops everything cleanly.
+
+Examples:
+  activity-core dev --definitions examples/definitions
+  activity-core dev --definitions ~/repo/activity-definitions --watch
+  # in another terminal:
+  activity-core sync --dry-run
+  activity-core runs list`
+}
+
+// Run starts the engines and the roles and blocks until interrupted.
+func (c *DevCmd) Run(env *Env) error {
+	if len(c.Definitions) == 0 {
+		return usageError("give at least one --definitions DIR (try --definitions examples/definitions)")
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	dataDir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return &config.Error{Setting: "ACTIVITY_DATA_DIR", Msg: err.Error()}
+	}
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	token, generated, err := devToken(dataDir, c.AdminToken)
+	if err != nil {
+		return err
+	}
+	natsHost, natsPortStr, err := net.SplitHostPort(c.NATSAddr)
+	natsPort, perr := strconv.Atoi(natsPortStr)
+	if err != nil || perr != nil {
+		return usageError("--nats-addr %q is not host:port", c.NATSAddr)
+	}
+
+	fmt.Fprintf(env.Stderr, "starting embedded Temporal (%s) and NATS (%s) in %s ...\n", c.TemporalAddr, c.NATSAddr, dataDir)
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(env.Ctx, 2*time.Minute)
+	defer cancel()
+	tmp, err := devserver.StartTemporal(sctx, devserver.TemporalConfig{DataDir: dataDir, FrontendAddr: c.TemporalAddr, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("embedded Temporal: %w", err)
+	}
+	defer tmp.Stop()
+	nsrv, err := devserver.StartNATS(devserver.NATSConfig{DataDir: dataDir, Host: natsHost, Port: natsPort})
+	if err != nil {
+		return fmt.Errorf("embedded NATS: %w", err)
+	}
+	defer nsrv.Stop()
+	logger.Info("dev: engines ready", "took", time.Since(start).Round(time.Millisecond))
+
+	sync := config.Sync{
+		DefinitionPaths: c.Definitions, SyncIntervalSeconds: c.SyncInterval,
+		SchedulePrefix: config.SchedulePrefixDefault, SyncMaxErrors: config.SyncMaxErrorsDefault,
+	}
+	engines := config.Engines{
+		DatabaseURL:       "sqlite://" + filepath.Join(dataDir, "activity-core.db"),
+		TemporalAddress:   tmp.Address(),
+		TemporalNamespace: tmp.Namespace(),
+		TaskQueue:         config.TaskQueueDefault,
+		NATSURL:           nsrv.ClientURL(),
+		NATSStream:        config.NATSStreamDefault,
+		NATSSubjects:      config.NATSSubjectsDefault,
+		LifecyclePrefix:   config.LifecyclePrefixDefault,
+		StateHubURL:       c.StateHubURL,
+	}
+	opts := app.Options{
+		Roles: app.AllRoles, Engines: engines, Sync: sync, Logger: logger, TemporalLogLevel: slog.LevelWarn,
+		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken},
+		StartupSyncEventTypes: true,
+		Watch:                 c.Watch,
+		Ready: func(addr string) {
+			w := env.Stdout
+			fmt.Fprintf(w, "\nactivity-core dev is ready (%s)\n", time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(w, "  HTTP API     http://%s\n", addr)
+			if generated {
+				fmt.Fprintf(w, "  admin token  %s   (generated; kept in %s)\n", token, filepath.Join(dataDir, TokenFileName))
+			} else if c.AdminToken == "" {
+				fmt.Fprintf(w, "  admin token  in %s\n", filepath.Join(dataDir, TokenFileName))
+			} else {
+				fmt.Fprintf(w, "  admin token  from ACTIVITY_ADMIN_TOKEN\n")
+			}
+			fmt.Fprintf(w, "  Temporal     %s  namespace %s  (temporal --address %s schedule list)\n", tmp.Address(), tmp.Namespace(), tmp.Address())
+			fmt.Fprintf(w, "  NATS         %s\n", nsrv.ClientURL())
+			fmt.Fprintf(w, "  store        %s\n", engines.DatabaseURL)
+			fmt.Fprintf(w, "  definitions  %s%s\n", strings.Join(c.Definitions, ", "), map[bool]string{true: "  (watched)"}[c.Watch])
+			fmt.Fprintf(w, "\nTry: activity-core definitions list | activity-core runs list | activity-core sync --dry-run\nCtrl-C stops everything.\n")
+		},
+	}
+	err = app.Run(env.Ctx, opts)
+	fmt.Fprintln(env.Stderr, "stopping embedded engines ...")
+	return err
+}
+
+// devToken returns the admin token: the given one, the one kept in the
+// data dir, or a new one (written with mode 0600).
+func devToken(dataDir, given string) (token string, generated bool, err error) {
+	if given != "" {
+		return given, false, nil
+	}
+	path := filepath.Join(dataDir, TokenFileName)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), false, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("reading %s: %w", path, err)
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", false, err
+	}
+	token = hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return token, true, nil
+}
+
+// lockDataDir keeps a second dev off the same data dir: two embedded
+// Temporal servers on one SQLite file would corrupt each other. The kernel
+// drops the lock if this process dies.
+func lockDataDir(dataDir string) (func(), error) {
+	path := filepath.Join(dataDir, "dev.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, &config.Error{Setting: "ACTIVITY_DATA_DIR", Msg: fmt.Sprintf("%s is in use by another `activity-core dev`: stop it, or give this one another --data-dir", dataDir)}
+	}
+	return func() { f.Close() }, nil
+}

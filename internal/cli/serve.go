@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/coulomb/activity-core/internal/app"
+	"github.com/coulomb/activity-core/internal/config"
+	"github.com/coulomb/activity-core/internal/store/storeopen"
+)
+
+// ServeCmd runs roles against the operator's engines.
+type ServeCmd struct {
+	Roles string `env:"ACTIVITY_ROLES" default:"api,worker,router" help:"Roles to run: api, worker, router (comma-separated)."`
+	config.Engines
+	config.Sync
+	config.HTTP
+	LogLevel string `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
+}
+
+// Help is shown by "activity-core serve --help".
+func (c *ServeCmd) Help() string {
+	return `Each role scales horizontally: run as many processes of each as you like;
+Temporal shares the work among workers and JetStream among routers, and syncs
+are serialized through the database.
+
+  api     HTTP API (sync, definitions, runs, pause/resume, /metrics)
+  worker  runs RunActivityWorkflow; syncs definitions+schedules at start
+  router  turns NATS events into runs
+
+Every flag has an ACTIVITY_* twin (flags win). A missing or malformed
+setting stops startup with one line naming it.
+
+Examples:
+  ACTIVITY_DATABASE_URL=postgres://activity@db:5432/activity \
+  ACTIVITY_TEMPORAL_ADDRESS=temporal:7233 ACTIVITY_NATS_URL=nats://nats:4222 \
+  ACTIVITY_DEFINITION_PATHS=/srv/defs ACTIVITY_ADMIN_TOKEN=$(cat /etc/activity/token) \
+    activity-core serve --roles api,worker
+  activity-core serve --roles router --nats-url nats://nats:4222`
+}
+
+// Run serves until interrupted.
+func (c *ServeCmd) Run(env *Env) error {
+	roles, err := app.ParseRoles(c.Roles)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	for _, line := range config.Redacted(c.Engines, c.Sync, c.HTTP) {
+		logger.Debug("serve: setting " + line)
+	}
+	return app.Run(env.Ctx, app.Options{
+		Roles: roles, Engines: c.Engines, Sync: c.Sync, HTTP: c.HTTP, Logger: logger, TemporalLogLevel: slog.LevelWarn,
+	})
+}
+
+// MigrateCmd applies the database migrations.
+type MigrateCmd struct {
+	DatabaseURL string `name:"database-url" env:"ACTIVITY_DATABASE_URL" required:"" help:"postgres://… or sqlite:///path." placeholder:"URL"`
+}
+
+// Help is shown by "activity-core migrate --help".
+func (c *MigrateCmd) Help() string {
+	return `Migrations are embedded in the binary and also applied at every start;
+applying them twice, or from two processes at once, is safe.
+
+Examples:
+  ACTIVITY_DATABASE_URL=postgres://activity@db:5432/activity activity-core migrate
+  activity-core migrate --database-url sqlite:///var/lib/activity-core/activity.db`
+}
+
+// Run migrates.
+func (c *MigrateCmd) Run(env *Env) error {
+	st, err := storeopen.Open(env.Ctx, c.DatabaseURL, env.Logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(env.Ctx); err != nil {
+		return fmt.Errorf("%s: %w", storeopen.Setting, err)
+	}
+	fmt.Fprintln(env.Stdout, "migrations applied")
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package config is the one place that knows activity-core's settings (SPEC
+// §9): their ACTIVITY_* names, defaults and checks. Command structs embed
+// these structs; the CLI library reads each flag from its environment twin
+// (flags win), and Validate turns a bad value into one line that names the
+// setting and says what to do.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	TemporalAddressDefault   = "127.0.0.1:7233"
+	TemporalNamespaceDefault = "default"
+	TaskQueueDefault         = "activity-core"
+	HTTPAddrDefault          = "127.0.0.1:8080"
+	SchedulePrefixDefault    = "activity-core:"
+	NATSStreamDefault        = "ACTIVITY"
+	NATSSubjectsDefault      = "org.>,activity.>"
+	LifecyclePrefixDefault   = "activity"
+	SyncMaxErrorsDefault     = 50
+)
+
+// Engines says where the store, Temporal and NATS are.
+type Engines struct {
+	DatabaseURL       string `name:"database-url" env:"ACTIVITY_DATABASE_URL" help:"Store: postgres://user@host:5432/db or sqlite:///path/to/file.db." placeholder:"URL"`
+	TemporalAddress   string `name:"temporal-address" env:"ACTIVITY_TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Temporal frontend host:port."`
+	TemporalNamespace string `name:"temporal-namespace" env:"ACTIVITY_TEMPORAL_NAMESPACE" default:"default" help:"Temporal namespace."`
+	TaskQueue         string `name:"task-queue" env:"ACTIVITY_TASK_QUEUE" default:"activity-core" help:"Temporal task queue the workers poll."`
+	NATSURL           string `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
+	NATSStream        string `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
+	NATSSubjects      string `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
+	LifecyclePrefix   string `name:"lifecycle-prefix" env:"ACTIVITY_LIFECYCLE_PREFIX" default:"activity" help:"Run lifecycle events are published on <prefix>.run.<status>."`
+	StateHubURL       string `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+}
+
+// Sync holds the sync settings.
+type Sync struct {
+	DefinitionPaths     []string `name:"definitions" env:"ACTIVITY_DEFINITION_PATHS" help:"Definition directories (repeat the flag, or comma-separate in the variable)." placeholder:"DIR"`
+	SyncIntervalSeconds int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Sync in the background every N seconds (0 = only on request and at worker start)."`
+	SchedulePrefix      string   `name:"schedule-prefix" env:"ACTIVITY_SCHEDULE_PREFIX" default:"activity-core:" help:"Prefix of the Temporal schedules activity-core manages."`
+	SyncMaxErrors       int      `name:"sync-max-errors" env:"ACTIVITY_SYNC_MAX_ERRORS" default:"50" help:"Most errors a sync result lists; the rest are counted."`
+}
+
+// HTTP holds the API settings.
+type HTTP struct {
+	HTTPAddr   string `name:"http" env:"ACTIVITY_HTTP_ADDR" default:"127.0.0.1:8080" help:"Address the HTTP API listens on."`
+	AdminToken string `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Bearer token for admin endpoints (sync, run, pause)." placeholder:"TOKEN"`
+	ReadToken  string `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Bearer token for read endpoints (the admin token works too)." placeholder:"TOKEN"`
+}
+
+// Error is a bad setting.
+type Error struct {
+	Setting string
+	Msg     string
+}
+
+func (e *Error) Error() string { return e.Setting + ": " + e.Msg }
+
+func bad(setting, format string, args ...any) error {
+	return &Error{Setting: setting, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the engine settings a role needs.
+func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
+	var errs []error
+	if needStore {
+		if e.DatabaseURL == "" {
+			errs = append(errs, bad("ACTIVITY_DATABASE_URL", "not set; set it to postgres://user@host:5432/db or sqlite:///path/to/activity-core.db"))
+		} else if !strings.HasPrefix(e.DatabaseURL, "postgres://") && !strings.HasPrefix(e.DatabaseURL, "postgresql://") && !strings.HasPrefix(e.DatabaseURL, "sqlite:") {
+			errs = append(errs, bad("ACTIVITY_DATABASE_URL", "unsupported scheme in %q; want postgres://… or sqlite:///path", redactURL(e.DatabaseURL)))
+		}
+	}
+	if needTemporal {
+		if _, _, err := net.SplitHostPort(e.TemporalAddress); err != nil {
+			errs = append(errs, bad("ACTIVITY_TEMPORAL_ADDRESS", "%q is not host:port (e.g. 127.0.0.1:7233)", e.TemporalAddress))
+		}
+		if e.TemporalNamespace == "" {
+			errs = append(errs, bad("ACTIVITY_TEMPORAL_NAMESPACE", "is empty"))
+		}
+		if e.TaskQueue == "" {
+			errs = append(errs, bad("ACTIVITY_TASK_QUEUE", "is empty"))
+		}
+	}
+	if needNATS {
+		if e.NATSURL == "" {
+			errs = append(errs, bad("ACTIVITY_NATS_URL", "not set; the router needs NATS (e.g. nats://127.0.0.1:4222)"))
+		} else if u, err := url.Parse(e.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+			errs = append(errs, bad("ACTIVITY_NATS_URL", "%q is not a nats:// URL", redactURL(e.NATSURL)))
+		}
+	}
+	if e.StateHubURL != "" {
+		if u, err := url.Parse(e.StateHubURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, bad("ACTIVITY_STATE_HUB_URL", "%q is not an http(s) URL", e.StateHubURL))
+		}
+	}
+	for _, s := range e.Subjects() {
+		if s == "" {
+			errs = append(errs, bad("ACTIVITY_NATS_SUBJECTS", "has an empty subject in %q", e.NATSSubjects))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Subjects splits NATSSubjects.
+func (e *Engines) Subjects() []string {
+	var out []string
+	for _, s := range strings.Split(e.NATSSubjects, ",") {
+		out = append(out, strings.TrimSpace(s))
+	}
+	return out
+}
+
+// Validate checks the sync settings.
+func (s *Sync) Validate() error {
+	var errs []error
+	if s.SyncIntervalSeconds < 0 {
+		errs = append(errs, bad("ACTIVITY_SYNC_INTERVAL_SECONDS", "must be 0 (off) or a number of seconds, got %d", s.SyncIntervalSeconds))
+	}
+	if s.SyncMaxErrors < 1 {
+		errs = append(errs, bad("ACTIVITY_SYNC_MAX_ERRORS", "must be at least 1, got %d", s.SyncMaxErrors))
+	}
+	if s.SchedulePrefix == "" {
+		errs = append(errs, bad("ACTIVITY_SCHEDULE_PREFIX", "must not be empty: it marks the schedules activity-core manages"))
+	}
+	return errors.Join(errs...)
+}
+
+// SyncInterval is the background sync period (0 = off).
+func (s *Sync) SyncInterval() time.Duration {
+	return time.Duration(s.SyncIntervalSeconds) * time.Second
+}
+
+// Validate checks the HTTP settings.
+func (h *HTTP) Validate() error {
+	if _, _, err := net.SplitHostPort(h.HTTPAddr); err != nil {
+		return bad("ACTIVITY_HTTP_ADDR", "%q is not host:port (e.g. 127.0.0.1:8080)", h.HTTPAddr)
+	}
+	if h.AdminToken != "" && len(h.AdminToken) < 16 {
+		return bad("ACTIVITY_ADMIN_TOKEN", "is %d characters; use at least 16 (e.g. openssl rand -hex 24)", len(h.AdminToken))
+	}
+	return nil
+}
+
+// redactURL hides a password in a URL for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// Redacted returns the settings as name=value lines for logs, secrets
+// masked.
+func Redacted(e Engines, s Sync, h HTTP) []string {
+	mask := func(v string) string {
+		if v == "" {
+			return ""
+		}
+		return "***"
+	}
+	return []string{
+		"ACTIVITY_DATABASE_URL=" + redactURL(e.DatabaseURL),
+		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
+		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
+		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
+		"ACTIVITY_NATS_URL=" + redactURL(e.NATSURL),
+		"ACTIVITY_DEFINITION_PATHS=" + strings.Join(s.DefinitionPaths, ","),
+		"ACTIVITY_HTTP_ADDR=" + h.HTTPAddr,
+		"ACTIVITY_ADMIN_TOKEN=" + mask(h.AdminToken),
+		"ACTIVITY_READ_TOKEN=" + mask(h.ReadToken),
+		fmt.Sprintf("ACTIVITY_SYNC_INTERVAL_SECONDS=%d", s.SyncIntervalSeconds),
+		"ACTIVITY_SCHEDULE_PREFIX=" + s.SchedulePrefix,
+	}
+}

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func goodEngines() Engines {
+	return Engines{
+		DatabaseURL: "sqlite:///tmp/x.db", TemporalAddress: TemporalAddressDefault, TemporalNamespace: "default",
+		TaskQueue: TaskQueueDefault, NATSURL: "nats://127.0.0.1:4222", NATSSubjects: NATSSubjectsDefault,
+	}
+}
+
+func TestValidateNamesTheSetting(t *testing.T) {
+	for _, tc := range []struct {
+		mutate  func(*Engines, *Sync, *HTTP)
+		setting string
+	}{
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.DatabaseURL = "" }, "ACTIVITY_DATABASE_URL: not set"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.DatabaseURL = "mysql://u:secret@h/db" }, "ACTIVITY_DATABASE_URL: unsupported scheme"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.TemporalAddress = "temporal" }, "ACTIVITY_TEMPORAL_ADDRESS"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSURL = "" }, "ACTIVITY_NATS_URL: not set"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSURL = "http://x" }, "ACTIVITY_NATS_URL"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.StateHubURL = "hub:8000" }, "ACTIVITY_STATE_HUB_URL"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSSubjects = "org.>,," }, "ACTIVITY_NATS_SUBJECTS"},
+		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncIntervalSeconds = -5 }, "ACTIVITY_SYNC_INTERVAL_SECONDS"},
+		{func(_ *Engines, s *Sync, _ *HTTP) { s.SchedulePrefix = "" }, "ACTIVITY_SCHEDULE_PREFIX"},
+		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncMaxErrors = 0 }, "ACTIVITY_SYNC_MAX_ERRORS"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.HTTPAddr = "8080" }, "ACTIVITY_HTTP_ADDR"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.AdminToken = "short" }, "ACTIVITY_ADMIN_TOKEN"},
+	} {
+		e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault}
+		tc.mutate(&e, &s, &h)
+		err := errorsOf(e.Validate(true, true, true), s.Validate(), h.Validate())
+		if err == "" || !strings.Contains(err, tc.setting) {
+			t.Errorf("want %q, got %q", tc.setting, err)
+		}
+		if strings.Contains(err, "secret") {
+			t.Errorf("password shown: %q", err)
+		}
+	}
+	e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault}
+	if err := errorsOf(e.Validate(true, true, true), s.Validate(), h.Validate()); err != "" {
+		t.Errorf("good settings refused: %s", err)
+	}
+}
+
+func errorsOf(errs ...error) string {
+	var out []string
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e.Error())
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestRedactedHidesSecrets(t *testing.T) {
+	e := goodEngines()
+	e.DatabaseURL = "postgres://app:hunter2@db:5432/activity"
+	lines := strings.Join(Redacted(e, Sync{}, HTTP{AdminToken: "admin-secret-token-1234"}), "\n")
+	if strings.Contains(lines, "hunter2") || strings.Contains(lines, "admin-secret") {
+		t.Errorf("secret in %s", lines)
+	}
+}

@@ -1,0 +1,551 @@
+// Package syncer implements run_sync (SPEC §4): read the definition sources,
+// store what changed, and project cron and once definitions onto Temporal
+// schedules, in stages that fail independently, serialized across every
+// replica through the store's sync lock.
+package syncer
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Stage names, as they appear in results.
+const (
+	StageDefinitions = "definitions"
+	StageEventTypes  = "event_types"
+	StageSchedules   = "schedules"
+)
+
+// MaxErrorsDefault bounds errors[] (ACTIVITY_SYNC_MAX_ERRORS).
+const MaxErrorsDefault = 50
+
+// Options choose the stages of one sync.
+type Options struct {
+	Definitions bool `json:"definitions"`
+	EventTypes  bool `json:"event_types"`
+	Schedules   bool `json:"schedules"`
+	DryRun      bool `json:"dry_run"`
+}
+
+// DefaultOptions are the API's defaults: definitions and schedules.
+func DefaultOptions() Options { return Options{Definitions: true, Schedules: true} }
+
+// DefinitionCounts are the definitions stage's counts.
+type DefinitionCounts struct {
+	Scanned   int `json:"scanned"`
+	Upserted  int `json:"upserted"`
+	Unchanged int `json:"unchanged"`
+	Removed   int `json:"removed"`
+	Invalid   int `json:"invalid"`
+}
+
+// EventTypeCounts are the event_types stage's counts.
+type EventTypeCounts struct {
+	Upserted  int `json:"upserted"`
+	Unchanged int `json:"unchanged"`
+	Removed   int `json:"removed"`
+}
+
+// ScheduleCounts are the schedules stage's counts.
+type ScheduleCounts struct {
+	Upserted  int `json:"upserted"`
+	Unchanged int `json:"unchanged"`
+	Paused    int `json:"paused"`
+	Deleted   int `json:"deleted"`
+}
+
+// Action is one thing a stage did (or, in a dry run, would do).
+type Action struct {
+	Stage  string `json:"stage"`
+	ID     string `json:"id"`
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Error is one problem a stage met; the stage went on with the rest.
+type Error struct {
+	Stage        string `json:"stage"`
+	File         string `json:"file,omitempty"`
+	Line         int    `json:"line,omitempty"`
+	Column       int    `json:"column,omitempty"`
+	Field        string `json:"field,omitempty"`
+	DefinitionID string `json:"definition_id,omitempty"`
+	Message      string `json:"message"`
+}
+
+// Result is the document POST /admin/sync returns and `activity-core sync`
+// prints (SPEC §4).
+type Result struct {
+	SyncID        string           `json:"sync_id"`
+	DryRun        bool             `json:"dry_run"`
+	StartedAt     time.Time        `json:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at"`
+	Stages        []string         `json:"stages"`
+	Definitions   DefinitionCounts `json:"definitions"`
+	EventTypes    EventTypeCounts  `json:"event_types"`
+	Schedules     ScheduleCounts   `json:"schedules"`
+	Actions       []Action         `json:"actions"`
+	Errors        []Error          `json:"errors"`
+	ErrorsDropped int              `json:"errors_dropped"`
+	// Warnings are valid-but-suspicious findings (an event definition whose
+	// type no event-type file declares; a cron expression crontab reads
+	// differently). They never fail a sync.
+	Warnings []Error `json:"warnings"`
+}
+
+// OK reports whether the sync met no error at all.
+func (r *Result) OK() bool { return len(r.Errors) == 0 && r.ErrorsDropped == 0 }
+
+// Summary is a one-line account for logs and /admin/sync/status.
+func (r *Result) Summary() string {
+	if r.OK() {
+		return fmt.Sprintf("definitions %d upserted, %d removed; schedules %d upserted, %d paused, %d deleted",
+			r.Definitions.Upserted, r.Definitions.Removed, r.Schedules.Upserted, r.Schedules.Paused, r.Schedules.Deleted)
+	}
+	n := len(r.Errors) + r.ErrorsDropped
+	first := r.Errors[0]
+	where := first.Stage
+	if first.File != "" {
+		where += " " + first.File
+		if first.Line > 0 {
+			where += fmt.Sprintf(":%d", first.Line)
+		}
+	}
+	return fmt.Sprintf("%d error(s); first: %s: %s", n, where, first.Message)
+}
+
+// SchedulesFunc runs the schedules stage: it projects the stored
+// definitions onto Temporal. In a dry run, planned holds the definitions as
+// the definitions stage would have left them (nil when that stage did not
+// run), so the plan shows what the real sync would do to schedules. It
+// returns an error only when the whole stage could not run (Temporal
+// unreachable); per-schedule problems are in errs.
+type SchedulesFunc func(ctx context.Context, dryRun bool, planned []store.Definition) (counts ScheduleCounts, actions []Action, errs []Error, err error)
+
+// Config holds a Syncer's dependencies.
+type Config struct {
+	Store store.Store
+	// Sources are the definition directories (ACTIVITY_DEFINITION_PATHS).
+	Sources []string
+	// Schedules runs the schedules stage; nil makes that stage an error.
+	Schedules SchedulesFunc
+	// MaxErrors bounds Result.Errors (MaxErrorsDefault when 0).
+	MaxErrors int
+	// OnDefinitionsChanged is called after a real sync changed definitions
+	// or event types (the router refreshes its index).
+	OnDefinitionsChanged func()
+	Logger               *slog.Logger
+	Now                  func() time.Time
+}
+
+// Syncer runs syncs.
+type Syncer struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks the configuration.
+func New(cfg Config) (*Syncer, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("syncer: Config.Store is required")
+	}
+	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, MaxErrorsDefault)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Syncer{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default())}, nil
+}
+
+// Sources returns the configured definition directories.
+func (s *Syncer) Sources() []string { return s.cfg.Sources }
+
+// Run performs one sync. It waits for the deployment-wide sync lock (a
+// concurrent sync anywhere finishes first), runs the chosen stages, each
+// independently, and stores the result. The returned error is set only when
+// the sync could not run at all (the store is down, ctx ended while
+// waiting); stage failures are in Result.Errors.
+func (s *Syncer) Run(ctx context.Context, opts Options) (*Result, error) {
+	var res *Result
+	err := s.cfg.Store.WithSyncLock(ctx, func(ctx context.Context) error {
+		res = s.run(ctx, opts)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	b, _ := json.Marshal(res)
+	rec := store.SyncResult{SyncID: res.SyncID, DryRun: res.DryRun, StartedAt: res.StartedAt, FinishedAt: res.FinishedAt, OK: res.OK(), Result: b}
+	if !res.OK() {
+		rec.ErrorSummary = res.Summary()
+	}
+	if err := s.cfg.Store.SaveSyncResult(context.WithoutCancel(ctx), rec); err != nil {
+		s.log.Warn("syncer: storing sync result failed", "sync_id", res.SyncID, "error", err)
+	}
+	level := slog.LevelInfo
+	if !res.OK() {
+		level = slog.LevelWarn
+	}
+	s.log.Log(ctx, level, "syncer: sync finished", "sync_id", res.SyncID, "dry_run", res.DryRun, "stages", strings.Join(res.Stages, ","),
+		"duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond), "summary", res.Summary())
+	return res, nil
+}
+
+func (s *Syncer) run(ctx context.Context, opts Options) *Result {
+	res := &Result{
+		SyncID: uuid.Must(uuid.NewV7()).String(), DryRun: opts.DryRun, StartedAt: s.cfg.Now().UTC(),
+		Stages: []string{}, Actions: []Action{}, Errors: []Error{}, Warnings: []Error{},
+	}
+	var loaded *definition.Result
+	if opts.Definitions || opts.EventTypes {
+		loaded = definition.Load(s.cfg.Sources)
+		if len(s.cfg.Sources) == 0 {
+			s.addError(res, Error{Stage: StageDefinitions, Message: "no definition sources configured: set ACTIVITY_DEFINITION_PATHS or --definitions"})
+		}
+	}
+	changed := false
+	var planned []store.Definition
+	if opts.Definitions {
+		res.Stages = append(res.Stages, StageDefinitions)
+		var ch bool
+		ch, planned = s.syncDefinitions(ctx, loaded, opts.DryRun, res)
+		changed = ch || changed
+	}
+	if opts.EventTypes {
+		res.Stages = append(res.Stages, StageEventTypes)
+		changed = s.syncEventTypes(ctx, loaded, opts.DryRun, res) || changed
+	}
+	if opts.Definitions || opts.EventTypes {
+		s.warnUnknownEventTypes(ctx, loaded, res)
+	}
+	if opts.Schedules {
+		res.Stages = append(res.Stages, StageSchedules)
+		s.syncSchedules(ctx, opts.DryRun, planned, res)
+	}
+	res.FinishedAt = s.cfg.Now().UTC()
+	if changed && !opts.DryRun && s.cfg.OnDefinitionsChanged != nil {
+		s.cfg.OnDefinitionsChanged()
+	}
+	return res
+}
+
+func (s *Syncer) addError(res *Result, e Error) {
+	if len(res.Errors) >= s.cfg.MaxErrors {
+		res.ErrorsDropped++
+		return
+	}
+	res.Errors = append(res.Errors, e)
+}
+
+func fromDefError(stage string, e *definition.Error) Error {
+	return Error{Stage: stage, File: e.File, Line: e.Line, Column: e.Column, Field: e.Field, DefinitionID: e.DefinitionID, Message: e.Message}
+}
+
+// storeDefinition converts a parsed definition to the store's record.
+func storeDefinition(d *definition.Definition) store.Definition {
+	return store.Definition{
+		ID: d.ID, ContentHash: d.ContentHash(), Spec: d.CanonicalJSON(),
+		SourceFile: d.Source.File, SourceDir: d.Source.Dir, Enabled: d.Enabled,
+		TriggerType: store.TriggerType(d.Trigger.Type), EventType: d.Trigger.EventType,
+	}
+}
+
+// syncDefinitions upserts every valid definition and tombstones those whose
+// file disappeared, source by source. A source that could not be read
+// removes nothing; a file that failed keeps its last good version.
+func (s *Syncer) syncDefinitions(ctx context.Context, loaded *definition.Result, dryRun bool, res *Result) (changed bool, planned []store.Definition) {
+	for _, src := range loaded.Sources {
+		if src.Err != nil {
+			s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: src.Err.Error()})
+		}
+		for _, f := range src.Files {
+			if !isEventTypeFile(f) {
+				res.Definitions.Scanned++
+			}
+		}
+	}
+	for _, e := range loaded.Errors {
+		if isEventTypeFile(e.File) {
+			continue // reported by the event_types stage
+		}
+		s.addError(res, fromDefError(StageDefinitions, e))
+	}
+	for _, d := range loaded.Definitions() {
+		for _, w := range d.Warnings {
+			res.Warnings = append(res.Warnings, fromDefError(StageDefinitions, w))
+		}
+	}
+	for _, src := range loaded.Sources {
+		for f := range src.FailedFiles {
+			if !isEventTypeFile(f) {
+				res.Definitions.Invalid++
+			}
+		}
+	}
+
+	defs := loaded.Definitions()
+	records := make([]store.Definition, len(defs))
+	for i, d := range defs {
+		records[i] = storeDefinition(d)
+	}
+	// In a dry run, planned is the live set as the real sync would leave
+	// it: stored definitions with this sync's upserts and removals applied.
+	var plannedByID map[string]store.Definition
+	if dryRun {
+		live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{})
+		if err != nil {
+			s.addError(res, Error{Stage: StageDefinitions, Message: "listing stored definitions: " + err.Error()})
+			return false, nil
+		}
+		plannedByID = make(map[string]store.Definition, len(live)+len(records))
+		for _, d := range live {
+			plannedByID[d.ID] = d
+		}
+		for _, r := range records {
+			plannedByID[r.ID] = r
+		}
+		for _, r := range records {
+			var cur *store.Definition
+			if c, err := s.cfg.Store.GetDefinition(ctx, r.ID); err == nil {
+				cur = &c
+			} else if !errors.Is(err, store.ErrNotFound) {
+				s.addError(res, Error{Stage: StageDefinitions, DefinitionID: r.ID, Message: "reading stored definition: " + err.Error()})
+				continue
+			}
+			s.countUpsert(res, r.ID, store.PlanDefinitionUpsert(cur, r))
+		}
+	} else if len(records) > 0 {
+		outcomes, err := s.cfg.Store.UpsertDefinitions(ctx, records...)
+		if err != nil {
+			s.addError(res, Error{Stage: StageDefinitions, Message: "storing definitions: " + err.Error()})
+			return false, nil
+		}
+		for _, o := range outcomes {
+			changed = s.countUpsert(res, o.ID, o.Outcome) || changed
+		}
+	}
+
+	// Tombstones, per readable source.
+	for _, src := range loaded.Sources {
+		if src.Err != nil {
+			continue
+		}
+		keep := map[string]bool{}
+		for _, d := range src.Definitions {
+			keep[d.ID] = true
+		}
+		for id := range src.HeldIDs {
+			keep[id] = true
+		}
+		live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{SourceDir: src.Dir})
+		if err != nil {
+			s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "listing stored definitions: " + err.Error()})
+			continue
+		}
+		var gone []string
+		for _, d := range live {
+			if src.FailedFiles[d.SourceFile] {
+				keep[d.ID] = true // the file is broken now: keep its last good version
+			}
+			if !keep[d.ID] {
+				gone = append(gone, d.ID)
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		if !dryRun {
+			ids := make([]string, 0, len(keep))
+			for id := range keep {
+				ids = append(ids, id)
+			}
+			removed, err := s.cfg.Store.MarkDefinitionsRemoved(ctx, src.Dir, ids)
+			if err != nil {
+				s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "marking removed definitions: " + err.Error()})
+				continue
+			}
+			gone = removed
+			changed = changed || len(removed) > 0
+		}
+		sort.Strings(gone)
+		for _, id := range gone {
+			delete(plannedByID, id)
+			res.Definitions.Removed++
+			res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "remove", Reason: "its file is gone"})
+		}
+	}
+	if dryRun {
+		planned = make([]store.Definition, 0, len(plannedByID))
+		for _, d := range plannedByID {
+			planned = append(planned, d)
+		}
+		sort.Slice(planned, func(i, j int) bool { return planned[i].ID < planned[j].ID })
+	}
+	return changed, planned
+}
+
+func isEventTypeFile(path string) bool {
+	return strings.Contains(path, "/"+definition.EventTypesDir+"/")
+}
+
+// countUpsert adds one outcome to the counts and actions; it reports
+// whether anything was written.
+func (s *Syncer) countUpsert(res *Result, id string, o store.UpsertOutcome) bool {
+	switch o {
+	case store.Unchanged:
+		res.Definitions.Unchanged++
+		return false
+	case store.Created:
+		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "create"})
+	case store.Updated:
+		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "update", Reason: "content changed"})
+	case store.Restored:
+		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "restore", Reason: "its file is back"})
+	}
+	res.Definitions.Upserted++
+	return true
+}
+
+func (s *Syncer) syncEventTypes(ctx context.Context, loaded *definition.Result, dryRun bool, res *Result) bool {
+	for _, e := range loaded.Errors {
+		if isEventTypeFile(e.File) {
+			s.addError(res, fromDefError(StageEventTypes, e))
+		}
+	}
+	changed := false
+	for _, src := range loaded.Sources {
+		if src.Err != nil {
+			if !slices.Contains(res.Stages, StageDefinitions) {
+				s.addError(res, Error{Stage: StageEventTypes, File: src.Dir, Message: src.Err.Error()})
+			}
+			continue
+		}
+		records := make([]store.EventType, 0, len(src.EventTypes))
+		keep := map[string]bool{}
+		for _, et := range src.EventTypes {
+			records = append(records, store.EventType{Name: et.Name, Description: et.Description, Schema: et.Schema, SourceFile: et.Source.File, SourceDir: src.Dir, ContentHash: et.ContentHash()})
+			keep[et.Name] = true
+		}
+		current, err := s.cfg.Store.ListEventTypes(ctx, store.EventTypeFilter{SourceDir: src.Dir})
+		if err != nil {
+			s.addError(res, Error{Stage: StageEventTypes, File: src.Dir, Message: "listing stored event types: " + err.Error()})
+			continue
+		}
+		byName := map[string]*store.EventType{}
+		for i := range current {
+			byName[current[i].Name] = &current[i]
+			if src.FailedFiles[current[i].SourceFile] {
+				keep[current[i].Name] = true
+			}
+		}
+		if dryRun {
+			for _, r := range records {
+				changed = s.countEventType(res, r.Name, store.PlanEventTypeUpsert(byName[r.Name], r)) || changed
+			}
+		} else if len(records) > 0 {
+			outcomes, err := s.cfg.Store.UpsertEventTypes(ctx, records...)
+			if err != nil {
+				s.addError(res, Error{Stage: StageEventTypes, File: src.Dir, Message: "storing event types: " + err.Error()})
+				continue
+			}
+			for _, o := range outcomes {
+				changed = s.countEventType(res, o.ID, o.Outcome) || changed
+			}
+		}
+		var gone []string
+		for _, c := range current {
+			if !keep[c.Name] {
+				gone = append(gone, c.Name)
+			}
+		}
+		if len(gone) > 0 && !dryRun {
+			names := make([]string, 0, len(keep))
+			for n := range keep {
+				names = append(names, n)
+			}
+			removed, err := s.cfg.Store.MarkEventTypesRemoved(ctx, src.Dir, names)
+			if err != nil {
+				s.addError(res, Error{Stage: StageEventTypes, File: src.Dir, Message: "marking removed event types: " + err.Error()})
+				continue
+			}
+			gone = removed
+			changed = changed || len(removed) > 0
+		}
+		for _, n := range gone {
+			res.EventTypes.Removed++
+			res.Actions = append(res.Actions, Action{Stage: StageEventTypes, ID: n, Action: "remove", Reason: "its file is gone"})
+		}
+	}
+	return changed
+}
+
+func (s *Syncer) countEventType(res *Result, name string, o store.UpsertOutcome) bool {
+	if o == store.Unchanged {
+		res.EventTypes.Unchanged++
+		return false
+	}
+	res.EventTypes.Upserted++
+	res.Actions = append(res.Actions, Action{Stage: StageEventTypes, ID: name, Action: string(o)})
+	return true
+}
+
+// warnUnknownEventTypes warns about event definitions whose event_type
+// matches no known event type, once any event type is known (SPEC §6).
+func (s *Syncer) warnUnknownEventTypes(ctx context.Context, loaded *definition.Result, res *Result) {
+	types, err := s.cfg.Store.ListEventTypes(ctx, store.EventTypeFilter{})
+	if err != nil || len(types) == 0 {
+		return
+	}
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = t.Name
+	}
+	for _, d := range loaded.Definitions() {
+		if d.Trigger.Type != definition.TriggerEvent {
+			continue
+		}
+		matched := false
+		for _, n := range names {
+			if definition.SubjectMatches(d.Trigger.EventType, n) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			res.Warnings = append(res.Warnings, Error{
+				Stage: StageDefinitions, File: d.Source.File, Line: d.Source.Line, Field: "trigger.event_type", DefinitionID: d.ID,
+				Message: fmt.Sprintf("event_type %q matches no known event type (add a file under %s/ or fix the subject)", d.Trigger.EventType, definition.EventTypesDir),
+			})
+		}
+	}
+}
+
+func (s *Syncer) syncSchedules(ctx context.Context, dryRun bool, planned []store.Definition, res *Result) {
+	if s.cfg.Schedules == nil {
+		s.addError(res, Error{Stage: StageSchedules, Message: "no Temporal connection: the schedules stage cannot run in this process"})
+		return
+	}
+	counts, actions, errs, err := s.cfg.Schedules(ctx, dryRun, planned)
+	if err != nil {
+		s.addError(res, Error{Stage: StageSchedules, Message: err.Error()})
+		return
+	}
+	res.Schedules = counts
+	res.Actions = append(res.Actions, actions...)
+	for _, e := range errs {
+		e.Stage = StageSchedules
+		s.addError(res, e)
+	}
+}
