@@ -1,0 +1,570 @@
+// Package adminapi is activity-core's HTTP API (SPEC §7): sync, definitions,
+// runs, operator pauses, health and metrics. Handlers are plain net/http on
+// Go's pattern mux; every error is {"error": {"code", "message"}} with its
+// status chosen in one table (errorStatus).
+package adminapi
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/syncer"
+)
+
+// Limits.
+const (
+	// MaxBodyBytes bounds request bodies: nothing the API takes is large.
+	MaxBodyBytes = 1 << 20
+	// recentRuns is how many runs a definition's detail shows.
+	recentRuns = 10
+)
+
+// Syncer runs syncs.
+type Syncer interface {
+	Run(ctx context.Context, opts syncer.Options) (*syncer.Result, error)
+}
+
+// ScheduleInfo is a definition's schedule as Temporal has it.
+type ScheduleInfo struct {
+	ScheduleID string `json:"schedule_id"`
+	Exists     bool   `json:"exists"`
+	Paused     bool   `json:"paused"`
+	Note       string `json:"note,omitempty"`
+	// PausedBy is "operator", "sync" or empty.
+	PausedBy       string      `json:"paused_by,omitempty"`
+	Until          *time.Time  `json:"until,omitempty"`
+	NextFires      []time.Time `json:"next_fires"`
+	RecentFires    []time.Time `json:"recent_fires"`
+	OverlapSkipped int64       `json:"overlap_skipped"`
+	MissedCatchup  int64       `json:"missed_catchup_window"`
+}
+
+// Schedules controls and describes schedules.
+type Schedules interface {
+	Pause(ctx context.Context, definitionID, note string, until *time.Time) error
+	Resume(ctx context.Context, definitionID string) error
+	Describe(ctx context.Context, definitionID string) (*ScheduleInfo, error)
+}
+
+// RunStarted answers a manual run.
+type RunStarted struct {
+	RunID         string `json:"run_id"`
+	WorkflowID    string `json:"workflow_id"`
+	WorkflowRunID string `json:"workflow_run_id"`
+}
+
+// Runner starts manual runs.
+type Runner interface {
+	StartManual(ctx context.Context, definitionID string) (RunStarted, error)
+}
+
+// Check is one dependency /readyz looks at.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Config holds the API's dependencies. Syncer, Schedules and Runner may be
+// nil in a process that lacks them; their endpoints then answer 503.
+type Config struct {
+	Store     store.Store
+	Syncer    Syncer
+	Schedules Schedules
+	Runner    Runner
+	// Explain answers, per event definition, whether an event would match
+	// and what said no (the router's index); nil answers 503.
+	Explain    func(ctx context.Context, subject string, payload json.RawMessage) (any, error)
+	AdminToken string
+	ReadToken  string
+	Ready      []Check
+	Metrics    *Metrics
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	syncing atomic.Int32
+}
+
+// New builds the API. Only /healthz, /readyz and /metrics are open; the rest
+// needs a token.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("adminapi: Config.Store is required")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	s.mux.ServeHTTP(w, r)
+}
+
+// route is one endpoint; the table is also what the OpenAPI test checks.
+type route struct {
+	method, path string
+	access       access
+	handler      func(w http.ResponseWriter, r *http.Request) error
+}
+
+type access int
+
+const (
+	open access = iota
+	read
+	admin
+)
+
+func (s *Server) table() []route {
+	return []route{
+		{"GET", "/healthz", open, s.healthz},
+		{"GET", "/readyz", open, s.readyz},
+		{"GET", "/api/openapi.json", open, s.openapi},
+		{"POST", "/admin/sync", admin, s.postSync},
+		{"GET", "/admin/sync/status", admin, s.syncStatus},
+		{"GET", "/api/v1/definitions", read, s.listDefinitions},
+		{"GET", "/api/v1/definitions/{id}", read, s.getDefinition},
+		{"POST", "/api/v1/definitions/{id}/run", admin, s.runDefinition},
+		{"POST", "/api/v1/definitions/{id}/pause", admin, s.pauseDefinition},
+		{"POST", "/api/v1/definitions/{id}/resume", admin, s.resumeDefinition},
+		{"GET", "/api/v1/runs", read, s.listRuns},
+		{"GET", "/api/v1/runs/{id}", read, s.getRun},
+		{"POST", "/api/v1/events/explain", read, s.explain},
+	}
+}
+
+func (s *Server) routes() {
+	for _, rt := range s.table() {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s %s; see GET /api/openapi.json", r.Method, r.URL.Path))
+	})
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if err := s.authorize(r, rt.access); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := rt.handler(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+		s.cfg.Metrics.observeHTTP(rt.method+" "+rt.path, time.Since(start))
+	})
+}
+
+// apiError is an error with its HTTP status and a stable code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
+}
+
+func unavailable(what string) error {
+	return &apiError{http.StatusServiceUnavailable, "unavailable", what + " is not available in this process (check its --roles)"}
+}
+
+// errorStatus is the one table from error kinds to statuses.
+func errorStatus(err error) (int, string, string) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.code, ae.msg
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict", err.Error()
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, "unavailable", err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "timeout", err.Error()
+	}
+	return http.StatusInternalServerError, "internal", err.Error()
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := errorStatus(err)
+	if status >= 500 {
+		s.log.Error("adminapi: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+	}
+	writeError(w, status, code, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// authorize checks the bearer token in constant time. With no admin token
+// configured, admin endpoints answer 403 and say how to set one.
+func (s *Server) authorize(r *http.Request, need access) error {
+	if need == open {
+		return nil
+	}
+	if s.cfg.AdminToken == "" && (need == admin || s.cfg.ReadToken == "") {
+		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it"}
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || got == "" {
+		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>"}
+	}
+	if tokenEqual(got, s.cfg.AdminToken) {
+		return nil
+	}
+	if need == read && tokenEqual(got, s.cfg.ReadToken) {
+		return nil
+	}
+	if need == admin && tokenEqual(got, s.cfg.ReadToken) {
+		return &apiError{http.StatusForbidden, "forbidden", "this endpoint needs the admin token; the read token only reads"}
+	}
+	return &apiError{http.StatusUnauthorized, "unauthorized", "invalid bearer token"}
+}
+
+func tokenEqual(got, want string) bool {
+	if want == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	all := append([]Check{{Name: "store", Check: s.cfg.Store.Ping}}, s.cfg.Ready...)
+	for _, c := range all {
+		if err := c.Check(ctx); err != nil {
+			checks[c.Name] = err.Error()
+			ok = false
+		} else {
+			checks[c.Name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	return nil
+}
+
+// parseBool reads an optional boolean query parameter.
+func parseBool(r *http.Request, name string, def bool) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("query parameter %s=%q is not a boolean (true or false)", name, v)
+	}
+	return b, nil
+}
+
+func (s *Server) postSync(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Syncer == nil {
+		return unavailable("sync")
+	}
+	var opts syncer.Options
+	var err error
+	def := syncer.DefaultOptions()
+	for _, p := range []struct {
+		name string
+		dst  *bool
+		def  bool
+	}{
+		{"definitions", &opts.Definitions, def.Definitions},
+		{"schedules", &opts.Schedules, def.Schedules},
+		{"event_types", &opts.EventTypes, def.EventTypes},
+		{"dry_run", &opts.DryRun, false},
+	} {
+		if *p.dst, err = parseBool(r, p.name, p.def); err != nil {
+			return err
+		}
+	}
+	for k := range r.URL.Query() {
+		switch k {
+		case "definitions", "schedules", "event_types", "dry_run":
+		default:
+			return badRequest("unknown query parameter %q (allowed: definitions, schedules, event_types, dry_run)", k)
+		}
+	}
+	s.syncing.Add(1)
+	defer s.syncing.Add(-1)
+	res, err := s.cfg.Syncer.Run(r.Context(), opts)
+	if err != nil {
+		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
+		return &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error()}
+	}
+	s.cfg.Metrics.syncDone(res, nil, s.cfg.Now())
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) error {
+	out := map[string]any{"running": s.syncing.Load() > 0, "last_result": nil, "last_success_at": nil, "last_error": nil}
+	last, err := s.cfg.Store.LastSyncResult(r.Context())
+	switch {
+	case err == nil:
+		out["last_result"] = last.Result
+		if !last.OK {
+			out["last_error"] = map[string]any{"at": last.FinishedAt, "message": last.ErrorSummary, "sync_id": last.SyncID}
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if ok, err := s.cfg.Store.LastSuccessfulSync(r.Context()); err == nil {
+		out["last_success_at"] = ok.FinishedAt
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// definitionView is a definition with its schedule state and recent runs.
+type definitionView struct {
+	store.Definition
+	Schedule    *ScheduleInfo `json:"schedule,omitempty"`
+	ScheduleErr string        `json:"schedule_error,omitempty"`
+	RecentRuns  []store.Run   `json:"recent_runs,omitempty"`
+}
+
+func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := store.DefinitionFilter{SourceDir: q.Get("source")}
+	if t := q.Get("trigger_type"); t != "" {
+		f.TriggerType = store.TriggerType(t)
+		if !f.TriggerType.Valid() {
+			return badRequest("trigger_type=%q is not one of cron, event, once", t)
+		}
+	}
+	if q.Get("enabled") != "" {
+		b, err := parseBool(r, "enabled", true)
+		if err != nil {
+			return err
+		}
+		f.Enabled = &b
+	}
+	var err error
+	if f.IncludeRemoved, err = parseBool(r, "include_removed", false); err != nil {
+		return err
+	}
+	defs, err := s.cfg.Store.ListDefinitions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"definitions": defs})
+	return nil
+}
+
+func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	def, err := s.cfg.Store.GetDefinition(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	view := definitionView{Definition: def}
+	if s.cfg.Schedules != nil && (def.TriggerType == store.TriggerCron || def.TriggerType == store.TriggerOnce) {
+		info, err := s.cfg.Schedules.Describe(r.Context(), id)
+		if err != nil {
+			view.ScheduleErr = err.Error()
+		} else {
+			view.Schedule = info
+		}
+	}
+	page, err := s.cfg.Store.ListRuns(r.Context(), store.RunFilter{DefinitionID: id, Limit: recentRuns})
+	if err != nil {
+		return err
+	}
+	view.RecentRuns = page.Runs
+	writeJSON(w, http.StatusOK, view)
+	return nil
+}
+
+func (s *Server) runDefinition(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Runner == nil {
+		return unavailable("starting runs")
+	}
+	id := r.PathValue("id")
+	def, err := s.cfg.Store.GetDefinition(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if def.Removed() {
+		return &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339))}
+	}
+	started, err := s.cfg.Runner.StartManual(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, started)
+	return nil
+}
+
+type pauseRequest struct {
+	Note  string     `json:"note"`
+	Until *time.Time `json:"until"`
+}
+
+func (s *Server) pauseDefinition(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Schedules == nil {
+		return unavailable("schedules")
+	}
+	var req pauseRequest
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return badRequest("body must be JSON like {\"note\": \"why\", \"until\": \"2026-12-01T00:00:00Z\"}: %v", err)
+		}
+	}
+	if req.Until != nil && !req.Until.After(s.cfg.Now()) {
+		return badRequest("until %s is not in the future", req.Until.Format(time.RFC3339))
+	}
+	id := r.PathValue("id")
+	def, err := s.cfg.Store.GetDefinition(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if def.TriggerType == store.TriggerEvent {
+		return badRequest("%s is event-triggered: it has no schedule to pause (disable it in its file instead)", id)
+	}
+	if err := s.cfg.Schedules.Pause(r.Context(), id, req.Note, req.Until); err != nil {
+		return err
+	}
+	info, _ := s.cfg.Schedules.Describe(r.Context(), id)
+	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": true, "note": req.Note, "until": req.Until, "schedule": info})
+	return nil
+}
+
+func (s *Server) resumeDefinition(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Schedules == nil {
+		return unavailable("schedules")
+	}
+	id := r.PathValue("id")
+	if _, err := s.cfg.Store.GetDefinition(r.Context(), id); err != nil {
+		return err
+	}
+	if err := s.cfg.Schedules.Resume(r.Context(), id); err != nil {
+		return err
+	}
+	info, _ := s.cfg.Schedules.Describe(r.Context(), id)
+	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": info != nil && info.Paused, "schedule": info})
+	return nil
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := store.RunFilter{DefinitionID: q.Get("definition_id"), Before: q.Get("before")}
+	if st := q.Get("status"); st != "" {
+		f.Status = store.RunStatus(st)
+		if !f.Status.Valid() {
+			return badRequest("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled", st)
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > store.RunListLimitMax {
+			return badRequest("limit=%q must be a number from 1 to %d", l, store.RunListLimitMax)
+		}
+		f.Limit = n
+	}
+	page, err := s.cfg.Store.ListRuns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if page.Runs == nil {
+		page.Runs = []store.Run{}
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.cfg.Store.GetRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, run)
+	return nil
+}
+
+type explainRequest struct {
+	Subject string          `json:"subject"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Explain == nil {
+		return unavailable("explain")
+	}
+	var req explainRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("body must be JSON like {\"subject\": \"org.repo.commit.pushed\", \"payload\": {\"repo_slug\": \"a/b\"}}: %v", err)
+	}
+	if req.Subject == "" {
+		return badRequest("subject is required")
+	}
+	if len(req.Payload) == 0 {
+		req.Payload = json.RawMessage("{}")
+	}
+	out, err := s.cfg.Explain(r.Context(), req.Subject, req.Payload)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subject": req.Subject, "definitions": out})
+	return nil
+}
