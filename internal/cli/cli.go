@@ -63,6 +63,8 @@ type root struct {
 	Validate ValidateCmd `cmd:"" help:"Check definition and event-type files; exit 1 on errors." group:"Author"`
 	Next     NextCmd     `cmd:"" help:"Show the next fire times of a definition, in its zone and in UTC." group:"Author"`
 	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of the definition format (for editors)." group:"Author"`
+	Test     TestCmd     `cmd:"" help:"Simulate definitions offline against events, fixtures and times; exit 1 on a failed expectation." group:"Author"`
+	Import   ImportCmd   `cmd:"" help:"Convert a crontab file or systemd timer into definitions." group:"Author"`
 
 	Migrate MigrateCmd `cmd:"" help:"Apply database migrations (also done at every start)." group:"Maintain"`
 	Version VersionCmd `cmd:"" help:"Print the version." group:"Maintain"`
