@@ -57,6 +57,14 @@ validate-examples: ## Validate the example definitions.
 golden: ## Refresh golden files after an intended change of messages.
 	$(GO) test ./internal/definition -run TestInvalidGolden -update
 
+.PHONY: image
+image: ## Build the production container image (deploy/Dockerfile; needs a Docker engine).
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t activity-core:$(VERSION) .
+
+.PHONY: deploy-check
+deploy-check: ## Check deploy/ files and run the Dockerfile's exact go build.
+	ACTIVITY_TEST_DOCKER_BUILD=1 $(GO) test -count=1 ./deploy
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf bin
