@@ -56,6 +56,7 @@ validate-examples: ## Validate the example definitions.
 .PHONY: golden
 golden: ## Refresh golden files after an intended change of messages.
 	$(GO) test ./internal/definition -run TestInvalidGolden -update
+	$(GO) test ./internal/importer -update
 
 .PHONY: image
 image: ## Build the production container image (deploy/Dockerfile; needs a Docker engine).
