@@ -126,7 +126,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 		fmt.Fprintf(stderr, "activity-core: %v\n", err)
 		var pe *kong.ParseError
 		if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
-			fmt.Fprintf(stderr, "Run \"activity-core %s --help\" for usage.\n", pe.Context.Selected().Name)
+			fmt.Fprintf(stderr, "Run \"%s --help\" for usage.\n", pe.Context.Selected().FullPath())
 		} else {
 			fmt.Fprintln(stderr, "Run \"activity-core --help\" for usage.")
 		}

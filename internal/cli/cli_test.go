@@ -94,6 +94,15 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestUsageNamesNestedCommand: a usage error in a nested command points at
+// that command's own help, path and all.
+func TestUsageNamesNestedCommand(t *testing.T) {
+	code, _, errOut := run(t, "runs", "show")
+	if code != ExitUsage || !strings.Contains(errOut, `Run "activity-core runs show --help"`) {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestHelpTeaches(t *testing.T) {
 	for _, cmd := range []string{"validate", "next", "schema"} {
 		code, out, _ := run(t, cmd, "--help")
