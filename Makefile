@@ -53,6 +53,10 @@ bench: ## Run the benchmarks (see docs/benchmarks.md for the recorded figures).
 validate-examples: ## Validate the example definitions.
 	$(GO) run ./cmd/activity-core validate examples/definitions
 
+.PHONY: simulate-example
+simulate-example: ## Test the example definitions offline against examples/simulate.
+	$(GO) run ./cmd/activity-core test examples/definitions --events examples/simulate/events.jsonl --context examples/simulate/fixtures --expect examples/simulate/expect.yaml
+
 .PHONY: golden
 golden: ## Refresh golden files after an intended change of messages.
 	$(GO) test ./internal/definition -run TestInvalidGolden -update
