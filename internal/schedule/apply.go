@@ -81,6 +81,12 @@ func (p *Projector) execute(ctx context.Context, s *step, now time.Time) {
 	switch s.op {
 	case opCreate:
 		err = p.create(ctx, s)
+		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) && s.recorded {
+			// Not listed yet, but sync already applied this exact form:
+			// nothing changed (concurrent or back-to-back syncs).
+			s.action, s.bucket, s.reason = "", bucketUnchanged, ""
+			return
+		}
 		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 			s.op, s.action, s.reason = opUpdate, ActionUpdate, "schedule exists but was not listed yet"
 			s.trigger = false

@@ -68,7 +68,9 @@
 // Temporal's schedule list lags writes by a few milliseconds (up to a couple
 // of seconds after a burst of thousands of creates). A sync that runs inside
 // that window may see a schedule it just created as missing (the create then
-// fails as "already exists" and becomes an update; a disabled definition
+// fails as "already exists"; when the store records that sync applied
+// exactly the desired form, the schedule is counted unchanged, otherwise
+// the create becomes an update; a disabled definition
 // whose schedule sync made is paused rather than skipped) or a pause it just
 // made as not yet visible (it pauses again). Both are idempotent and
 // converge; they only cost calls and show up in the counts of that sync.

@@ -112,6 +112,11 @@ type step struct {
 	// seedState: the schedule matches by its hash search attribute but the
 	// store has no state for it; record one.
 	seedState bool
+	// recorded: the schedule was not listed, but the store says sync
+	// applied exactly this form to it (most likely it was created a moment
+	// ago and the list lags). It is created if really missing; if it
+	// exists it is left alone and counted unchanged.
+	recorded bool
 
 	action string
 	reason string
@@ -202,6 +207,7 @@ func planDesired(s *step, in *planInput) {
 				s.trigger = true
 				s.reason += ": run_at passed inside its catch-up window, fired now"
 			}
+			s.recorded = s.state != nil && s.state.SpecHash == d.hash && !s.state.PausedBySync && !s.pause.paused && !s.trigger
 		}
 		return
 	}

@@ -497,7 +497,10 @@ func TestSyncErrorsAndStaleList(t *testing.T) {
 	ghost, _ := definition.Parse("ghost.yaml", []byte(cronYAML("err.ghost", "@daily", true)))
 	e.putDefs([]store.Definition{storeDef(ghost)}, []string{bad.ID, good.ID, hidden.ID, ghost.ID})
 	e.client.sc.mu.Lock()
-	e.client.sc.hide = map[string]bool{e.sid("err.hidden"): true}
+	// err.good is hidden too but keeps its state: sync applied exactly
+	// this form to it, so it stays unchanged with no call beyond the
+	// create that finds it.
+	e.client.sc.hide = map[string]bool{e.sid("err.hidden"): true, e.sid("err.good"): true}
 	e.client.sc.extra = []*client.ScheduleListEntry{{ID: e.sid("err.ghost")}, {ID: e.sid("err.gone")}}
 	e.client.sc.mu.Unlock()
 	// err.hidden's state is forgotten, so that the sync believes it must
