@@ -27,6 +27,10 @@ dev: ## Run everything embedded on the example definitions.
 test: ## Run the tests (real-engine tests skip unless ACTIVITY_TEST_* are set).
 	$(GO) test ./...
 
+.PHONY: test-browser
+test-browser: ## Drive the dashboard in headless Chromium (apt-get install -y chromium); screenshots to $$ACTIVITY_TEST_ARTIFACTS.
+	ACTIVITY_TEST_BROWSER=1 $(GO) test ./internal/integration -run TestDashboardInBrowser -count=1 -v
+
 .PHONY: ci
 ci: ## Run what CI runs: services up, vet, gofmt, tests with real engines, fuzz.
 	bash .ci/run

@@ -91,6 +91,10 @@ type Config struct {
 	Metrics    *Metrics
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// UI, when set, builds the web dashboard served under /ui/. It is
+	// given the server so that the dashboard's actions go through the
+	// same checks as the API's (Sync, RunDefinition, PauseDefinition, …).
+	UI func(api *Server) (http.Handler, error)
 }
 
 // Server is the HTTP API.
@@ -115,6 +119,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
 	s.routes()
+	if cfg.UI != nil {
+		h, err := cfg.UI(s)
+		if err != nil {
+			return nil, fmt.Errorf("adminapi: building the dashboard: %w", err)
+		}
+		s.mux.Handle("/ui/", h)
+	}
 	return s, nil
 }
 
@@ -198,8 +209,10 @@ func unavailable(what string) error {
 	return &apiError{http.StatusServiceUnavailable, "unavailable", what + " is not available in this process (check its --roles)"}
 }
 
-// errorStatus is the one table from error kinds to statuses.
-func errorStatus(err error) (int, string, string) {
+// ErrorStatus is the one table from error kinds to statuses: it returns
+// the HTTP status, the stable code and the message the API would answer
+// err with, so the dashboard reports errors the same way.
+func ErrorStatus(err error) (int, string, string) {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
@@ -219,7 +232,7 @@ func errorStatus(err error) (int, string, string) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := errorStatus(err)
+	status, code, msg := ErrorStatus(err)
 	if status >= 500 {
 		s.log.Error("adminapi: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
 	}
@@ -245,11 +258,27 @@ func (s *Server) authorize(r *http.Request, need access) error {
 	if need == open {
 		return nil
 	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		got = ""
+	}
+	return s.CheckToken(got, need == admin)
+}
+
+// CheckToken checks a token as the API checks a bearer token: for reading
+// (the read or the admin token) or, with needAdmin, for acting (the admin
+// token only). Its errors carry the API's status and message (see
+// ErrorStatus); with no token configured it says how to set one. The
+// dashboard checks the token of its login form with it.
+func (s *Server) CheckToken(got string, needAdmin bool) error {
+	need := read
+	if needAdmin {
+		need = admin
+	}
 	if s.cfg.AdminToken == "" && (need == admin || s.cfg.ReadToken == "") {
 		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it"}
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || got == "" {
+	if got == "" {
 		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>"}
 	}
 	if tokenEqual(got, s.cfg.AdminToken) {
@@ -339,33 +368,74 @@ func (s *Server) postSync(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("unknown query parameter %q (allowed: definitions, schedules, event_types, dry_run)", k)
 		}
 	}
-	s.syncing.Add(1)
-	defer s.syncing.Add(-1)
-	res, err := s.cfg.Syncer.Run(r.Context(), opts)
+	res, err := s.Sync(r.Context(), opts)
 	if err != nil {
-		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
-		return &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error()}
+		return err
 	}
-	s.cfg.Metrics.syncDone(res, nil, s.cfg.Now())
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
-func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) error {
-	out := map[string]any{"running": s.syncing.Load() > 0, "last_result": nil, "last_success_at": nil, "last_error": nil}
-	last, err := s.cfg.Store.LastSyncResult(r.Context())
+// Sync runs a sync the way POST /admin/sync does: it counts as running in
+// the sync status and its outcome goes to /metrics. The dashboard's "plan"
+// and "sync now" buttons call it.
+func (s *Server) Sync(ctx context.Context, opts syncer.Options) (*syncer.Result, error) {
+	if s.cfg.Syncer == nil {
+		return nil, unavailable("sync")
+	}
+	s.syncing.Add(1)
+	defer s.syncing.Add(-1)
+	res, err := s.cfg.Syncer.Run(ctx, opts)
+	if err != nil {
+		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
+		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error()}
+	}
+	s.cfg.Metrics.syncDone(res, nil, s.cfg.Now())
+	return res, nil
+}
+
+// SyncStatus is the answer of GET /admin/sync/status.
+type SyncStatus struct {
+	Running bool `json:"running"`
+	// LastResult is the last sync's result document (not dry runs), null
+	// before the first.
+	LastResult    json.RawMessage `json:"last_result"`
+	LastSuccessAt *time.Time      `json:"last_success_at"`
+	LastError     *SyncFailure    `json:"last_error"`
+}
+
+// SyncFailure is the last sync when it met errors.
+type SyncFailure struct {
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+	SyncID  string    `json:"sync_id"`
+}
+
+// SyncStatus reports whether a sync is running, the last result, the last
+// success time and the last error, as GET /admin/sync/status does.
+func (s *Server) SyncStatus(ctx context.Context) (*SyncStatus, error) {
+	out := &SyncStatus{Running: s.syncing.Load() > 0}
+	last, err := s.cfg.Store.LastSyncResult(ctx)
 	switch {
 	case err == nil:
-		out["last_result"] = last.Result
+		out.LastResult = last.Result
 		if !last.OK {
-			out["last_error"] = map[string]any{"at": last.FinishedAt, "message": last.ErrorSummary, "sync_id": last.SyncID}
+			out.LastError = &SyncFailure{At: last.FinishedAt, Message: last.ErrorSummary, SyncID: last.SyncID}
 		}
 	case !errors.Is(err, store.ErrNotFound):
-		return err
+		return nil, err
 	}
-	if ok, err := s.cfg.Store.LastSuccessfulSync(r.Context()); err == nil {
-		out["last_success_at"] = ok.FinishedAt
+	if ok, err := s.cfg.Store.LastSuccessfulSync(ctx); err == nil {
+		out.LastSuccessAt = &ok.FinishedAt
 	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.SyncStatus(r.Context())
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -415,13 +485,10 @@ func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	view := definitionView{Definition: def}
-	if s.cfg.Schedules != nil && (def.TriggerType == store.TriggerCron || def.TriggerType == store.TriggerOnce) {
-		info, err := s.cfg.Schedules.Describe(r.Context(), id)
-		if err != nil {
-			view.ScheduleErr = err.Error()
-		} else {
-			view.Schedule = info
-		}
+	if info, err := s.DescribeSchedule(r.Context(), def); err != nil {
+		view.ScheduleErr = err.Error()
+	} else {
+		view.Schedule = info
 	}
 	page, err := s.cfg.Store.ListRuns(r.Context(), store.RunFilter{DefinitionID: id, Limit: recentRuns})
 	if err != nil {
@@ -432,24 +499,39 @@ func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// DescribeSchedule returns a cron or once definition's schedule as
+// Temporal has it; nil (and no error) for an event definition or in a
+// process without schedules.
+func (s *Server) DescribeSchedule(ctx context.Context, def store.Definition) (*ScheduleInfo, error) {
+	if s.cfg.Schedules == nil || (def.TriggerType != store.TriggerCron && def.TriggerType != store.TriggerOnce) {
+		return nil, nil
+	}
+	return s.cfg.Schedules.Describe(ctx, def.ID)
+}
+
 func (s *Server) runDefinition(w http.ResponseWriter, r *http.Request) error {
-	if s.cfg.Runner == nil {
-		return unavailable("starting runs")
-	}
-	id := r.PathValue("id")
-	def, err := s.cfg.Store.GetDefinition(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if def.Removed() {
-		return &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339))}
-	}
-	started, err := s.cfg.Runner.StartManual(r.Context(), id)
+	started, err := s.RunDefinition(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, started)
 	return nil
+}
+
+// RunDefinition starts a manual run as POST /api/v1/definitions/{id}/run
+// does: a removed definition is refused, a disabled one runs.
+func (s *Server) RunDefinition(ctx context.Context, id string) (RunStarted, error) {
+	if s.cfg.Runner == nil {
+		return RunStarted{}, unavailable("starting runs")
+	}
+	def, err := s.cfg.Store.GetDefinition(ctx, id)
+	if err != nil {
+		return RunStarted{}, err
+	}
+	if def.Removed() {
+		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339))}
+	}
+	return s.cfg.Runner.StartManual(ctx, id)
 }
 
 type pauseRequest struct {
@@ -469,39 +551,63 @@ func (s *Server) pauseDefinition(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("body must be JSON like {\"note\": \"why\", \"until\": \"2026-12-01T00:00:00Z\"}: %v", err)
 		}
 	}
-	if req.Until != nil && !req.Until.After(s.cfg.Now()) {
-		return badRequest("until %s is not in the future", req.Until.Format(time.RFC3339))
-	}
 	id := r.PathValue("id")
-	def, err := s.cfg.Store.GetDefinition(r.Context(), id)
+	info, err := s.PauseDefinition(r.Context(), id, req.Note, req.Until)
 	if err != nil {
 		return err
 	}
-	if def.TriggerType == store.TriggerEvent {
-		return badRequest("%s is event-triggered: it has no schedule to pause (disable it in its file instead)", id)
-	}
-	if err := s.cfg.Schedules.Pause(r.Context(), id, req.Note, req.Until); err != nil {
-		return err
-	}
-	info, _ := s.cfg.Schedules.Describe(r.Context(), id)
 	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": true, "note": req.Note, "until": req.Until, "schedule": info})
 	return nil
 }
 
-func (s *Server) resumeDefinition(w http.ResponseWriter, r *http.Request) error {
+// PauseDefinition makes an operator pause as POST …/pause does (until, when
+// set, must be in the future; event definitions have nothing to pause) and
+// returns the schedule as it is afterwards (nil if it cannot be described).
+func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *time.Time) (*ScheduleInfo, error) {
 	if s.cfg.Schedules == nil {
-		return unavailable("schedules")
+		return nil, unavailable("schedules")
 	}
+	if until != nil && !until.After(s.cfg.Now()) {
+		return nil, badRequest("until %s is not in the future", until.Format(time.RFC3339))
+	}
+	def, err := s.cfg.Store.GetDefinition(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if def.TriggerType == store.TriggerEvent {
+		return nil, badRequest("%s is event-triggered: it has no schedule to pause (disable it in its file instead)", id)
+	}
+	if err := s.cfg.Schedules.Pause(ctx, id, note, until); err != nil {
+		return nil, err
+	}
+	info, _ := s.cfg.Schedules.Describe(ctx, id)
+	return info, nil
+}
+
+func (s *Server) resumeDefinition(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := s.cfg.Store.GetDefinition(r.Context(), id); err != nil {
+	info, err := s.ResumeDefinition(r.Context(), id)
+	if err != nil {
 		return err
 	}
-	if err := s.cfg.Schedules.Resume(r.Context(), id); err != nil {
-		return err
-	}
-	info, _ := s.cfg.Schedules.Describe(r.Context(), id)
 	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": info != nil && info.Paused, "schedule": info})
 	return nil
+}
+
+// ResumeDefinition ends an operator pause as POST …/resume does and
+// returns the schedule as it is afterwards (nil if it cannot be described).
+func (s *Server) ResumeDefinition(ctx context.Context, id string) (*ScheduleInfo, error) {
+	if s.cfg.Schedules == nil {
+		return nil, unavailable("schedules")
+	}
+	if _, err := s.cfg.Store.GetDefinition(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Schedules.Resume(ctx, id); err != nil {
+		return nil, err
+	}
+	info, _ := s.cfg.Schedules.Describe(ctx, id)
+	return info, nil
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
@@ -555,16 +661,26 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&req); err != nil {
 		return badRequest("body must be JSON like {\"subject\": \"org.repo.commit.pushed\", \"payload\": {\"repo_slug\": \"a/b\"}}: %v", err)
 	}
-	if req.Subject == "" {
-		return badRequest("subject is required")
-	}
-	if len(req.Payload) == 0 {
-		req.Payload = json.RawMessage("{}")
-	}
-	out, err := s.cfg.Explain(r.Context(), req.Subject, req.Payload)
+	out, err := s.Explain(r.Context(), req.Subject, req.Payload)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"subject": req.Subject, "definitions": out})
 	return nil
+}
+
+// Explain answers, per event definition, whether an event with this
+// subject and payload would match and what said no, as POST
+// /api/v1/events/explain does; an empty payload is {}.
+func (s *Server) Explain(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
+	if s.cfg.Explain == nil {
+		return nil, unavailable("explain")
+	}
+	if subject == "" {
+		return nil, badRequest("subject is required")
+	}
+	if len(payload) == 0 {
+		payload = json.RawMessage("{}")
+	}
+	return s.cfg.Explain(ctx, subject, payload)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/storeopen"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/ui"
 )
 
 // Roles.
@@ -235,6 +236,7 @@ func Run(ctx context.Context, o Options) error {
 				return explain(ctx, st, o.Engines.LifecyclePrefix, subject, payload)
 			},
 			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
+			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
 		})
 		if err != nil {
 			return err

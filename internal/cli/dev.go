@@ -123,6 +123,7 @@ func (c *DevCmd) Run(env *Env) error {
 			w := env.Stdout
 			fmt.Fprintf(w, "\nactivity-core dev is ready (%s)\n", time.Since(start).Round(time.Millisecond))
 			fmt.Fprintf(w, "  HTTP API     http://%s\n", addr)
+			fmt.Fprintf(w, "  dashboard    http://%s/ui/   (sign in with the admin token)\n", addr)
 			if generated {
 				fmt.Fprintf(w, "  admin token  %s   (generated; kept in %s)\n", token, filepath.Join(dataDir, TokenFileName))
 			} else if c.AdminToken == "" {

@@ -1,0 +1,461 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/coulomb/activity-core/internal/adminapi"
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/engine"
+	"github.com/coulomb/activity-core/internal/router"
+	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/syncer"
+)
+
+// definitionRow is one line of the definitions page.
+type definitionRow struct {
+	Def      store.Definition
+	Spec     *definition.Definition
+	State    scheduleState
+	Fires    []fire
+	FiresErr string
+	Runs     []store.Run
+}
+
+type definitionsData struct {
+	Rows    []definitionRow
+	Pager   pager
+	Sources []string
+	// The filters as given.
+	Trigger, Enabled, Source string
+	Removed                  bool
+	Now                      string
+}
+
+func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := definitionsData{Trigger: q.Get("trigger_type"), Enabled: q.Get("enabled"), Source: q.Get("source"), Removed: q.Get("removed") != ""}
+	f := store.DefinitionFilter{IncludeRemoved: d.Removed}
+	if d.Trigger != "" {
+		f.TriggerType = store.TriggerType(d.Trigger)
+		if !f.TriggerType.Valid() {
+			return badInput("trigger_type=%q is not one of cron, event, once", d.Trigger)
+		}
+	}
+	if d.Enabled != "" {
+		b, err := strconv.ParseBool(d.Enabled)
+		if err != nil {
+			return badInput("enabled=%q is not a boolean (true or false)", d.Enabled)
+		}
+		f.Enabled = &b
+	}
+	page := 1
+	if p := q.Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return badInput("page=%q must be a number from 1", p)
+		}
+		page = n
+	}
+	defs, err := u.cfg.Store.ListDefinitions(ctx, f)
+	if err != nil {
+		return err
+	}
+	// Sources for the filter's choices come from the same list, so the
+	// source filter costs no second query.
+	seen := map[string]bool{}
+	kept := defs
+	if d.Source != "" {
+		kept = nil
+	}
+	for _, def := range defs {
+		if !seen[def.SourceDir] {
+			seen[def.SourceDir] = true
+			d.Sources = append(d.Sources, def.SourceDir)
+		}
+		if d.Source != "" && def.SourceDir == d.Source {
+			kept = append(kept, def)
+		}
+	}
+	slices.Sort(d.Sources)
+	d.Pager = paginate(len(kept), page, u.cfg.DefinitionsPageSize, func(p int) string {
+		v := url.Values{}
+		for _, k := range []string{"trigger_type", "enabled", "source", "removed"} {
+			if x := q.Get(k); x != "" {
+				v.Set(k, x)
+			}
+		}
+		v.Set("page", strconv.Itoa(p))
+		return "/ui/definitions?" + v.Encode()
+	})
+	shown := kept[min(d.Pager.From, len(kept)):d.Pager.To]
+	pauses, err := u.cfg.Store.ListOperatorPauses(ctx)
+	if err != nil {
+		return err
+	}
+	ops := make(map[string]*store.OperatorPause, len(pauses))
+	for i := range pauses {
+		ops[pauses[i].DefinitionID] = &pauses[i]
+	}
+	now := u.cfg.Now()
+	d.Now = fmtUTC(now)
+	d.Rows = make([]definitionRow, len(shown))
+	for i, def := range shown {
+		row := definitionRow{Def: def, State: stateOf(def, ops[def.ID], now)}
+		if spec, err := definition.FromCanonicalJSON(def.Spec); err == nil {
+			row.Spec = spec
+			if !row.State.Paused {
+				if row.Fires, err = nextFires(spec, now, 5); err != nil {
+					row.FiresErr = err.Error()
+				}
+			}
+		}
+		runs, err := u.cfg.Store.ListRuns(ctx, store.RunFilter{DefinitionID: def.ID, Limit: lastRunsPerDefinition})
+		if err != nil {
+			return err
+		}
+		row.Runs = runs.Runs
+		d.Rows[i] = row
+	}
+	u.render(w, r, s, http.StatusOK, "definitions", "Definitions", d)
+	return nil
+}
+
+// paginate cuts total items into pages of size; page beyond the last
+// shows the last.
+func paginate(total, page, size int, link func(int) string) pager {
+	pages := max(1, (total+size-1)/size)
+	page = min(page, pages)
+	p := pager{Page: page, Pages: pages, Total: total, From: (page - 1) * size, To: min(total, page*size)}
+	if page > 1 {
+		p.Prev = link(page - 1)
+	}
+	if page < pages {
+		p.Next = link(page + 1)
+	}
+	return p
+}
+
+type versionRow struct {
+	store.DefinitionVersion
+	Current bool
+}
+
+type definitionData struct {
+	Def         store.Definition
+	Spec        *definition.Definition
+	YAML        string
+	Version     int
+	Versions    []versionRow
+	Schedule    *adminapi.ScheduleInfo
+	ScheduleErr string
+	State       scheduleState
+	Fires       []fire
+	FiresErr    string
+	Zone        string
+	Runs        []store.Run
+	RunsNext    string
+	Pausable    bool
+}
+
+func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	def, err := u.cfg.Store.GetDefinition(ctx, id)
+	if err != nil {
+		return err
+	}
+	d := definitionData{Def: def, Version: def.Version, Pausable: def.TriggerType != store.TriggerEvent && !def.Removed()}
+	specJSON := def.Spec
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > def.Version {
+			return badInput("version=%q must be a number from 1 to %d", v, def.Version)
+		}
+		dv, err := u.cfg.Store.GetDefinitionVersion(ctx, id, n)
+		if err != nil {
+			return err
+		}
+		d.Version, specJSON = n, dv.Spec
+	}
+	d.YAML = specYAML(specJSON)
+	if spec, err := definition.FromCanonicalJSON(def.Spec); err == nil {
+		d.Spec = spec
+		d.Zone = spec.Trigger.Location().String()
+	}
+	var op *store.OperatorPause
+	if p, err := u.cfg.Store.GetOperatorPause(ctx, id); err == nil {
+		op = &p
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	now := u.cfg.Now()
+	d.State = stateOf(def, op, now)
+	if d.Fires, err = nextFires(d.Spec, now, 5); err != nil {
+		d.FiresErr = err.Error()
+	}
+	if info, err := u.cfg.API.DescribeSchedule(ctx, def); err != nil {
+		d.ScheduleErr = err.Error()
+	} else {
+		d.Schedule = info
+	}
+	for v := def.Version; v >= max(1, def.Version-versionsShown+1); v-- {
+		dv, err := u.cfg.Store.GetDefinitionVersion(ctx, id, v)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d.Versions = append(d.Versions, versionRow{DefinitionVersion: dv, Current: v == def.Version})
+	}
+	page, err := u.cfg.Store.ListRuns(ctx, store.RunFilter{DefinitionID: id, Limit: u.cfg.RunsPageSize, Before: r.URL.Query().Get("before")})
+	if err != nil {
+		return err
+	}
+	d.Runs = page.Runs
+	if page.Next != "" {
+		d.RunsNext = "/ui/definitions/" + url.PathEscape(id) + "?before=" + url.QueryEscape(page.Next)
+	}
+	u.render(w, r, s, http.StatusOK, "definition", def.ID, d)
+	return nil
+}
+
+func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	started, err := u.cfg.API.RunDefinition(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	u.sessions.setFlash(s.id, fmt.Sprintf("Run %s of %s started (workflow %s).", started.RunID, id, started.WorkflowID))
+	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(started.RunID)+"?started=1", http.StatusSeeOther)
+	return nil
+}
+
+func (u *UI) pause(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	until, err := parseUntil(r.PostFormValue("until"), u.cfg.Now())
+	if err != nil {
+		return err
+	}
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	if _, err := u.cfg.API.PauseDefinition(r.Context(), id, note, until); err != nil {
+		return err
+	}
+	msg := "Paused " + id
+	if note != "" {
+		msg += ": " + note
+	}
+	if until != nil {
+		msg += " (until " + fmtUTC(*until) + ")"
+	}
+	u.sessions.setFlash(s.id, msg+".")
+	http.Redirect(w, r, "/ui/definitions/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	if _, err := u.cfg.API.ResumeDefinition(r.Context(), id); err != nil {
+		return err
+	}
+	u.sessions.setFlash(s.id, "Resumed "+id+".")
+	http.Redirect(w, r, "/ui/definitions/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled}
+
+type runsData struct {
+	Runs       []store.Run
+	Status     string
+	Definition string
+	Statuses   []store.RunStatus
+	Next       string
+	First      string
+}
+
+func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *session) error {
+	q := r.URL.Query()
+	d := runsData{Status: q.Get("status"), Definition: strings.TrimSpace(q.Get("definition")), Statuses: runStatuses}
+	f := store.RunFilter{DefinitionID: d.Definition, Limit: u.cfg.RunsPageSize, Before: q.Get("before")}
+	if d.Status != "" {
+		f.Status = store.RunStatus(d.Status)
+		if !f.Status.Valid() {
+			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled", d.Status)
+		}
+	}
+	page, err := u.cfg.Store.ListRuns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	d.Runs = page.Runs
+	link := func(before string) string {
+		v := url.Values{}
+		if d.Status != "" {
+			v.Set("status", d.Status)
+		}
+		if d.Definition != "" {
+			v.Set("definition", d.Definition)
+		}
+		if before != "" {
+			v.Set("before", before)
+		}
+		return "/ui/runs?" + v.Encode()
+	}
+	if page.Next != "" {
+		d.Next = link(page.Next)
+	}
+	if f.Before != "" {
+		d.First = link("")
+	}
+	u.render(w, r, s, http.StatusOK, "runs", "Runs", d)
+	return nil
+}
+
+type runData struct {
+	Run      store.Run
+	Rule     *engine.RuleOutcome
+	Starting string
+	Done     bool
+}
+
+// refresh reloads a run page every 2 s until the run ends: progress
+// without JavaScript.
+func (d runData) refresh() int {
+	if d.Done {
+		return 0
+	}
+	return 2
+}
+
+func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	run, err := u.cfg.Store.GetRun(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) && r.URL.Query().Get("started") != "" {
+		// The workflow records the run a moment after it starts.
+		u.render(w, r, s, http.StatusOK, "run", "Run "+id, runData{Starting: id})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d := runData{Run: run, Done: run.Status.Terminal()}
+	if len(run.RuleOutcome) > 0 {
+		var ro engine.RuleOutcome
+		if json.Unmarshal(run.RuleOutcome, &ro) == nil {
+			d.Rule = &ro
+		}
+	}
+	u.render(w, r, s, http.StatusOK, "run", "Run "+id, d)
+	return nil
+}
+
+type syncData struct {
+	Status *adminapi.SyncStatus
+	Last   *syncer.Result
+	// Result is the outcome of the form just posted (a plan or a sync).
+	Result *syncer.Result
+	// Stages are the form's checkboxes.
+	Definitions, Schedules, EventTypes bool
+}
+
+func (u *UI) syncPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	def := syncer.DefaultOptions()
+	return u.showSync(w, r, s, syncData{Definitions: def.Definitions, Schedules: def.Schedules, EventTypes: def.EventTypes})
+}
+
+func (u *UI) showSync(w http.ResponseWriter, r *http.Request, s *session, d syncData) error {
+	st, err := u.cfg.API.SyncStatus(r.Context())
+	if err != nil {
+		return err
+	}
+	d.Status = st
+	if len(st.LastResult) > 0 {
+		var res syncer.Result
+		if json.Unmarshal(st.LastResult, &res) == nil {
+			d.Last = &res
+		}
+	}
+	u.render(w, r, s, http.StatusOK, "sync", "Sync", d)
+	return nil
+}
+
+func (u *UI) syncPost(w http.ResponseWriter, r *http.Request, s *session) error {
+	opts := syncer.Options{
+		Definitions: r.PostFormValue("definitions") != "",
+		Schedules:   r.PostFormValue("schedules") != "",
+		EventTypes:  r.PostFormValue("event_types") != "",
+	}
+	switch mode := r.PostFormValue("mode"); mode {
+	case "plan":
+		opts.DryRun = true
+	case "sync":
+	default:
+		return badInput("mode=%q: use the Plan or Sync now button", mode)
+	}
+	if !opts.Definitions && !opts.Schedules && !opts.EventTypes {
+		return badInput("choose at least one stage: definitions, schedules or event types")
+	}
+	res, err := u.cfg.API.Sync(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	if !opts.DryRun {
+		u.sessions.setFlash(s.id, "Sync "+res.SyncID+" done: "+res.Summary())
+		http.Redirect(w, r, "/ui/sync", http.StatusSeeOther)
+		return nil
+	}
+	return u.showSync(w, r, s, syncData{Result: res, Definitions: opts.Definitions, Schedules: opts.Schedules, EventTypes: opts.EventTypes})
+}
+
+type eventsData struct {
+	Subject, Payload string
+	Error            string
+	Explained        bool
+	Results          []router.Explanation
+	Matched          int
+}
+
+func (u *UI) eventsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	u.render(w, r, s, http.StatusOK, "events", "Events", eventsData{Payload: "{}"})
+	return nil
+}
+
+func (u *UI) explain(w http.ResponseWriter, r *http.Request, s *session) error {
+	d := eventsData{Subject: strings.TrimSpace(r.PostFormValue("subject")), Payload: r.PostFormValue("payload")}
+	out, err := u.cfg.API.Explain(r.Context(), d.Subject, json.RawMessage(strings.TrimSpace(d.Payload)))
+	if err != nil {
+		status, _, msg := adminapi.ErrorStatus(err)
+		if status >= 500 {
+			return err
+		}
+		d.Error = msg
+		u.render(w, r, s, status, "events", "Events", d)
+		return nil
+	}
+	// The API answers with the router's explanations as an opaque value;
+	// one JSON round trip gives them their type back.
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &d.Results); err != nil {
+		return fmt.Errorf("reading the explanation: %w", err)
+	}
+	d.Explained = true
+	for _, e := range d.Results {
+		if e.Matched {
+			d.Matched++
+		}
+	}
+	u.render(w, r, s, http.StatusOK, "events", "Events", d)
+	return nil
+}

@@ -1,0 +1,312 @@
+// Package ui is activity-core's web dashboard, served by the api role under
+// /ui/ (issue 8). It is server-rendered html/template: every page reads
+// without JavaScript, templates and the stylesheet are embedded in the
+// binary, and there is no Node build step.
+//
+// The dashboard is a second face of the HTTP API, not a second
+// implementation: reads come from the store the API reads, and every action
+// (run now, pause, resume, plan, sync now, explain) goes through the
+// *adminapi.Server methods the JSON endpoints use, so the checks and error
+// messages are the same.
+//
+// Sign-in uses the API's tokens. The token is typed once into a login form
+// (POST), kept server-side in memory under a random session id, and the
+// browser holds only that id in an HttpOnly, SameSite=Strict cookie (Secure
+// on TLS). Reading needs the read or the admin token; actions need the
+// admin token. Actions are POST forms carrying the session's CSRF token.
+package ui
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/adminapi"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Prefix is where the dashboard is mounted.
+const Prefix = "/ui/"
+
+// Defaults.
+const (
+	// DefinitionsPageSizeDefault is how many definitions a page lists.
+	DefinitionsPageSizeDefault = 50
+	// RunsPageSizeDefault is how many runs a page lists.
+	RunsPageSizeDefault = 50
+	// SessionIdleDefault ends a session nobody used for this long.
+	SessionIdleDefault = 12 * time.Hour
+	// SessionsMaxDefault bounds the sessions kept in memory; the least
+	// recently used goes first.
+	SessionsMaxDefault = 10000
+	// lastRunsPerDefinition is how many runs a definitions row shows.
+	lastRunsPerDefinition = 3
+	// versionsShown is how many versions a definition page lists.
+	versionsShown = 20
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config holds the dashboard's dependencies.
+type Config struct {
+	// API performs the actions and checks tokens; required.
+	API *adminapi.Server
+	// Store is read for the lists and pages; required.
+	Store store.Store
+	// DefinitionsPageSize and RunsPageSize size list pages.
+	DefinitionsPageSize int
+	RunsPageSize        int
+	// SessionIdle and SessionsMax bound the in-memory sessions.
+	SessionIdle time.Duration
+	SessionsMax int
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// UI is the dashboard's http.Handler.
+type UI struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	pages    map[string]*template.Template
+	sessions *sessions
+}
+
+// New builds the dashboard.
+func New(cfg Config) (*UI, error) {
+	if cfg.API == nil {
+		return nil, errors.New("ui: Config.API is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("ui: Config.Store is required")
+	}
+	cfg.DefinitionsPageSize = cmp.Or(cfg.DefinitionsPageSize, DefinitionsPageSizeDefault)
+	cfg.RunsPageSize = cmp.Or(cfg.RunsPageSize, RunsPageSizeDefault)
+	cfg.SessionIdle = cmp.Or(cfg.SessionIdle, SessionIdleDefault)
+	cfg.SessionsMax = cmp.Or(cfg.SessionsMax, SessionsMaxDefault)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	pages, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	u := &UI{
+		cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux(), pages: pages,
+		sessions: newSessions(cfg.SessionIdle, cfg.SessionsMax, cfg.Now),
+	}
+	u.routes()
+	return u, nil
+}
+
+// NewHandler is New shaped for adminapi.Config.UI.
+func NewHandler(cfg Config) func(api *adminapi.Server) (http.Handler, error) {
+	return func(api *adminapi.Server) (http.Handler, error) {
+		cfg.API = api
+		return New(cfg)
+	}
+}
+
+// access is what a page needs.
+type access int
+
+const (
+	readAccess access = iota
+	adminAccess
+)
+
+// handler is a page: it renders or redirects, or returns an error that
+// becomes an error page with the API's status and message.
+type handler func(w http.ResponseWriter, r *http.Request, s *session) error
+
+func (u *UI) routes() {
+	static, _ := fs.Sub(staticFS, "static")
+	u.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	u.mux.HandleFunc("GET /ui/login", u.loginForm)
+	u.mux.HandleFunc("POST /ui/login", u.login)
+	u.mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ui/definitions", http.StatusSeeOther)
+	})
+	page := func(pattern string, need access, h handler) {
+		u.mux.Handle(pattern, u.guard(need, strings.HasPrefix(pattern, "POST "), h))
+	}
+	page("POST /ui/logout", readAccess, u.logout)
+	page("GET /ui/definitions", readAccess, u.definitions)
+	page("GET /ui/definitions/{id}", readAccess, u.definition)
+	page("POST /ui/definitions/{id}/run", adminAccess, u.runNow)
+	page("POST /ui/definitions/{id}/pause", adminAccess, u.pause)
+	page("POST /ui/definitions/{id}/resume", adminAccess, u.resume)
+	page("GET /ui/runs", readAccess, u.runs)
+	page("GET /ui/runs/{id}", readAccess, u.run)
+	page("GET /ui/sync", readAccess, u.syncPage)
+	page("POST /ui/sync", adminAccess, u.syncPost)
+	page("GET /ui/events", readAccess, u.eventsPage)
+	page("POST /ui/events", readAccess, u.explain)
+	u.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		u.errorPage(w, r, nil, http.StatusNotFound, fmt.Sprintf("no page %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// ServeHTTP serves the dashboard.
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// No script runs on these pages: the policy forbids any, so even a
+	// rendering mistake could not run what a payload carries.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on form posts, and the origin check needs the real one.
+	h.Set("Referrer-Policy", "same-origin")
+	r.Body = http.MaxBytesReader(w, r.Body, adminapi.MaxBodyBytes)
+	u.mux.ServeHTTP(w, r)
+}
+
+// guard checks the session, the access the page needs and, for POSTs, the
+// CSRF token and the Origin.
+func (u *UI) guard(need access, post bool, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := u.sessions.get(r)
+		if s == nil {
+			if post {
+				u.errorPage(w, r, nil, http.StatusUnauthorized, "your session has ended: sign in again")
+				return
+			}
+			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		// Tokens are fixed for the life of the process, but check again:
+		// the session must never outlive what its token may do.
+		if err := u.cfg.API.CheckToken(s.token, false); err != nil {
+			u.sessions.drop(s.id)
+			u.fail(w, r, nil, err)
+			return
+		}
+		if post {
+			if !sameOrigin(r) {
+				u.errorPage(w, r, s, http.StatusForbidden, "cross-origin form post refused")
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				u.errorPage(w, r, s, http.StatusForbidden, "missing or stale form token (CSRF): reload the page and try again")
+				return
+			}
+		}
+		if need == adminAccess && !s.admin {
+			u.fail(w, r, s, u.cfg.API.CheckToken(s.token, true))
+			return
+		}
+		if err := h(w, r, s); err != nil {
+			u.fail(w, r, s, err)
+		}
+	})
+}
+
+// sameOrigin refuses a POST whose Origin header names another site. A
+// browser that sends no Origin is left to SameSite and the CSRF token.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	ou, err := url.Parse(o)
+	return err == nil && ou.Host == r.Host
+}
+
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	if err == nil {
+		err = errors.New("forbidden")
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	status, _, msg := adminapi.ErrorStatus(err)
+	if pe, ok := errors.AsType[*pageError](err); ok {
+		status, msg = pe.status, pe.msg
+	}
+	if status >= 500 {
+		u.log.Error("ui: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+	}
+	u.errorPage(w, r, s, status, msg)
+}
+
+func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
+	u.render(w, r, s, status, "error", "Error", map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
+}
+
+// loginForm shows the sign-in form, or how to configure a token when
+// there is none.
+func (u *UI) loginForm(w http.ResponseWriter, r *http.Request) {
+	u.showLogin(w, r, http.StatusOK, "")
+}
+
+func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	data := map[string]any{"Next": safeNext(r.FormValue("next")), "Message": msg}
+	if err := u.cfg.API.CheckToken("", false); err != nil {
+		if st, _, m := adminapi.ErrorStatus(err); st == http.StatusForbidden {
+			data["NoToken"] = m
+			status = http.StatusForbidden
+		}
+	}
+	// Login CSRF: the form carries a value the browser also holds in a
+	// SameSite=Strict cookie; a form posted from elsewhere has neither.
+	nonce := randomID()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: Prefix, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	data["Nonce"] = nonce
+	u.render(w, r, nil, status, "login", "Sign in", data)
+}
+
+func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("nonce"))) != 1 {
+		u.showLogin(w, r, http.StatusForbidden, "the sign-in form expired or came from another site: try again")
+		return
+	}
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	if tok == "" {
+		u.showLogin(w, r, http.StatusBadRequest, "enter the read or admin token (ACTIVITY_READ_TOKEN or ACTIVITY_ADMIN_TOKEN)")
+		return
+	}
+	if err := u.cfg.API.CheckToken(tok, false); err != nil {
+		status, _, msg := adminapi.ErrorStatus(err)
+		if status == http.StatusUnauthorized {
+			msg = "that token is not this server's read or admin token"
+		}
+		u.showLogin(w, r, status, msg)
+		return
+	}
+	s := u.sessions.create(tok, u.cfg.API.CheckToken(tok, true) == nil)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: Prefix, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: Prefix, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	u.log.Info("ui: signed in", "admin", s.admin, "remote", r.RemoteAddr)
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) error {
+	u.sessions.drop(s.id)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+	return nil
+}
+
+// safeNext keeps a post-login redirect on the dashboard.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return "/ui/definitions"
+	}
+	return next
+}
