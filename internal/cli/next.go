@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -109,9 +108,7 @@ func (c *NextCmd) Run(env *Env) error {
 		}
 	}
 	if c.Format == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(env.Stdout, rep)
 	}
 	fmt.Fprintf(env.Stdout, "%s: %s (%s)\n", rep.ID, rep.Schedule, rep.Timezone)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 3, ' ', 0)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -71,9 +70,7 @@ func (c *TestCmd) Run(env *Env) error {
 	}
 	rep := simulate.Run(env.Ctx, cfg)
 	if c.Format == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(env.Stdout, rep); err != nil {
 			return err
 		}
 	} else {

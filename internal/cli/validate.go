@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/coulomb/activity-core/internal/definition"
@@ -59,9 +58,7 @@ func (c *ValidateCmd) Run(env *Env) error {
 	rep.Valid = len(rep.Errors) == 0
 
 	if c.Format == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(env.Stdout, rep); err != nil {
 			return err
 		}
 	} else {
