@@ -306,11 +306,34 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	writeReady(w, r, append([]Check{{Name: "store", Check: s.cfg.Store.Ping}}, s.cfg.Ready...))
+	return nil
+}
+
+// OpsHandler serves only GET /healthz, /readyz (running checks) and
+// /metrics: what a process without the api role (a worker or a router)
+// exposes to its supervisor and to Prometheus. It holds no token and
+// serves no data beyond metrics.
+func OpsHandler(metrics *Metrics, checks []Check) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeReady(w, r, checks) })
+	mux.Handle("GET /metrics", metrics.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "this is a worker or router process: it serves only /healthz, /readyz and /metrics; the API is on the api role")
+	})
+	return mux
+}
+
+// writeReady runs the checks (3 s in all) and answers 200 when every one
+// passes, else 503, with each check's outcome.
+func writeReady(w http.ResponseWriter, r *http.Request, all []Check) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
-	all := append([]Check{{Name: "store", Check: s.cfg.Store.Ping}}, s.cfg.Ready...)
 	for _, c := range all {
 		if err := c.Check(ctx); err != nil {
 			checks[c.Name] = err.Error()
@@ -324,7 +347,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
-	return nil
 }
 
 // parseBool reads an optional boolean query parameter.

@@ -65,6 +65,10 @@ type Options struct {
 	Ready func(httpAddr string)
 	// ShellGrace overrides the SIGTERM-to-SIGKILL grace of shell commands.
 	ShellGrace time.Duration
+	// OpsAddr, when set on a process without the api role, serves
+	// /healthz, /readyz and /metrics there (ACTIVITY_OPS_ADDR), so that
+	// workers and routers can be probed and scraped.
+	OpsAddr string
 }
 
 // ParseRoles splits and checks a --roles value.
@@ -152,7 +156,8 @@ func Run(ctx context.Context, o Options) error {
 		rt, err = router.New(router.Config{
 			Conn: nc, Temporal: tc, Store: st, TaskQueue: o.Engines.TaskQueue,
 			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
-			Logger: log, Metrics: metrics.Registry(),
+			StreamReplicas: o.Engines.NATSStreamReplicas,
+			Logger:         log, Metrics: metrics.Registry(),
 		})
 		if err != nil {
 			return err
@@ -216,41 +221,14 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { syncLoop(runCtx, sy, iv, metrics, log) })
 	}
 
-	var httpErr = make(chan error, 1)
-	if has(RoleAPI) {
-		checks := []adminapi.Check{{Name: "temporal", Check: func(ctx context.Context) error {
-			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
-			return err
-		}}}
-		if nc != nil {
-			checks = append(checks, adminapi.Check{Name: "nats", Check: func(context.Context) error {
-				if !nc.IsConnected() {
-					return fmt.Errorf("not connected (%s)", nc.Status())
-				}
-				return nil
-			}})
-		}
-		api, err := adminapi.New(adminapi.Config{
-			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue},
-			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
-				return explain(ctx, st, o.Engines.LifecyclePrefix, subject, payload)
-			},
-			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
-			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
-		})
+	httpErr := make(chan error, 1)
+	serve := func(addr, setting, what string, h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
-		}
-		// Keep the per-schedule overlap-skipped and missed catch-up gauges
-		// fresh: Temporal reports them only in Describe, one call per
-		// schedule (~6 ms), so this runs in the background, spaced out.
-		wg.Go(func() { scheduleCountsLoop(runCtx, st, scheduleControl{proj, metrics}, 5*time.Minute, log) })
-		ln, err := net.Listen("tcp", o.HTTP.HTTPAddr)
-		if err != nil {
-			return &config.Error{Setting: "ACTIVITY_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", o.HTTP.HTTPAddr, err)}
+			return "", &config.Error{Setting: setting, Msg: fmt.Sprintf("cannot listen on %s: %v", addr, err)}
 		}
 		srv := &http.Server{
-			Handler:           api,
+			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       time.Minute,
 			WriteTimeout:      10 * time.Minute, // a sync of thousands of schedules takes a while
@@ -269,12 +247,53 @@ func Run(ctx context.Context, o Options) error {
 			defer scancel()
 			_ = srv.Shutdown(sctx)
 		})
-		log.Info("app: HTTP API listening", "addr", ln.Addr().String())
-		if o.Ready != nil {
-			o.Ready(ln.Addr().String())
+		log.Info("app: "+what+" listening", "addr", ln.Addr().String())
+		return ln.Addr().String(), nil
+	}
+	checks := []adminapi.Check{{Name: "temporal", Check: func(ctx context.Context) error {
+		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}}
+	if nc != nil {
+		checks = append(checks, adminapi.Check{Name: "nats", Check: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("not connected (%s)", nc.Status())
+			}
+			return nil
+		}})
+	}
+	readyAddr := ""
+	switch {
+	case has(RoleAPI):
+		if o.OpsAddr != "" {
+			log.Info("app: ACTIVITY_OPS_ADDR is ignored with the api role: /healthz, /readyz and /metrics are on the API address")
 		}
-	} else if o.Ready != nil {
-		o.Ready("")
+		api, err := adminapi.New(adminapi.Config{
+			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue},
+			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
+				return explain(ctx, st, o.Engines.LifecyclePrefix, subject, payload)
+			},
+			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
+			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
+		})
+		if err != nil {
+			return err
+		}
+		// Keep the per-schedule overlap-skipped and missed catch-up gauges
+		// fresh: Temporal reports them only in Describe, one call per
+		// schedule (~6 ms), so this runs in the background, spaced out.
+		wg.Go(func() { scheduleCountsLoop(runCtx, st, scheduleControl{proj, metrics}, 5*time.Minute, log) })
+		if readyAddr, err = serve(o.HTTP.HTTPAddr, "ACTIVITY_HTTP_ADDR", "HTTP API", api); err != nil {
+			return err
+		}
+	case o.OpsAddr != "":
+		all := append([]adminapi.Check{{Name: "store", Check: st.Ping}}, checks...)
+		if _, err := serve(o.OpsAddr, "ACTIVITY_OPS_ADDR", "health and metrics", adminapi.OpsHandler(metrics, all)); err != nil {
+			return err
+		}
+	}
+	if o.Ready != nil {
+		o.Ready(readyAddr)
 	}
 	log.Info("app: running", "roles", strings.Join(o.Roles, ","))
 	select {

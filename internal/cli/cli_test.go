@@ -181,6 +181,7 @@ func TestServeBadSettings(t *testing.T) {
 		{[]string{"serve", "--roles", "api,cook", "--database-url", "sqlite:///tmp/x.db"}, `ACTIVITY_ROLES: unknown role "cook"`},
 		{[]string{"serve", "--roles", "api", "--database-url", "ftp://x/y"}, "ACTIVITY_DATABASE_URL: unsupported scheme"},
 		{[]string{"serve", "--roles", "worker", "--database-url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, "ACTIVITY_DATABASE_URL:"},
+		{[]string{"serve", "--roles", "worker", "--ops-addr", "9090"}, `ACTIVITY_OPS_ADDR: "9090" is not host:port`},
 	} {
 		code, out, errOut := run(t, tc.args...)
 		if code != ExitFailure || !strings.Contains(errOut, tc.want) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/coulomb/activity-core/internal/app"
 	"github.com/coulomb/activity-core/internal/config"
@@ -16,6 +17,7 @@ type ServeCmd struct {
 	config.Sync
 	config.HTTP
 	LogLevel string `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
+	OpsAddr  string `name:"ops-addr" env:"ACTIVITY_OPS_ADDR" help:"Without the api role: serve /healthz, /readyz and /metrics on this host:port (off when empty). With it, they are on the API address." placeholder:"HOST:PORT"`
 }
 
 // Help is shown by "activity-core serve --help".
@@ -25,8 +27,13 @@ Temporal shares the work among workers and JetStream among routers, and syncs
 are serialized through the database.
 
   api     HTTP API (sync, definitions, runs, pause/resume, /metrics)
+          and the dashboard at /ui/
   worker  runs RunActivityWorkflow; syncs definitions+schedules at start
   router  turns NATS events into runs
+
+A process without the api role serves no HTTP unless --ops-addr is set;
+then it serves /healthz, /readyz and /metrics there (run metrics live in
+the workers, router metrics in the routers).
 
 Every flag has an ACTIVITY_* twin (flags win). A missing or malformed
 setting stops startup with one line naming it.
@@ -45,6 +52,11 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if c.OpsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+			return &config.Error{Setting: "ACTIVITY_OPS_ADDR", Msg: fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:9090)", c.OpsAddr)}
+		}
+	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel))
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
@@ -53,6 +65,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	return app.Run(env.Ctx, app.Options{
 		Roles: roles, Engines: c.Engines, Sync: c.Sync, HTTP: c.HTTP, Logger: logger, TemporalLogLevel: slog.LevelWarn,
+		OpsAddr: c.OpsAddr,
 	})
 }
 

@@ -25,6 +25,9 @@ const (
 	NATSSubjectsDefault      = "org.>,activity.>"
 	LifecyclePrefixDefault   = "activity"
 	SyncMaxErrorsDefault     = 50
+	// NATSStreamReplicasDefault is one copy: right for a single NATS
+	// server; a JetStream cluster of three wants 3.
+	NATSStreamReplicasDefault = 1
 )
 
 // Engines says where the store, Temporal and NATS are.
@@ -36,8 +39,11 @@ type Engines struct {
 	NATSURL           string `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
 	NATSStream        string `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
 	NATSSubjects      string `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
-	LifecyclePrefix   string `name:"lifecycle-prefix" env:"ACTIVITY_LIFECYCLE_PREFIX" default:"activity" help:"Run lifecycle events are published on <prefix>.run.<status>."`
-	StateHubURL       string `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+	// NATSStreamReplicas is the replica count of the stream when the
+	// router creates it; an existing stream keeps its own. 0 means 1.
+	NATSStreamReplicas int    `name:"nats-stream-replicas" env:"ACTIVITY_NATS_STREAM_REPLICAS" default:"1" help:"Replicas of the JetStream stream when the router creates it (1-5; 3 on a three-node cluster). An existing stream keeps its own."`
+	LifecyclePrefix    string `name:"lifecycle-prefix" env:"ACTIVITY_LIFECYCLE_PREFIX" default:"activity" help:"Run lifecycle events are published on <prefix>.run.<status>."`
+	StateHubURL        string `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
 }
 
 // Sync holds the sync settings.
@@ -99,6 +105,9 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 		if u, err := url.Parse(e.StateHubURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, bad("ACTIVITY_STATE_HUB_URL", "%q is not an http(s) URL", e.StateHubURL))
 		}
+	}
+	if e.NATSStreamReplicas < 0 || e.NATSStreamReplicas > 5 { // 0: unset (Go callers), means 1
+		errs = append(errs, bad("ACTIVITY_NATS_STREAM_REPLICAS", "must be 1 to 5 (JetStream's limit), got %d; use 3 on a three-node cluster, 1 on a single server", e.NATSStreamReplicas))
 	}
 	for _, s := range e.Subjects() {
 		if s == "" {
@@ -172,6 +181,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
 		"ACTIVITY_NATS_URL=" + redactURL(e.NATSURL),
+		fmt.Sprintf("ACTIVITY_NATS_STREAM_REPLICAS=%d", e.NATSStreamReplicas),
 		"ACTIVITY_DEFINITION_PATHS=" + strings.Join(s.DefinitionPaths, ","),
 		"ACTIVITY_HTTP_ADDR=" + h.HTTPAddr,
 		"ACTIVITY_ADMIN_TOKEN=" + mask(h.AdminToken),

@@ -24,6 +24,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSURL = "http://x" }, "ACTIVITY_NATS_URL"},
 		{func(e *Engines, _ *Sync, _ *HTTP) { e.StateHubURL = "hub:8000" }, "ACTIVITY_STATE_HUB_URL"},
 		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSSubjects = "org.>,," }, "ACTIVITY_NATS_SUBJECTS"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSStreamReplicas = 7 }, "ACTIVITY_NATS_STREAM_REPLICAS: must be 1 to 5"},
+		{func(e *Engines, _ *Sync, _ *HTTP) { e.NATSStreamReplicas = -1 }, "ACTIVITY_NATS_STREAM_REPLICAS: must be 1 to 5"},
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncIntervalSeconds = -5 }, "ACTIVITY_SYNC_INTERVAL_SECONDS"},
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SchedulePrefix = "" }, "ACTIVITY_SCHEDULE_PREFIX"},
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncMaxErrors = 0 }, "ACTIVITY_SYNC_MAX_ERRORS"},

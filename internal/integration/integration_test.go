@@ -848,3 +848,48 @@ instruction: {kind: shell, cmd: 'exit 3'}
 		t.Logf("wrote %s (%d events)", path, len(events))
 	}
 }
+
+// TestWorkerOpsListener: a worker-only process with ACTIVITY_OPS_ADDR serves
+// its readiness (store, Temporal, NATS) and its metrics, and its startup
+// sync shows there; it serves nothing of the API.
+func TestWorkerOpsListener(t *testing.T) {
+	ops := freeAddr(t)
+	in := startWith(t, temporalSrv.Address(), func(o *app.Options) {
+		o.Roles = []string{app.RoleWorker}
+		o.OpsAddr = ops
+	})
+	in.write("a.yaml", cron("it.ops", "0 8 * * *", ""))
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + ops + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/readyz")
+	var ready struct {
+		Ready  bool              `json:"ready"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil || code != http.StatusOK || !ready.Ready ||
+		ready.Checks["store"] != "ok" || ready.Checks["temporal"] != "ok" || ready.Checks["nats"] != "ok" {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get("/metrics")
+		if code == http.StatusOK && strings.Contains(body, "activity_core_syncs_total{") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker's startup sync never showed in its metrics: %d\n%s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the startup sync
+	}
+	if code, _ := get("/api/v1/definitions"); code != http.StatusNotFound {
+		t.Errorf("the API on an ops listener: %d", code)
+	}
+}

@@ -102,6 +102,11 @@ type Config struct {
 	// StreamMaxAge is the MaxAge of a stream the router creates (7 days);
 	// an existing stream keeps its own.
 	StreamMaxAge time.Duration
+	// StreamReplicas is the replica count of a stream the router creates
+	// (ACTIVITY_NATS_STREAM_REPLICAS; 1). On a JetStream cluster, 3 keeps
+	// the stream available while one server is down. An existing stream
+	// keeps its own.
+	StreamReplicas int
 	// SkipSyncCheck turns off the per-message check that no sync finished
 	// since the index was loaded (see the package doc, "Hot definitions").
 	// Only safe when every sync runs in this process and calls Refresh.
@@ -194,6 +199,10 @@ func New(cfg Config) (*Router, error) {
 	cfg.NakDelayMax = max(cmp.Or(cfg.NakDelayMax, NakDelayMaxDefault), cfg.NakDelayMin)
 	cfg.RefreshInterval = cmp.Or(cfg.RefreshInterval, RefreshIntervalDefault)
 	cfg.StreamMaxAge = cmp.Or(cfg.StreamMaxAge, StreamMaxAgeDefault)
+	if cfg.StreamReplicas < 0 || cfg.StreamReplicas > 5 {
+		return nil, fmt.Errorf("router: stream replicas must be 1 to 5, got %d", cfg.StreamReplicas)
+	}
+	cfg.StreamReplicas = max(cfg.StreamReplicas, 1)
 	if cfg.MaxPayload < 0 || cfg.Concurrency < 0 || cfg.AckWait < time.Second {
 		return nil, errors.New("router: MaxPayload and Concurrency must be positive and AckWait at least 1s")
 	}

@@ -439,6 +439,17 @@ func TestEnsureStream(t *testing.T) {
 		if got := s.CachedInfo().Config.Subjects; strings.Join(got, ",") != strings.Join(w.subjects, ",") {
 			t.Errorf("subjects %v", got)
 		}
+		if got := s.CachedInfo().Config.Replicas; got != 1 {
+			t.Errorf("replicas %d, want the default 1", got)
+		}
+		// Out-of-range replicas are refused before anything is contacted.
+		for _, bad := range []int{-1, 6} {
+			cfg := w.config(w.nc)
+			cfg.StreamReplicas = bad
+			if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "stream replicas must be 1 to 5") {
+				t.Errorf("New with %d replicas: %v", bad, err)
+			}
+		}
 		// Idempotent.
 		if err := r.EnsureStream(ctx); err != nil {
 			t.Fatal(err)

@@ -44,9 +44,9 @@ func (e *OverlapError) Error() string {
 // subjects. It never deletes a stream and never removes a subject:
 //
 //   - missing: it is created with the configured subjects (file storage,
-//     limits retention, MaxAge Config.StreamMaxAge, a two-minute
-//     Nats-Msg-Id duplicate window); if they overlap another stream the
-//     error is an *OverlapError naming it;
+//     limits retention, MaxAge Config.StreamMaxAge, Config.StreamReplicas
+//     replicas, a two-minute Nats-Msg-Id duplicate window); if they
+//     overlap another stream the error is an *OverlapError naming it;
 //   - present: configured subjects it does not cover are added, unless
 //     they overlap another stream, in which case a warning says which
 //     events will not reach the router. Its other settings are left as the
@@ -130,12 +130,13 @@ func (r *Router) createStream(ctx context.Context) (created bool, err error) {
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      r.cfg.StreamMaxAge,
 		Duplicates:  duplicateWindow,
+		Replicas:    r.cfg.StreamReplicas,
 	})
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil:
 		r.createdStream.Store(true)
-		r.log.Info("router: created JetStream stream", "stream", name, "subjects", r.cfg.Subjects, "max_age", r.cfg.StreamMaxAge)
+		r.log.Info("router: created JetStream stream", "stream", name, "subjects", r.cfg.Subjects, "max_age", r.cfg.StreamMaxAge, "replicas", r.cfg.StreamReplicas)
 		return true, nil
 	case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 		return false, nil
