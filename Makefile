@@ -31,6 +31,14 @@ test: ## Run the tests (real-engine tests skip unless ACTIVITY_TEST_* are set).
 test-browser: ## Drive the dashboard in headless Chromium (apt-get install -y chromium); screenshots to $$ACTIVITY_TEST_ARTIFACTS.
 	ACTIVITY_TEST_BROWSER=1 $(GO) test ./internal/integration -run TestDashboardInBrowser -count=1 -v
 
+.PHONY: topology
+topology: ## Production topology fault scenarios: Temporal cluster on a private PostgreSQL, 3-node NATS, 2 replicas per role (~5 min; +10 min the first time, to build Temporal).
+	ACTIVITY_TEST_TOPOLOGY=1 $(GO) test -count=1 -timeout 25m -v -run 'TestTopology' ./internal/topology
+
+.PHONY: soak
+soak: ## Soak bench on the production topology (SOAK_DURATION, SOAK_RATE; not in CI).
+	ACTIVITY_TEST_TOPOLOGY=1 ACTIVITY_SOAK=1 ACTIVITY_SOAK_DURATION=$${SOAK_DURATION:-10m} ACTIVITY_SOAK_RATE=$${SOAK_RATE:-100} $(GO) test -count=1 -timeout 90m -v -run TestSoak ./internal/topology
+
 .PHONY: ci
 ci: ## Run what CI runs: services up, vet, gofmt, tests with real engines, fuzz.
 	bash .ci/run

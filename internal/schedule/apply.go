@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -26,12 +27,33 @@ func (p *Projector) apply(ctx context.Context, steps []*step, in *planInput) []I
 	}
 	work := make(chan *step)
 	var wg sync.WaitGroup
+	// Once a call finds Temporal unreachable (each call retries for up to
+	// a minute first), the remaining steps are not tried: every one would
+	// wait its own minute, and a sync during an outage must report the
+	// error, not hang (SPEC §10). The next sync converges.
+	var down struct {
+		sync.Mutex
+		err error
+	}
 	for range min(p.cfg.Concurrency, len(calls)) {
 		wg.Go(func() {
 			for s := range work {
+				down.Lock()
+				derr := down.err
+				down.Unlock()
+				if derr != nil {
+					s.err = fmt.Errorf("%s schedule %s: not tried, Temporal is unavailable: %w", opVerbs[s.op], s.scheduleID, derr)
+					continue
+				}
 				p.execute(ctx, s, in.now)
 				if s.err == nil {
 					w.record(s)
+				} else if isUnavailable(s.err) {
+					down.Lock()
+					if down.err == nil {
+						down.err = errors.Unwrap(s.err)
+					}
+					down.Unlock()
 				}
 			}
 		})
@@ -120,6 +142,14 @@ func (p *Projector) execute(ctx context.Context, s *step, now time.Time) {
 		return
 	}
 	p.log.Debug("schedule: applied", "schedule_id", s.scheduleID, "action", s.action, "reason", s.reason)
+}
+
+// isUnavailable reports whether err says Temporal could not be reached
+// (after the SDK's own retries), as opposed to a refusal of one call.
+func isUnavailable(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.Is(err, context.DeadlineExceeded)
 }
 
 var opVerbs = map[op]string{

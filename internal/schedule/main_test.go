@@ -324,6 +324,8 @@ type countingSchedules struct {
 	calls map[string]int // "list", "create", "describe", "update", "pause", …
 	hide  map[string]bool
 	extra []*client.ScheduleListEntry
+	// createErr, when set, is what Create returns (Temporal down).
+	createErr error
 }
 
 func (c *countingSchedules) count(call string) {
@@ -354,6 +356,12 @@ func perSchedule(calls map[string]int) int {
 
 func (c *countingSchedules) Create(ctx context.Context, o client.ScheduleOptions) (client.ScheduleHandle, error) {
 	c.count("create")
+	c.mu.Lock()
+	err := c.createErr
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	return c.inner.Create(ctx, o)
 }
 

@@ -565,3 +565,49 @@ func TestSyncSpecHashAttribute(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestSyncStopsCallingWhenTemporalIsDown: once a call finds Temporal
+// unavailable, the other steps are reported without being tried, so a
+// sync during an outage returns instead of waiting out the SDK's retries
+// once per schedule; the next sync converges.
+func TestSyncStopsCallingWhenTemporalIsDown(t *testing.T) {
+	e := newEnv(t)
+	var defs []store.Definition
+	var ids []string
+	for i := range 30 {
+		d, err := definition.Parse("d.yaml", []byte(cronYAML(fmt.Sprintf("down.d%02d", i), "@daily", true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defs = append(defs, storeDef(d))
+		ids = append(ids, d.ID)
+	}
+	e.putDefs(defs, ids)
+	e.client.sc.mu.Lock()
+	e.client.sc.createErr = serviceerror.NewUnavailable("frontend is down")
+	e.client.sc.mu.Unlock()
+	e.client.sc.take()
+	res := e.sync(false)
+	calls := e.client.sc.take()
+	if len(res.Errors) != 30 || res.Counts.Upserted != 0 {
+		t.Fatalf("sync with Temporal down: counts %+v, %d errors", res.Counts, len(res.Errors))
+	}
+	if calls["create"] > ConcurrencyDefault {
+		t.Errorf("%d creates tried with Temporal down, want at most the %d in flight when the first failed", calls["create"], ConcurrencyDefault)
+	}
+	untried := 0
+	for _, er := range res.Errors {
+		if strings.Contains(er.Message, "not tried, Temporal is unavailable") && strings.Contains(er.Message, "frontend is down") {
+			untried++
+		}
+	}
+	if untried < 30-ConcurrencyDefault {
+		t.Errorf("%d errors say the step was not tried; errors: %+v", untried, res.Errors[:3])
+	}
+	e.client.sc.mu.Lock()
+	e.client.sc.createErr = nil
+	e.client.sc.mu.Unlock()
+	if res = e.sync(false); res.Counts.Upserted != 30 || len(res.Errors) != 0 {
+		t.Errorf("sync after Temporal is back: %+v %+v", res.Counts, res.Errors)
+	}
+}
