@@ -42,7 +42,7 @@ func (p *Projector) apply(ctx context.Context, steps []*step, in *planInput) []I
 				derr := down.err
 				down.Unlock()
 				if derr != nil {
-					s.err = fmt.Errorf("%s schedule %s: not tried, Temporal is unavailable: %w", opVerbs[s.op], s.scheduleID, derr)
+					s.err = fmt.Errorf("%s schedule %s: not tried after Temporal stopped answering: %w", opVerbs[s.op], s.scheduleID, derr)
 					continue
 				}
 				p.execute(ctx, s, in.now)
@@ -51,7 +51,10 @@ func (p *Projector) apply(ctx context.Context, steps []*step, in *planInput) []I
 				} else if isUnavailable(s.err) {
 					down.Lock()
 					if down.err == nil {
-						down.err = errors.Unwrap(s.err)
+						down.err = s.err
+						if u := errors.Unwrap(s.err); u != nil {
+							down.err = u
+						}
 					}
 					down.Unlock()
 				}

@@ -207,7 +207,9 @@ func planDesired(s *step, in *planInput) {
 				s.trigger = true
 				s.reason += ": run_at passed inside its catch-up window, fired now"
 			}
-			s.recorded = s.state != nil && s.state.SpecHash == d.hash && !s.state.PausedBySync && !s.pause.paused && !s.trigger
+			// An expired operator pause is not in the state: the schedule may
+			// still be paused in Temporal, so it takes the update path.
+			s.recorded = s.state != nil && s.state.SpecHash == d.hash && !s.state.PausedBySync && !s.pause.paused && !s.pause.expired
 		}
 		return
 	}

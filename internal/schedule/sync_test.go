@@ -597,7 +597,7 @@ func TestSyncStopsCallingWhenTemporalIsDown(t *testing.T) {
 	}
 	untried := 0
 	for _, er := range res.Errors {
-		if strings.Contains(er.Message, "not tried, Temporal is unavailable") && strings.Contains(er.Message, "frontend is down") {
+		if strings.Contains(er.Message, "not tried after Temporal stopped answering") && strings.Contains(er.Message, "frontend is down") {
 			untried++
 		}
 	}
