@@ -84,6 +84,9 @@ type UI struct {
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
 	sessions *sessions
+	// cop refuses cross-site form posts: Sec-Fetch-Site first, which a
+	// proxy rewriting Host does not disturb, then Origin against Host.
+	cop *http.CrossOriginProtection
 }
 
 // New builds the dashboard.
@@ -97,7 +100,9 @@ func New(cfg Config) (*UI, error) {
 	cfg.DefinitionsPageSize = cmp.Or(cfg.DefinitionsPageSize, DefinitionsPageSizeDefault)
 	cfg.RunsPageSize = cmp.Or(cfg.RunsPageSize, RunsPageSizeDefault)
 	cfg.SessionIdle = cmp.Or(cfg.SessionIdle, SessionIdleDefault)
-	cfg.SessionsMax = cmp.Or(cfg.SessionsMax, SessionsMaxDefault)
+	if cfg.SessionsMax < 1 {
+		cfg.SessionsMax = SessionsMaxDefault
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -108,6 +113,7 @@ func New(cfg Config) (*UI, error) {
 	u := &UI{
 		cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux(), pages: pages,
 		sessions: newSessions(cfg.SessionIdle, cfg.SessionsMax, cfg.Now),
+		cop:      http.NewCrossOriginProtection(),
 	}
 	u.routes()
 	return u, nil
@@ -152,7 +158,7 @@ func (u *UI) routes() {
 	page("POST /ui/definitions/{id}/resume", adminAccess, u.resume)
 	page("GET /ui/runs", readAccess, u.runs)
 	page("GET /ui/runs/{id}", readAccess, u.run)
-	page("GET /ui/sync", readAccess, u.syncPage)
+	page("GET /ui/sync", adminAccess, u.syncPage) // as GET /admin/sync/status: admin only
 	page("POST /ui/sync", adminAccess, u.syncPost)
 	page("GET /ui/events", readAccess, u.eventsPage)
 	page("POST /ui/events", readAccess, u.explain)
@@ -197,7 +203,7 @@ func (u *UI) guard(need access, post bool, h handler) http.Handler {
 			return
 		}
 		if post {
-			if !sameOrigin(r) {
+			if u.cop.Check(r) != nil {
 				u.errorPage(w, r, s, http.StatusForbidden, "cross-origin form post refused")
 				return
 			}
@@ -214,17 +220,6 @@ func (u *UI) guard(need access, post bool, h handler) http.Handler {
 			u.fail(w, r, s, err)
 		}
 	})
-}
-
-// sameOrigin refuses a POST whose Origin header names another site. A
-// browser that sends no Origin is left to SameSite and the CSRF token.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	ou, err := url.Parse(o)
-	return err == nil && ou.Host == r.Host
 }
 
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
@@ -272,7 +267,7 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, msg s
 
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(loginCookie)
-	if err != nil || !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("nonce"))) != 1 {
+	if err != nil || u.cop.Check(r) != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("nonce"))) != 1 {
 		u.showLogin(w, r, http.StatusForbidden, "the sign-in form expired or came from another site: try again")
 		return
 	}
@@ -288,6 +283,9 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		}
 		u.showLogin(w, r, status, msg)
 		return
+	}
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		u.sessions.drop(old.Value) // signing in over a session ends it
 	}
 	s := u.sessions.create(tok, u.cfg.API.CheckToken(tok, true) == nil)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: Prefix, MaxAge: -1})

@@ -420,6 +420,9 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	csrf := reader.csrf()
 	reader.post("/ui/definitions/t.job/run", url.Values{"csrf": {csrf}})
 	reader.expect(http.StatusForbidden, "needs the admin token")
+	// Sync status is admin-only, as GET /admin/sync/status is.
+	reader.get("/ui/sync")
+	reader.expect(http.StatusForbidden, "needs the admin token")
 
 	admin := e.browser()
 	admin.login(adminToken)
@@ -434,9 +437,13 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	if len(page.Runs) != 0 {
 		t.Fatalf("a refused post started %d runs", len(page.Runs))
 	}
-	admin.post("/ui/definitions/t.job/run", url.Values{"csrf": {mine}}, "Origin", e.srv.URL)
+	admin.post("/ui/definitions/t.job/run", url.Values{"csrf": {mine}}, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	admin.expect(http.StatusForbidden, "cross-origin")
+	// Behind a proxy that rewrites Host, the browser's Origin names the
+	// public host; its Sec-Fetch-Site still says same-origin.
+	admin.post("/ui/definitions/t.job/run", url.Values{"csrf": {mine}}, "Origin", "https://activity.example.org", "Sec-Fetch-Site", "same-origin")
 	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/run-") {
-		t.Fatalf("run now: %d %q %s", admin.status, admin.loc, admin.body)
+		t.Fatalf("run now behind a proxy: %d %q %s", admin.status, admin.loc, admin.body)
 	}
 	admin.get(admin.loc)
 	admin.expect(http.StatusOK, "started (workflow activity-core:manual:t.job:", `<pre id="stdout">hello`+"\n</pre>", "succeeded")
@@ -743,4 +750,41 @@ func TestExplainPage(t *testing.T) {
 	r.expect(http.StatusBadRequest, `id="explain-error"`, "payload")
 	r.post("/ui/events", url.Values{"csrf": {csrf}, "subject": {""}, "payload": {`{}`}})
 	r.expect(http.StatusBadRequest, "subject is required")
+}
+
+// TestLoginOverSessionEndsIt: signing in again in the same browser ends
+// the session the old cookie held, so it cannot be replayed.
+func TestLoginOverSessionEndsIt(t *testing.T) {
+	e := newEnv(t, adminToken, readToken, Config{})
+	b := e.browser()
+	b.login(adminToken)
+	u := mustURL(e.srv.URL + "/ui/")
+	var old *http.Cookie
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			old = c
+		}
+	}
+	if old == nil {
+		t.Fatal("no session cookie after sign-in")
+	}
+	b.login(readToken)
+	replay := e.browser()
+	replay.c.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: old.Value, Path: "/ui/"}})
+	replay.get("/ui/runs")
+	if replay.status != http.StatusSeeOther || !strings.HasPrefix(replay.loc, "/ui/login") {
+		t.Fatalf("the replaced session still works: %d %q", replay.status, replay.loc)
+	}
+	b.get("/ui/runs")
+	b.expect(http.StatusOK)
+}
+
+// TestSessionsMaxNegative: a nonsensical limit falls back to the default
+// rather than crashing at the first sign-in.
+func TestSessionsMaxNegative(t *testing.T) {
+	e := newEnv(t, adminToken, readToken, Config{SessionsMax: -1})
+	b := e.browser()
+	b.login(adminToken)
+	b.get("/ui/runs")
+	b.expect(http.StatusOK)
 }
