@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 
+	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/app"
 	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/devserver"
@@ -148,7 +149,31 @@ func startWith(t testing.TB, temporalAddr string, opts ...func(*app.Options)) *i
 	}
 	t.Cleanup(tc.Close)
 	inst.tc = tc
+	inst.waitStartupSync()
 	return inst
+}
+
+// waitStartupSync waits until the worker's startup sync (which runs in the
+// background once the process is up) has finished, so that a test's own
+// first sync is never the one that races it: otherwise files written right
+// after start may be picked up by the startup sync and the test's sync
+// would count them unchanged.
+func (in *instance) waitStartupSync() {
+	in.t.Helper()
+	if in.base == "http://" { // no api role: nothing to ask
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var st adminapi.SyncStatus
+		if code := in.call("GET", "/admin/sync/status", "", &st); code == http.StatusOK && !st.Running && (st.LastResult != nil && string(st.LastResult) != "null" || st.LastError != nil) {
+			return
+		}
+		if time.Now().After(deadline) {
+			in.t.Fatal("the worker's startup sync did not finish within a minute")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the startup sync
+	}
 }
 
 func (in *instance) write(name, content string) {
