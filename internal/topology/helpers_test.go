@@ -301,13 +301,28 @@ func (c *cluster) pids(kind string) map[string]int {
 }
 
 // workflowStatus describes a workflow in Temporal.
+//
+// The run record turns terminal in FinishRun, a moment before the workflow
+// itself completes (it still publishes the lifecycle event), so this polls
+// until the workflow has closed, for up to a minute, and returns its status.
 func (c *cluster) workflowStatus(t testing.TB, id string) string {
 	t.Helper()
-	d, err := c.tc.DescribeWorkflowExecution(c.ctx, id, "")
-	if err != nil {
-		t.Fatalf("describe %s: %v", id, err)
+	var status string
+	err := waitFor(time.Minute, 50*time.Millisecond, func() error {
+		d, err := c.tc.DescribeWorkflowExecution(c.ctx, id, "")
+		if err != nil {
+			return fmt.Errorf("describe %s: %w", id, err)
+		}
+		status = d.WorkflowExecutionInfo.Status.String()
+		if status == "Running" {
+			return fmt.Errorf("workflow %s still running", id)
+		}
+		return nil
+	})
+	if err != nil && status == "" {
+		t.Fatal(err)
 	}
-	return d.WorkflowExecutionInfo.Status.String()
+	return status
 }
 
 // waitWorkflowCount counts workflows in Temporal's visibility matching query,
