@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/definition"
@@ -235,7 +236,7 @@ func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
 		return err
 	}
 	u.sessions.setFlash(s.id, fmt.Sprintf("Run %s of %s started (workflow %s).", started.RunID, id, started.WorkflowID))
-	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(started.RunID)+"?started=1", http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(started.RunID)+"?started="+strconv.FormatInt(u.cfg.Now().Unix(), 10), http.StatusSeeOther)
 	return nil
 }
 
@@ -336,10 +337,22 @@ func (d runData) refresh() int {
 	return 2
 }
 
+// startedWait is how long a run page started by "run now" waits for the
+// run to be recorded before it answers "not found".
+const startedWait = time.Minute
+
+// startedRecently reports whether the request is the page "run now"
+// redirected to (?started=<unix time>) and that was under startedWait ago,
+// so a run that never gets recorded does not reload forever.
+func startedRecently(r *http.Request, now time.Time) bool {
+	sec, err := strconv.ParseInt(r.URL.Query().Get("started"), 10, 64)
+	return err == nil && now.Sub(time.Unix(sec, 0)) < startedWait
+}
+
 func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	run, err := u.cfg.Store.GetRun(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) && r.URL.Query().Get("started") != "" {
+	if errors.Is(err, store.ErrNotFound) && startedRecently(r, u.cfg.Now()) {
 		// The workflow records the run a moment after it starts.
 		u.render(w, r, s, http.StatusOK, "run", "Run "+id, runData{Starting: id})
 		return nil

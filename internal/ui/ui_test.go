@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -691,8 +692,13 @@ func TestRunsPage(t *testing.T) {
 	b.expect(http.StatusBadRequest)
 	b.get("/ui/runs/r-nope")
 	b.expect(http.StatusNotFound, "not found")
-	b.get("/ui/runs/r-nope?started=1")
+	started := "/ui/runs/r-nope?started=" + strconv.FormatInt(e.clock().Unix(), 10)
+	b.get(started)
 	b.expect(http.StatusOK, "Starting…", `http-equiv="refresh"`)
+	// A run that is never recorded stops reloading after a minute.
+	e.advance(2 * time.Minute)
+	b.get(started)
+	b.expect(http.StatusNotFound, "not found")
 	b.get("/ui/runs/r-01")
 	b.expect(http.StatusOK, "succeeded")
 	if strings.Contains(b.body, `http-equiv="refresh"`) {
