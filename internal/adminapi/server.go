@@ -301,8 +301,13 @@ func tokenEqual(got, want string) bool {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeHealthy(w, nil)
 	return nil
+}
+
+// writeHealthy is liveness: the process serves.
+func writeHealthy(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
@@ -316,9 +321,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 // serves no data beyond metrics.
 func OpsHandler(metrics *Metrics, checks []Check) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", writeHealthy)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeReady(w, r, checks) })
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
