@@ -61,6 +61,14 @@ type HTTP struct {
 	ReadToken  string `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Bearer token for read endpoints (the admin token works too)." placeholder:"TOKEN"`
 }
 
+// Secrets is the operator's allow-list of what ${env:NAME} may resolve
+// (docs/security.md#secrets). Nothing else of the worker's environment is
+// reachable from a definition.
+type Secrets struct {
+	SecretsDir string `name:"secrets-dir" env:"ACTIVITY_SECRETS_DIR" help:"Directory with one file per secret (as Docker secrets, Kubernetes secret volumes and systemd LoadCredential= mount them); ${env:NAME} may read the file NAME." placeholder:"DIR"`
+	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_* and TEMPORAL_* are never allowed." placeholder:"NAMES"`
+}
+
 // Error is a bad setting.
 type Error struct {
 	Setting string
