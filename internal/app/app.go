@@ -50,6 +50,9 @@ type Options struct {
 	Engines config.Engines
 	Sync    config.Sync
 	HTTP    config.HTTP
+	// Secrets is the allow-list of what definitions' ${env:NAME} may read
+	// (docs/security.md#secrets).
+	Secrets config.Secrets
 	Logger  *slog.Logger
 	// TemporalLogLevel is the level of the Temporal SDK's own logs
 	// (slog.LevelWarn keeps them quiet).

@@ -35,6 +35,7 @@ type DevCmd struct {
 	SyncInterval int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Also sync every N seconds (0 = off)."`
 	LogLevel     string   `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	StateHubURL  string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+	config.Secrets
 }
 
 // Help is shown by "activity-core dev --help".
@@ -117,6 +118,7 @@ func (c *DevCmd) Run(env *Env) error {
 	opts := app.Options{
 		Roles: app.AllRoles, Engines: engines, Sync: sync, Logger: logger, TemporalLogLevel: slog.LevelWarn,
 		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken},
+		Secrets:               c.Secrets,
 		StartupSyncEventTypes: true,
 		Watch:                 c.Watch,
 		Ready: func(addr string) {
