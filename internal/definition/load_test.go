@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -160,6 +161,7 @@ func TestLoadBadFiles(t *testing.T) {
 	for _, d := range res.Definitions() {
 		ids = append(ids, d.ID)
 	}
+	slices.Sort(ids)
 	if strings.Join(ids, ",") != "team.linked,team.ok" {
 		t.Errorf("definitions = %v", ids)
 	}
