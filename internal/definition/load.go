@@ -144,7 +144,7 @@ func loadSource(dir string) *SourceResult {
 	if id, ok := idOf(info); ok {
 		w.visited[id] = true
 	}
-	if err := w.walk(dir, false); err != nil {
+	if err := w.walk(dir, false, false); err != nil {
 		sr.Err = describeDirErr(dir, err)
 		sr.Definitions, sr.EventTypes, sr.Files, sr.Unreadable = nil, nil, nil, nil
 		sr.pathErrs, sr.fileErrs = nil, nil
@@ -190,7 +190,7 @@ type walker struct {
 
 // walk reads one directory, queueing the links it holds. Only an error
 // reading dir itself is returned; problems below it are recorded.
-func (w *walker) walk(dir string, eventTypes bool) error {
+func (w *walker) walk(dir string, eventTypes, viaLink bool) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -215,7 +215,7 @@ func (w *walker) walk(dir string, eventTypes bool) error {
 		if err != nil {
 			continue // removed while we read the folder
 		}
-		w.entry(path, info, eventTypes || (e.IsDir() && name == EventTypesDir), false)
+		w.entry(path, info, eventTypes || (e.IsDir() && name == EventTypesDir), viaLink)
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func (w *walker) follow(l link) {
 }
 
 // entry reads one folder or file (info is what the path resolves to),
-// unless its real file was read already.
+// unless its real file was read already. viaLink says a link led here.
 func (w *walker) entry(path string, info fs.FileInfo, eventTypes, viaLink bool) {
 	if info.IsDir() || isYAML(info.Name()) || isYAML(path) {
 		if id, ok := idOf(info); ok {
@@ -261,7 +261,7 @@ func (w *walker) entry(path string, info fs.FileInfo, eventTypes, viaLink bool) 
 	}
 	switch {
 	case info.IsDir():
-		if err := w.walk(path, eventTypes); err != nil {
+		if err := w.walk(path, eventTypes, viaLink); err != nil {
 			w.sr.unreadable(path, "cannot read folder: "+linkErr(err))
 		}
 	case !isYAML(path):
@@ -380,26 +380,23 @@ func (sr *SourceResult) loadFile(root, path string, eventType, inside bool) {
 	sr.Definitions = append(sr.Definitions, def)
 }
 
-// unquoted drops from the errors of a file outside the source everything
-// taken from its content (values, keys, YAML tokens, an id that is not
-// one), keeping positions: a link to /etc/shadow must not leak its lines
+// unquoted turns the errors of a file outside the source into one that
+// keeps the first position and drops everything taken from the content
+// (values, keys, YAML tokens, an id that is not one): a link to /etc/shadow must not leak its lines
 // into sync results (docs/definitions.md#loading).
 func unquoted(errs Errors, path string, inside bool) []*Error {
 	if inside {
 		return errs
 	}
-	out := make([]*Error, len(errs))
-	for i, e := range errs {
-		id := e.DefinitionID
-		if !idPattern.MatchString(id) {
-			id = ""
-		}
-		out[i] = &Error{
-			File: e.File, Line: e.Line, Column: e.Column, DefinitionID: id,
-			Message: fmt.Sprintf("invalid file outside the definitions source (the link leads to %s; its content is not quoted here): run activity-core validate on that file to see the problem", realPath(path)),
-		}
+	e := errs[0]
+	id := e.DefinitionID
+	if !idPattern.MatchString(id) {
+		id = ""
 	}
-	return out
+	return []*Error{{
+		File: e.File, Line: e.Line, Column: e.Column, DefinitionID: id,
+		Message: fmt.Sprintf("invalid file outside the definitions source (the link leads to %s; its content is not quoted here): run activity-core validate on that file to see its %d problem(s)", realPath(path), len(errs)),
+	}}
 }
 
 // readLimited reads a regular file, refusing anything over MaxFileSize
