@@ -169,7 +169,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	allow, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
 	if err != nil {
-		return &config.Error{Setting: "ACTIVITY_SECRETS_DIR/ACTIVITY_SECRET_ENV", Msg: err.Error()}
+		// The message names the setting: "ACTIVITY_SECRET_ENV: ...".
+		setting, msg, _ := strings.Cut(err.Error(), ": ")
+		return &config.Error{Setting: setting, Msg: msg}
 	}
 	sy, err := syncer.New(syncer.Config{
 		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
