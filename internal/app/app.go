@@ -28,6 +28,7 @@ import (
 	"github.com/coulomb/activity-core/internal/eventbus"
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/schedule"
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/storeopen"
 	"github.com/coulomb/activity-core/internal/syncer"
@@ -166,9 +167,15 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	allow, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
+	if err != nil {
+		// The message names the setting: "ACTIVITY_SECRET_ENV: ...".
+		setting, msg, _ := strings.Cut(err.Error(), ": ")
+		return &config.Error{Setting: setting, Msg: msg}
+	}
 	sy, err := syncer.New(syncer.Config{
 		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
-		MaxErrors: o.Sync.SyncMaxErrors, Logger: log,
+		MaxErrors: o.Sync.SyncMaxErrors, Secrets: allow, Logger: log,
 		OnDefinitionsChanged: func() {
 			if rt != nil {
 				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {

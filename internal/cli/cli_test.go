@@ -192,3 +192,42 @@ func TestServeBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSecrets: with an allow-list, a reference outside it is an
+// error; without one, ACTIVITY_* is still an error and the others are
+// warned about as not checked.
+func TestValidateSecrets(t *testing.T) {
+	t.Setenv("ACTIVITY_SECRET_ENV", "")
+	t.Setenv("ACTIVITY_SECRETS_DIR", "")
+	dir := t.TempDir()
+	def := func(id, name string) string {
+		return "id: " + id + "\ntrigger: {trigger_type: cron, cron_expression: \"0 1 * * *\"}\ninstruction:\n  kind: shell\n  cmd: echo\n  env: {T: \"${env:" + name + "}\"}\n"
+	}
+	for file, body := range map[string]string{"hub.yaml": def("team.hub", "HUB_TOKEN"), "home.yaml": def("team.home", "HOME")} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, _ := run(t, "validate", "--secret-env", "HUB_*", dir)
+	if code != ExitFailure || !strings.Contains(out, "home.yaml:6:") || !strings.Contains(out, "instruction.env.T: secret HOME is not allowed") || strings.Contains(out, "HUB_TOKEN is not") {
+		t.Errorf("with a list: exit %d\n%s", code, out)
+	}
+
+	code, out, _ = run(t, "validate", dir)
+	if code != ExitOK || !strings.Contains(out, "secrets HOME not checked: no allow-list given") || !strings.Contains(out, "secrets HUB_TOKEN not checked") {
+		t.Errorf("without a list: exit %d\n%s", code, out)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "db.yaml"), []byte(def("team.db", "ACTIVITY_POSTGRES_URL")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = run(t, "validate", dir)
+	if code != ExitFailure || !strings.Contains(out, "secret ACTIVITY_POSTGRES_URL is not allowed: ACTIVITY_POSTGRES_URL is one of activity-core's own settings") {
+		t.Errorf("own settings without a list: exit %d\n%s", code, out)
+	}
+
+	code, _, errOut := run(t, "validate", "--secret-env", "*", dir)
+	if code != ExitUsage || !strings.Contains(errOut, "bare *") {
+		t.Errorf("bad list: exit %d %s", code, errOut)
+	}
+}

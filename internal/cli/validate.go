@@ -2,8 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // ValidateCmd checks definition files the way sync would, without a store
@@ -11,6 +15,8 @@ import (
 type ValidateCmd struct {
 	Paths  []string `arg:"" name:"path" help:"Definition files or folders (folders are read recursively)."`
 	Format string   `help:"Output format: text or json." enum:"text,json" default:"text" env:"ACTIVITY_FORMAT"`
+	// The deployment's secrets allow-list, to check ${env:NAME} as sync does.
+	config.Secrets
 }
 
 // Help is shown by "activity-core validate --help".
@@ -18,13 +24,22 @@ func (c *ValidateCmd) Help() string {
 	return `Every *.yaml/*.yml file below a folder holds one definition; files inside
 folders named event-types hold event types. Hidden files and folders are
 skipped. Every problem is printed as file:line:column: field: message, all
-problems of every file, not only the first.
+problems of every file, not only the first. Problems with a whole folder (it
+cannot be read, a symbolic link loop) come first.
+
+Secrets: a definition may read only the secrets the operator allows
+(--secret-env / ACTIVITY_SECRET_ENV, --secrets-dir / ACTIVITY_SECRETS_DIR).
+Give the deployment's list and every ${env:NAME} outside it is an error, as
+sync reports it. Without a list, validate cannot know the deployment's:
+references to ACTIVITY_* and TEMPORAL_* are errors all the same (they are
+never allowed), and the others are listed as warnings, not checked.
 
 Exit status: 0 all valid, 1 some file is invalid, 2 bad command line.
 
 Examples:
   activity-core validate defs/                   # a whole checkout
   activity-core validate defs/backup.yaml        # one file
+  activity-core validate --secret-env 'HUB_*' defs/
   activity-core validate --format json defs/ | jq '.errors[]'`
 }
 
@@ -39,16 +54,34 @@ type validateReport struct {
 
 // Run validates and prints the report.
 func (c *ValidateCmd) Run(env *Env) error {
+	allow, err := secret.New(secret.Config{Dir: c.SecretsDir, Env: c.SecretEnv})
+	if err != nil {
+		return usageError("%v", err)
+	}
 	res := definition.Load(c.Paths)
-	rep := validateReport{Definitions: []string{}, EventTypes: []string{}, Errors: []*definition.Error{}, Warnings: []*definition.Error{}}
-	for _, s := range res.Sources {
-		if s.Err != nil {
-			rep.Errors = append(rep.Errors, &definition.Error{File: s.Dir, Message: s.Err.Error()})
+	check := allow.Check
+	if allow.Empty() {
+		check = func(name string) error {
+			if neverAllowed(name) {
+				return allow.Check(name)
+			}
+			return nil
 		}
+	}
+	res.CheckSecrets(check)
+	rep := validateReport{Definitions: []string{}, EventTypes: []string{}, Errors: []*definition.Error{}, Warnings: []*definition.Error{}}
+	rep.Errors = append(rep.Errors, res.SourceErrors...)
+	for _, s := range res.Sources {
 		rep.Files += len(s.Files)
 		for _, d := range s.Definitions {
 			rep.Definitions = append(rep.Definitions, d.ID)
 			rep.Warnings = append(rep.Warnings, d.Warnings...)
+			if names := refNames(d); allow.Empty() && len(names) > 0 {
+				rep.Warnings = append(rep.Warnings, &definition.Error{
+					File: d.Source.File, Line: d.Source.Line, DefinitionID: d.ID,
+					Message: fmt.Sprintf("secrets %s not checked: no allow-list given (pass --secret-env and --secrets-dir as set on the workers)", strings.Join(names, ", ")),
+				})
+			}
 		}
 		for _, et := range s.EventTypes {
 			rep.EventTypes = append(rep.EventTypes, et.Name)
@@ -82,6 +115,23 @@ func (c *ValidateCmd) Run(env *Env) error {
 		return failed()
 	}
 	return nil
+}
+
+// neverAllowed reports the names no allow-list can reach: activity-core's
+// own settings (the rule of package secret, docs/definitions.md#secrets).
+func neverAllowed(name string) bool {
+	return strings.HasPrefix(name, "ACTIVITY_") || strings.HasPrefix(name, "TEMPORAL_")
+}
+
+// refNames lists the distinct secrets a definition references, in order.
+func refNames(d *definition.Definition) []string {
+	var names []string
+	for _, r := range d.SecretRefs {
+		if !slices.Contains(names, r.Name) {
+			names = append(names, r.Name)
+		}
+	}
+	return names
 }
 
 func plural(n int) string {

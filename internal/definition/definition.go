@@ -95,6 +95,9 @@ type Definition struct {
 	// Warnings are things that are valid but probably not meant, such as a
 	// cron expression Temporal reads differently from crontab.
 	Warnings []*Error `json:"-"`
+	// SecretRefs is every ${env:NAME} the worker will resolve, where it is,
+	// so sync and validate can check it against the allow-list.
+	SecretRefs []SecretRef `json:"-"`
 }
 
 // Source locates a definition or event type on disk.

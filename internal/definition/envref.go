@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // envRefPattern matches a well-formed ${env:NAME} reference.
@@ -40,9 +42,51 @@ func ExpandEnvRefs(s string, lookup func(string) (string, bool)) (string, error)
 	return out, nil
 }
 
+// SecretRef is one ${env:NAME} reference and where it is.
+type SecretRef struct {
+	Name   string
+	Field  string
+	Line   int
+	Column int
+}
+
+// CheckSecrets withholds every definition that references a name check
+// refuses (secret.AllowList.Check): each such reference is an error on its
+// definition, which is then invalid like any other (a sync keeps its last
+// good version). Secrets come only from the operator's allow-list
+// (docs/definitions.md#secrets).
+func (r *Result) CheckSecrets(check func(name string) error) {
+	for _, sr := range r.Sources {
+		kept := sr.Definitions[:0]
+		for _, d := range sr.Definitions {
+			var bad []*Error
+			for _, ref := range d.SecretRefs {
+				if err := check(ref.Name); err != nil {
+					bad = append(bad, &Error{
+						File: d.Source.File, Line: ref.Line, Column: ref.Column, Field: ref.Field, DefinitionID: d.ID,
+						Message: fmt.Sprintf("secret %s is not allowed: %s", ref.Name, strings.TrimPrefix(err.Error(), secret.ErrNotAllowed.Error()+": ")),
+					})
+				}
+			}
+			if len(bad) == 0 {
+				kept = append(kept, d)
+				continue
+			}
+			sr.FailedFiles[d.Source.File] = true
+			sr.HeldIDs[d.ID] = true
+			r.Errors = append(r.Errors, bad...)
+		}
+		sr.Definitions = kept
+	}
+	sortErrors(r.Errors)
+}
+
 // checkEnvRefs reports malformed references: anything that starts like
 // ${env: but is not ${env:NAME}.
 func (d *decoder) checkEnvRefs(n *yaml.Node, field, s string) {
+	for _, name := range EnvRefs(s) {
+		d.refs = append(d.refs, SecretRef{Name: name, Field: field, Line: n.Line, Column: n.Column})
+	}
 	rest := envRefPattern.ReplaceAllString(s, "")
 	if i := strings.Index(rest, "${env:"); i >= 0 {
 		d.errorf(n, field, "malformed environment reference near %q: write ${env:NAME} with NAME made of letters, digits and _", clip(rest[i:], 24))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,6 +22,10 @@ type SourceResult struct {
 	// must not remove any definition of this source: a checkout caught
 	// mid-update must not wipe its definitions.
 	Err error
+	// Unreadable lists the folders below Dir that could not be read (a
+	// symbolic link loop, permission denied). What a sync stored from under
+	// them is unknown now, so it is kept: see Unknown.
+	Unreadable []string
 	// Files is every definition or event-type file found, valid or not.
 	Files []string
 	// Definitions and EventTypes hold what parsed and validated, minus
@@ -34,12 +39,29 @@ type SourceResult struct {
 	// keeps their last good versions too.
 	HeldIDs map[string]bool
 
+	pathErrs []*Error
 	fileErrs []*Error
+}
+
+// Unknown reports whether file lies under a folder of this source that
+// could not be read: whatever a sync stored from it must be kept, since
+// the folder may be back next time (docs/definitions.md#loading).
+func (sr *SourceResult) Unknown(file string) bool {
+	for _, p := range sr.Unreadable {
+		if file == p || strings.HasPrefix(file, p+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is what loading a list of directories yielded.
 type Result struct {
 	Sources []*SourceResult
+	// SourceErrors is every problem with a source or a folder as a whole
+	// (missing, unreadable, a link loop). Reports list them before Errors
+	// and never drop them: each one hides a whole folder of definitions.
+	SourceErrors []*Error
 	// Errors is every problem in every file, sorted by file and position.
 	Errors []*Error
 }
@@ -62,35 +84,39 @@ func (r *Result) EventTypes() []*EventType {
 	return out
 }
 
-// Err returns the source errors and file errors as one error, or nil.
+// Err returns the source errors, then the file errors, as one error, or nil.
 func (r *Result) Err() error {
-	var es []*Error
-	for _, s := range r.Sources {
-		if s.Err != nil {
-			es = append(es, &Error{File: s.Dir, Message: s.Err.Error()})
-		}
+	es := append(slices.Clip(r.SourceErrors), r.Errors...)
+	if len(es) == 0 {
+		return nil
 	}
-	es = append(es, r.Errors...)
-	return errOrNil(es)
+	return Errors(es)
 }
 
 // Load reads every definitions directory: `*.yaml` and `*.yml` files below
 // it, recursively, skipping hidden files and folders; files inside folders
-// named event-types are event types. Symbolic links are followed, with
-// loops detected. Duplicate definition ids are errors in every file that
-// uses them, and none of those files is applied. A path that is a file
-// instead of a directory is loaded as that one file.
+// named event-types are event types. Symbolic links are followed, each
+// real file and folder is read once (a file reached by two paths is one
+// definition, under its real path when it has one in the source), and a
+// link to one of its own parent folders is a loop. A folder that cannot be
+// read is a source error, and what lies under it is unknown, not gone.
+// Duplicate definition ids are errors in every file that uses them, and
+// none of those files is applied. A path that is a file instead of a
+// directory is loaded as that one file.
 func Load(dirs []string) *Result {
 	res := &Result{}
 	for _, dir := range dirs {
 		sr := loadSource(dir)
 		res.Sources = append(res.Sources, sr)
+		if sr.Err != nil {
+			res.SourceErrors = append(res.SourceErrors, &Error{File: dir, Message: sr.Err.Error()})
+		}
+		res.SourceErrors = append(res.SourceErrors, sr.pathErrs...)
+		sr.pathErrs = nil
 	}
 	res.Errors = append(res.Errors, markDuplicates(res.Sources)...)
 	for _, sr := range res.Sources {
-		for _, e := range sr.fileErrs {
-			res.Errors = append(res.Errors, e)
-		}
+		res.Errors = append(res.Errors, sr.fileErrs...)
 		sr.fileErrs = nil
 	}
 	sortErrors(res.Errors)
@@ -104,15 +130,32 @@ func loadSource(dir string) *SourceResult {
 		sr.Err = describeDirErr(dir, err)
 		return sr
 	}
-	if !info.IsDir() {
-		// A single file given directly (validate takes files and folders).
-		sr.loadFile(dir, dir, filepath.Base(filepath.Dir(dir)) == EventTypesDir)
+	realRoot, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		sr.Err = describeDirErr(dir, err)
 		return sr
 	}
-	w := &walker{sr: sr, seen: map[fileID]string{}}
-	if err := w.walk(dir, dir, false); err != nil {
+	if !info.IsDir() {
+		// A single file given directly (validate takes files and folders).
+		sr.loadFile(dir, dir, filepath.Base(filepath.Dir(dir)) == EventTypesDir, true)
+		return sr
+	}
+	w := &walker{sr: sr, root: dir, realRoot: realRoot, visited: map[fileID]bool{}}
+	if id, ok := idOf(info); ok {
+		w.visited[id] = true
+	}
+	if err := w.walk(dir, false, false); err != nil {
 		sr.Err = describeDirErr(dir, err)
-		sr.Definitions, sr.EventTypes, sr.Files = nil, nil, nil
+		sr.Definitions, sr.EventTypes, sr.Files, sr.Unreadable = nil, nil, nil, nil
+		sr.pathErrs, sr.fileErrs = nil, nil
+		return sr
+	}
+	// Links are followed once the real tree is read, so a file or folder
+	// reachable both directly and through a link keeps its real path.
+	for len(w.links) > 0 {
+		l := w.links[0]
+		w.links = w.links[1:]
+		w.follow(l)
 	}
 	return sr
 }
@@ -129,14 +172,25 @@ func describeDirErr(dir string, err error) error {
 
 type fileID struct{ dev, ino uint64 }
 
-type walker struct {
-	sr   *SourceResult
-	seen map[fileID]string // directories on the current path, for loop detection
+// link is a symbolic link met while walking, followed after the real tree.
+type link struct {
+	path       string
+	eventTypes bool
 }
 
-// walk reads one directory. Errors reading the top directory fail the
-// source; errors below it fail just that entry.
-func (w *walker) walk(root, dir string, eventTypes bool) error {
+type walker struct {
+	sr             *SourceResult
+	root, realRoot string
+	// visited holds every real folder and file read so far: each is read
+	// once however many paths reach it, so a tree of links that reach the
+	// same folders many ways costs what its real files cost.
+	visited map[fileID]bool
+	links   []link
+}
+
+// walk reads one directory, queueing the links it holds. Only an error
+// reading dir itself is returned; problems below it are recorded.
+func (w *walker) walk(dir string, eventTypes, viaLink bool) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -146,10 +200,6 @@ func (w *walker) walk(root, dir string, eventTypes bool) error {
 	if err != nil {
 		return err
 	}
-	if id, ok := statID(dir); ok {
-		w.seen[id] = dir
-		defer delete(w.seen, id)
-	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
 		name := e.Name()
@@ -157,35 +207,106 @@ func (w *walker) walk(root, dir string, eventTypes bool) error {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		typ := e.Type()
-		if typ&fs.ModeSymlink != 0 {
-			target, err := os.Stat(path)
-			if err != nil {
-				if isYAML(name) || errors.Is(err, syscall.ELOOP) {
-					w.sr.fail(path, "cannot follow symbolic link: "+linkErr(err))
-				}
-				continue
-			}
-			typ = target.Mode().Type()
-			if target.IsDir() {
-				if id, ok := statID(path); ok {
-					if prev, loop := w.seen[id]; loop {
-						w.sr.fail(path, fmt.Sprintf("symbolic link loop: points back to %s", prev))
-						continue
-					}
-				}
-			}
+		if e.Type()&fs.ModeSymlink != 0 {
+			w.links = append(w.links, link{path: path, eventTypes: eventTypes})
+			continue
 		}
-		switch {
-		case typ.IsDir():
-			if err := w.walk(root, path, eventTypes || name == EventTypesDir); err != nil {
-				w.sr.fail(path, "cannot read folder: "+linkErr(err))
-			}
-		case typ.IsRegular() && isYAML(name):
-			w.sr.loadFile(root, path, eventTypes)
+		info, err := e.Info()
+		if err != nil {
+			continue // removed while we read the folder
 		}
+		w.entry(path, info, eventTypes || (e.IsDir() && name == EventTypesDir), viaLink)
 	}
 	return nil
+}
+
+// follow reads what a symbolic link points to.
+func (w *walker) follow(l link) {
+	name := filepath.Base(l.path)
+	info, err := os.Stat(l.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// A dangling link is nothing, like a deleted file; one named like a
+		// definition is reported so a broken checkout is noticed.
+		if isYAML(name) {
+			w.sr.fail(l.path, "cannot follow symbolic link: "+linkErr(err))
+		}
+		return
+	case err != nil && isYAML(name):
+		w.sr.fail(l.path, "cannot follow symbolic link: "+linkErr(err))
+		return
+	case err != nil:
+		w.sr.unreadable(l.path, "cannot follow symbolic link: "+linkErr(err))
+		return
+	}
+	if info.IsDir() {
+		if target, parent := realPath(l.path), realPath(filepath.Dir(l.path)); target != "" && within(parent, target) {
+			w.sr.unreadable(l.path, fmt.Sprintf("symbolic link loop: points back to %s", target))
+			return
+		}
+	}
+	w.entry(l.path, info, l.eventTypes || (info.IsDir() && name == EventTypesDir), true)
+}
+
+// entry reads one folder or file (info is what the path resolves to),
+// unless its real file was read already. viaLink says a link led here.
+func (w *walker) entry(path string, info fs.FileInfo, eventTypes, viaLink bool) {
+	if info.IsDir() || isYAML(info.Name()) || isYAML(path) {
+		if id, ok := idOf(info); ok {
+			if w.visited[id] {
+				return // the same real folder or file, reached another way
+			}
+			w.visited[id] = true
+		}
+	}
+	switch {
+	case info.IsDir():
+		if err := w.walk(path, eventTypes, viaLink); err != nil {
+			w.sr.unreadable(path, "cannot read folder: "+linkErr(err))
+		}
+	case !isYAML(path):
+	case !info.Mode().IsRegular():
+		w.sr.fail(path, fmt.Sprintf("is %s, not a regular file: a definition must be a regular file (it was not opened)", kindOfFile(info.Mode())))
+	default:
+		inside := !viaLink || within(realPath(path), w.realRoot)
+		w.sr.loadFile(w.root, path, eventTypes, inside)
+	}
+}
+
+func kindOfFile(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}
+
+// realPath resolves every link in path; "" when it cannot.
+func realPath(path string) string {
+	r, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(r)
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+// within reports whether path is dir or lies below it.
+func within(path, dir string) bool {
+	if path == "" || dir == "" {
+		return false
+	}
+	dir, _ = filepath.Abs(dir)
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }
 
 func linkErr(err error) string {
@@ -201,11 +322,7 @@ func isYAML(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-func statID(path string) (fileID, bool) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return fileID{}, false
-	}
+func idOf(info fs.FileInfo) (fileID, bool) {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fileID{}, false
@@ -220,7 +337,16 @@ func (sr *SourceResult) fail(path, msg string) {
 	sr.fileErrs = append(sr.fileErrs, &Error{File: path, Message: msg})
 }
 
-func (sr *SourceResult) loadFile(root, path string, eventType bool) {
+// unreadable records a folder (or a link that may be one) that could not
+// be read: a source-level error, and nothing stored under it is removed.
+func (sr *SourceResult) unreadable(path, msg string) {
+	sr.Unreadable = append(sr.Unreadable, path)
+	sr.pathErrs = append(sr.pathErrs, &Error{File: path, Message: msg + " (nothing stored from under this folder was changed)"})
+}
+
+// loadFile reads and parses one file. inside is false for a file that a
+// link reaches outside the source: its errors then never quote it.
+func (sr *SourceResult) loadFile(root, path string, eventType, inside bool) {
 	data, err := readLimited(path)
 	if err != nil {
 		sr.fail(path, err.Error())
@@ -231,7 +357,7 @@ func (sr *SourceResult) loadFile(root, path string, eventType bool) {
 		et, err := ParseEventType(path, data)
 		if err != nil {
 			sr.FailedFiles[path] = true
-			sr.fileErrs = append(sr.fileErrs, err.(Errors)...)
+			sr.fileErrs = append(sr.fileErrs, unquoted(err.(Errors), path, inside)...)
 			return
 		}
 		et.Source.Dir = root
@@ -241,8 +367,8 @@ func (sr *SourceResult) loadFile(root, path string, eventType bool) {
 	def, err := Parse(path, data)
 	if err != nil {
 		sr.FailedFiles[path] = true
-		errs := err.(Errors)
-		for _, e := range errs {
+		errs := unquoted(err.(Errors), path, inside)
+		for _, e := range err.(Errors) {
 			if e.DefinitionID != "" {
 				sr.HeldIDs[e.DefinitionID] = true
 			}
@@ -254,14 +380,41 @@ func (sr *SourceResult) loadFile(root, path string, eventType bool) {
 	sr.Definitions = append(sr.Definitions, def)
 }
 
-// readLimited reads a file, refusing anything over MaxFileSize without
-// reading it whole (a FIFO or a huge file must not hang or exhaust memory).
+// unquoted turns the errors of a file outside the source into one that
+// keeps the first position and drops everything taken from the content
+// (values, keys, YAML tokens, an id that is not one): a link to /etc/shadow must not leak its lines
+// into sync results (docs/definitions.md#loading).
+func unquoted(errs Errors, path string, inside bool) []*Error {
+	if inside {
+		return errs
+	}
+	e := errs[0]
+	id := e.DefinitionID
+	if !idPattern.MatchString(id) {
+		id = ""
+	}
+	return []*Error{{
+		File: e.File, Line: e.Line, Column: e.Column, DefinitionID: id,
+		Message: fmt.Sprintf("invalid file outside the definitions source (the link leads to %s; its content is not quoted here): run activity-core validate on that file to see its %d problem(s)", realPath(path), len(errs)),
+	}}
+}
+
+// readLimited reads a regular file, refusing anything over MaxFileSize
+// without reading it whole. It opens without blocking and checks the open
+// file, so a FIFO swapped in after the walk looked cannot hang a sync.
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read file: %s", linkErr(err))
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read file: %s", linkErr(err))
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("is %s, not a regular file: a definition must be a regular file", kindOfFile(info.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read file: %s", linkErr(err))
@@ -270,6 +423,41 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("file is over the 1 MiB limit for a definition file")
 	}
 	return data, nil
+}
+
+// maxDuplicateErrors bounds the errors about one duplicated id, and the
+// other files each names: n files sharing an id cost n lines, not n².
+const maxDuplicateErrors = 3
+
+// duplicateErrors reports the first files that share id, each naming the
+// others up to the bound; one more error counts the files left out.
+func duplicateErrors(id string, defs []*Definition) []*Error {
+	var errs []*Error
+	for i, d := range defs {
+		if i == maxDuplicateErrors {
+			errs = append(errs, &Error{
+				File: d.Source.File, Line: d.Source.Line, Column: d.Source.Column, Field: "id", DefinitionID: id,
+				Message: fmt.Sprintf("id %q is defined in %d more files, this one included (not listed): ids must be unique, none of them is applied", id, len(defs)-maxDuplicateErrors),
+			})
+			break
+		}
+		var others []string
+		for _, o := range defs {
+			if o == d {
+				continue
+			}
+			if len(others) == maxDuplicateErrors {
+				others = append(others, fmt.Sprintf("and %d more", len(defs)-1-maxDuplicateErrors))
+				break
+			}
+			others = append(others, fmt.Sprintf("%s:%d", o.Source.File, o.Source.Line))
+		}
+		errs = append(errs, &Error{
+			File: d.Source.File, Line: d.Source.Line, Column: d.Source.Column, Field: "id", DefinitionID: id,
+			Message: fmt.Sprintf("id %q is also defined in %s: ids must be unique, neither file is applied", id, strings.Join(others, ", ")),
+		})
+	}
+	return errs
 }
 
 // markDuplicates finds ids defined by more than one file (across all
@@ -293,18 +481,7 @@ func markDuplicates(sources []*SourceResult) []*Error {
 			continue
 		}
 		dup[id] = true
-		for _, d := range defs {
-			var others []string
-			for _, o := range defs {
-				if o != d {
-					others = append(others, fmt.Sprintf("%s:%d", o.Source.File, o.Source.Line))
-				}
-			}
-			errs = append(errs, &Error{
-				File: d.Source.File, Line: d.Source.Line, Column: d.Source.Column, Field: "id", DefinitionID: id,
-				Message: fmt.Sprintf("id %q is also defined in %s: ids must be unique, neither file is applied", id, strings.Join(others, ", ")),
-			})
-		}
+		errs = append(errs, duplicateErrors(id, defs)...)
 	}
 	if len(dup) == 0 {
 		return nil

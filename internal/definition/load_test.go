@@ -1,11 +1,18 @@
 package definition
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/secret"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 func writeFile(t testing.TB, path, content string) {
@@ -160,6 +167,7 @@ func TestLoadBadFiles(t *testing.T) {
 	for _, d := range res.Definitions() {
 		ids = append(ids, d.ID)
 	}
+	slices.Sort(ids)
 	if strings.Join(ids, ",") != "team.linked,team.ok" {
 		t.Errorf("definitions = %v", ids)
 	}
@@ -223,4 +231,209 @@ func BenchmarkLoad10000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/10000, "µs/file")
+}
+
+func symlink(t *testing.T, target, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadSymlinkDiamonds: 12 levels of folders, each linked twice from the
+// level above, reach the bottom 4096 ways. Each real file and folder is
+// read once: one definition, no duplicate-id error, output linear.
+func TestLoadSymlinkDiamonds(t *testing.T) {
+	dir := t.TempDir()
+	const levels = 12
+	for i := range levels {
+		lvl := filepath.Join(dir, fmt.Sprintf("l%02d", i))
+		writeFile(t, filepath.Join(lvl, fmt.Sprintf("def-%02d.yaml", i)), cronDef(fmt.Sprintf("team.level-%02d", i)))
+		if i+1 < levels {
+			next := filepath.Join(dir, fmt.Sprintf("l%02d", i+1))
+			symlink(t, next, filepath.Join(lvl, "a"))
+			symlink(t, next, filepath.Join(lvl, "b"))
+		}
+	}
+	// A linked file beside its target is the same definition, not a duplicate.
+	symlink(t, "def-00.yaml", filepath.Join(dir, "l00", "alias.yaml"))
+
+	res := Load([]string{filepath.Join(dir, "l00")})
+	sr := res.Sources[0]
+	if err := res.Err(); err != nil {
+		t.Fatalf("errors: %v", err)
+	}
+	if len(sr.Definitions) != levels || len(sr.Files) != levels {
+		t.Fatalf("%d definitions from %d files, want %d each (each real file once)", len(sr.Definitions), len(sr.Files), levels)
+	}
+	for _, d := range sr.Definitions {
+		if d.ID == "team.level-00" && filepath.Base(d.Source.File) != "def-00.yaml" {
+			t.Errorf("a file reachable directly and through a link kept the link's path %s", d.Source.File)
+		}
+	}
+}
+
+// TestLoadDuplicateErrorsBounded: n files sharing an id give a bounded
+// number of errors of bounded size, and every one of them is withheld.
+func TestLoadDuplicateErrorsBounded(t *testing.T) {
+	dir := t.TempDir()
+	const n = 200
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("copy-%03d.yaml", i)), cronDef("team.same"))
+	}
+	res := Load([]string{dir})
+	if got := len(res.Errors); got != maxDuplicateErrors+1 {
+		t.Fatalf("%d errors for one duplicated id, want %d", got, maxDuplicateErrors+1)
+	}
+	for _, e := range res.Errors {
+		if len(e.Message) > 500 {
+			t.Errorf("error grows with the number of copies: %d bytes", len(e.Message))
+		}
+	}
+	if !strings.Contains(res.Errors[0].Message, fmt.Sprintf("and %d more", n-1-maxDuplicateErrors)) ||
+		!strings.Contains(res.Errors[maxDuplicateErrors].Message, fmt.Sprintf("%d more files", n-maxDuplicateErrors)) {
+		t.Errorf("the left-out files are not counted: %v", res.Err())
+	}
+	if len(res.Definitions()) != 0 || len(res.Sources[0].FailedFiles) != n {
+		t.Errorf("%d applied, %d failed; want 0 and %d", len(res.Definitions()), len(res.Sources[0].FailedFiles), n)
+	}
+}
+
+// TestLoadUnreadableFolder: a folder that cannot be read is a source error
+// listed before file errors, and what lies under it is Unknown. Tests run
+// as root, which ignores permissions, so the folder is made unreadable with
+// a link to itself (ELOOP) and with a link to one of its parents.
+func TestLoadUnreadableFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ok.yaml"), cronDef("team.ok"))
+	writeFile(t, filepath.Join(dir, "bad.yaml"), "id: team.bad\n")
+	symlink(t, "team", filepath.Join(dir, "team"))
+	symlink(t, "..", filepath.Join(dir, "sub", "up"))
+
+	res := Load([]string{dir})
+	sr := res.Sources[0]
+	if sr.Err != nil {
+		t.Fatal(sr.Err)
+	}
+	if len(res.SourceErrors) != 2 {
+		t.Fatalf("source errors = %v", res.SourceErrors)
+	}
+	for _, want := range []string{"sub/up: symbolic link loop", "team: cannot follow symbolic link: too many levels"} {
+		found := false
+		for _, e := range res.SourceErrors {
+			found = found || strings.Contains(e.Error(), want)
+		}
+		if !found {
+			t.Errorf("missing %q in %v", want, res.SourceErrors)
+		}
+	}
+	if !strings.HasPrefix(res.Err().Error(), filepath.Join(dir, "sub", "up")+":") && !strings.HasPrefix(res.Err().Error(), filepath.Join(dir, "team")+":") {
+		t.Errorf("source errors do not come first:\n%v", res.Err())
+	}
+	if !sr.Unknown(filepath.Join(dir, "team", "job.yaml")) || !sr.Unknown(filepath.Join(dir, "team", "deep", "x.yaml")) {
+		t.Errorf("a file under the unreadable folder is not Unknown: %v", sr.Unreadable)
+	}
+	if sr.Unknown(filepath.Join(dir, "teamwork", "x.yaml")) || sr.Unknown(filepath.Join(dir, "ok.yaml")) {
+		t.Errorf("Unknown reaches beyond the unreadable folder")
+	}
+	if len(sr.Definitions) != 1 {
+		t.Errorf("the readable part was not loaded: %v", sr.Definitions)
+	}
+}
+
+// TestLoadSpecialFiles: a FIFO named like a definition is reported and
+// never opened (opening it would block the sync).
+func TestLoadSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "pipe.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	symlink(t, "pipe.yaml", filepath.Join(dir, "via-link.yaml"))
+	writeFile(t, filepath.Join(dir, "ok.yaml"), cronDef("team.ok"))
+	done := make(chan *Result, 1)
+	go func() { done <- Load([]string{dir}) }()
+	var res *Result
+	testsupport.Eventually(t, 10*time.Second, "Load returns with a FIFO in the tree", func() error {
+		select {
+		case res = <-done:
+			return nil
+		default:
+			return errors.New("still loading")
+		}
+	})
+	if len(res.Errors) != 1 || res.Errors[0].File != fifo || !strings.Contains(res.Errors[0].Message, "named pipe (FIFO), not a regular file") {
+		t.Errorf("errors = %v", res.Err())
+	}
+	if !res.Sources[0].FailedFiles[fifo] || len(res.Definitions()) != 1 {
+		t.Errorf("failed %v, definitions %d", res.Sources[0].FailedFiles, len(res.Definitions()))
+	}
+	// The non-blocking read refuses one too, should a FIFO replace a file
+	// between the walk and the read.
+	if _, err := readLimited(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("readLimited on a FIFO: %v", err)
+	}
+}
+
+// TestLoadOutsideFileNotQuoted: errors of a file a link reaches outside
+// the source give its position but none of its content.
+func TestLoadOutsideFileNotQuoted(t *testing.T) {
+	outside := t.TempDir()
+	secretLine := "root:$6$s3cr3tHash:19000:0:99999:7:::"
+	writeFile(t, filepath.Join(outside, "shadow"), secretLine+"\n")
+	writeFile(t, filepath.Join(outside, "keys.yaml"), "id: team.x\nsecret_key_AKIA123: 1\n")
+	dir := t.TempDir()
+	symlink(t, filepath.Join(outside, "shadow"), filepath.Join(dir, "shadow.yaml"))
+	symlink(t, outside, filepath.Join(dir, "linked"))
+	// Inside the source, errors quote as always.
+	writeFile(t, filepath.Join(dir, "own.yaml"), "id: team.own\nmy_unknown_field: 1\n")
+
+	res := Load([]string{dir})
+	all := res.Err().Error()
+	for _, leak := range []string{"s3cr3tHash", "root:", "AKIA123"} {
+		if strings.Contains(all, leak) {
+			t.Errorf("content of an outside file %q appears in errors:\n%s", leak, all)
+		}
+	}
+	if !strings.Contains(all, "my_unknown_field") {
+		t.Errorf("errors of a file inside the source lost their detail:\n%s", all)
+	}
+	var shadow *Error
+	for _, e := range res.Errors {
+		if e.File == filepath.Join(dir, "shadow.yaml") {
+			shadow = e
+		}
+	}
+	if shadow == nil || !strings.Contains(shadow.Message, "outside the definitions source") {
+		t.Errorf("no positioned error for the outside file: %v", res.Errors)
+	}
+}
+
+// TestCheckSecrets: a reference the check refuses makes its definition
+// invalid, with the position of the reference; the rest load.
+func TestCheckSecrets(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "leak.yaml"), "id: team.leak\ntrigger: {trigger_type: cron, cron_expression: \"0 1 * * *\"}\ninstruction:\n  kind: http\n  url: \"https://example.com/${env:HUB_TOKEN}\"\n  headers: {X-Db: \"${env:ACTIVITY_POSTGRES_URL}\"}\n")
+	writeFile(t, filepath.Join(dir, "ok.yaml"), "id: team.ok\ntrigger: {trigger_type: cron, cron_expression: \"0 1 * * *\"}\ninstruction:\n  kind: shell\n  cmd: echo\n  env: {T: \"${env:HUB_TOKEN}\"}\n")
+	res := Load([]string{dir})
+	res.CheckSecrets(func(name string) error {
+		if name == "HUB_TOKEN" {
+			return nil
+		}
+		return fmt.Errorf("%w: %s is not in the list", secret.ErrNotAllowed, name)
+	})
+	if len(res.Errors) != 1 {
+		t.Fatalf("errors = %v", res.Err())
+	}
+	e := res.Errors[0]
+	if e.Line != 6 || e.Field != "instruction.headers.X-Db" || e.DefinitionID != "team.leak" || e.Message != "secret ACTIVITY_POSTGRES_URL is not allowed: ACTIVITY_POSTGRES_URL is not in the list" {
+		t.Errorf("error = %+v", e)
+	}
+	sr := res.Sources[0]
+	if !sr.FailedFiles[filepath.Join(dir, "leak.yaml")] || !sr.HeldIDs["team.leak"] || len(sr.Definitions) != 1 || sr.Definitions[0].ID != "team.ok" {
+		t.Errorf("the refused definition was not withheld: %v %v %d", sr.FailedFiles, sr.HeldIDs, len(sr.Definitions))
+	}
 }

@@ -56,6 +56,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 	}
 	def.Source.File = file
 	def.Warnings = d.warnings
+	def.SecretRefs = d.refs
 	for _, w := range def.Warnings {
 		w.DefinitionID = def.ID
 	}

@@ -16,6 +16,7 @@ type decoder struct {
 	file     string
 	errs     []*Error
 	warnings []*Error
+	refs     []SecretRef
 }
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {

@@ -90,10 +90,8 @@ func Run(ctx context.Context, cfg Config) *Report {
 	}
 
 	loaded := definition.Load(cfg.Paths)
+	rep.Problems = append(rep.Problems, loaded.SourceErrors...)
 	for _, s := range loaded.Sources {
-		if s.Err != nil {
-			rep.Problems = append(rep.Problems, &definition.Error{File: s.Dir, Message: s.Err.Error()})
-		}
 		rep.Counts.Files += len(s.Files)
 	}
 	rep.Problems = append(rep.Problems, loaded.Errors...)

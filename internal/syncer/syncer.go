@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -84,6 +85,8 @@ type Error struct {
 	Field        string `json:"field,omitempty"`
 	DefinitionID string `json:"definition_id,omitempty"`
 	Message      string `json:"message"`
+
+	source bool
 }
 
 // Result is the document POST /admin/sync returns and `activity-core sync`
@@ -104,6 +107,9 @@ type Result struct {
 	// type no event-type file declares; a cron expression crontab reads
 	// differently). They never fail a sync.
 	Warnings []Error `json:"warnings"`
+
+	// capped counts the errors subject to MaxErrors: source errors are not.
+	capped int
 }
 
 // OK reports whether the sync met no error at all.
@@ -142,8 +148,14 @@ type Config struct {
 	Sources []string
 	// Schedules runs the schedules stage; nil makes that stage an error.
 	Schedules SchedulesFunc
-	// MaxErrors bounds Result.Errors (MaxErrorsDefault when 0).
+	// MaxErrors bounds the per-file and per-item errors of Result.Errors
+	// (MaxErrorsDefault when 0). Source errors (a source or a folder that
+	// could not be read) come first and are never dropped.
 	MaxErrors int
+	// Secrets is the operator's allow-list: a definition that references
+	// a secret outside it is invalid. Nil allows nothing
+	// (docs/definitions.md#secrets).
+	Secrets *secret.AllowList
 	// OnDefinitionsChanged is called after a real sync changed definitions
 	// or event types (the router refreshes its index).
 	OnDefinitionsChanged func()
@@ -211,8 +223,16 @@ func (s *Syncer) run(ctx context.Context, opts Options) *Result {
 	var loaded *definition.Result
 	if opts.Definitions || opts.EventTypes {
 		loaded = definition.Load(s.cfg.Sources)
+		loaded.CheckSecrets(s.cfg.Secrets.Check)
+		stage := StageDefinitions
+		if !opts.Definitions {
+			stage = StageEventTypes
+		}
 		if len(s.cfg.Sources) == 0 {
-			s.addError(res, Error{Stage: StageDefinitions, Message: "no definition sources configured: set ACTIVITY_DEFINITION_PATHS or --definitions"})
+			s.addSourceError(res, Error{Stage: stage, Message: "no definition sources configured: set ACTIVITY_DEFINITION_PATHS or --definitions"})
+		}
+		for _, e := range loaded.SourceErrors {
+			s.addSourceError(res, fromDefError(stage, e))
 		}
 	}
 	changed := false
@@ -241,12 +261,27 @@ func (s *Syncer) run(ctx context.Context, opts Options) *Result {
 	return res
 }
 
+// addError adds a per-file or per-item error, up to MaxErrors.
 func (s *Syncer) addError(res *Result, e Error) {
-	if len(res.Errors) >= s.cfg.MaxErrors {
+	if res.capped >= s.cfg.MaxErrors {
 		res.ErrorsDropped++
 		return
 	}
+	res.capped++
 	res.Errors = append(res.Errors, e)
+}
+
+// addSourceError adds an error about a whole source or folder. These are
+// few (one per configured source or unreadable folder), each hides many
+// definitions, and they come before any other error, so the cap never
+// drops them.
+func (s *Syncer) addSourceError(res *Result, e Error) {
+	i := 0
+	for i < len(res.Errors) && res.Errors[i].source {
+		i++
+	}
+	e.source = true
+	res.Errors = slices.Insert(res.Errors, i, e)
 }
 
 func fromDefError(stage string, e *definition.Error) Error {
@@ -267,9 +302,6 @@ func storeDefinition(d *definition.Definition) store.Definition {
 // removes nothing; a file that failed keeps its last good version.
 func (s *Syncer) syncDefinitions(ctx context.Context, loaded *definition.Result, dryRun bool, res *Result) (changed bool, planned []store.Definition) {
 	for _, src := range loaded.Sources {
-		if src.Err != nil {
-			s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: src.Err.Error()})
-		}
 		for _, f := range src.Files {
 			if !isEventTypeFile(f) {
 				res.Definitions.Scanned++
@@ -359,6 +391,9 @@ func (s *Syncer) syncDefinitions(ctx context.Context, loaded *definition.Result,
 			if src.FailedFiles[d.SourceFile] {
 				keep[d.ID] = true // the file is broken now: keep its last good version
 			}
+			if src.Unknown(d.SourceFile) {
+				keep[d.ID] = true // its folder cannot be read now: unknown, not gone
+			}
 			if !keep[d.ID] {
 				gone = append(gone, d.ID)
 			}
@@ -427,10 +462,7 @@ func (s *Syncer) syncEventTypes(ctx context.Context, loaded *definition.Result, 
 	changed := false
 	for _, src := range loaded.Sources {
 		if src.Err != nil {
-			if !slices.Contains(res.Stages, StageDefinitions) {
-				s.addError(res, Error{Stage: StageEventTypes, File: src.Dir, Message: src.Err.Error()})
-			}
-			continue
+			continue // reported with the source errors
 		}
 		records := make([]store.EventType, 0, len(src.EventTypes))
 		keep := map[string]bool{}
@@ -446,7 +478,7 @@ func (s *Syncer) syncEventTypes(ctx context.Context, loaded *definition.Result, 
 		byName := map[string]*store.EventType{}
 		for i := range current {
 			byName[current[i].Name] = &current[i]
-			if src.FailedFiles[current[i].SourceFile] {
+			if src.FailedFiles[current[i].SourceFile] || src.Unknown(current[i].SourceFile) {
 				keep[current[i].Name] = true
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
 )
@@ -276,5 +277,141 @@ func TestEventTypesAndWarnings(t *testing.T) {
 	res = mustRun(t, s, Options{EventTypes: true})
 	if res.EventTypes.Removed != 1 {
 		t.Errorf("event type not removed: %+v", res.EventTypes)
+	}
+}
+
+// TestUnreadableFolderKeepsDefinitions: a folder inside a source that
+// cannot be read (here a link that now loops: tests run as root, which
+// ignores permissions) keeps every definition stored from it, and their
+// schedules; the rest of the source syncs, and the error is reported.
+func TestUnreadableFolderKeepsDefinitions(t *testing.T) {
+	st := newStore(t)
+	dir := t.TempDir()
+	team := filepath.Join(t.TempDir(), "team")
+	write(t, filepath.Join(team, "job.yaml"), cronDef("team.job", "0 1 * * *"))
+	write(t, filepath.Join(team, "deep", "other.yaml"), cronDef("team.other", "0 2 * * *"))
+	write(t, filepath.Join(dir, "top.yaml"), cronDef("team.top", "0 3 * * *"))
+	write(t, filepath.Join(dir, "gone.yaml"), cronDef("team.gone", "0 4 * * *"))
+	link := filepath.Join(dir, "team")
+	if err := os.Symlink(team, link); err != nil {
+		t.Fatal(err)
+	}
+	var scheduled []string
+	s, err := New(Config{Store: st, Sources: []string{dir}, Schedules: func(ctx context.Context, _ bool, _ []store.Definition) (ScheduleCounts, []Action, []Error, error) {
+		// As the projection does: a schedule for every live definition.
+		live, err := st.ListDefinitions(ctx, store.DefinitionFilter{})
+		scheduled = scheduled[:0]
+		for _, d := range live {
+			if !d.Removed() {
+				scheduled = append(scheduled, d.ID)
+			}
+		}
+		return ScheduleCounts{}, nil, nil, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := mustRun(t, s, DefaultOptions()); !res.OK() || res.Definitions.Upserted != 4 {
+		t.Fatalf("first sync: %+v %+v", res.Definitions, res.Errors)
+	}
+
+	// The folder becomes unreadable, and a file beside it really goes.
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("team", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "gone.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	res := mustRun(t, s, DefaultOptions())
+	if len(res.Errors) != 1 || res.Errors[0].File != link || !strings.Contains(res.Errors[0].Message, "cannot follow symbolic link") {
+		t.Fatalf("errors = %+v", res.Errors)
+	}
+	if res.Definitions.Removed != 1 {
+		t.Errorf("removed %d, want 1 (only team.gone): %+v", res.Definitions.Removed, res.Actions)
+	}
+	for _, id := range []string{"team.job", "team.other"} {
+		d, err := st.GetDefinition(context.Background(), id)
+		if err != nil || d.Removed() {
+			t.Errorf("%s under the unreadable folder was removed: %v", id, err)
+		}
+	}
+	if strings.Join(scheduled, ",") != "team.job,team.other,team.top" {
+		t.Errorf("schedules after the sync: %v", scheduled)
+	}
+
+	// A dry run plans the same.
+	plan := mustRun(t, s, Options{Definitions: true, Schedules: true, DryRun: true})
+	if plan.Definitions.Removed != 0 {
+		t.Errorf("dry run plans to remove %d", plan.Definitions.Removed)
+	}
+}
+
+// TestSourceErrorsFirstAndNeverDropped: 60 bad files overflow the cap; the
+// unreadable folder's error still comes first, and the cap counts only the
+// per-file errors.
+func TestSourceErrorsFirstAndNeverDropped(t *testing.T) {
+	st := newStore(t)
+	dir := t.TempDir()
+	for i := range 60 {
+		write(t, filepath.Join(dir, fmt.Sprintf("bad-%02d.yaml", i)), "id: x\n")
+	}
+	if err := os.Symlink("zz-loop", filepath.Join(dir, "zz-loop")); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	s, _ := New(Config{Store: st, Sources: []string{dir, missing}, MaxErrors: 10})
+	res := mustRun(t, s, Options{Definitions: true, EventTypes: true})
+	// Each bad file has three problems (no id pattern, trigger, instruction).
+	if len(res.Errors) != 12 || res.ErrorsDropped != 60*3-10 {
+		t.Fatalf("errors %d dropped %d, want 12 and %d", len(res.Errors), res.ErrorsDropped, 60*3-10)
+	}
+	if res.Errors[0].File != filepath.Join(dir, "zz-loop") || res.Errors[1].File != missing {
+		t.Errorf("source errors are not first: %+v", res.Errors[:3])
+	}
+	for _, e := range res.Errors[2:] {
+		if !strings.Contains(e.File, "bad-") {
+			t.Errorf("unexpected error %+v", e)
+		}
+	}
+}
+
+// TestSecretsOutsideAllowList: a definition that references a secret the
+// operator did not allow is invalid at sync, its last good version kept.
+func TestSecretsOutsideAllowList(t *testing.T) {
+	st := newStore(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "job.yaml")
+	withEnv := func(name string) string {
+		return fmt.Sprintf("id: team.job\ntrigger: {trigger_type: cron, cron_expression: \"0 1 * * *\"}\ninstruction:\n  kind: shell\n  cmd: echo\n  env: {T: \"${env:%s}\"}\n", name)
+	}
+	write(t, file, withEnv("HUB_TOKEN"))
+	allow, err := secret.New(secret.Config{Env: "HUB_*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := New(Config{Store: st, Sources: []string{dir}, Secrets: allow})
+	if res := mustRun(t, s, Options{Definitions: true}); !res.OK() || res.Definitions.Upserted != 1 {
+		t.Fatalf("allowed secret refused: %+v", res.Errors)
+	}
+	before, _ := st.GetDefinition(context.Background(), "team.job")
+
+	for _, name := range []string{"ACTIVITY_POSTGRES_URL", "HOME"} {
+		write(t, file, withEnv(name))
+		res := mustRun(t, s, Options{Definitions: true})
+		if len(res.Errors) != 1 {
+			t.Fatalf("%s: errors = %+v", name, res.Errors)
+		}
+		e := res.Errors[0]
+		if e.File != file || e.Line != 6 || e.Field != "instruction.env.T" || e.DefinitionID != "team.job" ||
+			!strings.HasPrefix(e.Message, "secret "+name+" is not allowed: ") || res.Definitions.Invalid != 1 {
+			t.Errorf("%s: error %+v", name, e)
+		}
+		after, err := st.GetDefinition(context.Background(), "team.job")
+		if err != nil || after.Removed() || after.ContentHash != before.ContentHash {
+			t.Errorf("%s: last good version lost: %v", name, err)
+		}
 	}
 }
