@@ -436,7 +436,11 @@ func explain(ctx context.Context, st store.Store, lifecyclePrefix, subject strin
 	if err != nil {
 		return nil, err
 	}
-	return ix.Explain(subject, p), nil
+	out := ix.Explain(ctx, subject, p)
+	if err := ctx.Err(); err != nil {
+		return nil, err // the client left: the answer is incomplete
+	}
+	return out, nil
 }
 
 // backgroundSync runs a sync nobody waits for (worker startup, the
