@@ -8,20 +8,32 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-func counterValue(t testing.TB, c prometheus.Counter) float64 {
+// counterValue reads a counter of the registry, labeled reason when
+// reason is not empty.
+func counterValue(t testing.TB, reg *prometheus.Registry, name, reason string) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+	mfs, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m.GetCounter().GetValue()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if reason == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == reason) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no counter %s{reason=%q}", name, reason)
+	return 0
 }
 
 // nested is a payload object nested depth levels deep: {"a":{"a":...}}.
@@ -94,10 +106,10 @@ func TestIngestBoundsAndSchema(t *testing.T) {
 		if st.Invalid != 3 || st.Acked != 4 || st.Started != 1 {
 			t.Errorf("stats: %+v", st)
 		}
-		if n := counterValue(t, r.m.invalid.WithLabelValues("too_deep")); n != 1 {
+		if n := counterValue(t, reg, "activity_core_router_events_invalid_total", "too_deep"); n != 1 {
 			t.Errorf("too_deep = %v, want 1", n)
 		}
-		if n := counterValue(t, r.m.invalid.WithLabelValues("schema")); n != 2 {
+		if n := counterValue(t, reg, "activity_core_router_events_invalid_total", "schema"); n != 2 {
 			t.Errorf("schema = %v, want 2", n)
 		}
 	})
@@ -110,14 +122,15 @@ func TestSchemaWarnModeRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.setDefs(eventDef(t, w.id("hook"), subject, nil, ""))
-	r := w.newRouter(func(c *Config) { c.SchemaMode = SchemaWarn })
+	reg := prometheus.NewRegistry()
+	r := w.newRouter(func(c *Config) { c.SchemaMode = SchemaWarn; c.Metrics = reg })
 	w.start(r)
 	w.publish(subject, map[string]any{"sha": "main", "repo_slug": "a/b"}, "bad-sha")
 	got := w.waitRuns(1)
 	if _, ok := got[WorkflowID(w.id("hook"), "bad-sha")]; !ok {
 		t.Errorf("runs: %v", sortedKeys(got))
 	}
-	if n := counterValue(t, r.m.schemaWarned); n != 1 {
+	if n := counterValue(t, reg, "activity_core_router_events_schema_warned_total", ""); n != 1 {
 		t.Errorf("schema warned = %v, want 1", n)
 	}
 	if _, err := New(Config{Conn: w.nc, Temporal: testClient, Store: w.st, SchemaMode: "lenient"}); err == nil {
