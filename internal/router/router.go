@@ -201,7 +201,7 @@ func New(cfg Config) (*Router, error) {
 	cfg.MaxPayload = cmp.Or(cfg.MaxPayload, MaxPayloadDefault)
 	cfg.ChainDepthLimit = cmp.Or(cfg.ChainDepthLimit, ChainDepthLimitDefault)
 	cfg.LifecyclePrefix = cmp.Or(cfg.LifecyclePrefix, engine.LifecyclePrefixDefault)
-	if !ValidSchemaMode(cfg.SchemaMode) {
+	if !validSchemaMode(cfg.SchemaMode) {
 		return nil, fmt.Errorf("router: schema mode must be %q or %q, got %q", SchemaEnforce, SchemaWarn, cfg.SchemaMode)
 	}
 	cfg.SchemaMode = cmp.Or(cfg.SchemaMode, SchemaModeDefault)
@@ -674,7 +674,7 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 	r.ensureFresh(ctx, received)
 	ix := r.idx.Load()
 	if err := ix.CheckSchema(subject, payload); err != nil {
-		if ix.SchemaMode() != SchemaWarn {
+		if ix.opts.SchemaMode != SchemaWarn {
 			r.invalid(ctx, msg, meta, "schema", err)
 			return
 		}

@@ -27,8 +27,8 @@ const (
 	maxSchemaErrorText = 200
 )
 
-// ValidSchemaMode reports whether m is a schema mode ("" is the default).
-func ValidSchemaMode(m string) bool { return m == "" || m == SchemaEnforce || m == SchemaWarn }
+// validSchemaMode reports whether m is a schema mode ("" is the default).
+func validSchemaMode(m string) bool { return m == "" || m == SchemaEnforce || m == SchemaWarn }
 
 // SchemaError is a payload that does not conform to the JSON Schema of
 // the event type named by its subject.
@@ -124,9 +124,6 @@ func (ix *Index) CheckSchema(subject string, payload map[string]any) error {
 	}
 	return se
 }
-
-// SchemaMode is the index's schema mode (SchemaEnforce or SchemaWarn).
-func (ix *Index) SchemaMode() string { return ix.opts.SchemaMode }
 
 // jsonValue turns the payload into the types the validator reads (it
 // takes map[string]any as is; a typed nil map would read as null).
