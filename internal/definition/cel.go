@@ -19,11 +19,11 @@ const (
 	// the simulator). A realistic rule costs tens of units; a comprehension
 	// over a 200-item list nested three deep costs tens of millions.
 	RuleCostLimit = 1_000_000
-	// RuleCheckSize is the size of every list, map and string of the
+	// ruleCheckSize is the size of every list, map and string of the
 	// "small input" a rule must finish on within RuleCostLimit when it is
 	// validated: a rule whose worst case on such input is over the limit
 	// is rejected at sync.
-	RuleCheckSize = 20
+	ruleCheckSize = 20
 	// interruptEvery is how many comprehension iterations pass between
 	// checks of the evaluation's context.
 	interruptEvery = 100
@@ -100,7 +100,7 @@ func CompileExpression(expr string, binds []string) (*cel.Ast, error) {
 }
 
 // checkRuleCost rejects an expression whose worst-case cost, when every
-// list, map and string it reads has RuleCheckSize elements, is over
+// list, map and string it reads has ruleCheckSize elements, is over
 // RuleCostLimit: it could not finish at run time even on small events.
 func checkRuleCost(env *cel.Env, ast *cel.Ast) error {
 	est, err := env.EstimateCost(ast, smallInput{})
@@ -109,16 +109,16 @@ func checkRuleCost(env *cel.Env, ast *cel.Ast) error {
 	}
 	if est.Max > RuleCostLimit {
 		return fmt.Errorf("CEL: expression costs up to %d units when lists, maps and strings have %d elements, over the limit of %d: "+
-			"it cannot finish at run time; avoid nested comprehensions over event or context data", est.Max, RuleCheckSize, RuleCostLimit)
+			"it cannot finish at run time; avoid nested comprehensions over event or context data", est.Max, ruleCheckSize, RuleCostLimit)
 	}
 	return nil
 }
 
-// smallInput sizes every value of unknown size at RuleCheckSize.
+// smallInput sizes every value of unknown size at ruleCheckSize.
 type smallInput struct{}
 
 func (smallInput) EstimateSize(checker.AstNode) *checker.SizeEstimate {
-	e := checker.FixedSizeEstimate(RuleCheckSize)
+	e := checker.FixedSizeEstimate(ruleCheckSize)
 	return &e
 }
 
