@@ -311,7 +311,7 @@ func (e *entry) explainRule(ctx context.Context, subject string, payload any, no
 		default:
 			val, err := definition.EvalRule(ctx, cr.prg, act)
 			switch {
-			case errors.Is(err, definition.ErrRuleCost) || ctx.Err() != nil:
+			case err != nil && (errors.Is(err, definition.ErrRuleCost) || ctx.Err() != nil):
 				r.Outcome, r.Message = RuleError, err.Error()
 			case err != nil && len(cr.binds) > 0:
 				r.Outcome = RuleNeedsContext
