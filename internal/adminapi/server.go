@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -683,7 +684,11 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) error {
 	var req explainRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&req)
+	if _, tokErr := dec.Token(); err == nil && tokErr != io.EOF {
+		err = errors.New("data after the JSON object")
+	}
+	if err != nil {
 		return badRequest("body must be JSON like {\"subject\": \"org.repo.commit.pushed\", \"payload\": {\"repo_slug\": \"a/b\"}}: %v", err)
 	}
 	out, err := s.Explain(r.Context(), req.Subject, req.Payload)

@@ -160,8 +160,8 @@ func Run(ctx context.Context, o Options) error {
 		rt, err = router.New(router.Config{
 			Conn: nc, Temporal: tc, Store: st, TaskQueue: o.Engines.TaskQueue,
 			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
-			StreamReplicas: o.Engines.NATSStreamReplicas,
-			Logger:         log, Metrics: metrics.Registry(),
+			StreamReplicas: o.Engines.NATSStreamReplicas, SchemaMode: o.Engines.EventSchemaMode,
+			Logger: log, Metrics: metrics.Registry(),
 		})
 		if err != nil {
 			return err
@@ -281,7 +281,7 @@ func Run(ctx context.Context, o Options) error {
 		api, err := adminapi.New(adminapi.Config{
 			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue},
 			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
-				return explain(ctx, st, o.Engines.LifecyclePrefix, subject, payload)
+				return explain(ctx, st, router.IndexOptions{LifecyclePrefix: o.Engines.LifecyclePrefix, SchemaMode: o.Engines.EventSchemaMode}, subject, payload)
 			},
 			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
 			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
@@ -434,16 +434,20 @@ func (l levelFilter) WithGroup(name string) slog.Handler {
 // explain loads the event definitions as the last sync stored them and
 // asks the router's index what it would do with the event. Loading per
 // request keeps explain right in a process that runs no router.
-func explain(ctx context.Context, st store.Store, lifecyclePrefix, subject string, payload json.RawMessage) (any, error) {
+func explain(ctx context.Context, st store.Store, opts router.IndexOptions, subject string, payload json.RawMessage) (any, error) {
 	p, err := router.DecodePayload(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", store.ErrInvalid, err)
 	}
-	ix, err := router.LoadIndex(ctx, st, router.IndexOptions{LifecyclePrefix: lifecyclePrefix})
+	ix, err := router.LoadIndex(ctx, st, opts)
 	if err != nil {
 		return nil, err
 	}
-	return ix.Explain(subject, p), nil
+	out := ix.Explain(ctx, subject, p)
+	if err := ctx.Err(); err != nil {
+		return nil, err // the client left: the answer is incomplete
+	}
+	return out, nil
 }
 
 // backgroundSync runs a sync nobody waits for (worker startup, the

@@ -43,7 +43,10 @@ type Engines struct {
 	// router creates it; an existing stream keeps its own. 0 means 1.
 	NATSStreamReplicas int    `name:"nats-stream-replicas" env:"ACTIVITY_NATS_STREAM_REPLICAS" default:"1" help:"Replicas of the JetStream stream when the router creates it (1-5; 3 on a three-node cluster). An existing stream keeps its own."`
 	LifecyclePrefix    string `name:"lifecycle-prefix" env:"ACTIVITY_LIFECYCLE_PREFIX" default:"activity" help:"Run lifecycle events are published on <prefix>.run.<status>."`
-	StateHubURL        string `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+	// EventSchemaMode is what the router does with a payload that does not
+	// conform to its event type's JSON Schema; "" means enforce.
+	EventSchemaMode string `name:"event-schema-mode" env:"ACTIVITY_EVENT_SCHEMA_MODE" default:"enforce" enum:"enforce,warn" help:"enforce: an event whose payload fails its event type's schema is not routed; warn: it is routed and counted."`
+	StateHubURL     string `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
 }
 
 // Sync holds the sync settings.
@@ -116,6 +119,9 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 	}
 	if e.NATSStreamReplicas < 0 || e.NATSStreamReplicas > 5 { // 0: unset (Go callers), means 1
 		errs = append(errs, bad("ACTIVITY_NATS_STREAM_REPLICAS", "must be 1 to 5 (JetStream's limit), got %d; use 3 on a three-node cluster, 1 on a single server", e.NATSStreamReplicas))
+	}
+	if m := e.EventSchemaMode; m != "" && m != "enforce" && m != "warn" {
+		errs = append(errs, bad("ACTIVITY_EVENT_SCHEMA_MODE", "must be enforce or warn, got %q", m))
 	}
 	for _, s := range e.Subjects() {
 		if s == "" {
@@ -190,6 +196,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
 		"ACTIVITY_NATS_URL=" + redactURL(e.NATSURL),
 		fmt.Sprintf("ACTIVITY_NATS_STREAM_REPLICAS=%d", e.NATSStreamReplicas),
+		"ACTIVITY_EVENT_SCHEMA_MODE=" + e.EventSchemaMode,
 		"ACTIVITY_DEFINITION_PATHS=" + strings.Join(s.DefinitionPaths, ","),
 		"ACTIVITY_HTTP_ADDR=" + h.HTTPAddr,
 		"ACTIVITY_ADMIN_TOKEN=" + mask(h.AdminToken),

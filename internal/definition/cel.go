@@ -1,12 +1,36 @@
 package definition
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types/ref"
 )
+
+// Limits of rule evaluation (docs/definitions.md#rule-cost).
+const (
+	// RuleCostLimit bounds the CEL cost units one evaluation of one rule
+	// expression may spend, wherever it runs (the engine's rule, explain,
+	// the simulator). A realistic rule costs tens of units; a comprehension
+	// over a 200-item list nested three deep costs tens of millions.
+	RuleCostLimit = 1_000_000
+	// ruleCheckSize is the size of every list, map and string of the
+	// "small input" a rule must finish on within RuleCostLimit when it is
+	// validated: a rule whose worst case on such input is over the limit
+	// is rejected at sync.
+	ruleCheckSize = 20
+	// interruptEvery is how many comprehension iterations pass between
+	// checks of the evaluation's context.
+	interruptEvery = 100
+)
+
+// ErrRuleCost is returned when an evaluation spent RuleCostLimit.
+var ErrRuleCost = errors.New("rule expression exceeded its cost limit")
 
 // Rule variables every expression sees besides the context binds.
 const (
@@ -69,5 +93,64 @@ func CompileExpression(expr string, binds []string) (*cel.Ast, error) {
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, fmt.Errorf("CEL: expression yields %s, a rule must yield bool", t)
 	}
+	if err := checkRuleCost(env, ast); err != nil {
+		return nil, err
+	}
 	return ast, nil
+}
+
+// checkRuleCost rejects an expression whose worst-case cost, when every
+// list, map and string it reads has ruleCheckSize elements, is over
+// RuleCostLimit: it could not finish at run time even on small events.
+func checkRuleCost(env *cel.Env, ast *cel.Ast) error {
+	est, err := env.EstimateCost(ast, smallInput{})
+	if err != nil {
+		return fmt.Errorf("CEL: estimating cost: %w", err)
+	}
+	if est.Max > RuleCostLimit {
+		return fmt.Errorf("CEL: expression costs up to %d units when lists, maps and strings have %d elements, over the limit of %d: "+
+			"it cannot finish at run time; avoid nested comprehensions over event or context data", est.Max, ruleCheckSize, RuleCostLimit)
+	}
+	return nil
+}
+
+// smallInput sizes every value of unknown size at ruleCheckSize.
+type smallInput struct{}
+
+func (smallInput) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	e := checker.FixedSizeEstimate(ruleCheckSize)
+	return &e
+}
+
+func (smallInput) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// RuleProgram builds the program of a compiled rule expression with the
+// cost limit and context checks every evaluation needs; partial is for
+// explain, where context binds are unknown. Every caller that evaluates
+// a rule builds it here and evaluates it with EvalRule.
+func RuleProgram(env *cel.Env, ast *cel.Ast, partial bool) (cel.Program, error) {
+	opt := cel.OptOptimize
+	if partial {
+		opt = cel.OptPartialEval
+	}
+	return env.Program(ast, cel.EvalOptions(opt), cel.CostLimit(RuleCostLimit), cel.InterruptCheckFrequency(interruptEvery))
+}
+
+// EvalRule evaluates a program from RuleProgram with vars (a map or a
+// cel.Activation) and stops when ctx ends or the cost limit is spent
+// (ErrRuleCost).
+func EvalRule(ctx context.Context, prg cel.Program, vars any) (ref.Val, error) {
+	val, _, err := prg.ContextEval(ctx, vars)
+	if err != nil {
+		if strings.Contains(err.Error(), "cost limit exceeded") {
+			return nil, fmt.Errorf("%w (%d units)", ErrRuleCost, RuleCostLimit)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("rule evaluation stopped: %w", context.Cause(ctx))
+		}
+		return val, err
+	}
+	return val, nil
 }

@@ -65,6 +65,9 @@ func compileSchema(b []byte) error {
 		return err
 	}
 	c := jsonschema.NewCompiler()
+	// The router compiles stored schemas with no loader: a $ref that
+	// leaves the schema (a file, a URL) is refused here, at sync.
+	c.UseLoader(jsonschema.SchemeURLLoader{})
 	if err := c.AddResource("event-type.json", doc); err != nil {
 		return err
 	}

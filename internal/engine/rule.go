@@ -46,7 +46,7 @@ func (c *ruleCache) get(hash string, def *definition.Definition) ([]cel.Program,
 		if err != nil {
 			return nil, fmt.Errorf("rule.when[%d]: %w", i, err)
 		}
-		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
+		prg, err := definition.RuleProgram(env, ast, false)
 		if err != nil {
 			return nil, fmt.Errorf("rule.when[%d]: %w", i, err)
 		}
@@ -109,7 +109,10 @@ func (a *Activities) EvaluateRule(ctx context.Context, in RuleInput) (*RuleOutco
 	}
 	for i, prg := range progs {
 		eo := ExpressionOutcome{Expression: def.Rule.When[i]}
-		val, _, err := prg.ContextEval(ctx, vars)
+		val, err := definition.EvalRule(ctx, prg, vars)
+		if err != nil && ctx.Err() != nil {
+			return nil, err // canceled or timed out: not the rule's verdict
+		}
 		if err != nil {
 			eo.Error = err.Error()
 			out.Expressions = append(out.Expressions, eo)

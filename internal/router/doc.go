@@ -48,9 +48,12 @@
 //
 // # Routing a message
 //
-//   - The payload must be a JSON object of at most MaxPayload bytes;
-//     anything else is counted (events_invalid_total{reason}), logged (rate
-//     limited) and acked: never retried.
+//   - The payload must be a JSON object of at most MaxPayload bytes
+//     nested at most limits.MaxPayloadDepth deep, and conform to the JSON
+//     Schema of the event type its subject names (Config.SchemaMode
+//     enforce; warn routes it and counts it); anything else is counted
+//     (events_invalid_total{reason}), logged (rate limited) and acked:
+//     never retried.
 //   - Event id: the Nats-Msg-Id header, else the stream sequence.
 //   - Each matching definition gets one ExecuteWorkflow with id
 //     activity-core:evt:<definition id>:<event id> (an event id that would

@@ -1,7 +1,9 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +20,7 @@ import (
 const (
 	StageDisabled  = "disabled"   // the definition is disabled
 	StageSubject   = "subject"    // event_type does not match the subject
+	StageSchema    = "schema"     // the payload does not conform to its event type's schema
 	StageFilter    = "filter"     // a filter does not accept the payload
 	StageLoopGuard = "loop_guard" // matched, but the loop guard forbids the run
 )
@@ -46,6 +49,10 @@ type Explanation struct {
 	// Reason says the same in words.
 	Reason         string `json:"reason,omitempty"`
 	SubjectMatched bool   `json:"subject_matched"`
+	// SchemaError says how the payload fails its event type's JSON Schema
+	// (field paths and messages); set whether the mode refuses the event
+	// (enforce, Stage is StageSchema) or routes it (warn).
+	SchemaError string `json:"schema_error,omitempty"`
 	// FiltersMatched is true when every filter accepts the payload (and
 	// when there are none).
 	FiltersMatched bool `json:"filters_matched"`
@@ -104,7 +111,10 @@ const (
 // binds are reported as "rule needs context X: evaluated at run time"
 // (CEL partial evaluation: `event.payload.x == 1 && hub.ok` is decided
 // false without the context when x is not 1).
-func (ix *Index) Explain(subject string, payload map[string]any) []Explanation {
+//
+// Rules are evaluated with ctx (the caller's request: a client that leaves
+// stops the evaluation) and within definition.RuleCostLimit.
+func (ix *Index) Explain(ctx context.Context, subject string, payload map[string]any) []Explanation {
 	if ix == nil {
 		return nil
 	}
@@ -113,11 +123,19 @@ func (ix *Index) Explain(subject string, payload map[string]any) []Explanation {
 		toks = t
 	}
 	now := time.Now().UTC()
+	var schemaErr string
+	if err := ix.CheckSchema(subject, payload); err != nil {
+		schemaErr = err.Error()
+	}
+	enforce := ix.opts.SchemaMode != SchemaWarn
 	var celPayload any
 	out := make([]Explanation, 0, len(ix.entries))
 	for _, e := range ix.entries {
 		x := Explanation{DefinitionID: e.id, EventType: e.def.Trigger.EventType, Enabled: e.enabled}
 		x.SubjectMatched = toks != nil && definition.SubjectTokensMatch(e.pattern, toks)
+		if x.SubjectMatched {
+			x.SchemaError = schemaErr
+		}
 		x.FiltersMatched = true
 		var failed *FilterCheck
 		for i := range e.filters {
@@ -144,6 +162,9 @@ func (ix *Index) Explain(subject string, payload map[string]any) []Explanation {
 		case !x.SubjectMatched:
 			x.Stage = StageSubject
 			x.Reason = fmt.Sprintf("subject %q does not match event_type %q", subject, e.def.Trigger.EventType)
+		case x.SchemaError != "" && enforce:
+			x.Stage = StageSchema
+			x.Reason = x.SchemaError + " (schema mode enforce: the event is not routed)"
 		case !x.FiltersMatched:
 			x.Stage = StageFilter
 			x.Reason = failed.reason()
@@ -153,11 +174,11 @@ func (ix *Index) Explain(subject string, payload map[string]any) []Explanation {
 		default:
 			x.Matched = true
 		}
-		if x.SubjectMatched && x.FiltersMatched && len(e.def.Rule.When) > 0 {
+		if x.SubjectMatched && x.FiltersMatched && x.Stage != StageSchema && len(e.def.Rule.When) > 0 && ctx.Err() == nil {
 			if celPayload == nil {
 				celPayload = plainJSON(payload)
 			}
-			x.Rule = e.explainRule(subject, celPayload, now)
+			x.Rule = e.explainRule(ctx, subject, celPayload, now)
 		}
 		out = append(out, x)
 	}
@@ -254,14 +275,14 @@ func (e *entry) compiledRules() *ruleCache {
 				}
 			}
 			slices.Sort(cr.binds)
-			cr.prg, cr.err = env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.InterruptCheckFrequency(100))
+			cr.prg, cr.err = definition.RuleProgram(env, ast, true)
 			rc.rules = append(rc.rules, cr)
 		}
 	})
 	return &e.rules
 }
 
-func (e *entry) explainRule(subject string, payload any, now time.Time) *RuleCheck {
+func (e *entry) explainRule(ctx context.Context, subject string, payload any, now time.Time) *RuleCheck {
 	rc := e.compiledRules()
 	vars := map[string]any{
 		definition.CELDefinition: map[string]any{"id": e.id},
@@ -288,8 +309,10 @@ func (e *entry) explainRule(subject string, payload any, now time.Time) *RuleChe
 		case actErr != nil:
 			r.Outcome, r.Message = RuleError, actErr.Error()
 		default:
-			val, _, err := cr.prg.Eval(act)
+			val, err := definition.EvalRule(ctx, cr.prg, act)
 			switch {
+			case err != nil && (errors.Is(err, definition.ErrRuleCost) || ctx.Err() != nil):
+				r.Outcome, r.Message = RuleError, err.Error()
 			case err != nil && len(cr.binds) > 0:
 				r.Outcome = RuleNeedsContext
 				r.Message = fmt.Sprintf("needs context %s: evaluated at run time", strings.Join(cr.binds, ", "))

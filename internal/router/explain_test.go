@@ -29,7 +29,7 @@ func TestExplain(t *testing.T) {
 	payload := mustPayload(t, `{"repo_slug": "api", "branch": "dev", "size": 5}`)
 	got := map[string]Explanation{}
 	var order []string
-	for _, x := range ix.Explain("org.repo.commit.pushed", payload) {
+	for _, x := range ix.Explain(t.Context(), "org.repo.commit.pushed", payload) {
 		got[x.DefinitionID] = x
 		order = append(order, x.DefinitionID)
 	}
@@ -109,7 +109,7 @@ func TestExplain(t *testing.T) {
 		{`{"definition_id": "e.chain", "chain_depth": 0}`, false, 1, "a definition never triggers itself"},
 	} {
 		var x Explanation
-		for _, e := range ixl.Explain("activity.run.failed", mustPayload(t, tc.payload)) {
+		for _, e := range ixl.Explain(t.Context(), "activity.run.failed", mustPayload(t, tc.payload)) {
 			if e.DefinitionID == "e.chain" {
 				x = e
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/engine"
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -38,6 +39,12 @@ type IndexOptions struct {
 	// depth d+1, and is not started when d+1 exceeds the limit. Default
 	// ChainDepthLimitDefault; negative means no depth limit.
 	ChainDepthLimit int
+	// EventTypes are the known event types: a payload whose subject names
+	// one with a schema is validated against it (see CheckSchema).
+	EventTypes []store.EventType
+	// SchemaMode is SchemaEnforce (the default: a non-conforming payload
+	// is not routed) or SchemaWarn (it is routed, counted and logged).
+	SchemaMode string
 }
 
 func (o IndexOptions) withDefaults() IndexOptions {
@@ -45,6 +52,8 @@ func (o IndexOptions) withDefaults() IndexOptions {
 	if o.ChainDepthLimit == 0 {
 		o.ChainDepthLimit = ChainDepthLimitDefault
 	}
+	o.SchemaMode = cmp.Or(o.SchemaMode, SchemaModeDefault)
+	o.EventTypes = nil // compiled into Index.schemas
 	return o
 }
 
@@ -92,6 +101,8 @@ type Index struct {
 	// enabled is the number of entries in the trie.
 	enabled  int
 	problems []Problem
+	// schemas are the compiled payload schemas by event type name.
+	schemas map[string]*eventSchema
 
 	// syncID is the store's last sync when the definitions were listed;
 	// the router reloads when it changes.
@@ -144,6 +155,11 @@ func NewIndex(defs []store.Definition, opts IndexOptions) *Index {
 
 func newIndex(defs []store.Definition, opts IndexOptions, prev *Index) *Index {
 	ix := &Index{opts: opts.withDefaults(), root: &node{}}
+	var prevSchemas map[string]*eventSchema
+	if prev != nil {
+		prevSchemas = prev.schemas
+	}
+	ix.schemas, ix.problems = compileEventSchemas(opts.EventTypes, prevSchemas)
 	var reuse map[string]*entry
 	if prev != nil {
 		reuse = make(map[string]*entry, len(prev.entries))
@@ -618,8 +634,17 @@ func (ix *Index) LoadedAt() time.Time { return ix.loadedAt }
 
 // DecodePayload decodes an event payload that must be a JSON object, with
 // numbers kept as json.Number so filters see their exact text. Anything
-// else (not JSON, an array, a string, null, trailing data) is an error.
+// else (not JSON, an array, a string, null, trailing data), a payload over
+// limits.MaxEventPayload bytes or nested deeper than limits.MaxPayloadDepth
+// is an error (ErrPayloadTooLarge, ErrPayloadTooDeep).
 func DecodePayload(data []byte) (map[string]any, error) {
+	return decodePayload(data, limits.MaxEventPayload)
+}
+
+func decodePayload(data []byte, maxBytes int) (map[string]any, error) {
+	if len(data) > maxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, over the %d-byte limit", ErrPayloadTooLarge, len(data), maxBytes)
+	}
 	i := 0
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
 		i++
@@ -633,6 +658,9 @@ func DecodePayload(data []byte) (map[string]any, error) {
 		}
 		return nil, errNotObject
 	}
+	if err := checkDepth(data[i:], limits.MaxPayloadDepth); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data[i:]))
 	dec.UseNumber()
 	var m map[string]any
@@ -643,6 +671,31 @@ func DecodePayload(data []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: data after the object", errNotJSON)
 	}
 	return m, nil
+}
+
+// checkDepth walks the JSON tokens (nothing is built) and fails as soon as
+// objects and arrays nest deeper than max. Syntax errors are left to the
+// decoder that follows.
+func checkDepth(data []byte, max int) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if depth++; depth > max {
+				return fmt.Errorf("%w: nested deeper than %d levels", ErrPayloadTooDeep, max)
+			}
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+			if depth == 0 {
+				return nil
+			}
+		}
+	}
 }
 
 // LoadIndex reads the live event definitions from the store and builds an
@@ -657,6 +710,9 @@ func LoadIndex(ctx context.Context, st DefinitionStore, opts IndexOptions) (*Ind
 	defs, err := st.ListDefinitions(ctx, store.DefinitionFilter{TriggerType: store.TriggerEvent})
 	if err != nil {
 		return nil, fmt.Errorf("router: listing event definitions: %w", err)
+	}
+	if opts.EventTypes, err = st.ListEventTypes(ctx, store.EventTypeFilter{}); err != nil {
+		return nil, fmt.Errorf("router: listing event types: %w", err)
 	}
 	ix := NewIndex(defs, opts)
 	ix.syncID, ix.loadedAt = res.SyncID, start

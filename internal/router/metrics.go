@@ -8,10 +8,10 @@ import (
 )
 
 type metrics struct {
-	received, matched, started, deduplicated, guarded, startFailures, refreshErrors prometheus.Counter
-	invalid                                                                         *prometheus.CounterVec
-	latency                                                                         prometheus.Histogram
-	definitions                                                                     prometheus.Gauge
+	received, matched, started, deduplicated, guarded, startFailures, refreshErrors, schemaWarned prometheus.Counter
+	invalid                                                                                       *prometheus.CounterVec
+	latency                                                                                       prometheus.Histogram
+	definitions                                                                                   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,10 +25,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		deduplicated:  counter("runs_deduplicated_total", "Starts Temporal refused because the event's run already exists (redelivery, repeated Nats-Msg-Id)."),
 		guarded:       counter("loop_guarded_total", "Matches the loop guard did not start (chain too deep, or a definition's own lifecycle event)."),
 		startFailures: counter("start_failures_total", "Failed workflow starts; the message is redelivered with backoff."),
+		schemaWarned:  counter("events_schema_warned_total", "Events routed although their payload does not conform to their event type's schema (schema mode warn)."),
 		refreshErrors: counter("refresh_errors_total", "Failed index reloads or sync checks (routing continues with the loaded definitions)."),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activity_core_router_events_invalid_total",
-			Help: "Messages acked without routing, by reason (not_json, not_object, too_large).",
+			Help: "Messages acked without routing, by reason (not_json, not_object, too_large, too_deep, schema).",
 		}, []string{"reason"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "activity_core_router_routing_latency_seconds",
@@ -39,14 +40,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "activity_core_router_definitions", Help: "Enabled event definitions in the router's index.",
 		}),
 	}
-	for _, r := range []string{"not_json", "not_object", "too_large"} {
+	for _, r := range []string{"not_json", "not_object", "too_large", "too_deep", "schema"} {
 		m.invalid.WithLabelValues(r)
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.received, m.matched, m.started, m.deduplicated, m.guarded, m.startFailures,
-		m.refreshErrors, m.invalid, m.latency, m.definitions} {
+		m.refreshErrors, m.schemaWarned, m.invalid, m.latency, m.definitions} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

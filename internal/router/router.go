@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/coulomb/activity-core/internal/engine"
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -30,7 +31,7 @@ import (
 const (
 	StreamDefault          = "ACTIVITY"
 	DurableDefault         = "activity-core-router"
-	MaxPayloadDefault      = 1 << 20
+	MaxPayloadDefault      = limits.MaxEventPayload
 	ConcurrencyDefault     = 16
 	AckWaitDefault         = 30 * time.Second
 	RefreshIntervalDefault = 30 * time.Second
@@ -60,6 +61,7 @@ func DefaultSubjects() []string { return []string{"org.>", "activity.>"} }
 type DefinitionStore interface {
 	ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]store.Definition, error)
 	LastSyncResult(ctx context.Context) (store.SyncResult, error)
+	ListEventTypes(ctx context.Context, f store.EventTypeFilter) ([]store.EventType, error)
 }
 
 // Config configures a Router. JS (or Conn), Temporal and Store are
@@ -80,12 +82,19 @@ type Config struct {
 	Subjects []string
 	// Durable is the pull consumer all router replicas share.
 	Durable string
-	// MaxPayload: bigger messages are acked and counted as invalid (1 MiB).
+	// MaxPayload: bigger messages are acked and counted as invalid
+	// (limits.MaxEventPayload, 256 KiB). Deeper nesting than
+	// limits.MaxPayloadDepth is refused the same way.
 	MaxPayload int
 	// ChainDepthLimit and LifecyclePrefix configure the loop guard (see
 	// Index.Guard).
 	ChainDepthLimit int
 	LifecyclePrefix string
+	// SchemaMode is what happens to an event whose payload does not
+	// conform to its event type's schema (ACTIVITY_EVENT_SCHEMA_MODE):
+	// SchemaEnforce (default) acks it unrouted, SchemaWarn routes it; both
+	// count it.
+	SchemaMode string
 
 	// Concurrency is how many messages are routed at once (16).
 	Concurrency int
@@ -126,7 +135,7 @@ type Config struct {
 // Stats are the router's counters since New.
 type Stats struct {
 	Received      uint64 // messages taken from the stream (redeliveries included)
-	Invalid       uint64 // not a JSON object or too large: acked, never routed
+	Invalid       uint64 // not a JSON object, too large, too deep or against its schema: acked, never routed
 	Matched       uint64 // messages that matched at least one definition
 	Started       uint64 // runs started
 	Deduplicated  uint64 // starts Temporal refused as already started: counted as done
@@ -192,6 +201,10 @@ func New(cfg Config) (*Router, error) {
 	cfg.MaxPayload = cmp.Or(cfg.MaxPayload, MaxPayloadDefault)
 	cfg.ChainDepthLimit = cmp.Or(cfg.ChainDepthLimit, ChainDepthLimitDefault)
 	cfg.LifecyclePrefix = cmp.Or(cfg.LifecyclePrefix, engine.LifecyclePrefixDefault)
+	if !validSchemaMode(cfg.SchemaMode) {
+		return nil, fmt.Errorf("router: schema mode must be %q or %q, got %q", SchemaEnforce, SchemaWarn, cfg.SchemaMode)
+	}
+	cfg.SchemaMode = cmp.Or(cfg.SchemaMode, SchemaModeDefault)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, ConcurrencyDefault)
 	cfg.AckWait = cmp.Or(cfg.AckWait, AckWaitDefault)
 	cfg.StartTimeout = cmp.Or(cfg.StartTimeout, StartTimeoutDefault)
@@ -301,8 +314,13 @@ func (r *Router) refreshLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("router: listing event definitions: %w", err)
 	}
+	types, err := r.cfg.Store.ListEventTypes(ctx, store.EventTypeFilter{})
+	if err != nil {
+		return fmt.Errorf("router: listing event types: %w", err)
+	}
 	prev := r.idx.Load()
-	ix := newIndex(defs, IndexOptions{LifecyclePrefix: r.cfg.LifecyclePrefix, ChainDepthLimit: r.cfg.ChainDepthLimit}, prev)
+	ix := newIndex(defs, IndexOptions{LifecyclePrefix: r.cfg.LifecyclePrefix, ChainDepthLimit: r.cfg.ChainDepthLimit,
+		EventTypes: types, SchemaMode: r.cfg.SchemaMode}, prev)
 	ix.syncID, ix.loadedAt = syncID, start
 	r.logProblems(prev, ix)
 	r.idx.Store(ix)
@@ -643,17 +661,9 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 		return
 	}
 	data := msg.Data()
-	if len(data) > r.cfg.MaxPayload {
-		r.invalid(ctx, msg, meta, "too_large", fmt.Errorf("payload is %d bytes, over the %d-byte limit", len(data), r.cfg.MaxPayload))
-		return
-	}
-	payload, err := DecodePayload(data)
+	payload, err := decodePayload(data, r.cfg.MaxPayload)
 	if err != nil {
-		reason := "not_json"
-		if errors.Is(err, errNotObject) {
-			reason = "not_object"
-		}
-		r.invalid(ctx, msg, meta, reason, err)
+		r.invalid(ctx, msg, meta, invalidReason(err), err)
 		return
 	}
 	eventID := msg.Headers().Get(jetstream.MsgIDHeader)
@@ -663,6 +673,17 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 
 	r.ensureFresh(ctx, received)
 	ix := r.idx.Load()
+	if err := ix.CheckSchema(subject, payload); err != nil {
+		if ix.opts.SchemaMode != SchemaWarn {
+			r.invalid(ctx, msg, meta, "schema", err)
+			return
+		}
+		r.m.schemaWarned.Inc()
+		r.warnLimit.do(func() {
+			r.log.Warn("router: event does not conform to its schema; routed (schema mode warn)", "subject", subject,
+				"stream_seq", meta.Sequence.Stream, "error", err)
+		})
+	}
 	matches := ix.Match(subject, payload)
 	if len(matches) == 0 {
 		r.ack(ctx, msg, meta)
@@ -789,6 +810,19 @@ func (r *Router) keepAlive(msg jetstream.Msg) func() {
 		t.Stop()
 		mu.Unlock()
 	}
+}
+
+// invalidReason is the metric label of a payload DecodePayload refused.
+func invalidReason(err error) string {
+	switch {
+	case errors.Is(err, ErrPayloadTooLarge):
+		return "too_large"
+	case errors.Is(err, ErrPayloadTooDeep):
+		return "too_deep"
+	case errors.Is(err, errNotObject):
+		return "not_object"
+	}
+	return "not_json"
 }
 
 func (r *Router) invalid(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, reason string, err error) {

@@ -12,6 +12,11 @@ var (
 	errEmptyPayload = errors.New("payload is empty: an event payload must be a JSON object")
 	errNotJSON      = errors.New("payload is not JSON")
 	errNotObject    = errors.New("payload is JSON but not an object")
+
+	// ErrPayloadTooLarge and ErrPayloadTooDeep: the payload is over a
+	// bound of internal/limits; such an event is never routed.
+	ErrPayloadTooLarge = errors.New("payload is too large")
+	ErrPayloadTooDeep  = errors.New("payload is nested too deeply")
 )
 
 // How filters read a payload (documented in the package doc too):

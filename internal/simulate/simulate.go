@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		fixtures = fx
 		rep.Counts.Fixtures = fx.Len()
 	}
-	sim := NewSimulator(defs, fixtures, cfg.Env)
+	sim := NewSimulator(defs, eventTypes, fixtures, cfg.Env)
 
 	if cfg.EventsFile != "" {
 		events, errs := LoadEvents(cfg.EventsFile, now)

@@ -83,10 +83,12 @@ type Simulator struct {
 	env      map[string]string
 }
 
-// NewSimulator builds a simulator over valid definitions. fixtures may be
+// NewSimulator builds a simulator over valid definitions and the event
+// types whose schemas payloads are checked against (as the router checks
+// them, in enforce mode). fixtures may be
 // nil (then every context bind must come from the event lines); env holds
 // the ${env:NAME} values to resolve (and redact) as a worker would.
-func NewSimulator(defs []*definition.Definition, fixtures *Fixtures, env map[string]string) *Simulator {
+func NewSimulator(defs []*definition.Definition, types []*definition.EventType, fixtures *Fixtures, env map[string]string) *Simulator {
 	s := &Simulator{byID: map[string]*definition.Definition{}, fixtures: fixtures, env: env}
 	s.defs = append(s.defs, defs...)
 	sort.Slice(s.defs, func(i, j int) bool { return s.defs[i].ID < s.defs[j].ID })
@@ -99,7 +101,11 @@ func NewSimulator(defs []*definition.Definition, fixtures *Fixtures, env map[str
 			TriggerType: store.TriggerType(d.Trigger.Type), EventType: d.Trigger.EventType,
 		})
 	}
-	s.index = router.NewIndex(recs, router.IndexOptions{})
+	ets := make([]store.EventType, 0, len(types))
+	for _, t := range types {
+		ets = append(ets, store.EventType{Name: t.Name, Schema: t.Schema, SourceFile: t.Source.File, ContentHash: t.ContentHash()})
+	}
+	s.index = router.NewIndex(recs, router.IndexOptions{EventTypes: ets})
 	return s
 }
 
@@ -117,7 +123,7 @@ func (s *Simulator) Definition(id string) (*definition.Definition, bool) {
 func (s *Simulator) Event(ctx context.Context, ev *Event) (EventTrace, []*definition.Error) {
 	tr := EventTrace{Event: ev, Definitions: []DefinitionTrace{}}
 	var problems []*definition.Error
-	for _, x := range s.index.Explain(ev.Subject, ev.payload) {
+	for _, x := range s.index.Explain(ctx, ev.Subject, ev.payload) {
 		x.Rule = nil // evaluated below with context, as the run would
 		dt := DefinitionTrace{DefinitionID: x.DefinitionID, Match: x}
 		def := s.byID[x.DefinitionID]

@@ -145,7 +145,7 @@ func explainWith(st store.Store) func(ctx context.Context, subject string, paylo
 		if err != nil {
 			return nil, err
 		}
-		return ix.Explain(subject, p), nil
+		return ix.Explain(ctx, subject, p), nil
 	}
 }
 
