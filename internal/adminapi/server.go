@@ -243,13 +243,15 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
+// writeJSON answers v as compact JSON. It never indents: stored documents
+// (json.RawMessage) go out as stored, so a response's size follows what was
+// stored and not its shape (indenting a deeply nested payload multiplies it
+// by its depth). See docs/security.md#responses.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // authorize checks the bearer token in constant time. With no admin token
