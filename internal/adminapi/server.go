@@ -101,6 +101,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	authLog *authLog
 	mux     *http.ServeMux
 	syncing atomic.Int32
 }
@@ -118,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
+	s.authLog = newAuthLog(s.log, cfg.Now)
 	s.routes()
 	if cfg.UI != nil {
 		h, err := cfg.UI(s)
@@ -197,16 +199,18 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	// reason is why a token was refused (see Authenticate).
+	reason string
 }
 
 func (e *apiError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
-	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
+	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...), ""}
 }
 
 func unavailable(what string) error {
-	return &apiError{http.StatusServiceUnavailable, "unavailable", what + " is not available in this process (check its --roles)"}
+	return &apiError{http.StatusServiceUnavailable, "unavailable", what + " is not available in this process (check its --roles)", ""}
 }
 
 // ErrorStatus is the one table from error kinds to statuses: it returns
@@ -264,7 +268,7 @@ func (s *Server) authorize(r *http.Request, need access) error {
 	if !ok {
 		got = ""
 	}
-	return s.CheckToken(got, need == admin)
+	return s.Authenticate(r, "api", got, need == admin)
 }
 
 // CheckToken checks a token as the API checks a bearer token: for reading
@@ -278,10 +282,10 @@ func (s *Server) CheckToken(got string, needAdmin bool) error {
 		need = admin
 	}
 	if s.cfg.AdminToken == "" && (need == admin || s.cfg.ReadToken == "") {
-		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it"}
+		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it", reasonNotConfigured}
 	}
 	if got == "" {
-		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>"}
+		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>", reasonMissing}
 	}
 	if tokenEqual(got, s.cfg.AdminToken) {
 		return nil
@@ -290,9 +294,9 @@ func (s *Server) CheckToken(got string, needAdmin bool) error {
 		return nil
 	}
 	if need == admin && tokenEqual(got, s.cfg.ReadToken) {
-		return &apiError{http.StatusForbidden, "forbidden", "this endpoint needs the admin token; the read token only reads"}
+		return &apiError{http.StatusForbidden, "forbidden", "this endpoint needs the admin token; the read token only reads", reasonReadForAdmin}
 	}
-	return &apiError{http.StatusUnauthorized, "unauthorized", "invalid bearer token"}
+	return &apiError{http.StatusUnauthorized, "unauthorized", "invalid bearer token", reasonInvalid}
 }
 
 func tokenEqual(got, want string) bool {
@@ -415,7 +419,7 @@ func (s *Server) Sync(ctx context.Context, opts syncer.Options) (*syncer.Result,
 	res, err := s.cfg.Syncer.Run(ctx, opts)
 	if err != nil {
 		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
-		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error()}
+		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error(), ""}
 	}
 	s.cfg.Metrics.syncDone(res, nil, s.cfg.Now())
 	return res, nil
@@ -556,7 +560,7 @@ func (s *Server) RunDefinition(ctx context.Context, id string) (RunStarted, erro
 		return RunStarted{}, err
 	}
 	if def.Removed() {
-		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339))}
+		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339)), ""}
 	}
 	return s.cfg.Runner.StartManual(ctx, id)
 }

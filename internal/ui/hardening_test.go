@@ -3,7 +3,10 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -64,4 +67,69 @@ func TestRunPageStartedInFuture(t *testing.T) {
 	}
 	b.get("/ui/runs/r-nope?started=garbage")
 	b.expect(http.StatusNotFound)
+}
+
+// TestSignInRateLimited: a client gets SignInBurst sign-in attempts, then
+// 429 with Retry-After until its bucket refills; another address is not
+// affected, and refused tokens are counted in /metrics.
+func TestSignInRateLimited(t *testing.T) {
+	e := newEnv(t, adminToken, readToken, Config{SignInPerMinute: 2, SignInBurst: 3})
+	b := e.browser()
+	attempt := func(token string, header ...string) {
+		t.Helper()
+		b.get("/ui/login")
+		m := nonceRe.FindStringSubmatch(b.body)
+		if m == nil {
+			t.Fatalf("no nonce: %d %s", b.status, b.body)
+		}
+		b.post("/ui/login", url.Values{"nonce": {m[1]}, "token": {token}}, header...)
+	}
+	for range 3 {
+		attempt("guess-0000000000000000")
+		b.expect(http.StatusUnauthorized, "not this server&#39;s read or admin token")
+	}
+	// Over the limit, even the right token waits: attempts are what is
+	// limited, not failures. A forwarded header does not change the client.
+	attempt(adminToken, "X-Forwarded-For", "203.0.113.9")
+	b.expect(http.StatusTooManyRequests, "too many sign-in attempts")
+	if ra := b.header.Get("Retry-After"); ra != "30" {
+		t.Errorf("Retry-After %q, want 30", ra)
+	}
+	e.advance(30 * time.Second)
+	attempt(adminToken)
+	if b.status != http.StatusSeeOther {
+		t.Fatalf("after the wait: %d %s", b.status, b.body)
+	}
+	code, metrics := e.get("/metrics")
+	if code != 200 || !strings.Contains(metrics, `activity_core_auth_failures_total{reason="invalid_token",surface="ui"} 3`) {
+		t.Errorf("metrics: %d\n%s", code, metrics)
+	}
+}
+
+func TestSignInLimitsTableIsBounded(t *testing.T) {
+	l := newSignInLimits(1, 1, 4)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		if ok, _ := l.take(fmt.Sprintf("10.0.0.%d", i), now); !ok {
+			t.Fatalf("client %d refused on its first attempt", i)
+		}
+	}
+	if len(l.m) > 4 {
+		t.Errorf("%d clients kept, max 4", len(l.m))
+	}
+	if ok, wait := l.take("10.0.0.9", now); ok || wait != time.Minute {
+		t.Errorf("second attempt: ok=%v wait=%s", ok, wait)
+	}
+}
+
+// get fetches path outside the dashboard's browser (no cookies).
+func (e *env) get(path string) (int, string) {
+	e.t.Helper()
+	resp, err := http.Get(e.srv.URL + path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
