@@ -86,7 +86,7 @@ type Config struct {
 	SignInPerMinute int
 	SignInBurst     int
 	Logger          *slog.Logger
-	Now         func() time.Time
+	Now             func() time.Time
 }
 
 // UI is the dashboard's http.Handler.
