@@ -420,9 +420,29 @@ func (c *RunCmd) Help() string {
 	return `A manual run skips the schedule: it runs now, even when the definition is
 disabled (it still checks context and the rule).
 
+With --wait the exit status is the run's final status:
+  0 succeeded, 1 failed (or the server could not be asked), 2 bad command
+  line, 3 skipped, 4 timed out, 5 canceled, 6 still running when --timeout
+  ran out. Without --wait it is 0 once the run has started.
+
 Examples:
   activity-core run the-custodian.state-hub-stale-task-cleanup
-  activity-core run demo.hello-cron --wait`
+  activity-core run demo.hello-cron --wait && echo ok`
+}
+
+// runExitCode is run --wait's exit status for a run's final status.
+func runExitCode(st store.RunStatus) int {
+	switch st {
+	case store.RunSucceeded:
+		return ExitOK
+	case store.RunSkipped:
+		return ExitRunSkipped
+	case store.RunTimedOut:
+		return ExitRunTimedOut
+	case store.RunCanceled:
+		return ExitRunCanceled
+	}
+	return ExitFailure
 }
 
 // Run starts the run.
@@ -444,20 +464,28 @@ func (c *RunCmd) Run(env *Env) error {
 	}
 	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
 	defer cancel()
+	var final store.RunStatus
 	for {
 		var r store.Run
 		err := cl.do(ctx, "GET", "/api/v1/runs/"+url.PathEscape(started.RunID), nil, &r)
 		if err == nil && r.Status.Terminal() {
+			final = r.Status
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("run %s did not finish within %s", started.RunID, c.Timeout)
+			return &exitError{code: ExitWaitTimeout, msg: fmt.Sprintf("run %s did not finish within %s (see it: activity-core runs show %s)", started.RunID, c.Timeout, started.RunID)}
 		case <-time.After(300 * time.Millisecond): // polling the server, with a deadline
 		}
 	}
 	show := RunsShowCmd{ClientFlags: c.ClientFlags, ID: started.RunID}
-	return show.Run(env)
+	if err := show.Run(env); err != nil {
+		return err
+	}
+	if code := runExitCode(final); code != ExitOK {
+		return &exitError{code: code, msg: fmt.Sprintf("run %s %s", started.RunID, final)}
+	}
+	return nil
 }
 
 // PauseCmd pauses a definition's schedule as an operator.
