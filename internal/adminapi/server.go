@@ -48,14 +48,31 @@ type ScheduleInfo struct {
 	RecentFires    []time.Time `json:"recent_fires"`
 	OverlapSkipped int64       `json:"overlap_skipped"`
 	MissedCatchup  int64       `json:"missed_catchup_window"`
+	// Pending says how Temporal and the store disagree (an operator
+	// pause recorded that Temporal's schedule does not have yet); Paused
+	// is Temporal's own state. The next sync repairs it.
+	Pending string `json:"pending,omitempty"`
 }
 
-// Schedules controls and describes schedules.
+// Schedules controls and describes schedules. One that also has
+// States(ctx) (map[string]*ScheduleInfo, error), every managed schedule by
+// definition id from one list pass, lets GET /api/v1/definitions show what
+// Temporal has (see scheduleStates).
 type Schedules interface {
 	Pause(ctx context.Context, definitionID, note string, until *time.Time) error
 	Resume(ctx context.Context, definitionID string) error
 	Describe(ctx context.Context, definitionID string) (*ScheduleInfo, error)
 }
+
+// scheduleStates is the optional list pass of a Schedules.
+type scheduleStates interface {
+	States(ctx context.Context) (map[string]*ScheduleInfo, error)
+}
+
+// PauseNoteMaxBytes bounds an operator pause note (UTF-8 bytes): Temporal
+// keeps at most 1000 bytes of schedule note, and activity-core's own words
+// go around the operator's.
+const PauseNoteMaxBytes = 500
 
 // RunStarted answers a manual run.
 type RunStarted struct {
@@ -505,7 +522,15 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"definitions": defs})
+	rows, schedErr, err := s.definitionStates(r.Context(), defs)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"definitions": rows}
+	if schedErr != nil {
+		out["schedule_error"] = schedErr.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -587,7 +612,9 @@ func (s *Server) pauseDefinition(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": true, "note": req.Note, "until": req.Until, "schedule": info})
+	// paused is what Temporal has: the pause is recorded either way, and
+	// a schedule that does not show it yet carries schedule.pending.
+	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": info != nil && info.Paused, "note": req.Note, "until": req.Until, "schedule": info})
 	return nil
 }
 
@@ -600,6 +627,9 @@ func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *ti
 	}
 	if until != nil && !until.After(s.cfg.Now()) {
 		return nil, badRequest("until %s is not in the future", until.Format(time.RFC3339))
+	}
+	if len(note) > PauseNoteMaxBytes {
+		return nil, badRequest("note is %d bytes; at most %d (shorten it: a link to a ticket works)", len(note), PauseNoteMaxBytes)
 	}
 	def, err := s.cfg.Store.GetDefinition(ctx, id)
 	if err != nil {

@@ -150,7 +150,13 @@ type DefinitionsListCmd struct {
 
 // Help is shown by "activity-core definitions list --help".
 func (c *DefinitionsListCmd) Help() string {
-	return `Examples:
+	return `STATE is the schedule's state: active, paused by operator (with its note
+and until), paused by sync (disabled in its file), paused by external (by
+hand in Temporal), not scheduled (the next sync creates it), listening or
+disabled (event definitions), removed. A bracket says how Temporal and the
+store disagree; the next sync repairs it.
+
+Examples:
   activity-core definitions list
   activity-core definitions list --trigger cron --format json`
 }
@@ -176,7 +182,11 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 		return printJSON(env.Stdout, raw)
 	}
 	var doc struct {
-		Definitions []store.Definition `json:"definitions"`
+		Definitions []struct {
+			store.Definition
+			ScheduleState adminapi.DefinitionState `json:"schedule_state"`
+		} `json:"definitions"`
+		ScheduleError string `json:"schedule_error"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return err
@@ -184,15 +194,40 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTRIGGER\tENABLED\tVERSION\tSOURCE\tSTATE")
 	for _, d := range doc.Definitions {
-		state := ""
-		if d.Removed() {
-			state = "removed " + d.RemovedAt.Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, state)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, stateText(d.Definition, d.ScheduleState))
 	}
 	tw.Flush()
+	if doc.ScheduleError != "" {
+		fmt.Fprintf(env.Stdout, "warning: Temporal could not be listed; STATE is what the store records (%s)\n", doc.ScheduleError)
+	}
 	fmt.Fprintf(env.Stdout, "%d definition%s\n", len(doc.Definitions), plural(len(doc.Definitions)))
 	return nil
+}
+
+// stateText is the STATE column: the state, who paused, the note, until,
+// and any disagreement between Temporal and the store.
+func stateText(d store.Definition, st adminapi.DefinitionState) string {
+	if d.Removed() {
+		return "removed " + d.RemovedAt.Format(time.RFC3339)
+	}
+	out := strings.ReplaceAll(st.State, "_", " ")
+	if st.PausedBy != "" {
+		out += " by " + st.PausedBy
+	}
+	if st.Note != "" {
+		note := strings.Join(strings.Fields(st.Note), " ")
+		if r := []rune(note); len(r) > 40 {
+			note = string(r[:39]) + "…"
+		}
+		out += ": " + note
+	}
+	if st.Until != nil {
+		out += " (until " + st.Until.UTC().Format(time.RFC3339) + ")"
+	}
+	if st.Pending != "" {
+		out += " [" + st.Pending + "]"
+	}
+	return out
 }
 
 // DefinitionsShowCmd shows one definition.

@@ -3,9 +3,11 @@ package integration
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/cli"
 )
 
@@ -47,5 +49,67 @@ func TestRunWaitExitCodes(t *testing.T) {
 	in.sync("")
 	if code, _, errOut := in.runCLI("run", "it.slow", "--wait", "--timeout", "1s"); code != cli.ExitWaitTimeout {
 		t.Errorf("run it.slow --wait --timeout 1s exited %d, want %d (%s)", code, cli.ExitWaitTimeout, errOut)
+	}
+}
+
+// TestPauseNoteAndDefinitionsState: a pause note too long for Temporal is
+// refused before anything changes (it used to leave the store paused, the
+// schedule firing and every sync failing); a pause shows in the
+// definitions list's STATE, from the API and the CLI.
+func TestPauseNoteAndDefinitionsState(t *testing.T) {
+	in := start(t)
+	in.write("job.yaml", cron("it.job", "0 3 * * *", ""))
+	in.write("ev.yaml", "id: it.ev\ntrigger: {trigger_type: event, event_type: it.x}\ninstruction: {kind: shell, cmd: 'true'}\n")
+	in.sync("")
+	in.waitSchedules(map[string]bool{"it.job": false})
+	long := `{"note":"` + strings.Repeat("n", 960) + `"}`
+	if code := in.call("POST", "/api/v1/definitions/it.job/pause", long, nil); code != http.StatusBadRequest {
+		t.Fatalf("pause with a 960-byte note: %d, want 400", code)
+	}
+	if res := in.sync(""); len(res.Errors) != 0 {
+		t.Errorf("sync after the refused pause: %+v", res.Errors)
+	}
+	var detail struct {
+		Schedule adminapi.ScheduleInfo `json:"schedule"`
+	}
+	in.call("GET", "/api/v1/definitions/it.job", "", &detail)
+	if detail.Schedule.Paused || detail.Schedule.PausedBy != "" {
+		t.Errorf("after a refused pause: %+v", detail.Schedule)
+	}
+
+	var paused struct {
+		Paused   bool                   `json:"paused"`
+		Schedule *adminapi.ScheduleInfo `json:"schedule"`
+	}
+	if code := in.call("POST", "/api/v1/definitions/it.job/pause", `{"note":"hub migration"}`, &paused); code != 200 {
+		t.Fatalf("pause: %d", code)
+	}
+	if !paused.Paused || paused.Schedule == nil || !paused.Schedule.Paused || paused.Schedule.Pending != "" {
+		t.Errorf("pause answer (Temporal's state): %+v %+v", paused, paused.Schedule)
+	}
+	if res := in.sync(""); len(res.Errors) != 0 {
+		t.Errorf("sync during the pause: %+v", res.Errors)
+	}
+	var list struct {
+		Definitions []struct {
+			ID            string                   `json:"id"`
+			ScheduleState adminapi.DefinitionState `json:"schedule_state"`
+		} `json:"definitions"`
+		ScheduleError string `json:"schedule_error"`
+	}
+	in.call("GET", "/api/v1/definitions", "", &list)
+	states := map[string]adminapi.DefinitionState{}
+	for _, d := range list.Definitions {
+		states[d.ID] = d.ScheduleState
+	}
+	if s := states["it.job"]; s.State != "paused" || s.PausedBy != "operator" || s.Note != "hub migration" || list.ScheduleError != "" {
+		t.Errorf("it.job in the list: %+v (%s)", s, list.ScheduleError)
+	}
+	if s := states["it.ev"]; s.State != "listening" {
+		t.Errorf("it.ev in the list: %+v", s)
+	}
+	code, out, errOut := in.runCLI("definitions", "list")
+	if code != cli.ExitOK || !strings.Contains(out, "paused by operator: hub migration") || !strings.Contains(out, "listening") {
+		t.Errorf("definitions list: %d\n%s%s", code, out, errOut)
 	}
 }
