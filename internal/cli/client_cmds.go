@@ -279,6 +279,9 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 			}
 		}
 		fmt.Fprintf(env.Stdout, "schedule %s: %s; overlap-skipped %d, missed catch-up %d\n", s.ScheduleID, state, s.OverlapSkipped, s.MissedCatchup)
+		if s.Pending != "" {
+			fmt.Fprintf(env.Stdout, "  Temporal and the store disagree: %s\n", s.Pending)
+		}
 		for _, t := range s.NextFires {
 			fmt.Fprintf(env.Stdout, "  next: %s\n", t.UTC().Format(time.RFC3339))
 		}
@@ -527,7 +530,7 @@ func (c *RunCmd) Run(env *Env) error {
 type PauseCmd struct {
 	ClientFlags
 	ID    string `arg:"" help:"Definition id."`
-	Note  string `help:"Why (shown in the API, the dashboard and Temporal)."`
+	Note  string `help:"Why (shown in the API, the dashboard and Temporal); at most 500 bytes."`
 	Until string `help:"Resume by itself at this RFC 3339 time." placeholder:"TIME"`
 }
 

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -132,4 +134,33 @@ func (e *env) get(path string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// pendingSchedules reports a recorded pause that Temporal lacks.
+type pendingSchedules struct{ *fakeSchedules }
+
+func (p pendingSchedules) Describe(ctx context.Context, id string) (*adminapi.ScheduleInfo, error) {
+	info, err := p.fakeSchedules.Describe(ctx, id)
+	if info != nil {
+		info.Paused, info.Pending = false, "the operator pause is recorded but Temporal's schedule is not paused: the next sync pauses it"
+	}
+	return info, err
+}
+
+// TestDefinitionPageShowsDisagreement: the definition page says when
+// Temporal lacks a pause the store records.
+func TestDefinitionPageShowsDisagreement(t *testing.T) {
+	e := newEnv(t, adminToken, "", Config{})
+	putDefinitions(t, e.st, e.dir, "id: t.a\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n")
+	api, err := adminapi.New(adminapi.Config{Store: e.st, Schedules: pendingSchedules{e.sched}, AdminToken: adminToken, Logger: quiet, Now: e.clock,
+		UI: NewHandler(Config{Store: e.st, Logger: quiet, Now: e.clock})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(api)
+	t.Cleanup(e.srv.Close)
+	b := e.browser()
+	b.login(adminToken)
+	b.get("/ui/definitions/t.a")
+	b.expect(http.StatusOK, `id="pending"`, "Temporal and the store disagree", "the next sync pauses it")
 }
