@@ -25,6 +25,7 @@ type Metrics struct {
 	httpDuration   *prometheus.HistogramVec
 	overlapSkipped *prometheus.GaugeVec
 	missedCatchup  *prometheus.GaugeVec
+	authFailures   *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on a new registry, with the Go runtime
@@ -56,8 +57,11 @@ func NewMetrics() *Metrics {
 		missedCatchup: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "activity_core_schedule_missed_catchup_window", Help: "Fires missed because they were later than the catch-up window (per schedule, as last described).",
 		}, []string{"definition"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "activity_core_auth_failures_total", Help: "Refused tokens, by surface (api: bearer token, ui: dashboard sign-in) and reason (missing_token, invalid_token, read_token_for_admin, no_token_configured).",
+		}, []string{"surface", "reason"}),
 	}
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.lastError, m.syncErrors, m.runs, m.httpDuration, m.overlapSkipped, m.missedCatchup,
+	m.reg.MustRegister(m.authFailures, m.syncs, m.lastSuccess, m.lastError, m.syncErrors, m.runs, m.httpDuration, m.overlapSkipped, m.missedCatchup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -104,4 +108,8 @@ func (m *Metrics) syncDone(res *syncer.Result, err error, now time.Time) {
 
 func (m *Metrics) observeHTTP(route string, d time.Duration) {
 	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *Metrics) authFailed(surface, reason string) {
+	m.authFailures.WithLabelValues(surface, reason).Inc()
 }

@@ -49,14 +49,31 @@ type ScheduleInfo struct {
 	RecentFires    []time.Time `json:"recent_fires"`
 	OverlapSkipped int64       `json:"overlap_skipped"`
 	MissedCatchup  int64       `json:"missed_catchup_window"`
+	// Pending says how Temporal and the store disagree (an operator
+	// pause recorded that Temporal's schedule does not have yet); Paused
+	// is Temporal's own state. The next sync repairs it.
+	Pending string `json:"pending,omitempty"`
 }
 
-// Schedules controls and describes schedules.
+// Schedules controls and describes schedules. One that also has
+// States(ctx) (map[string]*ScheduleInfo, error), every managed schedule by
+// definition id from one list pass, lets GET /api/v1/definitions show what
+// Temporal has (see scheduleStates).
 type Schedules interface {
 	Pause(ctx context.Context, definitionID, note string, until *time.Time) error
 	Resume(ctx context.Context, definitionID string) error
 	Describe(ctx context.Context, definitionID string) (*ScheduleInfo, error)
 }
+
+// scheduleStates is the optional list pass of a Schedules.
+type scheduleStates interface {
+	States(ctx context.Context) (map[string]*ScheduleInfo, error)
+}
+
+// PauseNoteMaxBytes bounds an operator pause note (UTF-8 bytes): Temporal
+// keeps at most 1000 bytes of schedule note, and activity-core's own words
+// go around the operator's.
+const PauseNoteMaxBytes = 500
 
 // RunStarted answers a manual run.
 type RunStarted struct {
@@ -102,6 +119,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	authLog *authLog
 	mux     *http.ServeMux
 	syncing atomic.Int32
 }
@@ -119,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
+	s.authLog = newAuthLog(s.log, cfg.Now)
 	s.routes()
 	if cfg.UI != nil {
 		h, err := cfg.UI(s)
@@ -198,16 +217,18 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	// reason is why a token was refused (see Authenticate).
+	reason string
 }
 
 func (e *apiError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
-	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
+	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...), ""}
 }
 
 func unavailable(what string) error {
-	return &apiError{http.StatusServiceUnavailable, "unavailable", what + " is not available in this process (check its --roles)"}
+	return &apiError{http.StatusServiceUnavailable, "unavailable", what + " is not available in this process (check its --roles)", ""}
 }
 
 // ErrorStatus is the one table from error kinds to statuses: it returns
@@ -244,13 +265,15 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
+// writeJSON answers v as compact JSON. It never indents: stored documents
+// (json.RawMessage) go out as stored, so a response's size follows what was
+// stored and not its shape (indenting a deeply nested payload multiplies it
+// by its depth). See docs/security.md#responses.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // authorize checks the bearer token in constant time. With no admin token
@@ -263,7 +286,7 @@ func (s *Server) authorize(r *http.Request, need access) error {
 	if !ok {
 		got = ""
 	}
-	return s.CheckToken(got, need == admin)
+	return s.Authenticate(r, "api", got, need == admin)
 }
 
 // CheckToken checks a token as the API checks a bearer token: for reading
@@ -277,10 +300,10 @@ func (s *Server) CheckToken(got string, needAdmin bool) error {
 		need = admin
 	}
 	if s.cfg.AdminToken == "" && (need == admin || s.cfg.ReadToken == "") {
-		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it"}
+		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it", reasonNotConfigured}
 	}
 	if got == "" {
-		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>"}
+		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>", reasonMissing}
 	}
 	if tokenEqual(got, s.cfg.AdminToken) {
 		return nil
@@ -289,9 +312,9 @@ func (s *Server) CheckToken(got string, needAdmin bool) error {
 		return nil
 	}
 	if need == admin && tokenEqual(got, s.cfg.ReadToken) {
-		return &apiError{http.StatusForbidden, "forbidden", "this endpoint needs the admin token; the read token only reads"}
+		return &apiError{http.StatusForbidden, "forbidden", "this endpoint needs the admin token; the read token only reads", reasonReadForAdmin}
 	}
-	return &apiError{http.StatusUnauthorized, "unauthorized", "invalid bearer token"}
+	return &apiError{http.StatusUnauthorized, "unauthorized", "invalid bearer token", reasonInvalid}
 }
 
 func tokenEqual(got, want string) bool {
@@ -414,7 +437,7 @@ func (s *Server) Sync(ctx context.Context, opts syncer.Options) (*syncer.Result,
 	res, err := s.cfg.Syncer.Run(ctx, opts)
 	if err != nil {
 		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
-		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error()}
+		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error(), ""}
 	}
 	s.cfg.Metrics.syncDone(res, nil, s.cfg.Now())
 	return res, nil
@@ -500,7 +523,15 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"definitions": defs})
+	rows, schedErr, err := s.definitionStates(r.Context(), defs)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"definitions": rows}
+	if schedErr != nil {
+		out["schedule_error"] = schedErr.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -555,7 +586,7 @@ func (s *Server) RunDefinition(ctx context.Context, id string) (RunStarted, erro
 		return RunStarted{}, err
 	}
 	if def.Removed() {
-		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339))}
+		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339)), ""}
 	}
 	return s.cfg.Runner.StartManual(ctx, id)
 }
@@ -582,7 +613,9 @@ func (s *Server) pauseDefinition(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": true, "note": req.Note, "until": req.Until, "schedule": info})
+	// paused is what Temporal has: the pause is recorded either way, and
+	// a schedule that does not show it yet carries schedule.pending.
+	writeJSON(w, http.StatusOK, map[string]any{"definition_id": id, "paused": info != nil && info.Paused, "note": req.Note, "until": req.Until, "schedule": info})
 	return nil
 }
 
@@ -595,6 +628,9 @@ func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *ti
 	}
 	if until != nil && !until.After(s.cfg.Now()) {
 		return nil, badRequest("until %s is not in the future", until.Format(time.RFC3339))
+	}
+	if len(note) > PauseNoteMaxBytes {
+		return nil, badRequest("note is %d bytes; at most %d (shorten it: a link to a ticket works)", len(note), PauseNoteMaxBytes)
 	}
 	def, err := s.cfg.Store.GetDefinition(ctx, id)
 	if err != nil {

@@ -29,16 +29,34 @@ func (s scheduleControl) Describe(ctx context.Context, id string) (*adminapi.Sch
 	if err != nil {
 		return nil, err
 	}
-	info := &adminapi.ScheduleInfo{
-		ScheduleID: st.ScheduleID, Exists: st.Exists, Paused: st.Paused, Note: st.Note, PausedBy: st.PausedBy, Until: st.Until,
-		NextFires: st.NextFireTimes, RecentFires: []time.Time{},
-		OverlapSkipped: int64(st.OverlapSkipped), MissedCatchup: int64(st.MissedCatchupWindow),
-	}
-	for _, a := range st.RecentActions {
-		info.RecentFires = append(info.RecentFires, a.ScheduledAt)
-	}
+	info := scheduleInfo(st)
 	if st.Exists {
 		s.m.ScheduleCounts(id, info.OverlapSkipped, info.MissedCatchup)
 	}
 	return info, nil
+}
+
+// States lists every managed schedule in one pass, for the definitions list.
+func (s scheduleControl) States(ctx context.Context) (map[string]*adminapi.ScheduleInfo, error) {
+	all, err := s.p.States(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*adminapi.ScheduleInfo, len(all))
+	for id, st := range all {
+		out[id] = scheduleInfo(st)
+	}
+	return out, nil
+}
+
+func scheduleInfo(st *schedule.State) *adminapi.ScheduleInfo {
+	info := &adminapi.ScheduleInfo{
+		ScheduleID: st.ScheduleID, Exists: st.Exists, Paused: st.Paused, Note: st.Note, PausedBy: st.PausedBy, Until: st.Until,
+		NextFires: st.NextFireTimes, RecentFires: []time.Time{},
+		OverlapSkipped: int64(st.OverlapSkipped), MissedCatchup: int64(st.MissedCatchupWindow), Pending: st.Pending,
+	}
+	for _, a := range st.RecentActions {
+		info.RecentFires = append(info.RecentFires, a.ScheduledAt)
+	}
+	return info
 }

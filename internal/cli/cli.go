@@ -21,6 +21,16 @@ const (
 	ExitUsage   = 2 // the command line itself is wrong
 )
 
+// Exit codes of "run --wait" beyond ExitOK (succeeded) and ExitFailure
+// (failed, or the server could not be asked), one per other final status,
+// so that scripts and CI can tell them apart (docs/architecture.md, cli).
+const (
+	ExitRunSkipped  = 3 // the rule or a guard skipped the run
+	ExitRunTimedOut = 4 // the run hit its timeout
+	ExitRunCanceled = 5 // the run was canceled
+	ExitWaitTimeout = 6 // the run had not finished when --timeout ran out
+)
+
 // Env carries what a command may touch: its output streams, a logger and a
 // context. Commands never write to os.Stdout directly.
 type Env struct {

@@ -119,15 +119,14 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, out a
 	return json.Unmarshal(data, out)
 }
 
-// printJSON writes v indented.
+// printJSON writes v indented, except a server's answer (json.RawMessage),
+// which goes out as received: it holds stored documents, and indenting a
+// deeply nested one multiplies its size by its depth (pipe it through jq).
 func printJSON(w io.Writer, v any) error {
 	if raw, ok := v.(json.RawMessage); ok {
-		var buf bytes.Buffer
-		if json.Indent(&buf, raw, "", "  ") == nil {
-			buf.WriteByte('\n')
-			_, err := w.Write(buf.Bytes())
-			return err
-		}
+		raw = bytes.TrimRight(raw, "\n")
+		_, err := w.Write(append(raw[:len(raw):len(raw)], '\n'))
+		return err
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -150,7 +150,13 @@ type DefinitionsListCmd struct {
 
 // Help is shown by "activity-core definitions list --help".
 func (c *DefinitionsListCmd) Help() string {
-	return `Examples:
+	return `STATE is the schedule's state: active, paused by operator (with its note
+and until), paused by sync (disabled in its file), paused by external (by
+hand in Temporal), not scheduled (the next sync creates it), listening or
+disabled (event definitions), removed. A bracket says how Temporal and the
+store disagree; the next sync repairs it.
+
+Examples:
   activity-core definitions list
   activity-core definitions list --trigger cron --format json`
 }
@@ -176,7 +182,11 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 		return printJSON(env.Stdout, raw)
 	}
 	var doc struct {
-		Definitions []store.Definition `json:"definitions"`
+		Definitions []struct {
+			store.Definition
+			ScheduleState adminapi.DefinitionState `json:"schedule_state"`
+		} `json:"definitions"`
+		ScheduleError string `json:"schedule_error"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return err
@@ -184,15 +194,40 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTRIGGER\tENABLED\tVERSION\tSOURCE\tSTATE")
 	for _, d := range doc.Definitions {
-		state := ""
-		if d.Removed() {
-			state = "removed " + d.RemovedAt.Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, state)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, stateText(d.Definition, d.ScheduleState))
 	}
 	tw.Flush()
+	if doc.ScheduleError != "" {
+		fmt.Fprintf(env.Stdout, "warning: Temporal could not be listed; STATE is what the store records (%s)\n", doc.ScheduleError)
+	}
 	fmt.Fprintf(env.Stdout, "%d definition%s\n", len(doc.Definitions), plural(len(doc.Definitions)))
 	return nil
+}
+
+// stateText is the STATE column: the state, who paused, the note, until,
+// and any disagreement between Temporal and the store.
+func stateText(d store.Definition, st adminapi.DefinitionState) string {
+	if d.Removed() {
+		return "removed " + d.RemovedAt.Format(time.RFC3339)
+	}
+	out := strings.ReplaceAll(st.State, "_", " ")
+	if st.PausedBy != "" {
+		out += " by " + st.PausedBy
+	}
+	if st.Note != "" {
+		note := strings.Join(strings.Fields(st.Note), " ")
+		if r := []rune(note); len(r) > 40 {
+			note = string(r[:39]) + "…"
+		}
+		out += ": " + note
+	}
+	if st.Until != nil {
+		out += " (until " + st.Until.UTC().Format(time.RFC3339) + ")"
+	}
+	if st.Pending != "" {
+		out += " [" + st.Pending + "]"
+	}
+	return out
 }
 
 // DefinitionsShowCmd shows one definition.
@@ -244,6 +279,9 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 			}
 		}
 		fmt.Fprintf(env.Stdout, "schedule %s: %s; overlap-skipped %d, missed catch-up %d\n", s.ScheduleID, state, s.OverlapSkipped, s.MissedCatchup)
+		if s.Pending != "" {
+			fmt.Fprintf(env.Stdout, "  Temporal and the store disagree: %s\n", s.Pending)
+		}
 		for _, t := range s.NextFires {
 			fmt.Fprintf(env.Stdout, "  next: %s\n", t.UTC().Format(time.RFC3339))
 		}
@@ -420,9 +458,29 @@ func (c *RunCmd) Help() string {
 	return `A manual run skips the schedule: it runs now, even when the definition is
 disabled (it still checks context and the rule).
 
+With --wait the exit status is the run's final status:
+  0 succeeded, 1 failed (or the server could not be asked), 2 bad command
+  line, 3 skipped, 4 timed out, 5 canceled, 6 still running when --timeout
+  ran out. Without --wait it is 0 once the run has started.
+
 Examples:
   activity-core run the-custodian.state-hub-stale-task-cleanup
-  activity-core run demo.hello-cron --wait`
+  activity-core run demo.hello-cron --wait && echo ok`
+}
+
+// runExitCode is run --wait's exit status for a run's final status.
+func runExitCode(st store.RunStatus) int {
+	switch st {
+	case store.RunSucceeded:
+		return ExitOK
+	case store.RunSkipped:
+		return ExitRunSkipped
+	case store.RunTimedOut:
+		return ExitRunTimedOut
+	case store.RunCanceled:
+		return ExitRunCanceled
+	}
+	return ExitFailure
 }
 
 // Run starts the run.
@@ -444,27 +502,35 @@ func (c *RunCmd) Run(env *Env) error {
 	}
 	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
 	defer cancel()
+	var final store.RunStatus
 	for {
 		var r store.Run
 		err := cl.do(ctx, "GET", "/api/v1/runs/"+url.PathEscape(started.RunID), nil, &r)
 		if err == nil && r.Status.Terminal() {
+			final = r.Status
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("run %s did not finish within %s", started.RunID, c.Timeout)
+			return &exitError{code: ExitWaitTimeout, msg: fmt.Sprintf("run %s did not finish within %s (see it: activity-core runs show %s)", started.RunID, c.Timeout, started.RunID)}
 		case <-time.After(300 * time.Millisecond): // polling the server, with a deadline
 		}
 	}
 	show := RunsShowCmd{ClientFlags: c.ClientFlags, ID: started.RunID}
-	return show.Run(env)
+	if err := show.Run(env); err != nil {
+		return err
+	}
+	if code := runExitCode(final); code != ExitOK {
+		return &exitError{code: code, msg: fmt.Sprintf("run %s %s", started.RunID, final)}
+	}
+	return nil
 }
 
 // PauseCmd pauses a definition's schedule as an operator.
 type PauseCmd struct {
 	ClientFlags
 	ID    string `arg:"" help:"Definition id."`
-	Note  string `help:"Why (shown in the API, the dashboard and Temporal)."`
+	Note  string `help:"Why (shown in the API, the dashboard and Temporal); at most 500 bytes."`
 	Until string `help:"Resume by itself at this RFC 3339 time." placeholder:"TIME"`
 }
 

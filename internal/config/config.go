@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults.
@@ -165,8 +166,28 @@ func (h *HTTP) Validate() error {
 	if _, _, err := net.SplitHostPort(h.HTTPAddr); err != nil {
 		return bad("ACTIVITY_HTTP_ADDR", "%q is not host:port (e.g. 127.0.0.1:8080)", h.HTTPAddr)
 	}
-	if h.AdminToken != "" && len(h.AdminToken) < 16 {
-		return bad("ACTIVITY_ADMIN_TOKEN", "is %d characters; use at least 16 (e.g. openssl rand -hex 24)", len(h.AdminToken))
+	return errors.Join(checkToken("ACTIVITY_ADMIN_TOKEN", h.AdminToken), checkToken("ACTIVITY_READ_TOKEN", h.ReadToken))
+}
+
+// TokenMinLength is the shortest token serve accepts.
+const TokenMinLength = 16
+
+// checkToken refuses a set token that is short, only whitespace, or
+// wrapped in whitespace (the dashboard and the CLI's token file trim what
+// they read, so such a token could not be typed back). Unset is fine: its
+// endpoints answer 403. The message never shows the token.
+func checkToken(setting, token string) error {
+	if token == "" {
+		return nil
+	}
+	trimmed := strings.TrimSpace(token)
+	switch {
+	case trimmed == "":
+		return bad(setting, "is only whitespace; use at least %d characters (e.g. openssl rand -hex 24), or unset it", TokenMinLength)
+	case trimmed != token:
+		return bad(setting, "begins or ends with whitespace; remove it (the dashboard and the token file trim what they read)")
+	case utf8.RuneCountInString(token) < TokenMinLength:
+		return bad(setting, "is %d characters; use at least %d (e.g. openssl rand -hex 24)", utf8.RuneCountInString(token), TokenMinLength)
 	}
 	return nil
 }

@@ -31,6 +31,11 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncMaxErrors = 0 }, "ACTIVITY_SYNC_MAX_ERRORS"},
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.HTTPAddr = "8080" }, "ACTIVITY_HTTP_ADDR"},
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.AdminToken = "short" }, "ACTIVITY_ADMIN_TOKEN"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.AdminToken = strings.Repeat(" ", 20) }, "ACTIVITY_ADMIN_TOKEN: is only whitespace"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.AdminToken = " secret-admin-token-0123" }, "ACTIVITY_ADMIN_TOKEN: begins or ends with whitespace"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.ReadToken = "short" }, "ACTIVITY_READ_TOKEN: is 5 characters"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.ReadToken = "\t\n  \t\n  \t\n  \t\n  " }, "ACTIVITY_READ_TOKEN: is only whitespace"},
+		{func(_ *Engines, _ *Sync, h *HTTP) { h.ReadToken = "ééééééééééééééé" }, "ACTIVITY_READ_TOKEN: is 15 characters"},
 	} {
 		e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault}
 		tc.mutate(&e, &s, &h)
@@ -42,7 +47,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 			t.Errorf("password shown: %q", err)
 		}
 	}
-	e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault}
+	e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault,
+		AdminToken: "integration-admin-token-0123", ReadToken: "read-token-0123456789"}
 	if err := errorsOf(e.Validate(true, true, true), s.Validate(), h.Validate()); err != "" {
 		t.Errorf("good settings refused: %s", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/client"
 
@@ -91,7 +92,22 @@ func operatorNote(p store.OperatorPause) string {
 	if p.Until != nil {
 		n += " (until " + p.Until.UTC().Format(time.RFC3339) + ")"
 	}
-	return n
+	return truncateNote(n)
+}
+
+// truncateNote cuts a note to what Temporal accepts, on a UTF-8 boundary,
+// so that a pause recorded with a longer note (before Pause checked its
+// length) still applies instead of failing every sync.
+func truncateNote(n string) string {
+	if len(n) <= temporalNoteMax {
+		return n
+	}
+	const more = "…"
+	cut := temporalNoteMax - len(more)
+	for cut > 0 && !utf8.RuneStart(n[cut]) {
+		cut--
+	}
+	return n[:cut] + more
 }
 
 // step is the plan for one schedule, and then what happened to it.

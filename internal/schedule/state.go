@@ -36,6 +36,11 @@ type State struct {
 	Note string `json:"note,omitempty"`
 	// Until ends an operator pause by itself.
 	Until *time.Time `json:"until,omitempty"`
+	// Pending, when set, says how Temporal and the store disagree: an
+	// operator pause is recorded but Temporal's schedule still fires (the
+	// pause call failed, or it was unpaused by hand). Paused is Temporal's
+	// state; the next sync re-applies the pause and reports it.
+	Pending string `json:"pending,omitempty"`
 	// NextFireTimes are the next nominal fire times (10 from Describe, 5
 	// from States).
 	NextFireTimes []time.Time `json:"next_fire_times"`
@@ -61,10 +66,21 @@ type RecentAction struct {
 	WorkflowID  string    `json:"workflow_id,omitempty"`
 }
 
-// Pause makes an operator pause (SPEC §7): it is recorded in the store first,
-// so every later sync keeps it, then the schedule is paused with a note
-// naming it. until, when set, must be in the future; the first sync after it
-// unpauses the schedule. A definition with no schedule yet (or an event
+// NoteMaxBytes bounds an operator pause note (UTF-8 bytes). Temporal
+// refuses schedule notes over 1000 bytes, and the note it gets also names
+// the pause and its until.
+const NoteMaxBytes = 500
+
+// temporalNoteMax is Temporal's limit on a schedule note, in bytes.
+const temporalNoteMax = 1000
+
+// Pause makes an operator pause (docs/dashboard.md#pausing): its input is
+// checked first (note at most NoteMaxBytes, until in the future); it is
+// then recorded in the store, so every later sync keeps it, then the
+// schedule is paused with a note naming it. If Temporal refuses or cannot
+// be reached, the error says so and wraps store.ErrUnavailable: the pause
+// stays recorded, Describe shows it as Pending, and the next sync applies
+// it. The first sync after until unpauses the schedule. A definition with no schedule yet (or an event
 // definition) gets only the record; sync creates its schedule paused. It
 // holds the store's sync lock, so it waits for a running sync: do not call
 // it while holding that lock. Errors wrap store.ErrNotFound (unknown or
@@ -72,6 +88,9 @@ type RecentAction struct {
 func (p *Projector) Pause(ctx context.Context, definitionID, note string, until *time.Time) error {
 	if until != nil && !until.After(p.cfg.Now()) {
 		return fmt.Errorf("pausing %q: %w: until %s is not in the future", definitionID, store.ErrInvalid, until.UTC().Format(time.RFC3339))
+	}
+	if len(note) > NoteMaxBytes {
+		return fmt.Errorf("pausing %q: %w: the note is %d bytes; at most %d", definitionID, store.ErrInvalid, len(note), NoteMaxBytes)
 	}
 	return p.cfg.Store.WithSyncLock(ctx, func(ctx context.Context) error {
 		def, err := p.liveDefinition(ctx, definitionID)
@@ -87,7 +106,7 @@ func (p *Projector) Pause(ctx context.Context, definitionID, note string, until 
 		}
 		err = p.setPaused(ctx, definitionID, true, operatorNote(op))
 		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("pausing schedule %s (the pause is recorded; the next sync applies it): %w", p.ScheduleID(definitionID), err)
+			return fmt.Errorf("pausing schedule %s: %w: the pause is recorded and the next sync applies it; Temporal said: %v", p.ScheduleID(definitionID), store.ErrUnavailable, err)
 		}
 		p.log.Info("schedule: paused by operator", "definition_id", definitionID, "note", note, "until", until)
 		return nil
@@ -240,15 +259,18 @@ func (p *Projector) operatorPause(ctx context.Context, definitionID string) (*st
 	return &op, nil
 }
 
+// setPause fills the pause fields: Paused is what Temporal has (false when
+// the schedule does not exist); an active operator pause that Temporal does
+// not show is Pending, for the next sync to apply.
 func (st *State) setPause(paused bool, note string, op *store.OperatorPause, now time.Time) {
 	st.Paused, st.Note = paused, note
 	active := op != nil && op.ActiveAt(now)
 	switch {
 	case active:
-		// Recorded, so sync keeps (or makes) the schedule paused even if
-		// Temporal does not show it yet.
-		st.Paused = true
 		st.PausedBy, st.Note, st.Until = PausedByOperator, op.Note, op.Until
+		if st.Exists && !paused {
+			st.Pending = "the operator pause is recorded but Temporal's schedule is not paused: the next sync pauses it"
+		}
 	case !paused:
 	case note == NoteDisabled:
 		st.PausedBy = PausedBySync

@@ -343,10 +343,16 @@ const startedWait = time.Minute
 
 // startedRecently reports whether the request is the page "run now"
 // redirected to (?started=<unix time>) and that was under startedWait ago,
-// so a run that never gets recorded does not reload forever.
+// so a run that never gets recorded does not reload forever. A started
+// time in the future is not recent: "run now" writes the server's own
+// clock, so only an edited link has one, and it would reload until then.
 func startedRecently(r *http.Request, now time.Time) bool {
 	sec, err := strconv.ParseInt(r.URL.Query().Get("started"), 10, 64)
-	return err == nil && now.Sub(time.Unix(sec, 0)) < startedWait
+	if err != nil {
+		return false
+	}
+	age := now.Sub(time.Unix(sec, 0))
+	return age >= 0 && age < startedWait
 }
 
 func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {

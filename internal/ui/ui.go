@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,12 @@ const (
 	lastRunsPerDefinition = 3
 	// versionsShown is how many versions a definition page lists.
 	versionsShown = 20
+	// SignInPerMinuteDefault and SignInBurstDefault bound sign-in
+	// attempts per client address: a burst of 5, then one every 12 s.
+	SignInPerMinuteDefault = 5
+	SignInBurstDefault     = 5
+	// signInClientsMax bounds the clients whose attempts are counted.
+	signInClientsMax = 10000
 )
 
 //go:embed templates/*.html
@@ -73,8 +80,13 @@ type Config struct {
 	// SessionIdle and SessionsMax bound the in-memory sessions.
 	SessionIdle time.Duration
 	SessionsMax int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// SignInPerMinute and SignInBurst bound sign-in attempts per client
+	// address (the peer address: forwarded headers are not trusted); an
+	// attempt over the limit answers 429 with Retry-After.
+	SignInPerMinute int
+	SignInBurst     int
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // UI is the dashboard's http.Handler.
@@ -84,6 +96,7 @@ type UI struct {
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
 	sessions *sessions
+	signIns  *signInLimits
 	// cop refuses cross-site form posts: Sec-Fetch-Site first, which a
 	// proxy rewriting Host does not disturb, then Origin against Host.
 	cop *http.CrossOriginProtection
@@ -103,6 +116,11 @@ func New(cfg Config) (*UI, error) {
 	if cfg.SessionsMax < 1 {
 		cfg.SessionsMax = SessionsMaxDefault
 	}
+	cfg.SignInPerMinute = cmp.Or(cfg.SignInPerMinute, SignInPerMinuteDefault)
+	cfg.SignInBurst = cmp.Or(cfg.SignInBurst, SignInBurstDefault)
+	if cfg.SignInPerMinute < 1 || cfg.SignInBurst < 1 {
+		return nil, fmt.Errorf("ui: SignInPerMinute (%d) and SignInBurst (%d) must be positive", cfg.SignInPerMinute, cfg.SignInBurst)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -113,6 +131,7 @@ func New(cfg Config) (*UI, error) {
 	u := &UI{
 		cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux(), pages: pages,
 		sessions: newSessions(cfg.SessionIdle, cfg.SessionsMax, cfg.Now),
+		signIns:  newSignInLimits(cfg.SignInPerMinute, cfg.SignInBurst, signInClientsMax),
 		cop:      http.NewCrossOriginProtection(),
 	}
 	u.routes()
@@ -266,6 +285,12 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, msg s
 }
 
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := u.signIns.take(adminapi.ClientIP(r), u.cfg.Now()); !ok {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		u.showLogin(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many sign-in attempts from your address: try again in %d s", secs))
+		return
+	}
 	c, err := r.Cookie(loginCookie)
 	if err != nil || u.cop.Check(r) != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("nonce"))) != 1 {
 		u.showLogin(w, r, http.StatusForbidden, "the sign-in form expired or came from another site: try again")
@@ -276,7 +301,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, http.StatusBadRequest, "enter the read or admin token (ACTIVITY_READ_TOKEN or ACTIVITY_ADMIN_TOKEN)")
 		return
 	}
-	if err := u.cfg.API.CheckToken(tok, false); err != nil {
+	if err := u.cfg.API.Authenticate(r, "ui", tok, false); err != nil {
 		status, _, msg := adminapi.ErrorStatus(err)
 		if status == http.StatusUnauthorized {
 			msg = "that token is not this server's read or admin token"

@@ -91,7 +91,7 @@ var funcs = template.FuncMap{
 	"pathesc": url.PathEscape,
 	"inc":     func(i int) int { return i + 1 },
 	"text":    printable,
-	"pretty":  prettyJSON,
+	"stored":  storedJSON,
 	"status":  func(s store.RunStatus) string { return "st-" + string(s) },
 	"derefi": func(p *int) string {
 		if p == nil {
@@ -143,25 +143,55 @@ func printable(s string) string {
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
-// prettyJSON indents a stored JSON document for a <pre>.
-func prettyJSON(raw json.RawMessage) string {
+// storedJSON shows a stored JSON document as stored, for a <pre> that
+// wraps it (white-space: pre-wrap). It never re-indents: indenting a deeply
+// nested payload multiplies its size by its depth, so a page's size would
+// follow the payload's shape instead of what was stored.
+func storedJSON(raw json.RawMessage) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		return string(raw)
+	return printable(string(raw))
+}
+
+// yamlDepthMax is the deepest spec shown as YAML; a deeper one is shown as
+// stored, since each level adds indentation to every line below it.
+const yamlDepthMax = 16
+
+// jsonDepth is the nesting depth of a JSON document (0 for a scalar),
+// scanned without decoding.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
 	}
-	return buf.String()
+	return deepest
 }
 
 // specYAML shows a definition's canonical JSON as YAML, in the order the
 // canonical form keeps (id, description, enabled, trigger, …). JSON is YAML,
 // so the node tree is read as is and only its styles are changed to block.
+// A spec nested deeper than yamlDepthMax is shown as stored.
 func specYAML(raw json.RawMessage) string {
+	if jsonDepth(raw) > yamlDepthMax {
+		return storedJSON(raw)
+	}
 	var n yaml.Node
 	if err := yaml.Unmarshal(raw, &n); err != nil {
-		return prettyJSON(raw)
+		return storedJSON(raw)
 	}
 	var unflow func(*yaml.Node)
 	unflow = func(n *yaml.Node) {
@@ -175,7 +205,7 @@ func specYAML(raw json.RawMessage) string {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&n); err != nil {
-		return prettyJSON(raw)
+		return storedJSON(raw)
 	}
 	return buf.String()
 }
