@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/app"
+	"github.com/coulomb/activity-core/internal/config"
+	"github.com/coulomb/activity-core/internal/shell"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/testsupport"
 )
@@ -84,4 +87,42 @@ instruction: {kind: shell, cmd: 'setsid sleep 95 & echo $! > %s; sleep 1; echo x
 		return nil
 	})
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+}
+
+// TestWorkerStartReapsPredecessor: a command recorded by a worker that
+// died (here in the process-group fallback's records) is ended when the
+// next worker starts, before it polls for tasks.
+func TestWorkerStartReapsPredecessor(t *testing.T) {
+	rt := t.TempDir()
+	cmd := exec.Command("sleep", "300")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", shell.MarkerEnv + "=it-left"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	dead := filepath.Join(rt, "w999999999-1-1") // no such worker is alive
+	if err := os.MkdirAll(dead, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rec := fmt.Sprintf("%d 0 it-left\n", cmd.Process.Pid) // start time unknown: found by its marker
+	if err := os.WriteFile(filepath.Join(dead, "run-x"), []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startWith(t, temporalSrv.Address(), func(o *app.Options) {
+		o.Containment = config.Containment{CgroupRoot: shell.CgroupOff, RuntimeDir: rt}
+	})
+	testsupport.Eventually(t, 10*time.Second, "the predecessor's command is dead", func() error {
+		select {
+		case <-exited:
+			return nil
+		default:
+			return errors.New("still running")
+		}
+	})
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dead worker's records are still there: %v", err)
+	}
 }
