@@ -300,3 +300,16 @@ func TestCommandDiesWithWorker(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainCommandLeavesNothing: a command that leaves nothing behind is
+// not reported as leaving something, and says how it was contained.
+func TestPlainCommandLeavesNothing(t *testing.T) {
+	for mode, c := range containers(t) {
+		t.Run(string(mode), func(t *testing.T) {
+			res, err := Run(context.Background(), Command{Cmd: "echo hi; echo there >&2", Env: baseEnv, Container: c})
+			if err != nil || res.Leftover || res.Containment != mode || res.Stdout != "hi\n" || res.Stderr != "there\n" {
+				t.Errorf("%v %+v", err, res)
+			}
+		})
+	}
+}

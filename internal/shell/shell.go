@@ -211,6 +211,10 @@ loop:
 // the containment, and the run does not wait for it.
 const drainAfterKill = 2 * time.Second
 
+// settleQuick is how long the output of an exited command may take to be
+// read before what holds the pipes is treated as left behind.
+const settleQuick = 100 * time.Millisecond
+
 // settle ends what the main process left behind: SIGTERM to the scope,
 // SIGKILL after the grace period, and the output pipes closed once
 // drainAfterKill has passed after that. It reports whether anything was
@@ -237,7 +241,9 @@ func settle(sc *scope, readers *sync.WaitGroup, pipes []*os.File, grace time.Dur
 			}
 		}
 	}
-	if wait(0) {
+	// What the main process wrote is still in the pipes: reading it takes
+	// moments. Only what is left after that counts as leftover.
+	if wait(settleQuick) {
 		return false
 	}
 	if !killed {
