@@ -26,8 +26,7 @@ type scope struct {
 
 // drop turns a cgroup scope into a process-group one (the start into the
 // cgroup failed).
-func (s *scope) drop(why string) {
-	s.c.fallbackWarning(why)
+func (s *scope) drop() {
 	s.closeFD()
 	_ = syscall.Rmdir(s.cg)
 	s.cg = ""

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -121,15 +120,9 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	every := cmp.Or(max(c.ProgressEvery, 0), ProgressDefault)
 
 	outTail, errTail := NewTail(c.TailSize), NewTail(c.TailSize)
-	outR, outW, err := os.Pipe()
+	outR, outW, errR, errW, err := pipes()
 	if err != nil {
-		return nil, fmt.Errorf("%w: creating stdout pipe: %v", ErrStart, err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, fmt.Errorf("%w: creating stderr pipe: %v", ErrStart, err)
+		return nil, err
 	}
 	sc := cmp.Or(c.Container, Default()).newScope(c.Name)
 	defer sc.close()
@@ -262,6 +255,19 @@ func settle(sc *scope, readers *sync.WaitGroup, pipes []*os.File, grace time.Dur
 	return true
 }
 
+// pipes makes the stdout and stderr pipes.
+func pipes() (outR, outW, errR, errW *os.File, err error) {
+	if outR, outW, err = os.Pipe(); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stdout pipe: %v", ErrStart, err)
+	}
+	if errR, errW, err = os.Pipe(); err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stderr pipe: %v", ErrStart, err)
+	}
+	return outR, outW, errR, errW, nil
+}
+
 // proc is a started command.
 type proc struct {
 	pid    int
@@ -281,10 +287,15 @@ func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
 		defer runtime.UnlockOSThread()
 		cmd := mk()
 		err := cmd.Start()
-		if err != nil && sc.cg != "" && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
-			sc.drop(fmt.Sprintf("starting into %s: %v", sc.cg, err))
+		if err != nil && sc.cg != "" {
+			// The cgroup or the command? Without the cgroup, a start that
+			// then works was refused the cgroup.
+			cg := sc.cg
+			sc.drop()
 			cmd = mk()
-			err = cmd.Start()
+			if err = cmd.Start(); err == nil {
+				sc.c.fallbackWarning(fmt.Sprintf("starting into %s failed", cg))
+			}
 		}
 		if err != nil {
 			started <- err
