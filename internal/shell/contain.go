@@ -114,6 +114,12 @@ func NewContainer(cfg ContainerConfig) (*Container, error) {
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("ACTIVITY_RUNTIME_DIR: cannot create %s: %w", c.stateDir, err)
 	}
+	// The records name processes to kill: in a shared temp directory they
+	// must be this user's own, not a directory (or link) planted by another.
+	var st syscall.Stat_t
+	if err := syscall.Lstat(rt, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
+		return nil, fmt.Errorf("ACTIVITY_RUNTIME_DIR: %s must be a directory owned by uid %d and writable only by it", rt, os.Getuid())
+	}
 
 	root := strings.TrimSpace(cfg.CgroupRoot)
 	switch root {
@@ -231,7 +237,10 @@ func (c *Container) newScope(name string) *scope {
 	if name != "" {
 		base = "run-" + name + "-" + token
 	}
-	s := &scope{c: c, fd: -1, marker: token, state: filepath.Join(c.stateDir, base)}
+	s := &scope{c: c, fd: -1, marker: token}
+	if c.stateDir != "" {
+		s.state = filepath.Join(c.stateDir, base)
+	}
 	if c.cgDir == "" {
 		return s
 	}

@@ -58,7 +58,7 @@ func (s *scope) env() []string {
 // started records the group for the reaper (fallback only).
 func (s *scope) started(pid int) {
 	s.pgid = pid
-	if s.cg != "" {
+	if s.cg != "" || s.state == "" {
 		return
 	}
 	st, _ := procStartTime(pid)
@@ -134,7 +134,9 @@ func (s *scope) close() {
 			s.c.log.Warn("shell: removing a run's cgroup failed; the next worker start removes it", "cgroup", s.cg, "error", err)
 		}
 	}
-	_ = os.Remove(s.state)
+	if s.state != "" {
+		_ = os.Remove(s.state)
+	}
 }
 
 func cgroupProcs(dir string) []int {
