@@ -313,3 +313,25 @@ func TestPlainCommandLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimeDirMustBeOwn: the fallback's records name processes to kill,
+// so a runtime directory others may write to (or a link planted in a
+// shared temp directory) is refused with the setting's name.
+func TestRuntimeDirMustBeOwn(t *testing.T) {
+	open := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{open, link} {
+		if _, err := NewContainer(ContainerConfig{CgroupRoot: CgroupOff, RuntimeDir: dir}); err == nil || !strings.Contains(err.Error(), "ACTIVITY_RUNTIME_DIR") {
+			t.Errorf("%s: %v", dir, err)
+		}
+	}
+}
