@@ -69,6 +69,9 @@ type Options struct {
 	Ready func(httpAddr string)
 	// ShellGrace overrides the SIGTERM-to-SIGKILL grace of shell commands.
 	ShellGrace time.Duration
+	// Containment says how shell commands are contained (a cgroup per run
+	// by default) and where the fallback keeps its records.
+	Containment config.Containment
 	// OpsAddr, when set on a process without the api role, serves
 	// /healthz, /readyz and /metrics there (ACTIVITY_OPS_ADDR), so that
 	// workers and routers can be probed and scraped.
@@ -194,10 +197,15 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 
 	if has(RoleWorker) {
+		sh, err := startContainer(ctx, o.Containment, log)
+		if err != nil {
+			return err
+		}
+		defer sh.Close()
 		ecfg := engine.Config{
 			Store: st, Temporal: tc, TaskQueue: o.Engines.TaskQueue, StateHubURL: o.Engines.StateHubURL,
 			LifecyclePrefix: o.Engines.LifecyclePrefix, Logger: log, OnRunFinished: metrics.RunFinished,
-			ShellGrace: o.ShellGrace,
+			ShellGrace: o.ShellGrace, Shell: sh,
 		}
 		if pub != nil { // a nil *Publisher in the interface would not be nil
 			ecfg.Publisher = pub

@@ -36,6 +36,7 @@ type DevCmd struct {
 	LogLevel     string   `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	StateHubURL  string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
 	config.Secrets
+	config.Containment
 }
 
 // Help is shown by "activity-core dev --help".
@@ -119,6 +120,7 @@ func (c *DevCmd) Run(env *Env) error {
 		Roles: app.AllRoles, Engines: engines, Sync: sync, Logger: logger, TemporalLogLevel: slog.LevelWarn,
 		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken},
 		Secrets:               c.Secrets,
+		Containment:           c.Containment,
 		StartupSyncEventTypes: true,
 		Watch:                 c.Watch,
 		Ready: func(addr string) {

@@ -17,6 +17,7 @@ type ServeCmd struct {
 	config.Sync
 	config.HTTP
 	config.Secrets
+	config.Containment
 	LogLevel string `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	OpsAddr  string `name:"ops-addr" env:"ACTIVITY_OPS_ADDR" help:"Without the api role: serve /healthz, /readyz and /metrics on this host:port (off when empty). With it, they are on the API address." placeholder:"HOST:PORT"`
 }
@@ -65,7 +66,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		logger.Debug("serve: setting " + line)
 	}
 	return app.Run(env.Ctx, app.Options{
-		Roles: roles, Engines: c.Engines, Sync: c.Sync, HTTP: c.HTTP, Secrets: c.Secrets, Logger: logger, TemporalLogLevel: slog.LevelWarn,
+		Roles: roles, Engines: c.Engines, Sync: c.Sync, HTTP: c.HTTP, Secrets: c.Secrets, Containment: c.Containment, Logger: logger, TemporalLogLevel: slog.LevelWarn,
 		OpsAddr: c.OpsAddr,
 	})
 }

@@ -73,6 +73,13 @@ type Secrets struct {
 	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_* and TEMPORAL_* are never allowed." placeholder:"NAMES"`
 }
 
+// Containment says how a worker contains the shell commands it runs
+// (docs/definitions.md#timeouts).
+type Containment struct {
+	CgroupRoot string `name:"cgroup-root" env:"ACTIVITY_CGROUP_ROOT" default:"auto" help:"cgroup v2 directory under which each run gets its own cgroup: auto (<the worker's cgroup>/activity-core), off (process groups only), or an absolute path on the cgroup2 mount."`
+	RuntimeDir string `name:"runtime-dir" env:"ACTIVITY_RUNTIME_DIR" help:"Directory where the worker records the process groups of running commands when it has no cgroups, so that the next worker ends what a dead one left (default $XDG_RUNTIME_DIR/activity-core, else the temp dir)." placeholder:"DIR"`
+}
+
 // Error is a bad setting.
 type Error struct {
 	Setting string

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/shell"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	ShellGrace time.Duration
 	// HeartbeatEvery is how often a running instruction heartbeats.
 	HeartbeatEvery time.Duration
+	// Shell contains shell commands (a cgroup per run, or the process
+	// group); nil means shell.Default().
+	Shell *shell.Container
 	// BaseEnv is passed to every shell command before the definition's env
 	// and the ACTIVITY_* variables. Nil means a minimal environment taken
 	// from the worker: PATH, HOME, USER, LANG, LC_ALL, TZ, TMPDIR.

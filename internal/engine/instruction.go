@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,7 +58,7 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 	res := &InstructionResult{Attempt: int(info.Attempt), StartedAt: time.Now().UTC()}
 	// The instruction's own timeout ends the attempt a little before
 	// Temporal's StartToClose does, so the output can still be reported.
-	ictx, cancel := context.WithTimeout(ctx, def.Instruction.Timeout.D())
+	ictx, cancel := context.WithTimeoutCause(ctx, def.Instruction.Timeout.D(), errInstructionTimeout)
 	defer cancel()
 
 	var runErr error
@@ -76,15 +77,18 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 	if runErr == nil {
 		return res, nil
 	}
-	// Classify: our timeout, cancellation, or a failure.
+	// Classify: our timeout, cancellation, or a failure. The timeout comes
+	// first: once it fired, a cancel that arrives while the command is
+	// still being killed does not turn a timed-out run into a canceled one
+	// (docs/definitions.md#timeouts).
 	var appErr *temporal.ApplicationError
 	switch {
+	case errors.Is(context.Cause(ictx), errInstructionTimeout):
+		res.Error = fmt.Sprintf("timed out after %s", def.Instruction.Timeout)
+		return nil, temporal.NewApplicationErrorWithOptions(res.Error, errTypeTimeout, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
 	case ctx.Err() != nil:
 		res.Error = "canceled"
 		return nil, temporal.NewCanceledError(res)
-	case ictx.Err() == context.DeadlineExceeded:
-		res.Error = fmt.Sprintf("timed out after %s", def.Instruction.Timeout)
-		return nil, temporal.NewApplicationErrorWithOptions(res.Error, errTypeTimeout, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
 	case errors.As(runErr, &appErr):
 		res.Error = sec.redact(appErr.Message())
 		return nil, temporal.NewApplicationErrorWithOptions(res.Error, appErr.Type(), temporal.ApplicationErrorOptions{NonRetryable: appErr.NonRetryable(), Details: []any{res}})
@@ -142,12 +146,24 @@ func (a *Activities) runShell(ctx context.Context, sec *secrets, def *definition
 		Env:           env,
 		Grace:         a.cfg.ShellGrace,
 		ProgressEvery: a.cfg.HeartbeatEvery,
+		Container:     a.cfg.Shell,
+		Name:          in.RunID + "-" + strconv.Itoa(res.Attempt),
 		Progress: func(p shell.Progress) {
+			// ctx is the instruction's: past its timeout it is done while
+			// the command is still being killed. A heartbeat on a done
+			// context fails, and the SDK then cancels the activity — the
+			// run would read canceled. Heartbeat on the activity's context.
 			if activity.IsActivity(ctx) {
-				activity.RecordHeartbeat(ctx, map[string]any{"pid": p.PID, "elapsed": p.Elapsed.String(), "stdout_bytes": p.StdoutBytes, "stderr_bytes": p.StderrBytes})
+				activity.RecordHeartbeat(context.WithoutCancel(ctx), map[string]any{
+					"pid": p.PID, "elapsed": p.Elapsed.String(), "stdout_bytes": p.StdoutBytes, "stderr_bytes": p.StderrBytes,
+					"containment": string(p.Containment),
+				})
 			}
 		},
 	})
+	if err == nil && out.Containment != shell.ContainCgroup {
+		a.log.Debug("engine: shell command contained by its process group only", "run_id", in.RunID, "containment", out.Containment)
+	}
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(sec.redact(err.Error()), errTypeStart, err)
 	}

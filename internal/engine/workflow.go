@@ -164,14 +164,17 @@ func NewRunID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // instructionRetry turns the definition's retry block into Temporal's
 // policy. Timeouts, start failures and configuration errors are never
-// retried: they would fail the same way again.
+// retried: they would fail the same way again. Nor is an attempt whose
+// worker was lost (heartbeat or start-to-close timeout): its command may
+// still be running, and a retry could run it twice at once.
 func instructionRetry(r definition.Retry) *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
-		InitialInterval:        r.InitialInterval.D(),
-		BackoffCoefficient:     r.BackoffCoefficient,
-		MaximumInterval:        r.MaxInterval.D(),
-		MaximumAttempts:        int32(max(r.MaxAttempts, 1)),
-		NonRetryableErrorTypes: []string{errTypeTimeout, errTypeStart, errTypeConfig},
+		InitialInterval:    r.InitialInterval.D(),
+		BackoffCoefficient: r.BackoffCoefficient,
+		MaximumInterval:    r.MaxInterval.D(),
+		MaximumAttempts:    int32(max(r.MaxAttempts, 1)),
+		NonRetryableErrorTypes: []string{errTypeTimeout, errTypeStart, errTypeConfig,
+			nonRetryableHeartbeatTimeout, nonRetryableStartToCloseTimeout},
 	}
 }
 
@@ -199,7 +202,7 @@ func errMessage(err error) string {
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {
 		if timeoutErr.TimeoutType().String() == "Heartbeat" {
-			return "the worker running the instruction stopped heartbeating (killed or cut off)"
+			return workerLostMessage
 		}
 		return "activity timed out (" + timeoutErr.TimeoutType().String() + ")"
 	}

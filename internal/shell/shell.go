@@ -1,20 +1,23 @@
 // Package shell runs an instruction's command the way an operator expects
-// a scheduler to: in its own process group, with a clean environment, its
-// output streamed into bounded tails, and — on cancel or timeout — the whole
-// group sent SIGTERM, then SIGKILL after a grace period, so no grandchild
-// outlives the run.
+// a scheduler to: in a cgroup of its own (or its process group where no
+// cgroup can be made), with a clean environment, its output streamed into
+// bounded tails, and — on cancel, timeout or exit — everything it started
+// sent SIGTERM, then SIGKILL after a grace period, so no descendant
+// outlives the run (docs/definitions.md#timeouts).
 //
 // The package knows nothing about Temporal; the engine's activity wraps it
 // and turns Progress callbacks into heartbeats.
 package shell
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +53,10 @@ type Command struct {
 	Stdout, Stderr io.Writer
 	// TailSize bounds the kept output per stream (TailSize when 0).
 	TailSize int
+	// Container holds the command's processes (Default() when nil);
+	// Name names its cgroup (the run and attempt), for the operator.
+	Container *Container
+	Name      string
 }
 
 // Progress is a snapshot of a running command.
@@ -60,6 +67,7 @@ type Progress struct {
 	StderrBytes  int64
 	LastStdout   string // the last line-ish of output, for heartbeat details
 	ProcessAlive bool
+	Containment  Containment
 }
 
 // Result is what a finished command left behind.
@@ -78,7 +86,12 @@ type Result struct {
 	Canceled bool
 	// Killed is true when the group had to be sent SIGKILL after the grace
 	// period.
-	Killed   bool
+	Killed bool
+	// Containment is how the command's processes were held together.
+	Containment Containment
+	// Leftover is true when something outlived the main process (a
+	// background process, or a pipe held open) and had to be ended.
+	Leftover bool
 	Started  time.Time
 	Finished time.Time
 }
@@ -90,79 +103,57 @@ var ErrStart = errors.New("command did not start")
 // Run starts the command and waits for it. It returns an error only when
 // the command could not start (wrapping ErrStart); a command that ran and
 // failed is a Result with a non-zero ExitCode.
+//
+// Nothing the command starts outlives the run: it starts inside its own
+// cgroup when the container has one (else its process group, see
+// Containment), with SIGKILL as its parent-death signal; whatever is left
+// when the main process exits is sent SIGTERM, then SIGKILL after the
+// grace period; and the output is read for at most drainAfterKill more,
+// so Run returns in bounded time even if an escaped process holds the
+// pipes open (docs/definitions.md#timeouts).
 func Run(ctx context.Context, c Command) (*Result, error) {
-	var argv []string
-	switch {
-	case c.Cmd != "" && len(c.Args) > 0:
-		return nil, fmt.Errorf("%w: both cmd and args given", ErrStart)
-	case c.Cmd != "":
-		argv = []string{ShellPathDefault, "-c", c.Cmd}
-	case len(c.Args) > 0:
-		argv = c.Args
-	default:
-		return nil, fmt.Errorf("%w: nothing to run", ErrStart)
+	argv, path, err := c.argv()
+	if err != nil {
+		return nil, err
 	}
-	grace := c.Grace
-	if grace <= 0 {
-		grace = GraceDefault
-	}
-	every := c.ProgressEvery
-	if every <= 0 {
-		every = ProgressDefault
-	}
+	grace := cmp.Or(max(c.Grace, 0), GraceDefault)
+	every := cmp.Or(max(c.ProgressEvery, 0), ProgressDefault)
 
 	outTail, errTail := NewTail(c.TailSize), NewTail(c.TailSize)
-	outR, outW, err := os.Pipe()
+	outR, outW, errR, errW, err := pipes()
 	if err != nil {
-		return nil, fmt.Errorf("%w: creating stdout pipe: %v", ErrStart, err)
+		return nil, err
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, fmt.Errorf("%w: creating stderr pipe: %v", ErrStart, err)
-	}
-
-	closePipes := func() {
-		for _, f := range []*os.File{outR, outW, errR, errW} {
-			f.Close()
-		}
-	}
-	path := argv[0]
-	if lp, err := exec.LookPath(argv[0]); err == nil {
-		path = lp
-	} else if c.Cmd == "" {
-		closePipes()
-		return nil, fmt.Errorf("%w: %v", ErrStart, err)
-	}
+	sc := cmp.Or(c.Container, Default()).newScope(c.Name)
+	defer sc.close()
 	// The child writes straight into the pipes (no copying goroutines in
 	// os/exec), so Wait returns when the main process exits even if a
 	// grandchild still holds the pipes open.
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        argv,
-		Dir:         c.Dir,
-		Env:         c.Env,
-		Stdout:      outW,
-		Stderr:      errW,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-	}
-	if cmd.Env == nil {
-		cmd.Env = []string{}
+	mk := func() *exec.Cmd {
+		return &exec.Cmd{
+			Path: path, Args: argv, Dir: c.Dir,
+			Env:    append(append([]string{}, c.Env...), sc.env()...),
+			Stdout: outW, Stderr: errW,
+			SysProcAttr: &syscall.SysProcAttr{
+				Setpgid: true, Pdeathsig: syscall.SIGKILL,
+				UseCgroupFD: sc.cg != "", CgroupFD: sc.fd,
+			},
+		}
 	}
 	res := &Result{ExitCode: -1, Started: time.Now()}
-	if err := cmd.Start(); err != nil {
-		closePipes()
-		return nil, fmt.Errorf("%w: %v", ErrStart, err)
-	}
+	p, err := start(mk, sc)
 	outW.Close()
 	errW.Close()
-	pgid := cmd.Process.Pid
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	res.Containment = sc.mode()
+	pgid := p.pid
 
 	var readers sync.WaitGroup
-	readers.Add(2)
 	pump := func(r *os.File, tail *Tail, live io.Writer) {
-		defer readers.Done()
 		defer r.Close()
 		var w io.Writer = tail
 		if live != nil {
@@ -170,15 +161,8 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 		}
 		_, _ = io.Copy(w, r)
 	}
-	go pump(outR, outTail, c.Stdout)
-	go pump(errR, errTail, c.Stderr)
-
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
+	readers.Go(func() { pump(outR, outTail, c.Stdout) })
+	readers.Go(func() { pump(errR, errTail, c.Stderr) })
 
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
@@ -187,43 +171,172 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 loop:
 	for {
 		select {
-		case <-exited:
+		case <-p.exited:
 			break loop
 		case <-ctxDone:
 			res.Canceled = true
 			ctxDone = nil
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			sc.signal(syscall.SIGTERM)
 			killTimer = time.After(grace)
 		case <-killTimer:
 			res.Killed = true
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			sc.kill()
 		case <-ticker.C:
 			if c.Progress != nil {
 				c.Progress(Progress{
 					PID: pgid, Elapsed: time.Since(res.Started),
 					StdoutBytes: outTail.Total(), StderrBytes: errTail.Total(),
-					LastStdout: lastLine(outTail), ProcessAlive: true,
+					LastStdout: lastLine(outTail), ProcessAlive: true, Containment: res.Containment,
 				})
 			}
 		}
 	}
-	// The main process is gone. Anything left in its group (a backgrounded
-	// grandchild) must not outlive the run: TERM, and KILL after the grace
-	// period if it still holds the output pipes open.
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); err == nil {
-		drained := make(chan struct{})
-		go func() { readers.Wait(); close(drained) }()
-		select {
-		case <-drained:
-		case <-time.After(grace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-	}
-	readers.Wait()
+	res.Leftover = settle(sc, &readers, []*os.File{outR, errR}, grace, res.Killed)
 	res.Finished = time.Now()
 
 	res.Stdout, res.Stderr = outTail.String(), errTail.String()
 	res.StdoutBytes, res.StderrBytes = outTail.Total(), errTail.Total()
+	return res, exitStatus(res, p.err)
+}
+
+// drainAfterKill bounds the reading of output once everything was sent
+// SIGKILL: what is still unread then belongs to a process that escaped
+// the containment, and the run does not wait for it.
+const drainAfterKill = 2 * time.Second
+
+// settleQuick is how long the output of an exited command may take to be
+// read before what holds the pipes is treated as left behind.
+const settleQuick = 100 * time.Millisecond
+
+// settle ends what the main process left behind: SIGTERM to the scope,
+// SIGKILL after the grace period, and the output pipes closed once
+// drainAfterKill has passed after that. It reports whether anything was
+// left (a process, or a pipe held open).
+func settle(sc *scope, readers *sync.WaitGroup, pipes []*os.File, grace time.Duration, killed bool) bool {
+	drained := make(chan struct{})
+	go func() { readers.Wait(); close(drained) }()
+	wait := func(limit time.Duration) bool {
+		timer := time.NewTimer(limit)
+		defer timer.Stop()
+		tick := time.NewTicker(20 * time.Millisecond) // the scope's emptiness is polled
+		defer tick.Stop()
+		d := drained
+		for {
+			if d == nil && sc.empty() {
+				return true
+			}
+			select {
+			case <-d:
+				d = nil
+			case <-tick.C:
+			case <-timer.C:
+				return false
+			}
+		}
+	}
+	// What the main process wrote is still in the pipes: reading it takes
+	// moments. Only what is left after that counts as leftover.
+	if wait(settleQuick) {
+		return false
+	}
+	if !killed {
+		sc.signal(syscall.SIGTERM)
+		if wait(grace) {
+			return true
+		}
+	}
+	sc.kill()
+	if !wait(drainAfterKill) {
+		for _, f := range pipes {
+			_ = f.Close() // unblocks the pumps; the output read so far is kept
+		}
+	}
+	<-drained
+	return true
+}
+
+// pipes makes the stdout and stderr pipes.
+func pipes() (outR, outW, errR, errW *os.File, err error) {
+	if outR, outW, err = os.Pipe(); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stdout pipe: %v", ErrStart, err)
+	}
+	if errR, errW, err = os.Pipe(); err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stderr pipe: %v", ErrStart, err)
+	}
+	return outR, outW, errR, errW, nil
+}
+
+// proc is a started command.
+type proc struct {
+	pid    int
+	exited chan struct{}
+	err    error // Wait's, valid once exited is closed
+}
+
+// start starts the command on a goroutine locked to its OS thread until
+// the command exits: the parent-death signal fires when the thread that
+// forked the child ends, so that thread must live as long as the child.
+// A start into the cgroup that fails is retried once without it.
+func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
+	p := &proc{exited: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := mk()
+		err := cmd.Start()
+		if err != nil && sc.cg != "" {
+			// The cgroup or the command? Without the cgroup, a start that
+			// then works was refused the cgroup.
+			cg := sc.cg
+			sc.drop()
+			cmd = mk()
+			if err = cmd.Start(); err == nil {
+				sc.c.fallbackWarning(fmt.Sprintf("starting into %s failed", cg))
+			}
+		}
+		if err != nil {
+			started <- err
+			return
+		}
+		p.pid = cmd.Process.Pid
+		sc.started(p.pid)
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// argv is the command line and the program's path.
+func (c Command) argv() ([]string, string, error) {
+	var argv []string
+	switch {
+	case c.Cmd != "" && len(c.Args) > 0:
+		return nil, "", fmt.Errorf("%w: both cmd and args given", ErrStart)
+	case c.Cmd != "":
+		argv = []string{ShellPathDefault, "-c", c.Cmd}
+	case len(c.Args) > 0:
+		argv = c.Args
+	default:
+		return nil, "", fmt.Errorf("%w: nothing to run", ErrStart)
+	}
+	path := argv[0]
+	if lp, err := exec.LookPath(argv[0]); err == nil {
+		path = lp
+	} else if c.Cmd == "" {
+		return nil, "", fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	return argv, path, nil
+}
+
+// exitStatus fills the exit code or signal from Wait's error.
+func exitStatus(res *Result, waitErr error) error {
 	var ee *exec.ExitError
 	switch {
 	case waitErr == nil:
@@ -236,9 +349,9 @@ loop:
 			res.ExitCode = ee.ExitCode()
 		}
 	default:
-		return res, fmt.Errorf("waiting for command: %w", waitErr)
+		return fmt.Errorf("waiting for command: %w", waitErr)
 	}
-	return res, nil
+	return nil
 }
 
 // lastLine returns up to 200 bytes of the last non-empty line of output.
