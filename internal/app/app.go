@@ -28,6 +28,7 @@ import (
 	"github.com/coulomb/activity-core/internal/eventbus"
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/schedule"
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/storeopen"
 	"github.com/coulomb/activity-core/internal/syncer"
@@ -113,6 +114,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := cmp.Or(o.Logger, slog.Default())
 	has := func(r string) bool { return slices.Contains(o.Roles, r) }
+	// The allow-list is the only way a definition reads a secret; a bad
+	// setting stops the process, naming it (docs/definitions.md#secrets-envname).
+	secrets, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
+	if err != nil {
+		return err
+	}
 
 	st, err := storeopen.Open(ctx, o.Engines.DatabaseURL, log)
 	if err != nil {
@@ -190,7 +197,7 @@ func Run(ctx context.Context, o Options) error {
 		ecfg := engine.Config{
 			Store: st, Temporal: tc, TaskQueue: o.Engines.TaskQueue, StateHubURL: o.Engines.StateHubURL,
 			LifecyclePrefix: o.Engines.LifecyclePrefix, Logger: log, OnRunFinished: metrics.RunFinished,
-			ShellGrace: o.ShellGrace,
+			ShellGrace: o.ShellGrace, Secrets: secrets,
 		}
 		if pub != nil { // a nil *Publisher in the interface would not be nil
 			ecfg.Publisher = pub
