@@ -53,7 +53,11 @@ func (a *Activities) GatherContext(ctx context.Context, in GatherInput) (*Gather
 	for i, c := range def.Context {
 		val, err := a.fetchContext(ctx, sec, c, budget)
 		if err == nil {
-			val = sec.redactJSON(val)
+			// Measured as history stores it: compacted, with <, > and &
+			// escaped by Temporal's JSON converter.
+			val, err = json.Marshal(sec.redactJSON(val))
+		}
+		if err == nil {
 			if len(val) > budget {
 				err = fmt.Errorf("the context is over %s in all (this source adds %d bytes); bind smaller documents (docs/definitions.md#limits)", sizeText(limits.Context), len(val))
 			}

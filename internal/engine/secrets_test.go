@@ -251,3 +251,20 @@ func TestSmallValuesStayInEnv(t *testing.T) {
 		t.Errorf("stdout %q", run.Stdout)
 	}
 }
+
+// TestContextLimitCountsEscaping: the context limit counts a value as
+// Temporal stores it, so a body that grows when JSON-escaped (<, >, &
+// become \u003c...) cannot get past it and break the payload limit.
+func TestContextLimitCountsEscaping(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, strings.Repeat("<", 200<<10))
+	}))
+	defer srv.Close()
+	h := allowHarness(t, nil, "")
+	def := h.put(cronShell("t.esc", fmt.Sprintf("context: [{kind: http_get, url: %q, bind: x}]\ninstruction: {kind: shell, cmd: 'true'}\n", srv.URL)))
+	_, err := h.acts.GatherContext(context.Background(), GatherInput{Spec: def.CanonicalJSON()})
+	if err == nil || !strings.Contains(err.Error(), "768 KiB") {
+		t.Errorf("200 KiB of '<' (1.2 MiB escaped): got %v, want the context limit", err)
+	}
+}
