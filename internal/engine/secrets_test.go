@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
@@ -267,4 +268,40 @@ func TestContextLimitCountsEscaping(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "768 KiB") {
 		t.Errorf("200 KiB of '<' (1.2 MiB escaped): got %v, want the context limit", err)
 	}
+}
+
+// TestPreviewShowsTheAllowList: with the worker's allow-list, the preview
+// lists each reference the worker would refuse and why, and never shows
+// its value.
+func TestPreviewShowsTheAllowList(t *testing.T) {
+	def := mustParse(t, `id: t.pv
+trigger: {trigger_type: cron, cron_expression: "@daily"}
+instruction: {kind: shell, cmd: 'true', env: {A: "${env:HUB_TOKEN}", B: "${env:ACTIVITY_ADMIN_TOKEN}", C: "${env:OTHER}"}}
+`)
+	list, err := secret.New(secret.Config{Env: "HUB_*", LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HUB_TOKEN": "hub-value-123", "ACTIVITY_ADMIN_TOKEN": "admin-value-123", "OTHER": "other-value-123"}
+	pv, err := PreviewRun(context.Background(), PreviewInput{Definition: def, Trigger: "cron", Now: time.Now(), RunID: "r", Secrets: list,
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pv.NotAllowed) != 2 || !strings.Contains(pv.NotAllowed["ACTIVITY_ADMIN_TOKEN"], "own settings") || !strings.Contains(pv.NotAllowed["OTHER"], "ACTIVITY_SECRET_ENV") {
+		t.Errorf("not allowed: %v", pv.NotAllowed)
+	}
+	got := strings.Join(pv.Instruction.Env, " ")
+	if !strings.Contains(got, "A=***") || !strings.Contains(got, "B=${env:ACTIVITY_ADMIN_TOKEN}") || strings.Contains(got, "value-123") {
+		t.Errorf("env: %s", got)
+	}
+}
+
+func mustParse(t *testing.T, src string) *definition.Definition {
+	t.Helper()
+	def, err := definition.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
 }
