@@ -26,6 +26,7 @@ import (
 	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/eventbus"
+	"github.com/coulomb/activity-core/internal/payloadcodec"
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/schedule"
 	"github.com/coulomb/activity-core/internal/secret"
@@ -120,6 +121,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	var codec *payloadcodec.Codec
+	if o.Secrets.PayloadKeyFile != "" {
+		if codec, err = payloadcodec.LoadFile(o.Secrets.PayloadKeyFile); err != nil {
+			return err
+		}
+	}
 
 	st, err := storeopen.Open(ctx, o.Engines.DatabaseURL, log)
 	if err != nil {
@@ -131,11 +138,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	tlog := slog.New(levelFilter{Handler: log.Handler(), min: o.TemporalLogLevel})
-	tc, err := client.NewLazyClient(client.Options{
+	copts := client.Options{
 		HostPort:  o.Engines.TemporalAddress,
 		Namespace: o.Engines.TemporalNamespace,
 		Logger:    sdklog.NewStructuredLogger(tlog),
-	})
+	}
+	if codec != nil {
+		copts.DataConverter, copts.FailureConverter = payloadcodec.DataConverter(codec), payloadcodec.FailureConverter(codec)
+	}
+	tc, err := client.NewLazyClient(copts)
 	if err != nil {
 		return &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/coulomb/activity-core/internal/app"
+	"github.com/coulomb/activity-core/internal/payloadcodec"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -112,5 +113,58 @@ instruction: {kind: shell, cmd: 'printf %s "$T" | base64', env: {T: "${env:ACTIV
 	run = in.waitRun(started.RunID)
 	if run.Status != store.RunFailed || !strings.Contains(run.Error, "ACTIVITY_ADMIN_TOKEN") || strings.Contains(run.Stdout+run.Error, base64.StdEncoding.EncodeToString([]byte(token))) {
 		t.Errorf("reading the admin token: %s %q %q", run.Status, run.Error, run.Stdout)
+	}
+}
+
+// TestPayloadsEncryptedWithKeyFile: with ACTIVITY_PAYLOAD_KEY_FILE every
+// payload and failure message in Temporal's history is ciphertext, while
+// the run works and its record (in activity-core's store) is readable.
+func TestPayloadsEncryptedWithKeyFile(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "payload.keys")
+	if err := os.WriteFile(keyFile, []byte(payloadcodec.NewKey()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startWith(t, temporalSrv.Address(), func(o *app.Options) { o.Secrets.PayloadKeyFile = keyFile })
+	in.write("enc.yaml", `id: it.enc
+trigger: {trigger_type: cron, cron_expression: "0 0 1 1 *"}
+on_failure: log_and_continue
+rule: {when: ["definition.id == 'it.enc'"]}
+instruction: {kind: shell, cmd: 'echo plain-marker-out; echo plain-marker-err >&2; exit 1'}
+`)
+	in.sync("")
+	var started struct {
+		RunID         string `json:"run_id"`
+		WorkflowID    string `json:"workflow_id"`
+		WorkflowRunID string `json:"workflow_run_id"`
+	}
+	if code := in.call("POST", "/api/v1/definitions/it.enc/run", "", &started); code != 202 {
+		t.Fatalf("run: %d", code)
+	}
+	run := in.waitRun(started.RunID)
+	if run.Status != store.RunFailed || run.Stdout != "plain-marker-out\n" || run.Stderr != "plain-marker-err\n" || !strings.Contains(run.Error, "status 1") {
+		t.Fatalf("run: %s %q %q %q", run.Status, run.Stdout, run.Stderr, run.Error)
+	}
+	it := in.tc.GetWorkflowHistory(context.Background(), started.WorkflowID, started.WorkflowRunID, false, 0)
+	encrypted := 0
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire, err := proto.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The definition id is in the workflow id and search attributes,
+		// which Temporal needs in clear; everything else is a payload.
+		for _, plain := range []string{"plain-marker", "exited with status", `"definition_id"`} {
+			if bytes.Contains(wire, []byte(plain)) {
+				t.Errorf("history event %d (%s) holds %q in clear", ev.GetEventId(), ev.GetEventType(), plain)
+			}
+		}
+		encrypted += bytes.Count(wire, []byte(payloadcodec.Encoding))
+	}
+	if encrypted < 5 {
+		t.Errorf("only %d encrypted payloads in the history", encrypted)
 	}
 }
