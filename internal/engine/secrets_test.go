@@ -164,7 +164,7 @@ func TestRedirectsStayInOrigin(t *testing.T) {
 			mu.Lock()
 			sameKey = r.Header.Get("X-Api-Key")
 			mu.Unlock()
-			fmt.Fprint(w, `{"ok": true}`)
+			fmt.Fprintf(w, `{"ok": true, "echo": %q}`, r.Header.Get("X-Api-Key"))
 		}
 	}))
 	defer origin.Close()
@@ -189,7 +189,7 @@ func TestRedirectsStayInOrigin(t *testing.T) {
 	_, _, run = h.run(RunInput{DefinitionID: "t.here", Trigger: store.RunTriggerCron})
 	mu.Lock()
 	defer mu.Unlock()
-	if run.Status != store.RunSucceeded || sameKey != "redirect-key-1234" {
+	if run.Status != store.RunSucceeded || sameKey != "redirect-key-1234" || !strings.Contains(run.Stdout, `"echo": "***"`) {
 		t.Errorf("same-origin redirect: %s %q, key %q", run.Status, run.Error, sameKey)
 	}
 }
