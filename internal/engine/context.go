@@ -47,6 +47,7 @@ func (a *Activities) GatherContext(ctx context.Context, in GatherInput) (*Gather
 			return nil, temporal.NewNonRetryableApplicationError(msg, errTypeConfig, nil)
 		}
 	}
+	rememberInstruction(sec, def.Instruction)
 	res := &GatherResult{Values: map[string]json.RawMessage{}}
 	snapshot := map[string]json.RawMessage{}
 	budget := limits.Context
@@ -89,6 +90,21 @@ func expandSource(sec *secrets, c definition.ContextSource) error {
 		}
 	}
 	return nil
+}
+
+// rememberInstruction resolves the instruction's references only to
+// redact them too: a context source may know and echo a secret the
+// instruction uses. A reference that fails here fails the run later, at
+// stage instruction, where it belongs.
+func rememberInstruction(sec *secrets, in definition.Instruction) {
+	_, _ = sec.expand(in.URL)
+	for _, m := range []map[string]string{in.Headers, in.Env} {
+		for _, v := range m {
+			_, _ = sec.expand(v)
+		}
+	}
+	_, _ = sec.expandAny(in.Body)
+	_, _ = sec.expandAny(map[string]any(in.Payload))
 }
 
 func sizeText(n int) string {
