@@ -26,6 +26,7 @@ import (
 	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/eventbus"
+	"github.com/coulomb/activity-core/internal/payloadcodec"
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/schedule"
 	"github.com/coulomb/activity-core/internal/secret"
@@ -117,6 +118,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := cmp.Or(o.Logger, slog.Default())
 	has := func(r string) bool { return slices.Contains(o.Roles, r) }
+	// The allow-list is the only way a definition reads a secret; a bad
+	// setting stops the process, naming it (docs/definitions.md#secrets-envname).
+	secrets, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
+	if err != nil {
+		// The message names the setting: "ACTIVITY_SECRET_ENV: ...".
+		setting, msg, _ := strings.Cut(err.Error(), ": ")
+		return &config.Error{Setting: setting, Msg: msg}
+	}
+	var codec *payloadcodec.Codec
+	if o.Secrets.PayloadKeyFile != "" {
+		if codec, err = payloadcodec.LoadFile(o.Secrets.PayloadKeyFile); err != nil {
+			return err
+		}
+	}
 
 	st, err := storeopen.Open(ctx, o.Engines.DatabaseURL, log)
 	if err != nil {
@@ -128,11 +143,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	tlog := slog.New(levelFilter{Handler: log.Handler(), min: o.TemporalLogLevel})
-	tc, err := client.NewLazyClient(client.Options{
+	copts := client.Options{
 		HostPort:  o.Engines.TemporalAddress,
 		Namespace: o.Engines.TemporalNamespace,
 		Logger:    sdklog.NewStructuredLogger(tlog),
-	})
+	}
+	if codec != nil {
+		copts.DataConverter, copts.FailureConverter = payloadcodec.DataConverter(codec), payloadcodec.FailureConverter(codec)
+	}
+	tc, err := client.NewLazyClient(copts)
 	if err != nil {
 		return &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
 	}
@@ -170,15 +189,9 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	allow, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
-	if err != nil {
-		// The message names the setting: "ACTIVITY_SECRET_ENV: ...".
-		setting, msg, _ := strings.Cut(err.Error(), ": ")
-		return &config.Error{Setting: setting, Msg: msg}
-	}
 	sy, err := syncer.New(syncer.Config{
 		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
-		MaxErrors: o.Sync.SyncMaxErrors, Secrets: allow, Logger: log,
+		MaxErrors: o.Sync.SyncMaxErrors, Secrets: secrets, Logger: log,
 		OnDefinitionsChanged: func() {
 			if rt != nil {
 				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {
@@ -205,7 +218,7 @@ func Run(ctx context.Context, o Options) error {
 		ecfg := engine.Config{
 			Store: st, Temporal: tc, TaskQueue: o.Engines.TaskQueue, StateHubURL: o.Engines.StateHubURL,
 			LifecyclePrefix: o.Engines.LifecyclePrefix, Logger: log, OnRunFinished: metrics.RunFinished,
-			ShellGrace: o.ShellGrace, Shell: sh,
+			ShellGrace: o.ShellGrace, Shell: sh, Secrets: secrets,
 		}
 		if pub != nil { // a nil *Publisher in the interface would not be nil
 			ecfg.Publisher = pub

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/simulate"
 )
 
@@ -11,15 +12,18 @@ import (
 // offline, so a definitions repository can test its definitions in its own
 // CI before they are merged and synced.
 type TestCmd struct {
-	Paths   []string  `arg:"" name:"path" help:"Definition files or folders, as validate and sync read them."`
-	Events  string    `help:"JSON Lines file: one event per line, {\"subject\", \"id\", \"time\", \"payload\", \"context\"}." placeholder:"EVENTS.jsonl"`
-	Context string    `help:"Context fixtures: a YAML/JSON file (bind name, URL or kind -> value) or a folder of them." placeholder:"FIXTURES"`
-	At      string    `help:"List the cron and once definitions that fire at TIME (that minute), or in START/END or START/DURATION." placeholder:"TIME|START/END"`
-	Expect  string    `help:"Expected outcomes (YAML); the output becomes PASS/FAIL lines and any FAIL exits 1." placeholder:"EXPECT.yaml"`
-	Env     []string  `help:"A value of a ${env:NAME} reference, as the worker would see it; shown only redacted (***). Repeatable." placeholder:"NAME=VALUE" sep:"none"`
-	Trace   bool      `help:"With --expect, print the decision trace too."`
-	Format  string    `help:"Output format: text or json." enum:"text,json" default:"text" env:"ACTIVITY_FORMAT"`
-	now     time.Time // for tests: the time of events without one
+	Paths   []string `arg:"" name:"path" help:"Definition files or folders, as validate and sync read them."`
+	Events  string   `help:"JSON Lines file: one event per line, {\"subject\", \"id\", \"time\", \"payload\", \"context\"}." placeholder:"EVENTS.jsonl"`
+	Context string   `help:"Context fixtures: a YAML/JSON file (bind name, URL or kind -> value) or a folder of them." placeholder:"FIXTURES"`
+	At      string   `help:"List the cron and once definitions that fire at TIME (that minute), or in START/END or START/DURATION." placeholder:"TIME|START/END"`
+	Expect  string   `help:"Expected outcomes (YAML); the output becomes PASS/FAIL lines and any FAIL exits 1." placeholder:"EXPECT.yaml"`
+	Env     []string `help:"A value of a ${env:NAME} reference, as the worker would see it; shown only redacted (***). Repeatable." placeholder:"NAME=VALUE" sep:"none"`
+	Trace   bool     `help:"With --expect, print the decision trace too."`
+	// The worker's allow-list, to see which references it would refuse.
+	SecretsDir string    `name:"secrets-dir" env:"ACTIVITY_SECRETS_DIR" help:"The worker's ACTIVITY_SECRETS_DIR: a reference to no file there (and not in --secret-env) is reported as failing the run." placeholder:"DIR"`
+	SecretEnv  string    `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"The worker's ACTIVITY_SECRET_ENV: references outside it (and not in --secrets-dir) are reported as failing the run." placeholder:"NAMES"`
+	Format     string    `help:"Output format: text or json." enum:"text,json" default:"text" env:"ACTIVITY_FORMAT"`
+	now        time.Time // for tests: the time of events without one
 }
 
 // Help is shown by "activity-core test --help".
@@ -67,6 +71,13 @@ func (c *TestCmd) Run(env *Env) error {
 			}
 			cfg.Env[name] = val
 		}
+	}
+	if c.SecretsDir != "" || c.SecretEnv != "" {
+		list, err := secret.New(secret.Config{Dir: c.SecretsDir, Env: c.SecretEnv})
+		if err != nil {
+			return usageError("%v", err)
+		}
+		cfg.Secrets = list
 	}
 	rep := simulate.Run(env.Ctx, cfg)
 	if c.Format == "json" {

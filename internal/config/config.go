@@ -71,6 +71,9 @@ type HTTP struct {
 type Secrets struct {
 	SecretsDir string `name:"secrets-dir" env:"ACTIVITY_SECRETS_DIR" help:"Directory with one file per secret (as Docker secrets, Kubernetes secret volumes and systemd LoadCredential= mount them); ${env:NAME} may read the file NAME." placeholder:"DIR"`
 	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_* and TEMPORAL_* are never allowed." placeholder:"NAMES"`
+	// PayloadKeyFile turns on encryption of every Temporal payload
+	// (docs/deployment.md#payload-encryption).
+	PayloadKeyFile string `name:"payload-key-file" env:"ACTIVITY_PAYLOAD_KEY_FILE" help:"File of AES-256 keys (one a line, base64; the first encrypts) for encrypting every Temporal payload; every process of a deployment needs the same file." placeholder:"FILE"`
 }
 
 // Containment says how a worker contains the shell commands it runs

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/shell"
 	"github.com/coulomb/activity-core/internal/store"
 )
@@ -36,10 +37,12 @@ type Config struct {
 	// TaskQueue the lock workflows run on (TaskQueueDefault when empty).
 	TaskQueue string
 	// HTTPClient for context and http instructions (a client with no
-	// overall timeout: each request has its own).
+	// overall timeout: each request has its own). NewActivities uses a
+	// copy whose redirect policy follows only same-origin redirects.
 	HTTPClient *http.Client
-	// LookupEnv resolves ${env:NAME} (os.LookupEnv when nil).
-	LookupEnv func(string) (string, bool)
+	// Secrets is the operator's allow-list: the only way ${env:NAME}
+	// resolves (docs/definitions.md#secrets-envname). Nil allows nothing.
+	Secrets *secret.AllowList
 	// StateHubURL is ACTIVITY_STATE_HUB_URL, for state_hub.* context.
 	StateHubURL string
 	// LifecyclePrefix prefixes lifecycle subjects (LifecyclePrefixDefault).
@@ -76,12 +79,12 @@ func NewActivities(cfg Config) (*Activities, error) {
 	}
 	cfg.TaskQueue = cmp.Or(cfg.TaskQueue, TaskQueueDefault)
 	cfg.LifecyclePrefix = cmp.Or(cfg.LifecyclePrefix, LifecyclePrefixDefault)
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+	client := http.Client{}
+	if cfg.HTTPClient != nil {
+		client = *cfg.HTTPClient
 	}
-	if cfg.LookupEnv == nil {
-		cfg.LookupEnv = os.LookupEnv
-	}
+	client.CheckRedirect = sameOriginRedirect
+	cfg.HTTPClient = &client
 	cfg.ShellGrace = cmp.Or(cfg.ShellGrace, 10*time.Second)
 	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, 5*time.Second)
 	if cfg.BaseEnv == nil {

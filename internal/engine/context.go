@@ -14,19 +14,17 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/limits"
 )
-
-// maxContextBody bounds a context response: context is for small status
-// documents, not downloads.
-const maxContextBody = 4 << 20
 
 // GatherInput asks for a definition's context.
 type GatherInput struct {
 	Spec json.RawMessage `json:"spec"`
 }
 
-// GatherResult holds each bind's value (JSON) and the redacted snapshot
-// recorded with the run.
+// GatherResult holds each bind's value (JSON) and the snapshot recorded
+// with the run. Both go to workflow history: every resolved secret, in
+// every form, is redacted from them before they leave the activity.
 type GatherResult struct {
 	Values   map[string]json.RawMessage `json:"values"`
 	Snapshot json.RawMessage            `json:"snapshot"`
@@ -40,26 +38,85 @@ func (a *Activities) GatherContext(ctx context.Context, in GatherInput) (*Gather
 	if err != nil {
 		return nil, err
 	}
-	sec := newSecrets(a.cfg.LookupEnv)
-	res := &GatherResult{Values: map[string]json.RawMessage{}}
-	snapshot := map[string]any{}
+	sec := newSecrets(a.cfg.Secrets)
+	// Resolve every reference first, so each value is redacted of every
+	// secret this run's context uses, whichever source echoed it.
 	for i, c := range def.Context {
-		val, err := a.fetchContext(ctx, sec, c)
+		if err := expandSource(sec, c); err != nil {
+			msg := sec.redact(fmt.Sprintf("context[%d] (%s %s): %v", i, c.Kind, c.Bind, err))
+			return nil, temporal.NewNonRetryableApplicationError(msg, errTypeConfig, nil)
+		}
+	}
+	rememberInstruction(sec, def.Instruction)
+	res := &GatherResult{Values: map[string]json.RawMessage{}}
+	snapshot := map[string]json.RawMessage{}
+	budget := limits.Context
+	for i, c := range def.Context {
+		val, err := a.fetchContext(ctx, sec, c, budget)
+		if err == nil {
+			// Measured as history stores it: compacted, with <, > and &
+			// escaped by Temporal's JSON converter.
+			val, err = json.Marshal(sec.redactJSON(val))
+		}
+		if err == nil {
+			if len(val) > budget {
+				err = fmt.Errorf("the context is over %s in all (this source adds %d bytes); bind smaller documents (docs/definitions.md#limits)", sizeText(limits.Context), len(val))
+			}
+		}
 		if err != nil {
 			msg := sec.redact(fmt.Sprintf("context[%d] (%s %s): %v", i, c.Kind, c.Bind, err))
 			return nil, temporal.NewApplicationError(msg, errTypeContext)
 		}
+		budget -= len(val)
 		res.Values[c.Bind] = val
-		var v any
-		_ = json.Unmarshal(val, &v)
-		snapshot[c.Bind] = v
+		snapshot[c.Bind] = val
 	}
 	b, _ := json.Marshal(snapshot)
-	res.Snapshot = json.RawMessage(sec.redact(string(b)))
+	res.Snapshot = b
 	return res, nil
 }
 
-func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definition.ContextSource) (json.RawMessage, error) {
+// expandSource resolves a source's references without using them, so a
+// refused or unset secret fails the run before any request is made.
+func expandSource(sec *secrets, c definition.ContextSource) error {
+	if c.Kind == definition.ContextHTTPGet {
+		if _, err := sec.expand(c.URL); err != nil {
+			return err
+		}
+	}
+	for k, v := range c.Headers {
+		if _, err := sec.expand(v); err != nil {
+			return fmt.Errorf("header %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// rememberInstruction resolves the instruction's references only to
+// redact them too: a context source may know and echo a secret the
+// instruction uses. A reference that fails here fails the run later, at
+// stage instruction, where it belongs.
+func rememberInstruction(sec *secrets, in definition.Instruction) {
+	_, _ = sec.expand(in.URL)
+	for _, m := range []map[string]string{in.Headers, in.Env} {
+		for _, v := range m {
+			_, _ = sec.expand(v)
+		}
+	}
+	_, _ = sec.expandAny(in.Body)
+	_, _ = sec.expandAny(map[string]any(in.Payload))
+}
+
+func sizeText(n int) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// fetchContext GETs one source; max bounds its body (the context budget
+// left).
+func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definition.ContextSource, max int) (json.RawMessage, error) {
 	var url string
 	switch c.Kind {
 	case definition.ContextHTTPGet:
@@ -108,15 +165,15 @@ func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definitio
 		return nil, fmt.Errorf("GET %s: %v", sec.redact(url), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxContextBody+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: reading body: %v", sec.redact(url), err)
 	}
-	if len(body) > maxContextBody {
-		return nil, fmt.Errorf("GET %s: body over %d bytes", sec.redact(url), maxContextBody)
+	if len(body) > max {
+		return nil, fmt.Errorf("GET %s: body over %d bytes: a run's context is at most %s in all; bind smaller documents (docs/definitions.md#limits)", sec.redact(url), max, sizeText(limits.Context))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("GET %s: status %d after %s: %s", sec.redact(url), resp.StatusCode, time.Since(start).Round(time.Millisecond), clip(string(body), 200))
+		return nil, fmt.Errorf("GET %s: status %d after %s: %s", sec.redact(url), resp.StatusCode, time.Since(start).Round(time.Millisecond), clip(sec.redact(string(body)), 200)+redirectNote(resp))
 	}
 	if json.Valid(body) && looksJSON(resp.Header.Get("Content-Type"), body) {
 		return json.RawMessage(body), nil

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/shell"
 )
 
@@ -54,7 +57,7 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 		return nil, err
 	}
 	info := activity.GetInfo(ctx)
-	sec := newSecrets(a.cfg.LookupEnv)
+	sec := newSecrets(a.cfg.Secrets)
 	res := &InstructionResult{Attempt: int(info.Attempt), StartedAt: time.Now().UTC()}
 	// The instruction's own timeout ends the attempt a little before
 	// Temporal's StartToClose does, so the output can still be reported.
@@ -102,10 +105,24 @@ func configErr(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), errTypeConfig, err)
 }
 
+// Files in a run's private directory that carry the event payload and the
+// context to a shell command, whatever their size (docs/definitions.md#limits).
+const (
+	eventFileName   = "event.json"
+	contextFileName = "context.json"
+	// previewRunDir stands for the per-run directory in a preview.
+	previewRunDir = "$TMPDIR/activity-run-*"
+)
+
 // shellEnv builds a command's whole environment: the worker's minimal base,
 // the definition's env (with ${env:...} resolved), then the ACTIVITY_*
-// variables, which carry all untrusted data (SPEC §3).
-func (a *Activities) shellEnv(sec *secrets, def *definition.Definition, in InstructionInput) ([]string, error) {
+// variables, which carry all untrusted data
+// (docs/definitions.md#instruction). The event and the context are in
+// files in runDir (see writeRunFiles), named by ACTIVITY_EVENT_FILE and
+// ACTIVITY_CONTEXT_FILE; ACTIVITY_EVENT_JSON and ACTIVITY_CONTEXT_JSON
+// repeat them only when they fit in limits.EnvValue, since Linux refuses
+// an environment string over 128 KiB.
+func (a *Activities) shellEnv(sec *secrets, def *definition.Definition, in InstructionInput, runDir string) ([]string, error) {
 	env := append([]string(nil), a.cfg.BaseEnv...)
 	for k, v := range def.Instruction.Env {
 		ev, err := sec.expand(v)
@@ -114,28 +131,67 @@ func (a *Activities) shellEnv(sec *secrets, def *definition.Definition, in Instr
 		}
 		env = append(env, k+"="+ev)
 	}
-	ctxJSON, _ := json.Marshal(in.Context)
-	if in.Context == nil {
-		ctxJSON = []byte("{}")
-	}
+	ctxJSON, payload := runData(in)
 	env = append(env,
 		"ACTIVITY_RUN_ID="+in.RunID,
 		"ACTIVITY_DEFINITION_ID="+in.DefinitionID,
 		"ACTIVITY_TRIGGER="+in.Trigger,
-		"ACTIVITY_CONTEXT_JSON="+string(ctxJSON),
 	)
-	if in.Event != nil {
-		payload := string(in.Event.Payload)
-		if payload == "" {
-			payload = "null"
-		}
-		env = append(env, "ACTIVITY_EVENT_SUBJECT="+in.Event.Subject, "ACTIVITY_EVENT_ID="+in.Event.ID, "ACTIVITY_EVENT_JSON="+payload)
+	if len(ctxJSON) <= limits.EnvValue {
+		env = append(env, "ACTIVITY_CONTEXT_JSON="+string(ctxJSON))
 	}
+	if in.Event != nil {
+		env = append(env, "ACTIVITY_EVENT_SUBJECT="+in.Event.Subject, "ACTIVITY_EVENT_ID="+in.Event.ID)
+		if len(payload) <= limits.EnvValue {
+			env = append(env, "ACTIVITY_EVENT_JSON="+string(payload))
+		}
+	}
+	env = append(env,
+		"ACTIVITY_CONTEXT_FILE="+filepath.Join(runDir, contextFileName),
+		"ACTIVITY_EVENT_FILE="+filepath.Join(runDir, eventFileName),
+	)
 	return env, nil
 }
 
+// runData is the context ({} when none) and the event payload (null when
+// none) as a command receives them.
+func runData(in InstructionInput) (ctxJSON, payload []byte) {
+	ctxJSON = []byte("{}")
+	if in.Context != nil {
+		ctxJSON, _ = json.Marshal(in.Context)
+	}
+	payload = []byte("null")
+	if in.Event != nil && len(in.Event.Payload) > 0 {
+		payload = in.Event.Payload
+	}
+	return ctxJSON, payload
+}
+
+// writeRunFiles makes the run's private directory (0700, in the worker's
+// TMPDIR) holding the event and context files; remove deletes it.
+func writeRunFiles(in InstructionInput) (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", "activity-run-")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating the run's directory: %w", err)
+	}
+	remove = func() { _ = os.RemoveAll(dir) }
+	ctxJSON, payload := runData(in)
+	for name, data := range map[string][]byte{contextFileName: ctxJSON, eventFileName: payload} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			remove()
+			return "", nil, fmt.Errorf("writing the run's %s: %w", name, err)
+		}
+	}
+	return dir, remove, nil
+}
+
 func (a *Activities) runShell(ctx context.Context, sec *secrets, def *definition.Definition, in InstructionInput, res *InstructionResult) error {
-	env, err := a.shellEnv(sec, def, in)
+	dir, remove, err := writeRunFiles(in)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), errTypeStart, err)
+	}
+	defer remove()
+	env, err := a.shellEnv(sec, def, in, dir)
 	if err != nil {
 		return configErr(err)
 	}
@@ -236,7 +292,7 @@ func (a *Activities) runHTTP(ctx context.Context, sec *secrets, def *definition.
 	res.HTTPStatus = resp.StatusCode
 	res.Stdout = tail.String()
 	if !statusAccepted(resp.StatusCode, in.ExpectStatus) {
-		return fmt.Errorf("%s %s: status %d, expected %s", in.Method, sec.redact(url), resp.StatusCode, expectText(in.ExpectStatus))
+		return fmt.Errorf("%s %s: status %d, expected %s%s", in.Method, sec.redact(url), resp.StatusCode, expectText(in.ExpectStatus), redirectNote(resp))
 	}
 	return nil
 }

@@ -1,10 +1,15 @@
 package engine
 
 import (
-	"sort"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // Redacted replaces resolved secret values wherever they could be shown.
@@ -15,28 +20,57 @@ const Redacted = "***"
 // protect nothing.
 const minSecretLen = 3
 
-// secrets resolves ${env:NAME} references and remembers every value it
-// resolved, so that anything shown later (output, errors, context
-// snapshots) can be redacted.
+// secrets resolves ${env:NAME} references through the operator's
+// allow-list and remembers every value it resolved, so that anything that
+// leaves an activity (output, errors, context values, snapshots) can be
+// redacted. Redaction covers the value and its common encodings
+// (secret.Forms); it is best effort, the allow-list is the boundary
+// (docs/definitions.md#secrets-envname).
 type secrets struct {
-	lookup func(string) (string, bool)
-	values map[string]bool
+	resolve func(string) (string, error)
+	values  map[string]bool
+	forms   []string // every form of every value, longest first; nil when stale
 }
 
-func newSecrets(lookup func(string) (string, bool)) *secrets {
-	return &secrets{lookup: lookup, values: map[string]bool{}}
+// newSecrets resolves through list; a nil list allows nothing.
+func newSecrets(list *secret.AllowList) *secrets {
+	return newSecretsFunc(list.Resolve)
 }
 
-// expand resolves the references in s; an unset variable is an error that
-// names it.
+func newSecretsFunc(resolve func(string) (string, error)) *secrets {
+	return &secrets{resolve: resolve, values: map[string]bool{}}
+}
+
+// errSecret marks a reference the allow-list refused or that has no value:
+// the run fails at once (retrying will not change the operator's setting).
+var errSecret = errors.New("secret reference")
+
+// expand resolves the references in s. A name outside the allow-list, or
+// allowed but unset, is an error that names it and the setting.
 func (s *secrets) expand(v string) (string, error) {
-	return definition.ExpandEnvRefs(v, func(name string) (string, bool) {
-		val, ok := s.lookup(name)
-		if ok && len(val) >= minSecretLen {
-			s.values[val] = true
+	var failure error
+	out, err := definition.ExpandEnvRefs(v, func(name string) (string, bool) {
+		val, err := s.resolve(name)
+		if err != nil {
+			if failure == nil {
+				failure = err
+			}
+			return "", false
 		}
-		return val, ok
+		s.remember(val)
+		return val, true
 	})
+	if failure != nil {
+		return "", fmt.Errorf("%w: %w", errSecret, failure)
+	}
+	return out, err
+}
+
+func (s *secrets) remember(val string) {
+	if len(val) >= minSecretLen && !s.values[val] {
+		s.values[val] = true
+		s.forms = nil
+	}
 }
 
 // expandAny resolves references in every string inside a JSON-like value.
@@ -68,19 +102,68 @@ func (s *secrets) expandAny(v any) (any, error) {
 	return v, nil
 }
 
-// redact replaces every resolved secret value in text, longest first (so a
-// secret containing another is replaced whole).
+// redact replaces every form of every resolved secret in text, longest
+// first (so a secret containing another is replaced whole).
 func (s *secrets) redact(text string) string {
 	if len(s.values) == 0 || text == "" {
 		return text
 	}
-	vals := make([]string, 0, len(s.values))
-	for v := range s.values {
-		vals = append(vals, v)
+	if s.forms == nil {
+		seen := map[string]bool{}
+		for v := range s.values {
+			for _, f := range secret.Forms(v) {
+				if len(f) >= minSecretLen && !seen[f] {
+					seen[f] = true
+					s.forms = append(s.forms, f)
+				}
+			}
+		}
+		slices.SortFunc(s.forms, func(a, b string) int { return len(b) - len(a) })
 	}
-	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
-	for _, v := range vals {
-		text = strings.ReplaceAll(text, v, Redacted)
+	for _, f := range s.forms {
+		text = strings.ReplaceAll(text, f, Redacted)
 	}
 	return text
+}
+
+// redactJSON redacts a JSON document so that it stays valid JSON: every
+// string (and object key) is redacted after decoding, so an escaped form
+// of a secret is caught too, and the document is encoded again.
+func (s *secrets) redactJSON(raw json.RawMessage) json.RawMessage {
+	if len(s.values) == 0 || len(raw) == 0 {
+		return raw
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // keep numbers exactly as they were
+	if err := dec.Decode(&v); err != nil {
+		b, _ := json.Marshal(s.redact(string(raw)))
+		return b
+	}
+	b, err := json.Marshal(redactAny(v, s))
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// redactAny redacts every string and object key inside a JSON-like value.
+func redactAny(v any, sec *secrets) any {
+	switch t := v.(type) {
+	case string:
+		return sec.redact(t)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[sec.redact(k)] = redactAny(e, sec)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = redactAny(e, sec)
+		}
+		return out
+	}
+	return v
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // PreviewInput is what a run would start from once its context is
@@ -37,6 +38,10 @@ type PreviewInput struct {
 	// resolves it at run time, and fails the run if it is unset there). Nil
 	// resolves nothing.
 	LookupEnv func(string) (string, bool)
+	// Secrets, when set, is the worker's allow-list: a reference it
+	// refuses is left as written and listed in Preview.NotAllowed, as the
+	// worker would fail the run on it.
+	Secrets *secret.AllowList
 }
 
 // Preview is what RunActivityWorkflow would do with a PreviewInput, computed
@@ -60,6 +65,9 @@ type Preview struct {
 	Instruction *PlannedInstruction `json:"instruction,omitempty"`
 	// Unresolved lists the ${env:NAME} references LookupEnv did not know.
 	Unresolved []string `json:"unresolved_env,omitempty"`
+	// NotAllowed says, for each ${env:NAME} reference PreviewInput.Secrets
+	// refuses, why: the worker would fail the run on it.
+	NotAllowed map[string]string `json:"not_allowed_env,omitempty"`
 }
 
 // PlannedInstruction is an instruction as RunInstruction would start it.
@@ -109,21 +117,29 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 		}
 		in.Event = &ev
 	}
-	unresolved := map[string]bool{}
-	lookup := func(name string) (string, bool) {
+	unresolved, notAllowed := map[string]bool{}, map[string]string{}
+	lookup := func(name string) (string, error) {
+		if in.Secrets != nil {
+			if err := in.Secrets.Check(name); err != nil {
+				notAllowed[name] = err.Error()
+				unresolved[name] = true
+				return "${env:" + name + "}", nil
+			}
+		}
 		if in.LookupEnv != nil {
 			if v, ok := in.LookupEnv(name); ok {
-				return v, true
+				return v, nil
 			}
 		}
 		unresolved[name] = true
-		return "${env:" + name + "}", true
+		return "${env:" + name + "}", nil
 	}
-	sec := newSecrets(lookup)
+	sec := newSecretsFunc(lookup)
 	forget := func() {
 		for name := range unresolved {
 			delete(sec.values, "${env:"+name+"}")
 		}
+		sec.forms = nil
 	}
 
 	// Context: resolve what GatherContext would resolve (so its secrets are
@@ -149,6 +165,15 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 		_, _ = sec.expand(v)
 	}
 	forget()
+	// The engine redacts context values before they leave GatherContext:
+	// the rule and the command see them redacted.
+	if len(in.Context) > 0 {
+		redacted := make(map[string]json.RawMessage, len(in.Context))
+		for k, v := range in.Context {
+			redacted[k] = sec.redactJSON(v)
+		}
+		in.Context = redacted
+	}
 
 	out := &Preview{}
 	if len(def.Context) > 0 {
@@ -178,7 +203,7 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 			out.Unreached = previewUnreached(ctx, a, def, ruleIn, outcome.FailedIndex+1, sec)
 		}
 		if !outcome.Passed {
-			out.Unresolved = sortedKeys(unresolved)
+			out.Unresolved, out.NotAllowed = sortedKeys(unresolved), nilIfEmpty(notAllowed)
 			return out, nil
 		}
 	}
@@ -190,7 +215,7 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 	}
 	forget()
 	out.Instruction = redactPlan(p, sec)
-	out.Unresolved = sortedKeys(unresolved)
+	out.Unresolved, out.NotAllowed = sortedKeys(unresolved), nilIfEmpty(notAllowed)
 	return out, nil
 }
 
@@ -228,7 +253,7 @@ func planInstruction(def *definition.Definition, in PreviewInput, sec *secrets) 
 		a := &Activities{cfg: Config{BaseEnv: []string{}}}
 		env, err := a.shellEnv(sec, def, InstructionInput{
 			RunID: in.RunID, DefinitionID: def.ID, Trigger: in.Trigger, Event: in.Event, Context: in.Context,
-		})
+		}, previewRunDir)
 		if err != nil {
 			return nil, fmt.Errorf("engine: building the environment: %w", err)
 		}
@@ -279,24 +304,11 @@ func redactPlan(p *PlannedInstruction, sec *secrets) *PlannedInstruction {
 	return p
 }
 
-func redactAny(v any, sec *secrets) any {
-	switch t := v.(type) {
-	case string:
-		return sec.redact(t)
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = redactAny(e, sec)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = redactAny(e, sec)
-		}
-		return out
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
 	}
-	return v
+	return m
 }
 
 func sortedKeys(m map[string]bool) []string {

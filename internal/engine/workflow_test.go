@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
 )
@@ -80,10 +81,15 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: st, pub: &fakePublisher{}, env: map[string]string{}}
+	allow, err := secret.New(secret.Config{Env: "HUB_TOKEN,API_TOKEN,WHO,NOT_SET_ANYWHERE",
+		LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.acts, err = NewActivities(Config{
 		Store:          st,
 		Publisher:      h.pub,
-		LookupEnv:      func(k string) (string, bool) { v, ok := h.env[k]; return v, ok },
+		Secrets:        allow,
 		ShellGrace:     200 * time.Millisecond,
 		HeartbeatEvery: 50 * time.Millisecond,
 	})

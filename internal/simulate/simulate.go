@@ -22,6 +22,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/engine"
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // Config is one simulation.
@@ -40,6 +41,9 @@ type Config struct {
 	// Env holds ${env:NAME} values as a worker would see them; they are
 	// resolved and then redacted (***) wherever they would show.
 	Env map[string]string
+	// Secrets, when set, is the worker's allow-list: references it refuses
+	// are reported (DefinitionTrace.NotAllowedEnv), as the run would fail.
+	Secrets *secret.AllowList
 	// Now is the time of events whose line has none (default time.Now).
 	Now time.Time
 }
@@ -118,6 +122,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		rep.Counts.Fixtures = fx.Len()
 	}
 	sim := NewSimulator(defs, eventTypes, fixtures, cfg.Env)
+	sim.secrets = cfg.Secrets
 
 	if cfg.EventsFile != "" {
 		events, errs := LoadEvents(cfg.EventsFile, now)

@@ -173,6 +173,9 @@ func writeDefinition(w io.Writer, dt DefinitionTrace) {
 			fmt.Fprintf(w, "      publish to %s: %s\n", in.Subject, clipText(jsonText(in.Payload)))
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(dt.NotAllowedEnv)) {
+		fmt.Fprintf(w, "    the run would fail: ${env:%s}: %s\n", name, dt.NotAllowedEnv[name])
+	}
 	if len(dt.UnresolvedEnv) > 0 {
 		fmt.Fprintf(w, "    note: ${env:%s} resolved by the worker at run time (give --env NAME=VALUE to preview it redacted)\n", strings.Join(dt.UnresolvedEnv, "}, ${env:"))
 	}

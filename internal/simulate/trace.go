@@ -11,6 +11,7 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/router"
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -55,6 +56,9 @@ type DefinitionTrace struct {
 	// UnresolvedEnv lists ${env:NAME} references not given with --env:
 	// the worker resolves them at run time.
 	UnresolvedEnv []string `json:"unresolved_env,omitempty"`
+	// NotAllowedEnv says, for each ${env:NAME} reference the worker's
+	// allow-list (Config.Secrets) refuses, why: the run would fail on it.
+	NotAllowedEnv map[string]string `json:"not_allowed_env,omitempty"`
 }
 
 // Runs reports whether the instruction would be started.
@@ -81,6 +85,7 @@ type Simulator struct {
 	index    *router.Index
 	fixtures *Fixtures
 	env      map[string]string
+	secrets  *secret.AllowList // the worker's allow-list, when given
 }
 
 // NewSimulator builds a simulator over valid definitions and the event
@@ -149,7 +154,7 @@ func (s *Simulator) Event(ctx context.Context, ev *Event) (EventTrace, []*defini
 		}
 		pv, err := engine.PreviewRun(ctx, engine.PreviewInput{
 			Definition: def, Trigger: string(store.RunTriggerEvent), Event: ev.Engine(),
-			Context: values, Now: ev.Time, RunID: RunIDPlaceholder, LookupEnv: s.lookupEnv,
+			Context: values, Now: ev.Time, RunID: RunIDPlaceholder, LookupEnv: s.lookupEnv, Secrets: s.secrets,
 		})
 		if err != nil {
 			problems = append(problems, &definition.Error{File: ev.File, Line: ev.Line, DefinitionID: def.ID, Message: err.Error()})
@@ -158,6 +163,7 @@ func (s *Simulator) Event(ctx context.Context, ev *Event) (EventTrace, []*defini
 			continue
 		}
 		dt.ContextSnapshot, dt.Rule, dt.Unreached, dt.Instruction, dt.UnresolvedEnv = pv.ContextSnapshot, pv.Rule, pv.Unreached, pv.Instruction, pv.Unresolved
+		dt.NotAllowedEnv = pv.NotAllowed
 		var snap map[string]json.RawMessage
 		_ = json.Unmarshal(pv.ContextSnapshot, &snap)
 		for i := range dt.Context {
