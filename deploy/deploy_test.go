@@ -98,7 +98,7 @@ func noErrs(t *testing.T, what string, errs []error) {
 // configTypes are the config package's setting structs, read by
 // reflection. TestConfigTypesComplete checks the list against the
 // package's source, so a new settings struct cannot be missed.
-var configTypes = []any{config.Engines{}, config.Sync{}, config.HTTP{}, config.Secrets{}}
+var configTypes = []any{config.Engines{}, config.Sync{}, config.HTTP{}, config.Secrets{}, config.Containment{}}
 
 // reflectSettings returns the env tags of the fields of the given structs
 // (embedded structs included), each with its default tag.
