@@ -43,7 +43,11 @@ func publishThenMarker(t *testing.T, d *devProc, defID, subject string, attack [
 				return nil
 			}
 		}
-		return fmt.Errorf("%d runs, no finished marker run", len(runs))
+		var seen []string
+		for _, r := range runs {
+			seen = append(seen, fmt.Sprintf("%s %s %q %q", r.Trigger, r.Status, clip([]byte(r.Stdout)), r.Error))
+		}
+		return fmt.Errorf("%d runs, no finished marker run: %v", len(runs), seen)
 	})
 	return runs
 }

@@ -333,6 +333,11 @@ func (d *devProc) runsOf(defID string) []run {
 		Runs []run `json:"runs"`
 	}
 	d.mustJSON("GET", "/api/v1/runs?limit=50&definition_id="+defID, readToken, "", 200, &page)
+	for i, r := range page.Runs { // the list leaves output out: read each run whole
+		if full, ok := d.getRun(r.ID); ok {
+			page.Runs[i] = full
+		}
+	}
 	return page.Runs
 }
 
