@@ -84,7 +84,18 @@ func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) 
 		return f.end(out, FinishRunInput{Status: store.RunFailed, Error: "stored definition does not decode: " + err.Error()}, definition.OnFailureFail)
 	}
 
-	// concurrency_key: wait for the key's lock before anything else.
+	// The definition's guard (misfire_policy), then its concurrency_key,
+	// before anything else.
+	release, skipped, err := guardRun(ctx, in.DefinitionID, runID, def)
+	if err != nil {
+		return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, def.OnFailure)
+	}
+	if skipped != "" {
+		return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, def.OnFailure)
+	}
+	if release != nil {
+		defer release()
+	}
 	if def.ConcurrencyKey != "" {
 		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
 		if err != nil {
