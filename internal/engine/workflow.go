@@ -166,6 +166,7 @@ func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) 
 		if fin.Result != nil && fin.Result.Error != "" {
 			fin.Error = fin.Result.Error
 		}
+		fin.LostCompletion = heartbeatTimedOut(err)
 	}
 	return f.end(out, fin, def.OnFailure)
 }
@@ -252,11 +253,17 @@ type finisher struct {
 }
 
 func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*RunOutput, error) {
-	fin.RunID = f.runID
+	fin.RunID, fin.OnFailure = f.runID, onFailure
 	dctx, _ := workflow.NewDisconnectedContext(f.short)
 	var run store.Run
 	if err := workflow.ExecuteActivity(dctx, a.FinishRun, fin).Get(dctx, &run); err != nil {
 		workflow.GetLogger(f.ctx).Error("engine: recording run outcome failed", "run_id", f.runID, "error", err)
+	}
+	if fin.LostCompletion && run.Status == store.RunSucceeded {
+		// FinishRun found the attempt's kept result: the command succeeded
+		// and only its report was lost.
+		fin.Status, fin.Stage, fin.Error = store.RunSucceeded, store.StageNone, ""
+		fin.Result = &InstructionResult{ExitCode: run.ExitCode}
 	}
 	out.Status = fin.Status
 	out.Reason = fin.Reason
@@ -279,6 +286,13 @@ func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*R
 		return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s %s: %s", f.runID, fin.Status, out.Reason), "RunFailed", nil, out)
 	}
 	return out, nil
+}
+
+// heartbeatTimedOut reports whether an activity ended by its heartbeat
+// timeout: its worker was lost, or its completion report was.
+func heartbeatTimedOut(err error) bool {
+	var timeoutErr *temporal.TimeoutError
+	return errors.As(err, &timeoutErr) && timeoutErr.TimeoutType().String() == "Heartbeat"
 }
 
 // announce publishes the lifecycle event; a NATS outage is logged, it does
