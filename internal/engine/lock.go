@@ -202,24 +202,43 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 	}
 	var refusals []refusal
 
-	enqueue := func(r LockRequest) {
-		if st.Holder != nil && st.Holder.RunID == r.RunID {
-			return
+	var tries []LockRequest
+	known := func(runID string) bool {
+		if st.Holder != nil && st.Holder.RunID == runID {
+			return true
 		}
 		for _, q := range st.Queue {
-			if q.RunID == r.RunID {
-				return
+			if q.RunID == runID {
+				return true
 			}
 		}
-		if r.Try && (st.Holder != nil || len(st.Queue) > 0) {
-			holder := st.Holder
-			if holder == nil {
-				holder = &st.Queue[0]
-			}
-			refusals = append(refusals, refusal{to: r, holder: holder.Run})
-			return
+		return false
+	}
+	enqueue := func(r LockRequest) {
+		switch {
+		case known(r.RunID):
+		case r.Try:
+			tries = append(tries, r) // decided after the pending releases
+		default:
+			st.Queue = append(st.Queue, r)
 		}
-		st.Queue = append(st.Queue, r)
+	}
+	// decide queues a try request if the key is free, else refuses it.
+	decide := func() {
+		for _, r := range tries {
+			switch {
+			case known(r.RunID):
+			case st.Holder != nil || len(st.Queue) > 0:
+				holder := st.Holder
+				if holder == nil {
+					holder = &st.Queue[0]
+				}
+				refusals = append(refusals, refusal{to: r, holder: holder.Run})
+			default:
+				st.Queue = append(st.Queue, r)
+			}
+		}
+		tries = nil
 	}
 	// refuse answers the try requests that found the key taken.
 	refuse := func() {
@@ -279,6 +298,7 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 	}
 	for {
 		drain()
+		decide()
 		refuse()
 		// Grant to the next waiter whose workflow is still there.
 		for st.Holder == nil && len(st.Queue) > 0 {
@@ -294,14 +314,14 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 			startLease()
 		}
 		if st.Holder == nil && len(st.Queue) == 0 {
-			if drain() {
+			if drain() || len(tries) > 0 {
 				continue
 			}
-			refuse()
 			return nil
 		}
 		if grants >= lockHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			drain()
+			decide()
 			refuse()
 			return workflow.NewContinueAsNewError(ctx, LockWorkflowName, st)
 		}

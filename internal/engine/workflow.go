@@ -93,9 +93,9 @@ func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) 
 	if skipped != "" {
 		return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, def.OnFailure)
 	}
-	if release != nil {
-		defer release()
-	}
+	// The guard is given back before the run is recorded, so a run shown
+	// finished never holds its definition.
+	f.release = release
 	if def.ConcurrencyKey != "" {
 		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
 		if err != nil {
@@ -250,10 +250,15 @@ type finisher struct {
 	workflowID string
 	startedAt  time.Time
 	rule       json.RawMessage
+	release    func() // the definition's guard, if the run holds it
 }
 
 func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*RunOutput, error) {
 	fin.RunID, fin.OnFailure = f.runID, onFailure
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
 	dctx, _ := workflow.NewDisconnectedContext(f.short)
 	var run store.Run
 	if err := workflow.ExecuteActivity(dctx, a.FinishRun, fin).Get(dctx, &run); err != nil {
