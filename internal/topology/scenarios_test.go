@@ -571,12 +571,12 @@ func TestTopology7PostgresRestart(t *testing.T) {
 	const n = 200
 	c := getCluster(t)
 	d := c.scenarioDefs(t, "s7")
-	// A completion the worker could not report while PostgreSQL (and so
-	// Temporal's persistence) was down is lost; Temporal notices through
-	// the heartbeat timeout (1 min) and the retry policy decides: with
-	// max_attempts 1 such a run is recorded failed ("stopped heartbeating"),
-	// with retries it runs again and succeeds.
-	d.write("on-event.yaml", eventDef("s7.on-event", "s7")+"retry: {max_attempts: 3, initial_interval: 1s}\n")
+	// max_attempts 1 (the default): a completion the worker could not
+	// report while PostgreSQL (and so Temporal's persistence) was down is
+	// lost and Temporal sees a heartbeat timeout (1 min), but the attempt
+	// kept its result on the run first, so the run is still recorded
+	// succeeded, not retried and not failed.
+	d.write("on-event.yaml", eventDef("s7.on-event", "s7"))
 	c.sync(t, "api-1", "")
 	ac := c.pids("activity-core")
 	var runsBefore, defsBefore, syncsBefore int
@@ -617,6 +617,11 @@ func TestTopology7PostgresRestart(t *testing.T) {
 	by := c.waitRunsTerminal(t, "s7.on-event", n, 5*time.Minute)
 	if by[store.RunSucceeded] != n {
 		t.Errorf("run statuses %v, want %d succeeded:\n%s", by, n, strings.Join(c.unsuccessful(t, "s7.on-event"), "\n"))
+	}
+	for _, p := range Layout {
+		if p.Kind == "activity-core" && c.procs[p.Name].logContains("completion report was lost") {
+			t.Logf("%s recorded a run whose completion report was lost as succeeded", p.Name)
+		}
 	}
 	c.waitConsumerDrained(t, time.Minute)
 	// Nothing stored before the restart is lost.
