@@ -343,7 +343,9 @@ func (a *Activities) keepSucceeded(ctx context.Context, runID string, res *Instr
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 15*time.Second)
+		// At most 2s apart: the kept result should be written before
+		// FinishRun, which follows Temporal's recovery, looks for it.
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
