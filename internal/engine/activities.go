@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -185,8 +188,11 @@ func (a *Activities) StartRun(ctx context.Context, in StartRunInput) (*StartRunR
 		// ErrConflict: an earlier attempt of this activity created it.
 		return nil, storeErr("recording run", err)
 	}
-	if err == nil && res.Skip && a.cfg.OnRunFinished != nil {
-		a.cfg.OnRunFinished(stored)
+	if err == nil && res.Skip {
+		a.logOutcome(stored, "")
+		if a.cfg.OnRunFinished != nil {
+			a.cfg.OnRunFinished(stored)
+		}
 	}
 	return res, nil
 }
@@ -217,6 +223,13 @@ type FinishRunInput struct {
 	Result          *InstructionResult
 	Error           string `json:"error,omitempty"`
 	Attempt         int    `json:"attempt"`
+	// OnFailure is the definition's on_failure; it sets the level the
+	// outcome is logged at (empty: fail).
+	OnFailure string `json:"on_failure,omitempty"`
+	// LostCompletion says the instruction's last attempt ended without a
+	// report reaching Temporal (heartbeat timeout): FinishRun records the
+	// attempt's own result if it kept one (keepSucceeded).
+	LostCompletion bool `json:"lost_completion,omitempty"`
 }
 
 // FinishRun records how the run ended. A run already finished keeps its
@@ -226,6 +239,14 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.R
 	run, err := a.cfg.Store.GetRun(ctx, in.RunID)
 	if err != nil {
 		return nil, storeErr("loading run "+in.RunID, err)
+	}
+	if in.LostCompletion && run.Status == store.RunRunning && run.Stage == store.StageInstruction && run.Error == "" {
+		// The attempt succeeded and kept its result; only its report to
+		// Temporal was lost (docs/topology.md#what-it-found).
+		a.log.Warn("engine: the instruction succeeded but its completion report was lost; recording the kept result",
+			"run_id", in.RunID, "definition_id", run.DefinitionID, "heartbeat_error", in.Error)
+		in.Status, in.Stage, in.Error = store.RunSucceeded, store.StageNone, ""
+		in.Result = &InstructionResult{ExitCode: run.ExitCode, Stdout: run.Stdout, Stderr: run.Stderr, Attempt: run.Attempt}
 	}
 	now := time.Now().UTC()
 	run.Status, run.Stage, run.FinishedAt = in.Status, in.Stage, &now
@@ -252,10 +273,104 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.R
 	if err != nil {
 		return nil, storeErr("recording run outcome", err)
 	}
+	a.logOutcome(stored, in.OnFailure)
 	if a.cfg.OnRunFinished != nil {
 		a.cfg.OnRunFinished(stored)
 	}
 	return &stored, nil
+}
+
+// stderrTailMax bounds the stderr tail a failed run's log line carries.
+const stderrTailMax = 2 << 10
+
+// logOutcome logs how a run ended at the level its policy implies:
+// succeeded, skipped and canceled at INFO; failed or timed out at WARN when
+// on_failure is log_and_continue, else at ERROR, with the (redacted) tail
+// of stderr.
+func (a *Activities) logOutcome(run store.Run, onFailure string) {
+	level := slog.LevelInfo
+	attrs := []any{"run_id", run.ID, "definition_id", run.DefinitionID, "status", run.Status, "trigger", run.Trigger, "attempt", run.Attempt}
+	switch run.Status {
+	case store.RunSkipped:
+		attrs = append(attrs, "reason", run.SkipReason)
+	case store.RunFailed, store.RunTimedOut:
+		level = slog.LevelError
+		if onFailure == definition.OnFailureLogAndContinue {
+			level = slog.LevelWarn
+		}
+		attrs = append(attrs, "stage", run.Stage, "error", run.Error)
+		if run.ExitCode != nil {
+			attrs = append(attrs, "exit_code", *run.ExitCode)
+		}
+		if run.Stderr != "" {
+			attrs = append(attrs, "stderr_tail", tail(run.Stderr, stderrTailMax))
+		}
+	case store.RunCanceled:
+		attrs = append(attrs, "error", run.Error)
+	}
+	a.log.Log(context.Background(), level, "engine: run "+string(run.Status), attrs...)
+}
+
+// tail is the last max bytes of s, cut at a UTF-8 boundary, trimmed, and
+// marked when cut.
+func tail(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= max {
+		return s
+	}
+	s = s[len(s)-max:]
+	for len(s) > 0 && !utf8.RuneStart(s[0]) {
+		s = s[1:]
+	}
+	return "…" + s
+}
+
+// keepSucceeded records, on the run that is still running, that the
+// instruction's attempt succeeded and what it left, before the attempt
+// reports to Temporal. If PostgreSQL (and so Temporal) goes away as that
+// report is sent, the report can be lost and Temporal sees a heartbeat
+// timeout; FinishRun then records this kept result instead of a failure.
+// It retries while the store is unavailable, heartbeating, until the
+// attempt's deadline.
+func (a *Activities) keepSucceeded(ctx context.Context, runID string, res *InstructionResult) {
+	wait := time.Second
+	for {
+		err := a.keepResult(ctx, runID, res)
+		if err == nil || !store.IsRetryable(err) {
+			if err != nil {
+				a.log.Warn("engine: keeping the instruction's result failed", "run_id", runID, "error", err)
+			}
+			return
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, map[string]any{"keeping_result": err.Error()})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		// At most 2s apart: the kept result should be written before
+		// FinishRun, which follows Temporal's recovery, looks for it.
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func (a *Activities) keepResult(ctx context.Context, runID string, res *InstructionResult) error {
+	run, err := a.cfg.Store.GetRun(ctx, runID)
+	if err != nil || run.Status != store.RunRunning {
+		return err
+	}
+	run.Stage, run.Error = store.StageInstruction, ""
+	run.ExitCode, run.Stdout, run.Stderr = res.ExitCode, res.Stdout, res.Stderr
+	if res.Attempt > 0 {
+		run.Attempt = res.Attempt
+	}
+	_, err = a.cfg.Store.UpdateRun(ctx, run)
+	if errors.Is(err, store.ErrConflict) {
+		return nil // the run already ended
+	}
+	return err
 }
 
 // PublishLifecycle publishes <prefix>.run.<status> so other definitions can

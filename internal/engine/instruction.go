@@ -78,6 +78,7 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 	res.FinishedAt = time.Now().UTC()
 	res.Stdout, res.Stderr = sec.redact(res.Stdout), sec.redact(res.Stderr)
 	if runErr == nil {
+		a.keepSucceeded(ctx, in.RunID, res)
 		return res, nil
 	}
 	// Classify: our timeout, cancellation, or a failure. The timeout comes

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -21,12 +23,20 @@ import (
 // when nobody holds or waits for it. A holder that never releases (its
 // workflow was terminated) loses the key when its lease runs out: the lease
 // covers the longest the run can take with all its retries.
+//
+// The same machinery guards a definition whose misfire_policy forbids
+// overlap, whatever started the run (docs/definitions.md#misfire-policy):
+// its lock workflow has the id GuardWorkflowID(definition id). With skip,
+// the run asks in try mode: the lock workflow grants the key only when
+// nobody holds it or waits for it, and otherwise answers "lock-refused"
+// with the holder's run id, so the run ends skipped at once.
 
 // Signal names of the lock protocol.
 const (
 	lockAcquireSignal = "acquire"
 	lockReleaseSignal = "release"
 	lockGrantedSignal = "lock-granted"
+	lockRefusedSignal = "lock-refused"
 	// lockHistoryLimit bounds the lock workflow's history: after this many
 	// grants it continues as new with its queue.
 	lockHistoryLimit = 500
@@ -35,11 +45,31 @@ const (
 // LockWorkflowID is the id of the lock workflow of a concurrency key.
 func LockWorkflowID(key string) string { return "activity-core:lock:" + key }
 
+// GuardWorkflowID is the id of the lock workflow that keeps runs of one
+// definition from overlapping. Its prefix differs from LockWorkflowID's, so
+// no concurrency_key can name it.
+func GuardWorkflowID(definitionID string) string { return "activity-core:guard:" + definitionID }
+
 // LockRequest asks for a key.
 type LockRequest struct {
 	WorkflowID string        `json:"workflow_id"`
 	RunID      string        `json:"run_id"`
 	Lease      time.Duration `json:"lease"`
+	// Run is the activity-core run id, named to a refused run.
+	Run string `json:"run,omitempty"`
+	// Try asks for the key only if it is free: otherwise the lock workflow
+	// answers lockRefusedSignal instead of queueing the request.
+	Try bool `json:"try,omitempty"`
+	// LockID is the lock workflow's id when it is not LockWorkflowID(key).
+	LockID string `json:"lock_id,omitempty"`
+}
+
+// LockRefusal answers a try request for a key that is taken.
+type LockRefusal struct {
+	Key string `json:"key"`
+	// Holder is the activity-core run id of the run holding the key (or,
+	// when the key is between holders, of the first waiter).
+	Holder string `json:"holder,omitempty"`
 }
 
 // LockRelease gives a key back (or leaves the queue).
@@ -71,34 +101,72 @@ func lockLease(def *definition.Definition) time.Duration {
 	return lease + 5*time.Minute
 }
 
+// lockAsk is what a run asks of a lock workflow.
+type lockAsk struct {
+	key   string // the grant's payload, and LockWorkflowID(key) unless id is set
+	id    string
+	lease time.Duration
+	run   string // the activity-core run id
+	try   bool
+}
+
 // acquireLock joins the key's queue and blocks until the key is granted. The
 // returned release gives it back (on a disconnected context, so a canceled
 // run still releases).
 func acquireLock(ctx workflow.Context, key string, lease time.Duration) (func(), error) {
+	release, _, err := takeLock(ctx, lockAsk{key: key, lease: lease})
+	return release, err
+}
+
+// takeLock asks a lock workflow for its key. Waiting (try false), it blocks
+// until the key is granted. In try mode a taken key is refused at once: the
+// release is nil and holder names the run that holds it.
+func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string, err error) {
 	info := workflow.GetInfo(ctx)
-	req := LockRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lease: lease}
+	id := ask.id
+	if id == "" {
+		id = LockWorkflowID(ask.key)
+	}
+	req := LockRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lease: ask.lease, Run: ask.run, Try: ask.try}
+	if ask.id != "" {
+		req.LockID = ask.id
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
 	})
-	release := func() {
+	release = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		err := workflow.SignalExternalWorkflow(dctx, LockWorkflowID(key), "", lockReleaseSignal, LockRelease{WorkflowID: req.WorkflowID, RunID: req.RunID}).Get(dctx, nil)
+		err := workflow.SignalExternalWorkflow(dctx, id, "", lockReleaseSignal, LockRelease{WorkflowID: req.WorkflowID, RunID: req.RunID}).Get(dctx, nil)
 		if err != nil {
-			workflow.GetLogger(ctx).Warn("engine: releasing concurrency key failed (the lease will expire)", "key", key, "error", err)
+			workflow.GetLogger(ctx).Warn("engine: releasing lock failed (the lease will expire)", "lock", id, "error", err)
 		}
 	}
-	if err := workflow.ExecuteActivity(actx, a.AcquireLock, key, req).Get(ctx, nil); err != nil {
-		return nil, err
+	if err := workflow.ExecuteActivity(actx, a.AcquireLock, ask.key, req).Get(ctx, nil); err != nil {
+		return nil, "", err
 	}
-	granted := workflow.GetSignalChannel(ctx, lockGrantedSignal)
-	var got string
-	granted.Receive(ctx, &got)
-	if ctx.Err() != nil {
+	var refusal *LockRefusal
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, lockGrantedSignal), func(c workflow.ReceiveChannel, _ bool) {
+		var got string
+		c.Receive(ctx, &got)
+	})
+	if ask.try {
+		sel.AddReceive(workflow.GetSignalChannel(ctx, lockRefusedSignal), func(c workflow.ReceiveChannel, _ bool) {
+			refusal = &LockRefusal{}
+			c.Receive(ctx, refusal)
+		})
+	}
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+	switch {
+	case ctx.Err() != nil:
 		release() // leave the queue
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
+	case refusal != nil:
+		return nil, refusal.Holder, nil
 	}
-	return release, nil
+	return release, "", nil
 }
 
 // AcquireLock signals the key's lock workflow, starting it if needed. It
@@ -107,9 +175,13 @@ func (a *Activities) AcquireLock(ctx context.Context, key string, req LockReques
 	if a.cfg.Temporal == nil {
 		return temporal.NewNonRetryableApplicationError("concurrency_key needs a Temporal client on the worker", errTypeConfig, nil)
 	}
-	_, err := a.cfg.Temporal.SignalWithStartWorkflow(ctx, LockWorkflowID(key), lockAcquireSignal, req,
+	id := req.LockID
+	if id == "" {
+		id = LockWorkflowID(key)
+	}
+	_, err := a.cfg.Temporal.SignalWithStartWorkflow(ctx, id, lockAcquireSignal, req,
 		client.StartWorkflowOptions{
-			ID:        LockWorkflowID(key),
+			ID:        id,
 			TaskQueue: a.cfg.TaskQueue,
 		}, LockWorkflowName, LockState{Key: key})
 	if err != nil {
@@ -124,17 +196,59 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 	acquire := workflow.GetSignalChannel(ctx, lockAcquireSignal)
 	release := workflow.GetSignalChannel(ctx, lockReleaseSignal)
 	grants := 0
+	type refusal struct {
+		to     LockRequest
+		holder string
+	}
+	var refusals []refusal
 
-	enqueue := func(r LockRequest) {
-		if st.Holder != nil && st.Holder.RunID == r.RunID {
-			return
+	var tries []LockRequest
+	known := func(runID string) bool {
+		if st.Holder != nil && st.Holder.RunID == runID {
+			return true
 		}
 		for _, q := range st.Queue {
-			if q.RunID == r.RunID {
-				return
+			if q.RunID == runID {
+				return true
 			}
 		}
-		st.Queue = append(st.Queue, r)
+		return false
+	}
+	enqueue := func(r LockRequest) {
+		switch {
+		case known(r.RunID):
+		case r.Try:
+			tries = append(tries, r) // decided after the pending releases
+		default:
+			st.Queue = append(st.Queue, r)
+		}
+	}
+	// decide queues a try request if the key is free, else refuses it.
+	decide := func() {
+		for _, r := range tries {
+			switch {
+			case known(r.RunID):
+			case st.Holder != nil || len(st.Queue) > 0:
+				holder := st.Holder
+				if holder == nil {
+					holder = &st.Queue[0]
+				}
+				refusals = append(refusals, refusal{to: r, holder: holder.Run})
+			default:
+				st.Queue = append(st.Queue, r)
+			}
+		}
+		tries = nil
+	}
+	// refuse answers the try requests that found the key taken.
+	refuse := func() {
+		for _, r := range refusals {
+			err := workflow.SignalExternalWorkflow(ctx, r.to.WorkflowID, r.to.RunID, lockRefusedSignal, LockRefusal{Key: st.Key, Holder: r.holder}).Get(ctx, nil)
+			if err != nil {
+				logger.Info("lock: refused requester is gone", "key", st.Key, "workflow_id", r.to.WorkflowID, "error", err)
+			}
+		}
+		refusals = nil
 	}
 	dequeue := func(runID string) {
 		if st.Holder != nil && st.Holder.RunID == runID {
@@ -184,6 +298,8 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 	}
 	for {
 		drain()
+		decide()
+		refuse()
 		// Grant to the next waiter whose workflow is still there.
 		for st.Holder == nil && len(st.Queue) > 0 {
 			next := st.Queue[0]
@@ -198,13 +314,15 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 			startLease()
 		}
 		if st.Holder == nil && len(st.Queue) == 0 {
-			if drain() {
+			if drain() || len(tries) > 0 {
 				continue
 			}
 			return nil
 		}
 		if grants >= lockHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			drain()
+			decide()
+			refuse()
 			return workflow.NewContinueAsNewError(ctx, LockWorkflowName, st)
 		}
 		sel := workflow.NewSelector(ctx)
@@ -233,4 +351,32 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 			leaseCancel, leaseTimer = nil, nil
 		}
 	}
+}
+
+// guardVersion marks workflows that take the definition's guard; runs
+// started before it replay without (workflow.GetVersion).
+const guardVersion = "definition-guard"
+
+// guardRun keeps runs of one definition from overlapping as its
+// misfire_policy says, for every trigger (docs/definitions.md#misfire-policy):
+// skip refuses a run while another holds the guard (skipped is the reason,
+// release nil); buffer_one and buffer_all wait for it; the other policies
+// and event definitions take no guard. The release runs when the run ends.
+func guardRun(ctx workflow.Context, definitionID, runID string, def *definition.Definition) (release func(), skipped string, err error) {
+	var try bool
+	switch def.Trigger.MisfirePolicy {
+	case definition.MisfireSkip:
+		try = true
+	case definition.MisfireBufferOne, definition.MisfireBufferAll:
+	default:
+		return nil, "", nil
+	}
+	if workflow.GetVersion(ctx, guardVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil, "", nil
+	}
+	release, holder, err := takeLock(ctx, lockAsk{key: "definition " + definitionID, id: GuardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try})
+	if err != nil || release != nil {
+		return release, "", err
+	}
+	return nil, fmt.Sprintf("overlap: run %s of this definition is still running (misfire_policy: skip)", cmp.Or(holder, "(unknown)")), nil
 }

@@ -84,7 +84,18 @@ func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) 
 		return f.end(out, FinishRunInput{Status: store.RunFailed, Error: "stored definition does not decode: " + err.Error()}, definition.OnFailureFail)
 	}
 
-	// concurrency_key: wait for the key's lock before anything else.
+	// The definition's guard (misfire_policy), then its concurrency_key,
+	// before anything else.
+	release, skipped, err := guardRun(ctx, in.DefinitionID, runID, def)
+	if err != nil {
+		return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, def.OnFailure)
+	}
+	if skipped != "" {
+		return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, def.OnFailure)
+	}
+	// The guard is given back before the run is recorded, so a run shown
+	// finished never holds its definition.
+	f.release = release
 	if def.ConcurrencyKey != "" {
 		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
 		if err != nil {
@@ -155,6 +166,7 @@ func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) 
 		if fin.Result != nil && fin.Result.Error != "" {
 			fin.Error = fin.Result.Error
 		}
+		fin.LostCompletion = heartbeatTimedOut(err)
 	}
 	return f.end(out, fin, def.OnFailure)
 }
@@ -241,14 +253,25 @@ type finisher struct {
 	workflowID string
 	startedAt  time.Time
 	rule       json.RawMessage
+	release    func() // the definition's guard, if the run holds it
 }
 
 func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*RunOutput, error) {
-	fin.RunID = f.runID
+	fin.RunID, fin.OnFailure = f.runID, onFailure
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
 	dctx, _ := workflow.NewDisconnectedContext(f.short)
 	var run store.Run
 	if err := workflow.ExecuteActivity(dctx, a.FinishRun, fin).Get(dctx, &run); err != nil {
 		workflow.GetLogger(f.ctx).Error("engine: recording run outcome failed", "run_id", f.runID, "error", err)
+	}
+	if fin.LostCompletion && run.Status == store.RunSucceeded {
+		// FinishRun found the attempt's kept result: the command succeeded
+		// and only its report was lost.
+		fin.Status, fin.Stage, fin.Error = store.RunSucceeded, store.StageNone, ""
+		fin.Result = &InstructionResult{ExitCode: run.ExitCode}
 	}
 	out.Status = fin.Status
 	out.Reason = fin.Reason
@@ -271,6 +294,13 @@ func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*R
 		return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s %s: %s", f.runID, fin.Status, out.Reason), "RunFailed", nil, out)
 	}
 	return out, nil
+}
+
+// heartbeatTimedOut reports whether an activity ended by its heartbeat
+// timeout: its worker was lost, or its completion report was.
+func heartbeatTimedOut(err error) bool {
+	var timeoutErr *temporal.TimeoutError
+	return errors.As(err, &timeoutErr) && timeoutErr.TimeoutType().String() == "Heartbeat"
 }
 
 // announce publishes the lifecycle event; a NATS outage is logged, it does

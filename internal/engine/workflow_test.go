@@ -67,6 +67,10 @@ type harness struct {
 	pub   *fakePublisher
 	acts  *Activities
 	env   map[string]string
+	// held, asked, released: see stubLocks.
+	held     map[string]string
+	asked    []LockRequest
+	released []string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -130,6 +134,7 @@ func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironm
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(RunActivityWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
 	env.RegisterActivity(h.acts)
+	h.stubLocks(env)
 	env.SetTestTimeout(time.Minute)
 	if hook != nil {
 		hook(env)

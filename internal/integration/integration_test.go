@@ -569,7 +569,7 @@ func TestConcurrencyKeyNeverOverlaps(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "spans.log")
 	for _, id := range []string{"it.key-a", "it.key-b"} {
 		in.write(id+".yaml", fmt.Sprintf(`id: %s
-trigger: {trigger_type: cron, cron_expression: "0 5 * * *"}
+trigger: {trigger_type: cron, cron_expression: "0 5 * * *", misfire_policy: allow_all}
 concurrency_key: shared-disk
 instruction:
   kind: shell

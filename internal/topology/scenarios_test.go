@@ -571,13 +571,32 @@ func TestTopology7PostgresRestart(t *testing.T) {
 	const n = 200
 	c := getCluster(t)
 	d := c.scenarioDefs(t, "s7")
-	// A completion the worker could not report while PostgreSQL (and so
-	// Temporal's persistence) was down is lost; Temporal notices through
-	// the heartbeat timeout (1 min) and the retry policy decides: with
-	// max_attempts 1 such a run is recorded failed ("stopped heartbeating"),
-	// with retries it runs again and succeeds.
-	d.write("on-event.yaml", eventDef("s7.on-event", "s7")+"retry: {max_attempts: 3, initial_interval: 1s}\n")
+	// max_attempts 1 (the default): a completion the worker could not
+	// report while PostgreSQL (and so Temporal's persistence) was down is
+	// lost and Temporal sees a heartbeat timeout (1 min), but the attempt
+	// kept its result on the run first, so the run is still recorded
+	// succeeded, not retried and not failed.
+	d.write("on-event.yaml", eventDef("s7.on-event", "s7"))
+	// A manual run whose command finishes while PostgreSQL is down: its
+	// result is reported exactly during the outage.
+	startedMarker, stoppedMarker := filepath.Join(c.dir, "s7-started"), filepath.Join(c.dir, "s7-pg-stopped")
+	d.write("finish-in-outage.yaml", fmt.Sprintf(`id: s7.finish-in-outage
+trigger: {trigger_type: cron, cron_expression: "0 7 1 1 *"}
+instruction:
+  kind: shell
+  cmd: 'touch %s; while [ ! -e %s ]; do sleep 0.05; done; echo finished'
+`, startedMarker, stoppedMarker))
 	c.sync(t, "api-1", "")
+	var inOutage struct {
+		RunID string `json:"run_id"`
+	}
+	c.mustCall(t, "api-1", "POST", "/api/v1/definitions/s7.finish-in-outage/run", "", &inOutage)
+	if err := waitFor(time.Minute, 50*time.Millisecond, func() error {
+		_, err := os.Stat(startedMarker)
+		return err
+	}); err != nil {
+		t.Fatalf("the manual run's command never started: %v", err)
+	}
 	ac := c.pids("activity-core")
 	var runsBefore, defsBefore, syncsBefore int
 	t0 := time.Now()
@@ -598,6 +617,9 @@ func TestTopology7PostgresRestart(t *testing.T) {
 		case n / 4:
 			pg.stop(syscall.SIGINT, 30*time.Second)
 			downFor = time.Duration(time.Now().UnixNano())
+			if err := os.WriteFile(stoppedMarker, nil, 0o644); err != nil {
+				t.Error(err)
+			}
 			t.Logf("stopped PostgreSQL after %d events", i+1)
 		case 3 * n / 4:
 			pgErr = pg.start()
@@ -617,6 +639,14 @@ func TestTopology7PostgresRestart(t *testing.T) {
 	by := c.waitRunsTerminal(t, "s7.on-event", n, 5*time.Minute)
 	if by[store.RunSucceeded] != n {
 		t.Errorf("run statuses %v, want %d succeeded:\n%s", by, n, strings.Join(c.unsuccessful(t, "s7.on-event"), "\n"))
+	}
+	if r := c.waitRun(t, "api-2", inOutage.RunID); r.Status != store.RunSucceeded || r.Stdout != "finished\n" {
+		t.Errorf("the run that finished while PostgreSQL was down: %s %q %s", r.Status, r.Stdout, r.Error)
+	}
+	for _, p := range Layout {
+		if p.Kind == "activity-core" && c.procs[p.Name].logContains("completion report was lost") {
+			t.Logf("%s recorded a run whose completion report was lost as succeeded", p.Name)
+		}
 	}
 	c.waitConsumerDrained(t, time.Minute)
 	// Nothing stored before the restart is lost.

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// stubLocks stands in for the lock workflows in the SDK's test
+// environment (a unit test of the workflow logic; the real lock workflows
+// run in internal/integration): a key is free unless h.held names its
+// holder, and then a try request is refused.
+func (h *harness) stubLocks(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(h.acts.AcquireLock, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, key string, req LockRequest) error {
+			h.asked = append(h.asked, req)
+			if holder, ok := h.held[key]; ok && req.Try {
+				env.SignalWorkflow(lockRefusedSignal, LockRefusal{Key: key, Holder: holder})
+				return nil
+			}
+			env.SignalWorkflow(lockGrantedSignal, key)
+			return nil
+		})
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, lockReleaseSignal, mock.Anything).Return(
+		func(_, workflowID, _, _ string, _ any) error {
+			h.released = append(h.released, workflowID)
+			return nil
+		})
+}
+
+// TestGuardSkipsAnOverlappingRun: a run of a misfire_policy skip
+// definition whose guard is held ends skipped with reason overlap, naming
+// the run that holds it, whatever triggered it; a free guard is taken
+// and given back.
+func TestGuardSkipsAnOverlappingRun(t *testing.T) {
+	h := newHarness(t)
+	h.put(cronShell("t.guard", "instruction: {kind: shell, cmd: 'echo ran'}\n"))
+	h.held = map[string]string{"definition t.guard": "run-holding"}
+	for _, trig := range []store.RunTrigger{store.RunTriggerManual, store.RunTriggerCron} {
+		out, err, run := h.run(RunInput{DefinitionID: "t.guard", Trigger: trig})
+		if err != nil || out.Status != store.RunSkipped || run.Status != store.RunSkipped {
+			t.Fatalf("%s: %v %+v %+v", trig, err, out, run)
+		}
+		if want := "overlap: run run-holding of this definition is still running (misfire_policy: skip)"; run.SkipReason != want {
+			t.Errorf("%s: skip reason %q, want %q", trig, run.SkipReason, want)
+		}
+		if run.Stdout != "" || run.ExitCode != nil {
+			t.Errorf("%s: a refused run ran its instruction: %+v", trig, run)
+		}
+	}
+	if len(h.asked) != 2 || !h.asked[0].Try || h.asked[0].LockID != GuardWorkflowID("t.guard") || h.asked[0].Run == "" {
+		t.Errorf("guard requests %+v", h.asked)
+	}
+	if len(h.released) != 0 {
+		t.Errorf("a refused run released the guard: %v", h.released)
+	}
+
+	h.held, h.asked = nil, nil
+	_, err, run := h.run(RunInput{DefinitionID: "t.guard", Trigger: store.RunTriggerManual})
+	if err != nil || run.Status != store.RunSucceeded {
+		t.Fatalf("free guard: %v %+v", err, run)
+	}
+	if len(h.released) != 1 || h.released[0] != GuardWorkflowID("t.guard") {
+		t.Errorf("released %v, want the guard once", h.released)
+	}
+}
+
+// TestGuardFollowsMisfirePolicy: buffer policies wait for the guard,
+// allow_all and event definitions take none.
+func TestGuardFollowsMisfirePolicy(t *testing.T) {
+	cases := []struct {
+		trigger string
+		ask     bool
+		try     bool
+	}{
+		{"{trigger_type: cron, cron_expression: '@daily', misfire_policy: buffer_one}", true, false},
+		{"{trigger_type: cron, cron_expression: '@daily', misfire_policy: buffer_all}", true, false},
+		{"{trigger_type: cron, cron_expression: '@daily', misfire_policy: allow_all}", false, false},
+		{"{trigger_type: event, event_type: t.guard.ev}", false, false},
+	}
+	for _, c := range cases {
+		h := newHarness(t)
+		h.put("id: t.policy\ntrigger: " + c.trigger + "\ninstruction: {kind: shell, cmd: 'true'}\n")
+		_, err, run := h.run(RunInput{DefinitionID: "t.policy", Trigger: store.RunTriggerManual})
+		if err != nil || run.Status != store.RunSucceeded {
+			t.Fatalf("%s: %v %+v", c.trigger, err, run)
+		}
+		if asked := len(h.asked) == 1; asked != c.ask || (asked && h.asked[0].Try != c.try) {
+			t.Errorf("%s: guard requests %+v", c.trigger, h.asked)
+		}
+	}
+}
+
+// TestLockRefusesATryWhileHeld: the lock workflow refuses a try request
+// while the key is held (naming the holder's run) and still queues a
+// waiting request.
+func TestLockRefusesATryWhileHeld(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
+	var sent []string
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _, signal string, arg any) error {
+			if r, ok := arg.(LockRefusal); ok {
+				signal += " holder=" + r.Holder
+			}
+			sent = append(sent, workflowID+" "+signal)
+			return nil
+		})
+	ask := func(at time.Duration, wf string, try bool) {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(lockAcquireSignal, LockRequest{WorkflowID: wf, RunID: wf + "-r", Run: "run-" + wf, Lease: time.Hour, Try: try})
+		}, at)
+	}
+	ask(time.Second, "b", true)
+	ask(2*time.Second, "c", false)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(lockReleaseSignal, LockRelease{WorkflowID: "a", RunID: "a-r"})
+	}, 3*time.Second)
+	ask(4*time.Second, "d", true)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(lockReleaseSignal, LockRelease{WorkflowID: "c", RunID: "c-r"})
+	}, 5*time.Second)
+	// a holds the key when the workflow starts (as after a continue-as-new).
+	env.ExecuteWorkflow(ConcurrencyLockWorkflow, LockState{Key: "definition t", Holder: &LockRequest{WorkflowID: "a", RunID: "a-r", Run: "run-a", Lease: time.Hour}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := "b lock-refused holder=run-a|c lock-granted|d lock-refused holder=run-c"
+	if got := strings.Join(sent, "|"); got != want {
+		t.Errorf("signals %q, want %q", got, want)
+	}
+}
