@@ -22,19 +22,6 @@ import (
 	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
-// manualRun starts a run of id and returns its run and workflow ids.
-func (in *instance) manualRun(id string) (runID, workflowID string) {
-	in.t.Helper()
-	var started struct {
-		RunID      string `json:"run_id"`
-		WorkflowID string `json:"workflow_id"`
-	}
-	if code := in.call("POST", "/api/v1/definitions/"+id+"/run", "", &started); code != 202 {
-		in.t.Fatalf("run %s: %d", id, code)
-	}
-	return started.RunID, started.WorkflowID
-}
-
 // TestTimeoutIgnoringTERMIsTimedOut: a command that ignores SIGTERM runs
 // past its timeout while heartbeats keep going during the grace period;
 // the run is timed_out (not canceled) and on_failure: fail fails the
@@ -47,7 +34,8 @@ trigger: {trigger_type: cron, cron_expression: "0 0 1 1 *"}
 instruction: {kind: shell, cmd: 'trap "" TERM; echo started; while :; do sleep 0.2; done', timeout: 4s}
 `)
 	in.sync("")
-	runID, wfID := in.manualRun("it.stubborn")
+	started := in.manualRun("it.stubborn")
+	runID, wfID := started.RunID, started.WorkflowID
 	r := in.waitRun(runID)
 	if r.Status != store.RunTimedOut || r.Stdout != "started\n" || !strings.Contains(r.Error, "timed out after 4s") {
 		t.Errorf("run %+v", r)
@@ -70,7 +58,7 @@ trigger: {trigger_type: cron, cron_expression: "0 0 1 1 *"}
 instruction: {kind: shell, cmd: 'setsid sleep 95 & echo $! > %s; sleep 1; echo x', timeout: 10s}
 `, pidFile))
 	in.sync("")
-	runID, _ := in.manualRun("it.daemon")
+	runID := in.manualRun("it.daemon").RunID
 	r := in.waitRun(runID)
 	if r.Status != store.RunSucceeded || r.Stdout != "x\n" {
 		t.Errorf("run %+v", r)
