@@ -36,31 +36,35 @@ func correctnessAttacks(t *testing.T, d *devProc) {
 		}
 		d.waitRun(first, time.Minute)
 	})
-	attack(t, "correctness", "event-run-overlap-skipped", func(t *testing.T) {
+	attack(t, "correctness", "event-and-manual-runs-never-overlap-on-a-key", func(t *testing.T) {
+		log := filepath.Join(t.TempDir(), "intervals")
 		d.write("ok/overlap-ev.yaml", "id: attack.overlap-event\ntrigger:\n  trigger_type: event\n  event_type: org.attack.overlap\n"+
-			"instruction:\n  kind: shell\n  cmd: 'sleep 6'\n  timeout: 60s\n")
+			"instruction:\n  kind: shell\n  cmd: 'echo start >> "+log+"; sleep 2; echo end >> "+log+"'\n  timeout: 60s\n"+
+			"concurrency_key: attack-overlap\n")
 		d.sync()
-		first := d.runNow("attack.overlap-event")
-		testsupport.Eventually(t, 30*time.Second, "first run is running", func() error {
-			if r, ok := d.getRun(first); !ok || r.Status != "running" {
-				return fmt.Errorf("status %q", r.Status)
+		manual := d.runNow("attack.overlap-event")
+		for i := 0; i < 2; i++ {
+			if err := d.publish("org.attack.overlap", []byte(`{}`), fmt.Sprintf("overlap-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.waitRun(manual, time.Minute)
+		testsupport.Eventually(t, 2*time.Minute, "three runs finished", func() error {
+			done := 0
+			for _, r := range d.runsOf("attack.overlap-event") {
+				if terminal(r.Status) {
+					done++
+				}
+			}
+			if done < 3 {
+				return fmt.Errorf("%d of 3 runs finished", done)
 			}
 			return nil
 		})
-		if err := d.publish("org.attack.overlap", []byte(`{}`), "overlap-1"); err != nil {
-			t.Fatal(err)
+		b, _ := os.ReadFile(log)
+		if want := strings.Repeat("start\nend\n", 3); string(b) != want {
+			t.Fatalf("runs sharing a concurrency_key overlapped (manual and event): %q", b)
 		}
-		testsupport.Eventually(t, time.Minute, "the event run is skipped for overlap", func() error {
-			for _, r := range d.runsOf("attack.overlap-event") {
-				if r.Trigger == "event" && terminal(r.Status) {
-					if r.Status != "skipped" || !strings.Contains(r.SkipReason, "overlap") {
-						return fmt.Errorf("event run during a manual one: %s %q", r.Status, r.SkipReason)
-					}
-					return nil
-				}
-			}
-			return fmt.Errorf("no finished event run yet")
-		})
 	})
 	attack(t, "correctness", "long-pause-note-refused-consistently", func(t *testing.T) {
 		d.write("ok/pause.yaml", "id: attack.pause\ntrigger:\n  trigger_type: cron\n  cron_expression: \"0 0 1 1 *\"\ninstruction:\n  kind: shell\n  cmd: 'true'\n")
