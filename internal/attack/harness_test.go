@@ -412,3 +412,14 @@ func execServe(ctx context.Context, t testing.TB, env []string) *exec.Cmd {
 		"ACTIVITY_HTTP_ADDR=" + freeAddr(t)}, env...)
 	return cmd
 }
+
+// waitDead waits until pid no longer runs.
+func waitDead(t testing.TB, pid int, timeout time.Duration, what string) {
+	t.Helper()
+	testsupport.Eventually(t, timeout, what, func() error {
+		if pidAlive(pid) {
+			return fmt.Errorf("pid %d still alive", pid)
+		}
+		return nil
+	})
+}

@@ -1,14 +1,11 @@
 package attack
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 func processAttacks(t *testing.T, d *devProc) {
@@ -31,12 +28,7 @@ func processAttacks(t *testing.T, d *devProc) {
 			t.Errorf("output lost: %s %q %s", r.Status, r.Stdout, r.Error)
 		}
 		pid := readPID(t, pidFile)
-		testsupport.Eventually(t, 30*time.Second, "the setsid daemon ends with its run", func() error {
-			if pidAlive(pid) {
-				return fmt.Errorf("pid %d still alive", pid)
-			}
-			return nil
-		})
+		waitDead(t, pid, 30*time.Second, "the setsid daemon ends with its run")
 	})
 	attack(t, "processes", "setsid-daemon-past-timeout", func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "daemon.pid")
@@ -48,12 +40,7 @@ func processAttacks(t *testing.T, d *devProc) {
 			t.Errorf("want timed_out with its output, got %s %q %s", r.Status, r.Stdout, r.Error)
 		}
 		pid := readPID(t, pidFile)
-		testsupport.Eventually(t, 30*time.Second, "the daemon ends with its timed-out run", func() error {
-			if pidAlive(pid) {
-				return fmt.Errorf("pid %d still alive", pid)
-			}
-			return nil
-		})
+		waitDead(t, pid, 30*time.Second, "the daemon ends with its timed-out run")
 	})
 	attack(t, "processes", "double-fork-after-exit", func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "orphan.pid")
@@ -62,12 +49,7 @@ func processAttacks(t *testing.T, d *devProc) {
 		d.sync()
 		d.waitRun(d.runNow("attack.proc-fork"), 90*time.Second)
 		pid := readPID(t, pidFile)
-		testsupport.Eventually(t, 30*time.Second, "a double-forked child ends with its run", func() error {
-			if pidAlive(pid) {
-				return fmt.Errorf("pid %d still alive", pid)
-			}
-			return nil
-		})
+		waitDead(t, pid, 30*time.Second, "a double-forked child ends with its run")
 	})
 }
 
@@ -90,21 +72,11 @@ func TestWorkerCrash(t *testing.T) {
 	d.kill()
 
 	attack(t, "processes", "command-dies-with-worker", func(t *testing.T) {
-		testsupport.Eventually(t, 30*time.Second, "the command dies with its worker", func() error {
-			if pidAlive(child) {
-				return fmt.Errorf("shell %d outlived its worker", child)
-			}
-			return nil
-		})
+		waitDead(t, child, 30*time.Second, "the command dies with its worker")
 	})
 	d.start()
 	attack(t, "processes", "restarted-worker-ends-leftovers", func(t *testing.T) {
-		testsupport.Eventually(t, 60*time.Second, "a restarted worker ends what its predecessor left", func() error {
-			if pidAlive(grand) {
-				return fmt.Errorf("grandchild %d still alive after restart", grand)
-			}
-			return nil
-		})
+		waitDead(t, grand, 60*time.Second, "a restarted worker ends what its predecessor left")
 	})
 	attack(t, "processes", "dead-worker-run-recorded-not-rerun", func(t *testing.T) {
 		r := d.waitRun(id, 4*time.Minute)
