@@ -118,6 +118,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := cmp.Or(o.Logger, slog.Default())
 	has := func(r string) bool { return slices.Contains(o.Roles, r) }
+	// The commands a worker runs share its user: they must not read its
+	// environment or memory (tokens, database URL).
+	if err := makeUndumpable(); err != nil {
+		log.Warn("app: commands of this user could read this process's environment", "error", err)
+	}
 	// The allow-list is the only way a definition reads a secret; a bad
 	// setting stops the process, naming it (docs/definitions.md#secrets-envname).
 	secrets, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
