@@ -152,6 +152,13 @@ func redactAny(v any, sec *secrets) any {
 	switch t := v.(type) {
 	case string:
 		return sec.redact(t)
+	case json.Number:
+		// A numeric secret (a PIN, an account id) becomes the string "***":
+		// a number cannot hold the mark.
+		if sec.redact(string(t)) != string(t) {
+			return Redacted
+		}
+		return t
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {

@@ -306,3 +306,27 @@ func mustParse(t *testing.T, src string) *definition.Definition {
 	}
 	return def
 }
+
+// TestNumericSecretRedactedInContext: a context source that answers a
+// numeric secret as a JSON number does not carry it into history.
+func TestNumericSecretRedactedInContext(t *testing.T) {
+	const pin = "987654321"
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"account":%s,"other":12345}`, r.Header.Get("X-Pin"))
+	}))
+	defer src.Close()
+	h := allowHarness(t, map[string]string{"HUB_PIN": pin}, "HUB_PIN")
+	def := h.put(cronShell("t.pin", fmt.Sprintf(`context:
+  - {kind: http_get, url: %q, bind: j, headers: {X-Pin: "${env:HUB_PIN}"}}
+instruction: {kind: shell, cmd: 'true'}
+`, src.URL)))
+	res, err := h.acts.GatherContext(context.Background(), GatherInput{Spec: def.CanonicalJSON()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	if strings.Contains(string(b), pin) || !strings.Contains(string(b), "12345") {
+		t.Errorf("GatherContext result: %s", b)
+	}
+}
