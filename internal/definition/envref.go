@@ -102,9 +102,11 @@ func (d *decoder) noEnvRefs(n *yaml.Node, field, s string) {
 	}
 }
 
-// envRefsIn checks every string inside a YAML value (body, payload).
+// envRefsIn checks every scalar inside a YAML value (body, payload):
+// whatever its tag, since a custom tag (`!x "${env:X}"`) still reaches the
+// worker as a string.
 func (d *decoder) envRefsIn(n *yaml.Node, field string) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+	if n.Kind == yaml.ScalarNode {
 		d.checkEnvRefs(n, field, n.Value)
 	}
 	for _, c := range n.Content {

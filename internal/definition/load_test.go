@@ -437,3 +437,15 @@ func TestCheckSecrets(t *testing.T) {
 		t.Errorf("the refused definition was not withheld: %v %v %d", sr.FailedFiles, sr.HeldIDs, len(sr.Definitions))
 	}
 }
+
+// TestSecretRefsWhateverTheTag: a YAML tag on a body or payload value does
+// not hide its reference from the allow-list check.
+func TestSecretRefsWhateverTheTag(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "tag.yaml"), "id: team.tag\ntrigger: {trigger_type: cron, cron_expression: \"0 1 * * *\"}\ninstruction:\n  kind: http\n  url: https://example.com/x\n  body: {token: !x \"${env:ACTIVITY_ADMIN_TOKEN}\", n: !!str \"${env:ACTIVITY_DATABASE_URL}\"}\n")
+	res := Load([]string{dir})
+	res.CheckSecrets(func(name string) error { return fmt.Errorf("%w: %s", secret.ErrNotAllowed, name) })
+	if len(res.Errors) != 2 {
+		t.Fatalf("want both tagged references refused, got %v", res.Err())
+	}
+}
