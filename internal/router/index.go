@@ -673,12 +673,22 @@ func decodePayload(data []byte, maxBytes int) (map[string]any, error) {
 	return m, nil
 }
 
-// checkDepth walks the JSON tokens (nothing is built) and fails as soon as
-// objects and arrays nest deeper than max. Syntax errors are left to the
+// checkDepth walks the JSON tokens (nothing but the keys of the open
+// objects is kept) and fails as soon as objects and arrays nest deeper than
+// max, or an object gives a key twice. Syntax errors are left to the
 // decoder that follows.
 func checkDepth(data []byte, max int) error {
+	type frame struct {
+		object, wantKey bool
+		keys            map[string]bool
+	}
+	var open []frame
+	valueDone := func() {
+		if n := len(open); n > 0 && open[n-1].object {
+			open[n-1].wantKey = true
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	depth := 0
 	for {
 		tok, err := dec.Token()
 		if err != nil {
@@ -686,16 +696,36 @@ func checkDepth(data []byte, max int) error {
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			if depth++; depth > max {
+			if len(open)+1 > max {
 				return fmt.Errorf("%w: nested deeper than %d levels", ErrPayloadTooDeep, max)
 			}
+			obj := tok == json.Delim('{')
+			open = append(open, frame{object: obj, wantKey: obj, keys: map[string]bool{}})
 		case json.Delim('}'), json.Delim(']'):
-			depth--
-			if depth == 0 {
+			open = open[:len(open)-1]
+			if len(open) == 0 {
 				return nil
 			}
+			valueDone()
+		default:
+			top := &open[len(open)-1]
+			if key, ok := tok.(string); ok && top.object && top.wantKey {
+				if top.keys[key] {
+					return fmt.Errorf("%w: %q", ErrPayloadDuplicateKey, clipKey(key))
+				}
+				top.keys[key], top.wantKey = true, false
+				continue
+			}
+			valueDone()
 		}
 	}
+}
+
+func clipKey(k string) string {
+	if len(k) > 64 {
+		return k[:64] + "…"
+	}
+	return k
 }
 
 // LoadIndex reads the live event definitions from the store and builds an

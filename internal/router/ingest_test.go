@@ -58,6 +58,18 @@ func TestDecodePayloadBounds(t *testing.T) {
 	if !errors.Is(err, ErrPayloadTooLarge) {
 		t.Errorf("over the size limit: err = %v, want ErrPayloadTooLarge", err)
 	}
+	// A key given twice: the schema would check one value, a command's
+	// parser might read the other.
+	for _, p := range []string{`{"ref":"$(evil)","ref":"main"}`, `{"a":{"x":1,"y":[{"k":1}],"x":2}}`} {
+		if _, err := DecodePayload([]byte(p)); !errors.Is(err, ErrPayloadDuplicateKey) {
+			t.Errorf("%s: err = %v, want ErrPayloadDuplicateKey", p, err)
+		}
+	}
+	for _, p := range []string{`{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":2}]}`, `{"x":[1,"x",{"x":"x"}],"y":"x"}`} {
+		if _, err := DecodePayload([]byte(p)); err != nil {
+			t.Errorf("%s: the same key in different objects is fine: %v", p, err)
+		}
+	}
 }
 
 const shaSchemaType = `name: %s

@@ -819,6 +819,8 @@ func invalidReason(err error) string {
 		return "too_large"
 	case errors.Is(err, ErrPayloadTooDeep):
 		return "too_deep"
+	case errors.Is(err, ErrPayloadDuplicateKey):
+		return "duplicate_key"
 	case errors.Is(err, errNotObject):
 		return "not_object"
 	}

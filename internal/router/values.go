@@ -17,6 +17,10 @@ var (
 	// bound of internal/limits; such an event is never routed.
 	ErrPayloadTooLarge = errors.New("payload is too large")
 	ErrPayloadTooDeep  = errors.New("payload is nested too deeply")
+	// ErrPayloadDuplicateKey is a payload with an object key given twice:
+	// the schema would see one value and a command's parser maybe the
+	// other, so such an event is never routed.
+	ErrPayloadDuplicateKey = errors.New("payload has a duplicate key")
 )
 
 // How filters read a payload (documented in the package doc too):
