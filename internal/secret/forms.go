@@ -37,8 +37,16 @@ func Forms(value string) []string {
 			}
 		}
 	}
+	// base64(1) wraps its output at 76 columns and xxd -p at 60: a long
+	// value encoded from the start of a line shows split over lines.
+	std := base64.StdEncoding.EncodeToString([]byte(value))
+	add(wrap(std, 76))
+	if stable := base64Stable(base64.StdEncoding, value); len(stable) > 0 {
+		add(wrap(stable[0], 76))
+	}
 	add(hex.EncodeToString([]byte(value)))
 	add(strings.ToUpper(hex.EncodeToString([]byte(value))))
+	add(wrap(hex.EncodeToString([]byte(value)), 60))
 	add(url.QueryEscape(value))
 	add(url.PathEscape(value))
 	if b, err := json.Marshal(value); err == nil {
@@ -65,4 +73,20 @@ func base64Stable(enc *base64.Encoding, value string) []string {
 		}
 	}
 	return out
+}
+
+// wrap breaks s into lines of width characters, as base64(1) and xxd -p
+// print; s shorter than width is returned as is.
+func wrap(s string, width int) string {
+	if len(s) <= width {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > width {
+		b.WriteString(s[:width])
+		b.WriteByte('\n')
+		s = s[width:]
+	}
+	b.WriteString(s)
+	return b.String()
 }

@@ -103,3 +103,27 @@ func TestFormsCoverCommonEncodings(t *testing.T) {
 		}
 	}
 }
+
+// TestFormsCoverWrappedEncodings: `echo "$T" | base64` and `xxd -p` wrap
+// long output over lines; a long secret is still redacted.
+func TestFormsCoverWrappedEncodings(t *testing.T) {
+	secret := strings.Repeat("0123456789abcdef", 4) // 64 bytes, like a hex token
+	forms := Forms(secret)
+	redact := func(s string) string {
+		for _, f := range forms {
+			s = strings.ReplaceAll(s, f, "***")
+		}
+		return s
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(secret + "\n"))
+	hx := hex.EncodeToString([]byte(secret))
+	for name, out := range map[string]string{
+		"echo | base64": b64[:76] + "\n" + b64[76:] + "\n",
+		"xxd -p":        hx[:60] + "\n" + hx[60:120] + "\n" + hx[120:] + "\n",
+	} {
+		left := strings.ReplaceAll(strings.ReplaceAll(redact(out), "***", ""), "\n", "")
+		if len(left) > 12 {
+			t.Errorf("%s: %q left after redaction", name, left)
+		}
+	}
+}
