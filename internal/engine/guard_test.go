@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,47 @@ func TestLockRefusesATryWhileHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "b lock-refused holder=run-a|c lock-granted|d lock-refused holder=run-c"
+	if got := strings.Join(sent, "|"); got != want {
+		t.Errorf("signals %q, want %q", got, want)
+	}
+}
+
+// TestLeaseRenewedWhileHolderRuns: when the holder's lease runs out while
+// its workflow still runs (queued behind busy workers), the key is not
+// taken back, so a try request is still refused; once the holder is gone,
+// the next expiry takes the key back and the lock workflow ends.
+func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
+	holderGone := false
+	var sent []string
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _, signal string, arg any) error {
+			if signal == lockLeaseCheckSignal && holderGone {
+				return errors.New("workflow execution already completed")
+			}
+			if r, ok := arg.(LockRefusal); ok {
+				signal += " holder=" + r.Holder
+			}
+			sent = append(sent, workflowID+" "+signal)
+			return nil
+		})
+	ask := func(at time.Duration, wf string) {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(lockAcquireSignal, LockRequest{WorkflowID: wf, RunID: wf + "-r", Run: "run-" + wf, Lease: time.Minute, Try: true})
+		}, at)
+	}
+	ask(90*time.Second, "b") // after the first expiry: a still runs
+	env.RegisterDelayedCallback(func() { holderGone = true }, 100*time.Second)
+	env.ExecuteWorkflow(ConcurrencyLockWorkflow, LockState{Key: "definition t", Holder: &LockRequest{WorkflowID: "a", RunID: "a-r", Run: "run-a", Lease: time.Minute}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !env.IsWorkflowCompleted() {
+		t.Error("the lock workflow still runs after its holder is gone")
+	}
+	want := "a lock-lease-check|b lock-refused holder=run-a"
 	if got := strings.Join(sent, "|"); got != want {
 		t.Errorf("signals %q, want %q", got, want)
 	}

@@ -339,10 +339,19 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 		if st.Holder != nil && leaseTimer != nil {
 			holder := st.Holder.RunID
 			sel.AddFuture(leaseTimer, func(f workflow.Future) {
-				if f.Get(ctx, nil) == nil && st.Holder != nil && st.Holder.RunID == holder {
-					logger.Warn("lock: lease expired, taking the key back", "key", st.Key, "workflow_id", st.Holder.WorkflowID)
-					st.Holder = nil
+				if f.Get(ctx, nil) != nil || st.Holder == nil || st.Holder.RunID != holder {
+					return
 				}
+				if holderAlive(ctx, st.Holder) {
+					// Still running (queued behind busy workers, or waiting for
+					// its concurrency key): taking the key back would let a
+					// second run overlap it. Renew the lease.
+					logger.Info("lock: lease ran out but the holder still runs; renewed", "key", st.Key, "workflow_id", st.Holder.WorkflowID)
+					startLease()
+					return
+				}
+				logger.Warn("lock: lease expired and the holder is gone, taking the key back", "key", st.Key, "workflow_id", st.Holder.WorkflowID)
+				st.Holder = nil
 			})
 		}
 		sel.Select(ctx)
@@ -351,6 +360,24 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 			leaseCancel, leaseTimer = nil, nil
 		}
 	}
+}
+
+// leaseProbeVersion marks lock workflows that ask a holder whose lease ran
+// out whether it still runs, instead of taking the key back at once.
+const leaseProbeVersion = "lease-probe"
+
+// lockLeaseCheckSignal is sent to a holder whose lease ran out; only its
+// delivery matters (a closed workflow cannot receive it), so the holder
+// never reads it.
+const lockLeaseCheckSignal = "lock-lease-check"
+
+// holderAlive reports whether the holder's workflow is still running, by
+// signalling it: the signal fails once the workflow has closed.
+func holderAlive(ctx workflow.Context, h *LockRequest) bool {
+	if workflow.GetVersion(ctx, leaseProbeVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	return workflow.SignalExternalWorkflow(ctx, h.WorkflowID, h.RunID, lockLeaseCheckSignal, nil).Get(ctx, nil) == nil
 }
 
 // guardVersion marks workflows that take the definition's guard; runs
