@@ -164,3 +164,27 @@ func TestDefinitionPageShowsDisagreement(t *testing.T) {
 	b.get("/ui/definitions/t.a")
 	b.expect(http.StatusOK, `id="pending"`, "Temporal and the store disagree", "the next sync pauses it")
 }
+
+// TestSignInLimitPerIPv6Prefix: the addresses of one IPv6 /64 share one
+// sign-in bucket; IPv4 addresses have one each.
+func TestSignInLimitPerIPv6Prefix(t *testing.T) {
+	l := newSignInLimits(5, 2, 100)
+	now := time.Now()
+	for i, a := range []string{"2001:db8::1", "2001:db8::2"} {
+		if ok, _ := l.take(a, now); !ok {
+			t.Fatalf("attempt %d refused", i)
+		}
+	}
+	if ok, _ := l.take("2001:db8::3", now); ok {
+		t.Error("a third address of the same /64 got a fresh bucket")
+	}
+	if ok, _ := l.take("2001:db8:0:1::1", now); !ok {
+		t.Error("another /64 was refused")
+	}
+	for _, a := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.2"} {
+		_, _ = l.take(a, now)
+	}
+	if ok, _ := l.take("192.0.2.2", now); !ok {
+		t.Error("IPv4 addresses share a bucket")
+	}
+}

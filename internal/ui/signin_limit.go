@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ func newSignInLimits(perMinute, burst, max int) *signInLimits {
 // take spends one attempt of client at now. When none is left it returns
 // how long until the next one.
 func (l *signInLimits) take(client string, now time.Time) (ok bool, retryAfter time.Duration) {
+	client = clientKey(client)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim, found := l.m[client]
@@ -56,4 +58,19 @@ func (l *signInLimits) evict(now time.Time) {
 		}
 		delete(l.m, k)
 	}
+}
+
+// clientKey is the unit a sign-in limit counts: an IPv4 address, or the
+// /64 of an IPv6 address, since one IPv6 client commonly holds a whole
+// /64 and could otherwise take a fresh bucket per address.
+func clientKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Unmap().Is4() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
