@@ -158,6 +158,11 @@ func correctnessAttacks(t *testing.T, d *devProc) {
 		if err := d.publish("org.attack.pushed", bad, "schema-bad"); err != nil {
 			t.Fatal(err)
 		}
+		// The same key twice: the schema would see the last value, a
+		// command's parser maybe the first.
+		if err := d.publish("org.attack.pushed", []byte(`{"sha":"$(touch /tmp/pwned)","sha":"abcdef2"}`), "schema-dup"); err != nil {
+			t.Fatal(err)
+		}
 		if err := d.publish("org.attack.pushed", []byte(`{"sha":"abcdef1","marker":1}`), "schema-good"); err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,10 @@ const (
 	// ACTIVITY_SECRETS_DIR. Run output must never show either.
 	hubSecret  = "hub-s3cr3t-9f8e7d6c5b4a"
 	fileSecret = "file-s3cr3t-0a1b2c3d4e5f"
+	// longSecret is long enough for base64(1) to wrap it; pinSecret is
+	// all digits, as a context source may answer it as a JSON number.
+	longSecret = "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f"
+	pinSecret  = "90817263544"
 )
 
 var (
@@ -123,8 +127,10 @@ func (l *lockedBuffer) String() string {
 func startDev(t testing.TB, extraEnv ...string) *devProc {
 	t.Helper()
 	d := &devProc{t: t, dataDir: t.TempDir(), defs: t.TempDir(), secretsDir: t.TempDir()}
-	if err := os.WriteFile(filepath.Join(d.secretsDir, "DB_PASS"), []byte(fileSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	for name, v := range map[string]string{"DB_PASS": fileSecret, "LONG_TOKEN": longSecret, "HUB_PIN": pinSecret} {
+		if err := os.WriteFile(filepath.Join(d.secretsDir, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d.env = append(os.Environ(),
 		"ACTIVITY_ADMIN_TOKEN="+adminToken,

@@ -65,6 +65,7 @@ func secretAttacks(t *testing.T, d *devProc) {
 		"unlisted-variable":   "instruction:\n  kind: http\n  method: POST\n  url: http://127.0.0.1:9/x\n  body: {v: \"${env:NOT_ALLOWED_SECRET}\"}\n",
 		"temporal-setting":    "instruction:\n  kind: publish\n  subject: org.attack.x\n  payload: {v: \"${env:TEMPORAL_ADDRESS}\"}\n",
 		"path-variable":       "instruction:\n  kind: shell\n  cmd: 'echo \"$P\"'\n  env: {P: \"${env:PATH}\"}\n",
+		"tagged-body-value":   "instruction:\n  kind: http\n  method: POST\n  url: http://127.0.0.1:9/x\n  body: {v: !x \"${env:ACTIVITY_ADMIN_TOKEN}\"}\n",
 	}
 	for name, body := range refused {
 		attack(t, "secrets", "refused-at-sync/"+name, func(t *testing.T) {
@@ -101,6 +102,36 @@ func secretAttacks(t *testing.T, d *devProc) {
 		assertNoLeak(t, "GET /api/v1/runs", list)
 	})
 
+	attack(t, "secrets", "long-secret-wrapped-encodings-redacted", func(t *testing.T) {
+		cmd := `echo "$L" | base64; printf %s "$L" | od -An -tx1 | tr -d ' \n' | fold -w 60; echo`
+		d.write("secrets/long.yaml", shellDef("attack.secret-long", cmd, "  env: {L: \"${env:LONG_TOKEN}\"}\n"))
+		d.sync()
+		r := d.waitRun(d.runNow("attack.secret-long"), time.Minute)
+		flat := strings.ReplaceAll(r.Stdout, "\n", "")
+		b64 := base64.StdEncoding.EncodeToString([]byte(longSecret))
+		hx := hex.EncodeToString([]byte(longSecret))
+		if r.Status != "succeeded" || strings.Contains(flat, b64[8:48]) || strings.Contains(flat, hx[8:48]) {
+			t.Fatalf("a long secret, wrapped over lines, shows through: %s %q", r.Status, r.Stdout)
+		}
+	})
+	attack(t, "secrets", "numeric-secret-in-context", func(t *testing.T) {
+		src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"status":"ok","account":%s}`, r.Header.Get("X-Pin"))
+		}))
+		defer src.Close()
+		d.write("secrets/pin.yaml", "id: attack.secret-pin\ntrigger:\n  trigger_type: once\n  run_at: \"2099-01-01T00:00:00Z\"\n"+
+			"context:\n  - kind: http_get\n    url: "+src.URL+"\n    bind: acct\n    headers: {X-Pin: \"${env:HUB_PIN}\"}\n"+
+			"instruction:\n  kind: shell\n  cmd: 'cat \"$ACTIVITY_CONTEXT_FILE\"'\n  timeout: 30s\n")
+		d.sync()
+		r := d.waitRun(d.runNow("attack.secret-pin"), time.Minute)
+		if r.Status != "succeeded" || strings.Contains(string(mustMarshal(r)), pinSecret) {
+			t.Fatalf("a numeric secret answered by a context source shows: %s %q", r.Status, r.Stdout)
+		}
+		if strings.Contains(string(historyBytes(t, d, r.WorkflowID)), pinSecret) {
+			t.Fatal("a numeric secret reached Temporal history")
+		}
+	})
 	attack(t, "secrets", "context-echo-not-in-history", func(t *testing.T) {
 		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
