@@ -66,11 +66,13 @@ func (s *scope) started(pid int) {
 	_ = os.WriteFile(s.state, []byte(rec), 0o600)
 }
 
-// signal sends sig to the group and to every process of the scope.
+// signal sends sig to the group and to every process of the scope: with
+// a cgroup, to the processes of every cgroup below it too (a command may
+// make child cgroups inside its own and move into them).
 func (s *scope) signal(sig syscall.Signal) {
 	s.signalGroup(sig)
 	if s.cg != "" {
-		for _, pid := range cgroupProcs(s.cg) {
+		for _, pid := range cgroupTreeProcs(s.cg) {
 			_ = syscall.Kill(pid, sig)
 		}
 		return
@@ -88,9 +90,14 @@ func (s *scope) signalGroup(sig syscall.Signal) {
 	}
 }
 
-// kill ends everything at once: cgroup.kill, or SIGKILL to each process.
+// cgroupKillFile is the kernel's kill-the-whole-subtree file (Linux 5.14);
+// a test names a missing file to exercise the fallback.
+var cgroupKillFile = "cgroup.kill"
+
+// kill ends everything at once: cgroup.kill (which covers the child
+// cgroups), or SIGKILL to each process of the cgroup tree.
 func (s *scope) kill() {
-	if s.cg != "" && os.WriteFile(filepath.Join(s.cg, "cgroup.kill"), []byte("1"), 0) == nil {
+	if s.cg != "" && os.WriteFile(filepath.Join(s.cg, cgroupKillFile), []byte("1"), 0) == nil {
 		s.signalGroup(syscall.SIGKILL)
 		return
 	}
@@ -130,7 +137,7 @@ func (s *scope) close() {
 		s.waitEmpty(5 * time.Second)
 	}
 	if s.cg != "" {
-		if err := syscall.Rmdir(s.cg); err != nil {
+		if err := removeCgroupTree(s.cg); err != nil {
 			s.c.log.Warn("shell: removing a run's cgroup failed; the next worker start removes it", "cgroup", s.cg, "error", err)
 		}
 	}
@@ -153,10 +160,42 @@ func cgroupProcs(dir string) []int {
 	return pids
 }
 
+// cgroupTree lists dir and every cgroup below it, children before their
+// parent (the order in which they can be removed).
+func cgroupTree(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, cgroupTree(filepath.Join(dir, e.Name()))...)
+		}
+	}
+	return append(out, dir)
+}
+
+// cgroupTreeProcs lists the processes of dir and of every cgroup below it.
+func cgroupTreeProcs(dir string) []int {
+	var pids []int
+	for _, d := range cgroupTree(dir) {
+		pids = append(pids, cgroupProcs(d)...)
+	}
+	return pids
+}
+
+// removeCgroupTree removes dir and the cgroups below it, bottom-up; the
+// error is dir's own.
+func removeCgroupTree(dir string) error {
+	tree := cgroupTree(dir)
+	for _, d := range tree[:len(tree)-1] {
+		_ = syscall.Rmdir(d)
+	}
+	return syscall.Rmdir(dir)
+}
+
 func cgroupPopulated(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
-		return len(cgroupProcs(dir)) > 0
+		return len(cgroupTreeProcs(dir)) > 0
 	}
 	return bytes.Contains(b, []byte("populated 1"))
 }
@@ -256,12 +295,12 @@ func (c *Container) reapCgroups(ctx context.Context) (int, error) {
 				continue
 			}
 			s := &scope{c: c, cg: filepath.Join(wdir, r.Name()), fd: -1}
-			pids := cgroupProcs(s.cg)
+			pids := cgroupTreeProcs(s.cg)
 			if len(pids) > 0 {
 				s.kill()
 				s.waitEmpty(5 * time.Second)
 			}
-			err := syscall.Rmdir(s.cg)
+			err := removeCgroupTree(s.cg)
 			c.log.Warn("shell: ended a run left by a dead worker", "cgroup", s.cg, "processes", len(pids), "removed", err == nil)
 			n++
 		}

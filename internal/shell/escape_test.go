@@ -1,0 +1,105 @@
+package shell
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
+)
+
+// cgroupContainer is a cgroup container, or skips the test.
+func cgroupContainer(t *testing.T) (*Container, string) {
+	t.Helper()
+	c := containers(t)[ContainCgroup]
+	if c == nil {
+		t.Skip("no cgroup v2 here")
+	}
+	mount, err := cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, mount
+}
+
+// childCgroupCmd makes a child cgroup inside the run's own cgroup and
+// starts there, in a session of its own (out of reach of the process
+// group), a shell that notes SIGTERM in $F (or ignores it when $IGNORE
+// is set) around a `sleep 300`.
+const childCgroupCmd = `cg="$MOUNT$(sed -n 's/^0:://p' /proc/self/cgroup)"
+echo "$cg" > "$CGFILE"
+mkdir "$cg/inner"
+setsid sh -c 'echo $$ > "$1/inner/cgroup.procs"
+if [ -n "$IGNORE" ]; then trap "" TERM; else trap "echo got-term >> \"$F\"; exit" TERM; fi
+sleep 300 & echo $! > "$SLEEPPID"; wait' sh "$cg" </dev/null >/dev/null 2>&1 &
+while [ ! -s "$SLEEPPID" ]; do sleep 0.05; done
+echo started`
+
+// TestChildCgroupIsSignalled: processes a command moved into a child
+// cgroup of its run's cgroup get SIGTERM when the run ends (after the
+// main process exits, and on timeout), and the cgroups are removed.
+func TestChildCgroupIsSignalled(t *testing.T) {
+	c, mount := cgroupContainer(t)
+	for name, tail := range map[string]string{"exit": "", "timeout": "; sleep 30"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			f, cgFile, sleepPID := filepath.Join(dir, "F"), filepath.Join(dir, "cg"), filepath.Join(dir, "sleep.pid")
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			res, err := Run(ctx, Command{
+				Cmd:       childCgroupCmd + tail,
+				Env:       append(baseEnv, "MOUNT="+mount, "CGFILE="+cgFile, "F="+f, "SLEEPPID="+sleepPID),
+				Grace:     5 * time.Second,
+				Container: c,
+			})
+			if err != nil || res.Stdout != "started\n" || res.Containment != ContainCgroup {
+				t.Fatalf("%v %+v", err, res)
+			}
+			if b, _ := os.ReadFile(f); string(b) != "got-term\n" {
+				t.Errorf("the process in the child cgroup got no SIGTERM (F = %q)", b)
+			}
+			testsupport.Eventually(t, 5*time.Second, "the sleep is dead", func() error { return gone(readPID(t, sleepPID)) })
+			assertRemoved(t, cgFile)
+		})
+	}
+}
+
+// TestChildCgroupKilledWithoutCgroupKill: where the kernel has no
+// cgroup.kill, the SIGKILL fallback reaches a child cgroup's process that
+// ignores SIGTERM.
+func TestChildCgroupKilledWithoutCgroupKill(t *testing.T) {
+	c, mount := cgroupContainer(t)
+	old := cgroupKillFile
+	cgroupKillFile = "cgroup.kill-missing"
+	t.Cleanup(func() { cgroupKillFile = old })
+	dir := t.TempDir()
+	cgFile, sleepPID := filepath.Join(dir, "cg"), filepath.Join(dir, "sleep.pid")
+	res, err := Run(context.Background(), Command{
+		Cmd:       childCgroupCmd,
+		Env:       append(baseEnv, "MOUNT="+mount, "CGFILE="+cgFile, "F="+filepath.Join(dir, "F"), "SLEEPPID="+sleepPID, "IGNORE=1"),
+		Grace:     300 * time.Millisecond,
+		Container: c,
+	})
+	if err != nil || res.Stdout != "started\n" || !res.Leftover {
+		t.Fatalf("%v %+v", err, res)
+	}
+	testsupport.Eventually(t, 5*time.Second, "the sleep is dead", func() error { return gone(readPID(t, sleepPID)) })
+	assertRemoved(t, cgFile)
+}
+
+// assertRemoved checks that the run cgroup named in file is gone.
+func assertRemoved(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := strings.TrimSpace(string(b))
+	if _, err := os.Stat(cg); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("run cgroup %s not removed: %v", cg, err)
+	}
+}
