@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,5 +102,45 @@ func assertRemoved(t *testing.T, file string) {
 	cg := strings.TrimSpace(string(b))
 	if _, err := os.Stat(cg); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("run cgroup %s not removed: %v", cg, err)
+	}
+}
+
+// TestEscapeFromRunCgroupIsKilled: a command that moves a detached
+// process out of its run's cgroup, into a place no process belongs (the
+// worker directory, the activity-core directory, a cgroup it makes in
+// either), does not outlive the run.
+func TestEscapeFromRunCgroupIsKilled(t *testing.T) {
+	c, mount := cgroupContainer(t)
+	if !c.ownParent {
+		t.Skip("the activity-core directory is not this worker's")
+	}
+	targets := map[string]string{
+		"worker-dir":      `"$W/cgroup.procs"`,
+		"activity-core":   `"$P/cgroup.procs"`,
+		"stray-in-parent": `"$P/stray-$$/cgroup.procs"`,
+		"stray-in-worker": `"$W/run-stray-$$/cgroup.procs"`,
+	}
+	for name, target := range targets {
+		t.Run(name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "escaped.pid")
+			cmd := `cg="$MOUNT$(sed -n 's/^0:://p' /proc/self/cgroup)"; W=$(dirname "$cg"); P=$(dirname "$W"); export W P
+setsid sh -c 'd=$(dirname ` + target + `); [ -d "$d" ] || mkdir "$d"; echo $$ > ` + target + ` && echo $$ > "$PIDFILE"; exec sleep 300' </dev/null >/dev/null 2>&1 &
+while [ ! -s "$PIDFILE" ]; do sleep 0.05; done; echo moved`
+			res, err := Run(context.Background(), Command{
+				Cmd: cmd, Env: append(baseEnv, "MOUNT="+mount, "PIDFILE="+pidFile), Container: c,
+			})
+			if err != nil || res.Stdout != "moved\n" {
+				t.Fatalf("%v %+v", err, res)
+			}
+			pid := readPID(t, pidFile)
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			testsupport.Eventually(t, 5*time.Second, "the escaped process is dead", func() error { return gone(pid) })
+			ents, _ := os.ReadDir(c.cgParent)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), "stray-") {
+					t.Errorf("stray cgroup %s left", e.Name())
+				}
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ type scope struct {
 func (s *scope) drop() {
 	s.closeFD()
 	_ = syscall.Rmdir(s.cg)
+	s.c.setOpen(s.cg, false)
 	s.cg = ""
 }
 
@@ -140,6 +141,8 @@ func (s *scope) close() {
 		if err := removeCgroupTree(s.cg); err != nil {
 			s.c.log.Warn("shell: removing a run's cgroup failed; the next worker start removes it", "cgroup", s.cg, "error", err)
 		}
+		s.c.setOpen(s.cg, false)
+		s.c.sweep()
 	}
 	if s.state != "" {
 		_ = os.Remove(s.state)
@@ -270,6 +273,7 @@ func (c *Container) Reap(ctx context.Context) (int, error) {
 		k, err := c.reapCgroups(ctx)
 		n += k
 		errs = append(errs, err)
+		c.sweep()
 	}
 	k, err := c.reapRecords(ctx)
 	return n + k, errors.Join(append(errs, err)...)
