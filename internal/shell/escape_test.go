@@ -3,6 +3,7 @@ package shell
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,43 @@ while [ ! -s "$PIDFILE" ]; do sleep 0.05; done; echo moved`
 				if strings.HasPrefix(e.Name(), "stray-") {
 					t.Errorf("stray cgroup %s left", e.Name())
 				}
+			}
+		})
+	}
+}
+
+// TestLeaderHeldUntilScopeClosed: while what a command left behind is
+// being ended, its exited leader stays an unreaped zombie, so its pid (the
+// process group's id) cannot be reused by another process that the
+// group signals would then reach; it is reaped before Run returns.
+func TestLeaderHeldUntilScopeClosed(t *testing.T) {
+	for mode, c := range containers(t) {
+		t.Run(string(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			leaderFile, sleepFile := filepath.Join(dir, "leader"), filepath.Join(dir, "sleep")
+			done := runAsync(context.Background(), Command{
+				Cmd:       `echo $$ > "$LEADER"; trap '' TERM; (exec sleep 300) & echo $! > "$SLEEP"`,
+				Env:       append(baseEnv, "LEADER="+leaderFile, "SLEEP="+sleepFile),
+				Grace:     3 * time.Second,
+				Container: c,
+			})
+			leader, sleep := readPID(t, leaderFile), readPID(t, sleepFile)
+			testsupport.Eventually(t, 2*time.Second, "the leader is a zombie while its leftover runs", func() error {
+				state, _, err := procState(leader)
+				if err != nil || state != "Z" || gone(sleep) == nil {
+					return fmt.Errorf("leader state %q (%v)", state, err)
+				}
+				return nil
+			})
+			res := await(t, done, 3*time.Second+drainAfterKill+5*time.Second)
+			if !res.Leftover || res.ExitCode != 0 || res.Containment != mode {
+				t.Errorf("result %+v", res)
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", leader)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the leader was not reaped: %v", err)
+			}
+			if err := gone(sleep); err != nil {
+				t.Error(err)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 // scope is the containment of one command: a cgroup (cg, fd), or the
 // process group plus the processes carrying marker in MarkerEnv.
 type scope struct {
+	closed bool
 	c      *Container
 	cg     string
 	fd     int
@@ -110,12 +111,7 @@ func (s *scope) empty() bool {
 	if s.cg != "" {
 		return !cgroupPopulated(s.cg)
 	}
-	if s.pgid > 1 {
-		if err := syscall.Kill(-s.pgid, 0); err == nil || errors.Is(err, syscall.EPERM) {
-			return false
-		}
-	}
-	return len(markedProcs(s.marker)) == 0
+	return !groupOrMarkedAlive(s.pgid, s.marker)
 }
 
 // waitEmpty polls until the scope is empty or the timeout passes.
@@ -132,6 +128,10 @@ func (s *scope) waitEmpty(timeout time.Duration) bool {
 
 // close ends whatever is left and removes the cgroup and the record.
 func (s *scope) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
 	s.closeFD()
 	if !s.empty() {
 		s.kill()
@@ -203,6 +203,51 @@ func cgroupPopulated(dir string) bool {
 	return bytes.Contains(b, []byte("populated 1"))
 }
 
+// groupOrMarkedAlive reports whether a process that has not exited (a
+// zombie has) is in group pgid or carries the marker.
+func groupOrMarkedAlive(pgid int, marker string) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		state, pgrp, err := procState(pid)
+		if err != nil || state == "Z" {
+			continue
+		}
+		if pgid > 1 && pgrp == pgid || hasMarker(pid, marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// procState is fields 3 and 5 of /proc/<pid>/stat: state and group.
+func procState(pid int) (string, int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 3 {
+		return "", 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	pgrp, err := strconv.Atoi(fields[2])
+	return fields[0], pgrp, err
+}
+
+func hasMarker(pid int, marker string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	want := []byte(MarkerEnv + "=" + marker + "\x00")
+	return err == nil && (bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...)))
+}
+
 // markedProcs lists the processes whose environment holds the marker.
 // Environments of other users' processes are unreadable and skipped.
 func markedProcs(marker string) []int {
@@ -210,7 +255,6 @@ func markedProcs(marker string) []int {
 	if err != nil {
 		return nil
 	}
-	want := []byte(MarkerEnv + "=" + marker + "\x00")
 	self := os.Getpid()
 	var pids []int
 	for _, e := range ents {
@@ -218,11 +262,7 @@ func markedProcs(marker string) []int {
 		if err != nil || pid == self {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
-			continue
-		}
-		if bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...)) {
+		if hasMarker(pid, marker) {
 			pids = append(pids, pid)
 		}
 	}
