@@ -25,7 +25,9 @@ type Containment string
 
 const (
 	// ContainCgroup: the command started inside a cgroup v2 of its own;
-	// nothing it forks can leave it, and cgroup.kill ends all of it.
+	// nothing it forks leaves it by forking, and cgroup.kill ends all of
+	// it. A process that moves itself out is swept, except into the
+	// worker's own cgroup (docs/security.md#processes).
 	ContainCgroup Containment = "cgroup"
 	// ContainProcessGroup: the command's process group, plus the
 	// processes carrying the run's MarkerEnv variable. A descendant that
