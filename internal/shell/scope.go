@@ -139,7 +139,7 @@ func (s *scope) close() {
 	}
 	if s.cg != "" {
 		if err := removeCgroupTree(s.cg); err != nil {
-			s.c.log.Warn("shell: removing a run's cgroup failed; the next worker start removes it", "cgroup", s.cg, "error", err)
+			s.c.log.Warn("shell: removing a run's cgroup failed; the sweep that follows kills what is in it and retries", "cgroup", s.cg, "error", err)
 		}
 		s.c.setOpen(s.cg, false)
 		s.c.sweep()
