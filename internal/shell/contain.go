@@ -3,6 +3,7 @@ package shell
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Containment names how a run's processes were held together, so that
@@ -23,7 +25,9 @@ type Containment string
 
 const (
 	// ContainCgroup: the command started inside a cgroup v2 of its own;
-	// nothing it forks can leave it, and cgroup.kill ends all of it.
+	// nothing it forks leaves it by forking, and cgroup.kill ends all of
+	// it. A process that moves itself out is swept, except into the
+	// worker's own cgroup (docs/security.md#processes).
 	ContainCgroup Containment = "cgroup"
 	// ContainProcessGroup: the command's process group, plus the
 	// processes carrying the run's MarkerEnv variable. A descendant that
@@ -68,6 +72,13 @@ type Container struct {
 	self                  string // w<pid>-<starttime>-<n>
 	why                   string // why there are no cgroups
 	warnOnce              sync.Once
+	// ownParent: cgParent is the activity-core directory this worker's
+	// own cgroup holds (CgroupAuto), so nothing but worker directories
+	// belongs in it.
+	ownParent bool
+
+	mu   sync.Mutex
+	open map[string]bool // names of this worker's run cgroups in use
 }
 
 var (
@@ -94,7 +105,7 @@ func Default() *Container {
 // error; with CgroupAuto the worker falls back to process groups and
 // says why (Mode, Reason).
 func NewContainer(cfg ContainerConfig) (*Container, error) {
-	c := &Container{log: cmp.Or(cfg.Logger, slog.Default())}
+	c := &Container{log: cmp.Or(cfg.Logger, slog.Default()), open: map[string]bool{}}
 	start, err := procStartTime(os.Getpid())
 	if err != nil {
 		return nil, fmt.Errorf("shell: reading this process's start time: %w", err)
@@ -133,6 +144,7 @@ func NewContainer(cfg ContainerConfig) (*Container, error) {
 			return c, nil
 		}
 		root = p
+		c.ownParent = true
 	default:
 		if !filepath.IsAbs(root) || !isCgroup2(root) {
 			return nil, fmt.Errorf("ACTIVITY_CGROUP_ROOT: %q is not a directory on a cgroup2 mount; give an absolute path such as /sys/fs/cgroup/activity-core, %q or %q", root, CgroupAuto, CgroupOff)
@@ -245,13 +257,16 @@ func (c *Container) newScope(name string) *scope {
 		return s
 	}
 	dir := filepath.Join(c.cgDir, base)
+	c.setOpen(dir, true) // before it exists: sweep must never see it as a stray
 	if err := syscall.Mkdir(dir, 0o755); err != nil {
+		c.setOpen(dir, false)
 		c.fallbackWarning(fmt.Sprintf("cannot create %s: %v", dir, err))
 		return s
 	}
 	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		_ = syscall.Rmdir(dir)
+		c.setOpen(dir, false)
 		c.fallbackWarning(fmt.Sprintf("cannot open %s: %v", dir, err))
 		return s
 	}
@@ -263,4 +278,87 @@ func (c *Container) fallbackWarning(why string) {
 	c.warnOnce.Do(func() {
 		c.log.Warn("shell: a run falls back to process-group containment; a descendant that leaves the group and clears its environment can outlive it", "reason", why)
 	})
+}
+
+func (c *Container) setOpen(dir string, open bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if open {
+		c.open[filepath.Base(dir)] = true
+	} else {
+		delete(c.open, filepath.Base(dir))
+	}
+}
+
+func (c *Container) isOpen(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open[name]
+}
+
+var workerDirName = regexp.MustCompile(`^w[0-9]+-[0-9]+-[0-9]+$`)
+
+// sweep ends the processes of a run that moved themselves out of its
+// cgroup into a place where no process belongs: directly into a worker
+// directory (w<pid>-…) or into the activity-core directory (intermediate
+// cgroups, by construction empty of processes), into a cgroup made in
+// the activity-core directory or in this worker's directory that is no
+// run's, or into a dead worker's leftovers. The worker's own cgroup is
+// not swept: the worker lives there and cannot be told from a process
+// that moved in (docs/security.md#processes).
+func (c *Container) sweep() {
+	if c.cgDir == "" {
+		return
+	}
+	if c.ownParent {
+		c.killEscaped(c.cgParent)
+	}
+	ents, _ := os.ReadDir(c.cgParent)
+	for _, e := range ents {
+		dir := filepath.Join(c.cgParent, e.Name())
+		switch {
+		case !e.IsDir():
+		case workerDirName.MatchString(e.Name()):
+			c.killEscaped(dir)
+		case c.ownParent:
+			c.endStray(dir)
+		}
+	}
+	runs, _ := os.ReadDir(c.cgDir)
+	for _, r := range runs {
+		if r.IsDir() && !c.isOpen(r.Name()) {
+			c.endStray(filepath.Join(c.cgDir, r.Name()))
+		}
+	}
+	_, _ = c.reapCgroups(context.Background())
+}
+
+// killEscaped SIGKILLs the processes directly in the intermediate cgroup
+// dir (never the worker itself).
+func (c *Container) killEscaped(dir string) {
+	for _, pid := range cgroupProcs(dir) {
+		if pid == os.Getpid() {
+			continue
+		}
+		c.logEscape(pid, dir, syscall.Kill(pid, syscall.SIGKILL))
+	}
+}
+
+// endStray kills everything in a cgroup that is no run's and removes it.
+func (c *Container) endStray(dir string) {
+	pids := cgroupTreeProcs(dir)
+	if len(pids) > 0 {
+		s := &scope{c: c, cg: dir, fd: -1}
+		s.kill()
+		for _, pid := range pids {
+			c.logEscape(pid, dir, nil)
+		}
+		s.waitEmpty(5 * time.Second)
+	}
+	_ = removeCgroupTree(dir)
+}
+
+func (c *Container) logEscape(pid int, dir string, err error) {
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	c.log.Warn("shell: killed a process that escaped its run's cgroup", "pid", pid, "command", strings.TrimSpace(string(comm)), "cgroup", dir, "error", err)
 }

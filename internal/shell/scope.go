@@ -16,6 +16,7 @@ import (
 // scope is the containment of one command: a cgroup (cg, fd), or the
 // process group plus the processes carrying marker in MarkerEnv.
 type scope struct {
+	closed bool
 	c      *Container
 	cg     string
 	fd     int
@@ -29,6 +30,7 @@ type scope struct {
 func (s *scope) drop() {
 	s.closeFD()
 	_ = syscall.Rmdir(s.cg)
+	s.c.setOpen(s.cg, false)
 	s.cg = ""
 }
 
@@ -66,11 +68,13 @@ func (s *scope) started(pid int) {
 	_ = os.WriteFile(s.state, []byte(rec), 0o600)
 }
 
-// signal sends sig to the group and to every process of the scope.
+// signal sends sig to the group and to every process of the scope: with
+// a cgroup, to the processes of every cgroup below it too (a command may
+// make child cgroups inside its own and move into them).
 func (s *scope) signal(sig syscall.Signal) {
 	s.signalGroup(sig)
 	if s.cg != "" {
-		for _, pid := range cgroupProcs(s.cg) {
+		for _, pid := range cgroupTreeProcs(s.cg) {
 			_ = syscall.Kill(pid, sig)
 		}
 		return
@@ -88,9 +92,14 @@ func (s *scope) signalGroup(sig syscall.Signal) {
 	}
 }
 
-// kill ends everything at once: cgroup.kill, or SIGKILL to each process.
+// cgroupKillFile is the kernel's kill-the-whole-subtree file (Linux 5.14);
+// a test names a missing file to exercise the fallback.
+var cgroupKillFile = "cgroup.kill"
+
+// kill ends everything at once: cgroup.kill (which covers the child
+// cgroups), or SIGKILL to each process of the cgroup tree.
 func (s *scope) kill() {
-	if s.cg != "" && os.WriteFile(filepath.Join(s.cg, "cgroup.kill"), []byte("1"), 0) == nil {
+	if s.cg != "" && os.WriteFile(filepath.Join(s.cg, cgroupKillFile), []byte("1"), 0) == nil {
 		s.signalGroup(syscall.SIGKILL)
 		return
 	}
@@ -102,12 +111,7 @@ func (s *scope) empty() bool {
 	if s.cg != "" {
 		return !cgroupPopulated(s.cg)
 	}
-	if s.pgid > 1 {
-		if err := syscall.Kill(-s.pgid, 0); err == nil || errors.Is(err, syscall.EPERM) {
-			return false
-		}
-	}
-	return len(markedProcs(s.marker)) == 0
+	return !groupOrMarkedAlive(s.pgid, s.marker)
 }
 
 // waitEmpty polls until the scope is empty or the timeout passes.
@@ -124,15 +128,21 @@ func (s *scope) waitEmpty(timeout time.Duration) bool {
 
 // close ends whatever is left and removes the cgroup and the record.
 func (s *scope) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
 	s.closeFD()
 	if !s.empty() {
 		s.kill()
 		s.waitEmpty(5 * time.Second)
 	}
 	if s.cg != "" {
-		if err := syscall.Rmdir(s.cg); err != nil {
-			s.c.log.Warn("shell: removing a run's cgroup failed; the next worker start removes it", "cgroup", s.cg, "error", err)
+		if err := removeCgroupTree(s.cg); err != nil {
+			s.c.log.Warn("shell: removing a run's cgroup failed; the sweep that follows kills what is in it and retries", "cgroup", s.cg, "error", err)
 		}
+		s.c.setOpen(s.cg, false)
+		s.c.sweep()
 	}
 	if s.state != "" {
 		_ = os.Remove(s.state)
@@ -153,12 +163,89 @@ func cgroupProcs(dir string) []int {
 	return pids
 }
 
+// cgroupTree lists dir and every cgroup below it, children before their
+// parent (the order in which they can be removed).
+func cgroupTree(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, cgroupTree(filepath.Join(dir, e.Name()))...)
+		}
+	}
+	return append(out, dir)
+}
+
+// cgroupTreeProcs lists the processes of dir and of every cgroup below it.
+func cgroupTreeProcs(dir string) []int {
+	var pids []int
+	for _, d := range cgroupTree(dir) {
+		pids = append(pids, cgroupProcs(d)...)
+	}
+	return pids
+}
+
+// removeCgroupTree removes dir and the cgroups below it, bottom-up; the
+// error is dir's own.
+func removeCgroupTree(dir string) error {
+	tree := cgroupTree(dir)
+	for _, d := range tree[:len(tree)-1] {
+		_ = syscall.Rmdir(d)
+	}
+	return syscall.Rmdir(dir)
+}
+
 func cgroupPopulated(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
-		return len(cgroupProcs(dir)) > 0
+		return len(cgroupTreeProcs(dir)) > 0
 	}
 	return bytes.Contains(b, []byte("populated 1"))
+}
+
+// groupOrMarkedAlive reports whether a process that has not exited (a
+// zombie has) is in group pgid or carries the marker.
+func groupOrMarkedAlive(pgid int, marker string) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		state, pgrp, err := procState(pid)
+		if err != nil || state == "Z" {
+			continue
+		}
+		if pgid > 1 && pgrp == pgid || hasMarker(pid, marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// procState is fields 3 and 5 of /proc/<pid>/stat: state and group.
+func procState(pid int) (string, int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 3 {
+		return "", 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	pgrp, err := strconv.Atoi(fields[2])
+	return fields[0], pgrp, err
+}
+
+func hasMarker(pid int, marker string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	want := []byte(MarkerEnv + "=" + marker + "\x00")
+	return err == nil && (bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...)))
 }
 
 // markedProcs lists the processes whose environment holds the marker.
@@ -168,7 +255,6 @@ func markedProcs(marker string) []int {
 	if err != nil {
 		return nil
 	}
-	want := []byte(MarkerEnv + "=" + marker + "\x00")
 	self := os.Getpid()
 	var pids []int
 	for _, e := range ents {
@@ -176,11 +262,7 @@ func markedProcs(marker string) []int {
 		if err != nil || pid == self {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
-			continue
-		}
-		if bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...)) {
+		if hasMarker(pid, marker) {
 			pids = append(pids, pid)
 		}
 	}
@@ -231,6 +313,7 @@ func (c *Container) Reap(ctx context.Context) (int, error) {
 		k, err := c.reapCgroups(ctx)
 		n += k
 		errs = append(errs, err)
+		c.sweep()
 	}
 	k, err := c.reapRecords(ctx)
 	return n + k, errors.Join(append(errs, err)...)
@@ -256,12 +339,12 @@ func (c *Container) reapCgroups(ctx context.Context) (int, error) {
 				continue
 			}
 			s := &scope{c: c, cg: filepath.Join(wdir, r.Name()), fd: -1}
-			pids := cgroupProcs(s.cg)
+			pids := cgroupTreeProcs(s.cg)
 			if len(pids) > 0 {
 				s.kill()
 				s.waitEmpty(5 * time.Second)
 			}
-			err := syscall.Rmdir(s.cg)
+			err := removeCgroupTree(s.cg)
 			c.log.Warn("shell: ended a run left by a dead worker", "cgroup", s.cg, "processes", len(pids), "removed", err == nil)
 			n++
 		}

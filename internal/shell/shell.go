@@ -21,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Defaults.
@@ -149,6 +150,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 		errR.Close()
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}
+	defer p.reap()
 	res.Containment = sc.mode()
 	pgid := p.pid
 
@@ -192,6 +194,11 @@ loop:
 		}
 	}
 	res.Leftover = settle(sc, &readers, []*os.File{outR, errR}, grace, res.Killed)
+	// The leader is reaped only once nothing is signalled any more: until
+	// then it is a zombie, so its pid, which is the group's id, cannot be
+	// reused and kill(-pgid) reaches only the run's processes.
+	sc.close()
+	p.reap()
 	res.Finished = time.Now()
 
 	res.Stdout, res.Stderr = outTail.String(), errTail.String()
@@ -271,8 +278,30 @@ func pipes() (outR, outW, errR, errW *os.File, err error) {
 // proc is a started command.
 type proc struct {
 	pid    int
-	exited chan struct{}
-	err    error // Wait's, valid once exited is closed
+	exited chan struct{} // closed when the leader exits; it stays a zombie
+	reaped chan struct{} // closed once it is reaped (after reap is called)
+	once   sync.Once
+	free   chan struct{} // reap's permission to reap it
+	err    error         // Wait's, valid once reaped is closed
+}
+
+// reap lets the leader be reaped and waits for that (once it exited).
+func (p *proc) reap() {
+	p.once.Do(func() { close(p.free) })
+	<-p.reaped
+}
+
+// waitExited waits for pid to exit without reaping it (WNOWAIT): the
+// zombie keeps its pid, and so its process group's id, from being reused.
+func waitExited(pid int) {
+	const pPID = 1
+	var info [128]byte // siginfo_t
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info[0])), syscall.WEXITED|syscall.WNOWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			return
+		}
+	}
 }
 
 // start starts the command on a goroutine locked to its OS thread until
@@ -280,7 +309,7 @@ type proc struct {
 // forked the child ends, so that thread must live as long as the child.
 // A start into the cgroup that fails is retried once without it.
 func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
-	p := &proc{exited: make(chan struct{})}
+	p := &proc{exited: make(chan struct{}), reaped: make(chan struct{}), free: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -304,8 +333,11 @@ func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
 		p.pid = cmd.Process.Pid
 		sc.started(p.pid)
 		started <- nil
-		p.err = cmd.Wait()
+		waitExited(p.pid)
 		close(p.exited)
+		<-p.free
+		p.err = cmd.Wait()
+		close(p.reaped)
 	}()
 	if err := <-started; err != nil {
 		return nil, err
