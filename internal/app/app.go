@@ -482,8 +482,11 @@ func explain(ctx context.Context, st store.Store, opts router.IndexOptions, subj
 func backgroundSync(ctx context.Context, sy *syncer.Syncer, opts syncer.Options, m *adminapi.Metrics, log *slog.Logger, why string) {
 	res, err := sy.Run(ctx, opts)
 	m.SyncDone(res, err, time.Now())
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case err != nil && ctx.Err() == nil:
 		log.Warn("app: "+why+" sync failed; processing goes on, sync again with POST /admin/sync", "error", err)
+	case err == nil:
+		log.Info("app: "+why+" sync done", "sync_id", res.SyncID, "errors", len(res.Errors))
 	}
 }
 

@@ -784,6 +784,11 @@ func (c *cluster) waitActivityCore(name string, timeout time.Duration) error {
 		if strings.HasPrefix(name, "worker-") && !p.logContains(`msg="app: worker polling"`) {
 			return fmt.Errorf("%s: not polling yet", name)
 		}
+		// The startup sync runs in the background: a scenario's first sync
+		// must not race it for the files it has just written.
+		if strings.HasPrefix(name, "worker-") && !p.logContains(`msg="app: worker startup sync done"`) && !p.logContains(`msg="app: worker startup sync failed`) {
+			return fmt.Errorf("%s: startup sync not finished", name)
+		}
 		return nil
 	})
 	if err != nil && !strings.Contains(err.Error(), "exited") {
