@@ -320,6 +320,7 @@ func (c *Container) sweep() {
 		case !e.IsDir():
 		case workerDirName.MatchString(e.Name()):
 			c.killEscaped(dir)
+			c.endNonRuns(dir)
 		case c.ownParent:
 			c.endStray(dir)
 		}
@@ -341,6 +342,18 @@ func (c *Container) killEscaped(dir string) {
 			continue
 		}
 		c.logEscape(pid, dir, syscall.Kill(pid, syscall.SIGKILL))
+	}
+}
+
+// endNonRuns ends every cgroup in a worker directory that is not a run's:
+// workers make only run-* cgroups there, so anything else was made by a
+// command to hide in.
+func (c *Container) endNonRuns(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), "run-") {
+			c.endStray(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 

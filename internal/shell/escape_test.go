@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -120,12 +121,13 @@ func TestEscapeFromRunCgroupIsKilled(t *testing.T) {
 		"activity-core":   `"$P/cgroup.procs"`,
 		"stray-in-parent": `"$P/stray-$$/cgroup.procs"`,
 		"stray-in-worker": `"$W/run-stray-$$/cgroup.procs"`,
+		"fake-worker-dir": `"$P/w1-1-1/hide-$$/cgroup.procs"`,
 	}
 	for name, target := range targets {
 		t.Run(name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "escaped.pid")
 			cmd := `cg="$MOUNT$(sed -n 's/^0:://p' /proc/self/cgroup)"; W=$(dirname "$cg"); P=$(dirname "$W"); export W P
-setsid sh -c 'd=$(dirname ` + target + `); [ -d "$d" ] || mkdir "$d"; echo $$ > ` + target + ` && echo $$ > "$PIDFILE"; exec sleep 300' </dev/null >/dev/null 2>&1 &
+setsid sh -c 'd=$(dirname ` + target + `); [ -d "$d" ] || mkdir -p "$d"; echo $$ > ` + target + ` && echo $$ > "$PIDFILE"; exec sleep 300' </dev/null >/dev/null 2>&1 &
 while [ ! -s "$PIDFILE" ]; do sleep 0.05; done; echo moved`
 			res, err := Run(context.Background(), Command{
 				Cmd: cmd, Env: append(baseEnv, "MOUNT="+mount, "PIDFILE="+pidFile), Container: c,
@@ -181,4 +183,35 @@ func TestLeaderHeldUntilScopeClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMainProcessLeavingItsGroupStillEnds: a main process that moves into
+// the worker's own process group and drops the marker is still ended at
+// the timeout, so Run returns.
+func TestMainProcessLeavingItsGroupStillEnds(t *testing.T) {
+	if _, err := exec.LookPath("perl"); err != nil {
+		t.Skip("needs perl to call setpgrp with another group")
+	}
+	c, err := NewContainer(ContainerConfig{CgroupRoot: CgroupOff, RuntimeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan *Result, 1)
+	go func() {
+		res, _ := Run(ctx, Command{Args: []string{"perl", "-e", `setpgrp(0, getpgrp(getppid())) or die "setpgrp: $!"; exec {"/usr/bin/env"} "env", "-i", "/bin/sleep", "300"`}, Container: c, Grace: 500 * time.Millisecond})
+		done <- res
+	}()
+	testsupport.Eventually(t, 30*time.Second, "Run returns after the timeout", func() error {
+		select {
+		case res := <-done:
+			if res == nil || !res.Canceled {
+				return fmt.Errorf("result %+v", res)
+			}
+			return nil
+		default:
+			return fmt.Errorf("still running")
+		}
+	})
 }

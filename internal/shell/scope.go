@@ -85,10 +85,14 @@ func (s *scope) signal(sig syscall.Signal) {
 }
 
 // signalGroup signals the command's process group, once there is one
-// (kill(0, sig) would signal the worker's own group).
+// (kill(0, sig) would signal the worker's own group), and the command's
+// main process itself, which may have left both its group and its cgroup.
+// The main process is reaped only after the scope is closed, so until
+// then its pid (the group's id) cannot belong to anyone else.
 func (s *scope) signalGroup(sig syscall.Signal) {
 	if s.pgid > 1 {
 		_ = syscall.Kill(-s.pgid, sig)
+		_ = syscall.Kill(s.pgid, sig)
 	}
 }
 
@@ -133,6 +137,7 @@ func (s *scope) close() {
 	}
 	s.closed = true
 	s.closeFD()
+	s.signalGroup(syscall.SIGKILL) // a main process still running (a panic) must not block its reaping
 	if !s.empty() {
 		s.kill()
 		s.waitEmpty(5 * time.Second)

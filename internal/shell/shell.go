@@ -150,7 +150,9 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 		errR.Close()
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}
-	defer p.reap()
+	// Closing the scope ends the main process if it still runs, so reaping
+	// it cannot block, even when the loop below panics.
+	defer func() { sc.close(); p.reap() }()
 	res.Containment = sc.mode()
 	pgid := p.pid
 
