@@ -187,4 +187,7 @@ func TestSignInLimitPerIPv6Prefix(t *testing.T) {
 	if ok, _ := l.take("192.0.2.2", now); !ok {
 		t.Error("IPv4 addresses share a bucket")
 	}
+	if ok, _ := l.take("::ffff:192.0.2.2", now); ok {
+		t.Error("an IPv4-mapped address got a bucket of its own")
+	}
 }

@@ -65,8 +65,11 @@ func (l *signInLimits) evict(now time.Time) {
 // /64 and could otherwise take a fresh bucket per address.
 func clientKey(addr string) string {
 	ip, err := netip.ParseAddr(addr)
-	if err != nil || ip.Unmap().Is4() {
+	if err != nil {
 		return addr
+	}
+	if ip.Unmap().Is4() {
+		return ip.Unmap().String()
 	}
 	p, err := ip.Prefix(64)
 	if err != nil {
