@@ -52,7 +52,7 @@ var roleUnits = map[string]string{
 
 const migrateUnit = "systemd/activity-core-migrate.service"
 
-// specSettings are the settings SPEC §9 names; env.example must list each.
+// specSettings are the settings docs/deployment.md names; env.example must list each.
 var specSettings = []string{
 	"ACTIVITY_DATABASE_URL", "ACTIVITY_TEMPORAL_ADDRESS", "ACTIVITY_TEMPORAL_NAMESPACE",
 	"ACTIVITY_TASK_QUEUE", "ACTIVITY_NATS_URL", "ACTIVITY_DEFINITION_PATHS",
@@ -241,7 +241,7 @@ func TestSpecSettingsAreSettings(t *testing.T) {
 	s := settings(t)
 	for _, name := range specSettings {
 		if !s.known[name] {
-			t.Errorf("SPEC §9 names %s but no command reads it", name)
+			t.Errorf("docs/deployment.md names %s but no command reads it", name)
 		}
 	}
 }
@@ -1351,7 +1351,7 @@ func TestSystemdChecksCatchBreakage(t *testing.T) {
 
 // ---- docs ---------------------------------------------------------------------
 
-// docHeadings are the sections issue 7 asks docs/deployment.md for.
+// docHeadings are the sections docs/deployment.md must keep.
 var docHeadings = []string{
 	"## Sizing", "## Scaling each role", "## Upgrades and migrations", "## Backing up the store",
 	"## Search attributes", "## Tokens", "## TLS",

@@ -1,4 +1,4 @@
-// Package adminapi is activity-core's HTTP API (SPEC §7): sync, definitions,
+// Package adminapi is activity-core's HTTP API (docs/architecture.md#adminapi-internaladminapi): sync, definitions,
 // runs, operator pauses, health and metrics. Handlers are plain net/http on
 // Go's pattern mux; every error is {"error": {"code", "message"}} with its
 // status chosen in one table (errorStatus).

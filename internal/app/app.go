@@ -61,7 +61,7 @@ type Options struct {
 	TemporalLogLevel slog.Level
 	// StartupSync runs a sync of definitions, event types and schedules
 	// when the worker starts (dev); otherwise workers sync definitions and
-	// schedules (SPEC §4), best-effort.
+	// schedules (docs/architecture.md#syncer-internalsyncer), best-effort.
 	StartupSyncEventTypes bool
 	// Watch syncs whenever a file under the definition paths changes
 	// (dev --watch), debounced.

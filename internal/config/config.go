@@ -1,5 +1,5 @@
-// Package config is the one place that knows activity-core's settings (SPEC
-// §9): their ACTIVITY_* names, defaults and checks. Command structs embed
+// Package config is the one place that knows activity-core's settings
+// (docs/deployment.md): their ACTIVITY_* names, defaults and checks. Command structs embed
 // these structs; the CLI library reads each flag from its environment twin
 // (flags win), and Validate turns a bad value into one line that names the
 // setting and says what to do.

@@ -1,5 +1,5 @@
 // Package definition reads, validates and fingerprints ActivityDefinition
-// files (SPEC §3) and event-type files (SPEC §6).
+// files (docs/definitions.md) and event-type files (docs/definitions.md#event-types).
 //
 // Files are decoded from the YAML node tree by hand rather than with
 // yaml.Unmarshal, so that every problem in a file is reported at once with
@@ -53,7 +53,7 @@ const (
 	OnFailureLogAndContinue = "log_and_continue"
 )
 
-// Defaults the SPEC names. They are filled in at parse time so that the
+// Defaults docs/definitions.md names. They are filled in at parse time so that the
 // canonical form, and so the content hash, does not depend on whether a
 // file spelled a default out.
 const (
@@ -213,7 +213,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // EventType is a named event subject with an optional JSON Schema of its
-// payload (SPEC §6).
+// payload (docs/definitions.md#event-types).
 type EventType struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description,omitempty"`

@@ -660,7 +660,7 @@ instruction:
   kind: shell
   cmd: /usr/local/bin/backup --all
 `},
-	{name: "SPEC example", accept: true, yaml: `
+	{name: "the documented example", accept: true, yaml: `
 id: the-custodian.state-hub-consistency-sweep
 description: Sweep all registered repos.
 enabled: true

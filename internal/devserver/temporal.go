@@ -72,7 +72,7 @@ type TemporalConfig struct {
 	DataDir string
 
 	// FrontendAddr is the frontend gRPC listen address (host:port). A fixed
-	// port lets the temporal CLI and UI find the dev server (SPEC: `dev`
+	// port lets the temporal CLI and UI find the dev server (`dev`
 	// uses 127.0.0.1:7233). Empty or port 0 picks a free loopback port, so
 	// parallel test binaries never collide. The other services always bind
 	// free loopback ports.

@@ -1,5 +1,5 @@
 // Package engine holds RunActivityWorkflow and its activities: what happens
-// each time a definition fires (SPEC §5).
+// each time a definition fires (docs/definitions.md#what-a-run-leaves-behind).
 //
 // The workflow is plain deterministic orchestration; everything that
 // touches the world is an activity on the Activities struct, which holds the

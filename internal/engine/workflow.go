@@ -39,7 +39,7 @@ var storeRetry = &temporal.RetryPolicy{
 // schedule starts: the time the fire was due.
 var scheduledStartKey = temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")
 
-// RunActivityWorkflow is one fire of a definition (SPEC §5): load the
+// RunActivityWorkflow is one fire of a definition (docs/definitions.md#what-a-run-leaves-behind): load the
 // definition as it is now, gather context, evaluate the rule, run the
 // instruction with its retry policy, record the run and announce it.
 func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) {

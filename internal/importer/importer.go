@@ -1,5 +1,5 @@
 // Package importer turns crontab files and systemd timer units into
-// ActivityDefinition files (SPEC §3, §8 `activity-core import`).
+// ActivityDefinition files (docs/definitions.md, docs/architecture.md#cli-internalcli-cmdactivity-core `activity-core import`).
 //
 // The importer's one rule is that it never changes what a job means without
 // saying so. Every emitted definition is rendered to YAML and then read back

@@ -28,7 +28,7 @@ func (m mapping) set(key string, v *yaml.Node) {
 }
 
 // render writes the draft as a definition file: a comment saying where it
-// came from and what to know, then the fields in the order SPEC §3 uses.
+// came from and what to know, then the fields in the order docs/definitions.md uses.
 // Defaults are left out so the file shows only what the import decided.
 func render(d *draft) ([]byte, error) {
 	root := newMapping()

@@ -1,7 +1,7 @@
 // Package integration runs whole activity-core processes (app.Run, every
 // role) on the embedded Temporal and NATS servers and drives them through
 // the HTTP API, the way an operator would. Nothing restarts between steps:
-// that is the point of SPEC §4.
+// that is the point of docs/architecture.md#syncer-internalsyncer.
 package integration
 
 import (
@@ -704,7 +704,7 @@ func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
 
-// BenchmarkFireToShellStart measures SPEC §11's "fire to shell process
+// BenchmarkFireToShellStart measures docs/benchmarks.md's "fire to shell process
 // start" on the embedded default: from the moment a schedule is fired
 // (the Trigger call; Temporal's own scheduled_at is truncated to the
 // second, too coarse to measure with) to the moment the shell command

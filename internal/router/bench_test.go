@@ -127,7 +127,7 @@ func benchEvents(tb testing.TB, n int, root, lifecycle, ns string) []struct {
 }
 
 // BenchmarkMatch10k: matching one event against an index of 10,000 event
-// definitions (SPEC §11 budget: under 20 µs per event). ns/op is per event.
+// definitions (docs/benchmarks.md budget: under 20 µs per event). ns/op is per event.
 func BenchmarkMatch10k(b *testing.B) {
 	defs := benchDefs(b, 10000, "bench", "org", "activity")
 	ix := NewIndex(defs, IndexOptions{})
@@ -409,7 +409,7 @@ func (rb *routeBench) routed(b *testing.B, durable string, n, concurrency int) t
 // BenchmarkRouteThroughput compares the router (10,000 definitions in the
 // index, each event matching one) with the bare baseline on the same
 // embedded NATS and Temporal, alternating rounds so neither gets a warmer
-// or emptier server (SPEC §11 budget: routed >= 80% of bare). Run with
+// or emptier server (docs/benchmarks.md budget: routed >= 80% of bare). Run with
 // -benchtime=1x; ns/op is the whole comparison.
 func BenchmarkRouteThroughput(b *testing.B) {
 	const (
@@ -456,7 +456,7 @@ func BenchmarkRouteThroughput(b *testing.B) {
 
 // BenchmarkRouteLatency200 publishes at 200 events/s (each matching one of
 // 10,000 definitions) and reports stream store time -> StartWorkflow
-// returned latency percentiles for the router (SPEC §11 budget: p99 under
+// returned latency percentiles for the router (docs/benchmarks.md budget: p99 under
 // 50 ms), and for the bare baseline on the same engines, measured the same
 // way in the same run; "own" is the part before the StartWorkflow call
 // (waiting for a free worker, and for the router: decode, sync check,

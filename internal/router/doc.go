@@ -1,4 +1,4 @@
-// Package router is the router role (SPEC §6): it reads events from a
+// Package router is the router role (docs/definitions.md#event-types): it reads events from a
 // JetStream stream and starts one RunActivityWorkflow per matching event
 // definition. It also answers "would this event match, and if not why"
 // (Index.Explain, for POST /api/v1/events/explain).
@@ -95,7 +95,7 @@
 //
 // # Loop guard (chained definitions)
 //
-// Runs publish <prefix>.run.<status> with their chain_depth (SPEC §5). A
+// Runs publish <prefix>.run.<status> with their chain_depth (docs/definitions.md#what-a-run-leaves-behind). A
 // run started by a lifecycle event gets chain_depth+1; the router does not
 // start it when that exceeds ChainDepthLimit (default 8), and never starts
 // a definition for a lifecycle event of its own run (payload.definition_id

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Guard is the loop guard for lifecycle events (SPEC §5: runs publish
+// Guard is the loop guard for lifecycle events (docs/definitions.md#what-a-run-leaves-behind: runs publish
 // <prefix>.run.<status> so definitions can chain on them). For a
 // definition that an event matched it returns the chain depth a run
 // started by the event gets, and a non-empty reason when the run must not

@@ -30,7 +30,7 @@ func (p *Projector) apply(ctx context.Context, steps []*step, in *planInput) []I
 	// Once a call finds Temporal unreachable (each call retries for up to
 	// a minute first), the remaining steps are not tried: every one would
 	// wait its own minute, and a sync during an outage must report the
-	// error, not hang (SPEC §10). The next sync converges.
+	// error, not hang (docs/definitions.md). The next sync converges.
 	var down struct {
 		sync.Mutex
 		err error

@@ -17,14 +17,14 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// SPEC §11 budgets 1 and 2, measured against the embedded server in the same
+// docs/benchmarks.md budgets 1 and 2, measured against the embedded server in the same
 // run as their baselines:
 //
 //	go test ./internal/schedule -run '^$' -bench SyncNoChange -benchtime 5x
 //	go test ./internal/schedule -run '^$' -bench SyncCold -benchtime 3x
 //
 // ACTIVITY_BENCH_SCHEDULES sets the number of definitions (default 1000; the
-// SPEC's figure is 10000). ns/op is the sync; "ratio" is the median sync
+// the budget's figure is 10000). ns/op is the sync; "ratio" is the median sync
 // over the median baseline and is the number the budgets are about.
 
 func benchN(b *testing.B) int {
@@ -103,7 +103,7 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // A no-change sync of N definitions against one bare ListSchedules pass over
-// the same N schedules (SPEC §11: within 1.2x, and no per-schedule call).
+// the same N schedules (docs/benchmarks.md: within 1.2x, and no per-schedule call).
 func BenchmarkSyncNoChange(b *testing.B) {
 	n := benchN(b)
 	e := newEnv(b)
@@ -171,7 +171,7 @@ func reportRatio(b *testing.B, syncs, bases []time.Duration, base string) {
 }
 
 // A cold sync of N cron definitions against N bare CreateSchedule calls of
-// the same schedules at the same concurrency (SPEC §11: within 1.25x). Each
+// the same schedules at the same concurrency (docs/benchmarks.md: within 1.25x). Each
 // round uses fresh prefixes and deletes both sets afterwards (not timed);
 // the order of sync and baseline alternates.
 func BenchmarkSyncCold(b *testing.B) {

@@ -1,5 +1,5 @@
 // Package schedule projects the stored definitions onto Temporal Schedules:
-// the "schedules" stage of sync (SPEC §4), operator pause and resume (SPEC §7)
+// the "schedules" stage of sync (docs/architecture.md#syncer-internalsyncer), operator pause and resume (docs/architecture.md#adminapi-internaladminapi)
 // and the schedule state the API shows.
 //
 // # What is managed

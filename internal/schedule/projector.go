@@ -196,7 +196,7 @@ type Result struct {
 	Errors  []ItemError `json:"errors"`
 }
 
-// Sync projects the stored definitions onto Temporal schedules (SPEC §4,
+// Sync projects the stored definitions onto Temporal schedules (docs/architecture.md#syncer-internalsyncer,
 // "schedules"). It lists the managed schedules once and reads the store;
 // a schedule is only called when something changed. It returns an error
 // only when the stage cannot run at all (the list or a store read failed);

@@ -19,7 +19,7 @@ const (
 	PausedByExternal = "external" // by hand, in the Temporal UI or CLI
 )
 
-// State is a definition's schedule as the API shows it (SPEC §5, §7).
+// State is a definition's schedule as the API shows it (docs/definitions.md#what-a-run-leaves-behind, docs/architecture.md#adminapi-internaladminapi).
 type State struct {
 	DefinitionID string `json:"definition_id"`
 	ScheduleID   string `json:"schedule_id"`

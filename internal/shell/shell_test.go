@@ -231,7 +231,7 @@ func TestLiveOutput(t *testing.T) {
 	}
 }
 
-// BenchmarkOutput1GiB checks SPEC §11: a command writing 1 GiB keeps the
+// BenchmarkOutput1GiB checks docs/benchmarks.md: a command writing 1 GiB keeps the
 // worker's memory flat. It reports heap growth per run (should stay near
 // 2 × TailSize regardless of the output size) and throughput.
 func BenchmarkOutput1GiB(b *testing.B) {

@@ -6,7 +6,7 @@ import (
 )
 
 // TailSize is how much of the end of stdout and of stderr a run keeps
-// (SPEC §5): enough to see why a command failed, small enough to store with
+// (docs/definitions.md#what-a-run-leaves-behind): enough to see why a command failed, small enough to store with
 // every run.
 const TailSize = 64 << 10
 

@@ -10,7 +10,7 @@ import (
 // select definitions without decoding every spec.
 type TriggerType string
 
-// The trigger types of ActivityDefinition v1 (SPEC §3).
+// The trigger types of ActivityDefinition v1 (docs/definitions.md).
 const (
 	TriggerCron  TriggerType = "cron"
 	TriggerEvent TriggerType = "event"

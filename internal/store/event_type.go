@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// EventType is a known event subject (SPEC §6), read from an event-types
+// EventType is a known event subject (docs/definitions.md#event-types), read from an event-types
 // folder by sync. The router and `events explain` use the schema; sync warns
 // about event definitions that match no known type.
 type EventType struct {

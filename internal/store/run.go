@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// RunStatus is where a run is in its life (SPEC §5). Statuses are stored
+// RunStatus is where a run is in its life (docs/definitions.md#what-a-run-leaves-behind). Statuses are stored
 // as text and checked when read, so a row holding a status this release does
 // not know is reported and skipped rather than misread.
 type RunStatus string
@@ -86,7 +86,7 @@ func (s RunStage) Valid() bool {
 // Stderr given to the store is cut to its last OutputTailMax bytes.
 const OutputTailMax = 64 << 10
 
-// Run is the record of one fire of a definition (SPEC §5): what triggered
+// Run is the record of one fire of a definition (docs/definitions.md#what-a-run-leaves-behind): what triggered
 // it, which exact version ran, what happened and why.
 type Run struct {
 	// ID is chosen by the caller (the engine uses the workflow run ID).

@@ -21,7 +21,7 @@ type ScheduleState struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// OperatorPause is a pause an operator made through the API (SPEC §7). Sync
+// OperatorPause is a pause an operator made through the API (docs/architecture.md#adminapi-internaladminapi). Sync
 // keeps the schedule paused, with this note, until the pause is cleared or
 // Until passes.
 type OperatorPause struct {

@@ -18,6 +18,6 @@ type SyncResult struct {
 	// ErrorSummary is a one-line account of what went wrong, empty when
 	// OK.
 	ErrorSummary string `json:"error_summary,omitempty"`
-	// Result is the whole result document (SPEC §4), kept byte for byte.
+	// Result is the whole result document (docs/architecture.md#syncer-internalsyncer), kept byte for byte.
 	Result json.RawMessage `json:"result"`
 }

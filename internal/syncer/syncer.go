@@ -1,4 +1,4 @@
-// Package syncer implements run_sync (SPEC §4): read the definition sources,
+// Package syncer implements run_sync (docs/architecture.md#syncer-internalsyncer): read the definition sources,
 // store what changed, and project cron and once definitions onto Temporal
 // schedules, in stages that fail independently, serialized across every
 // replica through the store's sync lock.
@@ -90,7 +90,7 @@ type Error struct {
 }
 
 // Result is the document POST /admin/sync returns and `activity-core sync`
-// prints (SPEC §4).
+// prints (docs/architecture.md#syncer-internalsyncer).
 type Result struct {
 	SyncID        string           `json:"sync_id"`
 	DryRun        bool             `json:"dry_run"`
@@ -534,7 +534,7 @@ func (s *Syncer) countEventType(res *Result, name string, o store.UpsertOutcome)
 }
 
 // warnUnknownEventTypes warns about event definitions whose event_type
-// matches no known event type, once any event type is known (SPEC §6).
+// matches no known event type, once any event type is known (docs/definitions.md#event-types).
 func (s *Syncer) warnUnknownEventTypes(ctx context.Context, loaded *definition.Result, res *Result) {
 	types, err := s.cfg.Store.ListEventTypes(ctx, store.EventTypeFilter{})
 	if err != nil || len(types) == 0 {

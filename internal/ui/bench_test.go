@@ -15,7 +15,7 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// BenchmarkDefinitionsPage10000 is issue 8's budget: the definitions page
+// BenchmarkDefinitionsPage10000 is the dashboard's budget: the definitions page
 // over 10,000 stored definitions renders server-side (paginated, 50 a
 // page) in under 300 ms. Sub-benchmarks, on the same store:
 //

@@ -1,5 +1,5 @@
 // Package ui is activity-core's web dashboard, served by the api role under
-// /ui/ (issue 8). It is server-rendered html/template: every page reads
+// /ui/ (docs/dashboard.md). It is server-rendered html/template: every page reads
 // without JavaScript, templates and the stylesheet are embedded in the
 // binary, and there is no Node build step.
 //

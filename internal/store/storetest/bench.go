@@ -12,7 +12,7 @@ import (
 )
 
 // BenchDefinitions is the size of the upsert benchmarks: the 10,000
-// definitions of SPEC §11's sync budgets.
+// definitions of docs/benchmarks.md's sync budgets.
 const BenchDefinitions = 10_000
 
 // BenchmarkUpsertDefinitions measures what the definitions stage of a sync
