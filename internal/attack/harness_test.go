@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,16 +76,6 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // devProc is one `activity-core dev` process, as an operator runs it.
 type devProc struct {
 	t          testing.TB
@@ -148,7 +137,7 @@ func startDev(t testing.TB, extraEnv ...string) *devProc {
 func (d *devProc) start() {
 	t := d.t
 	t.Helper()
-	http, tmp, nt := freeAddr(t), freeAddr(t), freeAddr(t)
+	http, tmp, nt := testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t)
 	d.base, d.temporal, d.natsURL = "http://"+http, tmp, "nats://"+nt
 	d.out = &lockedBuffer{}
 	d.cmd = exec.Command(binary(t), "dev", "--definitions", d.defs, "--data-dir", d.dataDir,
@@ -415,7 +404,7 @@ func execServe(ctx context.Context, t testing.TB, env []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, binary(t), "serve", "--roles", "api")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"ACTIVITY_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "x.db"),
-		"ACTIVITY_HTTP_ADDR=" + freeAddr(t)}, env...)
+		"ACTIVITY_HTTP_ADDR=" + testsupport.FreeAddr(t)}, env...)
 	return cmd
 }
 

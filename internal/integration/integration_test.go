@@ -32,6 +32,7 @@ import (
 	"github.com/coulomb/activity-core/internal/devserver"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 var (
@@ -74,16 +75,6 @@ type instance struct {
 	tc     client.Client
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func start(t testing.TB) *instance {
 	t.Helper()
 	return startWith(t, temporalSrv.Address())
@@ -116,7 +107,7 @@ func startWith(t testing.TB, temporalAddr string, opts ...func(*app.Options)) *i
 				LifecyclePrefix:   "it-" + name,
 			},
 			Sync:             config.Sync{DefinitionPaths: []string{inst.dir}, SchedulePrefix: inst.prefix, SyncMaxErrors: 50},
-			HTTP:             config.HTTP{HTTPAddr: freeAddr(t), AdminToken: token},
+			HTTP:             config.HTTP{HTTPAddr: testsupport.FreeAddr(t), AdminToken: token},
 			Logger:           logger,
 			TemporalLogLevel: slog.LevelError,
 			ShellGrace:       500 * time.Millisecond,
@@ -878,7 +869,7 @@ instruction: {kind: shell, cmd: 'exit 3'}
 // its readiness (store, Temporal, NATS) and its metrics, and its startup
 // sync shows there; it serves nothing of the API.
 func TestWorkerOpsListener(t *testing.T) {
-	ops := freeAddr(t)
+	ops := testsupport.FreeAddr(t)
 	in := startWith(t, temporalSrv.Address(), func(o *app.Options) {
 		o.Roles = []string{app.RoleWorker}
 		o.OpsAddr = ops

@@ -3,6 +3,7 @@
 package testsupport
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -31,4 +32,16 @@ func Poll(timeout time.Duration, cond func() error) error {
 		<-timer.C
 		wait = min(wait*2, 100*time.Millisecond)
 	}
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago, for a
+// server a test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
