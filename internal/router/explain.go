@@ -208,10 +208,7 @@ func explainFilter(f *filter, payload map[string]any) FilterCheck {
 	n := 0
 	eachValueText(payload, f.segs, func(text string) bool {
 		n++
-		if len(text) > maxExplainText {
-			text = text[:maxExplainText] + "…"
-		}
-		fc.Values = append(fc.Values, text)
+		fc.Values = append(fc.Values, clip(text, maxExplainText))
 		return len(fc.Values) < maxExplainValues
 	})
 	fc.Missing = n == 0

@@ -711,7 +711,7 @@ func checkDepth(data []byte, max int) error {
 			top := &open[len(open)-1]
 			if key, ok := tok.(string); ok && top.object && top.wantKey {
 				if top.keys[key] {
-					return fmt.Errorf("%w: %q", ErrPayloadDuplicateKey, clipKey(key))
+					return fmt.Errorf("%w: %q", ErrPayloadDuplicateKey, clip(key, 64))
 				}
 				top.keys[key], top.wantKey = true, false
 				continue
@@ -719,13 +719,6 @@ func checkDepth(data []byte, max int) error {
 			valueDone()
 		}
 	}
-}
-
-func clipKey(k string) string {
-	if len(k) > 64 {
-		return k[:64] + "…"
-	}
-	return k
 }
 
 // LoadIndex reads the live event definitions from the store and builds an

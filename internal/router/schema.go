@@ -108,7 +108,7 @@ func (ix *Index) CheckSchema(subject string, payload map[string]any) error {
 	se := &SchemaError{EventType: subject}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		se.Problems = []string{cut(err.Error())}
+		se.Problems = []string{clip(err.Error(), maxSchemaErrorText)}
 		return se
 	}
 	for _, u := range ve.BasicOutput().Errors {
@@ -120,7 +120,7 @@ func (ix *Index) CheckSchema(subject string, payload map[string]any) error {
 			break
 		}
 		loc := cmp.Or(u.InstanceLocation, "/")
-		se.Problems = append(se.Problems, loc+": "+cut(u.Error.String()))
+		se.Problems = append(se.Problems, loc+": "+clip(u.Error.String(), maxSchemaErrorText))
 	}
 	return se
 }
@@ -134,9 +134,10 @@ func jsonValue(payload map[string]any) any {
 	return payload
 }
 
-func cut(s string) string {
-	if len(s) > maxSchemaErrorText {
-		return s[:maxSchemaErrorText] + "…"
+// clip cuts s to n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
 	}
 	return s
 }
