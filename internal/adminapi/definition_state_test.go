@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -106,7 +107,7 @@ func TestDefinitionsListAsksTemporalOnce(t *testing.T) {
 	}
 }
 
-// TestPauseNoteTooLong: a note over PauseNoteMaxBytes answers 400 and
+// TestPauseNoteTooLong: a note over limits.PauseNote answers 400 and
 // nothing is paused (a ~960-character note used to be recorded, then
 // refused by Temporal with a 500).
 func TestPauseNoteTooLong(t *testing.T) {
@@ -121,7 +122,7 @@ func TestPauseNoteTooLong(t *testing.T) {
 	if len(e.sched.paused) != 0 {
 		t.Errorf("a refused pause reached the schedules: %v", e.sched.paused)
 	}
-	body, _ = json.Marshal(map[string]string{"note": strings.Repeat("n", PauseNoteMaxBytes)})
+	body, _ = json.Marshal(map[string]string{"note": strings.Repeat("n", limits.PauseNote)})
 	if code, resp := e.do("POST", "/api/v1/definitions/t.a/pause", adminToken, string(body)); code != 200 || !strings.Contains(string(resp), `"paused":true`) {
 		t.Errorf("note of the maximum: %d %s", code, resp)
 	}

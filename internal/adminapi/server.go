@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
 )
@@ -69,11 +70,6 @@ type Schedules interface {
 type scheduleStates interface {
 	States(ctx context.Context) (map[string]*ScheduleInfo, error)
 }
-
-// PauseNoteMaxBytes bounds an operator pause note (UTF-8 bytes): Temporal
-// keeps at most 1000 bytes of schedule note, and activity-core's own words
-// go around the operator's.
-const PauseNoteMaxBytes = 500
 
 // RunStarted answers a manual run.
 type RunStarted struct {
@@ -629,8 +625,8 @@ func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *ti
 	if until != nil && !until.After(s.cfg.Now()) {
 		return nil, badRequest("until %s is not in the future", until.Format(time.RFC3339))
 	}
-	if len(note) > PauseNoteMaxBytes {
-		return nil, badRequest("note is %d bytes; at most %d (shorten it: a link to a ticket works)", len(note), PauseNoteMaxBytes)
+	if len(note) > limits.PauseNote {
+		return nil, badRequest("note is %d bytes; at most %d (shorten it: a link to a ticket works)", len(note), limits.PauseNote)
 	}
 	def, err := s.cfg.Store.GetDefinition(ctx, id)
 	if err != nil {

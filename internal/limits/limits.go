@@ -29,4 +29,9 @@ const (
 	// 128 KiB (MAX_ARG_STRLEN). Larger values reach the command only
 	// through ACTIVITY_EVENT_FILE and ACTIVITY_CONTEXT_FILE.
 	EnvValue = 64 << 10
+
+	// PauseNote bounds an operator pause note (UTF-8 bytes): Temporal
+	// refuses schedule notes over 1000 bytes, and the note it gets also
+	// names the pause and its until.
+	PauseNote = 500
 )

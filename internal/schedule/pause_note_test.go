@@ -9,10 +9,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// TestLongPauseNote: a note over NoteMaxBytes is refused before anything
+// TestLongPauseNote: a note over limits.PauseNote is refused before anything
 // is recorded (a ~960-character note used to be recorded, then refused by
 // Temporal, leaving the store paused, the schedule firing and every sync
 // failing). A long note already recorded is cut to what Temporal takes, so
@@ -32,8 +33,8 @@ func TestLongPauseNote(t *testing.T) {
 	if d := mustDescribe(t, e.sid("long.job")); d.Schedule.State.Paused {
 		t.Errorf("a refused pause paused the schedule")
 	}
-	if err := e.p.Pause(ctx, "long.job", strings.Repeat("x", NoteMaxBytes), nil); err != nil {
-		t.Fatalf("Pause with a note of NoteMaxBytes: %v", err)
+	if err := e.p.Pause(ctx, "long.job", strings.Repeat("x", limits.PauseNote), nil); err != nil {
+		t.Fatalf("Pause with a note of limits.PauseNote: %v", err)
 	}
 	// A pause recorded with a longer note (as before the check): sync
 	// applies it, cut to Temporal's limit.

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -66,16 +67,11 @@ type RecentAction struct {
 	WorkflowID  string    `json:"workflow_id,omitempty"`
 }
 
-// NoteMaxBytes bounds an operator pause note (UTF-8 bytes). Temporal
-// refuses schedule notes over 1000 bytes, and the note it gets also names
-// the pause and its until.
-const NoteMaxBytes = 500
-
 // temporalNoteMax is Temporal's limit on a schedule note, in bytes.
 const temporalNoteMax = 1000
 
 // Pause makes an operator pause (docs/dashboard.md#pausing): its input is
-// checked first (note at most NoteMaxBytes, until in the future); it is
+// checked first (note at most limits.PauseNote, until in the future); it is
 // then recorded in the store, so every later sync keeps it, then the
 // schedule is paused with a note naming it. If Temporal refuses or cannot
 // be reached, the error says so and wraps store.ErrUnavailable: the pause
@@ -89,8 +85,8 @@ func (p *Projector) Pause(ctx context.Context, definitionID, note string, until 
 	if until != nil && !until.After(p.cfg.Now()) {
 		return fmt.Errorf("pausing %q: %w: until %s is not in the future", definitionID, store.ErrInvalid, until.UTC().Format(time.RFC3339))
 	}
-	if len(note) > NoteMaxBytes {
-		return fmt.Errorf("pausing %q: %w: the note is %d bytes; at most %d", definitionID, store.ErrInvalid, len(note), NoteMaxBytes)
+	if len(note) > limits.PauseNote {
+		return fmt.Errorf("pausing %q: %w: the note is %d bytes; at most %d", definitionID, store.ErrInvalid, len(note), limits.PauseNote)
 	}
 	return p.cfg.Store.WithSyncLock(ctx, func(ctx context.Context) error {
 		def, err := p.liveDefinition(ctx, definitionID)
