@@ -98,7 +98,7 @@ func noErrs(t *testing.T, what string, errs []error) {
 // configTypes are the config package's setting structs, read by
 // reflection. TestConfigTypesComplete checks the list against the
 // package's source, so a new settings struct cannot be missed.
-var configTypes = []any{config.Engines{}, config.Sync{}, config.HTTP{}, config.Secrets{}, config.Containment{}}
+var configTypes = []any{config.Engines{}, config.Sync{}, config.HTTP{}, config.Secrets{}, config.Containment{}, config.Transport{}}
 
 // reflectSettings returns the env tags of the fields of the given structs
 // (embedded structs included), each with its default tag.
@@ -112,8 +112,11 @@ func reflectSettings(types ...any) map[string]string {
 				walk(f.Type)
 				continue
 			}
-			for _, name := range splitEnvTag(f.Tag.Get("env")) {
-				out[name] = f.Tag.Get("default")
+			// The first name is the setting; the others are aliases
+			// (the temporal and nats CLIs' names), documented in
+			// docs/deployment.md, not repeated in every example.
+			if names := splitEnvTag(f.Tag.Get("env")); len(names) > 0 {
+				out[names[0]] = f.Tag.Get("default")
 			}
 		}
 	}
@@ -170,7 +173,9 @@ func sourceSettings(t *testing.T, dir string) map[string][]string {
 				if err != nil {
 					t.Fatalf("%s: tag %s: %v", fset.Position(field.Pos()), field.Tag.Value, err)
 				}
-				out[ts.Name.Name] = append(out[ts.Name.Name], splitEnvTag(reflect.StructTag(tag).Get("env"))...)
+				if names := splitEnvTag(reflect.StructTag(tag).Get("env")); len(names) > 0 {
+					out[ts.Name.Name] = append(out[ts.Name.Name], names[0])
+				}
 			}
 			return true
 		})
@@ -428,13 +433,27 @@ func fillSettings(ptr any, env map[string]string) error {
 	v := reflect.ValueOf(ptr).Elem()
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
-		name := f.Tag.Get("env")
-		raw, ok := env[name]
-		if !ok {
-			raw = f.Tag.Get("default")
-		}
 		fv := v.Field(i)
+		if f.Anonymous && fv.Kind() == reflect.Struct {
+			if err := fillSettings(fv.Addr().Interface(), env); err != nil {
+				return err
+			}
+			continue
+		}
+		names := splitEnvTag(f.Tag.Get("env"))
+		name, raw, ok := "", "", false
+		for _, n := range names {
+			if raw, ok = env[n]; ok {
+				name = n
+				break
+			}
+		}
+		if !ok {
+			name, raw = strings.Join(names, ","), f.Tag.Get("default")
+		}
 		switch fv.Kind() {
+		case reflect.Bool:
+			fv.SetBool(raw == "1" || raw == "true")
 		case reflect.String:
 			fv.SetString(raw)
 		case reflect.Int:

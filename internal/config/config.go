@@ -48,6 +48,9 @@ type Engines struct {
 	// conform to its event type's JSON Schema; "" means enforce.
 	EventSchemaMode string `name:"event-schema-mode" env:"ACTIVITY_EVENT_SCHEMA_MODE" default:"enforce" enum:"enforce,warn" help:"enforce: an event whose payload fails its event type's schema is not routed; warn: it is routed and counted."`
 	StateHubURL     string `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+
+	TemporalTLS `embed:""`
+	NATSAuth    `embed:""`
 }
 
 // Sync holds the sync settings.
