@@ -118,6 +118,7 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 		if e.TaskQueue == "" {
 			errs = append(errs, bad("ACTIVITY_TASK_QUEUE", "is empty"))
 		}
+		errs = append(errs, e.TemporalTLS.validate(time.Now())...)
 	}
 	if needNATS {
 		if e.NATSURL == "" {
@@ -228,6 +229,12 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
+		fmt.Sprintf("ACTIVITY_TEMPORAL_TLS=%t", e.TemporalTLS.Enabled()),
+		"ACTIVITY_TEMPORAL_TLS_CA=" + e.TemporalTLSCA,
+		"ACTIVITY_TEMPORAL_TLS_CERT=" + e.TemporalTLSCert,
+		"ACTIVITY_TEMPORAL_TLS_KEY=" + e.TemporalTLSKey,
+		"ACTIVITY_TEMPORAL_TLS_SERVER_NAME=" + e.TemporalServerName,
+		"ACTIVITY_TEMPORAL_API_KEY=" + mask(e.TemporalAPIKey),
 		"ACTIVITY_NATS_URL=" + redactURL(e.NATSURL),
 		fmt.Sprintf("ACTIVITY_NATS_STREAM_REPLICAS=%d", e.NATSStreamReplicas),
 		"ACTIVITY_EVENT_SCHEMA_MODE=" + e.EventSchemaMode,
