@@ -156,11 +156,17 @@ func Run(ctx context.Context, o Options) error {
 	if codec != nil {
 		copts.DataConverter, copts.FailureConverter = payloadcodec.DataConverter(codec), payloadcodec.FailureConverter(codec)
 	}
+	if err := withTemporalTLS(&copts, o.Engines, log); err != nil {
+		return err
+	}
 	tc, err := client.NewLazyClient(copts)
 	if err != nil {
 		return &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
 	}
 	defer tc.Close()
+	if err := probeTemporal(ctx, tc, o.Engines, log); err != nil {
+		return err
+	}
 
 	var nc *nats.Conn
 	var pub *eventbus.Publisher
