@@ -38,11 +38,14 @@ func withTemporalTLS(opts *client.Options, e config.Engines, log *slog.Logger) e
 	return nil
 }
 
-// probeTemporal asks the frontend for its health at start. A TLS
+// probeTemporal asks a TLS frontend for its health at start. A TLS
 // handshake that fails is a setting to fix, so it stops startup naming
 // it; Temporal down or not yet up is only logged, since the client
 // reconnects by itself.
 func probeTemporal(ctx context.Context, tc client.Client, e config.Engines, log *slog.Logger) error {
+	if !e.TemporalTLS.Enabled() {
+		return nil // no handshake to get wrong: start as before, lazily
+	}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
