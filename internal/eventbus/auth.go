@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -84,7 +85,7 @@ func (o Options) credentials(url string) []string {
 		}
 	}
 	if u, err := neturl.Parse(url); err == nil && u.User != nil {
-		kinds = append(kinds, settingURL)
+		kinds = append(kinds, "the user info in "+settingURL)
 	}
 	return kinds
 }
@@ -94,6 +95,7 @@ func (o Options) credentials(url string) []string {
 // reconnect.
 func (o Options) natsOptions(url string) ([]nats.Option, error) {
 	if kinds := o.credentials(url); len(kinds) > 1 {
+		// The URL's user info comes last: kinds[0] is a setting.
 		return nil, bad(kinds[0], "set together with "+strings.Join(kinds[1:], ", ")+"; NATS takes one kind of credential: keep one")
 	}
 	if (o.User == "") != (o.Password == "") {
@@ -211,6 +213,8 @@ func (o Options) describe(err error) (setting, msg string) {
 		return settingCA, "TLS is configured but the server does not offer it; enable TLS on the server or unset " + settingCA + ", " + settingCert + " and " + settingKey
 	case errors.As(err, &opErr) && opErr.Op == "remote error", strings.Contains(text, "remote error: tls"):
 		return settingCert, "the server refused the TLS handshake (" + text + "); it wants a client certificate it trusts: set " + settingCert + " and " + settingKey
+	case strings.Contains(text, "closed by remote after TLS handshake") && o.Cert == "":
+		return settingCert, "the server closed the connection after the TLS handshake (" + text + "); it likely wants a client certificate: set " + settingCert + " and " + settingKey
 	case strings.Contains(text, "tls: ") || strings.Contains(text, "x509: "):
 		return settingCA, "TLS failed (" + text + "); check " + settingCA + ", " + settingCert + " and " + settingKey
 	}
@@ -256,6 +260,24 @@ func (c *connLog) refused(err error) {
 		return
 	}
 	c.log.Error("eventbus: NATS refused the connection, retrying", "setting", setting, "url", secret.RedactURL(c.url), "error", setting+": "+msg)
+}
+
+// refusalCheckEvery is how often watch looks for a refused reconnect.
+const refusalCheckEvery = 2 * time.Second
+
+// watch logs why reconnecting fails: nats.go reports a refused TLS
+// handshake or login while reconnecting only through LastError.
+func (c *connLog) watch(nc *nats.Conn) {
+	tick := time.NewTicker(refusalCheckEvery)
+	defer tick.Stop()
+	for range tick.C {
+		if nc.IsClosed() {
+			return
+		}
+		if nc.Status() == nats.RECONNECTING {
+			c.refused(nc.LastError())
+		}
+	}
 }
 
 // clean is err's text with the URL's and the options' secrets hidden.

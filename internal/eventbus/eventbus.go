@@ -61,7 +61,12 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 			}
 		}),
 	)
-	return nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	go cl.watch(nc)
+	return nc, nil
 }
 
 // JetStream is the JetStream context for o: in o.JSDomain, or behind
