@@ -24,6 +24,9 @@ import (
 type Config struct {
 	// Domain is the JetStream domain ("" for none).
 	Domain string
+	// NoJetStream runs the server without JetStream (a leaf node that
+	// reaches a hub's JetStream through its domain).
+	NoJetStream bool
 	// Body is more configuration (tls { }, authorization { }, operator
 	// mode...).
 	Body string
@@ -45,7 +48,11 @@ func Start(t testing.TB, cfg Config) *Server {
 	if cfg.Domain != "" {
 		js += fmt.Sprintf("\n  domain: %q", cfg.Domain)
 	}
-	conf := fmt.Sprintf("listen: \"127.0.0.1:-1\"\nserver_name: natstest\njetstream {\n  %s\n}\n%s\n", js, cfg.Body)
+	jsBlock := fmt.Sprintf("jetstream {\n  %s\n}\n", js)
+	if cfg.NoJetStream {
+		jsBlock = ""
+	}
+	conf := fmt.Sprintf("listen: \"127.0.0.1:-1\"\nserver_name: natstest-%s\n%s%s\n", filepath.Base(dir), jsBlock, cfg.Body)
 	path := filepath.Join(dir, "nats-server.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
