@@ -107,3 +107,42 @@ func TestRouteThroughJetStreamDomain(t *testing.T) {
 	})
 	routeOne(t, newWorldOn(t, leaf.URL, nc, js))
 }
+
+// TestRouteThroughJetStreamAPIPrefix reads a stream that lives in another
+// account: JS exports its JetStream API (and acks and the event subjects),
+// APP imports the API under JS.JS.API, and the router in APP reaches it
+// through that prefix.
+func TestRouteThroughJetStreamAPIPrefix(t *testing.T) {
+	srv := natstest.Start(t, natstest.Config{Body: `accounts {
+  JS: {
+    jetstream: enabled
+    users: [ { user: js, password: js-password } ]
+    exports: [
+      { service: "$JS.API.>", response_type: stream }
+      { service: "$JS.ACK.>" }
+      { service: "*.org.>" }
+    ]
+  }
+  APP: {
+    users: [ { user: app, password: app-password } ]
+    imports: [
+      { service: { account: JS, subject: "$JS.API.>" }, to: "JS.JS.API.>" }
+      { service: { account: JS, subject: "$JS.ACK.>" } }
+      { service: { account: JS, subject: "*.org.>" } }
+    ]
+  }
+}
+`})
+	o := eventbus.Options{User: "app", Password: "app-password", JSAPIPrefix: "JS.JS.API"}
+	nc, js := secureConnect(t, srv.URL, o)
+	plain, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := plain.AccountInfo(ctx); err == nil {
+		t.Fatal("APP answered JetStream without the prefix: the test would not show the prefix is used")
+	}
+	routeOne(t, newWorldOn(t, srv.URL, nc, js))
+}
