@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -132,6 +134,10 @@ func TestConnectSecured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := natstest.Start(t, tc.cfg)
 			roundTrip(t, srv.URL, tc.opts)
+		})
+		t.Run(tc.name+" on the nats-server executable", func(t *testing.T) {
+			bin := systemNATSServer(t)
+			roundTrip(t, natstest.StartBinary(t, bin, tc.cfg).URL, tc.opts)
 		})
 	}
 }
@@ -296,4 +302,21 @@ func TestRotatedClientCertificate(t *testing.T) {
 	// A good one: it reconnects by itself.
 	p.ca.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "second", Client: true})
 	testsupport.Eventually(t, 15*time.Second, "reconnected with the new certificate", connected)
+}
+
+// systemNATSServer is the machine's nats-server executable (2.9 on CI),
+// used where ACTIVITY_TEST_NATS_URL says the machine runs one.
+func systemNATSServer(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("ACTIVITY_TEST_NATS_URL") == "" {
+		t.Skip("set ACTIVITY_TEST_NATS_URL to also run against the machine's nats-server executable")
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server"
+	}
+	t.Skip("no nats-server executable on PATH or in /usr/sbin")
+	return ""
 }

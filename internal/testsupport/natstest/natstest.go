@@ -6,9 +6,12 @@
 package natstest
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,6 +19,8 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // Config is a server's configuration: its JetStream domain and the
@@ -39,9 +44,9 @@ type Server struct {
 	URL string
 }
 
-// Start runs a nats-server with JetStream on a random loopback port, and
-// stops it when the test ends.
-func Start(t testing.TB, cfg Config) *Server {
+// writeConfig writes the configuration file of a server listening on
+// addr and returns its path and text.
+func writeConfig(t testing.TB, addr string, cfg Config) (path, conf string) {
 	t.Helper()
 	dir := t.TempDir()
 	js := fmt.Sprintf("store_dir: %q", filepath.Join(dir, "js"))
@@ -52,11 +57,19 @@ func Start(t testing.TB, cfg Config) *Server {
 	if cfg.NoJetStream {
 		jsBlock = ""
 	}
-	conf := fmt.Sprintf("listen: \"127.0.0.1:-1\"\nserver_name: natstest-%s\n%s%s\n", filepath.Base(dir), jsBlock, cfg.Body)
-	path := filepath.Join(dir, "nats-server.conf")
+	conf = fmt.Sprintf("listen: %q\nserver_name: natstest-%s\n%s%s\n", addr, filepath.Base(dir), jsBlock, cfg.Body)
+	path = filepath.Join(dir, "nats-server.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path, conf
+}
+
+// Start runs a nats-server (the v2 server package, in this process) with
+// JetStream on a random loopback port, and stops it when the test ends.
+func Start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	path, conf := writeConfig(t, "127.0.0.1:-1", cfg)
 	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
 		t.Fatalf("nats-server config:\n%s\n%v", conf, err)
@@ -73,6 +86,46 @@ func Start(t testing.TB, cfg Config) *Server {
 	}
 	return &Server{Server: srv, URL: fmt.Sprintf("nats://127.0.0.1:%d", srv.Addr().(*net.TCPAddr).Port)}
 }
+
+// StartBinary runs the nats-server executable bin with the same
+// configuration (Server.Server is nil), and stops it when the test ends.
+func StartBinary(t testing.TB, bin string, cfg Config) *Server {
+	t.Helper()
+	addr := testsupport.FreeAddr(t)
+	path, conf := writeConfig(t, addr, cfg)
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	err := testsupport.Poll(10*time.Second, func() error {
+		select {
+		case <-exited:
+			return errExited
+		default:
+		}
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if errors.Is(err, errExited) {
+		t.Fatalf("%s exited: %s\nconfig:\n%s", bin, out.String(), conf)
+	} else if err != nil {
+		t.Fatalf("%s not listening on %s: %v\nconfig:\n%s", bin, addr, err, conf)
+	}
+	return &Server{URL: "nats://" + addr}
+}
+
+var errExited = errors.New("nats-server exited")
 
 // Operator is an operator with a system account and one account, APP,
 // whose JWT enables JetStream.
