@@ -75,6 +75,11 @@ type Store interface {
 	// pages neither repeat nor hide the others.
 	ListDefinitionsPage(ctx context.Context, f DefinitionPageFilter) (DefinitionPage, error)
 
+	// ListDefinitionSources returns the source directories holding live
+	// definitions, sorted, at a cost that grows with their number, not
+	// with the number of definitions (the dashboard's source filter).
+	ListDefinitionSources(ctx context.Context) ([]string, error)
+
 	// UpsertEventTypes is UpsertDefinitions for event types, keyed by Name.
 	// Event types keep no version history. Result IDs are the names.
 	UpsertEventTypes(ctx context.Context, types ...EventType) ([]UpsertResult, error)

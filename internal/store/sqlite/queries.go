@@ -443,6 +443,32 @@ func (s *Store) ListDefinitionsPage(ctx context.Context, f store.DefinitionPageF
 	return contract.DefinitionPageOf(f, keys, defs, more), nil
 }
 
+// sourcesQuery walks definitions_source_dir_idx from one source to the
+// next (a loose index scan): one index probe per source, however many
+// definitions each holds.
+const sourcesQuery = `WITH RECURSIVE s(dir) AS (
+		SELECT min(source_dir) FROM definitions WHERE removed_at IS NULL
+		UNION ALL
+		SELECT (SELECT min(source_dir) FROM definitions WHERE removed_at IS NULL AND source_dir > s.dir)
+		FROM s WHERE s.dir IS NOT NULL)
+	SELECT dir FROM s WHERE dir IS NOT NULL`
+
+// ListDefinitionSources implements store.Store.
+func (s *Store) ListDefinitionSources(ctx context.Context) ([]string, error) {
+	rows, err := s.reader.QueryContext(ctx, sourcesQuery)
+	if err != nil {
+		return nil, fmt.Errorf("listing definition sources: %w", dbErr(err))
+	}
+	dirs, err := collect(ctx, s, rows, func(row scanner) (string, error) {
+		var dir string
+		return dir, row.Scan(&dir)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing definition sources: %w", dbErr(err))
+	}
+	return dirs, nil
+}
+
 // --- event types ---
 
 const eventTypeColumns = `name, description, schema, source_file, source_dir, content_hash,

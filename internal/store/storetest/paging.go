@@ -141,6 +141,9 @@ func encodeDefinitionCursorForTest(id string) string {
 
 func testDefinitionPaginationFilters(t *testing.T, d Driver) {
 	e := setup(t, d)
+	if got, err := e.s.ListDefinitionSources(ctx(t)); err != nil || len(got) != 0 {
+		t.Errorf("ListDefinitionSources of an empty store = %q, %v", got, err)
+	}
 	var defs []store.Definition
 	for i := range 30 {
 		x := def(fmt.Sprintf("q.%02d", i), "h1")
@@ -159,6 +162,9 @@ func testDefinitionPaginationFilters(t *testing.T, d Driver) {
 	e.upsert(defs...)
 	if _, err := e.s.MarkDefinitionsRemoved(ctx(t), "/srv/gone", nil); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := e.s.ListDefinitionSources(ctx(t)); err != nil || !slices.Equal(got, []string{"/srv/defs", "/srv/other"}) {
+		t.Errorf("ListDefinitionSources = %q, %v; want the two sources with live definitions", got, err)
 	}
 	yes, no := true, false
 	for _, f := range []store.DefinitionFilter{
