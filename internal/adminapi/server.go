@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -515,20 +516,61 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
 	if f.IncludeRemoved, err = parseBool(r, "include_removed", false); err != nil {
 		return err
 	}
-	defs, err := s.cfg.Store.ListDefinitions(r.Context(), f)
-	if err != nil {
+	pf := store.DefinitionPageFilter{DefinitionFilter: f, After: q.Get("after"), Before: q.Get("before")}
+	if pf.Limit, err = parseLimit(r, store.DefinitionListLimitMax); err != nil {
 		return err
 	}
-	rows, schedErr, err := s.definitionStates(r.Context(), defs)
+	if pf.After != "" && pf.Before != "" {
+		return badRequest("after and before are both set: pass one, the next or the prev of the page you came from")
+	}
+	page, err := s.cfg.Store.ListDefinitionsPage(r.Context(), pf)
+	if err != nil {
+		return cursorError(err, q, "after", "before")
+	}
+	rows, schedErr, err := s.definitionStates(r.Context(), page.Definitions)
 	if err != nil {
 		return err
 	}
 	out := map[string]any{"definitions": rows}
+	if page.Next != "" {
+		out["next"] = page.Next
+	}
+	if page.Prev != "" {
+		out["prev"] = page.Prev
+	}
 	if schedErr != nil {
 		out["schedule_error"] = schedErr.Error()
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// parseLimit reads the limit query parameter of a list: 0 (the store's
+// default) when absent.
+func parseLimit(r *http.Request, maxLimit int) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, badRequest("limit=%q must be a number from 1 to %d", l, maxLimit)
+	}
+	return n, nil
+}
+
+// cursorError names the cursor parameter when the store refused a list
+// because its cursor does not parse; other errors pass unchanged.
+func cursorError(err error, q url.Values, params ...string) error {
+	if !errors.Is(err, store.ErrInvalid) {
+		return err
+	}
+	for _, p := range params {
+		if v := q.Get(p); v != "" {
+			return badRequest("%s=%q is not a cursor of this list: pass the cursor a page of it returned, as is, or leave %s out for the first page", p, v, p)
+		}
+	}
+	return err
 }
 
 func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request) error {
@@ -677,16 +719,13 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled", st)
 		}
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > store.RunListLimitMax {
-			return badRequest("limit=%q must be a number from 1 to %d", l, store.RunListLimitMax)
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = parseLimit(r, store.RunListLimitMax); err != nil {
+		return err
 	}
 	page, err := s.cfg.Store.ListRuns(r.Context(), f)
 	if err != nil {
-		return err
+		return cursorError(err, q, "before")
 	}
 	if page.Runs == nil {
 		page.Runs = []store.Run{}

@@ -347,6 +347,8 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 		{"GET", "/admin/sync/status", "/admin/sync/status", adminToken, ""},
 		{"GET", "/api/v1/definitions", "/api/v1/definitions", readToken, ""},
 		{"GET", "/api/v1/definitions", "/api/v1/definitions?enabled=perhaps", readToken, ""},
+		{"GET", "/api/v1/definitions", "/api/v1/definitions?limit=1", readToken, ""},
+		{"GET", "/api/v1/definitions", "/api/v1/definitions?after=garbage", readToken, ""},
 		{"GET", "/api/v1/definitions/{id}", "/api/v1/definitions/t.a", readToken, ""},
 		{"GET", "/api/v1/definitions/{id}", "/api/v1/definitions/t.none", readToken, ""},
 		{"POST", "/api/v1/definitions/{id}/run", "/api/v1/definitions/t.a/run", adminToken, ""},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -146,6 +147,8 @@ type DefinitionsListCmd struct {
 	ClientFlags
 	Trigger string `help:"Only this trigger type: cron, event or once." enum:",cron,event,once" default:""`
 	Removed bool   `help:"Include removed definitions."`
+	Limit   int    `help:"List one page of this many (1 to 1000) instead of every definition." placeholder:"N"`
+	After   string `help:"Cursor: the page after this one (the 'more' of a previous page); needs --limit." placeholder:"CURSOR"`
 }
 
 // Help is shown by "activity-core definitions list --help".
@@ -156,13 +159,40 @@ hand in Temporal), not scheduled (the next sync creates it), listening or
 disabled (event definitions), removed. A bracket says how Temporal and the
 store disagree; the next sync repairs it.
 
+Without --limit every definition is listed, fetched from the API a page of
+1000 at a time. With --limit one page is listed and the cursor of the next
+is printed for --after.
+
 Examples:
   activity-core definitions list
-  activity-core definitions list --trigger cron --format json`
+  activity-core definitions list --trigger cron --format json
+  activity-core definitions list --limit 50`
 }
+
+// definitionsListPage is what the CLI reads of GET /api/v1/definitions.
+type definitionsListPage struct {
+	Definitions []definitionsListItem `json:"definitions"`
+	Next        string                `json:"next,omitempty"`
+	// ScheduleError is set when Temporal could not be listed.
+	ScheduleError string `json:"schedule_error,omitempty"`
+}
+
+type definitionsListItem struct {
+	store.Definition
+	ScheduleState adminapi.DefinitionState `json:"schedule_state"`
+}
+
+// definitionsAllPage is the page size of a whole list: the API's largest.
+const definitionsAllPage = 1000
 
 // Run lists.
 func (c *DefinitionsListCmd) Run(env *Env) error {
+	if c.Limit < 0 || c.Limit > definitionsAllPage {
+		return fmt.Errorf("--limit %d: use 1 to %d, or leave it out to list every definition", c.Limit, definitionsAllPage)
+	}
+	if c.After != "" && c.Limit == 0 {
+		return fmt.Errorf("--after needs --limit: a whole list starts at the first definition")
+	}
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -174,33 +204,49 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 	if c.Removed {
 		q.Set("include_removed", "true")
 	}
+	q.Set("limit", strconv.Itoa(cmp.Or(c.Limit, definitionsAllPage)))
+	if c.After != "" {
+		q.Set("after", c.After)
+	}
+	var all definitionsListPage
 	var raw json.RawMessage
-	if err := cl.do(env.Ctx, "GET", "/api/v1/definitions?"+q.Encode(), nil, &raw); err != nil {
-		return err
+	pages := 0
+	for {
+		pages++
+		if err := cl.do(env.Ctx, "GET", "/api/v1/definitions?"+q.Encode(), nil, &raw); err != nil {
+			return err
+		}
+		var page definitionsListPage
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return err
+		}
+		all.Definitions = append(all.Definitions, page.Definitions...)
+		all.ScheduleError = cmp.Or(all.ScheduleError, page.ScheduleError)
+		all.Next = page.Next
+		if c.Limit > 0 || page.Next == "" {
+			break
+		}
+		q.Set("after", page.Next)
 	}
 	if c.Format == "json" {
-		return printJSON(env.Stdout, raw)
-	}
-	var doc struct {
-		Definitions []struct {
-			store.Definition
-			ScheduleState adminapi.DefinitionState `json:"schedule_state"`
-		} `json:"definitions"`
-		ScheduleError string `json:"schedule_error"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return err
+		if pages == 1 {
+			return printJSON(env.Stdout, raw) // the page as the API answered it
+		}
+		return printJSON(env.Stdout, all)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTRIGGER\tENABLED\tVERSION\tSOURCE\tSTATE")
-	for _, d := range doc.Definitions {
+	for _, d := range all.Definitions {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, stateText(d.Definition, d.ScheduleState))
 	}
 	tw.Flush()
-	if doc.ScheduleError != "" {
-		fmt.Fprintf(env.Stdout, "warning: Temporal could not be listed; STATE is what the store records (%s)\n", doc.ScheduleError)
+	if all.ScheduleError != "" {
+		fmt.Fprintf(env.Stdout, "warning: Temporal could not be listed; STATE is what the store records (%s)\n", all.ScheduleError)
 	}
-	fmt.Fprintf(env.Stdout, "%d definition%s\n", len(doc.Definitions), plural(len(doc.Definitions)))
+	fmt.Fprintf(env.Stdout, "%d definition%s\n", len(all.Definitions), plural(len(all.Definitions)))
+	if c.Limit > 0 && all.Next != "" {
+		fmt.Fprintf(env.Stdout, "more: --after %s\n", all.Next)
+	}
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // Defaults.
@@ -73,7 +75,7 @@ type HTTP struct {
 // reachable from a definition.
 type Secrets struct {
 	SecretsDir string `name:"secrets-dir" env:"ACTIVITY_SECRETS_DIR" help:"Directory with one file per secret (as Docker secrets, Kubernetes secret volumes and systemd LoadCredential= mount them); ${env:NAME} may read the file NAME." placeholder:"DIR"`
-	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_* and TEMPORAL_* are never allowed." placeholder:"NAMES"`
+	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_*, TEMPORAL_* and NATS_* are never allowed." placeholder:"NAMES"`
 	// PayloadKeyFile turns on encryption of every Temporal payload
 	// (docs/deployment.md#payload-encryption).
 	PayloadKeyFile string `name:"payload-key-file" env:"ACTIVITY_PAYLOAD_KEY_FILE" help:"File of AES-256 keys (one a line, base64; the first encrypts) for encrypting every Temporal payload; every process of a deployment needs the same file." placeholder:"FILE"`
@@ -143,6 +145,9 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 			errs = append(errs, bad("ACTIVITY_NATS_SUBJECTS", "has an empty subject in %q", e.NATSSubjects))
 		}
 	}
+	if needNATS || e.NATSURL != "" { // unused NATS settings (an operator's nats CLI environment) are not checked
+		errs = append(errs, e.NATSAuth.Validate(e.NATSURL))
+	}
 	return errors.Join(errs...)
 }
 
@@ -206,14 +211,8 @@ func checkToken(setting, token string) error {
 	return nil
 }
 
-// redactURL hides a password in a URL for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
-}
+// redactURL hides the secrets of a URL for messages.
+func redactURL(raw string) string { return secret.RedactURL(raw) }
 
 // Redacted returns the settings as name=value lines for logs, secrets
 // masked.
@@ -224,7 +223,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		}
 		return "***"
 	}
-	return []string{
+	return append([]string{
 		"ACTIVITY_DATABASE_URL=" + redactURL(e.DatabaseURL),
 		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
@@ -244,5 +243,5 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_READ_TOKEN=" + mask(h.ReadToken),
 		fmt.Sprintf("ACTIVITY_SYNC_INTERVAL_SECONDS=%d", s.SyncIntervalSeconds),
 		"ACTIVITY_SCHEDULE_PREFIX=" + s.SchedulePrefix,
-	}
+	}, e.NATSAuth.redacted()...)
 }

@@ -84,6 +84,41 @@ type DefinitionFilter struct {
 	IncludeRemoved bool
 }
 
+// Limits of DefinitionPageFilter.Limit.
+const (
+	DefinitionListLimitDefault = 50
+	DefinitionListLimitMax     = 1000
+)
+
+// DefinitionPageFilter selects one page of definitions. The zero value is
+// the first DefinitionListLimitDefault live definitions.
+type DefinitionPageFilter struct {
+	DefinitionFilter
+	// Limit is the page size: 0 or less means DefinitionListLimitDefault,
+	// more than DefinitionListLimitMax means DefinitionListLimitMax.
+	Limit int
+	// After is DefinitionPage.Next of the previous page: the page starts
+	// after it. Empty for the first page.
+	After string
+	// Before is DefinitionPage.Prev of the following page: the page is
+	// the Limit definitions just before it. At most one of After and
+	// Before may be set; a cursor that does not parse is ErrInvalid.
+	Before string
+}
+
+// DefinitionPage is one page of ListDefinitionsPage, in ID order.
+type DefinitionPage struct {
+	Definitions []Definition `json:"definitions"`
+	// Next is the cursor of the following page (for After), empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
+	// Prev is the cursor of the preceding page (for Before), empty on
+	// the first page. It is set whenever the page was reached from a
+	// cursor, so it may lead to an empty page if every definition before
+	// was removed meanwhile.
+	Prev string `json:"prev,omitempty"`
+}
+
 // UpsertOutcome is what an upsert did to one record; the syncer turns it
 // into the counts of its result.
 type UpsertOutcome string

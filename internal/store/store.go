@@ -65,8 +65,20 @@ type Store interface {
 	// GetDefinitionVersion returns the exact version a run recorded.
 	GetDefinitionVersion(ctx context.Context, id string, version int) (DefinitionVersion, error)
 
-	// ListDefinitions returns the definitions matching f, sorted by ID.
+	// ListDefinitions returns every definition matching f, sorted by ID.
+	// Lists shown to people page with ListDefinitionsPage instead.
 	ListDefinitions(ctx context.Context, f DefinitionFilter) ([]Definition, error)
+
+	// ListDefinitionsPage returns one page of the definitions matching f,
+	// sorted by ID, paged by key in the database: a page costs the same
+	// wherever it is, and definitions created or removed between two
+	// pages neither repeat nor hide the others.
+	ListDefinitionsPage(ctx context.Context, f DefinitionPageFilter) (DefinitionPage, error)
+
+	// ListDefinitionSources returns the source directories holding live
+	// definitions, sorted, at a cost that grows with their number, not
+	// with the number of definitions (the dashboard's source filter).
+	ListDefinitionSources(ctx context.Context) ([]string, error)
 
 	// UpsertEventTypes is UpsertDefinitions for event types, keyed by Name.
 	// Event types keep no version history. Result IDs are the names.

@@ -43,7 +43,8 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := definitionsData{Trigger: q.Get("trigger_type"), Enabled: q.Get("enabled"), Source: q.Get("source"), Removed: q.Get("removed") != ""}
-	f := store.DefinitionFilter{IncludeRemoved: d.Removed}
+	f := store.DefinitionPageFilter{Limit: u.cfg.DefinitionsPageSize, After: q.Get("after"), Before: q.Get("before"),
+		DefinitionFilter: store.DefinitionFilter{IncludeRemoved: d.Removed, SourceDir: d.Source}}
 	if d.Trigger != "" {
 		f.TriggerType = store.TriggerType(d.Trigger)
 		if !f.TriggerType.Valid() {
@@ -57,46 +58,43 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 		f.Enabled = &b
 	}
-	page := 1
-	if p := q.Get("page"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 {
-			return badInput("page=%q must be a number from 1", p)
-		}
-		page = n
+	if f.After != "" && f.Before != "" {
+		return badInput("after and before are both set: follow one of the page's links")
 	}
-	defs, err := u.cfg.Store.ListDefinitions(ctx, f)
+	page, err := u.cfg.Store.ListDefinitionsPage(ctx, f)
+	if errors.Is(err, store.ErrInvalid) {
+		return badInput("this page's cursor (after=%q, before=%q) is not one the dashboard made: start again from the first page", f.After, f.Before)
+	}
 	if err != nil {
 		return err
 	}
-	// Sources for the filter's choices come from the same list, so the
-	// source filter costs no second query.
-	seen := map[string]bool{}
-	kept := defs
-	if d.Source != "" {
-		kept = nil
+	if d.Sources, err = u.cfg.Store.ListDefinitionSources(ctx); err != nil {
+		return err
 	}
-	for _, def := range defs {
-		if !seen[def.SourceDir] {
-			seen[def.SourceDir] = true
-			d.Sources = append(d.Sources, def.SourceDir)
-		}
-		if d.Source != "" && def.SourceDir == d.Source {
-			kept = append(kept, def)
-		}
+	if d.Source != "" && !slices.Contains(d.Sources, d.Source) {
+		d.Sources = append(d.Sources, d.Source) // a source of removed ones only
+		slices.Sort(d.Sources)
 	}
-	slices.Sort(d.Sources)
-	d.Pager = paginate(len(kept), page, u.cfg.DefinitionsPageSize, func(p int) string {
+	link := func(key, cursor string) string {
 		v := url.Values{}
 		for _, k := range []string{"trigger_type", "enabled", "source", "removed"} {
 			if x := q.Get(k); x != "" {
 				v.Set(k, x)
 			}
 		}
-		v.Set("page", strconv.Itoa(p))
+		if cursor != "" {
+			v.Set(key, cursor)
+		}
 		return "/ui/definitions?" + v.Encode()
-	})
-	shown := kept[min(d.Pager.From, len(kept)):d.Pager.To]
+	}
+	d.Pager = pager{Shown: len(page.Definitions)}
+	if page.Next != "" {
+		d.Pager.Next = link("after", page.Next)
+	}
+	if page.Prev != "" {
+		d.Pager.Prev = link("before", page.Prev)
+		d.Pager.First = link("", "")
+	}
 	pauses, err := u.cfg.Store.ListOperatorPauses(ctx)
 	if err != nil {
 		return err
@@ -107,8 +105,8 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	now := u.cfg.Now()
 	d.Now = fmtUTC(now)
-	d.Rows = make([]definitionRow, len(shown))
-	for i, def := range shown {
+	d.Rows = make([]definitionRow, len(page.Definitions))
+	for i, def := range page.Definitions {
 		row := definitionRow{Def: def, State: stateOf(def, ops[def.ID], now)}
 		if spec, err := definition.FromCanonicalJSON(def.Spec); err == nil {
 			row.Spec = spec
@@ -127,21 +125,6 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	u.render(w, r, s, http.StatusOK, "definitions", "Definitions", d)
 	return nil
-}
-
-// paginate cuts total items into pages of size; page beyond the last
-// shows the last.
-func paginate(total, page, size int, link func(int) string) pager {
-	pages := max(1, (total+size-1)/size)
-	page = min(page, pages)
-	p := pager{Page: page, Pages: pages, Total: total, From: (page - 1) * size, To: min(total, page*size)}
-	if page > 1 {
-		p.Prev = link(page - 1)
-	}
-	if page < pages {
-		p.Next = link(page + 1)
-	}
-	return p
 }
 
 type versionRow struct {

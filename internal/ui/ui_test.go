@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -518,11 +519,11 @@ func TestDefinitionsFiltersAndPagination(t *testing.T) {
 		return ids
 	}
 	br.get("/ui/definitions")
-	br.expect(http.StatusOK, "28 definitions, showing 1–10", "page 1 of 3", `href="/ui/definitions?page=2"`,
+	br.expect(http.StatusOK, "10 definitions on this page", `rel="next"`,
 		"paused by operator", "disk &lt;migration&gt;", "until 2026-03-28 13:00:00Z",
 		"paused by sync", `class="run st-failed" href="/ui/runs/r-1"`)
-	if got := rows(); len(got) != 10 || got[0] != "t.cron-00" {
-		t.Fatalf("page 1 rows %v", got)
+	if got := rows(); len(got) != 10 || got[0] != "t.cron-00" || strings.Contains(br.body, `rel="prev"`) {
+		t.Fatalf("page 1 rows %v (the first page has no previous)", got)
 	}
 	// Next fires of an enabled, unpaused Berlin cron: in CET, then CEST
 	// after the change on 2026-03-29, with the UTC times beside them.
@@ -539,31 +540,56 @@ func TestDefinitionsFiltersAndPagination(t *testing.T) {
 	if n := strings.Count(row, "<li>"); n != 5 {
 		t.Errorf("%d fires, want 5", n)
 	}
-	br.get("/ui/definitions?page=3")
-	br.expect(http.StatusOK, "page 3 of 3", "showing 21–28", `rel="prev"`)
-	if got := rows(); len(got) != 8 || got[7] != "t.once" {
-		t.Fatalf("page 3 rows %v", got)
+	// Next, next, then previous: pages by cursor, in id order.
+	br.get(br.link("next"))
+	page2 := rows()
+	br.expect(http.StatusOK, `rel="prev"`, `rel="first"`, `rel="next"`)
+	if len(page2) != 10 || page2[0] != "t.cron-10" {
+		t.Fatalf("page 2 rows %v", page2)
 	}
-	br.get("/ui/definitions?page=99")
-	br.expect(http.StatusOK, "page 3 of 3")
+	br.get(br.link("next"))
+	br.expect(http.StatusOK, "8 definitions on this page", `rel="prev"`)
+	if got := rows(); len(got) != 8 || got[7] != "t.once" || strings.Contains(br.body, `rel="next"`) {
+		t.Fatalf("page 3 rows %v (the last page has no next)", got)
+	}
+	br.get(br.link("prev"))
+	if got := rows(); !slices.Equal(got, page2) {
+		t.Fatalf("back from page 3: %v, want %v", got, page2)
+	}
 
 	br.get("/ui/definitions?trigger_type=event")
-	br.expect(http.StatusOK, "4 definitions")
+	br.expect(http.StatusOK, "4 definitions on this page")
 	br.get("/ui/definitions?trigger_type=cron&enabled=false")
-	br.expect(http.StatusOK, "11 definitions", "page 1 of 2", `href="/ui/definitions?enabled=false&amp;page=2&amp;trigger_type=cron"`)
+	br.expect(http.StatusOK, "10 definitions on this page")
+	if next := br.link("next"); !strings.Contains(next, "enabled=false") || !strings.Contains(next, "trigger_type=cron") {
+		t.Fatalf("next link %q drops the filters", next)
+	}
+	br.get(br.link("next"))
+	br.expect(http.StatusOK, "1 definition on this page")
 	br.get("/ui/definitions?source=%2Fdefs%2Fb")
-	br.expect(http.StatusOK, "5 definitions", `<option value="/defs/b" selected>`)
+	br.expect(http.StatusOK, "5 definitions on this page", `<option value="/defs/b" selected>`, `<option value="/defs/a">`)
 	br.get("/ui/definitions?trigger_type=once")
-	br.expect(http.StatusOK, "1 definition,", "Wed 2026-04-01 10:00 UTC")
+	br.expect(http.StatusOK, "1 definition on this page", "Wed 2026-04-01 10:00 UTC")
 
 	for q, msg := range map[string]string{
 		"trigger_type=hourly": "trigger_type=&#34;hourly&#34; is not one of cron, event, once",
 		"enabled=maybe":       "enabled=&#34;maybe&#34; is not a boolean",
-		"page=0":              "page=&#34;0&#34; must be a number from 1",
+		"after=garbage":       "this page&#39;s cursor (after=&#34;garbage&#34;",
+		"before=x&after=y":    "after and before are both set",
 	} {
 		br.get("/ui/definitions?" + q)
 		br.expect(http.StatusBadRequest, msg)
 	}
+}
+
+// link returns the href of the page's link with the given rel.
+func (b *browser) link(rel string) string {
+	b.e.t.Helper()
+	m := regexp.MustCompile(`<a href="([^"]+)" rel="` + rel + `">`).FindStringSubmatch(b.body)
+	if m == nil {
+		b.e.t.Fatalf("no %s link:\n%s", rel, b.body)
+	}
+	return html.UnescapeString(m[1])
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -89,7 +89,6 @@ var funcs = template.FuncMap{
 	"utcp":    func(t *time.Time) string { return fmtUTC(deref(t)) },
 	"dur":     duration,
 	"pathesc": url.PathEscape,
-	"inc":     func(i int) int { return i + 1 },
 	"text":    printable,
 	"stored":  storedJSON,
 	"status":  func(s store.RunStatus) string { return "st-" + string(s) },
@@ -298,9 +297,11 @@ func parseUntil(s string, now time.Time) (*time.Time, error) {
 	return nil, badInput("until %q is not a time: use 2026-12-01T06:00 (UTC), an RFC 3339 time such as 2026-12-01T06:00:00+01:00, or a duration such as 2h", s)
 }
 
-// pager is the navigation of a numbered list page.
+// pager is the navigation of a list paged by cursor.
 type pager struct {
-	Page, Pages, Total int
-	From, To           int
-	Prev, Next         string
+	// Shown is how many rows the page holds.
+	Shown int
+	// Links to the neighbouring pages and to the first, empty when there
+	// is none.
+	Prev, Next, First string
 }

@@ -43,6 +43,11 @@ func BenchmarkUpsertDefinitions(b *testing.B) {
 	storetest.BenchmarkUpsertDefinitions(b, driver)
 }
 
+func BenchmarkListDefinitions(b *testing.B) {
+	needPostgres(b)
+	storetest.BenchmarkListDefinitions(b, driver)
+}
+
 var driver = storetest.Driver{
 	NewDatabase: newSchema,
 	Open: func(ctx context.Context, url string, logger *slog.Logger) (store.Store, error) {

@@ -368,7 +368,20 @@ func (s *Store) GetDefinitionVersion(ctx context.Context, id string, version int
 
 // ListDefinitions implements store.Store.
 func (s *Store) ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]store.Definition, error) {
-	var w where
+	w := definitionWhere(f)
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+definitionColumns+` FROM definitions`+w.sql()+` ORDER BY id`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
+	}
+	defs, err := collect(ctx, s, rows, scanDefinition)
+	if err != nil {
+		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
+	}
+	return defs, nil
+}
+
+func definitionWhere(f store.DefinitionFilter) *where {
+	w := &where{}
 	if !f.IncludeRemoved {
 		w.add("removed_at IS NULL")
 	}
@@ -381,15 +394,79 @@ func (s *Store) ListDefinitions(ctx context.Context, f store.DefinitionFilter) (
 	if f.SourceDir != "" {
 		w.add("source_dir = ?", f.SourceDir)
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+definitionColumns+` FROM definitions`+w.sql()+` ORDER BY id`, w.args...)
+	return w
+}
+
+// ListDefinitionsPage implements store.Store: a range scan of the primary
+// key (or of definitions_source_dir_idx) from the cursor, stopping after
+// the page.
+func (s *Store) ListDefinitionsPage(ctx context.Context, f store.DefinitionPageFilter) (store.DefinitionPage, error) {
+	w := definitionWhere(f.DefinitionFilter)
+	op, order, after, err := contract.DefinitionPageQuery(f)
 	if err != nil {
-		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
+		return store.DefinitionPage{}, fmt.Errorf("listing definitions: %w", err)
 	}
-	defs, err := collect(ctx, s, rows, scanDefinition)
+	if op != "" {
+		w.add("id "+op+" ?", after)
+	}
+	limit := contract.DefinitionLimit(f.Limit)
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+definitionColumns+` FROM definitions`+w.sql()+
+		` ORDER BY `+order+` LIMIT ?`, append(w.args, limit+1)...)
 	if err != nil {
-		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
+		return store.DefinitionPage{}, fmt.Errorf("listing definitions: %w", dbErr(err))
 	}
-	return defs, nil
+	defer rows.Close()
+	var keys []string
+	var defs []store.Definition
+	n, more := 0, false
+	for rows.Next() {
+		if n++; n > limit {
+			more = true
+			break
+		}
+		d, err := scanDefinition(rows)
+		if err == nil {
+			defs = append(defs, d)
+		} else if err := contract.SkipCorrupt(ctx, s.logger, err); err != nil {
+			return store.DefinitionPage{}, fmt.Errorf("listing definitions: %w", dbErr(err))
+		}
+		if d.ID != "" {
+			keys = append(keys, d.ID)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return store.DefinitionPage{}, fmt.Errorf("listing definitions: %w", dbErr(err))
+	}
+	if err := rows.Err(); err != nil {
+		return store.DefinitionPage{}, fmt.Errorf("listing definitions: %w", dbErr(err))
+	}
+	return contract.DefinitionPageOf(f, keys, defs, more), nil
+}
+
+// sourcesQuery walks definitions_source_dir_idx from one source to the
+// next (a loose index scan): one index probe per source, however many
+// definitions each holds.
+const sourcesQuery = `WITH RECURSIVE s(dir) AS (
+		SELECT min(source_dir) FROM definitions WHERE removed_at IS NULL
+		UNION ALL
+		SELECT (SELECT min(source_dir) FROM definitions WHERE removed_at IS NULL AND source_dir > s.dir)
+		FROM s WHERE s.dir IS NOT NULL)
+	SELECT dir FROM s WHERE dir IS NOT NULL`
+
+// ListDefinitionSources implements store.Store.
+func (s *Store) ListDefinitionSources(ctx context.Context) ([]string, error) {
+	rows, err := s.reader.QueryContext(ctx, sourcesQuery)
+	if err != nil {
+		return nil, fmt.Errorf("listing definition sources: %w", dbErr(err))
+	}
+	dirs, err := collect(ctx, s, rows, func(row scanner) (string, error) {
+		var dir string
+		return dir, row.Scan(&dir)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing definition sources: %w", dbErr(err))
+	}
+	return dirs, nil
 }
 
 // --- event types ---

@@ -20,6 +20,10 @@ func BenchmarkUpsertDefinitions(b *testing.B) {
 	storetest.BenchmarkUpsertDefinitions(b, driver)
 }
 
+func BenchmarkListDefinitions(b *testing.B) {
+	storetest.BenchmarkListDefinitions(b, driver)
+}
+
 var driver = storetest.Driver{
 	NewDatabase: func(tb testing.TB) string {
 		return "sqlite://" + filepath.Join(tb.TempDir(), "activity-core.db")

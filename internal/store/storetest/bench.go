@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
 )
@@ -85,4 +87,97 @@ func benchDefinitions(n int) []store.Definition {
 			SourceFile: "/srv/defs/" + id + ".yaml", SourceDir: "/srv/defs", Enabled: true, TriggerType: store.TriggerCron}
 	}
 	return defs
+}
+
+// BenchmarkListDefinitions measures a dashboard or API list over
+// BenchDefinitions definitions (a tenth event-triggered, a seventh
+// disabled, in three sources): every definition with ListDefinitions (what
+// the definitions page read before it paged, "all"), then pages of 50 with
+// ListDefinitionsPage: the first, one 5,000 deep, one backward, and the
+// first of a filter. Each reports its median as median-ms. A driver's
+// benchmark calls it.
+//
+// The tables are analyzed after loading, as PostgreSQL's autovacuum does
+// within a minute of a large sync: before that, its planner takes the
+// fresh table for a small one and sorts all of it
+// (docs/benchmarks-store.md#paged-lists).
+func BenchmarkListDefinitions(b *testing.B, d Driver) {
+	ctx := context.Background()
+	url := d.NewDatabase(b)
+	s, err := d.Open(ctx, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defs := benchDefinitions(BenchDefinitions)
+	for i := range defs {
+		if i%10 == 9 {
+			defs[i].TriggerType, defs[i].EventType = store.TriggerEvent, "org.repo.pushed"
+		}
+		defs[i].Enabled = i%7 != 0
+		defs[i].SourceDir = fmt.Sprintf("/srv/defs-%d", i%3)
+	}
+	if _, err := s.UpsertDefinitions(ctx, defs...); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Exec(ctx, url, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	const size = 50
+	deep := store.DefinitionPageFilter{Limit: size, After: pageCursor(b, s, BenchDefinitions/2)}
+	yes := true
+	for _, bc := range []struct {
+		name string
+		f    store.DefinitionPageFilter
+	}{
+		{"page_50_first", store.DefinitionPageFilter{Limit: size}},
+		{"page_50_deep_5000", deep},
+		{"page_50_backward", store.DefinitionPageFilter{Limit: size, Before: deep.After}},
+		{"page_50_cron_enabled", store.DefinitionPageFilter{Limit: size,
+			DefinitionFilter: store.DefinitionFilter{TriggerType: store.TriggerCron, Enabled: &yes}}},
+		{"page_50_source", store.DefinitionPageFilter{Limit: size,
+			DefinitionFilter: store.DefinitionFilter{SourceDir: "/srv/defs-1"}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			medianMS(b, func() {
+				page, err := s.ListDefinitionsPage(ctx, bc.f)
+				if err != nil || len(page.Definitions) != size || page.Next == "" {
+					b.Fatalf("%d definitions, next %q, %v", len(page.Definitions), page.Next, err)
+				}
+			})
+		})
+	}
+	b.Run("all_10000", func(b *testing.B) {
+		medianMS(b, func() {
+			got, err := s.ListDefinitions(ctx, store.DefinitionFilter{})
+			if err != nil || len(got) != BenchDefinitions {
+				b.Fatalf("%d definitions, %v", len(got), err)
+			}
+		})
+	})
+}
+
+// pageCursor returns the cursor after the first n definitions.
+func pageCursor(b *testing.B, s store.Store, n int) string {
+	page, err := s.ListDefinitionsPage(context.Background(), store.DefinitionPageFilter{Limit: n})
+	if err != nil || page.Next == "" {
+		b.Fatalf("first %d definitions: next %q, %v", n, page.Next, err)
+	}
+	return page.Next
+}
+
+// medianMS times f once per iteration and reports the median: on a
+// shared machine it moves less than the mean.
+func medianMS(b *testing.B, f func()) {
+	ds := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		f()
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "median-ms")
 }

@@ -370,6 +370,22 @@ func testRunPaginationStable(t *testing.T, d Driver) {
 	if n := len(all); n != 27 || !slices.Equal(runIDs(all[7:]), runIDs(want)) {
 		t.Errorf("after an update, %d runs; old ones in order: %v", n, runIDs(all))
 	}
+
+	// The same, filtered by definition and status (the dashboard's and
+	// the API's most selective list).
+	f := store.RunFilter{DefinitionID: "ex.a", Status: store.RunFailed, Limit: 2}
+	filtered, _ := pages(t, e, f)
+	wantFiltered := runIDs(filtered)
+	head, err := e.s.ListRuns(ctx(t), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createRuns(t, e, "newer", 7)
+	f.Before = head.Next
+	rest, _ = pages(t, e, f)
+	if got := runIDs(append(head.Runs, rest...)); len(got) < 4 || !slices.Equal(got, wantFiltered) {
+		t.Errorf("filtered pages across inserts:\n %v\nwant\n %v", got, wantFiltered)
+	}
 }
 
 func testRunFilters(t *testing.T, d Driver) {

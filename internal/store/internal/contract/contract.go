@@ -1,6 +1,6 @@
 // Package contract holds the rules every store driver applies to records on
-// the way in (validate, normalize) and on the way out (check), and the run
-// list cursor, so that the drivers cannot drift apart. It is internal to the
+// the way in (validate, normalize) and on the way out (check), and the list
+// cursors, so that the drivers cannot drift apart. It is internal to the
 // store: callers see only the effects, described in package store.
 package contract
 
@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -298,6 +299,93 @@ func Limit(n int) int {
 		return store.RunListLimitMax
 	}
 	return n
+}
+
+// DefinitionLimit is the page size ListDefinitionsPage uses for a
+// requested limit.
+func DefinitionLimit(n int) int {
+	switch {
+	case n <= 0:
+		return store.DefinitionListLimitDefault
+	case n > store.DefinitionListLimitMax:
+		return store.DefinitionListLimitMax
+	}
+	return n
+}
+
+// definitionCursorPrefix tells a definition cursor from a run cursor
+// (whose text starts with digits), so one given for the other is refused.
+const definitionCursorPrefix = "d:"
+
+// EncodeDefinitionCursor makes the opaque DefinitionPage.Next or Prev
+// pointing at the definition with the given ID.
+func EncodeDefinitionCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(definitionCursorPrefix + id))
+}
+
+// DecodeDefinitionCursor parses DefinitionPageFilter.After or Before.
+func DecodeDefinitionCursor(s string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	id, ok := strings.CutPrefix(string(b), definitionCursorPrefix)
+	if err != nil || !ok || id == "" {
+		return "", fmt.Errorf("malformed definition cursor %q: %w", s, store.ErrInvalid)
+	}
+	return id, nil
+}
+
+// DefinitionPageQuery is the key condition and order of a page: IDs after
+// the cursor's ID ascending (op ">"), or before it descending (op "<",
+// reversed by DefinitionPageOf). op is empty for the first page.
+func DefinitionPageQuery(f store.DefinitionPageFilter) (op, order, id string, err error) {
+	switch {
+	case f.After != "" && f.Before != "":
+		return "", "", "", fmt.Errorf("both after and before cursors given; use one: %w", store.ErrInvalid)
+	case f.After != "":
+		id, err = DecodeDefinitionCursor(f.After)
+		return ">", "id", id, err
+	case f.Before != "":
+		id, err = DecodeDefinitionCursor(f.Before)
+		return "<", "id DESC", id, err
+	}
+	return "", "id", "", nil
+}
+
+// DefinitionPageOf assembles a page from what a driver read in the
+// order of DefinitionPageQuery: keys are the IDs of the rows read, up to
+// the limit, corrupt ones included (so the cursors step over them); defs
+// are the good ones; more says a row beyond the limit exists.
+func DefinitionPageOf(f store.DefinitionPageFilter, keys []string, defs []store.Definition, more bool) store.DefinitionPage {
+	backward := f.Before != ""
+	if backward {
+		slices.Reverse(keys)
+		slices.Reverse(defs)
+	}
+	page := store.DefinitionPage{Definitions: defs}
+	var first, last string
+	if len(keys) > 0 {
+		first, last = keys[0], keys[len(keys)-1]
+	}
+	switch {
+	case backward:
+		if more {
+			page.Prev = EncodeDefinitionCursor(first)
+		}
+		page.Next = f.Before
+		if last != "" {
+			page.Next = EncodeDefinitionCursor(last)
+		}
+	default:
+		if more {
+			page.Next = EncodeDefinitionCursor(last)
+		}
+		if f.After != "" {
+			page.Prev = f.After
+			if first != "" {
+				page.Prev = EncodeDefinitionCursor(first)
+			}
+		}
+	}
+	return page
 }
 
 // EncodeCursor makes the opaque RunPage.Next pointing after the run with

@@ -25,6 +25,22 @@ func TestCursor(t *testing.T) {
 	}
 }
 
+func TestDefinitionCursor(t *testing.T) {
+	for _, id := range []string{"a", "with:colons:inside", "ünï 🎉"} {
+		if got, err := DecodeDefinitionCursor(EncodeDefinitionCursor(id)); err != nil || got != id {
+			t.Errorf("round trip of %q: %q %v", id, got, err)
+		}
+	}
+	for _, bad := range []string{"", "%%%", EncodeCursor(time.Now(), "run-1"), "ZDo"} {
+		if _, err := DecodeDefinitionCursor(bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("DecodeDefinitionCursor(%q): %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, _, err := DecodeCursor(EncodeDefinitionCursor("d.a")); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a definition cursor read as a run cursor: %v, want ErrInvalid", err)
+	}
+}
+
 func TestText(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain":          "plain",
