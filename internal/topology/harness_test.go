@@ -61,6 +61,7 @@ type cluster struct {
 
 	frontendAddr string
 	natsURLs     []string
+	pki          *pki              // TLS mode only (docs/topology.md#tls-mode)
 	apiURL       map[string]string // api-1, api-2 -> http://host:port
 	dbURL        string
 
@@ -241,11 +242,12 @@ func moduleRoot() (string, error) {
 }
 
 // baseEnv is the environment of child processes: ours without any
-// ACTIVITY_* setting, so the harness decides every one.
+// ACTIVITY_* setting or an alias of one (TEMPORAL_*, NATS_*), so the
+// harness decides every one.
 func baseEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ACTIVITY_") && !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "SQL_") {
+		if !strings.HasPrefix(kv, "ACTIVITY_") && !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "SQL_") && !strings.HasPrefix(kv, "NATS_") {
 			out = append(out, kv)
 		}
 	}
@@ -318,10 +320,18 @@ func bringUp(logf func(string, ...any)) (c *cluster, err error) {
 	fe[2] = next()
 	tports["frontend"] = fe
 	c.frontendAddr = fmt.Sprintf("127.0.0.1:%d", fe[0])
+	scheme := "nats"
+	if tlsMode() {
+		scheme = "tls"
+		logf("TLS mode: test CA, Temporal mTLS, NATS TLS with operator-mode credentials")
+		if c.pki, err = newPKI(filepath.Join(c.dir, "tls")); err != nil {
+			return c, fmt.Errorf("test CA: %w", err)
+		}
+	}
 	var natsPorts [][2]int
 	for range 3 {
 		natsPorts = append(natsPorts, [2]int{next(), next()})
-		c.natsURLs = append(c.natsURLs, fmt.Sprintf("nats://127.0.0.1:%d", natsPorts[len(natsPorts)-1][0]))
+		c.natsURLs = append(c.natsURLs, fmt.Sprintf("%s://127.0.0.1:%d", scheme, natsPorts[len(natsPorts)-1][0]))
 	}
 	apiPorts := []int{next(), next()}
 
@@ -480,7 +490,11 @@ func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 		}
 		return s
 	}
-	cfg := fmt.Sprintf(serverConfig, c.pgPort, c.pgPort,
+	var tlsBlock string
+	if c.pki != nil {
+		tlsBlock = c.pki.temporalServerTLS()
+	}
+	cfg := fmt.Sprintf(serverConfig, c.pgPort, c.pgPort, tlsBlock,
 		svc("frontend")+svc("history")+svc("matching")+svc("worker"), c.frontendAddr, dyn)
 	return os.WriteFile(filepath.Join(cfgDir, "topology.yaml"), []byte(cfg), 0o644)
 }
@@ -488,6 +502,7 @@ func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 // serverConfig is development-postgres12.yaml with the ports, database
 // and user of the harness; metrics and pprof are off (four processes
 // would fight over one port) and archival is left at its default (off).
+// In TLS mode global.tls is filled in (pki.temporalServerTLS).
 const serverConfig = `log:
   stdout: true
   level: warn
@@ -524,7 +539,7 @@ global:
   membership:
     maxJoinDuration: 30s
     broadcastAddress: "127.0.0.1"
-
+%s
 services:
 %s
 clusterMetadata:
@@ -618,7 +633,11 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 			fmt.Fprintf(os.Stderr, "topology: %s exited during bring-up; restarted it\n", p.Name)
 		}
 		if c.tc == nil {
-			c.tc, err = client.Dial(client.Options{HostPort: c.frontendAddr, Namespace: namespace, Logger: quietLogger{}})
+			opts, err := c.temporalOptions(namespace)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errGaveUp, err)
+			}
+			c.tc, err = client.Dial(opts)
 			if err != nil {
 				return err
 			}
@@ -628,7 +647,11 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 	}); err != nil {
 		return fmt.Errorf("temporal frontend health: %w", err)
 	}
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: c.frontendAddr, Logger: quietLogger{}})
+	opts, err := c.temporalOptions("")
+	if err != nil {
+		return err
+	}
+	nsc, err := client.NewNamespaceClient(opts)
 	if err != nil {
 		return err
 	}
@@ -690,6 +713,12 @@ func (c *cluster) startNATS(p Process, ports [][2]int) error {
 	if err := os.MkdirAll(store, 0o755); err != nil {
 		return err
 	}
+	// In TLS mode: operator mode, TLS for clients and routes
+	// (docs/topology.md#tls-mode).
+	var routeTLS, secure string
+	if c.pki != nil {
+		routeTLS, secure = c.pki.natsRouteTLS(), c.pki.natsServerConf()
+	}
 	conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
 jetstream {
@@ -701,8 +730,8 @@ cluster {
   name: activity-topology
   listen: 127.0.0.1:%d
   routes: [%s]
-}
-`, p.Name, ports[i][0], store, ports[i][1], strings.Join(routes, ", "))
+%s}
+%s`, p.Name, ports[i][0], store, ports[i][1], strings.Join(routes, ", "), routeTLS, secure)
 	confPath := filepath.Join(c.dir, "nats", p.Name+".conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
@@ -718,7 +747,8 @@ cluster {
 func (c *cluster) waitNATS(logf func(string, ...any)) error {
 	logf("waiting for the NATS cluster")
 	var err error
-	c.nc, err = nats.Connect(strings.Join(c.natsURLs, ","), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(200*time.Millisecond))
+	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(200 * time.Millisecond)}, c.natsOptions()...)
+	c.nc, err = nats.Connect(strings.Join(c.natsURLs, ","), opts...)
 	if err != nil {
 		return err
 	}
@@ -748,6 +778,7 @@ func (c *cluster) startActivityCore(p Process, apiPorts []int) error {
 		"ACTIVITY_ADMIN_TOKEN="+adminToken,
 		"ACTIVITY_LOG_LEVEL="+cmp.Or(os.Getenv("ACTIVITY_TOPOLOGY_LOG_LEVEL"), "info"),
 	)
+	env = append(env, c.activityCoreTLSEnv()...)
 	if p.Role == "api" {
 		i, _ := strconv.Atoi(strings.TrimPrefix(p.Name, "api-"))
 		addr := fmt.Sprintf("127.0.0.1:%d", apiPorts[i-1])

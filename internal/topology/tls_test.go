@@ -1,0 +1,367 @@
+package topology
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"go.temporal.io/sdk/client"
+)
+
+// The TLS mode of the topology (docs/topology.md#tls-mode): every
+// connection to Temporal is mTLS, configured through Temporal's own
+// global.tls; every connection to NATS is TLS with a client certificate
+// and a .creds file of a user in an operator-mode account.
+
+// tlsMode reports whether ACTIVITY_TEST_TOPOLOGY_TLS=1 asks for the TLS
+// mode.
+func tlsMode() bool { return os.Getenv("ACTIVITY_TEST_TOPOLOGY_TLS") == "1" }
+
+// Names the certificates are issued for. The Temporal frontend's
+// certificate carries only frontendName (no IP address), so a client that
+// connects to 127.0.0.1 verifies it only if it sends that server name
+// (ACTIVITY_TEMPORAL_TLS_SERVER_NAME).
+const (
+	frontendName  = "frontend.activity-topology.test"
+	internodeName = "internode.activity-topology.test"
+)
+
+// pki is the test CA and the certificates and NATS credentials issued
+// from it, as files under dir.
+type pki struct {
+	dir string
+	ca  string // CA certificate (PEM)
+
+	// Temporal: the frontend's server certificate, the internode
+	// certificate (server and client of history, matching and the
+	// internal frontend clients), the system worker's client certificate,
+	// and the client certificates of activity-core and of the harness.
+	frontend, internode, sysWorker, temporalClient, harnessClient keyPair
+	// NATS: the nodes' certificate (clients and routes) and the client
+	// certificate every NATS client presents.
+	natsServer, natsClient keyPair
+
+	// NATS operator mode: the operator JWT, the system and application
+	// accounts (public key -> JWT, preloaded into the memory resolver),
+	// and the application user's .creds file.
+	operatorJWT string
+	systemAcct  string
+	accounts    map[string]string
+	creds       string
+}
+
+type keyPair struct{ cert, key string }
+
+// newPKI creates the CA, every certificate and the NATS credentials in dir.
+func newPKI(dir string) (*pki, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	p := &pki{dir: dir}
+	caKey, caCert, err := p.newCA()
+	if err != nil {
+		return nil, err
+	}
+	ip := []net.IP{net.IPv4(127, 0, 0, 1)}
+	for _, l := range []struct {
+		kp    *keyPair
+		name  string
+		dns   []string
+		ips   []net.IP
+		usage []x509.ExtKeyUsage
+	}{
+		{&p.frontend, "temporal-frontend", []string{frontendName}, nil, serverUsage},
+		{&p.internode, "temporal-internode", []string{internodeName}, ip, bothUsage},
+		{&p.sysWorker, "temporal-system-worker", nil, nil, clientUsage},
+		{&p.temporalClient, "activity-core", nil, nil, clientUsage},
+		{&p.harnessClient, "topology-harness", nil, nil, clientUsage},
+		{&p.natsServer, "nats", []string{"localhost"}, ip, bothUsage},
+		{&p.natsClient, "activity-core-nats", nil, nil, clientUsage},
+	} {
+		if *l.kp, err = p.issue(caKey, caCert, l.name, l.dns, l.ips, l.usage); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.natsCredentials(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var (
+	serverUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	clientUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	bothUsage   = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+)
+
+func (p *pki) newCA() (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "activity-core topology test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.ca = filepath.Join(p.dir, "ca.pem")
+	return key, cert, writePEM(p.ca, "CERTIFICATE", der, 0o644)
+}
+
+// issue signs a leaf certificate for name and writes <name>.pem and
+// <name>-key.pem.
+func (p *pki) issue(caKey *ecdsa.PrivateKey, ca *x509.Certificate, name string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) (keyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return keyPair{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return keyPair{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     dns,
+		IPAddresses:  ips,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  usage,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return keyPair{}, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return keyPair{}, err
+	}
+	kp := keyPair{cert: filepath.Join(p.dir, name+".pem"), key: filepath.Join(p.dir, name+"-key.pem")}
+	if err := writePEM(kp.cert, "CERTIFICATE", der, 0o644); err != nil {
+		return keyPair{}, err
+	}
+	return kp, writePEM(kp.key, "PRIVATE KEY", keyDER, 0o600)
+}
+
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
+}
+
+// natsCredentials makes the operator, a system account, the application
+// account (JetStream enabled, unlimited) and its user, whose JWT and seed
+// go into a .creds file, all with the nats JWT library as nsc does.
+func (p *pki) natsCredentials() error {
+	op, err := nkeys.CreateOperator()
+	if err != nil {
+		return err
+	}
+	opPub, _ := op.PublicKey()
+	sys, err := nkeys.CreateAccount()
+	if err != nil {
+		return err
+	}
+	sysPub, _ := sys.PublicKey()
+	acct, err := nkeys.CreateAccount()
+	if err != nil {
+		return err
+	}
+	acctPub, _ := acct.PublicKey()
+
+	oc := jwt.NewOperatorClaims(opPub)
+	oc.Name = "activity-topology"
+	oc.SystemAccount = sysPub
+	if p.operatorJWT, err = oc.Encode(op); err != nil {
+		return fmt.Errorf("operator JWT: %w", err)
+	}
+	sc := jwt.NewAccountClaims(sysPub)
+	sc.Name = "SYS"
+	sysJWT, err := sc.Encode(op)
+	if err != nil {
+		return fmt.Errorf("system account JWT: %w", err)
+	}
+	ac := jwt.NewAccountClaims(acctPub)
+	ac.Name = "ACTIVITY"
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{
+		MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit, Streams: jwt.NoLimit, Consumer: jwt.NoLimit,
+	}
+	acctJWT, err := ac.Encode(op)
+	if err != nil {
+		return fmt.Errorf("account JWT: %w", err)
+	}
+	p.systemAcct = sysPub
+	p.accounts = map[string]string{sysPub: sysJWT, acctPub: acctJWT}
+
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	userPub, _ := user.PublicKey()
+	uc := jwt.NewUserClaims(userPub)
+	uc.Name = "activity-core"
+	uc.IssuerAccount = acctPub
+	userJWT, err := uc.Encode(acct)
+	if err != nil {
+		return fmt.Errorf("user JWT: %w", err)
+	}
+	seed, err := user.Seed()
+	if err != nil {
+		return err
+	}
+	creds, err := jwt.FormatUserConfig(userJWT, seed)
+	if err != nil {
+		return err
+	}
+	p.creds = filepath.Join(p.dir, "activity-core.creds")
+	return os.WriteFile(p.creds, creds, 0o600)
+}
+
+// temporalServerTLS is the global.tls block of Temporal's config: mTLS on
+// the frontend (clients must present a certificate from the CA) and
+// between the services; the internal frontend clients (system worker,
+// history's and matching's calls to the frontend) present certificates
+// too.
+func (p *pki) temporalServerTLS() string {
+	return fmt.Sprintf(`  tls:
+    internode:
+      server:
+        certFile: %[2]q
+        keyFile: %[3]q
+        requireClientAuth: true
+        clientCaFiles: [%[1]q]
+      client:
+        serverName: %[4]q
+        rootCaFiles: [%[1]q]
+    frontend:
+      server:
+        certFile: %[5]q
+        keyFile: %[6]q
+        requireClientAuth: true
+        clientCaFiles: [%[1]q]
+      client:
+        serverName: %[7]q
+        rootCaFiles: [%[1]q]
+    systemWorker:
+      certFile: %[8]q
+      keyFile: %[9]q
+      client:
+        serverName: %[7]q
+        rootCaFiles: [%[1]q]
+`, p.ca, p.internode.cert, p.internode.key, internodeName,
+		p.frontend.cert, p.frontend.key, frontendName, p.sysWorker.cert, p.sysWorker.key)
+}
+
+// natsServerConf is the part of a NATS node's config that secures it:
+// operator mode with the memory resolver preloaded with both accounts,
+// TLS with client certificates for clients and for the cluster routes.
+func (p *pki) natsServerConf() string {
+	var preload []string
+	for pub, j := range p.accounts {
+		preload = append(preload, fmt.Sprintf("  %s: %q", pub, j))
+	}
+	tlsBlock := fmt.Sprintf("{\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n    verify: true\n    timeout: 5\n  }",
+		p.natsServer.cert, p.natsServer.key, p.ca)
+	return fmt.Sprintf("operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n%s\n}\ntls %s\n",
+		p.operatorJWT, p.systemAcct, strings.Join(preload, "\n"), tlsBlock)
+}
+
+// natsRouteTLS is the TLS block of a node's cluster section: routes are
+// TLS with certificates both ways, like client connections.
+func (p *pki) natsRouteTLS() string {
+	return fmt.Sprintf("  tls {\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n    verify: true\n    timeout: 5\n  }\n",
+		p.natsServer.cert, p.natsServer.key, p.ca)
+}
+
+// clientTLS is a tls.Config trusting the CA and presenting kp (if set).
+func (p *pki) clientTLS(kp *keyPair, serverName string) (*tls.Config, error) {
+	caPEM, err := os.ReadFile(p.ca)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s: no certificate", p.ca)
+	}
+	cfg := &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if kp != nil {
+		cert, err := tls.LoadX509KeyPair(kp.cert, kp.key)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// temporalOptions are the harness's Temporal client options: in TLS mode
+// it connects with its own client certificate.
+func (c *cluster) temporalOptions(ns string) (client.Options, error) {
+	o := client.Options{HostPort: c.frontendAddr, Namespace: ns, Logger: quietLogger{}}
+	if c.pki == nil {
+		return o, nil
+	}
+	cfg, err := c.pki.clientTLS(&c.pki.harnessClient, frontendName)
+	if err != nil {
+		return o, err
+	}
+	o.ConnectionOptions.TLS = cfg
+	return o, nil
+}
+
+// natsOptions are the harness's NATS client options: in TLS mode the CA,
+// the client certificate and the application user's .creds file.
+func (c *cluster) natsOptions() []nats.Option {
+	if c.pki == nil {
+		return nil
+	}
+	return []nats.Option{
+		nats.RootCAs(c.pki.ca),
+		nats.ClientCert(c.pki.natsClient.cert, c.pki.natsClient.key),
+		nats.UserCredentials(c.pki.creds),
+	}
+}
+
+// activityCoreTLSEnv is the environment that points a role at the secured
+// engines (docs/deployment.md#secure-connections).
+func (c *cluster) activityCoreTLSEnv() []string {
+	if c.pki == nil {
+		return nil
+	}
+	p := c.pki
+	return []string{
+		"ACTIVITY_TEMPORAL_TLS_CA=" + p.ca,
+		"ACTIVITY_TEMPORAL_TLS_CERT=" + p.temporalClient.cert,
+		"ACTIVITY_TEMPORAL_TLS_KEY=" + p.temporalClient.key,
+		"ACTIVITY_TEMPORAL_TLS_SERVER_NAME=" + frontendName,
+		"ACTIVITY_NATS_CA=" + p.ca,
+		"ACTIVITY_NATS_CERT=" + p.natsClient.cert,
+		"ACTIVITY_NATS_KEY=" + p.natsClient.key,
+		"ACTIVITY_NATS_CREDS=" + p.creds,
+	}
+}
