@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -363,5 +366,93 @@ func (c *cluster) activityCoreTLSEnv() []string {
 		"ACTIVITY_NATS_CERT=" + p.natsClient.cert,
 		"ACTIVITY_NATS_KEY=" + p.natsClient.key,
 		"ACTIVITY_NATS_CREDS=" + p.creds,
+	}
+}
+
+// TestTopologyTLSRefusals (TLS mode): the engines really are secured, so
+// the roles being up proves they connect with TLS, their client
+// certificates and the .creds file. The Temporal frontend refuses a
+// plaintext client and a TLS client without a certificate; NATS refuses
+// plaintext, a client without a certificate and one without credentials.
+func TestTopologyTLSRefusals(t *testing.T) {
+	if !tlsMode() {
+		t.Skip("set ACTIVITY_TEST_TOPOLOGY_TLS=1 for the TLS mode")
+	}
+	c := getCluster(t)
+	noCert, err := c.pki.clientTLS(nil, frontendName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+	}{{"plaintext", nil}, {"no client certificate", noCert}} {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		tcl, err := client.DialContext(ctx, client.Options{HostPort: c.frontendAddr, Namespace: namespace, Logger: quietLogger{},
+			ConnectionOptions: client.ConnectionOptions{TLS: tc.tls}})
+		cancel()
+		if err == nil {
+			tcl.Close()
+			t.Errorf("Temporal frontend accepted a client with %s", tc.name)
+		} else {
+			t.Logf("Temporal frontend, %s: refused: %v", tc.name, err)
+		}
+	}
+	// The harness's own client, with its certificate, is served.
+	if _, err := c.tc.CheckHealth(c.ctx, &client.CheckHealthRequest{}); err != nil {
+		t.Errorf("Temporal frontend with the harness's certificate: %v", err)
+	}
+
+	if err := natsRefusesPlaintext(strings.TrimPrefix(c.natsURLs[0], "tls://")); err != nil {
+		t.Error(err)
+	}
+	p := c.pki
+	for _, tc := range []struct {
+		name string
+		opts []nats.Option
+	}{
+		{"a CA it does not trust (system roots)", []nats.Option{nats.Secure(), nats.ClientCert(p.natsClient.cert, p.natsClient.key), nats.UserCredentials(p.creds)}},
+		{"no client certificate", []nats.Option{nats.RootCAs(p.ca), nats.UserCredentials(p.creds)}},
+		{"no credentials", []nats.Option{nats.RootCAs(p.ca), nats.ClientCert(p.natsClient.cert, p.natsClient.key)}},
+	} {
+		nc, err := nats.Connect(c.natsURLs[0], append(tc.opts, nats.Timeout(5*time.Second))...)
+		if err == nil {
+			nc.Close()
+			t.Errorf("NATS accepted a client with %s", tc.name)
+		} else {
+			t.Logf("NATS, %s: refused: %v", tc.name, err)
+		}
+	}
+}
+
+// natsRefusesPlaintext speaks the NATS protocol in plaintext to addr: the
+// server must announce tls_required and not answer a plaintext CONNECT
+// and PING with PONG.
+func natsRefusesPlaintext(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	info, err := r.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("NATS INFO: %w", err)
+	}
+	if !strings.Contains(info, `"tls_required":true`) {
+		return fmt.Errorf("NATS does not require TLS: %s", info)
+	}
+	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false}\r\nPING\r\n")); err != nil {
+		return nil // closed on us: refused
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil // closed or silent: refused
+		}
+		if strings.HasPrefix(line, "PONG") {
+			return fmt.Errorf("NATS answered a plaintext client")
+		}
 	}
 }
