@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -412,6 +413,12 @@ func (c *cluster) startPostgres(logf func(string, ...any)) error {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %w\n%s", err, out)
 	}
+	var sslArgs []string
+	if c.pki != nil {
+		if sslArgs, err = c.pki.postgresTLS(c.pgDir, data, cred); err != nil {
+			return err
+		}
+	}
 	p := &proc{
 		name: "postgres", path: filepath.Join(c.bins.pgBin, "postgres"), dir: c.pgDir, cred: cred,
 		logPath: filepath.Join(c.dir, "logs", "postgres.log"), env: append(baseEnv(), "LC_ALL=C"),
@@ -419,6 +426,7 @@ func (c *cluster) startPostgres(logf func(string, ...any)) error {
 			"-c", "unix_socket_directories=", "-c", "max_connections=400", "-c", "fsync=off",
 			"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=64MB"},
 	}
+	p.args = append(p.args, sslArgs...)
 	c.procs[p.name] = p
 	if err := p.start(); err != nil {
 		return err
@@ -439,7 +447,12 @@ func (c *cluster) startPostgres(logf func(string, ...any)) error {
 	return err
 }
 
+// pgURL is the URL of database db; in TLS mode it verifies the server's
+// certificate against the test CA (sslmode=verify-full).
 func (c *cluster) pgURL(db string) string {
+	if c.pki != nil {
+		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=verify-full&sslrootcert=%s", c.pgPort, db, url.QueryEscape(c.pki.ca))
+	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.pgPort, db)
 }
 
@@ -462,6 +475,9 @@ func (c *cluster) waitPostgres(timeout time.Duration) error {
 // with our ports and database, dynamic config from development-sql.yaml.
 func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 	env := append(baseEnv(), "SQL_PLUGIN=postgres12", "SQL_HOST=127.0.0.1", "SQL_PORT="+strconv.Itoa(c.pgPort), "SQL_USER=postgres", "SQL_PASSWORD=")
+	if c.pki != nil {
+		env = append(env, "SQL_TLS=true", "SQL_TLS_CA_FILE="+c.pki.ca)
+	}
 	for _, db := range []struct{ name, schema string }{{"temporal", "postgresql/v12/temporal"}, {"temporal_visibility", "postgresql/v12/visibility"}} {
 		dbEnv := append(env, "SQL_DATABASE="+db.name)
 		for _, args := range [][]string{
@@ -490,11 +506,11 @@ func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 		}
 		return s
 	}
-	var tlsBlock string
+	var tlsBlock, sqlTLS string
 	if c.pki != nil {
-		tlsBlock = c.pki.temporalServerTLS()
+		tlsBlock, sqlTLS = c.pki.temporalServerTLS(), c.pki.temporalSQLTLS()
 	}
-	cfg := fmt.Sprintf(serverConfig, c.pgPort, c.pgPort, tlsBlock,
+	cfg := fmt.Sprintf(serverConfig, c.pgPort, sqlTLS, c.pgPort, sqlTLS, tlsBlock,
 		svc("frontend")+svc("history")+svc("matching")+svc("worker"), c.frontendAddr, dyn)
 	return os.WriteFile(filepath.Join(cfgDir, "topology.yaml"), []byte(cfg), 0o644)
 }
@@ -523,7 +539,7 @@ persistence:
         maxConns: 20
         maxIdleConns: 20
         maxConnLifetime: "1h"
-    postgres-visibility:
+%s    postgres-visibility:
       sql:
         pluginName: "postgres12"
         databaseName: "temporal_visibility"
@@ -534,7 +550,7 @@ persistence:
         maxConns: 5
         maxIdleConns: 5
         maxConnLifetime: "1h"
-
+%s
 global:
   membership:
     maxJoinDuration: 30s

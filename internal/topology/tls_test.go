@@ -16,9 +16,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -57,6 +59,8 @@ type pki struct {
 	// NATS: the nodes' certificate (clients and routes) and the client
 	// certificate every NATS client presents.
 	natsServer, natsClient keyPair
+	// PostgreSQL's server certificate (127.0.0.1).
+	postgres keyPair
 
 	// NATS operator mode: the operator JWT, the system and application
 	// accounts (public key -> JWT, preloaded into the memory resolver),
@@ -94,6 +98,7 @@ func newPKI(dir string) (*pki, error) {
 		{&p.harnessClient, "topology-harness", nil, nil, clientUsage},
 		{&p.natsServer, "nats", []string{"localhost"}, ip, bothUsage},
 		{&p.natsClient, "activity-core-nats", nil, nil, clientUsage},
+		{&p.postgres, "postgres", []string{"localhost"}, ip, serverUsage},
 	} {
 		if *l.kp, err = p.issue(caKey, caCert, l.name, l.dns, l.ips, l.usage); err != nil {
 			return nil, err
@@ -373,7 +378,8 @@ func (c *cluster) activityCoreTLSEnv() []string {
 // the roles being up proves they connect with TLS, their client
 // certificates and the .creds file. The Temporal frontend refuses a
 // plaintext client and a TLS client without a certificate; NATS refuses
-// plaintext, a client without a certificate and one without credentials.
+// plaintext, a client without a certificate and one without credentials;
+// PostgreSQL refuses a connection without TLS.
 func TestTopologyTLSRefusals(t *testing.T) {
 	if !tlsMode() {
 		t.Skip("set ACTIVITY_TEST_TOPOLOGY_TLS=1 for the TLS mode")
@@ -423,6 +429,14 @@ func TestTopologyTLSRefusals(t *testing.T) {
 			t.Logf("NATS, %s: refused: %v", tc.name, err)
 		}
 	}
+
+	plainPG := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/activity?sslmode=disable", c.pgPort)
+	if conn, err := pgx.Connect(c.ctx, plainPG); err == nil {
+		conn.Close(c.ctx)
+		t.Error("PostgreSQL accepted a connection without TLS")
+	} else {
+		t.Logf("PostgreSQL, plaintext: refused: %v", err)
+	}
 }
 
 // natsRefusesPlaintext speaks the NATS protocol in plaintext to addr: the
@@ -455,4 +469,37 @@ func natsRefusesPlaintext(addr string) error {
 			return fmt.Errorf("NATS answered a plaintext client")
 		}
 	}
+}
+
+// temporalSQLTLS is the tls block of a Temporal SQL datastore: TLS to
+// PostgreSQL, verifying its certificate (sslmode=verify-full).
+func (p *pki) temporalSQLTLS() string {
+	return fmt.Sprintf("        tls:\n          enabled: true\n          caFile: %q\n          enableHostVerification: true\n", p.ca)
+}
+
+// postgresTLS gives the private PostgreSQL its certificate (copied into
+// pgDir, owned by the server's user, as PostgreSQL requires of its key)
+// and a pg_hba.conf that accepts TCP connections only over TLS. It
+// returns the server's ssl arguments.
+func (p *pki) postgresTLS(pgDir, data string, cred *syscall.Credential) ([]string, error) {
+	dst := keyPair{cert: filepath.Join(pgDir, "server.crt"), key: filepath.Join(pgDir, "server.key")}
+	for _, f := range [][2]string{{p.postgres.cert, dst.cert}, {p.postgres.key, dst.key}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			return nil, err
+		}
+		if cred != nil {
+			if err := os.Chown(f[1], int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	hba := "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n"
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		return nil, err
+	}
+	return []string{"-c", "ssl=on", "-c", "ssl_cert_file=" + dst.cert, "-c", "ssl_key_file=" + dst.key}, nil
 }
