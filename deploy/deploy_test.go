@@ -482,12 +482,13 @@ func validateSettings(role string, env map[string]string) error {
 	var e config.Engines
 	var s config.Sync
 	var h config.HTTP
-	for _, p := range []any{&e, &s, &h} {
+	var tr config.Transport
+	for _, p := range []any{&e, &s, &h, &tr} {
 		if err := fillSettings(p, env); err != nil {
 			return err
 		}
 	}
-	errs := []error{e.Validate(true, true, role == "router"), s.Validate()}
+	errs := []error{tr.CheckPlaintext(&e), e.Validate(true, true, role == "router"), s.Validate()}
 	if role == "api" {
 		errs = append(errs, h.Validate())
 	}
@@ -761,6 +762,12 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 			s.Environment["ACTIVITY_NATS_URL"] = ""
 			c.Services["router-1"] = s
 		}, want: "service router-1: its settings would stop startup: ACTIVITY_NATS_URL"},
+		{name: "plaintext without the override", edit: func(c *composeFile) {
+			s := c.Services["worker-2"]
+			s.Environment = clone(s.Environment)
+			delete(s.Environment, "ACTIVITY_ALLOW_PLAINTEXT")
+			c.Services["worker-2"] = s
+		}, want: "service worker-2: its settings would stop startup: ACTIVITY_TEMPORAL_ADDRESS: temporal-frontend:7233 is not a loopback address"},
 		{name: "replicas", edit: func(c *composeFile) {
 			s := c.Services["router-2"]
 			s.Environment = clone(s.Environment)

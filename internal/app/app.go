@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -156,23 +157,34 @@ func Run(ctx context.Context, o Options) error {
 	if codec != nil {
 		copts.DataConverter, copts.FailureConverter = payloadcodec.DataConverter(codec), payloadcodec.FailureConverter(codec)
 	}
+	if err := withTemporalTLS(&copts, o.Engines, log); err != nil {
+		return err
+	}
 	tc, err := client.NewLazyClient(copts)
 	if err != nil {
 		return &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
 	}
 	defer tc.Close()
+	if err := probeTemporal(ctx, tc, o.Engines, log); err != nil {
+		return err
+	}
 
 	var nc *nats.Conn
+	var js jetstream.JetStream
 	var pub *eventbus.Publisher
 	if o.Engines.NATSURL != "" {
-		nc, err = eventbus.Connect(o.Engines.NATSURL, "activity-core", log)
-		if err != nil {
+		nopts := natsOptions(o.Engines.NATSAuth)
+		nc, err = eventbus.Connect(o.Engines.NATSURL, "activity-core", nopts, log)
+		if se := (*eventbus.Error)(nil); errors.As(err, &se) {
+			return &config.Error{Setting: se.Setting, Msg: se.Msg}
+		} else if err != nil {
 			return &config.Error{Setting: "ACTIVITY_NATS_URL", Msg: err.Error()}
 		}
 		defer nc.Drain()
-		if pub, err = eventbus.NewPublisher(nc); err != nil {
+		if js, err = eventbus.JetStream(nc, nopts); err != nil {
 			return err
 		}
+		pub = eventbus.NewPublisher(nc, js)
 	}
 
 	metrics := adminapi.NewMetrics()
@@ -185,7 +197,7 @@ func Run(ctx context.Context, o Options) error {
 	var rt *router.Router
 	if has(RoleRouter) {
 		rt, err = router.New(router.Config{
-			Conn: nc, Temporal: tc, Store: st, TaskQueue: o.Engines.TaskQueue,
+			Conn: nc, JS: js, Temporal: tc, Store: st, TaskQueue: o.Engines.TaskQueue,
 			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
 			StreamReplicas: o.Engines.NATSStreamReplicas, SchemaMode: o.Engines.EventSchemaMode,
 			Logger: log, Metrics: metrics.Registry(),
@@ -516,5 +528,13 @@ func scheduleCountsLoop(ctx context.Context, st store.Store, sc scheduleControl,
 				}
 			}
 		}
+	}
+}
+
+// natsOptions maps the NATS settings to the event bus's options.
+func natsOptions(a config.NATSAuth) eventbus.Options {
+	return eventbus.Options{
+		Creds: a.NATSCreds, NKey: a.NATSNKey, User: a.NATSUser, Password: a.NATSPassword, Token: a.NATSToken,
+		CA: a.NATSCA, Cert: a.NATSCert, Key: a.NATSKey, JSDomain: a.NATSJSDomain, JSAPIPrefix: a.NATSJSAPIPrefix,
 	}
 }

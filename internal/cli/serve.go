@@ -18,6 +18,7 @@ type ServeCmd struct {
 	config.HTTP
 	config.Secrets
 	config.Containment
+	config.Transport
 	LogLevel string `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	OpsAddr  string `name:"ops-addr" env:"ACTIVITY_OPS_ADDR" help:"Without the api role: serve /healthz, /readyz and /metrics on this host:port (off when empty). With it, they are on the API address." placeholder:"HOST:PORT"`
 }
@@ -40,12 +41,27 @@ the workers, router metrics in the routers).
 Every flag has an ACTIVITY_* twin (flags win). A missing or malformed
 setting stops startup with one line naming it.
 
+Secure by default: serve refuses a Temporal address or NATS URL that is not
+loopback (127.0.0.0/8, ::1, localhost) unless the connection uses TLS:
+--temporal-tls-ca (plus --temporal-tls-cert/--temporal-tls-key for mTLS),
+--temporal-tls or --temporal-api-key for Temporal; a tls:// URL or
+--nats-ca for NATS. --allow-plaintext (ACTIVITY_ALLOW_PLAINTEXT=1) lifts
+this on a network you trust. The temporal CLI's TEMPORAL_TLS_* and
+TEMPORAL_API_KEY variables are read too. Client certificates are re-read
+when their files change. See docs/deployment.md#secure-connections.
+
 Examples:
   ACTIVITY_DATABASE_URL=postgres://activity@db:5432/activity \
-  ACTIVITY_TEMPORAL_ADDRESS=temporal:7233 ACTIVITY_NATS_URL=nats://nats:4222 \
+  ACTIVITY_TEMPORAL_ADDRESS=temporal:7233 ACTIVITY_TEMPORAL_TLS_CA=/etc/activity/temporal-ca.pem \
+  ACTIVITY_TEMPORAL_TLS_CERT=/etc/activity/client.pem ACTIVITY_TEMPORAL_TLS_KEY=/etc/activity/client-key.pem \
+  ACTIVITY_NATS_URL=tls://nats:4222 ACTIVITY_NATS_CA=/etc/activity/nats-ca.pem \
   ACTIVITY_DEFINITION_PATHS=/srv/defs ACTIVITY_ADMIN_TOKEN=$(cat /etc/activity/token) \
     activity-core serve --roles api,worker
-  activity-core serve --roles router --nats-url nats://nats:4222`
+  # Temporal Cloud
+  ACTIVITY_TEMPORAL_ADDRESS=my-ns.a1b2c.tmprl.cloud:7233 ACTIVITY_TEMPORAL_NAMESPACE=my-ns.a1b2c \
+  ACTIVITY_TEMPORAL_API_KEY=$(cat /etc/activity/temporal-api-key) activity-core serve --roles worker
+  # a trusted network, on purpose
+  activity-core serve --roles router --nats-url nats://nats:4222 --allow-plaintext`
 }
 
 // Run serves until interrupted.
@@ -59,9 +75,15 @@ func (c *ServeCmd) Run(env *Env) error {
 			return &config.Error{Setting: "ACTIVITY_OPS_ADDR", Msg: fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:9090)", c.OpsAddr)}
 		}
 	}
+	if err := c.Transport.CheckPlaintext(&c.Engines); err != nil {
+		return err
+	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel))
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	if c.AllowPlaintext {
+		logger.Warn("serve: ACTIVITY_ALLOW_PLAINTEXT is set: connections to a non-loopback Temporal or NATS may be unencrypted")
+	}
 	for _, line := range config.Redacted(c.Engines, c.Sync, c.HTTP) {
 		logger.Debug("serve: setting " + line)
 	}

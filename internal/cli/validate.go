@@ -31,7 +31,7 @@ Secrets: a definition may read only the secrets the operator allows
 (--secret-env / ACTIVITY_SECRET_ENV, --secrets-dir / ACTIVITY_SECRETS_DIR).
 Give the deployment's list and every ${env:NAME} outside it is an error, as
 sync reports it. Without a list, validate cannot know the deployment's:
-references to ACTIVITY_* and TEMPORAL_* are errors all the same (they are
+references to ACTIVITY_*, TEMPORAL_* and NATS_* are errors all the same (they are
 never allowed), and the others are listed as warnings, not checked.
 
 Exit status: 0 all valid, 1 some file is invalid, 2 bad command line.

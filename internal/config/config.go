@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // Defaults.
@@ -73,7 +75,7 @@ type HTTP struct {
 // reachable from a definition.
 type Secrets struct {
 	SecretsDir string `name:"secrets-dir" env:"ACTIVITY_SECRETS_DIR" help:"Directory with one file per secret (as Docker secrets, Kubernetes secret volumes and systemd LoadCredential= mount them); ${env:NAME} may read the file NAME." placeholder:"DIR"`
-	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_* and TEMPORAL_* are never allowed." placeholder:"NAMES"`
+	SecretEnv  string `name:"secret-env" env:"ACTIVITY_SECRET_ENV" help:"Worker environment variables ${env:NAME} may read: comma-separated names or PREFIX_* patterns. ACTIVITY_*, TEMPORAL_* and NATS_* are never allowed." placeholder:"NAMES"`
 	// PayloadKeyFile turns on encryption of every Temporal payload
 	// (docs/deployment.md#payload-encryption).
 	PayloadKeyFile string `name:"payload-key-file" env:"ACTIVITY_PAYLOAD_KEY_FILE" help:"File of AES-256 keys (one a line, base64; the first encrypts) for encrypting every Temporal payload; every process of a deployment needs the same file." placeholder:"FILE"`
@@ -118,6 +120,7 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 		if e.TaskQueue == "" {
 			errs = append(errs, bad("ACTIVITY_TASK_QUEUE", "is empty"))
 		}
+		errs = append(errs, e.TemporalTLS.validate(time.Now())...)
 	}
 	if needNATS {
 		if e.NATSURL == "" {
@@ -142,6 +145,7 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 			errs = append(errs, bad("ACTIVITY_NATS_SUBJECTS", "has an empty subject in %q", e.NATSSubjects))
 		}
 	}
+	errs = append(errs, e.NATSAuth.Validate(e.NATSURL))
 	return errors.Join(errs...)
 }
 
@@ -205,14 +209,8 @@ func checkToken(setting, token string) error {
 	return nil
 }
 
-// redactURL hides a password in a URL for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
-}
+// redactURL hides the secrets of a URL for messages.
+func redactURL(raw string) string { return secret.RedactURL(raw) }
 
 // Redacted returns the settings as name=value lines for logs, secrets
 // masked.
@@ -223,11 +221,17 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		}
 		return "***"
 	}
-	return []string{
+	return append([]string{
 		"ACTIVITY_DATABASE_URL=" + redactURL(e.DatabaseURL),
 		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
+		fmt.Sprintf("ACTIVITY_TEMPORAL_TLS=%t", e.TemporalTLS.Enabled()),
+		"ACTIVITY_TEMPORAL_TLS_CA=" + e.TemporalTLSCA,
+		"ACTIVITY_TEMPORAL_TLS_CERT=" + e.TemporalTLSCert,
+		"ACTIVITY_TEMPORAL_TLS_KEY=" + e.TemporalTLSKey,
+		"ACTIVITY_TEMPORAL_TLS_SERVER_NAME=" + e.TemporalServerName,
+		"ACTIVITY_TEMPORAL_API_KEY=" + mask(e.TemporalAPIKey),
 		"ACTIVITY_NATS_URL=" + redactURL(e.NATSURL),
 		fmt.Sprintf("ACTIVITY_NATS_STREAM_REPLICAS=%d", e.NATSStreamReplicas),
 		"ACTIVITY_EVENT_SCHEMA_MODE=" + e.EventSchemaMode,
@@ -237,5 +241,5 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_READ_TOKEN=" + mask(h.ReadToken),
 		fmt.Sprintf("ACTIVITY_SYNC_INTERVAL_SECONDS=%d", s.SyncIntervalSeconds),
 		"ACTIVITY_SCHEDULE_PREFIX=" + s.SchedulePrefix,
-	}
+	}, e.NATSAuth.redacted()...)
 }

@@ -10,7 +10,7 @@ type TemporalTLS struct {
 	TemporalTLSCert    string `name:"temporal-tls-cert" env:"ACTIVITY_TEMPORAL_TLS_CERT,TEMPORAL_TLS_CLIENT_CERT_PATH" help:"PEM client certificate for mTLS; re-read from disk when it changes." placeholder:"FILE"`
 	TemporalTLSKey     string `name:"temporal-tls-key" env:"ACTIVITY_TEMPORAL_TLS_KEY,TEMPORAL_TLS_CLIENT_KEY_PATH" help:"PEM private key of the client certificate." placeholder:"FILE"`
 	TemporalServerName string `name:"temporal-tls-server-name" env:"ACTIVITY_TEMPORAL_TLS_SERVER_NAME,TEMPORAL_TLS_SERVER_NAME" help:"Name to verify the frontend's certificate against (default: the host of ACTIVITY_TEMPORAL_ADDRESS)." placeholder:"NAME"`
-	TemporalAPIKey     string `name:"temporal-api-key" env:"ACTIVITY_TEMPORAL_API_KEY,TEMPORAL_API_KEY" help:"API key for Temporal Cloud (sent as a bearer token; turns TLS on)." placeholder:"KEY"`
+	TemporalAPIKey     string `name:"temporal-api-key" env:"ACTIVITY_TEMPORAL_API_KEY,TEMPORAL_API_KEY" help:"API key for Temporal Cloud (sent as a bearer token; turns TLS on). Prefer the variable: a flag shows in ps." placeholder:"KEY"`
 }
 
 // NATSAuth is how every role reaches a secured NATS

@@ -2,6 +2,8 @@ package devserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +31,7 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -91,6 +94,63 @@ type TemporalConfig struct {
 	// server writes hundreds of lines per minute that say nothing useful to
 	// an activity-core user). Nil discards them.
 	Logger *slog.Logger
+
+	// TLS, when set, serves the frontend over TLS through the server's own
+	// global.tls settings, for tests of secure connections. Nil is
+	// plaintext, as `dev` uses.
+	TLS *TemporalTLS
+
+	// FrontendInterceptors run on every frontend gRPC call after the
+	// server's own, so a test can see what clients send.
+	FrontendInterceptors []grpc.UnaryServerInterceptor
+}
+
+// TemporalTLS is the frontend's TLS. The server's own system worker (which
+// runs schedules) presents CertFile to the frontend as its client
+// certificate, so CertFile must be good for client authentication too,
+// and ServerName must be one of its names.
+type TemporalTLS struct {
+	CertFile, KeyFile string
+	// CAFile signed CertFile and the client certificates the frontend
+	// accepts.
+	CAFile            string
+	ServerName        string
+	RequireClientAuth bool
+}
+
+// rootTLS is the server's global.tls for t.
+func (t *TemporalTLS) rootTLS() config.RootTLS {
+	client := config.ClientTLS{ServerName: t.ServerName, RootCAFiles: []string{t.CAFile}}
+	return config.RootTLS{
+		Frontend: config.GroupTLS{
+			Server: config.ServerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFiles: []string{t.CAFile}, RequireClientAuth: t.RequireClientAuth},
+			Client: client,
+		},
+		SystemWorker: config.WorkerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile, Client: client},
+	}
+}
+
+// dialOption is how waitReady reaches a TLS frontend: as the system
+// worker does.
+func (t *TemporalTLS) dialOption() (grpc.DialOption, error) {
+	if t == nil {
+		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+	}
+	pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", t.CAFile)
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{pair}, RootCAs: pool, ServerName: t.ServerName, MinVersion: tls.VersionTLS12,
+	})), nil
 }
 
 // Temporal is a running embedded Temporal server. It exists so `dev` and
@@ -102,6 +162,7 @@ type Temporal struct {
 	addr      string
 	namespace string
 	level     *slog.LevelVar
+	dial      grpc.DialOption
 
 	stopOnce sync.Once
 	stopErr  error
@@ -236,6 +297,13 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 		// through this; without it the server panics at start.
 		PublicClient: config.PublicClient{HostPort: frontendDial},
 	}
+	if cfg.TLS != nil {
+		scfg.Global.TLS = cfg.TLS.rootTLS()
+	}
+	dialOpt, err := cfg.TLS.dialOption()
+	if err != nil {
+		return nil, fmt.Errorf("devserver: TLS: %w", err)
+	}
 	hosts := make(map[primitives.ServiceName]static.Hosts, len(hostPorts))
 	for svc, hp := range hostPorts {
 		rpc := config.RPC{GRPCPort: hp.port, BindOnIP: hp.ip}
@@ -277,11 +345,12 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 		temporal.WithDynamicConfigClient(devDynamicConfig()),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithChainedFrontendGrpcInterceptors(cfg.FrontendInterceptors...),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: create Temporal server: %w", err)
 	}
-	t := &Temporal{srv: srv, addr: frontendDial, namespace: cfg.Namespace, level: level}
+	t := &Temporal{srv: srv, addr: frontendDial, namespace: cfg.Namespace, level: level, dial: dialOpt}
 	if err := srv.Start(); err != nil {
 		_ = t.Stop()
 		return nil, fmt.Errorf("devserver: start Temporal server: %w", err)
@@ -395,7 +464,7 @@ func removeDB(path string) {
 // sure every configured search attribute exists (adding those an existing
 // database lacks) and is visible to clients.
 func (t *Temporal) waitReady(ctx context.Context, want map[string]enumspb.IndexedValueType) error {
-	conn, err := grpc.NewClient(t.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(t.addr, t.dial)
 	if err != nil {
 		return err
 	}

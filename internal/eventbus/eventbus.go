@@ -16,27 +16,76 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Connect dials NATS and keeps reconnecting forever: a NATS restart delays
-// events, it does not stop a worker or router. The first connection is
-// also retried in the background, so a role starts even while NATS is
-// down.
-func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
+// Connect dials NATS with o's credentials and TLS, and keeps reconnecting
+// forever: a NATS restart delays events, it does not stop a worker or
+// router. The first connection is also retried in the background, so a
+// role starts even while NATS is down; a refusal (an untrusted
+// certificate, bad credentials) is logged naming the setting to fix. A
+// setting that cannot work (two kinds of credential, a file that does not
+// parse) is an *Error naming it. Certificate, CA, .creds and seed files
+// are read again at every reconnect, so a rotated file takes effect on
+// the next connection.
+func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, error) {
 	logger = cmp.Or(logger, slog.Default())
-	return nats.Connect(url,
+	auth, err := o.natsOptions(url)
+	if err != nil {
+		return nil, err
+	}
+	cl := &connLog{log: logger, opts: o, url: url}
+	opts := append(auth,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, time.Second),
+		// Credentials fixed on disk are picked up by the next attempt;
+		// giving up after two refusals would leave the role without NATS.
+		nats.IgnoreAuthErrorAbort(),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				logger.Warn("eventbus: disconnected from NATS, reconnecting", "error", err)
+				logger.Warn("eventbus: disconnected from NATS, reconnecting", "error", cl.clean(err))
 			}
 		}),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			cl.reset()
+			logger.Info("eventbus: connected to NATS", "url", c.ConnectedUrlRedacted())
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
+			cl.reset()
 			logger.Info("eventbus: reconnected to NATS", "url", c.ConnectedUrlRedacted())
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { cl.refused(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if isAuthError(err) {
+				cl.refused(err)
+			}
+		}),
 	)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	go cl.watch(nc)
+	return nc, nil
+}
+
+// JetStream is the JetStream context for o: in o.JSDomain, or behind
+// o.JSAPIPrefix, else the connection's own account.
+func JetStream(nc *nats.Conn, o Options) (jetstream.JetStream, error) {
+	var js jetstream.JetStream
+	var err error
+	switch {
+	case o.JSDomain != "":
+		js, err = jetstream.NewWithDomain(nc, o.JSDomain)
+	case o.JSAPIPrefix != "":
+		js, err = jetstream.NewWithAPIPrefix(nc, o.JSAPIPrefix)
+	default:
+		js, err = jetstream.New(nc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventbus: %w", err)
+	}
+	return js, nil
 }
 
 // Publisher publishes JSON messages.
@@ -45,13 +94,10 @@ type Publisher struct {
 	js jetstream.JetStream
 }
 
-// NewPublisher wraps a connection.
-func NewPublisher(nc *nats.Conn) (*Publisher, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("eventbus: %w", err)
-	}
-	return &Publisher{nc: nc, js: js}, nil
+// NewPublisher wraps a connection and its JetStream context (see
+// JetStream).
+func NewPublisher(nc *nats.Conn, js jetstream.JetStream) *Publisher {
+	return &Publisher{nc: nc, js: js}
 }
 
 // Publish sends data to subject. With a stream on the subject, JetStream

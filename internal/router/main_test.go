@@ -176,17 +176,37 @@ type world struct {
 
 func newWorld(t testing.TB, url string) *world {
 	t.Helper()
-	n := worldSeq.Add(1)
-	tok := fmt.Sprintf("rt%d%s", n, strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
-	w := &world{t: t, url: url, tok: tok, stream: "RT_" + strings.ToUpper(tok)}
-	w.subjects = []string{tok + ".org.>", tok + ".activity.>"}
-	w.lifecycle = tok + ".activity"
+	w := newWorldNames(t, url)
 	w.nc = w.connect()
 	js, err := jetstream.New(w.nc)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
 	w.js = js
+	return w.withStore()
+}
+
+// newWorldOn is newWorld on a connection and JetStream context the test
+// made (a secured server, a JetStream domain).
+func newWorldOn(t testing.TB, url string, nc *nats.Conn, js jetstream.JetStream) *world {
+	t.Helper()
+	w := newWorldNames(t, url)
+	w.nc, w.js = nc, js
+	return w.withStore()
+}
+
+func newWorldNames(t testing.TB, url string) *world {
+	n := worldSeq.Add(1)
+	tok := fmt.Sprintf("rt%d%s", n, strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
+	w := &world{t: t, url: url, tok: tok, stream: "RT_" + strings.ToUpper(tok)}
+	w.subjects = []string{tok + ".org.>", tok + ".activity.>"}
+	w.lifecycle = tok + ".activity"
+	return w
+}
+
+// withStore gives w its store and deletes its streams when the test ends.
+func (w *world) withStore() *world {
+	t := w.t
 	st, err := sqlite.New(context.Background(), sqlite.Config{
 		Path:   filepath.Join(t.TempDir(), "store.db"),
 		Logger: slog.New(slog.DiscardHandler),

@@ -3,8 +3,8 @@
 // allowed: a file NAME in ACTIVITY_SECRETS_DIR (one file per secret, as
 // Docker, Kubernetes and systemd's LoadCredential= mount them), or an
 // environment variable matching ACTIVITY_SECRET_ENV. activity-core's own
-// settings (ACTIVITY_*, TEMPORAL_*) are never secrets, whatever the list
-// says. Redaction of output is best effort; this list is the boundary.
+// settings (ACTIVITY_*, and the TEMPORAL_* and NATS_* aliases of its
+// engine settings) are never secrets, whatever the list says. Redaction of output is best effort; this list is the boundary.
 // See docs/security.md#secrets.
 package secret
 
@@ -22,8 +22,9 @@ import (
 const MaxFileSize = 64 << 10
 
 // reservedPrefixes name the variables that configure activity-core and its
-// engines; no allow-list can reach them.
-var reservedPrefixes = []string{"ACTIVITY_", "TEMPORAL_"}
+// engines (the temporal and nats CLIs' names are aliases of its own); no
+// allow-list can reach them.
+var reservedPrefixes = []string{"ACTIVITY_", "TEMPORAL_", "NATS_"}
 
 var (
 	namePattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

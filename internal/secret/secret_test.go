@@ -12,7 +12,7 @@ import (
 )
 
 func TestNewRefusesUnsafePatterns(t *testing.T) {
-	for _, p := range []string{"*", "ACTIVITY_ADMIN_TOKEN", "ACTIVITY_*", "A*", "ACT*", "TEMPORAL_API_KEY", "TEMP*", "bad-name", "X*Y"} {
+	for _, p := range []string{"*", "ACTIVITY_ADMIN_TOKEN", "ACTIVITY_*", "A*", "ACT*", "TEMPORAL_API_KEY", "TEMP*", "NATS_PASSWORD", "NATS_*", "NAT*", "N*", "bad-name", "X*Y"} {
 		if _, err := New(Config{Env: p}); err == nil {
 			t.Errorf("New(Env=%q) accepted an unsafe pattern", p)
 		} else if !strings.Contains(err.Error(), "ACTIVITY_SECRET_ENV") {
@@ -26,10 +26,12 @@ func TestNewRefusesUnsafePatterns(t *testing.T) {
 
 func TestResolveOnlyAllowed(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "DB_PASSWORD"), []byte("from-file-value\n"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"DB_PASSWORD", "NATS_TOKEN"} { // a file cannot reach a reserved name either
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("from-file-value\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	env := map[string]string{"HUB_TOKEN": "hub-token-value", "HUB_OTHER": "other", "ACTIVITY_ADMIN_TOKEN": "admin", "PATH": "/bin", "DB_PASSWORD": "from-env"}
+	env := map[string]string{"HUB_TOKEN": "hub-token-value", "HUB_OTHER": "other", "ACTIVITY_ADMIN_TOKEN": "admin", "PATH": "/bin", "DB_PASSWORD": "from-env", "NATS_PASSWORD": "nats-pw"}
 	l, err := New(Config{Dir: dir, Env: "HUB_*, SOLO", LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestResolveOnlyAllowed(t *testing.T) {
 			t.Errorf("Resolve(%s) = %q, %v; want %q", name, got, err, want)
 		}
 	}
-	for _, name := range []string{"ACTIVITY_ADMIN_TOKEN", "PATH", "ACTIVITY_DATABASE_URL", "TEMPORAL_TLS_KEY"} {
+	for _, name := range []string{"ACTIVITY_ADMIN_TOKEN", "PATH", "ACTIVITY_DATABASE_URL", "TEMPORAL_TLS_KEY", "NATS_TOKEN", "NATS_PASSWORD", "NATS_NKEY", "NATS_CREDS"} {
 		if _, err := l.Resolve(name); !errors.Is(err, ErrNotAllowed) {
 			t.Errorf("Resolve(%s): got %v, want ErrNotAllowed", name, err)
 		}

@@ -17,6 +17,8 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
@@ -97,7 +99,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
-		return nil, fmt.Errorf("invalid PostgreSQL URL: %w", err)
+		return nil, fmt.Errorf("invalid PostgreSQL URL: %w%s", err, tlsFileHint(err))
 	}
 	cc := pc.ConnConfig
 	if cc.ConnectTimeout == 0 {
@@ -174,9 +176,46 @@ func target(cc *pgx.ConnConfig) string {
 	return fmt.Sprintf("PostgreSQL at %s:%d (database %q, user %q)", cc.Host, cc.Port, cc.Database, cc.User)
 }
 
+// tlsFileHint names the URL parameter behind a TLS file pgx could not
+// load.
+func tlsFileHint(err error) string {
+	m := err.Error()
+	switch {
+	case strings.Contains(m, "CA file"), strings.Contains(m, "CA to cert pool"):
+		return "; sslrootcert must name a readable PEM file of the CA that signed the server's certificate"
+	case strings.Contains(m, "sslkey"), strings.Contains(m, "decrypt key"), strings.Contains(m, "sslpassword"):
+		return "; check sslkey (the client key file) and sslpassword"
+	case strings.Contains(m, "read cert"), strings.Contains(m, "load cert"):
+		return "; check sslcert and sslkey (the client certificate and its key)"
+	}
+	return ""
+}
+
+// describeTLSError explains a failed TLS handshake, naming the URL
+// parameter to fix (docs/deployment.md#secure-connections); "" when err
+// is not one.
+func describeTLSError(cc *pgx.ConnConfig, err error) string {
+	var hostErr x509.HostnameError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("%s: the server's certificate is not for host %q (%v); with sslmode=verify-full the host in the URL must be a name in the certificate: use that name, or reissue the certificate",
+			target(cc), cc.Host, hostErr)
+	case errors.As(err, &certErr):
+		return fmt.Sprintf("%s: the server's certificate is not trusted (%v); set sslrootcert in the URL to the PEM file of the CA that signed it",
+			target(cc), certErr.Err)
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return fmt.Sprintf("%s does not offer TLS, which the URL's sslmode requires; turn ssl on in the server or change sslmode", target(cc))
+	}
+	return ""
+}
+
 // describeConnectError turns a failed first connection into one line that
 // says what is wrong and what to check.
 func describeConnectError(cc *pgx.ConnConfig, err error) error {
+	if msg := describeTLSError(cc, err); msg != "" {
+		return errors.New(msg)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

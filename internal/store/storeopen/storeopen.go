@@ -29,9 +29,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/postgres"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
@@ -53,33 +53,36 @@ const Setting = "ACTIVITY_DATABASE_URL"
 func Open(ctx context.Context, rawURL string, logger *slog.Logger) (store.Store, error) {
 	scheme, _, ok := strings.Cut(rawURL, ":")
 	if !ok || rawURL == "" {
-		return nil, fail(errors.New("empty or not a URL; want postgres://user@host:5432/db or sqlite:///path/to/file.db"))
+		return nil, fail(errors.New("empty or not a URL; want postgres://user@host:5432/db or sqlite:///path/to/file.db"), "")
 	}
 	switch strings.ToLower(scheme) {
 	case "postgres", "postgresql":
 		s, err := postgres.Open(ctx, rawURL, logger)
 		if err != nil {
-			return nil, fail(err)
+			return nil, fail(err, rawURL)
 		}
 		return s, nil
 	case "sqlite":
 		s, err := sqlite.Open(ctx, rawURL, logger)
 		if err != nil {
-			return nil, fail(err)
+			return nil, fail(err, rawURL)
 		}
 		return s, nil
 	}
-	return nil, fail(fmt.Errorf("unsupported scheme %q in %s; want postgres:// or sqlite:///path", scheme, redact(rawURL)))
+	return nil, fail(fmt.Errorf("unsupported scheme %q in %s; want postgres:// or sqlite:///path", scheme, secret.RedactURL(rawURL)), rawURL)
 }
 
-// fail makes err one line that names the setting.
-func fail(err error) error {
+// fail makes err one line that names the setting, with the secrets of
+// rawURL (a password, an sslpassword) hidden wherever the driver quoted
+// them.
+func fail(err error, rawURL string) error {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	return &Error{msg: Setting + ": " + msg, err: err}
+	return &Error{msg: Setting + ": " + secret.RedactURLIn(msg, rawURL), err: err}
 }
 
 // Error is a failure to open the store. Its message is one line meant for
-// the operator; Unwrap gives the driver's error.
+// the operator, secrets redacted; Unwrap gives the driver's error, which
+// may quote the URL: print Error, not the unwrapped error.
 type Error struct {
 	msg string
 	err error
@@ -90,12 +93,3 @@ func (e *Error) Error() string { return e.msg }
 
 // Unwrap returns the driver's error.
 func (e *Error) Unwrap() error { return e.err }
-
-// redact hides the password of a URL that did not parse as one we know.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "the URL"
-	}
-	return u.Redacted()
-}

@@ -1,0 +1,113 @@
+package secret
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Mask replaces a secret in a redacted connection string.
+const Mask = "xxxxx"
+
+// urlSecretKeys are the query parameters and key=value DSN keys whose value
+// is a secret (PostgreSQL's password and sslpassword).
+var urlSecretKeys = map[string]bool{"password": true, "sslpassword": true}
+
+// tokenSchemes are the NATS schemes, where a user name without a password
+// (nats://TOKEN@host) is a token.
+var tokenSchemes = map[string]bool{"nats": true, "tls": true, "ws": true, "wss": true}
+
+var dsnSecret = regexp.MustCompile(`(?i)\b((?:ssl)?password)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
+
+// RedactURL returns a connection string fit for a log line, an error or
+// a page: the password of user:password@, a NATS token (nats://TOKEN@host),
+// and the values of password= and sslpassword= (in a URL's query or a
+// key=value DSN) become xxxxx. A URL that does not parse is reduced to its
+// scheme. It is the one redaction of the database and NATS URLs
+// (docs/deployment.md#secure-connections).
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	scheme, _, isURL := strings.Cut(raw, "://")
+	if !isURL {
+		return dsnSecret.ReplaceAllString(raw, "${1}="+Mask)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return scheme + "://(unparseable URL, hidden)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), Mask)
+		} else if tokenSchemes[strings.ToLower(u.Scheme)] {
+			u.User = url.User(Mask)
+		}
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			k, _, _ := strings.Cut(p, "=")
+			if dk, err := url.QueryUnescape(k); err == nil && urlSecretKeys[strings.ToLower(dk)] {
+				parts[i] = k + "=" + Mask
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	return u.String()
+}
+
+// urlSecrets returns the secret values a connection string carries, as
+// RedactURL finds them.
+func urlSecrets(raw string) []string {
+	var out []string
+	if _, _, isURL := strings.Cut(raw, "://"); !isURL {
+		for _, m := range dsnSecret.FindAllStringSubmatch(raw, -1) {
+			out = append(out, strings.Trim(m[2], "'"))
+		}
+		return out
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		} else if tokenSchemes[strings.ToLower(u.Scheme)] {
+			out = append(out, u.User.Username())
+		}
+	}
+	for k, vs := range u.Query() {
+		if urlSecretKeys[strings.ToLower(k)] {
+			out = append(out, vs...)
+		}
+	}
+	return out
+}
+
+// minSecretLen is the shortest secret RedactURLIn replaces inside free
+// text: shorter ones would mangle ordinary words and protect little.
+const minSecretLen = 4
+
+// RedactURLIn returns text (a driver's error, say) with raw replaced by
+// RedactURL(raw), and every secret raw carries replaced by xxxxx, as
+// written and URL-escaped: drivers quote parts of the URL in their own
+// words.
+func RedactURLIn(text, raw string) string {
+	if raw == "" {
+		return text
+	}
+	text = strings.ReplaceAll(text, raw, RedactURL(raw))
+	for _, s := range urlSecrets(raw) {
+		if len(s) < minSecretLen {
+			continue
+		}
+		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), url.UserPassword("", s).String()[1:]} {
+			if form != "" {
+				text = strings.ReplaceAll(text, form, Mask)
+			}
+		}
+	}
+	return text
+}
