@@ -126,7 +126,7 @@ func getCluster(t testing.TB) *cluster {
 	topologyEnabled(t)
 	sharedOnce.Do(func() {
 		start := time.Now()
-		c, err := bringUp(func(format string, args ...any) { fmt.Fprintf(os.Stderr, "topology: "+format+"\n", args...) })
+		c, err := bringUp(t, func(format string, args ...any) { fmt.Fprintf(os.Stderr, "topology: "+format+"\n", args...) })
 		teardownMu.Lock()
 		shared, sharedErr = c, err
 		teardownMu.Unlock()
@@ -147,6 +147,9 @@ func getCluster(t testing.TB) *cluster {
 	})
 	if sharedErr != nil {
 		t.Fatalf("topology bring-up: %v", sharedErr)
+	}
+	if shared == nil {
+		t.Fatal("topology bring-up stopped in the first test (see its failure)")
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -256,8 +259,9 @@ func baseEnv() []string {
 }
 
 // bringUp starts every process of Layout and waits until each is ready.
-// On error everything started so far is torn down.
-func bringUp(logf func(string, ...any)) (c *cluster, err error) {
+// On error everything started so far is torn down. t is the first test,
+// which fails if the TLS mode's certificates cannot be made.
+func bringUp(t testing.TB, logf func(string, ...any)) (c *cluster, err error) {
 	c = &cluster{procs: map[string]*proc{}, apiURL: map[string]string{}}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	defer func() {
@@ -325,9 +329,7 @@ func bringUp(logf func(string, ...any)) (c *cluster, err error) {
 	if tlsMode() {
 		scheme = "tls"
 		logf("TLS mode: test CA, Temporal mTLS, NATS TLS with operator-mode credentials")
-		if c.pki, err = newPKI(filepath.Join(c.dir, "tls")); err != nil {
-			return c, fmt.Errorf("test CA: %w", err)
-		}
+		c.pki = newPKI(t, filepath.Join(c.dir, "tls"))
 	}
 	var natsPorts [][2]int
 	for range 3 {

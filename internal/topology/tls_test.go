@@ -3,15 +3,9 @@ package topology
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,10 +15,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 	"go.temporal.io/sdk/client"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
+	"github.com/coulomb/activity-core/internal/testsupport/natstest"
 )
 
 // The TLS mode of the topology (docs/topology.md#tls-mode): every
@@ -48,206 +43,57 @@ const (
 // pki is the test CA and the certificates and NATS credentials issued
 // from it, as files under dir.
 type pki struct {
-	dir string
-	ca  string // CA certificate (PEM)
+	ca string // CA certificate (PEM)
 
 	// Temporal: the frontend's server certificate, the internode
 	// certificate (server and client of history, matching and the
-	// internal frontend clients), the system worker's client certificate,
-	// and the client certificates of activity-core and of the harness.
+	// frontend), the system worker's client certificate, and the client
+	// certificates of activity-core and of the harness.
 	frontend, internode, sysWorker, temporalClient, harnessClient keyPair
 	// NATS: the nodes' certificate (clients and routes) and the client
 	// certificate every NATS client presents.
 	natsServer, natsClient keyPair
-	// PostgreSQL's server certificate (127.0.0.1).
+	// PostgreSQL's server certificate.
 	postgres keyPair
 
-	// NATS operator mode: the operator JWT, the system and application
-	// accounts (public key -> JWT, preloaded into the memory resolver),
-	// and the application user's .creds file.
-	operatorJWT string
-	systemAcct  string
-	accounts    map[string]string
-	creds       string
+	// NATS operator mode: the operator, the system account and the
+	// application account (JetStream enabled), and the .creds file of a
+	// user of the application account.
+	operator *natstest.Operator
+	creds    string
 }
 
 type keyPair struct{ cert, key string }
 
-// newPKI creates the CA, every certificate and the NATS credentials in dir.
-func newPKI(dir string) (*pki, error) {
+// newPKI creates the CA (testsupport.CA, Go's crypto), every certificate
+// and the NATS credentials (natstest.Operator, the nats JWT library) in
+// dir.
+func newPKI(t testing.TB, dir string) *pki {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	p := &pki{dir: dir}
-	caKey, caCert, err := p.newCA()
-	if err != nil {
-		return nil, err
-	}
+	ca := testsupport.NewCA(t, "activity-core topology test CA")
+	p := &pki{ca: ca.WriteCA(t, dir, "ca.pem")}
 	ip := []net.IP{net.IPv4(127, 0, 0, 1)}
 	for _, l := range []struct {
-		kp    *keyPair
-		name  string
-		dns   []string
-		ips   []net.IP
-		usage []x509.ExtKeyUsage
+		kp   *keyPair
+		leaf testsupport.Leaf
 	}{
-		{&p.frontend, "temporal-frontend", []string{frontendName}, nil, serverUsage},
-		{&p.internode, "temporal-internode", []string{internodeName}, ip, bothUsage},
-		{&p.sysWorker, "temporal-system-worker", nil, nil, clientUsage},
-		{&p.temporalClient, "activity-core", nil, nil, clientUsage},
-		{&p.harnessClient, "topology-harness", nil, nil, clientUsage},
-		{&p.natsServer, "nats", []string{"localhost"}, ip, bothUsage},
-		{&p.natsClient, "activity-core-nats", nil, nil, clientUsage},
-		{&p.postgres, "postgres", []string{"localhost"}, ip, serverUsage},
+		{&p.frontend, testsupport.Leaf{CommonName: "temporal-frontend", DNSNames: []string{frontendName}, Server: true}},
+		{&p.internode, testsupport.Leaf{CommonName: "temporal-internode", DNSNames: []string{internodeName}, IPs: ip}},
+		{&p.sysWorker, testsupport.Leaf{CommonName: "temporal-system-worker", Client: true}},
+		{&p.temporalClient, testsupport.Leaf{CommonName: "activity-core", Client: true}},
+		{&p.harnessClient, testsupport.Leaf{CommonName: "topology-harness", Client: true}},
+		{&p.natsServer, testsupport.Leaf{CommonName: "nats", DNSNames: []string{"localhost"}, IPs: ip}},
+		{&p.natsClient, testsupport.Leaf{CommonName: "activity-core-nats", Client: true}},
+		{&p.postgres, testsupport.Leaf{CommonName: "postgres", DNSNames: []string{"localhost"}, IPs: ip, Server: true}},
 	} {
-		if *l.kp, err = p.issue(caKey, caCert, l.name, l.dns, l.ips, l.usage); err != nil {
-			return nil, err
-		}
+		l.kp.cert, l.kp.key = ca.IssueFiles(t, dir, l.leaf.CommonName, l.leaf)
 	}
-	if err := p.natsCredentials(); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-var (
-	serverUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	clientUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	bothUsage   = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-)
-
-func (p *pki) newCA() (*ecdsa.PrivateKey, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "activity-core topology test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	p.ca = filepath.Join(p.dir, "ca.pem")
-	return key, cert, writePEM(p.ca, "CERTIFICATE", der, 0o644)
-}
-
-// issue signs a leaf certificate for name and writes <name>.pem and
-// <name>-key.pem.
-func (p *pki) issue(caKey *ecdsa.PrivateKey, ca *x509.Certificate, name string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) (keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return keyPair{}, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return keyPair{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     dns,
-		IPAddresses:  ips,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  usage,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return keyPair{}, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return keyPair{}, err
-	}
-	kp := keyPair{cert: filepath.Join(p.dir, name+".pem"), key: filepath.Join(p.dir, name+"-key.pem")}
-	if err := writePEM(kp.cert, "CERTIFICATE", der, 0o644); err != nil {
-		return keyPair{}, err
-	}
-	return kp, writePEM(kp.key, "PRIVATE KEY", keyDER, 0o600)
-}
-
-func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
-}
-
-// natsCredentials makes the operator, a system account, the application
-// account (JetStream enabled, unlimited) and its user, whose JWT and seed
-// go into a .creds file, all with the nats JWT library as nsc does.
-func (p *pki) natsCredentials() error {
-	op, err := nkeys.CreateOperator()
-	if err != nil {
-		return err
-	}
-	opPub, _ := op.PublicKey()
-	sys, err := nkeys.CreateAccount()
-	if err != nil {
-		return err
-	}
-	sysPub, _ := sys.PublicKey()
-	acct, err := nkeys.CreateAccount()
-	if err != nil {
-		return err
-	}
-	acctPub, _ := acct.PublicKey()
-
-	oc := jwt.NewOperatorClaims(opPub)
-	oc.Name = "activity-topology"
-	oc.SystemAccount = sysPub
-	if p.operatorJWT, err = oc.Encode(op); err != nil {
-		return fmt.Errorf("operator JWT: %w", err)
-	}
-	sc := jwt.NewAccountClaims(sysPub)
-	sc.Name = "SYS"
-	sysJWT, err := sc.Encode(op)
-	if err != nil {
-		return fmt.Errorf("system account JWT: %w", err)
-	}
-	ac := jwt.NewAccountClaims(acctPub)
-	ac.Name = "ACTIVITY"
-	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{
-		MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit, Streams: jwt.NoLimit, Consumer: jwt.NoLimit,
-	}
-	acctJWT, err := ac.Encode(op)
-	if err != nil {
-		return fmt.Errorf("account JWT: %w", err)
-	}
-	p.systemAcct = sysPub
-	p.accounts = map[string]string{sysPub: sysJWT, acctPub: acctJWT}
-
-	user, err := nkeys.CreateUser()
-	if err != nil {
-		return err
-	}
-	userPub, _ := user.PublicKey()
-	uc := jwt.NewUserClaims(userPub)
-	uc.Name = "activity-core"
-	uc.IssuerAccount = acctPub
-	userJWT, err := uc.Encode(acct)
-	if err != nil {
-		return fmt.Errorf("user JWT: %w", err)
-	}
-	seed, err := user.Seed()
-	if err != nil {
-		return err
-	}
-	creds, err := jwt.FormatUserConfig(userJWT, seed)
-	if err != nil {
-		return err
-	}
-	p.creds = filepath.Join(p.dir, "activity-core.creds")
-	return os.WriteFile(p.creds, creds, 0o600)
+	p.operator = natstest.NewOperator(t)
+	p.creds = p.operator.UserCreds(t, dir, "activity-core")
+	return p
 }
 
 // temporalServerTLS is the global.tls block of Temporal's config: mTLS on
@@ -286,25 +132,28 @@ func (p *pki) temporalServerTLS() string {
 }
 
 // natsServerConf is the part of a NATS node's config that secures it:
-// operator mode with the memory resolver preloaded with both accounts,
-// TLS with client certificates for clients and for the cluster routes.
+// operator mode with the memory resolver preloaded with the system and
+// application accounts, TLS with client certificates.
 func (p *pki) natsServerConf() string {
-	var preload []string
-	for pub, j := range p.accounts {
-		preload = append(preload, fmt.Sprintf("  %s: %q", pub, j))
+	return p.operator.ServerConfig() + p.natsTLS("")
+}
+
+// natsTLS is a NATS node's TLS block (indented by indent), for clients
+// and for routes: its certificate, the CA, and a certificate required of
+// the other side.
+func (p *pki) natsTLS(indent string) string {
+	var b strings.Builder
+	for _, l := range []string{"tls {",
+		fmt.Sprintf("  cert_file: %q", p.natsServer.cert), fmt.Sprintf("  key_file: %q", p.natsServer.key),
+		fmt.Sprintf("  ca_file: %q", p.ca), "  verify: true", "  timeout: 5", "}"} {
+		b.WriteString(indent + l + "\n")
 	}
-	tlsBlock := fmt.Sprintf("{\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n    verify: true\n    timeout: 5\n  }",
-		p.natsServer.cert, p.natsServer.key, p.ca)
-	return fmt.Sprintf("operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n%s\n}\ntls %s\n",
-		p.operatorJWT, p.systemAcct, strings.Join(preload, "\n"), tlsBlock)
+	return b.String()
 }
 
 // natsRouteTLS is the TLS block of a node's cluster section: routes are
 // TLS with certificates both ways, like client connections.
-func (p *pki) natsRouteTLS() string {
-	return fmt.Sprintf("  tls {\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n    verify: true\n    timeout: 5\n  }\n",
-		p.natsServer.cert, p.natsServer.key, p.ca)
-}
+func (p *pki) natsRouteTLS() string { return p.natsTLS("  ") }
 
 // clientTLS is a tls.Config trusting the CA and presenting kp (if set).
 func (p *pki) clientTLS(kp *keyPair, serverName string) (*tls.Config, error) {
