@@ -25,7 +25,8 @@ import (
 // The TLS mode of the topology (docs/topology.md#tls-mode): every
 // connection to Temporal is mTLS, configured through Temporal's own
 // global.tls; every connection to NATS is TLS with a client certificate
-// and a .creds file of a user in an operator-mode account.
+// and a .creds file of a user in an operator-mode account; every
+// connection to PostgreSQL is TLS, verified (sslmode=verify-full).
 
 // tlsMode reports whether ACTIVITY_TEST_TOPOLOGY_TLS=1 asks for the TLS
 // mode.
