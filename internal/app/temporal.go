@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -26,7 +27,8 @@ func withTemporalTLS(opts *client.Options, e config.Engines, log *slog.Logger) e
 	}
 	cfg, err := tlsconf.New(t.Files(), t.TemporalServerNameFor(e.TemporalAddress), log)
 	if err != nil {
-		if te, ok := err.(*tlsconf.Error); ok {
+		var te *tlsconf.Error
+		if errors.As(err, &te) {
 			return &config.Error{Setting: te.Setting, Msg: te.Msg}
 		}
 		return err

@@ -295,3 +295,22 @@ func TestTemporalDownIsNotASettingError(t *testing.T) {
 		t.Errorf("not logged:\n%s", logs.String())
 	}
 }
+
+// TestTemporalSettingError covers the refusals the embedded server does
+// not produce (an expired certificate the process already holds, a
+// plaintext frontend) with the messages gRPC gives for them.
+func TestTemporalSettingError(t *testing.T) {
+	e := config.Engines{TemporalAddress: "temporal.example.internal:7233", TemporalTLS: config.TemporalTLS{TemporalTLSCert: "/c.pem", TemporalTLSKey: "/k.pem"}}
+	for _, tc := range []struct{ msg, setting, want string }{
+		{`failed reaching server: connection error: desc = "error reading server preface: remote error: tls: expired certificate"`, config.TemporalTLSCertSetting, "refused the client certificate in /c.pem as expired"},
+		{`connection error: desc = "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"`, "ACTIVITY_TEMPORAL_TLS", "does not speak TLS"},
+		{`connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`, config.TemporalTLSCASetting, "not trusted by the system's CA roots (tls: failed to verify certificate: x509: certificate signed by unknown authority)"},
+		{`connection error: desc = "transport: Error while dialing: dial tcp 10.0.0.1:7233: connect: connection refused"`, "", ""},
+		{`context deadline exceeded`, "", ""},
+	} {
+		err := temporalSettingError(errors.New(tc.msg), e)
+		if settingOf(err) != tc.setting || (tc.want != "" && !strings.Contains(err.Error(), tc.want)) || (tc.setting == "" && err != nil) {
+			t.Errorf("%s:\n got %v\nwant %s: …%s…", tc.msg, err, tc.setting, tc.want)
+		}
+	}
+}

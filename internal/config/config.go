@@ -145,7 +145,9 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 			errs = append(errs, bad("ACTIVITY_NATS_SUBJECTS", "has an empty subject in %q", e.NATSSubjects))
 		}
 	}
-	errs = append(errs, e.NATSAuth.Validate(e.NATSURL))
+	if needNATS || e.NATSURL != "" { // unused NATS settings (an operator's nats CLI environment) are not checked
+		errs = append(errs, e.NATSAuth.Validate(e.NATSURL))
+	}
 	return errors.Join(errs...)
 }
 

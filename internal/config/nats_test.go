@@ -75,3 +75,15 @@ func TestRedactedMasksNATSSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSAuthUncheckedWithoutNATS(t *testing.T) {
+	e := goodEngines()
+	e.NATSURL = ""
+	e.NATSCreds = filepath.Join(t.TempDir(), "missing.creds") // the nats CLI's NATS_CREDS, say
+	if err := e.Validate(true, true, false); err != nil {
+		t.Errorf("NATS settings checked for a role without NATS: %v", err)
+	}
+	if err := e.Validate(true, true, true); err == nil || !strings.Contains(err.Error(), "ACTIVITY_NATS_CREDS") {
+		t.Errorf("a role with NATS: %v", err)
+	}
+}

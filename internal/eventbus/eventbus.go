@@ -1,7 +1,8 @@
 // Package eventbus connects activity-core to NATS: a connection that keeps
-// reconnecting, and a Publisher that de-duplicates retries through
-// JetStream's Nats-Msg-Id when a stream captures the subject, and falls
-// back to a plain publish when none does.
+// reconnecting, with TLS and credentials when configured
+// (docs/deployment.md#secure-connections), and a Publisher that
+// de-duplicates retries through JetStream's Nats-Msg-Id when a stream
+// captures the subject, and falls back to a plain publish when none does.
 package eventbus
 
 import (

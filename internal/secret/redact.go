@@ -22,12 +22,18 @@ var dsnSecret = regexp.MustCompile(`(?i)\b((?:ssl)?password)\s*=\s*('(?:[^'\\]|\
 // RedactURL returns a connection string fit for a log line, an error or
 // a page: the password of user:password@, a NATS token (nats://TOKEN@host),
 // and the values of password= and sslpassword= (in a URL's query or a
-// key=value DSN) become xxxxx. A URL that does not parse is reduced to its
-// scheme. It is the one redaction of the database and NATS URLs
+// key=value DSN) become xxxxx, in each URL of a comma-separated list. A URL
+// that does not parse is reduced to its scheme. It is the one redaction of the database and NATS URLs
 // (docs/deployment.md#secure-connections).
 func RedactURL(raw string) string {
 	if raw == "" {
 		return ""
+	}
+	if parts := urlList(raw); parts != nil {
+		for i, p := range parts {
+			parts[i] = RedactURL(p)
+		}
+		return strings.Join(parts, ",")
 	}
 	scheme, _, isURL := strings.Cut(raw, "://")
 	if !isURL {
@@ -57,10 +63,29 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
+// urlList splits a comma-separated list of URLs (nats.go takes one for a
+// cluster); nil when raw is a single URL.
+func urlList(raw string) []string {
+	if strings.Count(raw, "://") < 2 || !strings.Contains(raw, ",") {
+		return nil
+	}
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
 // urlSecrets returns the secret values a connection string carries, as
 // RedactURL finds them.
 func urlSecrets(raw string) []string {
 	var out []string
+	if parts := urlList(raw); parts != nil {
+		for _, p := range parts {
+			out = append(out, urlSecrets(p)...)
+		}
+		return out
+	}
 	if _, _, isURL := strings.Cut(raw, "://"); !isURL {
 		for _, m := range dsnSecret.FindAllStringSubmatch(raw, -1) {
 			out = append(out, strings.Trim(m[2], "'"))

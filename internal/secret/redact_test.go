@@ -22,6 +22,7 @@ func TestRedactURL(t *testing.T) {
 		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
 		{"sqlite:///var/lib/a.db", "sqlite:///var/lib/a.db"},
 		{"postgres://app:hunter2@db:bad port/x", "postgres://(unparseable URL, hidden)"},
+		{"nats://a:s3cret@n1:4222, nats://t0ken@n2:4222,nats://n3:4222", "nats://a:xxxxx@n1:4222,nats://xxxxx@n2:4222,nats://n3:4222"},
 	} {
 		if got := RedactURL(c.in); got != c.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", c.in, got, c.want)
@@ -46,5 +47,8 @@ func TestRedactURLIn(t *testing.T) {
 	}
 	if got := RedactURLIn("bad token s3crettoken", "nats://s3crettoken@h:4222"); strings.Contains(got, "s3crettoken") {
 		t.Errorf("token leaks: %q", got)
+	}
+	if got := RedactURLIn("n2 refused t0ken-2", "nats://n1:4222,nats://t0ken-2@n2:4222"); strings.Contains(got, "t0ken-2") {
+		t.Errorf("token of the second URL leaks: %q", got)
 	}
 }

@@ -119,8 +119,7 @@ func loadPair(f Files, now time.Time) (*tls.Certificate, error) {
 	return &pair, nil
 }
 
-// unwrapPath drops the os.PathError's "open " prefix duplication but keeps
-// the path and the reason.
+// unwrapPath turns "open /x: no such file" into "/x: no such file".
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {

@@ -6,7 +6,10 @@
 // Pointing activity-core at a database:
 //
 //   - PostgreSQL (production):
-//     ACTIVITY_DATABASE_URL=postgres://user:password@host:5432/dbname?sslmode=require
+//     ACTIVITY_DATABASE_URL=postgres://user@host:5432/dbname?sslmode=verify-full&sslrootcert=/path/ca.pem
+//     (TLS verified against the CA, for the URL's host name:
+//     docs/deployment.md#secure-connections; errors and logs show the URL
+//     with its password redacted).
 //     The database must exist (createdb dbname); `activity-core migrate`
 //     (also run at every start) creates the tables in the connection's
 //     schema: public, or the one named by search_path=NAME in the URL,
