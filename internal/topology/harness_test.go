@@ -328,7 +328,7 @@ func bringUp(t testing.TB, logf func(string, ...any)) (c *cluster, err error) {
 	scheme := "nats"
 	if tlsMode() {
 		scheme = "tls"
-		logf("TLS mode: test CA, Temporal mTLS, NATS TLS with operator-mode credentials")
+		logf("TLS mode: test CA, Temporal mTLS, NATS TLS with operator-mode credentials, PostgreSQL verify-full")
 		c.pki = newPKI(t, filepath.Join(c.dir, "tls"))
 	}
 	var natsPorts [][2]int
