@@ -35,6 +35,10 @@ test-browser: ## Drive the dashboard in headless Chromium (apt-get install -y ch
 topology: ## Production topology fault scenarios: Temporal cluster on a private PostgreSQL, 3-node NATS, 2 replicas per role (~5 min; +10 min the first time, to build Temporal).
 	ACTIVITY_TEST_TOPOLOGY=1 $(GO) test -count=1 -timeout 25m -v -run 'TestTopology' ./internal/topology
 
+.PHONY: topology-tls
+topology-tls: ## The topology in TLS mode (test CA, Temporal mTLS, NATS TLS + .creds): layout, seed-000 rename with an event run, refusals (~1 min).
+	ACTIVITY_TEST_TOPOLOGY=1 ACTIVITY_TEST_TOPOLOGY_TLS=1 $(GO) test -count=1 -timeout 15m -v -run '^TestTopology(Layout|StreamReplicas|1Seed000Rename|TLSRefusals)$$' ./internal/topology
+
 .PHONY: soak
 soak: ## Soak bench on the production topology (SOAK_DURATION, SOAK_RATE; not in CI).
 	ACTIVITY_TEST_TOPOLOGY=1 ACTIVITY_SOAK=1 ACTIVITY_SOAK_DURATION=$${SOAK_DURATION:-10m} ACTIVITY_SOAK_RATE=$${SOAK_RATE:-100} $(GO) test -count=1 -timeout 90m -v -run TestSoak ./internal/topology

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -61,6 +62,7 @@ type cluster struct {
 
 	frontendAddr string
 	natsURLs     []string
+	pki          *pki              // TLS mode only (docs/topology.md#tls-mode)
 	apiURL       map[string]string // api-1, api-2 -> http://host:port
 	dbURL        string
 
@@ -124,7 +126,7 @@ func getCluster(t testing.TB) *cluster {
 	topologyEnabled(t)
 	sharedOnce.Do(func() {
 		start := time.Now()
-		c, err := bringUp(func(format string, args ...any) { fmt.Fprintf(os.Stderr, "topology: "+format+"\n", args...) })
+		c, err := bringUp(t, func(format string, args ...any) { fmt.Fprintf(os.Stderr, "topology: "+format+"\n", args...) })
 		teardownMu.Lock()
 		shared, sharedErr = c, err
 		teardownMu.Unlock()
@@ -145,6 +147,9 @@ func getCluster(t testing.TB) *cluster {
 	})
 	if sharedErr != nil {
 		t.Fatalf("topology bring-up: %v", sharedErr)
+	}
+	if shared == nil {
+		t.Fatal("topology bring-up stopped in the first test (see its failure)")
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -241,11 +246,12 @@ func moduleRoot() (string, error) {
 }
 
 // baseEnv is the environment of child processes: ours without any
-// ACTIVITY_* setting, so the harness decides every one.
+// ACTIVITY_* setting or an alias of one (TEMPORAL_*, NATS_*), so the
+// harness decides every one.
 func baseEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ACTIVITY_") && !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "SQL_") {
+		if !strings.HasPrefix(kv, "ACTIVITY_") && !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "SQL_") && !strings.HasPrefix(kv, "NATS_") {
 			out = append(out, kv)
 		}
 	}
@@ -253,8 +259,9 @@ func baseEnv() []string {
 }
 
 // bringUp starts every process of Layout and waits until each is ready.
-// On error everything started so far is torn down.
-func bringUp(logf func(string, ...any)) (c *cluster, err error) {
+// On error everything started so far is torn down. t is the first test,
+// which fails if the TLS mode's certificates cannot be made.
+func bringUp(t testing.TB, logf func(string, ...any)) (c *cluster, err error) {
 	c = &cluster{procs: map[string]*proc{}, apiURL: map[string]string{}}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	defer func() {
@@ -318,10 +325,16 @@ func bringUp(logf func(string, ...any)) (c *cluster, err error) {
 	fe[2] = next()
 	tports["frontend"] = fe
 	c.frontendAddr = fmt.Sprintf("127.0.0.1:%d", fe[0])
+	scheme := "nats"
+	if tlsMode() {
+		scheme = "tls"
+		logf("TLS mode: test CA, Temporal mTLS, NATS TLS with operator-mode credentials, PostgreSQL verify-full")
+		c.pki = newPKI(t, filepath.Join(c.dir, "tls"))
+	}
 	var natsPorts [][2]int
 	for range 3 {
 		natsPorts = append(natsPorts, [2]int{next(), next()})
-		c.natsURLs = append(c.natsURLs, fmt.Sprintf("nats://127.0.0.1:%d", natsPorts[len(natsPorts)-1][0]))
+		c.natsURLs = append(c.natsURLs, fmt.Sprintf("%s://127.0.0.1:%d", scheme, natsPorts[len(natsPorts)-1][0]))
 	}
 	apiPorts := []int{next(), next()}
 
@@ -402,6 +415,12 @@ func (c *cluster) startPostgres(logf func(string, ...any)) error {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %w\n%s", err, out)
 	}
+	var sslArgs []string
+	if c.pki != nil {
+		if sslArgs, err = c.pki.postgresTLS(c.pgDir, data, cred); err != nil {
+			return err
+		}
+	}
 	p := &proc{
 		name: "postgres", path: filepath.Join(c.bins.pgBin, "postgres"), dir: c.pgDir, cred: cred,
 		logPath: filepath.Join(c.dir, "logs", "postgres.log"), env: append(baseEnv(), "LC_ALL=C"),
@@ -409,6 +428,7 @@ func (c *cluster) startPostgres(logf func(string, ...any)) error {
 			"-c", "unix_socket_directories=", "-c", "max_connections=400", "-c", "fsync=off",
 			"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=64MB"},
 	}
+	p.args = append(p.args, sslArgs...)
 	c.procs[p.name] = p
 	if err := p.start(); err != nil {
 		return err
@@ -429,7 +449,12 @@ func (c *cluster) startPostgres(logf func(string, ...any)) error {
 	return err
 }
 
+// pgURL is the URL of database db; in TLS mode it verifies the server's
+// certificate against the test CA (sslmode=verify-full).
 func (c *cluster) pgURL(db string) string {
+	if c.pki != nil {
+		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=verify-full&sslrootcert=%s", c.pgPort, db, url.QueryEscape(c.pki.ca))
+	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.pgPort, db)
 }
 
@@ -452,6 +477,9 @@ func (c *cluster) waitPostgres(timeout time.Duration) error {
 // with our ports and database, dynamic config from development-sql.yaml.
 func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 	env := append(baseEnv(), "SQL_PLUGIN=postgres12", "SQL_HOST=127.0.0.1", "SQL_PORT="+strconv.Itoa(c.pgPort), "SQL_USER=postgres", "SQL_PASSWORD=")
+	if c.pki != nil {
+		env = append(env, "SQL_TLS=true", "SQL_TLS_CA_FILE="+c.pki.ca)
+	}
 	for _, db := range []struct{ name, schema string }{{"temporal", "postgresql/v12/temporal"}, {"temporal_visibility", "postgresql/v12/visibility"}} {
 		dbEnv := append(env, "SQL_DATABASE="+db.name)
 		for _, args := range [][]string{
@@ -480,7 +508,11 @@ func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 		}
 		return s
 	}
-	cfg := fmt.Sprintf(serverConfig, c.pgPort, c.pgPort,
+	var tlsBlock, sqlTLS string
+	if c.pki != nil {
+		tlsBlock, sqlTLS = c.pki.temporalServerTLS(), c.pki.temporalSQLTLS()
+	}
+	cfg := fmt.Sprintf(serverConfig, c.pgPort, sqlTLS, c.pgPort, sqlTLS, tlsBlock,
 		svc("frontend")+svc("history")+svc("matching")+svc("worker"), c.frontendAddr, dyn)
 	return os.WriteFile(filepath.Join(cfgDir, "topology.yaml"), []byte(cfg), 0o644)
 }
@@ -488,6 +520,7 @@ func (c *cluster) writeTemporalConfig(ports map[string][3]int) error {
 // serverConfig is development-postgres12.yaml with the ports, database
 // and user of the harness; metrics and pprof are off (four processes
 // would fight over one port) and archival is left at its default (off).
+// In TLS mode global.tls is filled in (pki.temporalServerTLS).
 const serverConfig = `log:
   stdout: true
   level: warn
@@ -508,7 +541,7 @@ persistence:
         maxConns: 20
         maxIdleConns: 20
         maxConnLifetime: "1h"
-    postgres-visibility:
+%s    postgres-visibility:
       sql:
         pluginName: "postgres12"
         databaseName: "temporal_visibility"
@@ -519,12 +552,12 @@ persistence:
         maxConns: 5
         maxIdleConns: 5
         maxConnLifetime: "1h"
-
+%s
 global:
   membership:
     maxJoinDuration: 30s
     broadcastAddress: "127.0.0.1"
-
+%s
 services:
 %s
 clusterMetadata:
@@ -618,7 +651,11 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 			fmt.Fprintf(os.Stderr, "topology: %s exited during bring-up; restarted it\n", p.Name)
 		}
 		if c.tc == nil {
-			c.tc, err = client.Dial(client.Options{HostPort: c.frontendAddr, Namespace: namespace, Logger: quietLogger{}})
+			opts, err := c.temporalOptions(namespace)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errGaveUp, err)
+			}
+			c.tc, err = client.Dial(opts)
 			if err != nil {
 				return err
 			}
@@ -628,7 +665,11 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 	}); err != nil {
 		return fmt.Errorf("temporal frontend health: %w", err)
 	}
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: c.frontendAddr, Logger: quietLogger{}})
+	opts, err := c.temporalOptions("")
+	if err != nil {
+		return err
+	}
+	nsc, err := client.NewNamespaceClient(opts)
 	if err != nil {
 		return err
 	}
@@ -690,6 +731,12 @@ func (c *cluster) startNATS(p Process, ports [][2]int) error {
 	if err := os.MkdirAll(store, 0o755); err != nil {
 		return err
 	}
+	// In TLS mode: operator mode, TLS for clients and routes
+	// (docs/topology.md#tls-mode).
+	var routeTLS, secure string
+	if c.pki != nil {
+		routeTLS, secure = c.pki.natsRouteTLS(), c.pki.natsServerConf()
+	}
 	conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
 jetstream {
@@ -701,8 +748,8 @@ cluster {
   name: activity-topology
   listen: 127.0.0.1:%d
   routes: [%s]
-}
-`, p.Name, ports[i][0], store, ports[i][1], strings.Join(routes, ", "))
+%s}
+%s`, p.Name, ports[i][0], store, ports[i][1], strings.Join(routes, ", "), routeTLS, secure)
 	confPath := filepath.Join(c.dir, "nats", p.Name+".conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
@@ -718,7 +765,8 @@ cluster {
 func (c *cluster) waitNATS(logf func(string, ...any)) error {
 	logf("waiting for the NATS cluster")
 	var err error
-	c.nc, err = nats.Connect(strings.Join(c.natsURLs, ","), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(200*time.Millisecond))
+	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(200 * time.Millisecond)}, c.natsOptions()...)
+	c.nc, err = nats.Connect(strings.Join(c.natsURLs, ","), opts...)
 	if err != nil {
 		return err
 	}
@@ -748,6 +796,7 @@ func (c *cluster) startActivityCore(p Process, apiPorts []int) error {
 		"ACTIVITY_ADMIN_TOKEN="+adminToken,
 		"ACTIVITY_LOG_LEVEL="+cmp.Or(os.Getenv("ACTIVITY_TOPOLOGY_LOG_LEVEL"), "info"),
 	)
+	env = append(env, c.activityCoreTLSEnv()...)
 	if p.Role == "api" {
 		i, _ := strconv.Atoi(strings.TrimPrefix(p.Name, "api-"))
 		addr := fmt.Sprintf("127.0.0.1:%d", apiPorts[i-1])
