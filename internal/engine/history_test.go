@@ -264,3 +264,67 @@ func nullIfEmpty(b []byte) []byte {
 	}
 	return b
 }
+
+// simplestEventsMax is the goal for the cheapest run: a definition with no
+// context, rule, guard or key (docs/architecture.md#the-run-workflow).
+const simplestEventsMax = 14
+
+// TestRunCostPerPath runs every path on the embedded server and checks
+// what it costs in history events (a property of the workflow's shape, not
+// of timing) and what it leaves: the same run record and lifecycle event
+// as the first shape left (testdata/v0-<path>.run.json).
+func TestRunCostPerPath(t *testing.T) {
+	h := newLiveHarness(t)
+	hub := contextServer(t)
+	var table strings.Builder
+	fmt.Fprintf(&table, "| path | events before (v0) | events now |\n|---|---|---|\n")
+	for _, p := range runPaths() {
+		res := h.runLive(t, p, hub.URL)
+		before := recordedEvents(t, "v0-"+p.name)
+		fmt.Fprintf(&table, "| %s | %d | %d |\n", p.name, before, len(res.events))
+		if len(res.events) > before {
+			t.Errorf("%s: %d history events, more than the first shape's %d", p.name, len(res.events), before)
+		}
+		if p.name == "simplest" && len(res.events) > simplestEventsMax {
+			t.Errorf("simplest path: %d history events, want at most %d", len(res.events), simplestEventsMax)
+		}
+		got, _ := json.Marshal(comparableRecord(res))
+		want, err := os.ReadFile(filepath.Join("testdata", "v0-"+p.name+".run.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameJSON(t, got, want) {
+			t.Errorf("%s: the run record or lifecycle event differs from the first shape's\n got %s\nwant %s", p.name, got, want)
+		}
+	}
+	t.Logf("history events per run:\n%s", table.String())
+}
+
+func recordedEvents(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return len(doc.Events)
+}
+
+func sameJSON(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := json.Marshal(x)
+	cb, _ := json.Marshal(y)
+	return string(ca) == string(cb)
+}

@@ -380,9 +380,29 @@ func holderAlive(ctx workflow.Context, h *LockRequest) bool {
 	return workflow.SignalExternalWorkflow(ctx, h.WorkflowID, h.RunID, lockLeaseCheckSignal, nil).Get(ctx, nil) == nil
 }
 
-// guardVersion marks workflows that take the definition's guard; runs
-// started before it replay without (workflow.GetVersion).
+// guardVersion marks workflows of the first shape (runV0) that take the
+// definition's guard; runs started before it replay without
+// (workflow.GetVersion). The lean shape always takes it.
 const guardVersion = "definition-guard"
+
+// takesGuard reports whether a definition's runs take its guard: its
+// misfire_policy forbids overlap (event definitions have none).
+func takesGuard(def *definition.Definition) bool {
+	switch def.Trigger.MisfirePolicy {
+	case definition.MisfireSkip, definition.MisfireBufferOne, definition.MisfireBufferAll:
+		return true
+	}
+	return false
+}
+
+// guardRunV0 is guardRun as the first shape asks for it: behind
+// guardVersion.
+func guardRunV0(ctx workflow.Context, definitionID, runID string, def *definition.Definition) (release func(), skipped string, err error) {
+	if !takesGuard(def) || workflow.GetVersion(ctx, guardVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil, "", nil
+	}
+	return guardRun(ctx, definitionID, runID, def)
+}
 
 // guardRun keeps runs of one definition from overlapping as its
 // misfire_policy says, for every trigger (docs/definitions.md#misfire-policy):
@@ -390,17 +410,10 @@ const guardVersion = "definition-guard"
 // release nil); buffer_one and buffer_all wait for it; the other policies
 // and event definitions take no guard. The release runs when the run ends.
 func guardRun(ctx workflow.Context, definitionID, runID string, def *definition.Definition) (release func(), skipped string, err error) {
-	var try bool
-	switch def.Trigger.MisfirePolicy {
-	case definition.MisfireSkip:
-		try = true
-	case definition.MisfireBufferOne, definition.MisfireBufferAll:
-	default:
+	if !takesGuard(def) {
 		return nil, "", nil
 	}
-	if workflow.GetVersion(ctx, guardVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return nil, "", nil
-	}
+	try := def.Trigger.MisfirePolicy == definition.MisfireSkip
 	release, holder, err := takeLock(ctx, lockAsk{key: "definition " + definitionID, id: GuardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try})
 	if err != nil || release != nil {
 		return release, "", err
