@@ -82,6 +82,12 @@ func newLiveHarness(t *testing.T) *liveHarness {
 	return &liveHarness{harness: h, tc: tc, queue: queue}
 }
 
+// unitWorkerOptions name a build id for the SDK's test environment, which
+// otherwise hashes the test binary on its first activity, inside workflow
+// code: this package's binary embeds the server, and hashing it can trip
+// the environment's one-second deadlock detector.
+var unitWorkerOptions = worker.Options{BuildID: "engine-unit-test"}
+
 type quietLogger struct{}
 
 func (quietLogger) Debug(string, ...any) {}
@@ -99,7 +105,7 @@ type runPath struct {
 var pathEvent = &Event{Subject: "org.repo.pushed", ID: "ev-1", Time: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC), Payload: json.RawMessage(`{"repo":"a/b"}`)}
 
 // runPaths are the paths whose cost and records are tracked
-// (docs/benchmarks.md#history-events-per-run).
+// (docs/architecture.md#the-run-workflow).
 func runPaths() []runPath {
 	ev := func(id string) RunInput {
 		return RunInput{DefinitionID: id, Trigger: store.RunTriggerEvent, Event: pathEvent}

@@ -95,7 +95,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	}
 	ref := &SpecRef{DefinitionID: in.DefinitionID, Version: begin.Version, ContentHash: begin.ContentHash}
 
-	release, skipped, err := guardRun(ctx, in.DefinitionID, runID, def)
+	release, skipped, err := guardRun(ctx, in.DefinitionID, runID, def, begin.GuardAsked)
 	if err != nil {
 		return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, def.OnFailure)
 	}
@@ -262,6 +262,9 @@ type BeginRunResult struct {
 	// workflow evaluates the rule itself.
 	Rule      *RuleOutcome `json:"rule,omitempty"`
 	RuleError string       `json:"rule_error,omitempty"`
+	// GuardAsked says BeginRun sent the run's request to the definition's
+	// guard: the workflow only waits for the answer.
+	GuardAsked bool `json:"guard_asked,omitempty"`
 }
 
 // BeginRun is StartRun as a local activity: it loads the definition,
@@ -283,8 +286,21 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 	}
 	a.specs.put(SpecRef{DefinitionID: in.Input.DefinitionID, Version: res.Version, ContentHash: res.ContentHash}, res.Spec)
 	def, err := definition.FromCanonicalJSON(res.Spec)
-	if err != nil || len(def.Rule.When) == 0 || !ruleFirst(def) {
+	if err != nil {
 		return out, nil // a spec that does not decode fails the run in the workflow
+	}
+	if takesGuard(def) && a.cfg.Temporal != nil {
+		// Asking here saves the run an activity and a round trip
+		// (docs/benchmarks.md#fire-to-shell-process-start-embedded-default).
+		// A retried BeginRun asks again; the guard knows the request.
+		req := guardRequest(def, in.Input.DefinitionID, in.RunID, in.WorkflowID, in.WorkflowRunID)
+		if err := a.AcquireLock(ctx, guardKey(in.Input.DefinitionID), req); err != nil {
+			return nil, err
+		}
+		out.GuardAsked = true
+	}
+	if len(def.Rule.When) == 0 || !ruleFirst(def) {
+		return out, nil
 	}
 	outcome, err := a.evaluateRule(ctx, def, res.ContentHash, RuleInput{Event: in.Input.Event, Now: in.Now})
 	switch {
