@@ -334,3 +334,65 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 	cb, _ := json.Marshal(y)
 	return string(ca) == string(cb)
 }
+
+// flakyStore is the real store answering "unavailable" to the first writes
+// of runs, as PostgreSQL does while it restarts.
+type flakyStore struct {
+	store.Store
+	mu               sync.Mutex
+	creates, updates int // failures left
+	failedC, failedU int
+}
+
+func (s *flakyStore) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
+	s.mu.Lock()
+	if s.creates > 0 {
+		s.creates--
+		s.failedC++
+		s.mu.Unlock()
+		return store.Run{}, fmt.Errorf("connection refused: %w", store.ErrUnavailable)
+	}
+	s.mu.Unlock()
+	return s.Store.CreateRun(ctx, r)
+}
+
+func (s *flakyStore) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
+	s.mu.Lock()
+	if s.updates > 0 {
+		s.updates--
+		s.failedU++
+		s.mu.Unlock()
+		return store.Run{}, fmt.Errorf("connection refused: %w", store.ErrUnavailable)
+	}
+	s.mu.Unlock()
+	return s.Store.UpdateRun(ctx, r)
+}
+
+// TestStoreOutageDelaysRuns: while the store refuses writes, the local
+// activities that start and end a run are retried (docs/architecture.md#the-run-workflow),
+// so the run is delayed and recorded as it would have been, not lost.
+func TestStoreOutageDelaysRuns(t *testing.T) {
+	h := newLiveHarness(t)
+	hub := contextServer(t)
+	for _, p := range runPaths() {
+		if p.name != "simplest" && p.name != "failed" && p.name != "key" {
+			continue
+		}
+		flaky := &flakyStore{Store: h.store, creates: 1, updates: 1}
+		h.acts.cfg.Store = flaky
+		res := h.runLive(t, p, hub.URL)
+		h.acts.cfg.Store = flaky.Store
+		if flaky.failedC != 1 || flaky.failedU != 1 {
+			t.Errorf("%s: the outage was not met: %d creates, %d updates refused", p.name, flaky.failedC, flaky.failedU)
+		}
+		got, _ := json.Marshal(comparableRecord(res))
+		want, err := os.ReadFile(filepath.Join("testdata", "v0-"+p.name+".run.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameJSON(t, got, want) {
+			t.Errorf("%s: after the outage the run record differs\n got %s\nwant %s", p.name, got, want)
+		}
+		t.Logf("%s: %d history events through the outage", p.name, len(res.events))
+	}
+}
