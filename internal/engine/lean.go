@@ -103,12 +103,26 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, def.OnFailure)
 	}
 	f.release = release
+	// held are the lock workflows the run holds, which a successful
+	// attempt gives back before it records the run's end.
+	var held []string
+	releasedByActivity := func() {}
+	if release != nil {
+		held = append(held, GuardWorkflowID(in.DefinitionID))
+	}
 	if def.ConcurrencyKey != "" {
 		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
 		if err != nil {
 			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, def.OnFailure)
 		}
-		defer release()
+		keyReleased := false
+		defer func() {
+			if !keyReleased {
+				release()
+			}
+		}()
+		held = append(held, LockWorkflowID(def.ConcurrencyKey))
+		releasedByActivity = func() { keyReleased = true }
 	}
 
 	var gathered GatherResult
@@ -141,14 +155,17 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	iin := InstructionInput{
 		RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Ref: ref, Event: in.Event, Context: gathered.Values,
 	}
-	if f.release == nil && def.ConcurrencyKey == "" {
-		// Nothing to give back before the run is shown finished: a
-		// successful attempt records and announces the run itself.
-		iin.Finish = &InstructionFinish{ContextSnapshot: gathered.Snapshot, RuleOutcome: f.rule, OnFailure: def.OnFailure, Lifecycle: f.lifecycle()}
+	// A successful attempt gives back what the run holds, then records and
+	// announces the run's end itself.
+	iin.Finish = &InstructionFinish{
+		ContextSnapshot: gathered.Snapshot, RuleOutcome: f.rule, OnFailure: def.OnFailure, Lifecycle: f.lifecycle(),
+		Release: held, WorkflowRunID: info.WorkflowExecution.RunID,
 	}
 	var result InstructionResult
 	err = workflow.ExecuteActivity(instructionOptions(ctx, def), a.RunInstruction, iin).Get(ctx, &result)
 	if err == nil && result.Recorded {
+		f.release = nil
+		releasedByActivity()
 		out.Status = store.RunSucceeded
 		return out, nil
 	}
@@ -391,14 +408,35 @@ func (a *Activities) announce(ctx context.Context, ev LifecycleEvent) {
 }
 
 // InstructionFinish lets a successful attempt record the run's end and
-// announce it, saving the workflow a step. The workflow sets it when the
-// run has nothing to give back before it is shown finished (no guard, no
-// concurrency key).
+// announce it, saving the workflow a step.
 type InstructionFinish struct {
 	ContextSnapshot json.RawMessage `json:"context_snapshot,omitempty"`
 	RuleOutcome     json.RawMessage `json:"rule_outcome,omitempty"`
 	OnFailure       string          `json:"on_failure,omitempty"`
 	Lifecycle       LifecycleEvent  `json:"lifecycle"`
+	// Release are the lock workflows (the guard, the concurrency key) the
+	// run holds: given back first, so a run shown finished never holds
+	// them. WorkflowRunID is the run's Temporal run id they know it by.
+	Release       []string `json:"release,omitempty"`
+	WorkflowRunID string   `json:"workflow_run_id,omitempty"`
+}
+
+// releaseLocks gives back the locks a run holds, from the worker (a
+// retried release is harmless: the lock workflow forgets a run once).
+func (a *Activities) releaseLocks(ctx context.Context, in InstructionInput) error {
+	if len(in.Finish.Release) == 0 {
+		return nil
+	}
+	if a.cfg.Temporal == nil {
+		return errors.New("no Temporal client on the worker")
+	}
+	for _, id := range in.Finish.Release {
+		err := a.cfg.Temporal.SignalWorkflow(ctx, id, "", lockReleaseSignal, LockRelease{WorkflowID: in.Finish.Lifecycle.WorkflowID, RunID: in.Finish.WorkflowRunID})
+		if err != nil {
+			return fmt.Errorf("releasing %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // finishSucceeded records a successful attempt as the run's end and
@@ -408,6 +446,10 @@ func (a *Activities) finishSucceeded(ctx context.Context, in InstructionInput, r
 	fin := FinishRunInput{
 		RunID: in.RunID, Status: store.RunSucceeded, Stage: store.StageNone,
 		ContextSnapshot: in.Finish.ContextSnapshot, RuleOutcome: in.Finish.RuleOutcome, Result: res, OnFailure: in.Finish.OnFailure,
+	}
+	if err := a.releaseLocks(ctx, in); err != nil {
+		a.log.Info("engine: the attempt could not give back the run's locks; the workflow will", "run_id", in.RunID, "error", err)
+		return false
 	}
 	wait := time.Second
 	for {
