@@ -141,6 +141,7 @@ func TestCheckPlaintext(t *testing.T) {
 		{name: "remote NATS without a scheme", temporal: "127.0.0.1:7233", nats: "10.0.0.5:4222", want: "ACTIVITY_NATS_URL: 10.0.0.5:4222 is not a loopback address"},
 		{name: "remote NATS v6 without a scheme", temporal: "127.0.0.1:7233", nats: "[fd00::5]:4222", want: "ACTIVITY_NATS_URL: [fd00::5]:4222"},
 		{name: "remote NATS without a scheme in a list", temporal: "127.0.0.1:7233", nats: "nats://127.0.0.1:4222,10.0.0.5:4222", want: "ACTIVITY_NATS_URL: 10.0.0.5:4222"},
+		{name: "remote NATS name without a scheme", temporal: "127.0.0.1:7233", nats: "u:hunter2@nats-1:4222", want: "ACTIVITY_NATS_URL: u:xxxxx@nats-1:4222"},
 		{name: "loopback NATS without a scheme", temporal: "127.0.0.1:7233", nats: "127.0.0.1:4222,localhost:4222"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
