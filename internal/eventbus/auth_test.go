@@ -320,3 +320,32 @@ func systemNATSServer(t *testing.T) string {
 	t.Skip("no nats-server executable on PATH or in /usr/sbin")
 	return ""
 }
+
+// TestSecretsInTheURLNeverLogged: a token or password in ACTIVITY_NATS_URL
+// is a credential; neither the connection log nor Connect's error shows it.
+func TestSecretsInTheURLNeverLogged(t *testing.T) {
+	srv := natstest.Start(t, natstest.Config{Body: `authorization { token: "t0ken-in-the-url" }`})
+	var logs logBuf
+	url := strings.Replace(srv.URL, "nats://", "nats://t0ken-in-the-url@", 1)
+	nc, err := eventbus.Connect(url, "eventbus-test", eventbus.Options{}, logs.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	testsupport.Eventually(t, 10*time.Second, "connection logged", func() error {
+		if !strings.Contains(logs.String(), "connected to NATS") {
+			return fmt.Errorf("log:\n%s", logs.String())
+		}
+		return nil
+	})
+	if strings.Contains(logs.String(), "t0ken-in-the-url") {
+		t.Errorf("token in log:\n%s", logs.String())
+	}
+
+	for _, bad := range []string{"nats://alice:pa55-in-the-url@127.0.0.1:42x2", "nats://127.0.0.1:4222,nats://t0ken-in-the-url@h:bad"} {
+		_, err := eventbus.Connect(bad, "eventbus-test", eventbus.Options{}, logs.logger())
+		if err == nil || strings.Contains(err.Error(), "-in-the-url") {
+			t.Errorf("Connect(%s): want an error without the secret, got %v", bad, err)
+		}
+	}
+}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/coulomb/activity-core/internal/secret"
 )
 
 // Connect dials NATS with o's credentials and TLS, and keeps reconnecting
@@ -49,11 +51,11 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 		}),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			cl.reset()
-			logger.Info("eventbus: connected to NATS", "url", c.ConnectedUrlRedacted())
+			logger.Info("eventbus: connected to NATS", "url", secret.RedactURL(c.ConnectedUrl()))
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			cl.reset()
-			logger.Info("eventbus: reconnected to NATS", "url", c.ConnectedUrlRedacted())
+			logger.Info("eventbus: reconnected to NATS", "url", secret.RedactURL(c.ConnectedUrl()))
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { cl.refused(err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -64,7 +66,8 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 	)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, err
+		// A URL that does not parse is quoted whole by net/url.
+		return nil, errors.New(cl.clean(err))
 	}
 	go cl.watch(nc)
 	return nc, nil

@@ -124,6 +124,17 @@ func urlSecrets(raw string) []string {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
+		// net/url quotes the URL whole in its error: hide the user
+		// info as written.
+		_, rest, _ := strings.Cut(s, "://")
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			userinfo := rest[:i]
+			_, pw, _ := strings.Cut(userinfo, ":")
+			return append(out, userinfo, pw)
+		}
 		return nil
 	}
 	if u.User != nil {

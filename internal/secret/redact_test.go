@@ -62,6 +62,11 @@ func TestRedactURLIn(t *testing.T) {
 	if got := RedactURLIn("n2 refused t0ken-2", "nats://n1:4222,nats://t0ken-2@n2:4222"); strings.Contains(got, "t0ken-2") {
 		t.Errorf("token of the second URL leaks: %q", got)
 	}
+	for _, raw := range []string{"nats://alice:s3cret@h:bad", "nats://n1,nats://s3cret@h:bad", "alice:s3cret@[::1"} {
+		if got := RedactURLIn(`parse "nats://alice:s3cret@h:bad": invalid port`, raw); strings.Contains(got, "s3cret") {
+			t.Errorf("the secret of unparseable %q leaks: %q", raw, got)
+		}
+	}
 	if got := RedactURLIn("n2: s3cret refused", "n1:4222,alice:s3cret@n2:4222"); strings.Contains(got, "s3cret") {
 		t.Errorf("password of a list without schemes leaks: %q", got)
 	}
