@@ -50,6 +50,12 @@ func TestTemporalTLSValidateNamesTheSetting(t *testing.T) {
 	if err := e.Validate(true, true, true); err != nil {
 		t.Errorf("good TLS settings refused: %v", err)
 	}
+	// An address without a host leaves no name to verify the frontend's
+	// certificate against.
+	e.TemporalAddress, e.TemporalServerName = ":7233", ""
+	if err := errorsOf(e.Validate(true, true, true)); !strings.Contains(err, "ACTIVITY_TEMPORAL_TLS_SERVER_NAME: ") {
+		t.Errorf("want a refusal naming ACTIVITY_TEMPORAL_TLS_SERVER_NAME, got %q", err)
+	}
 }
 
 // TestTemporalTLSEnvAliases parses through kong, as the CLI does: the
