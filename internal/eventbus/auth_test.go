@@ -349,3 +349,22 @@ func TestSecretsInTheURLNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestWorldReadableSecretFileIsWarned: a seed any local user can read is
+// logged naming its setting.
+func TestWorldReadableSecretFileIsWarned(t *testing.T) {
+	seed, nkeyPub := natstest.UserNKey(t, t.TempDir(), "activity-core")
+	if err := os.Chmod(seed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, natstest.Config{Body: fmt.Sprintf("authorization { users: [ { nkey: %s } ] }", nkeyPub)})
+	var logs logBuf
+	nc, err := eventbus.Connect(srv.URL, "eventbus-test", eventbus.Options{NKey: seed}, logs.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if l := logs.String(); !strings.Contains(l, "setting=ACTIVITY_NATS_NKEY") || !strings.Contains(l, "readable by every user") {
+		t.Errorf("no warning naming ACTIVITY_NATS_NKEY:\n%s", l)
+	}
+}

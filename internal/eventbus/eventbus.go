@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/coulomb/activity-core/internal/secret"
+	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
 // Connect dials NATS with o's credentials and TLS, and keeps reconnecting
@@ -33,6 +34,9 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 	auth, err := o.natsOptions(url)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range []struct{ path, setting string }{{o.Creds, settingCreds}, {o.NKey, settingNKey}, {o.Key, settingKey}} {
+		tlsconf.WarnReadableByAll(f.path, f.setting, logger)
 	}
 	cl := &connLog{log: logger, opts: o, url: url}
 	opts := append(auth,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -285,5 +286,30 @@ func TestServerCertificateMustBeForServers(t *testing.T) {
 	}
 	if err := dial(ln.Addr().String(), cfg); err == nil || !strings.Contains(err.Error(), "incompatible key usage") {
 		t.Fatalf("want a key usage refusal, got %v", err)
+	}
+}
+
+// TestWorldReadableKeyIsWarned: a private key any local user can read is
+// logged naming its setting; one only its owner (and group) reads is not.
+func TestWorldReadableKeyIsWarned(t *testing.T) {
+	ca := testsupport.NewCA(t, "test CA")
+	dir := t.TempDir()
+	f := files(dir)
+	ca.WriteCA(t, dir, "ca.pem")
+	ca.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "activity-core", Client: true})
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o644, true}} {
+		if err := os.Chmod(f.Key, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		var logs syncBuffer
+		if _, err := New(f, "engine.test", slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), "setting=X_KEY") && strings.Contains(logs.String(), "readable by every user"); got != tc.warn {
+			t.Errorf("mode %o: warned %t, want %t; log:\n%s", tc.mode, got, tc.warn, logs.String())
+		}
 	}
 }
