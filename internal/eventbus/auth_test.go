@@ -368,3 +368,34 @@ func TestWorldReadableSecretFileIsWarned(t *testing.T) {
 		t.Errorf("no warning naming ACTIVITY_NATS_NKEY:\n%s", l)
 	}
 }
+
+// TestPlaintextLoopbackStaysOnLoopback: serve lets a plaintext nats:// URL
+// through only for a loopback server. The cluster that server belongs
+// to advertises its other members' client URLs; following one would send
+// the credentials and events across the network in clear.
+func TestPlaintextLoopbackStaysOnLoopback(t *testing.T) {
+	routeA, routeB := testsupport.FreeAddr(t), testsupport.FreeAddr(t)
+	a := natstest.Start(t, natstest.Config{NoJetStream: true, Body: fmt.Sprintf("cluster { name: c, listen: %q, routes: [\"nats-route://%s\"] }", routeA, routeB)})
+	b := natstest.Start(t, natstest.Config{NoJetStream: true, Body: fmt.Sprintf("client_advertise: \"10.255.255.1:4222\"\ncluster { name: c, listen: %q, routes: [\"nats-route://%s\"] }", routeB, routeA)})
+	testsupport.Eventually(t, 10*time.Second, "cluster routed", func() error {
+		if a.NumRoutes() == 0 || b.NumRoutes() == 0 {
+			return fmt.Errorf("routes: %d, %d", a.NumRoutes(), b.NumRoutes())
+		}
+		return nil
+	})
+	nc, err := eventbus.Connect(a.URL, "eventbus-test", eventbus.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	testsupport.Eventually(t, 10*time.Second, "connected", func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("status %v", nc.Status())
+		}
+		return nil
+	})
+	if d := nc.DiscoveredServers(); len(d) != 0 {
+		t.Errorf("a plaintext loopback connection took up the cluster's other servers: %v", d)
+	}
+
+}

@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +71,11 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 			}
 		}),
 	)
+	if plaintextLoopback(url, o) {
+		// serve allowed plaintext for a loopback server only: do not
+		// follow its cluster to other hosts in clear.
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		// A URL that does not parse is quoted whole by net/url.
@@ -130,4 +138,30 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data []byte, ms
 		return p.nc.FlushWithContext(ctx)
 	}
 	return err
+}
+
+// plaintextLoopback reports a connection without TLS whose servers are
+// all on loopback (127.0.0.0/8, ::1, localhost).
+func plaintextLoopback(url string, o Options) bool {
+	if o.CA != "" || o.Cert != "" {
+		return false
+	}
+	for _, raw := range strings.Split(url, ",") {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw // as nats.go reads it
+		}
+		u, err := neturl.Parse(raw)
+		if err != nil || u.Scheme == "tls" || u.Scheme == "wss" {
+			return false
+		}
+		host := u.Hostname()
+		if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			return false
+		}
+	}
+	return true
 }
