@@ -121,6 +121,9 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 			errs = append(errs, bad("ACTIVITY_TASK_QUEUE", "is empty"))
 		}
 		errs = append(errs, e.TemporalTLS.validate(time.Now())...)
+		if e.TemporalTLS.Enabled() && e.TemporalTLS.TemporalServerNameFor(e.TemporalAddress) == "" {
+			errs = append(errs, bad("ACTIVITY_TEMPORAL_TLS_SERVER_NAME", "not set, and ACTIVITY_TEMPORAL_ADDRESS %q has no host to verify the frontend's certificate against; set it to the name the certificate carries", e.TemporalAddress))
+		}
 	}
 	if needNATS {
 		if e.NATSURL == "" {

@@ -100,13 +100,22 @@ func (tr Transport) CheckPlaintext(e *Engines) error {
 		if raw == "" || natsTLS {
 			continue
 		}
-		u, err := url.Parse(raw)
+		u, err := url.Parse(natsServerURL(raw))
 		if err != nil || u.Scheme == "tls" || u.Scheme == "wss" || IsLoopback(u.Hostname()) {
-			continue // a bad URL is Validate's to report
+			continue // nats.go cannot dial a URL that does not parse either
 		}
 		errs = append(errs, bad("ACTIVITY_NATS_URL", "%s is not a loopback address and TLS to NATS is off, so events and lifecycle messages would cross the network in clear; use a tls:// (or wss://) URL or set ACTIVITY_NATS_CA (and ACTIVITY_NATS_CERT and ACTIVITY_NATS_KEY for mTLS), or set ACTIVITY_ALLOW_PLAINTEXT=1 if this network is trusted", redactURL(raw)))
 	}
 	return errors.Join(errs...)
+}
+
+// natsServerURL is raw as nats.go dials it: host:port without a scheme
+// means nats://host:port.
+func natsServerURL(raw string) string {
+	if !strings.Contains(raw, "://") {
+		return "nats://" + raw
+	}
+	return raw
 }
 
 // IsLoopback reports whether host is "localhost", in 127.0.0.0/8 or ::1.

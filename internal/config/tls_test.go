@@ -50,6 +50,12 @@ func TestTemporalTLSValidateNamesTheSetting(t *testing.T) {
 	if err := e.Validate(true, true, true); err != nil {
 		t.Errorf("good TLS settings refused: %v", err)
 	}
+	// An address without a host leaves no name to verify the frontend's
+	// certificate against.
+	e.TemporalAddress, e.TemporalServerName = ":7233", ""
+	if err := errorsOf(e.Validate(true, true, true)); !strings.Contains(err, "ACTIVITY_TEMPORAL_TLS_SERVER_NAME: ") {
+		t.Errorf("want a refusal naming ACTIVITY_TEMPORAL_TLS_SERVER_NAME, got %q", err)
+	}
 }
 
 // TestTemporalTLSEnvAliases parses through kong, as the CLI does: the
@@ -137,6 +143,12 @@ func TestCheckPlaintext(t *testing.T) {
 		{name: "NATS CA", temporal: "127.0.0.1:7233", nats: "nats://nats-1:4222", mutate: func(e *Engines) { e.NATSCA = "/ca.pem" }},
 		{name: "NATS client cert", temporal: "127.0.0.1:7233", nats: "nats://nats-1:4222", mutate: func(e *Engines) { e.NATSCert = "/c.pem" }},
 		{name: "override", temporal: "temporal-1:7233", nats: "nats://nats-1:4222", allow: true},
+		// nats.go takes host:port without a scheme and adds nats://.
+		{name: "remote NATS without a scheme", temporal: "127.0.0.1:7233", nats: "10.0.0.5:4222", want: "ACTIVITY_NATS_URL: 10.0.0.5:4222 is not a loopback address"},
+		{name: "remote NATS v6 without a scheme", temporal: "127.0.0.1:7233", nats: "[fd00::5]:4222", want: "ACTIVITY_NATS_URL: [fd00::5]:4222"},
+		{name: "remote NATS without a scheme in a list", temporal: "127.0.0.1:7233", nats: "nats://127.0.0.1:4222,10.0.0.5:4222", want: "ACTIVITY_NATS_URL: 10.0.0.5:4222"},
+		{name: "remote NATS name without a scheme", temporal: "127.0.0.1:7233", nats: "u:hunter2@nats-1:4222", want: "ACTIVITY_NATS_URL: u:xxxxx@nats-1:4222"},
+		{name: "loopback NATS without a scheme", temporal: "127.0.0.1:7233", nats: "127.0.0.1:4222,localhost:4222"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := goodEngines()

@@ -320,3 +320,82 @@ func systemNATSServer(t *testing.T) string {
 	t.Skip("no nats-server executable on PATH or in /usr/sbin")
 	return ""
 }
+
+// TestSecretsInTheURLNeverLogged: a token or password in ACTIVITY_NATS_URL
+// is a credential; neither the connection log nor Connect's error shows it.
+func TestSecretsInTheURLNeverLogged(t *testing.T) {
+	srv := natstest.Start(t, natstest.Config{Body: `authorization { token: "t0ken-in-the-url" }`})
+	var logs logBuf
+	url := strings.Replace(srv.URL, "nats://", "nats://t0ken-in-the-url@", 1)
+	nc, err := eventbus.Connect(url, "eventbus-test", eventbus.Options{}, logs.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	testsupport.Eventually(t, 10*time.Second, "connection logged", func() error {
+		if !strings.Contains(logs.String(), "connected to NATS") {
+			return fmt.Errorf("log:\n%s", logs.String())
+		}
+		return nil
+	})
+	if strings.Contains(logs.String(), "t0ken-in-the-url") {
+		t.Errorf("token in log:\n%s", logs.String())
+	}
+
+	for _, bad := range []string{"nats://alice:pa55-in-the-url@127.0.0.1:42x2", "nats://127.0.0.1:4222,nats://t0ken-in-the-url@h:bad"} {
+		_, err := eventbus.Connect(bad, "eventbus-test", eventbus.Options{}, logs.logger())
+		if err == nil || strings.Contains(err.Error(), "-in-the-url") {
+			t.Errorf("Connect(%s): want an error without the secret, got %v", bad, err)
+		}
+	}
+}
+
+// TestWorldReadableSecretFileIsWarned: a seed any local user can read is
+// logged naming its setting.
+func TestWorldReadableSecretFileIsWarned(t *testing.T) {
+	seed, nkeyPub := natstest.UserNKey(t, t.TempDir(), "activity-core")
+	if err := os.Chmod(seed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, natstest.Config{Body: fmt.Sprintf("authorization { users: [ { nkey: %s } ] }", nkeyPub)})
+	var logs logBuf
+	nc, err := eventbus.Connect(srv.URL, "eventbus-test", eventbus.Options{NKey: seed}, logs.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if l := logs.String(); !strings.Contains(l, "setting=ACTIVITY_NATS_NKEY") || !strings.Contains(l, "readable by every user") {
+		t.Errorf("no warning naming ACTIVITY_NATS_NKEY:\n%s", l)
+	}
+}
+
+// TestPlaintextLoopbackStaysOnLoopback: serve lets a plaintext nats:// URL
+// through only for a loopback server. The cluster that server belongs
+// to advertises its other members' client URLs; following one would send
+// the credentials and events across the network in clear.
+func TestPlaintextLoopbackStaysOnLoopback(t *testing.T) {
+	routeA, routeB := testsupport.FreeAddr(t), testsupport.FreeAddr(t)
+	a := natstest.Start(t, natstest.Config{NoJetStream: true, Body: fmt.Sprintf("cluster { name: c, listen: %q, routes: [\"nats-route://%s\"] }", routeA, routeB)})
+	b := natstest.Start(t, natstest.Config{NoJetStream: true, Body: fmt.Sprintf("client_advertise: \"10.255.255.1:4222\"\ncluster { name: c, listen: %q, routes: [\"nats-route://%s\"] }", routeB, routeA)})
+	testsupport.Eventually(t, 10*time.Second, "cluster routed", func() error {
+		if a.NumRoutes() == 0 || b.NumRoutes() == 0 {
+			return fmt.Errorf("routes: %d, %d", a.NumRoutes(), b.NumRoutes())
+		}
+		return nil
+	})
+	nc, err := eventbus.Connect(a.URL, "eventbus-test", eventbus.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	testsupport.Eventually(t, 10*time.Second, "connected", func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("status %v", nc.Status())
+		}
+		return nil
+	})
+	if d := nc.DiscoveredServers(); len(d) != 0 {
+		t.Errorf("a plaintext loopback connection took up the cluster's other servers: %v", d)
+	}
+
+}

@@ -11,10 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/coulomb/activity-core/internal/secret"
+	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
 // Connect dials NATS with o's credentials and TLS, and keeps reconnecting
@@ -31,6 +37,9 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 	auth, err := o.natsOptions(url)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range []struct{ path, setting string }{{o.Creds, settingCreds}, {o.NKey, settingNKey}, {o.Key, settingKey}} {
+		tlsconf.WarnReadableByAll(f.path, f.setting, logger)
 	}
 	cl := &connLog{log: logger, opts: o, url: url}
 	opts := append(auth,
@@ -49,11 +58,11 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 		}),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			cl.reset()
-			logger.Info("eventbus: connected to NATS", "url", c.ConnectedUrlRedacted())
+			logger.Info("eventbus: connected to NATS", "url", secret.RedactURL(c.ConnectedUrl()))
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			cl.reset()
-			logger.Info("eventbus: reconnected to NATS", "url", c.ConnectedUrlRedacted())
+			logger.Info("eventbus: reconnected to NATS", "url", secret.RedactURL(c.ConnectedUrl()))
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { cl.refused(err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -62,9 +71,15 @@ func Connect(url, name string, o Options, logger *slog.Logger) (*nats.Conn, erro
 			}
 		}),
 	)
+	if plaintextLoopback(url, o) {
+		// serve allowed plaintext for a loopback server only: do not
+		// follow its cluster to other hosts in clear.
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, err
+		// A URL that does not parse is quoted whole by net/url.
+		return nil, errors.New(cl.clean(err))
 	}
 	go cl.watch(nc)
 	return nc, nil
@@ -123,4 +138,30 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data []byte, ms
 		return p.nc.FlushWithContext(ctx)
 	}
 	return err
+}
+
+// plaintextLoopback reports a connection without TLS whose servers are
+// all on loopback (127.0.0.0/8, ::1, localhost).
+func plaintextLoopback(url string, o Options) bool {
+	if o.CA != "" || o.Cert != "" {
+		return false
+	}
+	for _, raw := range strings.Split(url, ",") {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw // as nats.go reads it
+		}
+		u, err := neturl.Parse(raw)
+		if err != nil || u.Scheme == "tls" || u.Scheme == "wss" {
+			return false
+		}
+		host := u.Hostname()
+		if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			return false
+		}
+	}
+	return true
 }

@@ -19,6 +19,26 @@ var tokenSchemes = map[string]bool{"nats": true, "tls": true, "ws": true, "wss":
 
 var dsnSecret = regexp.MustCompile(`(?i)\b((?:ssl)?password)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
 
+// urlScheme starts a URL; dsnKey starts a key=value DSN.
+var (
+	urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+	dsnKey    = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
+)
+
+// asURL returns raw as a URL to parse. Without a scheme, a string that
+// holds user info is host:port as nats.go dials it, so nats:// is added
+// (added reports it); anything else without a scheme is a key=value DSN
+// (dsn), even when a value holds "://".
+func asURL(raw string) (u string, added, dsn bool) {
+	switch {
+	case urlScheme.MatchString(raw):
+		return raw, false, false
+	case dsnKey.MatchString(raw) || !strings.Contains(raw, "@"):
+		return "", false, true
+	}
+	return "nats://" + raw, true, false
+}
+
 // RedactURL returns a connection string fit for a log line, an error or
 // a page: the password of user:password@, a NATS token (nats://TOKEN@host),
 // and the values of password= and sslpassword= (in a URL's query or a
@@ -29,19 +49,22 @@ func RedactURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
+	s, added, dsn := asURL(raw)
+	if dsn {
+		return dsnSecret.ReplaceAllString(raw, "${1}="+Mask)
+	}
 	if parts := urlList(raw); parts != nil {
 		for i, p := range parts {
 			parts[i] = RedactURL(p)
 		}
 		return strings.Join(parts, ",")
 	}
-	scheme, _, isURL := strings.Cut(raw, "://")
-	if !isURL {
-		return dsnSecret.ReplaceAllString(raw, "${1}="+Mask)
-	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(s)
 	if err != nil {
-		return scheme + "://(unparseable URL, hidden)"
+		if added {
+			return "(unparseable URL, hidden)"
+		}
+		return urlScheme.FindString(raw) + "(unparseable URL, hidden)"
 	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
@@ -60,13 +83,19 @@ func RedactURL(raw string) string {
 		}
 		u.RawQuery = strings.Join(parts, "&")
 	}
+	if added {
+		return strings.TrimPrefix(u.String(), "nats://")
+	}
 	return u.String()
 }
 
-// urlList splits a comma-separated list of URLs (nats.go takes one for a
-// cluster); nil when raw is a single URL.
+// urlList splits a comma-separated list of NATS URLs (nats.go takes one
+// for a cluster); nil when raw is a single URL.
 func urlList(raw string) []string {
-	if strings.Count(raw, "://") < 2 || !strings.Contains(raw, ",") {
+	// nats.go splits at every comma, each URL with or without a scheme;
+	// a PostgreSQL URL with several hosts is one URL.
+	scheme := strings.TrimSuffix(urlScheme.FindString(raw), "://")
+	if !strings.Contains(raw, ",") || (scheme != "" && !tokenSchemes[strings.ToLower(scheme)]) {
 		return nil
 	}
 	parts := strings.Split(raw, ",")
@@ -80,20 +109,32 @@ func urlList(raw string) []string {
 // RedactURL finds them.
 func urlSecrets(raw string) []string {
 	var out []string
+	s, _, dsn := asURL(raw)
+	if dsn {
+		for _, m := range dsnSecret.FindAllStringSubmatch(raw, -1) {
+			out = append(out, strings.Trim(m[2], "'"))
+		}
+		return out
+	}
 	if parts := urlList(raw); parts != nil {
 		for _, p := range parts {
 			out = append(out, urlSecrets(p)...)
 		}
 		return out
 	}
-	if _, _, isURL := strings.Cut(raw, "://"); !isURL {
-		for _, m := range dsnSecret.FindAllStringSubmatch(raw, -1) {
-			out = append(out, strings.Trim(m[2], "'"))
-		}
-		return out
-	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(s)
 	if err != nil {
+		// net/url quotes the URL whole in its error: hide the user
+		// info as written.
+		_, rest, _ := strings.Cut(s, "://")
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			userinfo := rest[:i]
+			_, pw, _ := strings.Cut(userinfo, ":")
+			return append(out, userinfo, pw)
+		}
 		return nil
 	}
 	if u.User != nil {

@@ -116,9 +116,15 @@ func (r *reloader) verifyServer(cs tls.ConnectionState, serverName string) error
 	if len(cs.PeerCertificates) == 0 {
 		return &Error{Setting: r.f.CASetting, Msg: "the server sent no certificate"}
 	}
+	name := cmp.Or(serverName, cs.ServerName)
+	if name == "" {
+		// x509 skips the name check for an empty name; crypto/tls
+		// refuses instead, and so does this.
+		return errors.New("tls: no server name to verify the server's certificate against; give the host name its certificate carries")
+	}
 	opts := x509.VerifyOptions{
 		Roots:         r.currentPool(),
-		DNSName:       cmp.Or(serverName, cs.ServerName),
+		DNSName:       name,
 		Intermediates: x509.NewCertPool(),
 		CurrentTime:   r.now(),
 	}

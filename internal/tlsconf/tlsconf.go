@@ -138,6 +138,7 @@ func New(f Files, serverName string, log *slog.Logger) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	WarnReadableByAll(f.Key, f.KeySetting, r.log)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
 	if f.Cert != "" {
 		cfg.GetClientCertificate = r.clientCertificate
@@ -150,4 +151,18 @@ func New(f Files, serverName string, log *slog.Logger) (*tls.Config, error) {
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return r.verifyServer(cs, serverName) }
 	}
 	return cfg, nil
+}
+
+// WarnReadableByAll logs a warning, naming setting, when the secret file
+// at path (a private key, a .creds file, an NKey seed) can be read by
+// every user of the machine. It does not refuse: Kubernetes mounts
+// secrets 0644 by default, inside a container of one user.
+func WarnReadableByAll(path, setting string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		log.Warn("tlsconf: a secret file is readable by every user; chmod o-r it (0600, or 0640 with the service's group)",
+			"setting", setting, "file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -223,5 +224,92 @@ func TestNewWithoutFiles(t *testing.T) {
 	}
 	if _, err := New(Files{Cert: "/nonexistent/c.pem", Key: "/nonexistent/k.pem", CertSetting: "X_CERT"}, "", nil); err == nil || !strings.HasPrefix(err.Error(), "X_CERT: ") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestNoServerNameIsRefused: crypto/tls refuses to verify a server without
+// a name to check it against; the CA-file path must too, or any
+// certificate the CA ever signed (another service's) would be accepted.
+func TestNoServerNameIsRefused(t *testing.T) {
+	ca := testsupport.NewCA(t, "test CA")
+	addr := server(t, ca, ca)
+	dir := t.TempDir()
+	f := files(dir)
+	ca.WriteCA(t, dir, "ca.pem")
+	ca.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "activity-core", Client: true})
+	cfg, err := New(f, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	c := tls.Client(raw, cfg) // no ServerName filled in from the address
+	if err := c.Handshake(); err == nil || !strings.Contains(err.Error(), "server name") {
+		t.Fatalf("want a refusal for want of a server name, got %v", err)
+	}
+}
+
+// TestServerCertificateMustBeForServers: a certificate the CA issued for
+// client authentication only does not authenticate a server.
+func TestServerCertificateMustBeForServers(t *testing.T) {
+	ca := testsupport.NewCA(t, "test CA")
+	certPEM, keyPEM := ca.Issue(t, testsupport.Leaf{CommonName: "impostor", DNSNames: []string{"engine.test"}, Client: true})
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	dir := t.TempDir()
+	f := files(dir)
+	f.Cert, f.Key = "", ""
+	ca.WriteCA(t, dir, "ca.pem")
+	cfg, err := New(f, "engine.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(ln.Addr().String(), cfg); err == nil || !strings.Contains(err.Error(), "incompatible key usage") {
+		t.Fatalf("want a key usage refusal, got %v", err)
+	}
+}
+
+// TestWorldReadableKeyIsWarned: a private key any local user can read is
+// logged naming its setting; one only its owner (and group) reads is not.
+func TestWorldReadableKeyIsWarned(t *testing.T) {
+	ca := testsupport.NewCA(t, "test CA")
+	dir := t.TempDir()
+	f := files(dir)
+	ca.WriteCA(t, dir, "ca.pem")
+	ca.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "activity-core", Client: true})
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o644, true}} {
+		if err := os.Chmod(f.Key, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		var logs syncBuffer
+		if _, err := New(f, "engine.test", slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), "setting=X_KEY") && strings.Contains(logs.String(), "readable by every user"); got != tc.warn {
+			t.Errorf("mode %o: warned %t, want %t; log:\n%s", tc.mode, got, tc.warn, logs.String())
+		}
 	}
 }

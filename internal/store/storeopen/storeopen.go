@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/coulomb/activity-core/internal/secret"
@@ -55,7 +56,7 @@ const Setting = "ACTIVITY_DATABASE_URL"
 // password redacted. Open does not migrate: call Migrate.
 func Open(ctx context.Context, rawURL string, logger *slog.Logger) (store.Store, error) {
 	scheme, _, ok := strings.Cut(rawURL, ":")
-	if !ok || rawURL == "" {
+	if !ok || !schemeRE.MatchString(scheme) { // a key=value DSN's "scheme" could hold its password
 		return nil, fail(errors.New("empty or not a URL; want postgres://user@host:5432/db or sqlite:///path/to/file.db"), "")
 	}
 	switch strings.ToLower(scheme) {
@@ -75,12 +76,16 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger) (store.Store,
 	return nil, fail(fmt.Errorf("unsupported scheme %q in %s; want postgres:// or sqlite:///path", scheme, secret.RedactURL(rawURL)), rawURL)
 }
 
+var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
 // fail makes err one line that names the setting, with the secrets of
 // rawURL (a password, an sslpassword) hidden wherever the driver quoted
 // them.
 func fail(err error, rawURL string) error {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	return &Error{msg: Setting + ": " + secret.RedactURLIn(msg, rawURL), err: err}
+	// Redacted before the spaces are folded, so that a secret with
+	// spaces is still found.
+	msg := strings.Join(strings.Fields(secret.RedactURLIn(err.Error(), rawURL)), " ")
+	return &Error{msg: Setting + ": " + msg, err: err}
 }
 
 // Error is a failure to open the store. Its message is one line meant for

@@ -34,7 +34,7 @@ func checkFailure(t *testing.T, rawURL string, want ...string) {
 			t.Errorf("Open(%q) error %q does not say %q", rawURL, msg, w)
 		}
 	}
-	if strings.Contains(msg, "s3cret") {
+	if strings.Contains(msg, "s3cret") || strings.Contains(msg, "s3 cret") {
 		t.Errorf("Open(%q) error shows the password: %q", rawURL, msg)
 	}
 	if took > 8*time.Second {
@@ -54,6 +54,9 @@ func TestOpenBadURL(t *testing.T) {
 	checkFailure(t, "sqlite://var/lib/x.db", "three slashes")
 	checkFailure(t, "sqlite:///no/such/dir/x.db", "directory /no/such/dir does not exist")
 	checkFailure(t, "postgres://u:s3cret@127.0.0.1:5432/db?sslmode=bogus", "invalid PostgreSQL URL")
+	// A key=value DSN is not a URL; its password, spaces and all, stays hidden.
+	checkFailure(t, "password='s3cret  x' host=db:5432", "not a URL")
+	checkFailure(t, "password='s3  cret' host=db:5432", "not a URL")
 }
 
 func TestOpenUnreachable(t *testing.T) {

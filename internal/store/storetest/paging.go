@@ -240,6 +240,10 @@ func testDefinitionPaginationInvalid(t *testing.T, d Driver) {
 		// A run cursor is not a definition cursor.
 		{After: base64.RawURLEncoding.EncodeToString([]byte("1700000000000000:run-1"))},
 		{After: ok, Before: ok},
+		// Bytes no ID holds, which PostgreSQL refuses as text: a 400, not
+		// a database error.
+		{After: encodeDefinitionCursorForTest("\xff\xfe")},
+		{Before: encodeDefinitionCursorForTest("a\x00b")},
 	} {
 		if _, err := e.s.ListDefinitionsPage(ctx(t), f); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("ListDefinitionsPage(after %q, before %q): %v, want ErrInvalid", f.After, f.Before, err)
@@ -247,6 +251,12 @@ func testDefinitionPaginationInvalid(t *testing.T, d Driver) {
 	}
 	if _, err := e.s.ListRuns(ctx(t), store.RunFilter{Before: ok}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("a definition cursor given to ListRuns: %v, want ErrInvalid", err)
+	}
+	for _, id := range []string{"\xff\xfe", "a\x00b"} {
+		c := base64.RawURLEncoding.EncodeToString([]byte("1700000000000000:" + id))
+		if _, err := e.s.ListRuns(ctx(t), store.RunFilter{Before: c}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("a run cursor with the ID %q: %v, want ErrInvalid", id, err)
+		}
 	}
 }
 

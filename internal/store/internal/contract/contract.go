@@ -327,7 +327,7 @@ func EncodeDefinitionCursor(id string) string {
 func DecodeDefinitionCursor(s string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	id, ok := strings.CutPrefix(string(b), definitionCursorPrefix)
-	if err != nil || !ok || id == "" {
+	if err != nil || !ok || !cursorID(id) {
 		return "", fmt.Errorf("malformed definition cursor %q: %w", s, store.ErrInvalid)
 	}
 	return id, nil
@@ -395,6 +395,13 @@ func EncodeCursor(createdAt time.Time, id string) string {
 		[]byte(strconv.FormatInt(createdAt.UnixMicro(), 10) + ":" + id))
 }
 
+// cursorID reports whether a cursor's ID can be an ID: a cursor is the
+// caller's input, and PostgreSQL refuses text that is not UTF-8 or holds
+// NUL with a database error rather than ErrInvalid.
+func cursorID(id string) bool {
+	return id != "" && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
 // DecodeCursor parses RunFilter.Before.
 func DecodeCursor(s string) (createdAt time.Time, id string, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
@@ -403,7 +410,7 @@ func DecodeCursor(s string) (createdAt time.Time, id string, err error) {
 	}
 	micros, id, ok := strings.Cut(string(b), ":")
 	us, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || id == "" {
+	if !ok || err != nil || !cursorID(id) {
 		return time.Time{}, "", fmt.Errorf("malformed run cursor %q: %w", s, store.ErrInvalid)
 	}
 	return time.UnixMicro(us).UTC(), id, nil
