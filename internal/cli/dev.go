@@ -37,6 +37,7 @@ type DevCmd struct {
 	StateHubURL  string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
 	config.Secrets
 	config.Containment
+	config.Transport
 }
 
 // Help is shown by "activity-core dev --help".
@@ -83,6 +84,9 @@ func (c *DevCmd) Run(env *Env) error {
 	natsPort, perr := strconv.Atoi(natsPortStr)
 	if err != nil || perr != nil {
 		return usageError("--nats-addr %q is not host:port", c.NATSAddr)
+	}
+	if err := c.checkBind(); err != nil {
+		return err
 	}
 
 	fmt.Fprintf(env.Stderr, "starting embedded Temporal (%s) and NATS (%s) in %s ...\n", c.TemporalAddr, c.NATSAddr, dataDir)
@@ -184,4 +188,22 @@ func lockDataDir(dataDir string) (func(), error) {
 		return nil, &config.Error{Setting: "ACTIVITY_DATA_DIR", Msg: fmt.Sprintf("%s is in use by another `activity-core dev`: stop it, or give this one another --data-dir", dataDir)}
 	}
 	return func() { f.Close() }, nil
+}
+
+// checkBind keeps dev's engines, which have no TLS and no authentication,
+// on loopback unless the operator sets ACTIVITY_ALLOW_PLAINTEXT
+// (docs/deployment.md#secure-connections).
+func (c *DevCmd) checkBind() error {
+	if c.AllowPlaintext {
+		return nil
+	}
+	for _, b := range []struct{ setting, addr string }{
+		{"ACTIVITY_TEMPORAL_ADDRESS", c.TemporalAddr},
+		{"ACTIVITY_NATS_ADDR", c.NATSAddr},
+	} {
+		if host, _, err := net.SplitHostPort(b.addr); err == nil && !config.IsLoopback(host) {
+			return &config.Error{Setting: b.setting, Msg: fmt.Sprintf("%s is not a loopback address: dev's embedded engines have no TLS and no authentication, so anyone who can reach it could start workflows and read run history; use 127.0.0.1, or set ACTIVITY_ALLOW_PLAINTEXT=1 if this network is trusted", b.addr)}
+		}
+	}
+	return nil
 }
