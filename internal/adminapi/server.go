@@ -554,10 +554,13 @@ func parseLimit(r *http.Request, maxLimit int) (int, error) {
 	}
 	n, err := strconv.Atoi(l)
 	if err != nil || n < 1 || n > maxLimit {
-		return 0, badRequest("limit=%q must be a number from 1 to %d", l, maxLimit)
+		return 0, badRequest("limit=%q must be a number from 1 to %d", l[:min(len(l), maxEcho)], maxLimit)
 	}
 	return n, nil
 }
+
+// maxEcho is how much of a bad query value an error quotes back.
+const maxEcho = 100
 
 // cursorError names the cursor parameter when the store refused a list
 // because its cursor does not parse; other errors pass unchanged.
@@ -567,7 +570,7 @@ func cursorError(err error, q url.Values, params ...string) error {
 	}
 	for _, p := range params {
 		if v := q.Get(p); v != "" {
-			return badRequest("%s=%q is not a cursor of this list: pass the cursor a page of it returned, as is, or leave %s out for the first page", p, v, p)
+			return badRequest("%s=%q is not a cursor of this list: pass the cursor a page of it returned, as is, or leave %s out for the first page", p, v[:min(len(v), maxEcho)], p)
 		}
 	}
 	return err
