@@ -105,7 +105,6 @@ func TestGuardFollowsMisfirePolicy(t *testing.T) {
 func TestLockRefusesATryWhileHeld(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(unitWorkerOptions)
 	env.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
 	var sent []string
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
@@ -148,7 +147,6 @@ func TestLockRefusesATryWhileHeld(t *testing.T) {
 func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(unitWorkerOptions)
 	env.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
 	holderGone := false
 	var sent []string

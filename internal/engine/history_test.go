@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/coulomb/activity-core/internal/devserver"
@@ -33,11 +35,25 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	warmBinaryChecksum()
 	code := m.Run()
 	if temporalSrv != nil {
 		temporalSrv.Stop()
 	}
 	os.Exit(code)
+}
+
+// warmBinaryChecksum runs one activity in the SDK's test environment
+// before any test. The environment hashes the test binary on its first
+// activity (once per process); in a workflow test that happens inside
+// workflow code, and this package's binary embeds the server, so the hash
+// can take long enough to trip the environment's one-second deadlock
+// detector.
+func warmBinaryChecksum() {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "warm"})
+	_, _ = env.ExecuteActivity("warm")
 }
 
 // embeddedTemporal starts one server for the package, on first use.
@@ -81,12 +97,6 @@ func newLiveHarness(t *testing.T) *liveHarness {
 	t.Cleanup(w.Stop)
 	return &liveHarness{harness: h, tc: tc, queue: queue}
 }
-
-// unitWorkerOptions name a build id for the SDK's test environment, which
-// otherwise hashes the test binary on its first activity, inside workflow
-// code: this package's binary embeds the server, and hashing it can trip
-// the environment's one-second deadlock detector.
-var unitWorkerOptions = worker.Options{BuildID: "engine-unit-test"}
 
 type quietLogger struct{}
 
