@@ -33,7 +33,7 @@ import (
 
 // Settings of BenchmarkRunThroughput (docs/benchmarks.md#cost-per-run).
 const (
-	benchRoundsDefault  = 3
+	benchRoundsDefault   = 3
 	benchPerRoundDefault = 250
 	// benchStarters is how many goroutines start bare workflows at once:
 	// the router's default concurrency, so both paths start runs alike.
