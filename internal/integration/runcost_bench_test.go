@@ -319,6 +319,7 @@ func BenchmarkRunThroughput(b *testing.B) {
 			bare, core := float64(perRound)/tb.Seconds(), float64(perRound)/tc.Seconds()
 			bareRates, coreRates, ratios = append(bareRates, bare), append(coreRates, core), append(ratios, core/bare)
 			fmt.Fprintf(out, "| %d | %.1f | %.1f | %.2f |\n", r+1, bare, core, core/bare)
+			fmt.Printf("round %d: bare %.1f runs/s, activity-core %.1f runs/s, ratio %.2f, RSS %s\n", r+1, bare, core, core/bare, pidRSS(os.Getpid()))
 		}
 	}
 	b.StopTimer()
@@ -330,7 +331,7 @@ func BenchmarkRunThroughput(b *testing.B) {
 		_, wids := rb.coreRuns(p, 1)
 		fmt.Fprintf(out, "| %s | %d |\n", p, rb.historyEvents(wids[0]))
 	}
-	fmt.Fprintf(out, "\nprocess RSS %s after %d runs\n", rssText(), rounds*perRound*2+len(benchPaths)+41)
+	fmt.Fprintf(out, "\nprocess RSS %s after %d runs\n", pidRSS(os.Getpid()), rounds*perRound*2+len(benchPaths)+41)
 	// Printed, not logged: the testing package truncates a benchmark's log.
 	fmt.Println(out.String())
 	b.ReportMetric(median(ratios), "ratio")
@@ -347,24 +348,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// rssText is this process's resident set (and its peak), from /proc.
-func rssText() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	var rss, hwm string
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			rss = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			hwm = strings.TrimSpace(v)
-		}
-	}
-	return rss + " (peak " + hwm + ")"
 }
 
 // benchStore makes the store the benchmark's process uses, seeded with
