@@ -55,14 +55,22 @@ func benchInt(tb testing.TB, name string, def int) int {
 	return n
 }
 
-// runBench is a dev-shaped activity-core process (every role, SQLite or
-// PostgreSQL store) and a bare worker, both on one embedded Temporal server
-// kept on disk as `dev` keeps it.
+// runBench is an embedded Temporal server kept on disk as `dev` keeps it,
+// a bare worker on it, and one or more dev-shaped activity-core processes
+// (every role, SQLite or PostgreSQL store) on it.
 type runBench struct {
-	b       *testing.B
+	b      *testing.B
+	tmp    *devserver.Temporal
+	tc     client.Client
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	hubURL string // a context source that answers {"status":"ok"}
+}
+
+// coreProc is one activity-core process of a runBench.
+type coreProc struct {
+	rb      *runBench
 	in      *instance
-	tc      client.Client
-	js      jetstream.JetStream
 	subject string // events go to subject + "." + path
 
 	mu      sync.Mutex
@@ -82,61 +90,30 @@ func newRunBench(b *testing.B) *runBench {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = tmp.Stop() })
-	storeURL, err := benchStore(b)
-	if err != nil {
+	rb := &runBench{b: b, tmp: tmp}
+	if rb.tc, err = client.Dial(client.Options{HostPort: tmp.Address(), Namespace: tmp.Namespace(), Logger: quietLogger{}}); err != nil {
 		b.Fatal(err)
 	}
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(b.Name()))
-	rb := &runBench{b: b, subject: "it." + name + ".ev", waiters: map[string]chan engine.LifecycleEvent{}}
-	lifecycle := "it." + name + ".lc" // inside the stream, as dev's activity.> is
-	rb.in = startWith(b, tmp.Address(), func(o *app.Options) {
-		o.Engines.DatabaseURL = storeURL
-		o.Engines.LifecyclePrefix = lifecycle
-	})
-	tc, err := client.Dial(client.Options{HostPort: tmp.Address(), Namespace: tmp.Namespace(), Logger: quietLogger{}})
-	if err != nil {
+	b.Cleanup(rb.tc.Close)
+	if rb.nc, err = nats.Connect(natsSrv.ClientURL()); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(tc.Close)
-	rb.tc = tc
-	rb.in.tc = tc
-
-	nc, err := nats.Connect(natsSrv.ClientURL())
-	if err != nil {
+	b.Cleanup(rb.nc.Close)
+	if rb.js, err = jetstream.New(rb.nc); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(nc.Close)
-	if rb.js, err = jetstream.New(nc); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := nc.Subscribe(lifecycle+".run.>", rb.onLifecycle); err != nil {
-		b.Fatal(err)
-	}
-
 	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	}))
 	b.Cleanup(hub.Close)
-	defs := map[string]string{
-		"plain":   "",
-		"context": fmt.Sprintf("context: [{kind: http_get, url: %q, bind: hub}]\n", hub.URL),
-		"rule":    "rule: {when: [\"event.payload.n >= 0\"]}\n",
-		"key":     "concurrency_key: bench-key\n",
-	}
-	for _, p := range benchPaths {
-		rb.in.write(p+".yaml", fmt.Sprintf("id: bench.%s\ntrigger: {trigger_type: event, event_type: %s.%s}\n%sinstruction: {kind: shell, cmd: 'true'}\n",
-			p, rb.subject, p, defs[p]))
-	}
-	if res := rb.in.sync(""); !res.OK() {
-		b.Fatalf("sync: %+v", res)
-	}
+	rb.hubURL = hub.URL
 
 	sh, err := shell.NewContainer(shell.ContainerConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(sh.Close)
-	w := worker.New(tc, bareTaskQueue, worker.Options{})
+	w := worker.New(rb.tc, bareTaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "BenchBare"})
 	w.RegisterActivityWithOptions(bareActivity(sh), activity.RegisterOptions{Name: "BenchTrue"})
 	if err := w.Start(); err != nil {
@@ -144,6 +121,46 @@ func newRunBench(b *testing.B) *runBench {
 	}
 	b.Cleanup(w.Stop)
 	return rb
+}
+
+// addCore starts an activity-core process on the store at storeURL, with
+// a task queue, stream and subjects of its own (named after label), and
+// syncs the benchPaths definitions into it.
+func (rb *runBench) addCore(label, storeURL string) *coreProc {
+	b := rb.b
+	b.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(b.Name()))
+	if label != "" {
+		name += "-" + label
+	}
+	cp := &coreProc{rb: rb, subject: "it." + name + ".ev", waiters: map[string]chan engine.LifecycleEvent{}}
+	lifecycle := "it." + name + ".lc" // inside the stream, as dev's activity.> is
+	cp.in = startWith(b, rb.tmp.Address(), func(o *app.Options) {
+		o.Engines.DatabaseURL = storeURL
+		o.Engines.TaskQueue = "it-" + name
+		o.Engines.NATSStream = "IT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		o.Engines.NATSSubjects = "it." + name + ".>"
+		o.Engines.LifecyclePrefix = lifecycle
+		o.Sync.SchedulePrefix = "it-" + name + ":"
+	})
+	cp.in.tc = rb.tc
+	if _, err := rb.nc.Subscribe(lifecycle+".run.>", cp.onLifecycle); err != nil {
+		b.Fatal(err)
+	}
+	defs := map[string]string{
+		"plain":   "",
+		"context": fmt.Sprintf("context: [{kind: http_get, url: %q, bind: hub}]\n", rb.hubURL),
+		"rule":    "rule: {when: [\"event.payload.n >= 0\"]}\n",
+		"key":     "concurrency_key: bench-key-" + name + "\n",
+	}
+	for _, p := range benchPaths {
+		cp.in.write(p+".yaml", fmt.Sprintf("id: bench.%s\ntrigger: {trigger_type: event, event_type: %s.%s}\n%sinstruction: {kind: shell, cmd: 'true'}\n",
+			p, cp.subject, p, defs[p]))
+	}
+	if res := cp.in.sync(""); !res.OK() {
+		b.Fatalf("sync: %+v", res)
+	}
+	return cp
 }
 
 // bareWorkflow is Temporal's floor for a durable run: one workflow that
@@ -170,26 +187,26 @@ func bareActivity(sh *shell.Container) func(ctx context.Context) error {
 	}
 }
 
-func (rb *runBench) onLifecycle(m *nats.Msg) {
+func (cp *coreProc) onLifecycle(m *nats.Msg) {
 	var ev engine.LifecycleEvent
 	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		rb.b.Errorf("lifecycle event: %v", err)
+		cp.rb.b.Errorf("lifecycle event: %v", err)
 		return
 	}
-	rb.mu.Lock()
-	ch := rb.waiters[ev.DefinitionID]
-	rb.mu.Unlock()
+	cp.mu.Lock()
+	ch := cp.waiters[ev.DefinitionID]
+	cp.mu.Unlock()
 	if ch != nil {
 		ch <- ev
 	}
 }
 
 // watch returns the channel lifecycle events of a definition arrive on.
-func (rb *runBench) watch(definitionID string, n int) chan engine.LifecycleEvent {
+func (cp *coreProc) watch(definitionID string, n int) chan engine.LifecycleEvent {
 	ch := make(chan engine.LifecycleEvent, n)
-	rb.mu.Lock()
-	rb.waiters[definitionID] = ch
-	rb.mu.Unlock()
+	cp.mu.Lock()
+	cp.waiters[definitionID] = ch
+	cp.mu.Unlock()
 	return ch
 }
 
@@ -198,14 +215,15 @@ var benchEventSeq atomic.Int64
 // coreRuns publishes n events for a path and returns how long it took
 // until n runs were recorded succeeded (their lifecycle event announces
 // the stored record).
-func (rb *runBench) coreRuns(path string, n int) (time.Duration, []string) {
-	ch := rb.watch("bench."+path, n)
+func (cp *coreProc) coreRuns(path string, n int) (time.Duration, []string) {
+	rb := cp.rb
+	ch := cp.watch("bench."+path, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
 	for range n {
 		id := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), benchEventSeq.Add(1))
-		if _, err := rb.js.PublishAsync(rb.subject+"."+path, []byte(`{"n":1}`), jetstream.WithMsgID(id)); err != nil {
+		if _, err := rb.js.PublishAsync(cp.subject+"."+path, []byte(`{"n":1}`), jetstream.WithMsgID(id)); err != nil {
 			rb.b.Fatal(err)
 		}
 	}
@@ -298,10 +316,15 @@ func BenchmarkRunThroughput(b *testing.B) {
 	rounds := benchInt(b, "ACTIVITY_BENCH_ROUNDS", benchRoundsDefault)
 	perRound := benchInt(b, "ACTIVITY_BENCH_RUNS", benchPerRoundDefault)
 	rb := newRunBench(b)
+	storeURL, err := benchStore(b, benchInt(b, "ACTIVITY_BENCH_SEED_RUNS", 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	core := rb.addCore("", storeURL)
 
 	// Warm both paths up (workers polling, caches, the router's index).
 	rb.bareRuns(20)
-	rb.coreRuns("plain", 20)
+	core.coreRuns("plain", 20)
 
 	var ratios, coreRates, bareRates []float64
 	out := &strings.Builder{}
@@ -311,9 +334,9 @@ func BenchmarkRunThroughput(b *testing.B) {
 			var tb, tc time.Duration
 			if r%2 == 0 {
 				tb, _ = rb.bareRuns(perRound)
-				tc, _ = rb.coreRuns("plain", perRound)
+				tc, _ = core.coreRuns("plain", perRound)
 			} else {
-				tc, _ = rb.coreRuns("plain", perRound)
+				tc, _ = core.coreRuns("plain", perRound)
 				tb, _ = rb.bareRuns(perRound)
 			}
 			bare, core := float64(perRound)/tb.Seconds(), float64(perRound)/tc.Seconds()
@@ -328,7 +351,7 @@ func BenchmarkRunThroughput(b *testing.B) {
 	_, bare := rb.bareRuns(1)
 	fmt.Fprintf(out, "\n| path | history events per run |\n|---|---|\n| bare | %d |\n", rb.historyEvents(bare[0].GetID()))
 	for _, p := range benchPaths {
-		_, wids := rb.coreRuns(p, 1)
+		_, wids := core.coreRuns(p, 1)
 		fmt.Fprintf(out, "| %s | %d |\n", p, rb.historyEvents(wids[0]))
 	}
 	fmt.Fprintf(out, "\nprocess RSS %s after %d runs\n", pidRSS(os.Getpid()), rounds*perRound*2+len(benchPaths)+41)
@@ -352,11 +375,10 @@ func median(xs []float64) float64 {
 
 // benchStore makes the store the benchmark's process uses, seeded with
 // ACTIVITY_BENCH_SEED_RUNS finished runs.
-func benchStore(b *testing.B) (string, error) {
-	seed := benchInt(b, "ACTIVITY_BENCH_SEED_RUNS", 0)
+func benchStore(b *testing.B, seed int) (string, error) {
 	switch kind := os.Getenv("ACTIVITY_BENCH_STORE"); kind {
 	case "", "sqlite":
-		u := "sqlite://" + filepath.Join(b.TempDir(), "bench.db")
+		u := "sqlite://" + filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.db", seed))
 		return u, seedRuns(b, u, seed)
 	case "postgres":
 		base := os.Getenv("ACTIVITY_TEST_POSTGRES_URL")
@@ -371,4 +393,49 @@ func benchStore(b *testing.B) (string, error) {
 	default:
 		return "", fmt.Errorf("ACTIVITY_BENCH_STORE=%q: use sqlite or postgres", kind)
 	}
+}
+
+// BenchmarkRunThroughputStoredRuns measures whether stored history slows
+// runs down (docs/benchmarks.md#stored-runs): two activity-core processes
+// on one Temporal server, one on an empty store and one on a store seeded
+// with ACTIVITY_BENCH_SEED_RUNS finished runs (100,000), run
+// ACTIVITY_BENCH_RUNS event runs each (250) in ACTIVITY_BENCH_ROUNDS
+// alternating rounds (3). ACTIVITY_BENCH_STORE picks the driver. It
+// reports the median of seeded ÷ empty.
+func BenchmarkRunThroughputStoredRuns(b *testing.B) {
+	rounds := benchInt(b, "ACTIVITY_BENCH_ROUNDS", benchRoundsDefault)
+	perRound := benchInt(b, "ACTIVITY_BENCH_RUNS", benchPerRoundDefault)
+	seed := benchInt(b, "ACTIVITY_BENCH_SEED_RUNS", 100_000)
+	rb := newRunBench(b)
+	emptyURL, err := benchStore(b, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seededURL, err := benchStore(b, seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	empty, seeded := rb.addCore("empty", emptyURL), rb.addCore("seeded", seededURL)
+	empty.coreRuns("plain", 20)
+	seeded.coreRuns("plain", 20)
+	var ratios, er, sr []float64
+	fmt.Printf("\n| round | empty store runs/s | %d stored runs, runs/s | ratio |\n|---|---|---|---|\n", seed)
+	for b.Loop() {
+		for r := range rounds {
+			var te, ts time.Duration
+			if r%2 == 0 {
+				te, _ = empty.coreRuns("plain", perRound)
+				ts, _ = seeded.coreRuns("plain", perRound)
+			} else {
+				ts, _ = seeded.coreRuns("plain", perRound)
+				te, _ = empty.coreRuns("plain", perRound)
+			}
+			e, s := float64(perRound)/te.Seconds(), float64(perRound)/ts.Seconds()
+			er, sr, ratios = append(er, e), append(sr, s), append(ratios, s/e)
+			fmt.Printf("| %d | %.1f | %.1f | %.2f |\n", r+1, e, s, s/e)
+		}
+	}
+	b.StopTimer()
+	fmt.Printf("| median | %.1f | %.1f | %.2f |\n\n", median(er), median(sr), median(ratios))
+	b.ReportMetric(median(ratios), "ratio")
 }
