@@ -72,6 +72,7 @@ type Config struct {
 type Activities struct {
 	cfg   Config
 	rules *ruleCache
+	specs *specCache
 	log   *slog.Logger
 }
 
@@ -101,7 +102,7 @@ func NewActivities(cfg Config) (*Activities, error) {
 		}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	return &Activities{cfg: cfg, rules: newRuleCache(1024), log: logger}, nil
+	return &Activities{cfg: cfg, rules: newRuleCache(1024), specs: newSpecCache(specCacheSize), log: logger}, nil
 }
 
 // Error types of application errors the activities return. The workflow

@@ -19,7 +19,9 @@ import (
 
 // GatherInput asks for a definition's context.
 type GatherInput struct {
-	Spec json.RawMessage `json:"spec"`
+	// Spec is the definition (first-shape runs); Ref names it (lean runs).
+	Spec json.RawMessage `json:"spec,omitempty"`
+	Ref  *SpecRef        `json:"ref,omitempty"`
 }
 
 // GatherResult holds each bind's value (JSON) and the snapshot recorded
@@ -34,7 +36,7 @@ type GatherResult struct {
 // bound as the decoded value; any other body as a string; a non-2xx status,
 // a timeout or an unset ${env:...} fails the run at stage context.
 func (a *Activities) GatherContext(ctx context.Context, in GatherInput) (*GatherResult, error) {
-	def, err := loadSpec(in.Spec)
+	def, err := a.definition(ctx, in.Spec, in.Ref)
 	if err != nil {
 		return nil, err
 	}

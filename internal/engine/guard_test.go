@@ -105,6 +105,7 @@ func TestGuardFollowsMisfirePolicy(t *testing.T) {
 func TestLockRefusesATryWhileHeld(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(unitWorkerOptions)
 	env.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
 	var sent []string
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
@@ -147,6 +148,7 @@ func TestLockRefusesATryWhileHeld(t *testing.T) {
 func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(unitWorkerOptions)
 	env.RegisterWorkflowWithOptions(ConcurrencyLockWorkflow, workflow.RegisterOptions{Name: LockWorkflowName})
 	holderGone := false
 	var sent []string

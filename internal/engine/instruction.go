@@ -24,12 +24,16 @@ import (
 
 // InstructionInput is everything an instruction may use.
 type InstructionInput struct {
-	RunID        string                     `json:"run_id"`
-	DefinitionID string                     `json:"definition_id"`
-	Trigger      string                     `json:"trigger"`
-	Spec         json.RawMessage            `json:"spec"`
-	Event        *Event                     `json:"event,omitempty"`
-	Context      map[string]json.RawMessage `json:"context,omitempty"`
+	RunID        string `json:"run_id"`
+	DefinitionID string `json:"definition_id"`
+	Trigger      string `json:"trigger"`
+	// Spec is the definition (first-shape runs); Ref names it (lean runs).
+	Spec    json.RawMessage            `json:"spec,omitempty"`
+	Ref     *SpecRef                   `json:"ref,omitempty"`
+	Event   *Event                     `json:"event,omitempty"`
+	Context map[string]json.RawMessage `json:"context,omitempty"`
+	// Finish, when set, has a successful attempt record the run's end.
+	Finish *InstructionFinish `json:"finish,omitempty"`
 }
 
 // InstructionResult is what an attempt left behind; secrets are redacted.
@@ -45,6 +49,9 @@ type InstructionResult struct {
 	Attempt     int       `json:"attempt"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+	// Recorded says the attempt recorded the run's end (and announced it)
+	// itself, as InstructionInput.Finish asked.
+	Recorded bool `json:"recorded,omitempty"`
 }
 
 // RunInstruction performs the instruction once (Temporal retries it by the
@@ -52,7 +59,7 @@ type InstructionResult struct {
 // carrying the InstructionResult as details, so the workflow can record the
 // output of the last attempt.
 func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*InstructionResult, error) {
-	def, err := loadSpec(in.Spec)
+	def, err := a.definition(ctx, in.Spec, in.Ref)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +85,12 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 	res.FinishedAt = time.Now().UTC()
 	res.Stdout, res.Stderr = sec.redact(res.Stdout), sec.redact(res.Stderr)
 	if runErr == nil {
-		a.keepSucceeded(ctx, in.RunID, res)
+		if in.Finish != nil {
+			res.Recorded = a.finishSucceeded(ctx, in, res)
+		}
+		if !res.Recorded {
+			a.keepSucceeded(ctx, in.RunID, res)
+		}
 		return res, nil
 	}
 	// Classify: our timeout, cancellation, or a failure. The timeout comes

@@ -108,6 +108,9 @@ type lockAsk struct {
 	lease time.Duration
 	run   string // the activity-core run id
 	try   bool
+	// asked says the request was already sent (BeginRun sends the guard's):
+	// only the answer is awaited.
+	asked bool
 }
 
 // acquireLock joins the key's queue and blocks until the key is granted. The
@@ -142,8 +145,10 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 			workflow.GetLogger(ctx).Warn("engine: releasing lock failed (the lease will expire)", "lock", id, "error", err)
 		}
 	}
-	if err := workflow.ExecuteActivity(actx, a.AcquireLock, ask.key, req).Get(ctx, nil); err != nil {
-		return nil, "", err
+	if !ask.asked {
+		if err := workflow.ExecuteActivity(actx, a.AcquireLock, ask.key, req).Get(ctx, nil); err != nil {
+			return nil, "", err
+		}
 	}
 	var refusal *LockRefusal
 	sel := workflow.NewSelector(ctx)
@@ -380,28 +385,53 @@ func holderAlive(ctx workflow.Context, h *LockRequest) bool {
 	return workflow.SignalExternalWorkflow(ctx, h.WorkflowID, h.RunID, lockLeaseCheckSignal, nil).Get(ctx, nil) == nil
 }
 
-// guardVersion marks workflows that take the definition's guard; runs
-// started before it replay without (workflow.GetVersion).
+// guardVersion marks workflows of the first shape (runV0) that take the
+// definition's guard; runs started before it replay without
+// (workflow.GetVersion). The lean shape always takes it.
 const guardVersion = "definition-guard"
+
+// takesGuard reports whether a definition's runs take its guard: its
+// misfire_policy forbids overlap (event definitions have none).
+func takesGuard(def *definition.Definition) bool {
+	switch def.Trigger.MisfirePolicy {
+	case definition.MisfireSkip, definition.MisfireBufferOne, definition.MisfireBufferAll:
+		return true
+	}
+	return false
+}
+
+// guardKey is the key a definition's guard grants.
+func guardKey(definitionID string) string { return "definition " + definitionID }
+
+// guardRequest is what a run of def asks of the definition's guard.
+func guardRequest(def *definition.Definition, definitionID, runID, workflowID, workflowRunID string) LockRequest {
+	return LockRequest{
+		WorkflowID: workflowID, RunID: workflowRunID, Lease: lockLease(def), Run: runID,
+		Try: def.Trigger.MisfirePolicy == definition.MisfireSkip, LockID: GuardWorkflowID(definitionID),
+	}
+}
+
+// guardRunV0 is guardRun as the first shape asks for it: behind
+// guardVersion.
+func guardRunV0(ctx workflow.Context, definitionID, runID string, def *definition.Definition) (release func(), skipped string, err error) {
+	if !takesGuard(def) || workflow.GetVersion(ctx, guardVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil, "", nil
+	}
+	return guardRun(ctx, definitionID, runID, def, false)
+}
 
 // guardRun keeps runs of one definition from overlapping as its
 // misfire_policy says, for every trigger (docs/definitions.md#misfire-policy):
 // skip refuses a run while another holds the guard (skipped is the reason,
 // release nil); buffer_one and buffer_all wait for it; the other policies
 // and event definitions take no guard. The release runs when the run ends.
-func guardRun(ctx workflow.Context, definitionID, runID string, def *definition.Definition) (release func(), skipped string, err error) {
-	var try bool
-	switch def.Trigger.MisfirePolicy {
-	case definition.MisfireSkip:
-		try = true
-	case definition.MisfireBufferOne, definition.MisfireBufferAll:
-	default:
+// asked says BeginRun already sent the request (guardRequest).
+func guardRun(ctx workflow.Context, definitionID, runID string, def *definition.Definition, asked bool) (release func(), skipped string, err error) {
+	if !takesGuard(def) {
 		return nil, "", nil
 	}
-	if workflow.GetVersion(ctx, guardVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return nil, "", nil
-	}
-	release, holder, err := takeLock(ctx, lockAsk{key: "definition " + definitionID, id: GuardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try})
+	try := def.Trigger.MisfirePolicy == definition.MisfireSkip
+	release, holder, err := takeLock(ctx, lockAsk{key: guardKey(definitionID), id: GuardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try, asked: asked})
 	if err != nil || release != nil {
 		return release, "", err
 	}

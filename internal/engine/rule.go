@@ -63,7 +63,9 @@ func (c *ruleCache) get(hash string, def *definition.Definition) ([]cel.Program,
 
 // RuleInput is what a rule sees.
 type RuleInput struct {
-	Spec        json.RawMessage            `json:"spec"`
+	// Spec is the definition (first-shape runs); Ref names it (lean runs).
+	Spec        json.RawMessage            `json:"spec,omitempty"`
+	Ref         *SpecRef                   `json:"ref,omitempty"`
 	ContentHash string                     `json:"content_hash"`
 	Context     map[string]json.RawMessage `json:"context,omitempty"`
 	Event       *Event                     `json:"event,omitempty"`
@@ -91,15 +93,21 @@ type RuleOutcome struct {
 // that is false or fails. It runs as a local activity: it is pure
 // computation on its inputs, and `now` comes from workflow time.
 func (a *Activities) EvaluateRule(ctx context.Context, in RuleInput) (*RuleOutcome, error) {
-	def, err := loadSpec(in.Spec)
+	def, err := a.definition(ctx, in.Spec, in.Ref)
 	if err != nil {
 		return nil, err
 	}
+	return a.evaluateRule(ctx, def, in.ContentHash, in)
+}
+
+// evaluateRule is EvaluateRule on a decoded definition (in.Spec and in.Ref
+// are not read).
+func (a *Activities) evaluateRule(ctx context.Context, def *definition.Definition, hash string, in RuleInput) (*RuleOutcome, error) {
 	out := &RuleOutcome{Passed: true, FailedIndex: -1, Expressions: []ExpressionOutcome{}}
 	if len(def.Rule.When) == 0 {
 		return out, nil
 	}
-	progs, err := a.rules.get(in.ContentHash, def)
+	progs, err := a.rules.get(hash, def)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("compiling rule: "+err.Error(), errTypeConfig, err)
 	}

@@ -43,6 +43,15 @@ var scheduledStartKey = temporal.NewSearchAttributeKeyTime("TemporalScheduledSta
 // definition as it is now, gather context, evaluate the rule, run the
 // instruction with its retry policy, record the run and announce it.
 func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) {
+	if workflow.GetVersion(ctx, leanRunVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return runV0(ctx, in)
+	}
+	return runLean(ctx, in)
+}
+
+// runV0 is the run's first shape: every step a real activity. Runs that
+// started on it finish on it; new runs take runLean.
+func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	info := workflow.GetInfo(ctx)
 	// The run id is a UUIDv7 (time-ordered, so ids sort like runs), made
 	// once and replayed from history. The Temporal run id is recorded
@@ -86,7 +95,7 @@ func RunActivityWorkflow(ctx workflow.Context, in RunInput) (*RunOutput, error) 
 
 	// The definition's guard (misfire_policy), then its concurrency_key,
 	// before anything else.
-	release, skipped, err := guardRun(ctx, in.DefinitionID, runID, def)
+	release, skipped, err := guardRunV0(ctx, in.DefinitionID, runID, def)
 	if err != nil {
 		return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, def.OnFailure)
 	}
@@ -254,6 +263,7 @@ type finisher struct {
 	startedAt  time.Time
 	rule       json.RawMessage
 	release    func() // the definition's guard, if the run holds it
+	lean       bool   // the run's shape: runLean, else runV0
 }
 
 func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*RunOutput, error) {
@@ -261,6 +271,9 @@ func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*R
 	if f.release != nil {
 		f.release()
 		f.release = nil
+	}
+	if f.lean {
+		return f.endLean(out, fin)
 	}
 	dctx, _ := workflow.NewDisconnectedContext(f.short)
 	var run store.Run
@@ -283,15 +296,20 @@ func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*R
 		exit = fin.Result.ExitCode
 	}
 	f.announce(fin.Status, fin.Stage, out.Reason, exit)
+	return f.verdict(out, onFailure)
+}
 
-	failed := fin.Status == store.RunFailed || fin.Status == store.RunTimedOut
+// verdict is the workflow's result for the run's end: a canceled run
+// ends canceled, a failed one fails unless on_failure says otherwise.
+func (f *finisher) verdict(out *RunOutput, onFailure string) (*RunOutput, error) {
+	failed := out.Status == store.RunFailed || out.Status == store.RunTimedOut
 	switch {
-	case fin.Status == store.RunCanceled:
+	case out.Status == store.RunCanceled:
 		return out, temporal.NewCanceledError(out.Reason)
 	case failed && onFailure != definition.OnFailureLogAndContinue:
 		// on_failure: fail — the workflow fails, visible and alertable in
 		// Temporal.
-		return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s %s: %s", f.runID, fin.Status, out.Reason), "RunFailed", nil, out)
+		return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s %s: %s", f.runID, out.Status, out.Reason), "RunFailed", nil, out)
 	}
 	return out, nil
 }

@@ -132,6 +132,7 @@ func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironm
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(unitWorkerOptions)
 	env.RegisterWorkflowWithOptions(RunActivityWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
 	env.RegisterActivity(h.acts)
 	h.stubLocks(env)
