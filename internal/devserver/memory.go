@@ -9,12 +9,13 @@ import (
 // (docs/benchmarks.md#memory-of-dev). Without one the runtime lets the
 // heap grow to twice what is live before collecting, and the Go heap of a
 // dev that embeds Temporal, NATS and SQLite kept growing with the number
-// of runs (365 MB RSS after 5,000 runs even with a 240 MiB limit, of which
-// about 125 MB are the binary's own pages). With it the collector works
-// harder as the process nears the limit. It is a soft limit: a dev whose
+// of runs (365 MB RSS after 5,000 runs with a 240 MiB limit, of which
+// about 125 MB are the binary's own pages; the live heap is about 50 MB,
+// the rest is garbage and freed pages not yet given back). With it the
+// collector and the scavenger work harder as the process nears the limit. It is a soft limit: a dev whose
 // live heap needs more (many thousands of definitions) goes past it and
 // collects more often; it is never killed for it. GOMEMLIMIT overrides it.
-const MemoryLimitDefault = 150 << 20
+const MemoryLimitDefault = 128 << 20
 
 // LimitMemory sets the Go runtime's soft memory limit to
 // MemoryLimitDefault, unless the GOMEMLIMIT environment variable already
