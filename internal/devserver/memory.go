@@ -7,14 +7,14 @@ import (
 
 // MemoryLimitDefault is the soft memory limit `dev` gives the Go runtime
 // (docs/benchmarks.md#memory-of-dev). Without one the runtime lets the
-// heap grow to twice what is live before collecting, and the Go heap of a
-// dev that embeds Temporal, NATS and SQLite kept growing with the number
-// of runs (365 MB RSS after 5,000 runs with a 240 MiB limit, of which
-// about 125 MB are the binary's own pages; the live heap is about 50 MB,
-// the rest is garbage and freed pages not yet given back). With it the
-// collector and the scavenger work harder as the process nears the limit. It is a soft limit: a dev whose
-// live heap needs more (many thousands of definitions) goes past it and
-// collects more often; it is never killed for it. GOMEMLIMIT overrides it.
+// heap grow to twice what is live before collecting, and freed pages go
+// back to the system slowly: the RSS of a dev that embeds Temporal, NATS
+// and SQLite kept growing with the number of runs (356 MiB after 5,000
+// runs with a 240 MiB limit, of which about 125 MiB are the binary's own
+// pages; the live heap is about 50 MiB). Near the limit the collector and
+// the scavenger work harder. It is a soft limit: a dev whose live heap
+// needs more (many thousands of definitions) goes past it and collects
+// more often; it is never killed for it. GOMEMLIMIT overrides it.
 const MemoryLimitDefault = 128 << 20
 
 // LimitMemory sets the Go runtime's soft memory limit to
