@@ -65,6 +65,19 @@ fuzz: ## Fuzz the definition loader and cron parser for FUZZTIME each.
 bench: ## Run the benchmarks (see docs/benchmarks.md for the recorded figures).
 	$(GO) test ./... -run '^$$' -bench . -benchmem
 
+.PHONY: bench-runs
+bench-runs: ## Cost per run: activity-core vs a bare Temporal workflow, alternating rounds (ACTIVITY_BENCH_ROUNDS, ACTIVITY_BENCH_RUNS, ACTIVITY_BENCH_STORE, ACTIVITY_BENCH_SEED_RUNS).
+	$(GO) test ./internal/integration -run '^$$' -bench RunThroughput -benchtime 1x -timeout 60m
+
+.PHONY: bench-dev-rss
+bench-dev-rss: ## RSS of a real `dev` through ACTIVITY_BENCH_DEV_RUNS (10,000) event runs (~30 min on 2 cores; not in CI).
+	$(GO) build -o bin/activity-core-bench ./cmd/activity-core
+	ACTIVITY_BENCH_DEV_BIN=$(CURDIR)/bin/activity-core-bench $(GO) test ./internal/integration -run '^$$' -bench DevRSS -benchtime 1x -timeout 120m
+
+.PHONY: topology-bench
+topology-bench: ## The same cost-per-run ratio on the production topology (not in CI; brings the topology up).
+	ACTIVITY_TEST_TOPOLOGY=1 $(GO) test ./internal/topology -run '^$$' -bench TopologyRunThroughput -benchtime 1x -timeout 60m
+
 .PHONY: validate-examples
 validate-examples: ## Validate the example definitions.
 	$(GO) run ./cmd/activity-core validate examples/definitions

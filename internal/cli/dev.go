@@ -89,6 +89,9 @@ func (c *DevCmd) Run(env *Env) error {
 		return err
 	}
 
+	// A soft memory limit for the one process that holds every engine
+	// (docs/benchmarks.md#memory-of-dev); GOMEMLIMIT overrides it.
+	logger.Debug("dev: Go memory limit", "bytes", devserver.LimitMemory())
 	fmt.Fprintf(env.Stderr, "starting embedded Temporal (%s) and NATS (%s) in %s ...\n", c.TemporalAddr, c.NATSAddr, dataDir)
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(env.Ctx, 2*time.Minute)

@@ -1,6 +1,7 @@
 package devserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -43,6 +44,20 @@ const (
 	// defaultReadyTimeout bounds StartTemporal when the caller's context has
 	// no deadline; a healthy start takes about a second.
 	defaultReadyTimeout = 60 * time.Second
+
+	// HistoryCacheEntriesDefault bounds the history service's cache of
+	// workflow states (docs/benchmarks.md#memory-of-dev). The server's own
+	// default, 128,000 entries kept up to an hour, is sized for a cluster
+	// node: in dev every finished run stayed cached for an hour, and the
+	// process grew with the number of runs. A dev's working set is its
+	// running workflows (runs, schedules, locks); a state that falls out
+	// is read back from SQLite when its workflow next moves.
+	HistoryCacheEntriesDefault = 2000
+
+	// historyCacheTTL drops a cached workflow state nobody touched for this
+	// long, so an idle dev gives its memory back (the server's default is
+	// an hour).
+	historyCacheTTL = 10 * time.Minute
 
 	clusterName    = "active"
 	storeName      = "sqlite"
@@ -89,6 +104,10 @@ type TemporalConfig struct {
 	// database, through the operator API for an existing one. Nil means
 	// DefaultSearchAttributes; an empty non-nil map registers none.
 	SearchAttributes map[string]enumspb.IndexedValueType
+
+	// HistoryCacheEntries bounds the history service's cache of workflow
+	// states; 0 means HistoryCacheEntriesDefault.
+	HistoryCacheEntries int
 
 	// Logger receives the server's own logs at Warn and above (at Info the
 	// server writes hundreds of lines per minute that say nothing useful to
@@ -205,6 +224,10 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 	if cfg.SearchAttributes == nil {
 		cfg.SearchAttributes = DefaultSearchAttributes()
 	}
+	if cfg.HistoryCacheEntries < 0 {
+		return nil, fmt.Errorf("devserver: HistoryCacheEntries is %d; give a positive number or 0 for the default (%d)", cfg.HistoryCacheEntries, HistoryCacheEntriesDefault)
+	}
+	cfg.HistoryCacheEntries = cmp.Or(cfg.HistoryCacheEntries, HistoryCacheEntriesDefault)
 	for name, typ := range cfg.SearchAttributes {
 		if name == "" || typ == enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED || enumspb.IndexedValueType_name[int32(typ)] == "" {
 			return nil, fmt.Errorf("devserver: search attribute %q: invalid name or type %v", name, typ)
@@ -342,7 +365,7 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(devDynamicConfig()),
+		temporal.WithDynamicConfigClient(devDynamicConfig(cfg.HistoryCacheEntries)),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
 		temporal.WithChainedFrontendGrpcInterceptors(cfg.FrontendInterceptors...),
@@ -377,7 +400,10 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 // A dev database does not need the garbage collection, and with the
 // parent-close-policy worker disabled history applies parent close policies
 // inline instead (same outcome), so all three are turned off.
-func devDynamicConfig() dynamicconfig.StaticClient {
+//
+// Memory: the history cache holds at most historyEntries workflow states,
+// for at most historyCacheTTL (see HistoryCacheEntriesDefault).
+func devDynamicConfig(historyEntries int) dynamicconfig.StaticClient {
 	return dynamicconfig.StaticClient{
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key():        5000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityBurstRatioPerInstance.Key(): 2.0,
@@ -387,6 +413,9 @@ func devDynamicConfig() dynamicconfig.StaticClient {
 		dynamicconfig.TaskQueueScannerEnabled.Key():       false,
 		dynamicconfig.HistoryScannerEnabled.Key():         false,
 		dynamicconfig.EnableParentClosePolicyWorker.Key(): false,
+
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): historyEntries,
+		dynamicconfig.HistoryCacheTTL.Key():              historyCacheTTL,
 	}
 }
 
