@@ -67,7 +67,7 @@ bench: ## Run the benchmarks (see docs/benchmarks.md for the recorded figures).
 
 .PHONY: bench-runs
 bench-runs: ## Cost per run: activity-core vs a bare Temporal workflow, alternating rounds (ACTIVITY_BENCH_ROUNDS, ACTIVITY_BENCH_RUNS, ACTIVITY_BENCH_STORE, ACTIVITY_BENCH_SEED_RUNS).
-	$(GO) test ./internal/integration -run '^$$' -bench RunThroughput -benchtime 1x -timeout 60m
+	$(GO) test ./internal/integration -run '^$$' -bench 'RunThroughput$$' -benchtime 1x -timeout 60m
 
 .PHONY: bench-dev-rss
 bench-dev-rss: ## RSS of a real `dev` through ACTIVITY_BENCH_DEV_RUNS (10,000) event runs (~30 min on 2 cores; not in CI).

@@ -396,7 +396,7 @@ func benchStore(b *testing.B, seed int) (string, error) {
 }
 
 // BenchmarkRunThroughputStoredRuns measures whether stored history slows
-// runs down (docs/benchmarks.md#stored-runs): two activity-core processes
+// runs down (docs/benchmarks.md#stored-runs-do-not-slow-runs-down): two activity-core processes
 // on one Temporal server, one on an empty store and one on a store seeded
 // with ACTIVITY_BENCH_SEED_RUNS finished runs (100,000), run
 // ACTIVITY_BENCH_RUNS event runs each (250) in ACTIVITY_BENCH_ROUNDS
