@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,16 +18,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/coulomb/activity-core/internal/app"
 	"github.com/coulomb/activity-core/internal/devserver"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/shell"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport/barerun"
 )
 
 // Settings of BenchmarkRunThroughput (docs/benchmarks.md#cost-per-run).
@@ -114,8 +112,7 @@ func newRunBench(b *testing.B) *runBench {
 	}
 	b.Cleanup(sh.Close)
 	w := worker.New(rb.tc, bareTaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "BenchBare"})
-	w.RegisterActivityWithOptions(bareActivity(sh), activity.RegisterOptions{Name: "BenchTrue"})
+	barerun.Register(w, sh)
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -161,30 +158,6 @@ func (rb *runBench) addCore(label, storeURL string) *coreProc {
 		b.Fatalf("sync: %+v", res)
 	}
 	return cp
-}
-
-// bareWorkflow is Temporal's floor for a durable run: one workflow that
-// runs one activity.
-func bareWorkflow(ctx workflow.Context) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-	return workflow.ExecuteActivity(ctx, "BenchTrue").Get(ctx, nil)
-}
-
-// bareActivity runs `true` through the same shell runner and containment
-// as a run's instruction.
-func bareActivity(sh *shell.Container) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		info := activity.GetInfo(ctx)
-		res, err := shell.Run(ctx, shell.Command{Cmd: "true", Env: []string{"PATH=/usr/bin:/bin"}, Container: sh,
-			Name: info.WorkflowExecution.ID + "-" + strconv.Itoa(int(info.Attempt))})
-		if err != nil {
-			return err
-		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("true exited %d", res.ExitCode)
-		}
-		return nil
-	}
 }
 
 func (cp *coreProc) onLifecycle(m *nats.Msg) {
@@ -260,7 +233,7 @@ func (rb *runBench) bareRuns(n int) (time.Duration, []client.WorkflowRun) {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
 				id := fmt.Sprintf("bench-bare-%d-%d", time.Now().UnixNano(), benchEventSeq.Add(1))
-				r, err := rb.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bareTaskQueue}, "BenchBare")
+				r, err := rb.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bareTaskQueue}, barerun.WorkflowName)
 				if err != nil {
 					rb.b.Errorf("bare start: %v", err)
 					return
@@ -346,7 +319,7 @@ func BenchmarkRunThroughput(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	fmt.Fprintf(out, "| median | %.1f | %.1f | %.2f |\n", median(bareRates), median(coreRates), median(ratios))
+	fmt.Fprintf(out, "| median | %.1f | %.1f | %.2f |\n", barerun.Median(bareRates), barerun.Median(coreRates), barerun.Median(ratios))
 
 	_, bare := rb.bareRuns(1)
 	fmt.Fprintf(out, "\n| path | history events per run |\n|---|---|\n| bare | %d |\n", rb.historyEvents(bare[0].GetID()))
@@ -357,20 +330,9 @@ func BenchmarkRunThroughput(b *testing.B) {
 	fmt.Fprintf(out, "\nprocess RSS %s after %d runs\n", pidRSS(os.Getpid()), rounds*perRound*2+len(benchPaths)+41)
 	// Printed, not logged: the testing package truncates a benchmark's log.
 	fmt.Println(out.String())
-	b.ReportMetric(median(ratios), "ratio")
-	b.ReportMetric(median(coreRates), "core-runs/s")
-	b.ReportMetric(median(bareRates), "bare-runs/s")
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	b.ReportMetric(barerun.Median(ratios), "ratio")
+	b.ReportMetric(barerun.Median(coreRates), "core-runs/s")
+	b.ReportMetric(barerun.Median(bareRates), "bare-runs/s")
 }
 
 // benchStore makes the store the benchmark's process uses, seeded with
@@ -436,6 +398,6 @@ func BenchmarkRunThroughputStoredRuns(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	fmt.Printf("| median | %.1f | %.1f | %.2f |\n\n", median(er), median(sr), median(ratios))
-	b.ReportMetric(median(ratios), "ratio")
+	fmt.Printf("| median | %.1f | %.1f | %.2f |\n\n", barerun.Median(er), barerun.Median(sr), barerun.Median(ratios))
+	b.ReportMetric(barerun.Median(ratios), "ratio")
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,14 +15,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/shell"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport/barerun"
 )
 
 // Settings of BenchmarkTopologyRunThroughput (docs/benchmarks.md#cost-per-run).
@@ -83,8 +81,7 @@ func BenchmarkTopologyRunThroughput(b *testing.B) {
 	b.Cleanup(sh.Close)
 	for range topoBareWorkers {
 		w := worker.New(c.tc, topoBareTaskQueue, worker.Options{})
-		w.RegisterWorkflowWithOptions(topoBareWorkflow, workflow.RegisterOptions{Name: "BenchBare"})
-		w.RegisterActivityWithOptions(topoBareActivity(sh), activity.RegisterOptions{Name: "BenchTrue"})
+		barerun.Register(w, sh)
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -132,7 +129,7 @@ func BenchmarkTopologyRunThroughput(b *testing.B) {
 			wg.Go(func() {
 				for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
 					id := fmt.Sprintf("bench-bare-%d-%d", start.UnixNano(), seq.Add(1))
-					r, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: topoBareTaskQueue}, "BenchBare")
+					r, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: topoBareTaskQueue}, barerun.WorkflowName)
 					if err != nil {
 						b.Errorf("bare start: %v", err)
 						return
@@ -174,34 +171,14 @@ func BenchmarkTopologyRunThroughput(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	fmt.Fprintf(out, "| median | %.1f | %.1f | %.2f |\n", topoMedian(bareRates), topoMedian(coreRates), topoMedian(ratios))
+	fmt.Fprintf(out, "| median | %.1f | %.1f | %.2f |\n", barerun.Median(bareRates), barerun.Median(coreRates), barerun.Median(ratios))
 	_, bw := bare(1)
 	_, cw := core(1)
 	fmt.Fprintf(out, "\nhistory events per run: bare %d, activity-core (plain) %d\n", c.historyEvents(b, bw), c.historyEvents(b, cw))
 	fmt.Println(out.String()) // printed: the testing package truncates a benchmark's log
-	b.ReportMetric(topoMedian(ratios), "ratio")
-	b.ReportMetric(topoMedian(coreRates), "core-runs/s")
-	b.ReportMetric(topoMedian(bareRates), "bare-runs/s")
-}
-
-func topoBareWorkflow(ctx workflow.Context) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-	return workflow.ExecuteActivity(ctx, "BenchTrue").Get(ctx, nil)
-}
-
-func topoBareActivity(sh *shell.Container) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		info := activity.GetInfo(ctx)
-		res, err := shell.Run(ctx, shell.Command{Cmd: "true", Env: []string{"PATH=/usr/bin:/bin"}, Container: sh,
-			Name: info.WorkflowExecution.ID + "-" + strconv.Itoa(int(info.Attempt))})
-		if err != nil {
-			return err
-		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("true exited %d", res.ExitCode)
-		}
-		return nil
-	}
+	b.ReportMetric(barerun.Median(ratios), "ratio")
+	b.ReportMetric(barerun.Median(coreRates), "core-runs/s")
+	b.ReportMetric(barerun.Median(bareRates), "bare-runs/s")
 }
 
 // historyEvents counts the events of a workflow once it has closed.
@@ -232,15 +209,4 @@ func topoBenchSetting(tb testing.TB, name string, def int) int {
 		tb.Fatalf("%s=%q: want a positive integer", name, v)
 	}
 	return n
-}
-
-func topoMedian(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
