@@ -366,9 +366,10 @@ func (a *Activities) EndRun(ctx context.Context, in EndRunInput) (*EndRunResult,
 	if fin.Result != nil {
 		exit = fin.Result.ExitCode
 	}
-	if fin.LostCompletion && run != nil && run.Status == store.RunSucceeded {
-		// FinishRun found the attempt's kept result: the command succeeded
-		// and only its report was lost.
+	if run != nil && run.Status == store.RunSucceeded && fin.Status != store.RunSucceeded {
+		// The command succeeded and only its report was lost: FinishRun
+		// found the attempt's kept result, or the attempt had recorded the
+		// run itself (InstructionInput.Finish) and the record keeps it.
 		fin.Status, fin.Stage, fin.Error, exit = store.RunSucceeded, store.StageNone, "", run.ExitCode
 	}
 	res := &EndRunResult{Status: fin.Status, Reason: cmp.Or(fin.Error, fin.Reason)}
