@@ -83,6 +83,10 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting run: %w", err)
 	}
+	// After a reset the Temporal run id, and so leanRunID, is new, but a
+	// replayed BeginRun names the run it recorded.
+	runID = cmp.Or(begin.RunID, runID)
+	out.RunID = runID
 	if begin.Skip {
 		// BeginRun recorded and announced it.
 		out.Status, out.Reason = store.RunSkipped, begin.SkipReason
@@ -273,6 +277,9 @@ type BeginRunInput struct {
 // could give it.
 type BeginRunResult struct {
 	StartRunResult
+	// RunID is the run BeginRun recorded (empty in histories from before
+	// it was returned).
+	RunID string `json:"run_id,omitempty"`
 	// Rule is the rule's outcome, or RuleError why it could not be
 	// evaluated, when the definition has a rule and nothing that must come
 	// before it (context, guard, concurrency key). Both are empty when the
@@ -292,7 +299,7 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 	if err != nil {
 		return nil, err
 	}
-	out := &BeginRunResult{StartRunResult: *res}
+	out := &BeginRunResult{StartRunResult: *res, RunID: in.RunID}
 	if res.Skip {
 		now := res.StartedAt
 		a.announce(ctx, LifecycleEvent{
