@@ -81,6 +81,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		Now: workflow.Now(ctx),
 	}).Get(ctx, &begin)
 	if err != nil {
+		leaveGuard(ctx, in.DefinitionID)
 		return nil, fmt.Errorf("starting run: %w", err)
 	}
 	// After a reset the Temporal run id, and so leanRunID, is new, but a
@@ -174,6 +175,19 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		return out, nil
 	}
 	return f.end(out, instructionOutcome(ctx, err, &result, gathered.Snapshot, f.rule), def.OnFailure)
+}
+
+// leaveGuard takes a run that ends before BeginRun answered out of its
+// definition's guard: BeginRun may have sent the request already, and a
+// grant to a closed run would hold the guard until its lease ran out. A
+// definition without a guard (no lock workflow) only costs a failed signal.
+func leaveGuard(ctx workflow.Context, definitionID string) {
+	info := workflow.GetInfo(ctx)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	rel := LockRelease{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	if err := workflow.SignalExternalWorkflow(dctx, GuardWorkflowID(definitionID), "", lockReleaseSignal, rel).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("engine: leaving the definition's guard", "definition_id", definitionID, "error", err)
+	}
 }
 
 // ruleVerdict ends the run when the rule failed or said no; done is false
