@@ -123,3 +123,35 @@ func TestLostCompletionRecordsTheKeptResult(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordedSuccessOutlivesALostReport: a lean attempt recorded the run
+// as succeeded and announced it, then its report to Temporal came too late
+// (start-to-close timeout, not a heartbeat one). The workflow must not
+// contradict the record: no run.timed_out after run.succeeded, and the
+// workflow ends as the run did.
+func TestRecordedSuccessOutlivesALostReport(t *testing.T) {
+	h := newHarness(t)
+	h.put("id: t.late\ntrigger: {trigger_type: cron, cron_expression: '@daily', misfire_policy: allow_all}\ninstruction: {kind: shell, cmd: 'true'}\n")
+	out, werr, run := h.runWith(RunInput{DefinitionID: "t.late", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
+		env.OnActivity(h.acts.RunInstruction, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in InstructionInput) (*InstructionResult, error) {
+				zero := 0
+				if in.Finish == nil || !h.acts.finishSucceeded(ctx, in, &InstructionResult{ExitCode: &zero, Attempt: 1, StartedAt: time.Now()}) {
+					t.Fatal("the attempt did not record the run")
+				}
+				return nil, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil)
+			})
+	})
+	if werr != nil || out.Status != store.RunSucceeded || run.Status != store.RunSucceeded {
+		t.Errorf("workflow %v %+v, record %+v", werr, out, run)
+	}
+	// Announced again (the attempt may have died before it could), under
+	// the same message id, which JetStream de-duplicates.
+	h.pub.mu.Lock()
+	defer h.pub.mu.Unlock()
+	for _, m := range h.pub.msgs {
+		if !strings.HasSuffix(m.Subject, ".run.succeeded") || m.MsgID != run.ID+":succeeded" {
+			t.Errorf("lifecycle event %s (%s), want only run.succeeded", m.Subject, m.MsgID)
+		}
+	}
+}

@@ -180,3 +180,30 @@ func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
 		t.Errorf("signals %q, want %q", got, want)
 	}
 }
+
+// TestCanceledBeginRunLeavesTheGuard: BeginRun sends the guard request; a
+// run canceled before BeginRun's answer is recorded still leaves the
+// guard's queue, or the guard would be granted to a closed run and held
+// until its lease (hours) runs out.
+func TestCanceledBeginRunLeavesTheGuard(t *testing.T) {
+	h := newHarness(t)
+	h.put(cronShell("t.gone", "instruction: {kind: shell, cmd: 'true'}\n"))
+	_, werr, _ := h.runWith(RunInput{DefinitionID: "t.gone", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
+		env.OnActivity(h.acts.BeginRun, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in BeginRunInput) (*BeginRunResult, error) {
+				if _, err := h.acts.StartRun(ctx, in.StartRunInput); err != nil {
+					return nil, err
+				}
+				h.asked = append(h.asked, LockRequest{Run: in.RunID, LockID: GuardWorkflowID("t.gone")})
+				env.CancelWorkflow()
+				<-ctx.Done()
+				return nil, ctx.Err()
+			})
+	})
+	if werr == nil || len(h.asked) != 1 {
+		t.Fatalf("run %v, asked %v", werr, h.asked)
+	}
+	if len(h.released) != 1 || h.released[0] != GuardWorkflowID("t.gone") {
+		t.Errorf("released %v, want the guard", h.released)
+	}
+}

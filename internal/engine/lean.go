@@ -81,8 +81,13 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		Now: workflow.Now(ctx),
 	}).Get(ctx, &begin)
 	if err != nil {
+		leaveGuard(ctx, in.DefinitionID)
 		return nil, fmt.Errorf("starting run: %w", err)
 	}
+	// After a reset the Temporal run id, and so leanRunID, is new, but a
+	// replayed BeginRun names the run it recorded.
+	runID = cmp.Or(begin.RunID, runID)
+	out.RunID = runID
 	if begin.Skip {
 		// BeginRun recorded and announced it.
 		out.Status, out.Reason = store.RunSkipped, begin.SkipReason
@@ -170,6 +175,19 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		return out, nil
 	}
 	return f.end(out, instructionOutcome(ctx, err, &result, gathered.Snapshot, f.rule), def.OnFailure)
+}
+
+// leaveGuard takes a run that ends before BeginRun answered out of its
+// definition's guard: BeginRun may have sent the request already, and a
+// grant to a closed run would hold the guard until its lease ran out. A
+// definition without a guard (no lock workflow) only costs a failed signal.
+func leaveGuard(ctx workflow.Context, definitionID string) {
+	info := workflow.GetInfo(ctx)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	rel := LockRelease{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	if err := workflow.SignalExternalWorkflow(dctx, GuardWorkflowID(definitionID), "", lockReleaseSignal, rel).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("engine: leaving the definition's guard", "definition_id", definitionID, "error", err)
+	}
 }
 
 // ruleVerdict ends the run when the rule failed or said no; done is false
@@ -273,6 +291,9 @@ type BeginRunInput struct {
 // could give it.
 type BeginRunResult struct {
 	StartRunResult
+	// RunID is the run BeginRun recorded (empty in histories from before
+	// it was returned).
+	RunID string `json:"run_id,omitempty"`
 	// Rule is the rule's outcome, or RuleError why it could not be
 	// evaluated, when the definition has a rule and nothing that must come
 	// before it (context, guard, concurrency key). Both are empty when the
@@ -292,7 +313,7 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 	if err != nil {
 		return nil, err
 	}
-	out := &BeginRunResult{StartRunResult: *res}
+	out := &BeginRunResult{StartRunResult: *res, RunID: in.RunID}
 	if res.Skip {
 		now := res.StartedAt
 		a.announce(ctx, LifecycleEvent{
@@ -366,9 +387,10 @@ func (a *Activities) EndRun(ctx context.Context, in EndRunInput) (*EndRunResult,
 	if fin.Result != nil {
 		exit = fin.Result.ExitCode
 	}
-	if fin.LostCompletion && run != nil && run.Status == store.RunSucceeded {
-		// FinishRun found the attempt's kept result: the command succeeded
-		// and only its report was lost.
+	if run != nil && run.Status == store.RunSucceeded && fin.Status != store.RunSucceeded {
+		// The command succeeded and only its report was lost: FinishRun
+		// found the attempt's kept result, or the attempt had recorded the
+		// run itself (InstructionInput.Finish) and the record keeps it.
 		fin.Status, fin.Stage, fin.Error, exit = store.RunSucceeded, store.StageNone, "", run.ExitCode
 	}
 	res := &EndRunResult{Status: fin.Status, Reason: cmp.Or(fin.Error, fin.Reason)}
