@@ -114,7 +114,7 @@ func TestIngestBoundsAndSchema(t *testing.T) {
 		if _, ok := got[WorkflowID(w.id("hook"), "good")]; !ok || len(got) != 1 {
 			t.Errorf("runs: %v, want only the conforming event", sortedKeys(got))
 		}
-		st := r.Stats()
+		st := w.settledStats(r)
 		if st.Invalid != 3 || st.Acked != 4 || st.Started != 1 {
 			t.Errorf("stats: %+v", st)
 		}

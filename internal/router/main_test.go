@@ -414,6 +414,24 @@ func (w *world) waitIdle(durable string) *jetstream.ConsumerInfo {
 	return info
 }
 
+// settledStats waits until the router has counted an outcome (ack or nak)
+// for every delivery the consumer made, then returns its stats: the server
+// sees an ack before the router's counter does, so reading Stats right
+// after waitIdle races with the last ack.
+func (w *world) settledStats(r *Router) Stats {
+	w.t.Helper()
+	var st Stats
+	poll(w.t, 60*time.Second, "router counted every delivery", func() error {
+		info := w.waitIdle(DurableDefault)
+		st = r.Stats()
+		if done := st.Acked + st.Naked; done < info.Delivered.Consumer {
+			return fmt.Errorf("%d deliveries, %d acked or naked", info.Delivered.Consumer, done)
+		}
+		return nil
+	})
+	return st
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

@@ -65,7 +65,7 @@ func TestRouteEvents(t *testing.T) {
 		if ins := got[WorkflowID(w.id("issues"), seq)]; len(ins) != 1 || ins[0].Event.ID != seq {
 			t.Errorf("issues run by stream sequence %s missing: %v", seq, sortedKeys(got))
 		}
-		st := r.Stats()
+		st := w.settledStats(r)
 		if st.Received != 3 || st.Matched != 2 || st.Started != 3 || st.Invalid != 0 || st.StartFailures != 0 || st.Acked != 3 {
 			t.Errorf("stats: %+v", st)
 		}
@@ -139,7 +139,7 @@ func TestRedeliveryRunsOnce(t *testing.T) {
 		w.publish(w.subj("org.x"), map[string]any{}, "ev-1")
 		w.waitRuns(2)
 		info := w.waitIdle(DurableDefault)
-		st := r.Stats()
+		st := w.settledStats(r)
 		// Delivery 1: a started, b started but "failed" -> nak.
 		// Delivery 2: both already started -> ack.
 		if st.Received != 2 || st.Started != 1 || st.Deduplicated != 2 || st.StartFailures != 1 || st.Naked != 1 || st.Acked != 1 {
@@ -188,7 +188,7 @@ func TestSlowStartIsNotRedelivered(t *testing.T) {
 		w.publish(w.subj("org.x"), map[string]any{}, "slow-1")
 		w.waitRuns(1)
 		w.waitIdle(DurableDefault)
-		if st := r.Stats(); st.Received != 1 || fc.calls.Load() != 1 || st.Acked != 1 {
+		if st := w.settledStats(r); st.Received != 1 || fc.calls.Load() != 1 || st.Acked != 1 {
 			t.Errorf("redelivered while in progress: stats %+v, %d starts", st, fc.calls.Load())
 		}
 	})
@@ -315,7 +315,7 @@ func TestInvalidPayloadsAckedAndCounted(t *testing.T) {
 		if _, ok := got[WorkflowID(w.id("a"), "good-1")]; !ok {
 			t.Errorf("runs: %v", sortedKeys(got))
 		}
-		st := r.Stats()
+		st := w.settledStats(r)
 		if st.Invalid != 4 || st.Received != 5 || st.Acked != 5 || st.Started != 1 {
 			t.Errorf("stats: %+v", st)
 		}
@@ -417,7 +417,7 @@ func TestLoopGuard(t *testing.T) {
 		if ins := got[WorkflowID(notifier, "l2")]; len(ins) != 1 || ins[0].ChainDepth != 3 {
 			t.Errorf("l2: %+v", ins)
 		}
-		if st := r.Stats(); st.LoopGuarded != 2 || st.Started != 2 || st.Acked != 4 || st.Naked != 0 {
+		if st := w.settledStats(r); st.LoopGuarded != 2 || st.Started != 2 || st.Acked != 4 || st.Naked != 0 {
 			t.Errorf("stats: %+v", st)
 		}
 	})
