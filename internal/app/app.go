@@ -148,43 +148,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	tlog := slog.New(levelFilter{Handler: log.Handler(), min: o.TemporalLogLevel})
-	copts := client.Options{
-		HostPort:  o.Engines.TemporalAddress,
-		Namespace: o.Engines.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(tlog),
-	}
-	if codec != nil {
-		copts.DataConverter, copts.FailureConverter = payloadcodec.DataConverter(codec), payloadcodec.FailureConverter(codec)
-	}
-	if err := withTemporalTLS(&copts, o.Engines, log); err != nil {
-		return err
-	}
-	tc, err := client.NewLazyClient(copts)
+	tc, err := dialTemporal(ctx, o, codec, log)
 	if err != nil {
-		return &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
+		return err
 	}
 	defer tc.Close()
-	if err := probeTemporal(ctx, tc, o.Engines, log); err != nil {
+	nc, js, pub, err := connectNATS(o.Engines, log)
+	if err != nil {
 		return err
 	}
-
-	var nc *nats.Conn
-	var js jetstream.JetStream
-	var pub *eventbus.Publisher
-	if o.Engines.NATSURL != "" {
-		nopts := natsOptions(o.Engines.NATSAuth)
-		nc, err = eventbus.Connect(o.Engines.NATSURL, "activity-core", nopts, log)
-		if se := (*eventbus.Error)(nil); errors.As(err, &se) {
-			return &config.Error{Setting: se.Setting, Msg: se.Msg}
-		} else if err != nil {
-			return &config.Error{Setting: "ACTIVITY_NATS_URL", Msg: err.Error()}
-		}
+	if nc != nil {
 		defer nc.Drain()
-		if js, err = eventbus.JetStream(nc, nopts); err != nil {
-			return err
-		}
-		pub = eventbus.NewPublisher(nc, js)
 	}
 
 	metrics := adminapi.NewMetrics()
@@ -537,4 +511,53 @@ func natsOptions(a config.NATSAuth) eventbus.Options {
 		Creds: a.NATSCreds, NKey: a.NATSNKey, User: a.NATSUser, Password: a.NATSPassword, Token: a.NATSToken,
 		CA: a.NATSCA, Cert: a.NATSCert, Key: a.NATSKey, JSDomain: a.NATSJSDomain, JSAPIPrefix: a.NATSJSAPIPrefix,
 	}
+}
+
+// dialTemporal makes the Temporal client every role shares: lazy, so a role
+// starts while Temporal is down, with TLS, the API key and the payload
+// codec as configured (docs/deployment.md#secure-connections).
+func dialTemporal(ctx context.Context, o Options, codec *payloadcodec.Codec, log *slog.Logger) (client.Client, error) {
+	tlog := slog.New(levelFilter{Handler: log.Handler(), min: o.TemporalLogLevel})
+	copts := client.Options{
+		HostPort:  o.Engines.TemporalAddress,
+		Namespace: o.Engines.TemporalNamespace,
+		Logger:    sdklog.NewStructuredLogger(tlog),
+	}
+	if codec != nil {
+		copts.DataConverter, copts.FailureConverter = payloadcodec.DataConverter(codec), payloadcodec.FailureConverter(codec)
+	}
+	if err := withTemporalTLS(&copts, o.Engines, log); err != nil {
+		return nil, err
+	}
+	tc, err := client.NewLazyClient(copts)
+	if err != nil {
+		return nil, &config.Error{Setting: "ACTIVITY_TEMPORAL_ADDRESS", Msg: err.Error()}
+	}
+	if err := probeTemporal(ctx, tc, o.Engines, log); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// connectNATS connects to NATS when ACTIVITY_NATS_URL is set (all nil
+// otherwise), with the configured credentials, TLS and JetStream domain or
+// API prefix. The caller drains the connection.
+func connectNATS(e config.Engines, log *slog.Logger) (*nats.Conn, jetstream.JetStream, *eventbus.Publisher, error) {
+	if e.NATSURL == "" {
+		return nil, nil, nil, nil
+	}
+	nopts := natsOptions(e.NATSAuth)
+	nc, err := eventbus.Connect(e.NATSURL, "activity-core", nopts, log)
+	if se := (*eventbus.Error)(nil); errors.As(err, &se) {
+		return nil, nil, nil, &config.Error{Setting: se.Setting, Msg: se.Msg}
+	} else if err != nil {
+		return nil, nil, nil, &config.Error{Setting: "ACTIVITY_NATS_URL", Msg: err.Error()}
+	}
+	js, err := eventbus.JetStream(nc, nopts)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return nc, js, eventbus.NewPublisher(nc, js), nil
 }
