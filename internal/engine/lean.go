@@ -67,19 +67,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	info := workflow.GetInfo(ctx)
 	runID := cmp.Or(in.RunID, leanRunID(info))
 	out := &RunOutput{RunID: runID}
-	var scheduledAt *time.Time
-	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartKey); ok {
-		t = t.UTC()
-		scheduledAt = &t
-	}
-	var begin BeginRunResult
-	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, storeLocal), a.BeginRun, BeginRunInput{
-		StartRunInput: StartRunInput{
-			RunID: runID, WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
-			Input: in, ScheduledAt: scheduledAt, Attempt: int(info.Attempt),
-		},
-		Now: workflow.Now(ctx),
-	}).Get(ctx, &begin)
+	begin, err := beginLean(ctx, in, info, runID)
 	if err != nil {
 		leaveGuard(ctx, in.DefinitionID)
 		return nil, fmt.Errorf("starting run: %w", err)
@@ -137,22 +125,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		}
 	}
 	if len(def.Rule.When) > 0 {
-		outcome, ruleErr := begin.Rule, begin.RuleError
-		if outcome == nil && ruleErr == "" {
-			// Evaluated now, after what must come first (the context, the
-			// guard, the key).
-			outcome = &RuleOutcome{}
-			err := workflow.ExecuteLocalActivity(ruleOptions(ctx), a.EvaluateRule, RuleInput{
-				Ref: ref, ContentHash: begin.ContentHash, Context: gathered.Values, Event: in.Event, Now: workflow.Now(ctx),
-			}).Get(ctx, outcome)
-			if err != nil {
-				return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: errMessage(err)}, def.OnFailure)
-			}
-		}
-		if ruleErr != "" {
-			return f.end(out, FinishRunInput{Status: store.RunFailed, Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: ruleErr}, def.OnFailure)
-		}
-		if res, done := f.ruleVerdict(out, outcome, gathered.Snapshot, def.OnFailure); done {
+		if res, done := f.leanRule(out, &begin, ref, gathered, def); done {
 			return res()
 		}
 	}
@@ -500,4 +473,49 @@ func (a *Activities) finishSucceeded(ctx context.Context, in InstructionInput, r
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// beginLean runs BeginRun, the lean run's first local activity: it records
+// the run (or records and announces a skip), caches the spec, evaluates a
+// rule that needs nothing first and asks for the guard.
+func beginLean(ctx workflow.Context, in RunInput, info *workflow.Info, runID string) (BeginRunResult, error) {
+	var scheduledAt *time.Time
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartKey); ok {
+		t = t.UTC()
+		scheduledAt = &t
+	}
+	var begin BeginRunResult
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, storeLocal), a.BeginRun, BeginRunInput{
+		StartRunInput: StartRunInput{
+			RunID: runID, WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
+			Input: in, ScheduledAt: scheduledAt, Attempt: int(info.Attempt),
+		},
+		Now: workflow.Now(ctx),
+	}).Get(ctx, &begin)
+	return begin, err
+}
+
+// leanRule applies the definition's rule: BeginRun's verdict when it could
+// evaluate it, else a local activity now, after what must come first (the
+// context, the guard, the key). done means the run ends with res.
+func (f *finisher) leanRule(out *RunOutput, begin *BeginRunResult, ref *SpecRef, gathered GatherResult, def *definition.Definition) (res func() (*RunOutput, error), done bool) {
+	ctx := f.ctx
+	outcome, ruleErr := begin.Rule, begin.RuleError
+	if outcome == nil && ruleErr == "" {
+		outcome = &RuleOutcome{}
+		err := workflow.ExecuteLocalActivity(ruleOptions(ctx), a.EvaluateRule, RuleInput{
+			Ref: ref, ContentHash: begin.ContentHash, Context: gathered.Values, Event: f.in.Event, Now: workflow.Now(ctx),
+		}).Get(ctx, outcome)
+		if err != nil {
+			return func() (*RunOutput, error) {
+				return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: errMessage(err)}, def.OnFailure)
+			}, true
+		}
+	}
+	if ruleErr != "" {
+		return func() (*RunOutput, error) {
+			return f.end(out, FinishRunInput{Status: store.RunFailed, Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: ruleErr}, def.OnFailure)
+		}, true
+	}
+	return f.ruleVerdict(out, outcome, gathered.Snapshot, def.OnFailure)
 }
