@@ -20,6 +20,7 @@ import (
 	"github.com/coulomb/activity-core/internal/app"
 	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/devserver"
+	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
 // DevCmd runs everything in one process on embedded engines.
@@ -204,7 +205,7 @@ func (c *DevCmd) checkBind() error {
 		{"ACTIVITY_TEMPORAL_ADDRESS", c.TemporalAddr},
 		{"ACTIVITY_NATS_ADDR", c.NATSAddr},
 	} {
-		if host, _, err := net.SplitHostPort(b.addr); err == nil && !config.IsLoopback(host) {
+		if host, _, err := net.SplitHostPort(b.addr); err == nil && !tlsconf.IsLoopback(host) {
 			return &config.Error{Setting: b.setting, Msg: fmt.Sprintf("%s is not a loopback address: dev's embedded engines have no TLS and no authentication, so anyone who can reach it could start workflows and read run history; use 127.0.0.1, or set ACTIVITY_ALLOW_PLAINTEXT=1 if this network is trusted", b.addr)}
 		}
 	}

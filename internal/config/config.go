@@ -107,7 +107,7 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 		if e.DatabaseURL == "" {
 			errs = append(errs, bad("ACTIVITY_DATABASE_URL", "not set; set it to postgres://user@host:5432/db or sqlite:///path/to/activity-core.db"))
 		} else if !strings.HasPrefix(e.DatabaseURL, "postgres://") && !strings.HasPrefix(e.DatabaseURL, "postgresql://") && !strings.HasPrefix(e.DatabaseURL, "sqlite:") {
-			errs = append(errs, bad("ACTIVITY_DATABASE_URL", "unsupported scheme in %q; want postgres://… or sqlite:///path", redactURL(e.DatabaseURL)))
+			errs = append(errs, bad("ACTIVITY_DATABASE_URL", "unsupported scheme in %q; want postgres://… or sqlite:///path", secret.RedactURL(e.DatabaseURL)))
 		}
 	}
 	if needTemporal {
@@ -129,7 +129,7 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 		if e.NATSURL == "" {
 			errs = append(errs, bad("ACTIVITY_NATS_URL", "not set; the router needs NATS (e.g. nats://127.0.0.1:4222)"))
 		} else if u, err := url.Parse(e.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
-			errs = append(errs, bad("ACTIVITY_NATS_URL", "%q is not a nats:// URL", redactURL(e.NATSURL)))
+			errs = append(errs, bad("ACTIVITY_NATS_URL", "%q is not a nats:// URL", secret.RedactURL(e.NATSURL)))
 		}
 	}
 	if e.StateHubURL != "" {
@@ -214,9 +214,6 @@ func checkToken(setting, token string) error {
 	return nil
 }
 
-// redactURL hides the secrets of a URL for messages.
-func redactURL(raw string) string { return secret.RedactURL(raw) }
-
 // Redacted returns the settings as name=value lines for logs, secrets
 // masked.
 func Redacted(e Engines, s Sync, h HTTP) []string {
@@ -227,7 +224,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		return "***"
 	}
 	return append([]string{
-		"ACTIVITY_DATABASE_URL=" + redactURL(e.DatabaseURL),
+		"ACTIVITY_DATABASE_URL=" + secret.RedactURL(e.DatabaseURL),
 		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
@@ -237,7 +234,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_TEMPORAL_TLS_KEY=" + e.TemporalTLSKey,
 		"ACTIVITY_TEMPORAL_TLS_SERVER_NAME=" + e.TemporalServerName,
 		"ACTIVITY_TEMPORAL_API_KEY=" + mask(e.TemporalAPIKey),
-		"ACTIVITY_NATS_URL=" + redactURL(e.NATSURL),
+		"ACTIVITY_NATS_URL=" + secret.RedactURL(e.NATSURL),
 		fmt.Sprintf("ACTIVITY_NATS_STREAM_REPLICAS=%d", e.NATSStreamReplicas),
 		"ACTIVITY_EVENT_SCHEMA_MODE=" + e.EventSchemaMode,
 		"ACTIVITY_DEFINITION_PATHS=" + strings.Join(s.DefinitionPaths, ","),

@@ -3,10 +3,10 @@ package config
 import (
 	"errors"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
@@ -91,7 +91,7 @@ func (tr Transport) CheckPlaintext(e *Engines) error {
 		return nil
 	}
 	var errs []error
-	if host, _, err := net.SplitHostPort(e.TemporalAddress); err == nil && !IsLoopback(host) && !e.TemporalTLS.Enabled() {
+	if host, _, err := net.SplitHostPort(e.TemporalAddress); err == nil && !tlsconf.IsLoopback(host) && !e.TemporalTLS.Enabled() {
 		errs = append(errs, bad("ACTIVITY_TEMPORAL_ADDRESS", "%s is not a loopback address and TLS to Temporal is off, so definitions, payloads and run history would cross the network in clear; set ACTIVITY_TEMPORAL_TLS_CA (and _TLS_CERT and _TLS_KEY for mTLS), ACTIVITY_TEMPORAL_TLS=1 or ACTIVITY_TEMPORAL_API_KEY, or set ACTIVITY_ALLOW_PLAINTEXT=1 if this network is trusted", e.TemporalAddress))
 	}
 	natsTLS := e.NATSCA != "" || e.NATSCert != ""
@@ -100,29 +100,11 @@ func (tr Transport) CheckPlaintext(e *Engines) error {
 		if raw == "" || natsTLS {
 			continue
 		}
-		u, err := url.Parse(natsServerURL(raw))
-		if err != nil || u.Scheme == "tls" || u.Scheme == "wss" || IsLoopback(u.Hostname()) {
+		u, tls, err := tlsconf.NATSServer(raw)
+		if err != nil || tls || tlsconf.IsLoopback(u.Hostname()) {
 			continue // nats.go cannot dial a URL that does not parse either
 		}
-		errs = append(errs, bad("ACTIVITY_NATS_URL", "%s is not a loopback address and TLS to NATS is off, so events and lifecycle messages would cross the network in clear; use a tls:// (or wss://) URL or set ACTIVITY_NATS_CA (and ACTIVITY_NATS_CERT and ACTIVITY_NATS_KEY for mTLS), or set ACTIVITY_ALLOW_PLAINTEXT=1 if this network is trusted", redactURL(raw)))
+		errs = append(errs, bad("ACTIVITY_NATS_URL", "%s is not a loopback address and TLS to NATS is off, so events and lifecycle messages would cross the network in clear; use a tls:// (or wss://) URL or set ACTIVITY_NATS_CA (and ACTIVITY_NATS_CERT and ACTIVITY_NATS_KEY for mTLS), or set ACTIVITY_ALLOW_PLAINTEXT=1 if this network is trusted", secret.RedactURL(raw)))
 	}
 	return errors.Join(errs...)
-}
-
-// natsServerURL is raw as nats.go dials it: host:port without a scheme
-// means nats://host:port.
-func natsServerURL(raw string) string {
-	if !strings.Contains(raw, "://") {
-		return "nats://" + raw
-	}
-	return raw
-}
-
-// IsLoopback reports whether host is "localhost", in 127.0.0.0/8 or ::1.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

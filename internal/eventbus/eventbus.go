@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	neturl "net/url"
 	"strings"
 	"time"
 
@@ -151,15 +149,8 @@ func plaintextLoopback(url string, o Options) bool {
 		if raw == "" {
 			continue
 		}
-		if !strings.Contains(raw, "://") {
-			raw = "nats://" + raw // as nats.go reads it
-		}
-		u, err := neturl.Parse(raw)
-		if err != nil || u.Scheme == "tls" || u.Scheme == "wss" {
-			return false
-		}
-		host := u.Hostname()
-		if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+		u, tls, err := tlsconf.NATSServer(raw)
+		if err != nil || tls || !tlsconf.IsLoopback(u.Hostname()) {
 			return false
 		}
 	}

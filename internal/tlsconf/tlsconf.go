@@ -1,5 +1,5 @@
 // Package tlsconf builds the client *tls.Config activity-core uses towards
-// an engine (Temporal, later NATS) from PEM files named by settings, and
+// an engine (Temporal) from PEM files named by settings, and
 // re-reads the client certificate and the CA when the files change on
 // disk, so that cert-manager or Vault can rotate them without a restart
 // (docs/deployment.md#secure-connections). Every error names the setting
