@@ -354,27 +354,30 @@ type flakyStore struct {
 	failedC, failedU int
 }
 
-func (s *flakyStore) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
+// refuse reports whether this write fails, counting it down from left and
+// up in failed.
+func (s *flakyStore) refuse(left, failed *int) bool {
 	s.mu.Lock()
-	if s.creates > 0 {
-		s.creates--
-		s.failedC++
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if *left == 0 {
+		return false
+	}
+	*left--
+	*failed++
+	return true
+}
+
+func (s *flakyStore) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
+	if s.refuse(&s.creates, &s.failedC) {
 		return store.Run{}, fmt.Errorf("connection refused: %w", store.ErrUnavailable)
 	}
-	s.mu.Unlock()
 	return s.Store.CreateRun(ctx, r)
 }
 
 func (s *flakyStore) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
-	s.mu.Lock()
-	if s.updates > 0 {
-		s.updates--
-		s.failedU++
-		s.mu.Unlock()
+	if s.refuse(&s.updates, &s.failedU) {
 		return store.Run{}, fmt.Errorf("connection refused: %w", store.ErrUnavailable)
 	}
-	s.mu.Unlock()
 	return s.Store.UpdateRun(ctx, r)
 }
 

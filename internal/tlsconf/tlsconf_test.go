@@ -198,13 +198,19 @@ func TestRotatedCAIsUsedByTheNextConnection(t *testing.T) {
 	}
 }
 
-func TestServerNameIsVerified(t *testing.T) {
+// trustedClient starts a server of one test CA and writes that CA and a
+// client certificate it signed into the files f names.
+func trustedClient(t *testing.T) (addr string, f Files) {
+	t.Helper()
 	ca := testsupport.NewCA(t, "test CA")
-	addr := server(t, ca, ca)
 	dir := t.TempDir()
-	f := files(dir)
 	ca.WriteCA(t, dir, "ca.pem")
 	ca.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "activity-core", Client: true})
+	return server(t, ca, ca), files(dir)
+}
+
+func TestServerNameIsVerified(t *testing.T) {
+	addr, f := trustedClient(t)
 	cfg, err := New(f, "wrong.test", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -231,12 +237,7 @@ func TestNewWithoutFiles(t *testing.T) {
 // a name to check it against; the CA-file path must too, or any
 // certificate the CA ever signed (another service's) would be accepted.
 func TestNoServerNameIsRefused(t *testing.T) {
-	ca := testsupport.NewCA(t, "test CA")
-	addr := server(t, ca, ca)
-	dir := t.TempDir()
-	f := files(dir)
-	ca.WriteCA(t, dir, "ca.pem")
-	ca.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "activity-core", Client: true})
+	addr, f := trustedClient(t)
 	cfg, err := New(f, "", nil)
 	if err != nil {
 		t.Fatal(err)
