@@ -295,7 +295,7 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 		})
 		return out, nil
 	}
-	a.specs.put(SpecRef{DefinitionID: in.Input.DefinitionID, Version: res.Version, ContentHash: res.ContentHash}, res.Spec)
+	a.specs.Add(SpecRef{DefinitionID: in.Input.DefinitionID, Version: res.Version, ContentHash: res.ContentHash}.key(), res.Spec)
 	def, err := definition.FromCanonicalJSON(res.Spec)
 	if err != nil {
 		return out, nil // a spec that does not decode fails the run in the workflow

@@ -1,13 +1,12 @@
 package engine
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coulomb/activity-core/internal/definition"
@@ -30,49 +29,17 @@ const specCacheSize = 512
 
 // specCache keeps canonical specs by definition id and content hash, least
 // recently used out first.
-type specCache struct {
-	mu    sync.Mutex
-	max   int
-	items map[string]*list.Element
-	order *list.List // front: most recently used
-}
+type specCache = lru.Cache[string, json.RawMessage]
 
-type specEntry struct {
-	key  string
-	spec json.RawMessage
-}
-
-func newSpecCache(max int) *specCache {
-	return &specCache{max: max, items: map[string]*list.Element{}, order: list.New()}
+func newSpecCache(size int) *specCache {
+	c, err := lru.New[string, json.RawMessage](size)
+	if err != nil {
+		panic(err) // only for a size below 1, a constant here
+	}
+	return c
 }
 
 func (r SpecRef) key() string { return r.DefinitionID + "\x00" + r.ContentHash }
-
-func (c *specCache) get(r SpecRef) (json.RawMessage, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.items[r.key()]
-	if !ok {
-		return nil, false
-	}
-	c.order.MoveToFront(e)
-	return e.Value.(*specEntry).spec, true
-}
-
-func (c *specCache) put(r SpecRef, spec json.RawMessage) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.items[r.key()]; ok {
-		c.order.MoveToFront(e)
-		return
-	}
-	c.items[r.key()] = c.order.PushFront(&specEntry{key: r.key(), spec: spec})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.items, last.Value.(*specEntry).key)
-	}
-}
 
 // definition decodes the spec an activity was given, or, when it was given
 // a reference, the cached or stored spec it names. Old-shape runs pass the
@@ -81,7 +48,7 @@ func (a *Activities) definition(ctx context.Context, spec json.RawMessage, ref *
 	if len(spec) > 0 || ref == nil {
 		return loadSpec(spec)
 	}
-	if s, ok := a.specs.get(*ref); ok {
+	if s, ok := a.specs.Get(ref.key()); ok {
 		return loadSpec(s)
 	}
 	v, err := a.cfg.Store.GetDefinitionVersion(ctx, ref.DefinitionID, ref.Version)
@@ -94,6 +61,6 @@ func (a *Activities) definition(ctx context.Context, spec json.RawMessage, ref *
 	if v.ContentHash != ref.ContentHash {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("definition %s version %d has content hash %s, the run expected %s", ref.DefinitionID, ref.Version, v.ContentHash, ref.ContentHash), errTypeStore, nil)
 	}
-	a.specs.put(*ref, v.Spec)
+	a.specs.Add(ref.key(), v.Spec)
 	return loadSpec(v.Spec)
 }
