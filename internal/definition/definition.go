@@ -88,6 +88,11 @@ type Definition struct {
 	OnFailure      string          `json:"on_failure"`
 	Retry          Retry           `json:"retry"`
 	ConcurrencyKey string          `json:"concurrency_key,omitempty"`
+	// Expect, Notify and PauseAfterFailures are the alerting fields
+	// (docs/alerting.md), with folder and deployment defaults merged in.
+	Expect             *Expect `json:"expect,omitempty"`
+	Notify             *Notify `json:"notify,omitempty"`
+	PauseAfterFailures int     `json:"pause_after_failures,omitempty"`
 
 	// Source is where the definition was read from; not part of the
 	// canonical form (moving a file is not a change of behaviour).
@@ -173,6 +178,68 @@ type Instruction struct {
 	// publish
 	Subject string         `json:"subject,omitempty"`
 	Payload map[string]any `json:"payload,omitempty"`
+}
+
+// Expect is what a healthy definition does (docs/alerting.md#expect); a
+// zero field checks nothing.
+type Expect struct {
+	// SucceedsWithin: stale when the last success is older than this.
+	SucceedsWithin Duration `json:"succeeds_within,omitempty"`
+	// MaxDuration: late when a run is still going past this.
+	MaxDuration Duration `json:"max_duration,omitempty"`
+	// Grace: missed when a scheduled fire left no run within this.
+	Grace Duration `json:"grace,omitempty"`
+	// OutputMatches is an RE2 regular expression: a run that exits 0
+	// without a match in its stdout fails at stage expectation.
+	OutputMatches string `json:"output_matches,omitempty"`
+}
+
+// Notification events (notify.on).
+const (
+	EventFailed    = "failed"
+	EventTimedOut  = "timed_out"
+	EventMissed    = "missed"
+	EventStale     = "stale"
+	EventLate      = "late"
+	EventRecovered = "recovered"
+	EventSkipped   = "skipped"
+	// EventPaused: a missed fire of a schedule an operator paused, and an
+	// auto-pause; off unless listed.
+	EventPaused = "paused"
+)
+
+// NotifyOnDefault is notify.on when not given: all but skipped and paused.
+var NotifyOnDefault = []string{EventFailed, EventTimedOut, EventMissed, EventStale, EventLate, EventRecovered}
+
+// Notify says who is told, and when (docs/alerting.md#notify).
+type Notify struct {
+	On []string `json:"on,omitempty"`
+	// AfterFailures: alert on the Nth consecutive failure (default 1).
+	AfterFailures int            `json:"after_failures,omitempty"`
+	Targets       []NotifyTarget `json:"targets,omitempty"`
+}
+
+// Notification target kinds.
+const (
+	TargetWebhook = "webhook"
+	TargetSlack   = "slack"
+	TargetEmail   = "email"
+	TargetNATS    = "nats"
+)
+
+// NotifyTarget is one place notifications go. Which fields are set
+// depends on Kind. URL may be a ${env:NAME} reference, resolved by the
+// notifier like any secret.
+type NotifyTarget struct {
+	Kind string `json:"kind"`
+	// webhook, slack
+	URL string `json:"url,omitempty"`
+	// webhook: the allow-listed secret that signs the body (HMAC-SHA256).
+	Secret string `json:"secret,omitempty"`
+	// email
+	To []string `json:"to,omitempty"`
+	// nats
+	Subject string `json:"subject,omitempty"`
 }
 
 // Retry is the retry policy of the instruction activity.

@@ -19,12 +19,15 @@ const (
 	RunSkipped   RunStatus = "skipped"
 	RunTimedOut  RunStatus = "timed_out"
 	RunCanceled  RunStatus = "canceled"
+	// RunMissed is a fire the schedule should have made that left no run
+	// within its grace (docs/alerting.md#missed-fires); SkipReason says why.
+	RunMissed RunStatus = "missed"
 )
 
 // Valid reports whether s is a known status.
 func (s RunStatus) Valid() bool {
 	switch s {
-	case RunPending, RunRunning, RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled:
+	case RunPending, RunRunning, RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled, RunMissed:
 		return true
 	}
 	return false
@@ -34,7 +37,7 @@ func (s RunStatus) Valid() bool {
 // of a terminal status, so a late retry cannot undo a finished run.
 func (s RunStatus) Terminal() bool {
 	switch s {
-	case RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled:
+	case RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled, RunMissed:
 		return true
 	}
 	return false
@@ -70,12 +73,15 @@ const (
 	StageContext     RunStage = "context"
 	StageRule        RunStage = "rule"
 	StageInstruction RunStage = "instruction"
+	// StageExpectation: the instruction succeeded but its output did not
+	// match expect.output_matches.
+	StageExpectation RunStage = "expectation"
 )
 
 // Valid reports whether s is a known stage (or none).
 func (s RunStage) Valid() bool {
 	switch s {
-	case StageNone, StageContext, StageRule, StageInstruction:
+	case StageNone, StageContext, StageRule, StageInstruction, StageExpectation:
 		return true
 	}
 	return false

@@ -30,6 +30,9 @@ type OperatorPause struct {
 	// Until ends the pause by itself; nil pauses until resumed.
 	Until    *time.Time `json:"until,omitempty"`
 	PausedAt time.Time  `json:"paused_at"`
+	// By is who paused: "operator" (the API; the default when empty) or
+	// "auto-pause" (the detector, after pause_after_failures).
+	By string `json:"by,omitempty"`
 }
 
 // ActiveAt reports whether the pause still holds at now. The store returns
