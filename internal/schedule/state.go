@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,6 +83,20 @@ const temporalNoteMax = 1000
 // it while holding that lock. Errors wrap store.ErrNotFound (unknown or
 // removed definition) and store.ErrInvalid (until in the past).
 func (p *Projector) Pause(ctx context.Context, definitionID, note string, until *time.Time) error {
+	return p.PauseBy(ctx, definitionID, note, "", until)
+}
+
+// Who made a pause, in store.OperatorPause.By.
+const (
+	ByOperator  = "operator"
+	ByAutoPause = "auto-pause"
+)
+
+// PauseBy is Pause recording who paused in store.OperatorPause.By:
+// ByOperator (what Pause records, as an empty By) or ByAutoPause, the
+// detector after pause_after_failures (docs/alerting.md#detector). Sync and
+// the API treat both alike.
+func (p *Projector) PauseBy(ctx context.Context, definitionID, note, by string, until *time.Time) error {
 	if until != nil && !until.After(p.cfg.Now()) {
 		return fmt.Errorf("pausing %q: %w: until %s is not in the future", definitionID, store.ErrInvalid, until.UTC().Format(time.RFC3339))
 	}
@@ -93,7 +108,7 @@ func (p *Projector) Pause(ctx context.Context, definitionID, note string, until 
 		if err != nil {
 			return fmt.Errorf("pausing %q: %w", definitionID, err)
 		}
-		op, err := p.cfg.Store.SetOperatorPause(ctx, store.OperatorPause{DefinitionID: definitionID, Note: note, Until: until})
+		op, err := p.cfg.Store.SetOperatorPause(ctx, store.OperatorPause{DefinitionID: definitionID, Note: note, Until: until, By: by})
 		if err != nil {
 			return fmt.Errorf("pausing %q: %w", definitionID, err)
 		}
@@ -104,7 +119,7 @@ func (p *Projector) Pause(ctx context.Context, definitionID, note string, until 
 		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("pausing schedule %s: %w: the pause is recorded and the next sync applies it; Temporal said: %v", p.ScheduleID(definitionID), store.ErrUnavailable, err)
 		}
-		p.log.Info("schedule: paused by operator", "definition_id", definitionID, "note", note, "until", until)
+		p.log.Info("schedule: paused", "by", cmp.Or(by, ByOperator), "definition_id", definitionID, "note", note, "until", until)
 		return nil
 	})
 }

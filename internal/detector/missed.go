@@ -1,0 +1,217 @@
+package detector
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/schedule"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Limits of missed-fire checking.
+const (
+	// firesPerPassMax bounds the fires one definition is checked for in
+	// a pass; the rest wait for the next pass.
+	firesPerPassMax = 1000
+	// recountMax bounds how many fires a missed record's count is
+	// recounted over after a leader change.
+	recountMax = 1 << 20
+	// reasonMax bounds a reason built from an error.
+	reasonMax = 300
+)
+
+// The reasons of a missed fire (docs/alerting.md#missed-fires). Tests and
+// people match their prefixes.
+const (
+	reasonTemporalDown = "Temporal unreachable: "
+	reasonNoSchedule   = "no schedule in Temporal: the next sync creates it"
+	reasonPausedIn     = "schedule paused in Temporal: "
+	reasonNoWorker     = "no worker polling task queue "
+)
+
+// checkMissed looks at the nominal fires in (CheckedThrough, now-grace]:
+// one with a run is accounted for; one without is a missed fire.
+func (e *evaluation) checkMissed() {
+	from := e.missedFrom()
+	to := e.w.now.Add(-e.d.expect.Grace.D())
+	seen := e.w.scheduled[e.d.id]
+	for range firesPerPassMax {
+		f := e.d.cron.Next(from, e.d.loc).UTC()
+		if f.IsZero() || f.After(to) {
+			return
+		}
+		from = f
+		if seen[f.Unix()] {
+			e.closeEpisode()
+		} else {
+			e.missedFire(f)
+		}
+		e.h.CheckedThrough = &f
+	}
+}
+
+// missedFrom is where checking starts: after the last fire accounted for,
+// never before the definition's current version was stored, and, for a
+// definition seen for the first time, at most missedLookback back.
+func (e *evaluation) missedFrom() time.Time {
+	start := e.w.now.Add(-e.d.expect.Grace.D() - e.w.missedLookback)
+	if ct := e.h.CheckedThrough; ct != nil {
+		start = *ct
+	}
+	return latest(start, e.d.createdAt, e.d.changedAt)
+}
+
+// closeEpisode ends the open missed record: a fire had a run. The missed
+// problem stays until a run succeeds.
+func (e *evaluation) closeEpisode() {
+	if p := e.problem(store.HealthMissed); p != nil {
+		p.RunID = ""
+	}
+	e.ep = nil
+}
+
+// missedFire records fire f as missed: it joins the open record when the
+// reason is the same, or starts a new one.
+func (e *evaluation) missedFire(f time.Time) {
+	reason := e.w.missedReason(e.d, f)
+	e.h.MissedTotal++
+	e.out.missedFires++
+	p := e.problem(store.HealthMissed)
+	if p != nil && p.RunID != "" && p.Reason == reason {
+		if e.ep == nil || e.ep.recordID != p.RunID {
+			e.ep = e.recount(p.RunID)
+		}
+		e.ep.last = f
+		e.ep.count++
+		e.record(reason, false)
+		return
+	}
+	e.ep = &episode{recordID: missedRunID(e.d.id, f), first: f, last: f, count: 1}
+	e.record(reason, true)
+	switch {
+	case p != nil:
+		p.RunID, p.Reason = e.ep.recordID, reason
+	case after(f, e.h.LastSuccessAt):
+		e.enter(store.Problem{Kind: store.HealthMissed, Since: f, Reason: reason, RunID: e.ep.recordID}, "")
+	}
+}
+
+// recount rebuilds an open record the detector does not remember (another
+// replica opened it): its first fire is in its ID, and every fire from
+// there to CheckedThrough was missed.
+func (e *evaluation) recount(recordID string) *episode {
+	ep := &episode{recordID: recordID, count: 1}
+	sec, err := strconv.ParseInt(recordID[strings.LastIndexByte(recordID, '-')+1:], 10, 64)
+	if err != nil {
+		ep.first = e.problem(store.HealthMissed).Since
+	} else {
+		ep.first = time.Unix(sec, 0).UTC()
+	}
+	ep.last = ep.first
+	if ct := e.h.CheckedThrough; ct != nil {
+		for t := ep.first; ep.count < recountMax; ep.count++ {
+			if t = e.d.cron.Next(t, e.d.loc).UTC(); t.IsZero() || t.After(*ct) {
+				break
+			}
+			ep.last = t
+		}
+	}
+	return ep
+}
+
+// record writes the open record's current state into the outcome, once
+// per record however many fires joined it in this pass.
+func (e *evaluation) record(reason string, created bool) {
+	run := missedRun(e.d, *e.ep, reason, e.w.now)
+	for i := range e.out.missed {
+		if e.out.missed[i].run.ID == run.ID {
+			e.out.missed[i].run = run
+			return
+		}
+	}
+	e.out.missed = append(e.out.missed, missedRecord{run: run, created: created})
+}
+
+// missedRunID names the record of the missed fires that start at first.
+func missedRunID(definitionID string, first time.Time) string {
+	return "missed-" + definitionID + "-" + strconv.FormatInt(first.Unix(), 10)
+}
+
+// missedRun is the run record of an episode of missed fires.
+func missedRun(d *defSpec, ep episode, reason string, now time.Time) store.Run {
+	first := ep.first.UTC()
+	detail := mustJSON(map[string]any{"first": first, "last": ep.last.UTC(), "count": ep.count})
+	return store.Run{
+		ID: ep.recordID, DefinitionID: d.id, DefinitionVersion: d.version, ContentHash: d.contentHash,
+		Trigger: store.RunTriggerCron, TriggerDetail: detail, Status: store.RunMissed, SkipReason: reason,
+		ScheduledAt: &first, FinishedAt: &now,
+	}
+}
+
+// missedReason says why fire f left no run, from what the pass read: the
+// pauses, Temporal's schedule, the task queue's pollers and the running
+// runs.
+func (w *world) missedReason(d *defSpec, f time.Time) string {
+	if op, ok := w.pauses[d.id]; ok && !op.PausedAt.After(f) && op.ActiveAt(f) {
+		return "paused by " + cmp.Or(op.By, schedule.ByOperator) + ": " + cmp.Or(op.Note, "no note given")
+	}
+	if w.statesErr != nil {
+		return reasonTemporalDown + clip(w.statesErr.Error())
+	}
+	st := w.states[d.id]
+	switch {
+	case st == nil || !st.Exists:
+		return reasonNoSchedule
+	case st.Paused:
+		return reasonPausedIn + cmp.Or(st.Note, "no note given")
+	}
+	if has, err := w.pollers.get(); err == nil && !has {
+		return reasonNoWorker + w.taskQueue
+	}
+	if d.trigger.MisfirePolicy == definition.MisfireSkip {
+		for _, r := range w.running[d.id] {
+			if r.Trigger == store.RunTriggerCron && r.StartedAt != nil && r.StartedAt.Before(f) {
+				return "overlap skipped: run " + r.ID + " was still running"
+			}
+		}
+	}
+	for _, a := range st.RecentActions {
+		if a.ScheduledAt.Equal(f) {
+			return fmt.Sprintf("Temporal started workflow %s at %s but it recorded no run: the worker is busy or cannot reach the store",
+				a.WorkflowID, a.TakenAt.UTC().Format(time.RFC3339))
+		}
+	}
+	return fmt.Sprintf("catch-up window (%s) passed: Temporal did not fire it in time", d.trigger.CatchupWindow)
+}
+
+// whyNoMissedCheck says why missed fires are not checked.
+func (d *defSpec) whyNoMissedCheck() string {
+	switch {
+	case !d.enabled:
+		return "definition disabled"
+	case d.cron == nil:
+		return "not a cron definition"
+	}
+	return "expect.grace is not set"
+}
+
+func latest(t time.Time, ts ...time.Time) time.Time {
+	for _, u := range ts {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
+}
+
+// clip bounds text built from an error, keeping it valid UTF-8.
+func clip(s string) string {
+	if len(s) <= reasonMax {
+		return s
+	}
+	return strings.ToValidUTF8(s[:reasonMax], "") + "…"
+}
