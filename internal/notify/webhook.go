@@ -126,7 +126,32 @@ func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 		}
 		return "", permanentf("url: %q is not an http(s) URL", raw)
 	}
+	if s != raw {
+		redactURLParts(u, red)
+	}
 	return s, nil
+}
+
+// redactURLParts masks the parts of a secret URL a receiver might quote
+// back in its answer ("no such hook: /services/T0/B0/XXXX"): the path,
+// its longer segments, the query and its values, the password.
+func redactURLParts(u *url.URL, red *redactor) {
+	red.add(u.EscapedPath())
+	red.add(u.Path)
+	for _, seg := range strings.Split(u.Path, "/") {
+		if len(seg) >= 8 {
+			red.add(seg)
+		}
+	}
+	red.add(u.RawQuery)
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			red.add(v)
+		}
+	}
+	if p, ok := u.User.Password(); ok {
+		red.add(p)
+	}
 }
 
 // post sends body and reads a bounded part of the answer; anything but
