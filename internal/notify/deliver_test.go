@@ -1,0 +1,256 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
+)
+
+// TestStormIsOneGroupedMessage: 200 notifications due for one target go
+// as one message carrying Count 200 and at most GroupShown in full; every
+// row is sent under the same group ID, and each definition's timeline
+// records it.
+func TestStormIsOneGroupedMessage(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st outbox) {
+		rcv := &receiver{secret: []byte(hookSecret)}
+		srv := httptest.NewServer(rcv)
+		defer srv.Close()
+		w := newWorld(t, st, map[string]string{"OPS_HOOK_SECRET": hookSecret}, nil)
+		ops := definition.NotifyTarget{Kind: definition.TargetWebhook, URL: srv.URL + "/ops", Secret: "OPS_HOOK_SECRET"}
+		other := definition.NotifyTarget{Kind: definition.TargetWebhook, URL: srv.URL + "/other", Secret: "OPS_HOOK_SECRET"}
+		for i := range 200 {
+			event := definition.EventFailed
+			if i%4 == 3 {
+				event = definition.EventMissed
+			}
+			def := fmt.Sprintf("sweep-%03d", i)
+			w.enqueue(fmt.Sprintf("%s|%s|run-%03d|ops", def, event, i), def, event, ops, Message{Status: event, Reason: "exit status 1", RunID: fmt.Sprintf("run-%03d", i)})
+		}
+		w.enqueue("lonely|failed|run-x|other", "lonely", definition.EventFailed, other, failedMessage())
+		w.deliver()
+
+		got := rcv.received()
+		if len(got) != 2 {
+			t.Fatalf("receiver got %d requests, want 2 (one per target)", len(got))
+		}
+		byPath := map[string]received{}
+		for _, r := range got {
+			if !r.valid {
+				t.Errorf("signature does not verify")
+			}
+			var probe struct{ Event string }
+			json.Unmarshal(r.body, &probe)
+			byPath[probe.Event] = r
+		}
+		group := byPath[EventGroup]
+		var g Group
+		if err := json.Unmarshal(group.body, &g); err != nil {
+			t.Fatal(err)
+		}
+		if g.Count != 200 || len(g.Messages) != GroupShown || g.Counts["failed"] != 150 || g.Counts["missed"] != 50 || len(g.Counts) != 2 {
+			t.Errorf("group: count %d, %d messages, counts %v", g.Count, len(g.Messages), g.Counts)
+		}
+		if g.Messages[0].DefinitionID != "sweep-000" || g.Messages[0].RunURL != "https://activity.example.com/ui/runs/run-000" {
+			t.Errorf("first message: %+v", g.Messages[0])
+		}
+		if e := group.header.Get(EventHeader); e != "group" {
+			t.Errorf("event header %q", e)
+		}
+		groupID := group.header.Get(DeliveryHeader)
+		if !strings.HasPrefix(groupID, "group-") {
+			t.Errorf("delivery header %q", groupID)
+		}
+		if single := byPath["failed"]; single.header.Get(DeliveryHeader) != "lonely|failed|run-x|other" {
+			t.Errorf("the other target's delivery: %q", single.header.Get(DeliveryHeader))
+		}
+		sent := 0
+		for _, row := range w.rows() {
+			switch {
+			case row.ID == "lonely|failed|run-x|other":
+				if row.Status != store.NotificationSent || row.GroupID != "" {
+					t.Errorf("single row: %+v", row)
+				}
+			case row.Status != store.NotificationSent || row.GroupID != groupID:
+				t.Errorf("row %s: status %s, group %q", row.ID, row.Status, row.GroupID)
+			default:
+				sent++
+			}
+		}
+		if sent != 200 {
+			t.Errorf("%d grouped rows sent, want 200", sent)
+		}
+		if tl := w.timeline("sweep-121"); len(tl) != 1 || !strings.Contains(tl[0].Summary, "failed notification sent to webhook:"+srv.URL+"/ops") {
+			t.Errorf("timeline of sweep-121: %+v", tl)
+		}
+		w.deliver()
+		if n := len(rcv.received()); n != 2 {
+			t.Errorf("a second pass sent again: %d requests", n)
+		}
+	})
+}
+
+// TestGroupRetryKeepsItsDeliveryID: a group that failed is retried as the
+// same group, so a receiver that saw the first attempt can drop the repeat.
+func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st outbox) {
+		var mu sync.Mutex
+		var deliveries []string
+		fail := true
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			deliveries = append(deliveries, r.Header.Get(DeliveryHeader))
+			if fail {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+			}
+		}))
+		defer srv.Close()
+		w := newWorld(t, st, nil, nil)
+		target := definition.NotifyTarget{Kind: definition.TargetWebhook, URL: srv.URL}
+		for i := range 3 {
+			w.enqueue(fmt.Sprintf("n%d", i), fmt.Sprintf("d%d", i), definition.EventFailed, target, failedMessage())
+		}
+		w.deliver()
+		for _, row := range w.rows() {
+			if row.Status != store.NotificationPending || row.Attempts != 1 || row.GroupID != "" || !strings.Contains(row.LastError, "503 Service Unavailable: busy") {
+				t.Errorf("after the refusal: %+v", row)
+			}
+		}
+		mu.Lock()
+		fail = false
+		mu.Unlock()
+		w.clock.Add(time.Minute)
+		w.deliver()
+		if len(deliveries) != 2 || deliveries[0] != deliveries[1] {
+			t.Errorf("deliveries %q: want the same group twice", deliveries)
+		}
+		for _, row := range w.rows() {
+			if row.Status != store.NotificationSent || row.GroupID != deliveries[0] || row.Attempts != 2 {
+				t.Errorf("after the retry: %+v", row)
+			}
+		}
+	})
+}
+
+// TestGiveUpAfter24Hours: a notification that still fails 24 hours after
+// it was enqueued is given up, recorded on the row and in the timeline.
+func TestGiveUpAfter24Hours(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st outbox) {
+		addr := testsupport.FreeAddr(t) // nothing listens
+		w := newWorld(t, st, nil, nil)
+		target := definition.NotifyTarget{Kind: definition.TargetSlack, URL: "http://" + addr + "/hook"}
+		w.enqueue("n1", "backup-db", definition.EventFailed, target, failedMessage())
+		created := w.row("n1").CreatedAt
+		attempts := 0
+		for w.clock.Now().Sub(created) < GiveUpAfter {
+			w.deliver()
+			attempts++
+			row := w.row("n1")
+			if row.Status != store.NotificationPending || row.Attempts != attempts {
+				t.Fatalf("attempt %d at +%s: %+v", attempts, w.clock.Now().Sub(created), row)
+			}
+			if want := w.clock.Now().Add(Backoff(attempts)); !row.NextAttemptAt.Equal(want) {
+				t.Fatalf("attempt %d: next at %s, want %s", attempts, row.NextAttemptAt, want)
+			}
+			w.clock.Set(row.NextAttemptAt)
+		}
+		w.deliver()
+		row := w.row("n1")
+		if row.Status != store.NotificationFailed || row.Attempts != attempts+1 || !strings.Contains(row.LastError, "connection refused") {
+			t.Fatalf("at +%s: %+v", w.clock.Now().Sub(created), row)
+		}
+		if attempts != 29 { // at 0, 1, 3, 7, 15, 31, 63 minutes, then hourly to 23h03m
+			t.Errorf("%d attempts before giving up", attempts)
+		}
+		tl := w.timeline("backup-db")
+		if len(tl) != 1 || tl[0].Kind != store.TimelineNotification || !strings.Contains(tl[0].Summary, "failed notification to slack:http://"+addr+"/hook given up after 30 attempts: slack: POST failed") {
+			t.Errorf("timeline: %+v", tl)
+		}
+		if w.metric("slack", "failed") != 1 || w.metric("slack", "retry") != 29 {
+			t.Errorf("metrics: failed %v retry %v", w.metric("slack", "failed"), w.metric("slack", "retry"))
+		}
+		w.clock.Add(time.Hour)
+		w.deliver()
+		if row := w.row("n1"); row.Attempts != 30 {
+			t.Errorf("a failed notification was tried again: %+v", row)
+		}
+		if !strings.Contains(w.logs.String(), "notify: gave up delivering") {
+			t.Errorf("no log of giving up:\n%s", w.logs.String())
+		}
+	})
+}
+
+// TestNoSecretLeaks: secret URLs, signing keys and the SMTP password
+// appear in no error kept on a notification, no timeline entry and no log
+// line, whatever the receiver answers.
+func TestNoSecretLeaks(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st outbox) {
+		const (
+			slackToken = "xoxb-SLACK-TOKEN-0123456789"
+			hookToken  = "hook-path-token-abcdef"
+			smtpPass   = "smtp-password-Zq9"
+		)
+		// A receiver that quotes the request back, as some do.
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "no such hook: "+r.URL.RequestURI()+" "+r.Header.Get(SignatureHeader), http.StatusNotFound)
+		}))
+		defer echo.Close()
+		env := map[string]string{
+			"SLACK_OPS_URL":   echo.URL + "/services/T0/B0/" + slackToken,
+			"OPS_HOOK_URL":    echo.URL + "/hooks?token=" + hookToken,
+			"OPS_HOOK_SECRET": hookSecret,
+		}
+		w := newWorld(t, st, env, func(c *Config) {
+			c.SMTP = SMTP{Addr: testsupport.FreeAddr(t), From: "a@example.com", Username: "alerts", Password: smtpPass, Plaintext: true}
+		})
+		w.enqueue("slack", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:SLACK_OPS_URL}"}, failedMessage())
+		w.enqueue("hook", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: "${env:OPS_HOOK_URL}", Secret: "OPS_HOOK_SECRET"}, failedMessage())
+		w.enqueue("mail", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
+		w.enqueue("bad-ref", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:NOT_ALLOWED_URL}"}, failedMessage())
+		w.deliver()
+		w.clock.Add(25 * time.Hour)
+		w.deliver() // given up: timeline entries with the last error
+
+		rows, _ := json.Marshal(w.rows())
+		tl, _ := json.Marshal(w.timeline("d1"))
+		everything := string(rows) + string(tl) + w.logs.String()
+		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, "/services/T0/B0", Sign([]byte(hookSecret), nil)[:20]} {
+			if strings.Contains(everything, s) {
+				t.Errorf("%q leaked into\n%s", s, everything)
+			}
+		}
+		for id, want := range map[string]string{
+			"slack":   "slack: POST answered 404 Not Found: no such hook: xxxxx",
+			"hook":    "webhook: POST answered 404 Not Found: no such hook: xxxxx?xxxxx",
+			"mail":    "email: dial tcp",
+			"bad-ref": "slack: url: secret not allowed: NOT_ALLOWED_URL is not in the operator's allow-list",
+		} {
+			if row := w.row(id); row.Status != store.NotificationFailed || !strings.Contains(row.LastError, want) {
+				t.Errorf("%s: want failed with %q, got %+v", id, want, row)
+			}
+		}
+	})
+}
+
+func TestUnknownTargetKindIsGivenUp(t *testing.T) {
+	w := newWorld(t, newMemStore(), nil, nil)
+	w.enqueue("n1", "d1", definition.EventFailed, definition.NotifyTarget{Kind: "pager"}, failedMessage())
+	w.deliver()
+	if row := w.row("n1"); row.Status != store.NotificationFailed || row.LastError != `pager: unknown target kind "pager" (want webhook, slack, email or nats)` {
+		t.Errorf("row: %+v", row)
+	}
+	if w.metric("unknown", "failed") != 0 && w.metric("pager", "failed") != 0 {
+		t.Error("metric label not bounded")
+	}
+}

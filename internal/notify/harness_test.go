@@ -1,0 +1,298 @@
+package notify
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/secret"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// outbox is the store as the tests drive it: the notifier's Store, plus
+// what the detector does (enqueue) and what the timeline reads.
+type outbox interface {
+	Store
+	EnqueueNotifications(ctx context.Context, ns ...store.Notification) (int, error)
+	ListTimeline(ctx context.Context, f store.TimelineFilter) ([]store.TimelineEntry, error)
+}
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Millisecond)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// logBuffer captures a notifier's log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// world is one notifier over one store, with a fake clock, captured logs
+// and an allow-list made of env.
+type world struct {
+	t     *testing.T
+	store outbox
+	clock *clock
+	logs  *logBuffer
+	reg   *prometheus.Registry
+	n     *Notifier
+}
+
+// newWorld makes a notifier; env is the worker's environment the
+// allow-list reads (every name in it is allowed).
+func newWorld(t *testing.T, st outbox, env map[string]string, mutate func(*Config)) *world {
+	t.Helper()
+	var names []string
+	for k := range env {
+		names = append(names, k)
+	}
+	allow, err := secret.New(secret.Config{Env: strings.Join(names, ","), LookupEnv: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, store: st, clock: newClock(), logs: &logBuffer{}, reg: prometheus.NewRegistry()}
+	cfg := Config{
+		Store: st, Secrets: allow, Now: w.clock.Now, Registerer: w.reg,
+		Logger:    slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		PublicURL: "https://activity.example.com/", TemporalUIURL: "https://temporal.example.com", Namespace: "prod",
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if w.n, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// enqueue adds a notification due now for target.
+func (w *world) enqueue(id, def, event string, target definition.NotifyTarget, m Message) store.Notification {
+	w.t.Helper()
+	spec, _ := json.Marshal(target)
+	m.Event, m.DefinitionID = cmp.Or(m.Event, event), cmp.Or(m.DefinitionID, def)
+	if m.At.IsZero() {
+		m.At = w.clock.Now()
+	}
+	body, _ := json.Marshal(m)
+	now := w.clock.Now()
+	nt := store.Notification{
+		ID: id, DefinitionID: def, RunID: m.RunID, Event: event, Target: targetKey(target), TargetSpec: spec, Message: body,
+		Status: store.NotificationPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+	}
+	if _, err := w.store.EnqueueNotifications(context.Background(), nt); err != nil {
+		w.t.Fatal(err)
+	}
+	return nt
+}
+
+// targetKey is the grouping key the detector stores (no secret in it).
+func targetKey(t definition.NotifyTarget) string {
+	switch t.Kind {
+	case definition.TargetEmail:
+		return "email:" + strings.Join(t.To, ",")
+	case definition.TargetNATS:
+		return "nats:" + t.Subject
+	}
+	return t.Kind + ":" + t.URL
+}
+
+func (w *world) deliver() {
+	w.t.Helper()
+	if err := w.n.Deliver(context.Background()); err != nil {
+		w.t.Fatalf("Deliver: %v", err)
+	}
+}
+
+// row reads one notification back from the store.
+func (w *world) row(id string) store.Notification {
+	w.t.Helper()
+	for _, nt := range w.rows() {
+		if nt.ID == id {
+			return nt
+		}
+	}
+	w.t.Fatalf("no notification %s", id)
+	return store.Notification{}
+}
+
+func (w *world) rows() []store.Notification {
+	w.t.Helper()
+	ns, err := w.store.ListNotifications(context.Background(), store.NotificationFilter{Limit: store.NotificationLimitMax})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ns
+}
+
+func (w *world) timeline(def string) []store.TimelineEntry {
+	w.t.Helper()
+	es, err := w.store.ListTimeline(context.Background(), store.TimelineFilter{DefinitionID: def})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return es
+}
+
+// metric reads activity_notifications_total{target_kind,result}.
+func (w *world) metric(kind, result string) float64 {
+	w.t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "activity_notifications_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["target_kind"] == kind && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// memStore is the outbox in memory, for the tests of pure logic.
+type memStore struct {
+	mu       sync.Mutex
+	ns       map[string]store.Notification
+	timeline []store.TimelineEntry
+}
+
+func newMemStore() *memStore { return &memStore{ns: map[string]store.Notification{}} }
+
+func (s *memStore) EnqueueNotifications(_ context.Context, ns ...store.Notification) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := 0
+	for _, n := range ns {
+		if _, ok := s.ns[n.ID]; !ok {
+			s.ns[n.ID] = n
+			added++
+		}
+	}
+	return added, nil
+}
+
+func (s *memStore) DueNotifications(_ context.Context, now time.Time, limit int) ([]store.Notification, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Notification
+	for _, n := range s.ns {
+		if n.Status == store.NotificationPending && !n.NextAttemptAt.After(now) {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Notification) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (s *memStore) UpdateNotifications(_ context.Context, ns ...store.Notification) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range ns {
+		old, ok := s.ns[n.ID]
+		if !ok {
+			return fmt.Errorf("no notification %s", n.ID)
+		}
+		old.Status, old.Attempts, old.NextAttemptAt, old.LastError, old.GroupID, old.SentAt = n.Status, n.Attempts, n.NextAttemptAt, n.LastError, n.GroupID, n.SentAt
+		s.ns[n.ID] = old
+	}
+	return nil
+}
+
+func (s *memStore) ListNotifications(_ context.Context, f store.NotificationFilter) ([]store.Notification, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Notification
+	for _, n := range s.ns {
+		if (f.Status == "" || n.Status == f.Status) && (f.DefinitionID == "" || n.DefinitionID == f.DefinitionID) {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Notification) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+func (s *memStore) AppendTimeline(_ context.Context, es ...store.TimelineEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range es {
+		e.ID = int64(len(s.timeline) + 1)
+		s.timeline = append(s.timeline, e)
+	}
+	return nil
+}
+
+func (s *memStore) ListTimeline(_ context.Context, f store.TimelineFilter) ([]store.TimelineEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.TimelineEntry
+	for _, e := range s.timeline {
+		if e.DefinitionID == f.DefinitionID {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
