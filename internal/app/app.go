@@ -1,4 +1,5 @@
-// Package app assembles activity-core's roles — api, worker, router — from
+// Package app assembles activity-core's roles — api, worker, router,
+// detector — from
 // its parts and runs them until the context ends. `serve` calls it with the
 // operator's engines; `dev` calls it with the embedded ones.
 package app
@@ -42,10 +43,13 @@ const (
 	RoleAPI    = "api"
 	RoleWorker = "worker"
 	RoleRouter = "router"
+	// RoleDetector finds missed, stale, late and failing definitions and
+	// sends notifications (docs/alerting.md#detector).
+	RoleDetector = "detector"
 )
 
 // AllRoles is every role, as dev runs them.
-var AllRoles = []string{RoleAPI, RoleWorker, RoleRouter}
+var AllRoles = []string{RoleAPI, RoleWorker, RoleRouter, RoleDetector}
 
 // Options configure a process.
 type Options struct {
@@ -56,7 +60,12 @@ type Options struct {
 	// Secrets is the allow-list of what definitions' ${env:NAME} may read
 	// (docs/security.md#secrets).
 	Secrets config.Secrets
-	Logger  *slog.Logger
+	// Alerting configures the detector role and its notifications.
+	Alerting config.Alerting
+	// Transport says whether clear-text connections off loopback are
+	// allowed (SMTP, for the detector role).
+	Transport config.Transport
+	Logger    *slog.Logger
 	// TemporalLogLevel is the level of the Temporal SDK's own logs
 	// (slog.LevelWarn keeps them quiet).
 	TemporalLogLevel slog.Level
@@ -89,14 +98,14 @@ func ParseRoles(s string) ([]string, error) {
 			continue
 		}
 		if !slices.Contains(AllRoles, r) {
-			return nil, &config.Error{Setting: "ACTIVITY_ROLES", Msg: fmt.Sprintf("unknown role %q: use api, worker and/or router", r)}
+			return nil, &config.Error{Setting: "ACTIVITY_ROLES", Msg: fmt.Sprintf("unknown role %q: use api, worker, router and/or detector", r)}
 		}
 		if !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
 	}
 	if len(roles) == 0 {
-		return nil, &config.Error{Setting: "ACTIVITY_ROLES", Msg: "no role given: use api, worker and/or router"}
+		return nil, &config.Error{Setting: "ACTIVITY_ROLES", Msg: "no role given: use api, worker, router and/or detector"}
 	}
 	return roles, nil
 }
@@ -108,6 +117,9 @@ func (o *Options) Validate() error {
 	errs := []error{o.Engines.Validate(true, true, has(RoleRouter)), o.Sync.Validate()}
 	if has(RoleAPI) {
 		errs = append(errs, o.HTTP.Validate())
+	}
+	if has(RoleDetector) {
+		errs = append(errs, o.Alerting.Validate(o.Transport))
 	}
 	return errors.Join(errs...)
 }
@@ -227,6 +239,13 @@ func Run(ctx context.Context, o Options) error {
 			opts.EventTypes = o.StartupSyncEventTypes
 			backgroundSync(runCtx, sy, opts, metrics, log, "worker startup")
 		})
+	}
+	if has(RoleDetector) {
+		det, err := newDetector(o, detectorParts{store: st, temporal: tc, proj: proj, nats: nc, secrets: secrets, metrics: metrics, log: log})
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { runDetector(runCtx, det, log) })
 	}
 	routerErr := make(chan error, 1)
 	if rt != nil {

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,12 +40,14 @@ type DevCmd struct {
 	config.Secrets
 	config.Containment
 	config.Transport
+	config.Alerting
 }
 
 // Help is shown by "activity-core dev --help".
 func (c *DevCmd) Help() string {
 	return `Starts the real Temporal server and nats-server in-process (nothing to
-install), a SQLite store, and every role: API, worker, router. It syncs the
+install), a SQLite store, and every role: API, worker, router, detector
+(docs/alerting.md). It syncs the
 definition folders at start (and on every change with --watch), then runs
 them for real. State lives in --data-dir, so a restart keeps schedules and
 history. Ctrl-C stops everything cleanly.
@@ -129,6 +132,8 @@ func (c *DevCmd) Run(env *Env) error {
 		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken},
 		Secrets:               c.Secrets,
 		Containment:           c.Containment,
+		Alerting:              c.devAlerting(),
+		Transport:             c.Transport,
 		StartupSyncEventTypes: true,
 		Watch:                 c.Watch,
 		Ready: func(addr string) {
@@ -210,4 +215,12 @@ func (c *DevCmd) checkBind() error {
 		}
 	}
 	return nil
+}
+
+// devAlerting is the operator's alerting settings, with notification links
+// to this dev's own dashboard unless ACTIVITY_PUBLIC_URL says otherwise.
+func (c *DevCmd) devAlerting() config.Alerting {
+	a := c.Alerting
+	a.PublicURL = cmp.Or(a.PublicURL, "http://"+c.HTTP)
+	return a
 }

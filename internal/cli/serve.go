@@ -12,13 +12,14 @@ import (
 
 // ServeCmd runs roles against the operator's engines.
 type ServeCmd struct {
-	Roles string `env:"ACTIVITY_ROLES" default:"api,worker,router" help:"Roles to run: api, worker, router (comma-separated)."`
+	Roles string `env:"ACTIVITY_ROLES" default:"api,worker,router,detector" help:"Roles to run: api, worker, router, detector (comma-separated)."`
 	config.Engines
 	config.Sync
 	config.HTTP
 	config.Secrets
 	config.Containment
 	config.Transport
+	config.Alerting
 	LogLevel string `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	OpsAddr  string `name:"ops-addr" env:"ACTIVITY_OPS_ADDR" help:"Without the api role: serve /healthz, /readyz and /metrics on this host:port (off when empty). With it, they are on the API address." placeholder:"HOST:PORT"`
 }
@@ -33,6 +34,9 @@ are serialized through the database.
           and the dashboard at /ui/
   worker  runs RunActivityWorkflow; syncs definitions+schedules at start
   router  turns NATS events into runs
+  detector  finds missed, stale, late and failing definitions and sends
+          notifications; with several replicas one leads, by a store
+          lease (docs/alerting.md#detector)
 
 A process without the api role serves no HTTP unless --ops-addr is set;
 then it serves /healthz, /readyz and /metrics there (run metrics live in
@@ -84,12 +88,12 @@ func (c *ServeCmd) Run(env *Env) error {
 	if c.AllowPlaintext {
 		logger.Warn("serve: ACTIVITY_ALLOW_PLAINTEXT is set: connections to a non-loopback Temporal or NATS may be unencrypted")
 	}
-	for _, line := range config.Redacted(c.Engines, c.Sync, c.HTTP) {
+	for _, line := range append(config.Redacted(c.Engines, c.Sync, c.HTTP), c.Alerting.Redacted()...) {
 		logger.Debug("serve: setting " + line)
 	}
 	return app.Run(env.Ctx, app.Options{
 		Roles: roles, Engines: c.Engines, Sync: c.Sync, HTTP: c.HTTP, Secrets: c.Secrets, Containment: c.Containment, Logger: logger, TemporalLogLevel: slog.LevelWarn,
-		OpsAddr: c.OpsAddr,
+		OpsAddr: c.OpsAddr, Alerting: c.Alerting, Transport: c.Transport,
 	})
 }
 
