@@ -11,9 +11,12 @@ import (
 // the timeline of what touched a definition, and the detector's lease.
 type AlertStore interface {
 	// ListHealth returns the health of every definition the detector has
-	// looked at, sorted by definition ID.
+	// looked at, sorted by definition ID. Problems is nil when there is
+	// none.
 	ListHealth(ctx context.Context) ([]DefinitionHealth, error)
-	// PutHealth creates or replaces health rows, in one transaction.
+	// PutHealth creates or replaces health rows, in one transaction. A
+	// zero UpdatedAt is set to now. An unknown state or problem kind is
+	// ErrInvalid.
 	PutHealth(ctx context.Context, hs ...DefinitionHealth) error
 
 	// AppendTimeline records timeline entries (ID and a zero At are set by
@@ -23,7 +26,9 @@ type AlertStore interface {
 	// resumed); the detector and the notifier append theirs.
 	AppendTimeline(ctx context.Context, es ...TimelineEntry) error
 	// ListTimeline returns the entries of one definition in
-	// [Since, Until), oldest first (by At, then ID), at most Limit.
+	// [Since, Until), oldest first (by At, then ID), at most Limit. An
+	// empty DefinitionID is ErrInvalid; so is appending an entry of a kind
+	// not listed below.
 	ListTimeline(ctx context.Context, f TimelineFilter) ([]TimelineEntry, error)
 
 	// EnqueueNotifications adds notifications to the outbox. IDs are chosen
@@ -32,30 +37,39 @@ type AlertStore interface {
 	// how many were new.
 	EnqueueNotifications(ctx context.Context, ns ...Notification) (int, error)
 	// DueNotifications returns pending notifications whose NextAttemptAt
-	// is not after now, oldest first, at most limit.
+	// is not after now, by NextAttemptAt then ID, at most limit (0 or
+	// less: NotificationLimitDefault; at most NotificationLimitMax).
 	DueNotifications(ctx context.Context, now time.Time, limit int) ([]Notification, error)
 	// UpdateNotifications writes Status, Attempts, NextAttemptAt,
-	// LastError, GroupID and SentAt of existing notifications.
+	// LastError, GroupID and SentAt of existing notifications, in one
+	// transaction; an unknown ID is ErrNotFound and writes nothing.
 	UpdateNotifications(ctx context.Context, ns ...Notification) error
-	// ListNotifications returns notifications newest first.
+	// ListNotifications returns notifications newest first (by
+	// CreatedAt, then ID).
 	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
 
 	// AcquireLease takes the named lease for holder until now+ttl if it is
 	// free, expired or already held by holder (a renewal), and reports
 	// whether holder holds it now. Two processes never both get true for
-	// the same lease at the same time (by the database's clock).
+	// the same lease at the same time (by the database's clock). ttl must
+	// be at least a millisecond.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// ReleaseLease gives the lease up if holder holds it.
 	ReleaseLease(ctx context.Context, name, holder string) error
 
 	// ListRunsUpdatedSince returns runs (without output) whose UpdatedAt
 	// is after the cursor (since, afterID), ordered by UpdatedAt then ID,
-	// at most limit: the detector's feed of what happened since its last
-	// pass.
+	// at most limit (0 or less, or more than RunListLimitMax:
+	// RunListLimitMax): the detector's feed of what happened since its
+	// last pass. Corrupt runs are skipped without taking a place.
+	// UpdatedAt is the writer's clock before its commit, so a run may
+	// become visible with an UpdatedAt a little before one already read:
+	// a reader that must see every run re-reads a short overlap (seconds)
+	// and ignores repeats.
 	ListRunsUpdatedSince(ctx context.Context, since time.Time, afterID string, limit int) ([]Run, error)
 	// ScheduledRunTimes returns, by definition, the ScheduledAt of every
-	// run scheduled in [from, to], missed records included: one query
-	// for every definition.
+	// run scheduled in [from, to], missed records included, ascending and
+	// without repeats: one query for every definition.
 	ScheduledRunTimes(ctx context.Context, from, to time.Time) (map[string][]time.Time, error)
 	// LastSuccesses returns, by definition, the FinishedAt of its latest
 	// succeeded run.

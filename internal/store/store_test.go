@@ -39,7 +39,7 @@ func TestPlanUpsert(t *testing.T) {
 func TestRunStatus(t *testing.T) {
 	terminal := map[store.RunStatus]bool{
 		store.RunPending: false, store.RunRunning: false, store.RunSucceeded: true, store.RunFailed: true,
-		store.RunSkipped: true, store.RunTimedOut: true, store.RunCanceled: true,
+		store.RunSkipped: true, store.RunTimedOut: true, store.RunCanceled: true, store.RunMissed: true,
 	}
 	for s, want := range terminal {
 		if !s.Valid() || s.Terminal() != want {

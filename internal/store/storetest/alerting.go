@@ -683,3 +683,27 @@ func testCorruptAlerting(t *testing.T, d Driver) {
 		t.Errorf("feed by 2 over two corrupt runs = %v, %v; want [run-2 run-3]", runIDs(rs), err)
 	}
 }
+
+func testPauseBy(t *testing.T, d Driver) {
+	e := setup(t, d)
+	c := ctx(t)
+	e.upsert(def("ex.a", "h1"), def("ex.b", "h1"), def("ex.old", "h1"))
+	auto, err := e.s.SetOperatorPause(c, store.OperatorPause{DefinitionID: "ex.a", By: "auto-pause", Note: "auto-paused after 3 consecutive failures; last run r3"})
+	if err != nil || auto.By != "auto-pause" {
+		t.Fatalf("SetOperatorPause(auto-pause) = %+v, %v", auto, err)
+	}
+	op, err := e.s.SetOperatorPause(c, store.OperatorPause{DefinitionID: "ex.b"})
+	if err != nil || op.By != "operator" {
+		t.Fatalf("SetOperatorPause with no By = %+v, %v; want By operator", op, err)
+	}
+	// A pause written before pauses said who made them reads as the
+	// operator's.
+	e.mustExec(`INSERT INTO operator_pauses (definition_id, note, paused_at) VALUES ('ex.old', 'old', '2026-11-01T00:00:00.000000Z')`)
+	l, err := e.s.ListOperatorPauses(c)
+	if err != nil || len(l) != 3 || !reflect.DeepEqual(l[0], auto) || !reflect.DeepEqual(l[1], op) || l[2].By != "operator" {
+		t.Errorf("ListOperatorPauses = %+v, %v", l, err)
+	}
+	if got, err := e.s.GetOperatorPause(c, "ex.a"); err != nil || got.By != "auto-pause" {
+		t.Errorf("GetOperatorPause = %+v, %v", got, err)
+	}
+}

@@ -107,6 +107,7 @@ func Run(t *testing.T, d Driver) {
 		{"ScheduledRunTimes", testScheduledRunTimes},
 		{"LastSuccesses", testLastSuccesses},
 		{"MissedRun", testMissedRun},
+		{"PauseBy", testPauseBy},
 		{"CorruptAlerting", testCorruptAlerting},
 		{"Reconnect", testReconnect},
 		{"PingClose", testPingClose},
