@@ -797,6 +797,11 @@ func (c *cluster) startActivityCore(p Process, apiPorts []int) error {
 		"ACTIVITY_LOG_LEVEL="+cmp.Or(os.Getenv("ACTIVITY_TOPOLOGY_LOG_LEVEL"), "info"),
 	)
 	env = append(env, c.activityCoreTLSEnv()...)
+	if p.Role == "detector" {
+		// A short lease, so the failover scenario waits seconds, not the
+		// production 30 s (docs/alerting.md#detector).
+		env = append(env, "ACTIVITY_DETECTOR_INTERVAL="+detectorInterval.String(), "ACTIVITY_DETECTOR_LEASE_TTL="+detectorLeaseTTL.String())
+	}
 	if p.Role == "api" {
 		i, _ := strconv.Atoi(strings.TrimPrefix(p.Name, "api-"))
 		addr := fmt.Sprintf("127.0.0.1:%d", apiPorts[i-1])

@@ -14,7 +14,8 @@ type Process struct {
 	// Kind is "postgres", "temporal", "nats" or "activity-core".
 	Kind string
 	// Role is the Temporal service (frontend, history, matching, worker)
-	// or the activity-core role (api, worker, router); empty otherwise.
+	// or the activity-core role (api, worker, router, detector); empty
+	// otherwise.
 	Role string
 }
 
@@ -35,6 +36,8 @@ var Layout = []Process{
 	{Name: "worker-2", Kind: "activity-core", Role: "worker"},
 	{Name: "router-1", Kind: "activity-core", Role: "router"},
 	{Name: "router-2", Kind: "activity-core", Role: "router"},
+	{Name: "detector-1", Kind: "activity-core", Role: "detector"},
+	{Name: "detector-2", Kind: "activity-core", Role: "detector"},
 }
 
 // StreamReplicas is the JetStream stream's replica count in the topology
