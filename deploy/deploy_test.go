@@ -47,7 +47,10 @@ const (
 	alertsPath       = "prometheus/alerts.yaml"
 	thresholdsPath   = "prometheus/thresholds.yaml"
 	alertsTestPath   = "prometheus/alerts_test.yaml"
-	goModPath        = "../go.mod"
+	// testDefaultPath is a deployment-wide default threshold for the tests
+	// (thresholds.yaml ships it commented out).
+	testDefaultPath = "prometheus/testdata/thresholds-default.yaml"
+	goModPath       = "../go.mod"
 )
 
 // roleUnits are the systemd units of the activity-core roles.
@@ -1653,9 +1656,32 @@ func checkAlertTests(rulesText, testsText string) []error {
 	return errs
 }
 
+// alertingAnchors are the sections of docs/alerting.md that code comments,
+// messages and the other docs link to.
+var alertingAnchors = []string{
+	"expect", "notify", "defaults", "missed-fires", "detector", "delivery", "the-timeline", "prometheus-and-alertmanager",
+}
+
+func checkAlertingDoc(doc string) []error {
+	anchors := markdownAnchors(doc)
+	var errs []error
+	for _, a := range alertingAnchors {
+		if !anchors[a] {
+			errs = append(errs, fmt.Errorf("%s has no section #%s", alertingDoc, a))
+		}
+	}
+	return errs
+}
+
+func TestAlertingDoc(t *testing.T) {
+	noErrs(t, alertingDoc, checkAlertingDoc(read(t, alertingDoc)))
+	wantErr(t, checkAlertingDoc(strings.Replace(read(t, alertingDoc), "\n## Missed fires\n", "\n## Misses\n", 1)), "no section #missed-fires")
+}
+
 func TestAlertRules(t *testing.T) {
 	noErrs(t, alertsPath, checkAlertRules(read(t, alertsPath), read(t, alertingDoc)))
 	noErrs(t, thresholdsPath, checkAlertRules(read(t, thresholdsPath), read(t, alertingDoc)))
+	noErrs(t, testDefaultPath, checkAlertRules(read(t, testDefaultPath), read(t, alertingDoc)))
 	noErrs(t, alertsTestPath, checkAlertTests(read(t, alertsPath), read(t, alertsTestPath)))
 }
 
@@ -1711,7 +1737,7 @@ func promtool(t *testing.T, dir string, args ...string) (string, error) {
 // as CI does (docs/alerting.md#prometheus-and-alertmanager).
 func TestPromtool(t *testing.T) {
 	dir := filepath.Dir(alertsPath)
-	if out, err := promtool(t, dir, "check", "rules", filepath.Base(alertsPath), filepath.Base(thresholdsPath)); err != nil {
+	if out, err := promtool(t, dir, "check", "rules", filepath.Base(alertsPath), filepath.Base(thresholdsPath), "testdata/"+filepath.Base(testDefaultPath)); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 	if out, err := promtool(t, dir, "test", "rules", filepath.Base(alertsTestPath)); err != nil {
@@ -1735,9 +1761,13 @@ func TestPromtoolCatchesBreakage(t *testing.T) {
 		t.Fatalf("%s: cannot find its first two test groups", alertsTestPath)
 	}
 	files := map[string]string{
-		filepath.Base(alertsPath):     strings.Replace(rules, old, "> on (definition) activity:definition_failure_threshold", 1),
-		filepath.Base(thresholdsPath): read(t, thresholdsPath),
-		filepath.Base(alertsTestPath): tests[:first+1+second+1],
+		filepath.Base(alertsPath):                    strings.Replace(rules, old, "> on (definition) activity:definition_failure_threshold", 1),
+		filepath.Base(thresholdsPath):                read(t, thresholdsPath),
+		"testdata/" + filepath.Base(testDefaultPath): read(t, testDefaultPath),
+		filepath.Base(alertsTestPath):                tests[:first+1+second+1],
+	}
+	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
