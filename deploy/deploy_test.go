@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -498,6 +499,15 @@ func fillSettings(ptr any, env map[string]string) error {
 				return fmt.Errorf("%s: %q is not a number", name, raw)
 			}
 			fv.SetInt(int64(n))
+		case reflect.Int64: // time.Duration, as kong reads it
+			if raw == "" {
+				continue
+			}
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a duration", name, raw)
+			}
+			fv.SetInt(int64(d))
 		case reflect.Slice:
 			if raw != "" {
 				fv.Set(reflect.ValueOf(splitEnvTag(raw)))
