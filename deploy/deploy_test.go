@@ -10,11 +10,14 @@ package deploy_test
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -40,25 +44,48 @@ const (
 	envExamplePath   = "systemd/env.example"
 	dockerignorePath = "../.dockerignore"
 	deploymentDoc    = "../docs/deployment.md"
-	goModPath        = "../go.mod"
+	alertingDoc      = "../docs/alerting.md"
+	alertsPath       = "prometheus/alerts.yaml"
+	thresholdsPath   = "prometheus/thresholds.yaml"
+	alertsTestPath   = "prometheus/alerts_test.yaml"
+	// testDefaultPath is a deployment-wide default threshold for the tests
+	// (thresholds.yaml ships it commented out).
+	testDefaultPath = "prometheus/testdata/thresholds-default.yaml"
+	goModPath       = "../go.mod"
 )
 
 // roleUnits are the systemd units of the activity-core roles.
 var roleUnits = map[string]string{
-	"api":    "systemd/activity-core-api.service",
-	"worker": "systemd/activity-core-worker.service",
-	"router": "systemd/activity-core-router.service",
+	"api":      "systemd/activity-core-api.service",
+	"worker":   "systemd/activity-core-worker.service",
+	"router":   "systemd/activity-core-router.service",
+	"detector": "systemd/activity-core-detector.service",
 }
 
 const migrateUnit = "systemd/activity-core-migrate.service"
 
 // specSettings are the settings docs/deployment.md names; env.example must list each.
-var specSettings = []string{
+var specSettings = append([]string{
 	"ACTIVITY_DATABASE_URL", "ACTIVITY_TEMPORAL_ADDRESS", "ACTIVITY_TEMPORAL_NAMESPACE",
 	"ACTIVITY_TASK_QUEUE", "ACTIVITY_NATS_URL", "ACTIVITY_DEFINITION_PATHS",
 	"ACTIVITY_HTTP_ADDR", "ACTIVITY_ADMIN_TOKEN", "ACTIVITY_READ_TOKEN",
 	"ACTIVITY_SYNC_INTERVAL_SECONDS", "ACTIVITY_SCHEDULE_PREFIX", "ACTIVITY_STATE_HUB_URL",
+}, alertingSettings...)
+
+// alertingSettings are the settings of the detector and the notifier
+// (docs/alerting.md, docs/deployment.md): ACTIVITY_ALERT_DEFAULTS in
+// config.Sync, the others in internal/config/alerting.go. They were
+// written in parallel with these files: until alertingConfig exists they
+// count as settings, so the deploy files can carry them; once it exists,
+// TestAlertingSettingsDefined insists that internal/config defines each.
+var alertingSettings = []string{
+	"ACTIVITY_ALERT_DEFAULTS", "ACTIVITY_PUBLIC_URL", "ACTIVITY_TEMPORAL_UI_URL",
+	"ACTIVITY_SMTP_ADDR", "ACTIVITY_SMTP_FROM", "ACTIVITY_SMTP_USERNAME", "ACTIVITY_SMTP_PASSWORD",
+	"ACTIVITY_SMTP_STARTTLS", "ACTIVITY_SMTP_CA",
+	"ACTIVITY_DETECTOR_INTERVAL", "ACTIVITY_DETECTOR_LEASE_TTL",
 }
+
+const alertingConfig = "../internal/config/alerting.go"
 
 // streamReplicasSetting is the stream replica count the topology sets
 // (topology.StreamReplicas). It is being added to the config package in
@@ -94,37 +121,6 @@ func noErrs(t *testing.T, what string, errs []error) {
 }
 
 // ---- settings -------------------------------------------------------------
-
-// configTypes are the config package's setting structs, read by
-// reflection. TestConfigTypesComplete checks the list against the
-// package's source, so a new settings struct cannot be missed.
-var configTypes = []any{config.Engines{}, config.Sync{}, config.HTTP{}, config.Secrets{}, config.Containment{}, config.Transport{}}
-
-// reflectSettings returns the env tags of the fields of the given structs
-// (embedded structs included), each with its default tag.
-func reflectSettings(types ...any) map[string]string {
-	out := map[string]string{}
-	var walk func(reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if f.Anonymous && f.Type.Kind() == reflect.Struct {
-				walk(f.Type)
-				continue
-			}
-			// The first name is the setting; the others are aliases
-			// (the temporal and nats CLIs' names), documented in
-			// docs/deployment.md, not repeated in every example.
-			if names := splitEnvTag(f.Tag.Get("env")); len(names) > 0 {
-				out[names[0]] = f.Tag.Get("default")
-			}
-		}
-	}
-	for _, v := range types {
-		walk(reflect.TypeOf(v))
-	}
-	return out
-}
 
 func splitEnvTag(tag string) []string {
 	var out []string
@@ -195,9 +191,15 @@ type settingSets struct {
 func settings(t *testing.T) settingSets {
 	t.Helper()
 	s := settingSets{known: map[string]bool{}}
-	for name := range reflectSettings(configTypes...) {
-		s.known[name] = true
-		s.serve = append(s.serve, name)
+	// Every settings struct of the config package is part of serve (its
+	// source, so a struct added there needs no change here).
+	for _, names := range sourceSettings(t, "../internal/config") {
+		for _, name := range names {
+			if !s.known[name] {
+				s.known[name] = true
+				s.serve = append(s.serve, name)
+			}
+		}
 	}
 	cli := sourceSettings(t, "../internal/cli")
 	for _, names := range cli {
@@ -222,23 +224,55 @@ func settings(t *testing.T) settingSets {
 		s.known[streamReplicasSetting] = true
 		s.serve = append(s.serve, streamReplicasSetting)
 	}
+	if !alertingConfigMerged(t) {
+		for _, name := range alertingSettings {
+			if !s.known[name] {
+				t.Logf("%s is not defined by internal/config yet (%s is not there); treated as a setting", name, alertingConfig)
+				s.known[name] = true
+				s.serve = append(s.serve, name)
+			}
+		}
+	}
 	sort.Strings(s.serve)
 	return s
 }
 
-func TestConfigTypesComplete(t *testing.T) {
-	var fromSource []string
-	for _, names := range sourceSettings(t, "../internal/config") {
-		fromSource = append(fromSource, names...)
+// alertingConfigMerged reports whether internal/config/alerting.go exists.
+func alertingConfigMerged(t *testing.T) bool {
+	t.Helper()
+	_, err := os.Stat(alertingConfig)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
 	}
-	var fromReflect []string
-	for name := range reflectSettings(configTypes...) {
-		fromReflect = append(fromReflect, name)
+	return err == nil
+}
+
+// TestConfigSettingsFromSource guards the source reading settings() relies
+// on: every settings struct of internal/config is found, with its fields.
+func TestConfigSettingsFromSource(t *testing.T) {
+	byType := sourceSettings(t, "../internal/config")
+	for typ, want := range map[string]string{
+		"Engines": "ACTIVITY_DATABASE_URL", "Sync": "ACTIVITY_DEFINITION_PATHS", "HTTP": "ACTIVITY_ADMIN_TOKEN",
+		"Secrets": "ACTIVITY_SECRET_ENV", "Containment": "ACTIVITY_CGROUP_ROOT", "TemporalTLS": "ACTIVITY_TEMPORAL_TLS_CA",
+	} {
+		if !slices.Contains(byType[typ], want) {
+			t.Errorf("reading internal/config's source: struct %s lacks %s (found %v): settings() would miss settings", typ, want, byType[typ])
+		}
 	}
-	sort.Strings(fromSource)
-	sort.Strings(fromReflect)
-	if !slices.Equal(fromSource, fromReflect) {
-		t.Errorf("internal/config defines settings %v but configTypes covers %v: add the new settings struct to configTypes", fromSource, fromReflect)
+}
+
+// TestAlertingSettingsDefined: once internal/config/alerting.go is merged,
+// every alerting setting the deploy files and docs name is defined there
+// (or in config.Sync), under exactly that name.
+func TestAlertingSettingsDefined(t *testing.T) {
+	if !alertingConfigMerged(t) {
+		t.Skipf("%s is not merged yet: the alerting settings are taken as named in docs/alerting.md", alertingConfig)
+	}
+	s := settings(t)
+	for _, name := range alertingSettings {
+		if !s.known[name] {
+			t.Errorf("internal/config does not define %s, which env.example, docs/deployment.md and docs/alerting.md name: rename it on one side", name)
+		}
 	}
 }
 
@@ -269,8 +303,8 @@ func checkSettingNames(file, text string, known map[string]bool) []error {
 
 // deployFiles are the files whose ACTIVITY_* names must be real settings.
 func deployFiles() []string {
-	files := []string{dockerfilePath, composePath, envExamplePath, migrateUnit, deploymentDoc}
-	for _, role := range []string{"api", "worker", "router"} {
+	files := []string{dockerfilePath, composePath, envExamplePath, migrateUnit, deploymentDoc, alertingDoc, alertsPath}
+	for _, role := range slices.Sorted(maps.Keys(roleUnits)) {
 		files = append(files, roleUnits[role])
 	}
 	return files
@@ -465,6 +499,15 @@ func fillSettings(ptr any, env map[string]string) error {
 				return fmt.Errorf("%s: %q is not a number", name, raw)
 			}
 			fv.SetInt(int64(n))
+		case reflect.Int64: // time.Duration, as kong reads it
+			if raw == "" {
+				continue
+			}
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a duration", name, raw)
+			}
+			fv.SetInt(int64(d))
 		case reflect.Slice:
 			if raw != "" {
 				fv.Set(reflect.ValueOf(splitEnvTag(raw)))
@@ -713,9 +756,33 @@ func loadCompose(t *testing.T) composeFile {
 	return c
 }
 
+// pendingLayout are processes the deploy files run that
+// internal/topology.Layout may not list yet: the detector replicas
+// (docs/alerting.md#detector), written in parallel with the detector role.
+// Until Layout has them, deployLayout adds them, so compose.yaml and
+// docs/deployment.md are checked against them all the same.
+var pendingLayout = []topology.Process{
+	{Name: "detector-1", Kind: "activity-core", Role: "detector"},
+	{Name: "detector-2", Kind: "activity-core", Role: "detector"},
+}
+
+// deployLayout is topology.Layout plus the pendingLayout processes it
+// does not have.
+func deployLayout(t *testing.T) []topology.Process {
+	t.Helper()
+	layout := slices.Clone(topology.Layout)
+	for _, p := range pendingLayout {
+		if !slices.ContainsFunc(layout, func(q topology.Process) bool { return q.Name == p.Name }) {
+			t.Logf("topology.Layout has no %s yet; checking compose.yaml against it anyway", p.Name)
+			layout = append(layout, p)
+		}
+	}
+	return layout
+}
+
 func TestComposeMatchesTopology(t *testing.T) {
 	c := loadCompose(t)
-	noErrs(t, "compose", checkCompose(c, topology.Layout, temporalServerVersion(t)))
+	noErrs(t, "compose", checkCompose(c, deployLayout(t), temporalServerVersion(t)))
 	noErrs(t, "compose", checkBindMounts(c, "."))
 }
 
@@ -734,6 +801,7 @@ func TestComposeMergeKeysResolve(t *testing.T) {
 
 func TestComposeChecksCatchBreakage(t *testing.T) {
 	version := temporalServerVersion(t)
+	deploy := deployLayout(t)
 	text := read(t, composePath)
 	cases := []struct {
 		name   string
@@ -742,6 +810,13 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 		want   string
 	}{
 		{name: "missing replica", edit: func(c *composeFile) { delete(c.Services, "router-2") }, want: "service router-2: missing"},
+		{name: "missing detector", edit: func(c *composeFile) { delete(c.Services, "detector-2") }, want: "service detector-2: missing"},
+		{name: "detector holds admin token", edit: func(c *composeFile) {
+			s := c.Services["detector-1"]
+			s.Environment = clone(s.Environment)
+			s.Environment["ACTIVITY_ADMIN_TOKEN"] = "0123456789abcdef0123"
+			c.Services["detector-1"] = s
+		}, want: "service detector-1: detector replica holds ACTIVITY_ADMIN_TOKEN"},
 		{name: "extra long-running service", edit: func(c *composeFile) {
 			c.Services["api-3"] = c.Services["api-1"]
 		}, want: "service api-3: is long-running but not in topology.Layout"},
@@ -818,7 +893,7 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 			c.Services["api-1"] = s
 		}, want: `service api-1: uses Temporal namespace "prod", which no setup job creates`},
 		{name: "layout grew", edit: func(*composeFile) {},
-			layout: append(slices.Clone(topology.Layout), topology.Process{Name: "router-3", Kind: "activity-core", Role: "router"}),
+			layout: append(slices.Clone(deploy), topology.Process{Name: "router-3", Kind: "activity-core", Role: "router"}),
 			want:   "service router-3: missing"},
 	}
 	for _, tc := range cases {
@@ -828,7 +903,7 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.edit(&c)
-			layout := cmpOr(tc.layout, topology.Layout)
+			layout := cmpOr(tc.layout, deploy)
 			wantErr(t, checkCompose(c, layout, version), tc.want)
 		})
 	}
@@ -1348,6 +1423,7 @@ func TestSystemdChecksCatchBreakage(t *testing.T) {
 	api := read(t, roleUnits["api"])
 	worker := read(t, roleUnits["worker"])
 	migrate := read(t, migrateUnit)
+	detector := read(t, roleUnits["detector"])
 	cases := []struct {
 		name, text, role, old, new, want string
 	}{
@@ -1364,6 +1440,8 @@ func TestSystemdChecksCatchBreakage(t *testing.T) {
 		{"migrate type", migrate, "migrate", "Type=oneshot", "Type=simple", `Type="simple", want oneshot`},
 		{"not INI", api, "api", "[Service]", "[Service", "unterminated section header"},
 		{"stray line", api, "api", "Type=simple", "Type simple", `"Type simple" is not Key=Value`},
+		{"detector role", detector, "detector", "serve --roles detector", "serve --roles api,detector", "want activity-core serve --roles detector"},
+		{"detector loosened", detector, "detector", "ProtectSystem=strict", "ProtectSystem=full", `ProtectSystem="strict" missing`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1385,14 +1463,14 @@ var docHeadings = []string{
 
 // checkDeploymentDoc reports missing sections and roles the doc does not
 // discuss.
-func checkDeploymentDoc(doc string) []error {
+func checkDeploymentDoc(doc string, layout []topology.Process) []error {
 	var errs []error
 	for _, heading := range docHeadings {
 		if !strings.Contains(doc, "\n"+heading) {
 			errs = append(errs, fmt.Errorf("%s has no %q section", deploymentDoc, heading))
 		}
 	}
-	for _, p := range topology.Layout {
+	for _, p := range layout {
 		if p.Kind == "activity-core" && !strings.Contains(doc, "`"+p.Role+"`") {
 			errs = append(errs, fmt.Errorf("%s does not discuss the %s role", deploymentDoc, p.Role))
 		}
@@ -1401,11 +1479,338 @@ func checkDeploymentDoc(doc string) []error {
 }
 
 func TestDeploymentDoc(t *testing.T) {
-	noErrs(t, deploymentDoc, checkDeploymentDoc(read(t, deploymentDoc)))
+	noErrs(t, deploymentDoc, checkDeploymentDoc(read(t, deploymentDoc), deployLayout(t)))
 }
 
 func TestDeploymentDocChecksCatchBreakage(t *testing.T) {
 	doc := read(t, deploymentDoc)
-	wantErr(t, checkDeploymentDoc(strings.Replace(doc, "\n## Backing up the store", "\n## Backups", 1)), `no "## Backing up the store" section`)
-	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`router`", "router")), "does not discuss the router role")
+	wantErr(t, checkDeploymentDoc(strings.Replace(doc, "\n## Backing up the store", "\n## Backups", 1), deployLayout(t)), `no "## Backing up the store" section`)
+	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`router`", "router"), deployLayout(t)), "does not discuss the router role")
+	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`detector`", "detector"), deployLayout(t)), "does not discuss the detector role")
+}
+
+// ---- Prometheus rules ---------------------------------------------------------
+
+// alertMetrics are the metrics the detector and the notifier export
+// (docs/alerting.md#prometheus-and-alertmanager); the rules use no other.
+var alertMetrics = []string{
+	"activity_definition_last_success_timestamp_seconds",
+	"activity_definition_consecutive_failures",
+	"activity_definition_missed_total",
+	"activity_definition_state",
+	"activity_detector_leader",
+	"activity_detector_last_pass_timestamp_seconds",
+	"activity_detector_pass_duration_seconds",
+	"activity_notifications_total",
+	"activity_notifications_pending",
+}
+
+// runbookBase is where every alert's runbook_url points: a section of
+// docs/alerting.md.
+const runbookBase = "https://github.com/coulomb/activity-core/blob/main/docs/alerting.md#"
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []rule `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+type rule struct {
+	Record      string            `yaml:"record"`
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+func parseRules(text string) ([]rule, error) {
+	var f ruleFile
+	if err := yaml.Unmarshal([]byte(text), &f); err != nil {
+		return nil, err
+	}
+	var rules []rule
+	for _, g := range f.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	if len(rules) == 0 {
+		return nil, errors.New("no rules")
+	}
+	return rules, nil
+}
+
+// markdownAnchors are the anchors GitHub makes for the headings of doc.
+func markdownAnchors(doc string) map[string]bool {
+	out := map[string]bool{}
+	inCode := false
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+		}
+		if inCode || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var b strings.Builder
+		for _, r := range title {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				b.WriteRune(r)
+			}
+		}
+		out[b.String()] = true
+	}
+	return out
+}
+
+var metricRE = regexp.MustCompile(`\bactivity_[a-z_]+\b`)
+
+// checkAlertRules: every alert has a severity, says what happened and
+// what to do, and links to its runbook in docs/alerting.md; every metric
+// is one activity-core exports.
+func checkAlertRules(text, doc string) []error {
+	rules, err := parseRules(text)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %w", alertsPath, err)}
+	}
+	anchors := markdownAnchors(doc)
+	var errs []error
+	for _, r := range rules {
+		name := cmp.Or(r.Alert, r.Record)
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s: %s: %s", alertsPath, name, fmt.Sprintf(format, args...)))
+		}
+		for _, m := range metricRE.FindAllString(r.Expr, -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+			if !slices.Contains(alertMetrics, base) {
+				bad("%s is not a metric activity-core exports (docs/alerting.md#prometheus-and-alertmanager)", m)
+			}
+		}
+		if r.Record != "" {
+			if !strings.HasPrefix(r.Record, "activity:") {
+				bad("recording rules are named activity:<what>")
+			}
+			continue
+		}
+		if sev := r.Labels["severity"]; sev != "warning" && sev != "critical" {
+			bad("severity %q: want warning or critical", sev)
+		}
+		for _, key := range []string{"summary", "description"} {
+			if strings.TrimSpace(r.Annotations[key]) == "" {
+				bad("has no %s annotation", key)
+			}
+		}
+		url := r.Annotations["runbook_url"]
+		anchor, ok := strings.CutPrefix(url, runbookBase)
+		switch {
+		case !ok:
+			bad("runbook_url %q is not a section of docs/alerting.md (%s…)", url, runbookBase)
+		case !anchors[anchor]:
+			bad("runbook_url anchor #%s is not a heading of docs/alerting.md", anchor)
+		}
+	}
+	return errs
+}
+
+type ruleTests struct {
+	RuleFiles []string `yaml:"rule_files"`
+	Tests     []struct {
+		Name  string `yaml:"name"`
+		Cases []struct {
+			Alert string `yaml:"alertname"`
+			Exp   []any  `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+// checkAlertTests: every alert is tested firing and not firing, against
+// the rules and the example thresholds.
+func checkAlertTests(rulesText, testsText string) []error {
+	rules, err := parseRules(rulesText)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %w", alertsPath, err)}
+	}
+	var tests ruleTests
+	if err := yaml.Unmarshal([]byte(testsText), &tests); err != nil {
+		return []error{fmt.Errorf("%s: %w", alertsTestPath, err)}
+	}
+	var errs []error
+	for _, f := range []string{filepath.Base(alertsPath), filepath.Base(thresholdsPath)} {
+		if !slices.Contains(tests.RuleFiles, f) {
+			errs = append(errs, fmt.Errorf("%s: rule_files does not load %s", alertsTestPath, f))
+		}
+	}
+	firing, quiet := map[string]bool{}, map[string]bool{}
+	for _, tg := range tests.Tests {
+		for _, c := range tg.Cases {
+			if len(c.Exp) > 0 {
+				firing[c.Alert] = true
+			} else {
+				quiet[c.Alert] = true
+			}
+		}
+	}
+	for _, r := range rules {
+		if r.Alert == "" {
+			continue
+		}
+		if !firing[r.Alert] {
+			errs = append(errs, fmt.Errorf("%s: %s is never tested firing", alertsTestPath, r.Alert))
+		}
+		if !quiet[r.Alert] {
+			errs = append(errs, fmt.Errorf("%s: %s is never tested not firing (exp_alerts: [])", alertsTestPath, r.Alert))
+		}
+	}
+	return errs
+}
+
+// alertingAnchors are the sections of docs/alerting.md that code comments,
+// messages and the other docs link to.
+var alertingAnchors = []string{
+	"expect", "notify", "defaults", "missed-fires", "detector", "delivery", "the-timeline", "prometheus-and-alertmanager",
+}
+
+func checkAlertingDoc(doc string) []error {
+	anchors := markdownAnchors(doc)
+	var errs []error
+	for _, a := range alertingAnchors {
+		if !anchors[a] {
+			errs = append(errs, fmt.Errorf("%s has no section #%s", alertingDoc, a))
+		}
+	}
+	return errs
+}
+
+func TestAlertingDoc(t *testing.T) {
+	noErrs(t, alertingDoc, checkAlertingDoc(read(t, alertingDoc)))
+	wantErr(t, checkAlertingDoc(strings.Replace(read(t, alertingDoc), "\n## Missed fires\n", "\n## Misses\n", 1)), "no section #missed-fires")
+}
+
+func TestAlertRules(t *testing.T) {
+	noErrs(t, alertsPath, checkAlertRules(read(t, alertsPath), read(t, alertingDoc)))
+	noErrs(t, thresholdsPath, checkAlertRules(read(t, thresholdsPath), read(t, alertingDoc)))
+	noErrs(t, testDefaultPath, checkAlertRules(read(t, testDefaultPath), read(t, alertingDoc)))
+	noErrs(t, alertsTestPath, checkAlertTests(read(t, alertsPath), read(t, alertsTestPath)))
+}
+
+func TestAlertRulesChecksCatchBreakage(t *testing.T) {
+	rules, doc, tests := read(t, alertsPath), read(t, alertingDoc), read(t, alertsTestPath)
+	cases := []struct{ name, text, old, new, want string }{
+		{"severity", rules, "severity: critical", "severity: page", `severity "page"`},
+		{"metric", rules, "activity_definition_consecutive_failures)", "activity_definition_consecutive_failure)", "activity_definition_consecutive_failure is not a metric"},
+		{"runbook", rules, "alerting.md#activitydetectornoleader", "alerting.md#no-leader", "anchor #no-leader is not a heading"},
+		{"runbook elsewhere", rules, "https://github.com/coulomb/activity-core/blob/main/docs/alerting.md#activitydefinitionlate", "https://wiki.example/late", "is not a section of docs/alerting.md"},
+		{"summary", rules, "summary: \"No activity-core detector holds the lease\"", "", "has no summary annotation"},
+		{"record name", rules, "record: activity:definition_failure_threshold\n", "record: definition_failure_threshold\n", "recording rules are named activity:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tc.text, tc.old) {
+				t.Fatalf("%s no longer contains %q: update this case", alertsPath, tc.old)
+			}
+			wantErr(t, checkAlertRules(strings.Replace(tc.text, tc.old, tc.new, 1), doc), tc.want)
+		})
+	}
+	t.Run("undocumented runbook", func(t *testing.T) {
+		wantErr(t, checkAlertRules(rules, strings.ReplaceAll(doc, "### ActivityDefinitionStale\n", "### Stale\n")), "anchor #activitydefinitionstale is not a heading")
+	})
+	t.Run("untested firing", func(t *testing.T) {
+		wantErr(t, checkAlertTests(rules, strings.ReplaceAll(tests, "alertname: ActivityDetectorSlowPasses\n        exp_alerts:\n", "alertname: ActivityDetectorSlowPasses\n        exp_alerts: []\n        x:\n")),
+			"ActivityDetectorSlowPasses is never tested firing")
+	})
+	t.Run("untested quiet", func(t *testing.T) {
+		wantErr(t, checkAlertTests(rules, strings.ReplaceAll(tests, "alertname: ActivityDefinitionLate\n        exp_alerts: []", "alertname: ActivityDefinitionFailing\n        exp_alerts: []")),
+			"ActivityDefinitionLate is never tested not firing")
+	})
+	t.Run("thresholds not loaded", func(t *testing.T) {
+		wantErr(t, checkAlertTests(rules, strings.Replace(tests, "  - thresholds.yaml\n", "", 1)), "rule_files does not load thresholds.yaml")
+	})
+}
+
+// promtool runs Prometheus's own checker in dir, or skips the test when
+// it is not installed.
+func promtool(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not on PATH: apt-get install prometheus (Debian's package ships it; .ci/run installs it)")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestPromtool checks the rules and runs their unit tests with promtool,
+// as CI does (docs/alerting.md#prometheus-and-alertmanager).
+func TestPromtool(t *testing.T) {
+	dir := filepath.Dir(alertsPath)
+	if out, err := promtool(t, dir, "check", "rules", filepath.Base(alertsPath), filepath.Base(thresholdsPath), "testdata/"+filepath.Base(testDefaultPath)); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	if out, err := promtool(t, dir, "test", "rules", filepath.Base(alertsTestPath)); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestPromtoolCatchesBreakage: a rule changed under its tests fails them.
+// Only the first test group is kept, so this costs a fraction of a second.
+func TestPromtoolCatchesBreakage(t *testing.T) {
+	dir := t.TempDir()
+	rules := read(t, alertsPath)
+	old := ">= on (definition) activity:definition_failure_threshold"
+	if !strings.Contains(rules, old) {
+		t.Fatalf("%s no longer contains %q: update this test", alertsPath, old)
+	}
+	tests := read(t, alertsTestPath)
+	first := strings.Index(tests, "\n  - name: ")
+	second := strings.Index(tests[first+1:], "\n  - name: ")
+	if first < 0 || second < 0 {
+		t.Fatalf("%s: cannot find its first two test groups", alertsTestPath)
+	}
+	files := map[string]string{
+		filepath.Base(alertsPath):                    strings.Replace(rules, old, "> on (definition) activity:definition_failure_threshold", 1),
+		filepath.Base(thresholdsPath):                read(t, thresholdsPath),
+		"testdata/" + filepath.Base(testDefaultPath): read(t, testDefaultPath),
+		filepath.Base(alertsTestPath):                tests[:first+1+second+1],
+	}
+	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := promtool(t, dir, "test", "rules", filepath.Base(alertsTestPath))
+	if err == nil || !strings.Contains(out, "alertname: ActivityDefinitionFailing") {
+		t.Fatalf("promtool test rules passed a rule that fires one failure late (err %v):\n%s", err, out)
+	}
+}
+
+// TestAlertMetricsExported: the metrics the rules use are the ones the
+// code registers (read from its source), once the detector is there.
+func TestAlertMetricsExported(t *testing.T) {
+	if _, err := os.Stat("../internal/detector"); err != nil {
+		t.Skip("internal/detector is not merged yet: the metric names are taken from docs/alerting.md")
+	}
+	var src strings.Builder
+	err := filepath.WalkDir("../internal", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		src.Write(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range alertMetrics {
+		if !strings.Contains(src.String(), `"`+name+`"`) {
+			t.Errorf("no package in internal/ names the metric %s, which %s uses", name, alertsPath)
+		}
+	}
 }
