@@ -756,33 +756,9 @@ func loadCompose(t *testing.T) composeFile {
 	return c
 }
 
-// pendingLayout are processes the deploy files run that
-// internal/topology.Layout may not list yet: the detector replicas
-// (docs/alerting.md#detector), written in parallel with the detector role.
-// Until Layout has them, deployLayout adds them, so compose.yaml and
-// docs/deployment.md are checked against them all the same.
-var pendingLayout = []topology.Process{
-	{Name: "detector-1", Kind: "activity-core", Role: "detector"},
-	{Name: "detector-2", Kind: "activity-core", Role: "detector"},
-}
-
-// deployLayout is topology.Layout plus the pendingLayout processes it
-// does not have.
-func deployLayout(t *testing.T) []topology.Process {
-	t.Helper()
-	layout := slices.Clone(topology.Layout)
-	for _, p := range pendingLayout {
-		if !slices.ContainsFunc(layout, func(q topology.Process) bool { return q.Name == p.Name }) {
-			t.Logf("topology.Layout has no %s yet; checking compose.yaml against it anyway", p.Name)
-			layout = append(layout, p)
-		}
-	}
-	return layout
-}
-
 func TestComposeMatchesTopology(t *testing.T) {
 	c := loadCompose(t)
-	noErrs(t, "compose", checkCompose(c, deployLayout(t), temporalServerVersion(t)))
+	noErrs(t, "compose", checkCompose(c, topology.Layout, temporalServerVersion(t)))
 	noErrs(t, "compose", checkBindMounts(c, "."))
 }
 
@@ -801,7 +777,7 @@ func TestComposeMergeKeysResolve(t *testing.T) {
 
 func TestComposeChecksCatchBreakage(t *testing.T) {
 	version := temporalServerVersion(t)
-	deploy := deployLayout(t)
+	deploy := topology.Layout
 	text := read(t, composePath)
 	cases := []struct {
 		name   string
@@ -1479,14 +1455,14 @@ func checkDeploymentDoc(doc string, layout []topology.Process) []error {
 }
 
 func TestDeploymentDoc(t *testing.T) {
-	noErrs(t, deploymentDoc, checkDeploymentDoc(read(t, deploymentDoc), deployLayout(t)))
+	noErrs(t, deploymentDoc, checkDeploymentDoc(read(t, deploymentDoc), topology.Layout))
 }
 
 func TestDeploymentDocChecksCatchBreakage(t *testing.T) {
 	doc := read(t, deploymentDoc)
-	wantErr(t, checkDeploymentDoc(strings.Replace(doc, "\n## Backing up the store", "\n## Backups", 1), deployLayout(t)), `no "## Backing up the store" section`)
-	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`router`", "router"), deployLayout(t)), "does not discuss the router role")
-	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`detector`", "detector"), deployLayout(t)), "does not discuss the detector role")
+	wantErr(t, checkDeploymentDoc(strings.Replace(doc, "\n## Backing up the store", "\n## Backups", 1), topology.Layout), `no "## Backing up the store" section`)
+	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`router`", "router"), topology.Layout), "does not discuss the router role")
+	wantErr(t, checkDeploymentDoc(strings.ReplaceAll(doc, "`detector`", "detector"), topology.Layout), "does not discuss the detector role")
 }
 
 // ---- Prometheus rules ---------------------------------------------------------
