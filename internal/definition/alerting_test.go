@@ -326,3 +326,29 @@ func TestParseDefaultsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAlertingWarnings(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"nobody.yaml":  alertDef("team.nobody", "notify: {after_failures: 2}\n"),
+		"silent.yaml":  alertDef("team.silent", "notify: {targets: []}\n"),
+		"stale.yaml":   alertDef("team.stale", "expect: {succeeds_within: 1h}\n"),
+		"healthy.yaml": alertDef("team.healthy", "expect: {succeeds_within: 26h}\nnotify: {targets: [{nats: {subject: a.b}}]}\n"),
+	})
+	res := Load([]string{root})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, d := range res.Definitions() {
+		for _, w := range d.Warnings {
+			got[d.ID] = append(got[d.ID], w.Field+": "+w.Message)
+		}
+	}
+	want := map[string][]string{
+		"team.nobody": {"notify: has no targets, here or in alerting defaults: nobody is told (add notify.targets, or targets: [] to say so)"},
+		"team.stale":  {`expect.succeeds_within: 1h0m0s is shorter than the 24h0m0s between some fires of "0 3 * * *": the definition will read stale between runs that all succeed`},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings:\n%v\nwant:\n%v", got, want)
+	}
+}

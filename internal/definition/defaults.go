@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/cronexpr"
 )
 
 // Defaults are alerting defaults (expect, notify, pause_after_failures)
@@ -89,7 +92,9 @@ func (sr *SourceResult) applyDefaults(deployment *Defaults) {
 			sr.withhold(def, fmt.Sprintf("not applied: the alerting defaults in %s that apply to it are invalid (fix that file)", bad))
 			continue
 		}
-		def.applyAlerting(append(layers, def.own))
+		layers = append(layers, def.own)
+		def.applyAlerting(layers)
+		def.Warnings = append(def.Warnings, alertingWarnings(def, layers)...)
 		kept = append(kept, def)
 	}
 	sr.Definitions = kept
@@ -138,4 +143,42 @@ func below(dir, root string) bool {
 		return !filepath.IsAbs(dir) && dir != ".." && !strings.HasPrefix(dir, ".."+string(filepath.Separator))
 	}
 	return dir == root || strings.HasPrefix(dir, strings.TrimSuffix(root, string(filepath.Separator))+string(filepath.Separator))
+}
+
+// gapSample is how many fires alertingWarnings looks at to find the
+// longest gap between a cron definition's runs.
+const gapSample = 64
+
+// alertingWarnings flags merged alerting fields that are valid but
+// probably not meant: a notify block that tells nobody, and a cron
+// definition that would be stale between its own runs.
+func alertingWarnings(def *Definition, layers []*alerting) []*Error {
+	var out []*Error
+	warn := func(field, format string, args ...any) {
+		out = append(out, &Error{File: def.Source.File, Line: def.Source.Line, Column: def.Source.Column, Field: field,
+			DefinitionID: def.ID, Message: fmt.Sprintf(format, args...)})
+	}
+	targetsGiven := false
+	for _, l := range layers {
+		targetsGiven = targetsGiven || (l != nil && l.targetsSet)
+	}
+	if def.Notify != nil && !targetsGiven {
+		warn("notify", "has no targets, here or in alerting defaults: nobody is told (add notify.targets, or targets: [] to say so)")
+	}
+	if def.Expect == nil || def.Expect.SucceedsWithin == 0 || def.Trigger.Type != TriggerCron {
+		return out
+	}
+	sched, err := cronexpr.Parse(def.Trigger.CronExpression)
+	if err != nil {
+		return out
+	}
+	fires := sched.NextN(time.Now(), def.Trigger.Location(), gapSample)
+	var gap time.Duration
+	for i := 1; i < len(fires); i++ {
+		gap = max(gap, fires[i].Sub(fires[i-1]))
+	}
+	if within := def.Expect.SucceedsWithin.D(); within < gap {
+		warn("expect.succeeds_within", "%s is shorter than the %s between some fires of %q: the definition will read stale between runs that all succeed", within, gap, def.Trigger.CronExpression)
+	}
+	return out
 }
