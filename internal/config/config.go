@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,9 @@ type Sync struct {
 	SyncIntervalSeconds int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Sync in the background every N seconds (0 = only on request and at worker start)."`
 	SchedulePrefix      string   `name:"schedule-prefix" env:"ACTIVITY_SCHEDULE_PREFIX" default:"activity-core:" help:"Prefix of the Temporal schedules activity-core manages."`
 	SyncMaxErrors       int      `name:"sync-max-errors" env:"ACTIVITY_SYNC_MAX_ERRORS" default:"50" help:"Most errors a sync result lists; the rest are counted."`
+	// AlertDefaults names the deployment-wide alerting defaults file
+	// (docs/definitions.md#alerting-defaults).
+	AlertDefaults string `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"File of deployment-wide alerting defaults (expect, notify, pause_after_failures) for every definition; folders' _defaults.yaml and definitions override it field by field. Read at every sync." placeholder:"FILE"`
 }
 
 // HTTP holds the API settings.
@@ -175,6 +179,13 @@ func (s *Sync) Validate() error {
 	if s.SchedulePrefix == "" {
 		errs = append(errs, bad("ACTIVITY_SCHEDULE_PREFIX", "must not be empty: it marks the schedules activity-core manages"))
 	}
+	if s.AlertDefaults != "" {
+		if info, err := os.Stat(s.AlertDefaults); err != nil {
+			errs = append(errs, bad("ACTIVITY_ALERT_DEFAULTS", "cannot read %s: %v; point it at a defaults file (docs/definitions.md#alerting-defaults) or unset it", s.AlertDefaults, errors.Unwrap(err)))
+		} else if !info.Mode().IsRegular() {
+			errs = append(errs, bad("ACTIVITY_ALERT_DEFAULTS", "%s is not a regular file; point it at a defaults file or unset it", s.AlertDefaults))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -243,5 +254,6 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_READ_TOKEN=" + mask(h.ReadToken),
 		fmt.Sprintf("ACTIVITY_SYNC_INTERVAL_SECONDS=%d", s.SyncIntervalSeconds),
 		"ACTIVITY_SCHEDULE_PREFIX=" + s.SchedulePrefix,
+		"ACTIVITY_ALERT_DEFAULTS=" + s.AlertDefaults,
 	}, e.NATSAuth.redacted()...)
 }

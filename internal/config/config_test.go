@@ -29,6 +29,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncIntervalSeconds = -5 }, "ACTIVITY_SYNC_INTERVAL_SECONDS"},
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SchedulePrefix = "" }, "ACTIVITY_SCHEDULE_PREFIX"},
 		{func(_ *Engines, s *Sync, _ *HTTP) { s.SyncMaxErrors = 0 }, "ACTIVITY_SYNC_MAX_ERRORS"},
+		{func(_ *Engines, s *Sync, _ *HTTP) { s.AlertDefaults = "/nonexistent/alerting.yaml" }, "ACTIVITY_ALERT_DEFAULTS: cannot read /nonexistent/alerting.yaml: no such file or directory"},
+		{func(_ *Engines, s *Sync, _ *HTTP) { s.AlertDefaults = "/" }, "ACTIVITY_ALERT_DEFAULTS: / is not a regular file"},
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.HTTPAddr = "8080" }, "ACTIVITY_HTTP_ADDR"},
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.AdminToken = "short" }, "ACTIVITY_ADMIN_TOKEN"},
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.AdminToken = strings.Repeat(" ", 20) }, "ACTIVITY_ADMIN_TOKEN: is only whitespace"},
@@ -67,8 +69,11 @@ func errorsOf(errs ...error) string {
 func TestRedactedHidesSecrets(t *testing.T) {
 	e := goodEngines()
 	e.DatabaseURL = "postgres://app:hunter2@db:5432/activity"
-	lines := strings.Join(Redacted(e, Sync{}, HTTP{AdminToken: "admin-secret-token-1234"}), "\n")
+	lines := strings.Join(Redacted(e, Sync{AlertDefaults: "/etc/activity-core/alerting.yaml"}, HTTP{AdminToken: "admin-secret-token-1234"}), "\n")
 	if strings.Contains(lines, "hunter2") || strings.Contains(lines, "admin-secret") {
 		t.Errorf("secret in %s", lines)
+	}
+	if !strings.Contains(lines, "ACTIVITY_ALERT_DEFAULTS=/etc/activity-core/alerting.yaml\n") {
+		t.Errorf("no ACTIVITY_ALERT_DEFAULTS line in %s", lines)
 	}
 }

@@ -100,9 +100,14 @@ type Definition struct {
 	// Warnings are things that are valid but probably not meant, such as a
 	// cron expression Temporal reads differently from crontab.
 	Warnings []*Error `json:"-"`
-	// SecretRefs is every ${env:NAME} the worker will resolve, where it is,
-	// so sync and validate can check it against the allow-list.
+	// SecretRefs is every ${env:NAME} the worker will resolve and every
+	// secret a notification target names, where it is, so sync and
+	// validate can check it against the allow-list.
 	SecretRefs []SecretRef `json:"-"`
+
+	// own is the alerting fields as the file wrote them, for merging
+	// defaults in at load time.
+	own *alerting
 }
 
 // Source locates a definition or event type on disk.

@@ -1,6 +1,7 @@
 package definition
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -42,12 +43,17 @@ func ExpandEnvRefs(s string, lookup func(string) (string, bool)) (string, error)
 	return out, nil
 }
 
-// SecretRef is one ${env:NAME} reference and where it is.
+// SecretRef is one ${env:NAME} reference, or a secret named by a
+// notification target, and where it is.
 type SecretRef struct {
 	Name   string
 	Field  string
 	Line   int
 	Column int
+	// File is set when the reference is in a defaults file
+	// (docs/definitions.md#alerting-defaults) rather than in the
+	// definition's own file.
+	File string
 }
 
 // CheckSecrets withholds every definition that references a name check
@@ -63,7 +69,7 @@ func (r *Result) CheckSecrets(check func(name string) error) {
 			for _, ref := range d.SecretRefs {
 				if err := check(ref.Name); err != nil {
 					bad = append(bad, &Error{
-						File: d.Source.File, Line: ref.Line, Column: ref.Column, Field: ref.Field, DefinitionID: d.ID,
+						File: cmp.Or(ref.File, d.Source.File), Line: ref.Line, Column: ref.Column, Field: ref.Field, DefinitionID: d.ID,
 						Message: fmt.Sprintf("secret %s is not allowed: %s", ref.Name, strings.TrimPrefix(err.Error(), secret.ErrNotAllowed.Error()+": ")),
 					})
 				}

@@ -41,6 +41,10 @@ type SourceResult struct {
 
 	pathErrs []*Error
 	fileErrs []*Error
+	// defaults are the folders' _defaults.yaml by folder; badDefaults
+	// the invalid ones (folder -> file).
+	defaults    map[string]*Defaults
+	badDefaults map[string]string
 }
 
 // Unknown reports whether file lies under a folder of this source that
@@ -102,11 +106,35 @@ func (r *Result) Err() error {
 // read is a source error, and what lies under it is unknown, not gone.
 // Duplicate definition ids are errors in every file that uses them, and
 // none of those files is applied. A path that is a file instead of a
-// directory is loaded as that one file.
+// directory is loaded as that one file. Alerting defaults of the folders
+// (_defaults.yaml) are merged in; LoadWith adds the deployment's.
 func Load(dirs []string) *Result {
+	return LoadWith(dirs, LoadOptions{})
+}
+
+// LoadWith is Load with the deployment's alerting defaults.
+func LoadWith(dirs []string, opts LoadOptions) *Result {
 	res := &Result{}
+	var deployment *Defaults
+	deploymentBad := false
+	if opts.DefaultsFile != "" {
+		d, err := ReadDefaults(opts.DefaultsFile)
+		if err != nil {
+			res.SourceErrors = append(res.SourceErrors, err.(Errors)...)
+			deploymentBad = true
+		}
+		deployment = d
+	}
 	for _, dir := range dirs {
 		sr := loadSource(dir)
+		if deploymentBad {
+			for _, def := range sr.Definitions {
+				sr.withhold(def, fmt.Sprintf("not applied: the deployment's alerting defaults in %s are invalid (fix that file)", opts.DefaultsFile))
+			}
+			sr.Definitions = nil
+		} else {
+			sr.applyDefaults(deployment)
+		}
 		res.Sources = append(res.Sources, sr)
 		if sr.Err != nil {
 			res.SourceErrors = append(res.SourceErrors, &Error{File: dir, Message: sr.Err.Error()})
@@ -124,7 +152,8 @@ func Load(dirs []string) *Result {
 }
 
 func loadSource(dir string) *SourceResult {
-	sr := &SourceResult{Dir: dir, FailedFiles: map[string]bool{}, HeldIDs: map[string]bool{}}
+	sr := &SourceResult{Dir: dir, FailedFiles: map[string]bool{}, HeldIDs: map[string]bool{},
+		defaults: map[string]*Defaults{}, badDefaults: map[string]string{}}
 	info, err := os.Stat(dir)
 	if err != nil {
 		sr.Err = describeDirErr(dir, err)
@@ -353,6 +382,19 @@ func (sr *SourceResult) loadFile(root, path string, eventType, inside bool) {
 		return
 	}
 	sr.Files = append(sr.Files, path)
+	switch name := filepath.Base(path); {
+	case name == DefaultsFileName && eventType:
+		sr.FailedFiles[path] = true
+		sr.fileErrs = append(sr.fileErrs, &Error{File: path, Message: "alerting defaults apply to definitions: an event-types folder holds event types only (move it to the folder above)"})
+		return
+	case name == DefaultsFileName:
+		sr.loadDefaults(path, data, inside)
+		return
+	case strings.EqualFold(strings.TrimSuffix(name, filepath.Ext(name)), "_defaults"):
+		sr.FailedFiles[path] = true
+		sr.fileErrs = append(sr.fileErrs, &Error{File: path, Message: "alerting defaults must be in a file named exactly " + DefaultsFileName + ": rename it"})
+		return
+	}
 	if eventType {
 		et, err := ParseEventType(path, data)
 		if err != nil {

@@ -67,7 +67,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 // returns its top-level mapping node, or nil after reporting why not.
 func (d *decoder) document(data []byte) *yaml.Node {
 	if len(data) > MaxFileSize {
-		d.errorf(nil, "", "file is %d bytes, over the 1 MiB limit for a definition file", len(data))
+		d.errorf(nil, "", "file is %d bytes, over the 1 MiB limit for a %s", len(data), d.fileNoun())
 		return nil
 	}
 	if !utf8.Valid(data) {
@@ -76,14 +76,14 @@ func (d *decoder) document(data []byte) *yaml.Node {
 		return nil
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		d.errorf(nil, "", "file is empty: expected one definition")
+		d.errorf(nil, "", "file is empty: expected one %s", d.noun())
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			d.errorf(nil, "", "file is empty: expected one definition")
+			d.errorf(nil, "", "file is empty: expected one %s", d.noun())
 		} else {
 			d.yamlError(err)
 		}
@@ -91,26 +91,26 @@ func (d *decoder) document(data []byte) *yaml.Node {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		d.errorf(&extra, "", "file holds more than one YAML document: put one definition per file")
+		d.errorf(&extra, "", "file holds more than one YAML document: put one %s per file", d.noun())
 		return nil
 	} else if !errors.Is(err, io.EOF) {
 		d.yamlError(err)
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		d.errorf(&doc, "", "file is empty: expected one definition")
+		d.errorf(&doc, "", "file is empty: expected one %s", d.noun())
 		return nil
 	}
 	root := doc.Content[0]
 	if isNull(root) {
-		d.errorf(root, "", "file is empty: expected one definition")
+		d.errorf(root, "", "file is empty: expected one %s", d.noun())
 		return nil
 	}
 	if !d.checkNoAliases(root) {
 		return nil
 	}
 	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "", "a definition must be a mapping of fields, got %s", kindName(root))
+		d.errorf(root, "", "a %s must be a mapping of fields, got %s", d.noun(), kindName(root))
 		return nil
 	}
 	return root
@@ -144,7 +144,8 @@ func invalidUTF8Offset(data []byte) int {
 	return len(data)
 }
 
-var topFields = []string{"id", "description", "enabled", "trigger", "context", "rule", "instruction", "on_failure", "retry", "concurrency_key"}
+var topFields = []string{"id", "description", "enabled", "trigger", "context", "rule", "instruction", "on_failure", "retry", "concurrency_key",
+	"expect", "notify", "pause_after_failures"}
 
 func (d *decoder) definition(root *yaml.Node) *Definition {
 	def := &Definition{Enabled: true, OnFailure: OnFailureDefault}
@@ -205,6 +206,10 @@ func (d *decoder) definition(root *yaml.Node) *Definition {
 			def.ConcurrencyKey = v
 		}
 	}
+	// The alerting fields need the trigger and the instruction; defaults
+	// are merged in by Load (docs/definitions.md#alerting-defaults).
+	def.own = d.alertingFields(f, def)
+	def.applyAlerting([]*alerting{def.own})
 	// The rule is compiled last, once the binds are known.
 	if len(def.Rule.When) > 0 {
 		d.compileRule(def, whenNode)

@@ -33,6 +33,30 @@ const (
 	schemaRejectMarker = "# schema: reject"
 )
 
+// compileDefaultsSchema compiles $defs/alertingDefaults, the schema of a
+// _defaults.yaml or ACTIVITY_ALERT_DEFAULTS file.
+func compileDefaultsSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	compileSchemaFile(t)
+	raw, err := os.ReadFile(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schemaID, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(schemaID + "#/$defs/alertingDefaults")
+	if err != nil {
+		t.Fatalf("%s: $defs/alertingDefaults does not compile: %v", schemaFile, err)
+	}
+	return s
+}
+
 // compileSchemaFile compiles schema.json and returns the definition schema
 // and the event-type schema ($defs/eventType).
 func compileSchemaFile(t *testing.T) (def, eventType *jsonschema.Schema) {
@@ -273,6 +297,7 @@ func inEventTypesDir(path string) bool {
 
 func TestSchemaAcceptsValidFiles(t *testing.T) {
 	defSchema, eventTypeSchema := compileSchemaFile(t)
+	defaultsSchema := compileDefaultsSchema(t)
 	dirs := []string{
 		filepath.Join("testdata", "valid"),
 		filepath.Join("..", "..", "examples", "definitions"),
@@ -295,6 +320,15 @@ func TestSchemaAcceptsValidFiles(t *testing.T) {
 				v, err := yamlToJSON(data)
 				if err != nil {
 					t.Fatalf("converting YAML to JSON: %v", err)
+				}
+				if filepath.Base(file) == DefaultsFileName {
+					if _, err := ParseDefaults(file, data); err != nil {
+						t.Errorf("ParseDefaults rejects a valid defaults file:\n%v", err)
+					}
+					if err := defaultsSchema.Validate(v); err != nil {
+						t.Errorf("$defs/alertingDefaults rejects a valid defaults file:\n%v", err)
+					}
+					return
 				}
 				if inEventTypesDir(file) {
 					if _, err := ParseEventType(file, data); err != nil {
@@ -650,6 +684,55 @@ trigger: {trigger_type: cron, cron_expression: "0 3 *"}
 instruction: {kind: shell, cmd: "true"}
 `},
 
+	{name: "grace on an event trigger", at: "/expect", yaml: `
+id: team.job
+trigger: {trigger_type: event, event_type: org.x.y}
+instruction: {kind: shell, cmd: "true"}
+expect: {grace: 5m}
+`},
+	{name: "output_matches on a publish", at: "/expect", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: publish, subject: org.x.done}
+expect: {output_matches: done}
+`},
+	{name: "unknown expect field", at: "/expect", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+expect: {stale_after: 1h}
+`},
+	{name: "unknown notify event", at: "/notify/on/0", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+notify: {on: [exploded]}
+`},
+	{name: "target with two kinds", at: "/notify/targets/0", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+notify: {targets: [{nats: {subject: a.b}, email: {to: [a@b.c]}}]}
+`},
+	{name: "webhook over plain http", at: "/notify/targets/0/webhook/url", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+notify: {targets: [{webhook: {url: "http://hooks.example/x", secret: S}}]}
+`},
+	{name: "webhook without secret", at: "/notify/targets/0/webhook", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+notify: {targets: [{webhook: {url: "https://hooks.example/x"}}]}
+`},
+	{name: "negative pause_after_failures", at: "/pause_after_failures", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+pause_after_failures: -2
+`},
+
 	// ----------------------------------------------------------- accepted
 	{name: "minimal cron shell", accept: true, yaml: `
 id: team.nightly-backup
@@ -739,6 +822,29 @@ instruction:
   args: [/usr/bin/env, python3, -c, "print('hi')"]
   env: {PORT: "8080", ACTIVITY: x, TOKEN: "${env:SWEEP_TOKEN}"}
 retry: {max_attempts: 5, initial_interval: 1s, backoff_coefficient: 1.5, max_interval: 1h}
+`},
+	{name: "every alerting field", accept: true, yaml: `
+id: team.backup
+trigger: {trigger_type: cron, cron_expression: "30 2 * * *"}
+instruction: {kind: shell, cmd: "backup && echo done"}
+expect: {succeeds_within: 26h, max_duration: 30m, grace: 5m, output_matches: '^done$'}
+notify:
+  on: [failed, missed, paused]
+  after_failures: 3
+  targets:
+    - webhook: {url: "https://hooks.example/ops", secret: OPS_HOOK_SECRET}
+    - slack: {url: "${env:SLACK_OPS_URL}"}
+    - email: {to: [ops@example.com]}
+    - nats: {subject: org.alerts.activity}
+pause_after_failures: 5
+`},
+	{name: "event trigger with expect but no grace, and no targets", accept: true, yaml: `
+id: team.hook
+trigger: {trigger_type: event, event_type: org.x.y}
+instruction: {kind: http, url: "https://x/"}
+expect: {succeeds_within: 0s, max_duration: 1m, output_matches: ok}
+notify: {targets: []}
+pause_after_failures: 0
 `},
 	{name: "http with a single status and a text body", accept: true, yaml: `
 id: team.ping
@@ -933,6 +1039,53 @@ func TestSchemaFieldsAgreeWithParse(t *testing.T) {
 		{"enabled", func(v string) string {
 			return doc(cron, shell, "enabled: "+v+"\n")
 		}, []string{`true`, `false`, `True`, `"true"`, `yes`, `1`}},
+		{"expect.succeeds_within", func(v string) string {
+			return doc(cron, shell, "expect: {succeeds_within: "+v+"}\n")
+		}, []string{`0`, `0s`, `26h`, `1h30m`, `-1h`, `30`, `1d`, `"5 minutes"`, `true`}},
+		{"expect.grace on an event trigger", func(v string) string {
+			return doc(`{trigger_type: event, event_type: a.b}`, shell, "expect: {grace: "+v+"}\n")
+		}, []string{`5m`, `0s`}},
+		{"expect.grace on a cron trigger", func(v string) string {
+			return doc(cron, shell, "expect: {grace: "+v+"}\n")
+		}, []string{`5m`, `0s`, `-5m`}},
+		{"expect.output_matches", func(v string) string {
+			return doc(cron, shell, "expect: {output_matches: "+v+"}\n")
+		}, []string{`done`, `"^backup complete$"`, `""`, `1`, `[a]`}},
+		{"notify.on", func(v string) string {
+			return doc(cron, shell, "notify: {on: "+v+"}\n")
+		}, []string{`[failed]`, `[skipped, paused]`, `[failed, timed_out, missed, stale, late, recovered]`, `[]`, `failed`,
+			`[failed, failed]`, `[faild]`, `[1]`, `[Failed]`}},
+		{"notify.after_failures", func(v string) string {
+			return doc(cron, shell, "notify: {after_failures: "+v+"}\n")
+		}, []string{`1`, `10`, `0`, `-1`, `"1"`, `1.5`}},
+		{"notify webhook url", func(v string) string {
+			return doc(cron, shell, "notify: {targets: [{webhook: {url: "+v+", secret: S}}]}\n")
+		}, []string{`"https://x/"`, `"HTTPS://x:8443/a?b"`, `"http://x/"`, `"http://localhost:8080/h"`, `"http://LOCALHOST/h"`,
+			`"http://127.0.0.1/h"`, `"http://127.0.0.2:9"`, `"http://[::1]:9/h"`, `"${env:U}"`, `"${env:U}/x"`, `"https://${env:H}/x"`,
+			`"http://${env:H}/x"`, `"ftp://x"`, `"${env:}"`, `"http://127.0.0.1.evil.example/"`, `"http://localhost.evil.example/"`,
+			`"https://"`, `1`}},
+		{"notify webhook secret", func(v string) string {
+			return doc(cron, shell, `notify: {targets: [{webhook: {url: "https://x/", secret: `+v+`}}]}`+"\n")
+		}, []string{`S`, `_X1`, `"${env:S}"`, `"a b"`, `1A`, `1`, `""`}},
+		{"notify slack", func(v string) string {
+			return doc(cron, shell, `notify: {targets: [{slack: `+v+`}]}`+"\n")
+		}, []string{`{url: "https://x/"}`, `{}`, `{url: "https://x/", secret: S}`, `"https://x/"`}},
+		{"notify email to", func(v string) string {
+			return doc(cron, shell, `notify: {targets: [{email: {to: `+v+`}}]}`+"\n")
+		}, []string{`[ops@example.com]`, `["Ops <ops@example.com>", b@example.com]`, `[]`, `ops@example.com`, `["not an address"]`, `[1]`}},
+		{"notify nats subject", func(v string) string {
+			return doc(cron, shell, `notify: {targets: [{nats: {subject: `+v+`}}]}`+"\n")
+		}, []string{`a.b`, `"a.*"`, `"a.>"`, `a..b`, `""`, `1`}},
+		{"notify target entry", func(v string) string {
+			return doc(cron, shell, `notify: {targets: [`+v+`]}`+"\n")
+		}, []string{`{nats: {subject: a}}`, `{}`, `{nats: {subject: a}, slack: {url: "https://x/"}}`, `{slak: {url: "https://x/"}}`,
+			`slack`, `{nats: {subject: a}}, {nats: {subject: a}}`, `{nats: {subject: a}}, {nats: {subject: b}}`}},
+		{"notify targets", func(v string) string {
+			return doc(cron, shell, `notify: {targets: `+v+`}`+"\n")
+		}, []string{`[]`, `{}`, `null`, `"a"`}},
+		{"pause_after_failures", func(v string) string {
+			return doc(cron, shell, "pause_after_failures: "+v+"\n")
+		}, []string{`0`, `3`, `-1`, `"3"`, `1.5`, `true`}},
 	}
 	for _, g := range groups {
 		for _, v := range g.values {
@@ -953,5 +1106,36 @@ func TestSchemaFieldsAgreeWithParse(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSchemaDefaultsAgreeWithParse: $defs/alertingDefaults and
+// ParseDefaults judge defaults files alike.
+func TestSchemaDefaultsAgreeWithParse(t *testing.T) {
+	schema := compileDefaultsSchema(t)
+	for _, doc := range []string{
+		"expect: {grace: 5m, succeeds_within: 26h, max_duration: 1h}\n",
+		"expect: {output_matches: done}\n",
+		"expect: {grace: -1m}\n",
+		"notify: {targets: []}\n",
+		"notify: {on: [missed], after_failures: 2, targets: [{slack: {url: \"${env:SLACK}\"}}]}\n",
+		"notify: {targets: [{webhook: {url: \"http://hooks.example/\", secret: S}}]}\n",
+		"pause_after_failures: 3\n",
+		"pause_after_failures: -1\n",
+		"id: team.job\n",
+		"{}\n",
+		"- expect\n",
+	} {
+		t.Run(strings.TrimSpace(doc), func(t *testing.T) {
+			v, err := yamlToJSON([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			schemaErr := schema.Validate(v)
+			_, parseErr := ParseDefaults("_defaults.yaml", []byte(doc))
+			if (schemaErr == nil) != (parseErr == nil) {
+				t.Errorf("schema and ParseDefaults disagree:\nschema: %v\nParseDefaults: %v", schemaErr, parseErr)
+			}
+		})
 	}
 }

@@ -13,10 +13,27 @@ import (
 // it can report every problem with its line and column, catch duplicate keys
 // and unknown fields, and keep going after the first error.
 type decoder struct {
-	file     string
+	file string
+	// defaults says the file is a defaults file, not a definition.
+	defaults bool
 	errs     []*Error
 	warnings []*Error
 	refs     []SecretRef
+}
+
+// noun is what the file holds, for messages about the file as a whole.
+func (d *decoder) noun() string {
+	if d.defaults {
+		return "set of defaults"
+	}
+	return "definition"
+}
+
+func (d *decoder) fileNoun() string {
+	if d.defaults {
+		return "defaults file"
+	}
+	return "definition file"
 }
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {

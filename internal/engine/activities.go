@@ -114,6 +114,9 @@ const (
 	errTypeConfig        = "ConfigError" // unset ${env:...}, bad URL: permanent
 	errTypeStore         = "StoreError"  // a store error that retrying will not fix
 	errTypeContext       = "ContextFailed"
+	// errTypeExpectation: the instruction succeeded but its output broke
+	// expect.output_matches; retried like a failed command.
+	errTypeExpectation = "ExpectationFailed"
 )
 
 // storeErr converts a store error at the activity boundary: unavailable is
@@ -233,10 +236,20 @@ type FinishRunInput struct {
 	LostCompletion bool `json:"lost_completion,omitempty"`
 }
 
+// stage is the run's stage as recorded: an instruction whose attempt
+// failed its expectation (InstructionResult.Stage) failed at that stage.
+func (in FinishRunInput) stage() store.RunStage {
+	if in.Stage == store.StageInstruction && in.Result != nil && in.Result.Stage != "" {
+		return in.Result.Stage
+	}
+	return in.Stage
+}
+
 // FinishRun records how the run ended. A run already finished keeps its
 // status (the store refuses to move a terminal status), so a retried
 // FinishRun is harmless.
 func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.Run, error) {
+	in.Stage = in.stage()
 	run, err := a.cfg.Store.GetRun(ctx, in.RunID)
 	if err != nil {
 		return nil, storeErr("loading run "+in.RunID, err)

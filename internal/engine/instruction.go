@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/shell"
+	"github.com/coulomb/activity-core/internal/store"
 )
 
 // InstructionInput is everything an instruction may use.
@@ -52,6 +54,9 @@ type InstructionResult struct {
 	// Recorded says the attempt recorded the run's end (and announced it)
 	// itself, as InstructionInput.Finish asked.
 	Recorded bool `json:"recorded,omitempty"`
+	// Stage is set when the attempt failed after its instruction succeeded:
+	// expectation, when the output broke expect.output_matches.
+	Stage store.RunStage `json:"stage,omitempty"`
 }
 
 // RunInstruction performs the instruction once (Temporal retries it by the
@@ -85,6 +90,9 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 	res.FinishedAt = time.Now().UTC()
 	res.Stdout, res.Stderr = sec.redact(res.Stdout), sec.redact(res.Stderr)
 	if runErr == nil {
+		runErr = expectOutput(def, res)
+	}
+	if runErr == nil {
 		if in.Finish != nil {
 			res.Recorded = a.finishSucceeded(ctx, in, res)
 		}
@@ -112,6 +120,31 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 		res.Error = sec.redact(runErr.Error())
 		return nil, temporal.NewApplicationErrorWithOptions(res.Error, errTypeCommandFailed, temporal.ApplicationErrorOptions{Details: []any{res}})
 	}
+}
+
+// expectOutput checks expect.output_matches (docs/alerting.md#expect)
+// against the output the run keeps: a shell command's stdout, an http
+// response's body, both their last 64 KiB and redacted. No match fails
+// the attempt at stage expectation, retried like a failed command.
+func expectOutput(def *definition.Definition, res *InstructionResult) error {
+	if def.Expect == nil || def.Expect.OutputMatches == "" || def.Instruction.Kind == definition.InstructionPublish {
+		return nil
+	}
+	re, err := regexp.Compile(def.Expect.OutputMatches)
+	if err != nil {
+		// Validated when the definition was loaded: only a stored spec
+		// from elsewhere gets here.
+		return configErr(fmt.Errorf("expect.output_matches: %v", err))
+	}
+	if re.MatchString(res.Stdout) {
+		return nil
+	}
+	what := "stdout"
+	if def.Instruction.Kind == definition.InstructionHTTP {
+		what = "response body"
+	}
+	res.Stage = store.StageExpectation
+	return temporal.NewApplicationError(fmt.Sprintf("expectation: %s did not match %q", what, def.Expect.OutputMatches), errTypeExpectation)
 }
 
 func configErr(err error) error {

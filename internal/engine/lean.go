@@ -348,6 +348,7 @@ type EndRunResult struct {
 // retried while the store is unavailable; the announcement is best effort.
 func (a *Activities) EndRun(ctx context.Context, in EndRunInput) (*EndRunResult, error) {
 	fin := in.FinishRunInput
+	fin.Stage = fin.stage()
 	run, err := a.FinishRun(ctx, fin)
 	if err != nil {
 		var appErr *temporal.ApplicationError

@@ -156,6 +156,13 @@ type Config struct {
 	// a secret outside it is invalid. Nil allows nothing
 	// (docs/definitions.md#secrets).
 	Secrets *secret.AllowList
+	// AlertDefaults is the deployment's alerting defaults file
+	// (ACTIVITY_ALERT_DEFAULTS); empty for none. It is read at every sync,
+	// like the definitions, and merged under the folders' _defaults.yaml
+	// (docs/definitions.md#alerting-defaults). When it is missing or
+	// invalid, the sync applies no definition: each keeps its last good
+	// version.
+	AlertDefaults string
 	// OnDefinitionsChanged is called after a real sync changed definitions
 	// or event types (the router refreshes its index).
 	OnDefinitionsChanged func()
@@ -222,7 +229,7 @@ func (s *Syncer) run(ctx context.Context, opts Options) *Result {
 	}
 	var loaded *definition.Result
 	if opts.Definitions || opts.EventTypes {
-		loaded = definition.Load(s.cfg.Sources)
+		loaded = definition.LoadWith(s.cfg.Sources, definition.LoadOptions{DefaultsFile: s.cfg.AlertDefaults})
 		loaded.CheckSecrets(s.cfg.Secrets.Check)
 		stage := StageDefinitions
 		if !opts.Definitions {
