@@ -194,7 +194,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	sy, err := syncer.New(syncer.Config{
 		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
-		MaxErrors: o.Sync.SyncMaxErrors, Secrets: secrets, Logger: log,
+		MaxErrors: o.Sync.SyncMaxErrors, Secrets: secrets, AlertDefaults: o.Sync.AlertDefaults, Logger: log,
 		OnDefinitionsChanged: func() {
 			if rt != nil {
 				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {

@@ -26,17 +26,18 @@ import (
 
 // DevCmd runs everything in one process on embedded engines.
 type DevCmd struct {
-	Definitions  []string `env:"ACTIVITY_DEFINITION_PATHS" help:"Definition folders (repeat the flag)." placeholder:"DIR"`
-	DataDir      string   `name:"data-dir" env:"ACTIVITY_DATA_DIR" default:".activity-core" help:"Where the SQLite store, Temporal's database, NATS streams and the token live."`
-	HTTP         string   `name:"http" env:"ACTIVITY_HTTP_ADDR" default:"127.0.0.1:8080" help:"HTTP API address."`
-	TemporalAddr string   `name:"temporal-addr" env:"ACTIVITY_TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Embedded Temporal frontend address (the temporal CLI and UI can connect)."`
-	NATSAddr     string   `name:"nats-addr" env:"ACTIVITY_NATS_ADDR" default:"127.0.0.1:4223" help:"Embedded NATS address (4222 is often a system NATS)."`
-	Watch        bool     `help:"Sync when a definition file changes."`
-	AdminToken   string   `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Admin token (default: generated once and kept in the data dir)." placeholder:"TOKEN"`
-	ReadToken    string   `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Read-only token." placeholder:"TOKEN"`
-	SyncInterval int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Also sync every N seconds (0 = off)."`
-	LogLevel     string   `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
-	StateHubURL  string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
+	Definitions   []string `env:"ACTIVITY_DEFINITION_PATHS" help:"Definition folders (repeat the flag)." placeholder:"DIR"`
+	AlertDefaults string   `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"File of deployment-wide alerting defaults (docs/alerting.md#defaults)." placeholder:"FILE"`
+	DataDir       string   `name:"data-dir" env:"ACTIVITY_DATA_DIR" default:".activity-core" help:"Where the SQLite store, Temporal's database, NATS streams and the token live."`
+	HTTP          string   `name:"http" env:"ACTIVITY_HTTP_ADDR" default:"127.0.0.1:8080" help:"HTTP API address."`
+	TemporalAddr  string   `name:"temporal-addr" env:"ACTIVITY_TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Embedded Temporal frontend address (the temporal CLI and UI can connect)."`
+	NATSAddr      string   `name:"nats-addr" env:"ACTIVITY_NATS_ADDR" default:"127.0.0.1:4223" help:"Embedded NATS address (4222 is often a system NATS)."`
+	Watch         bool     `help:"Sync when a definition file changes."`
+	AdminToken    string   `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Admin token (default: generated once and kept in the data dir)." placeholder:"TOKEN"`
+	ReadToken     string   `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Read-only token." placeholder:"TOKEN"`
+	SyncInterval  int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Also sync every N seconds (0 = off)."`
+	LogLevel      string   `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
+	StateHubURL   string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
 	config.Secrets
 	config.Containment
 	config.Transport
@@ -115,6 +116,7 @@ func (c *DevCmd) Run(env *Env) error {
 	sync := config.Sync{
 		DefinitionPaths: c.Definitions, SyncIntervalSeconds: c.SyncInterval,
 		SchedulePrefix: config.SchedulePrefixDefault, SyncMaxErrors: config.SyncMaxErrorsDefault,
+		AlertDefaults: c.AlertDefaults,
 	}
 	engines := config.Engines{
 		DatabaseURL:       "sqlite://" + filepath.Join(dataDir, "activity-core.db"),

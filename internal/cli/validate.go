@@ -17,6 +17,8 @@ type ValidateCmd struct {
 	Format string   `help:"Output format: text or json." enum:"text,json" default:"text" env:"ACTIVITY_FORMAT"`
 	// The deployment's secrets allow-list, to check ${env:NAME} as sync does.
 	config.Secrets
+	// The deployment's alerting defaults, merged as sync merges them.
+	AlertDefaults string `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"The deployment's alerting defaults file, merged under the folders' _defaults.yaml as sync does." placeholder:"FILE"`
 }
 
 // Help is shown by "activity-core validate --help".
@@ -33,6 +35,10 @@ Give the deployment's list and every ${env:NAME} outside it is an error, as
 sync reports it. Without a list, validate cannot know the deployment's:
 references to ACTIVITY_*, TEMPORAL_* and NATS_* are errors all the same (they are
 never allowed), and the others are listed as warnings, not checked.
+
+Alerting defaults: every folder's _defaults.yaml is merged into the
+definitions below it; give the deployment's file (--alert-defaults /
+ACTIVITY_ALERT_DEFAULTS) to merge it too, as sync does.
 
 Exit status: 0 all valid, 1 some file is invalid, 2 bad command line.
 
@@ -58,7 +64,7 @@ func (c *ValidateCmd) Run(env *Env) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	res := definition.Load(c.Paths)
+	res := definition.LoadWith(c.Paths, definition.LoadOptions{DefaultsFile: c.AlertDefaults})
 	check := allow.Check
 	if allow.Empty() {
 		check = func(name string) error {

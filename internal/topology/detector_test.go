@@ -21,6 +21,10 @@ import (
 const (
 	detectorInterval = time.Second
 	detectorLeaseTTL = 3 * time.Second
+	// hookSecretName is the allow-listed secret that signs the scenario's
+	// webhooks.
+	hookSecretName = "TOPOLOGY_HOOK_SECRET"
+	hookSecret     = "topology-hook-secret-0123456789"
 )
 
 // hookReceiver is a webhook target that counts what it is told, by
@@ -35,6 +39,10 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 	h := &hookReceiver{counts: map[string]int{}}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		if !notify.VerifySignature([]byte(hookSecret), b, r.Header.Get("X-Activity-Signature-256")) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
 		var g notify.Group
 		if err := json.Unmarshal(b, &g); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -114,7 +122,7 @@ func TestTopology8DetectorFailover(t *testing.T) {
 	failing := func(id string) string {
 		return fmt.Sprintf("id: %s\ntrigger: {trigger_type: cron, cron_expression: \"0 3 1 1 *\"}\n"+
 			"instruction: {kind: shell, cmd: 'echo disk full >&2; exit 3'}\n"+
-			"notify: {targets: [{webhook: {url: %q}}]}\n", id, hook.URL+"/hook")
+			"notify: {targets: [{webhook: {url: %q, secret: %s}}]}\n", id, hook.URL+"/hook", hookSecretName)
 	}
 	d.write("a.yaml", failing("s8.a"))
 	d.write("b.yaml", failing("s8.b"))

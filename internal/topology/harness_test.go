@@ -794,6 +794,8 @@ func (c *cluster) startActivityCore(p Process, apiPorts []int) error {
 		"ACTIVITY_NATS_STREAM_REPLICAS="+strconv.Itoa(StreamReplicas),
 		"ACTIVITY_DEFINITION_PATHS="+c.defs,
 		"ACTIVITY_ADMIN_TOKEN="+adminToken,
+		// The webhook signing secret of the detector scenario, allow-listed.
+		"ACTIVITY_SECRET_ENV="+hookSecretName, hookSecretName+"="+hookSecret,
 		"ACTIVITY_LOG_LEVEL="+cmp.Or(os.Getenv("ACTIVITY_TOPOLOGY_LOG_LEVEL"), "info"),
 	)
 	env = append(env, c.activityCoreTLSEnv()...)
