@@ -176,6 +176,8 @@ func TestLoadBadFiles(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*/*.yaml")
 	examples, _ := filepath.Glob("../../examples/definitions/*/*.yaml")
+	alerting, _ := filepath.Glob("../../examples/alerting/*.yaml")
+	examples = append(examples, alerting...)
 	for _, p := range append(seeds, examples...) {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
