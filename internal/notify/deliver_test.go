@@ -21,7 +21,7 @@ import (
 // row is sent under the same group ID, and each definition's timeline
 // records it.
 func TestStormIsOneGroupedMessage(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		rcv := &receiver{secret: []byte(hookSecret)}
 		srv := httptest.NewServer(rcv)
 		defer srv.Close()
@@ -102,7 +102,7 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 // TestGroupRetryKeepsItsDeliveryID: a group that failed is retried as the
 // same group, so a receiver that saw the first attempt can drop the repeat.
 func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		var mu sync.Mutex
 		var deliveries []string
 		fail := true
@@ -146,7 +146,7 @@ func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
 // TestGiveUpAfter24Hours: a notification that still fails 24 hours after
 // it was enqueued is given up, recorded on the row and in the timeline.
 func TestGiveUpAfter24Hours(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		addr := testsupport.FreeAddr(t) // nothing listens
 		w := newWorld(t, st, nil, nil)
 		target := definition.NotifyTarget{Kind: definition.TargetSlack, URL: "http://" + addr + "/hook"}
@@ -195,7 +195,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 // appear in no error kept on a notification, no timeline entry and no log
 // line, whatever the receiver answers.
 func TestNoSecretLeaks(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		const (
 			slackToken = "xoxb-SLACK-TOKEN-0123456789"
 			hookToken  = "hook-path-token-abcdef"
@@ -244,7 +244,7 @@ func TestNoSecretLeaks(t *testing.T) {
 }
 
 func TestUnknownTargetKindIsGivenUp(t *testing.T) {
-	w := newWorld(t, newMemStore(), nil, nil)
+	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "d1", definition.EventFailed, definition.NotifyTarget{Kind: "pager"}, failedMessage())
 	w.deliver()
 	if row := w.row("n1"); row.Status != store.NotificationFailed || row.LastError != `pager: unknown target kind "pager" (want webhook, slack, email or nats)` {

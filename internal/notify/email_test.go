@@ -15,7 +15,7 @@ import (
 // STARTTLS and AUTH, and reads the message back through its API.
 func TestEmailThroughMailpit(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
 			c.SMTP = SMTP{Addr: mp.SMTPAddr, From: `"Activity Core" <activity-core@example.com>`, Username: mp.Username, Password: mp.Password, CAFile: mp.CAFile}
 		})
@@ -72,7 +72,7 @@ func TestEmailThroughMailpit(t *testing.T) {
 // given up at once (no retry can mend it).
 func TestEmailHeaderInjectionRefused(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
 			c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
 		})
@@ -97,7 +97,7 @@ func TestEmailHeaderInjectionRefused(t *testing.T) {
 // values; a line break in them becomes a space.
 func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Plaintext: true}
 	})
 	target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}
@@ -120,7 +120,7 @@ func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
 // nothing while ACTIVITY_SMTP_STARTTLS=require.
 func TestEmailRequiresStartTLS(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com"}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
@@ -138,7 +138,7 @@ func TestEmailRequiresStartTLS(t *testing.T) {
 // the configured roots do not trust fails before any mail is sent.
 func TestEmailUntrustedCertificate(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: mp.Password}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
@@ -153,6 +153,7 @@ func TestEmailUntrustedCertificate(t *testing.T) {
 }
 
 func TestSMTPSettingsRefused(t *testing.T) {
+	st := openSQLite(t)
 	for _, tc := range []struct {
 		smtp SMTP
 		want string
@@ -164,7 +165,7 @@ func TestSMTPSettingsRefused(t *testing.T) {
 		{SMTP{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true, Username: "u", Password: "p"}, "is not a loopback address"},
 		{SMTP{Addr: "smtp.example.com:587", From: "a@example.com", CAFile: "/nonexistent/ca.pem"}, "ACTIVITY_SMTP_CA: cannot read the CA file"},
 	} {
-		_, err := New(Config{Store: newMemStore(), SMTP: tc.smtp})
+		_, err := New(Config{Store: st, SMTP: tc.smtp})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: want %q, got %v", tc.smtp, tc.want, err)
 		}
@@ -175,14 +176,14 @@ func TestSMTPSettingsRefused(t *testing.T) {
 		{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true},
 		{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p"},
 	} {
-		if _, err := New(Config{Store: newMemStore(), SMTP: ok}); err != nil {
+		if _, err := New(Config{Store: st, SMTP: ok}); err != nil {
 			t.Errorf("%+v refused: %v", ok, err)
 		}
 	}
 }
 
 func TestEmailWithoutServerIsRetried(t *testing.T) {
-	w := newWorld(t, newMemStore(), nil, nil)
+	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
 	w.deliver()
 	if row := w.row("n1"); row.Status != store.NotificationPending || row.LastError != "email: ACTIVITY_SMTP_ADDR is not set; set it (and ACTIVITY_SMTP_FROM) to send email notifications" {
@@ -196,7 +197,7 @@ func TestEmailWithoutServerIsRetried(t *testing.T) {
 func TestEmailWrongPassword(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	const wrong = "not-the-password-4711"
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: wrong, CAFile: mp.CAFile}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
