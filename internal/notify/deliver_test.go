@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -252,5 +253,88 @@ func TestUnknownTargetKindIsGivenUp(t *testing.T) {
 	}
 	if w.metric("unknown", "failed") != 0 && w.metric("pager", "failed") != 0 {
 		t.Error("metric label not bounded")
+	}
+}
+
+// TestSlowAndLoudReceivers: a receiver that does not answer is given up on
+// after SendTimeout, and one that answers with a huge body is read only in
+// part; both are retried.
+func TestSlowAndLoudReceivers(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	loud := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 160 { // 10 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer loud.Close()
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) { c.SendTimeout = 300 * time.Millisecond })
+	w.enqueue("slow", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: slow.URL}, failedMessage())
+	w.enqueue("loud", "d2", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: loud.URL}, failedMessage())
+	w.deliver()
+	if row := w.row("slow"); row.Status != store.NotificationPending || row.Attempts != 1 || !strings.Contains(row.LastError, "context deadline exceeded") {
+		t.Errorf("slow: %+v", row)
+	}
+	row := w.row("loud")
+	if row.Status != store.NotificationPending || !strings.Contains(row.LastError, "500 Internal Server Error: xxxx") || len(row.LastError) > 300 {
+		t.Errorf("loud: %d bytes: %.300s", len(row.LastError), row.LastError)
+	}
+}
+
+// TestPendingGauge: activity_notifications_pending counts what is left
+// after a pass.
+func TestPendingGauge(t *testing.T) {
+	w := newWorld(t, openSQLite(t), nil, nil)
+	down := "http://" + testsupport.FreeAddr(t)
+	for i := range 3 {
+		w.enqueue(fmt.Sprintf("n%d", i), fmt.Sprintf("d%d", i), definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: down}, failedMessage())
+	}
+	w.deliver()
+	if got := w.gauge("activity_notifications_pending"); got != 3 {
+		t.Errorf("pending = %v, want 3", got)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer up.Close()
+	w.enqueue("n-up", "d9", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: up.URL}, failedMessage())
+	w.deliver()
+	if got := w.gauge("activity_notifications_pending"); got != 3 {
+		t.Errorf("pending = %v, want 3 (the one to a live receiver sent)", got)
+	}
+}
+
+// TestShutdownIsNotAnAttempt: a pass whose context ends while a send is
+// under way (the process stopping) leaves the notification as it was, to
+// be sent by the next pass or replica.
+func TestShutdownIsNotAnAttempt(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	w := newWorld(t, openSQLite(t), nil, nil)
+	w.enqueue("n1", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: srv.URL}, failedMessage())
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	if err := w.n.Deliver(ctx); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if row := w.row("n1"); row.Status != store.NotificationPending || row.Attempts != 0 || row.LastError != "" {
+		t.Errorf("row after shutdown: %+v", row)
 	}
 }

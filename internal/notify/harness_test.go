@@ -204,3 +204,19 @@ func (w *world) metric(kind, result string) float64 {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// gauge reads a gauge without labels.
+func (w *world) gauge(name string) float64 {
+	w.t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	w.t.Fatalf("no gauge %s", name)
+	return 0
+}
