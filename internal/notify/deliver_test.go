@@ -161,7 +161,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 			if row.Status != store.NotificationPending || row.Attempts != attempts {
 				t.Fatalf("attempt %d at +%s: %+v", attempts, w.clock.Now().Sub(created), row)
 			}
-			if want := w.clock.Now().Add(Backoff(attempts)); !row.NextAttemptAt.Equal(want) {
+			if want := w.clock.Now().Add(backoff(attempts)); !row.NextAttemptAt.Equal(want) {
 				t.Fatalf("attempt %d: next at %s, want %s", attempts, row.NextAttemptAt, want)
 			}
 			w.clock.Set(row.NextAttemptAt)
@@ -226,7 +226,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		rows, _ := json.Marshal(w.rows())
 		tl, _ := json.Marshal(w.timeline("d1"))
 		everything := string(rows) + string(tl) + w.logs.String()
-		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, "/services/T0/B0", Sign([]byte(hookSecret), nil)[:20]} {
+		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, "/services/T0/B0", sign([]byte(hookSecret), nil)[:20]} {
 			if strings.Contains(everything, s) {
 				t.Errorf("%q leaked into\n%s", s, everything)
 			}

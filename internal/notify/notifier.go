@@ -237,7 +237,7 @@ func (n *Notifier) deliverBatch(ctx context.Context, b *batch) []store.Notificat
 		out[i] = row
 	}
 	if err != nil {
-		n.logFailure(b.rows, out[0], err)
+		n.logFailure(b.rows, out[0])
 	}
 	return out
 }
@@ -251,11 +251,11 @@ func (n *Notifier) failed(row *store.Notification, err error, now time.Time, kin
 		n.metrics.result(kind, resultFailed)
 		return
 	}
-	row.NextAttemptAt = now.Add(Backoff(row.Attempts))
+	row.NextAttemptAt = now.Add(backoff(row.Attempts))
 	n.metrics.result(kind, resultRetry)
 }
 
-func (n *Notifier) logFailure(rows []store.Notification, after store.Notification, err error) {
+func (n *Notifier) logFailure(rows []store.Notification, after store.Notification) {
 	args := []any{"target", rows[0].Target, "notifications", len(rows), "attempt", after.Attempts, "error", after.LastError}
 	if after.Status == store.NotificationFailed {
 		n.log.Error("notify: gave up delivering", args...)
@@ -264,9 +264,9 @@ func (n *Notifier) logFailure(rows []store.Notification, after store.Notificatio
 	n.log.Warn("notify: delivery failed, will retry", append(args, "next_attempt_at", after.NextAttemptAt)...)
 }
 
-// Backoff is the wait after the attempts-th failed attempt: RetryFirst,
+// backoff is the wait after the attempts-th failed attempt: RetryFirst,
 // doubled for each further attempt, at most RetryMax.
-func Backoff(attempts int) time.Duration {
+func backoff(attempts int) time.Duration {
 	d := RetryFirst
 	for i := 1; i < attempts && d < RetryMax; i++ {
 		d *= 2

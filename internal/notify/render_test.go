@@ -16,15 +16,15 @@ func TestBackoff(t *testing.T) {
 		0: time.Minute, 1: time.Minute, 2: 2 * time.Minute, 3: 4 * time.Minute, 6: 32 * time.Minute,
 		7: time.Hour, 8: time.Hour, 1000: time.Hour,
 	} {
-		if got := Backoff(attempts); got != want {
-			t.Errorf("Backoff(%d) = %s, want %s", attempts, got, want)
+		if got := backoff(attempts); got != want {
+			t.Errorf("backoff(%d) = %s, want %s", attempts, got, want)
 		}
 	}
 }
 
 func TestVerifySignature(t *testing.T) {
 	body := []byte(`{"event":"failed"}`)
-	good := Sign([]byte("k3y"), body)
+	good := sign([]byte("k3y"), body)
 	if !strings.HasPrefix(good, "sha256=") || len(good) != len("sha256=")+64 {
 		t.Fatalf("signature %q", good)
 	}

@@ -42,9 +42,9 @@ const (
 	redirectsMax = 3
 )
 
-// Sign returns the signature header value of body: "sha256=" and the hex
+// sign returns the signature header value of body: "sha256=" and the hex
 // HMAC-SHA256 of body keyed by secret.
-func Sign(secret, body []byte) string {
+func sign(secret, body []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
@@ -89,7 +89,7 @@ func (n *Notifier) sendWebhook(ctx context.Context, t definition.NotifyTarget, p
 			return fmt.Errorf("signing secret %s is empty; put the shared secret in it", t.Secret)
 		}
 		red.add(key)
-		h.Set(SignatureHeader, Sign([]byte(key), p.body))
+		h.Set(SignatureHeader, sign([]byte(key), p.body))
 	}
 	return n.post(ctx, target, p.body, h)
 }
