@@ -90,7 +90,7 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 		if sent != 200 {
 			t.Errorf("%d grouped rows sent, want 200", sent)
 		}
-		if tl := w.timeline("sweep-121"); len(tl) != 1 || !strings.Contains(tl[0].Summary, "failed notification sent to webhook:"+srv.URL+"/ops") {
+		if tl := w.timeline("sweep-121"); len(tl) != 1 || tl[0].Summary != "failed notification sent to "+targetKey(ops) {
 			t.Errorf("timeline of sweep-121: %+v", tl)
 		}
 		w.deliver()
@@ -175,7 +175,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 			t.Errorf("%d attempts before giving up", attempts)
 		}
 		tl := w.timeline("backup-db")
-		if len(tl) != 1 || tl[0].Kind != store.TimelineNotification || !strings.Contains(tl[0].Summary, "failed notification to slack:http://"+addr+"/hook given up after 30 attempts: slack: POST failed") {
+		if len(tl) != 1 || tl[0].Kind != store.TimelineNotification || !strings.Contains(tl[0].Summary, "failed notification to "+targetKey(target)+" given up after 30 attempts: slack: POST failed") {
 			t.Errorf("timeline: %+v", tl)
 		}
 		if w.metric("slack", "failed") != 1 || w.metric("slack", "retry") != 29 {
@@ -212,21 +212,27 @@ func TestNoSecretLeaks(t *testing.T) {
 			"OPS_HOOK_URL":    echo.URL + "/hooks?token=" + hookToken,
 			"OPS_HOOK_SECRET": hookSecret,
 		}
+		const literalToken = "literal-token-0987654321"
 		w := newWorld(t, st, env, func(c *Config) {
 			c.SMTP = SMTP{Addr: testsupport.FreeAddr(t), From: "a@example.com", Username: "alerts", Password: smtpPass, Plaintext: true}
 		})
 		w.enqueue("slack", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:SLACK_OPS_URL}"}, failedMessage())
 		w.enqueue("hook", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: "${env:OPS_HOOK_URL}", Secret: "OPS_HOOK_SECRET"}, failedMessage())
 		w.enqueue("mail", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
+		w.enqueue("literal", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: echo.URL + "/services/T1/B1/" + literalToken}, failedMessage())
 		w.enqueue("bad-ref", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:NOT_ALLOWED_URL}"}, failedMessage())
 		w.deliver()
 		w.clock.Add(25 * time.Hour)
 		w.deliver() // given up: timeline entries with the last error
 
-		rows, _ := json.Marshal(w.rows())
+		stored := w.rows()
+		for i := range stored {
+			stored[i].TargetSpec = nil // the definition's own target, as its file has it
+		}
+		rows, _ := json.Marshal(stored)
 		tl, _ := json.Marshal(w.timeline("d1"))
 		everything := string(rows) + string(tl) + w.logs.String()
-		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, "/services/T0/B0", sign([]byte(hookSecret), nil)[:20]} {
+		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, literalToken, "/services/T0/B0", "/services/T1/B1", sign([]byte(hookSecret), nil)[:20]} {
 			if strings.Contains(everything, s) {
 				t.Errorf("%q leaked into\n%s", s, everything)
 			}
@@ -235,6 +241,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			"slack":   "slack: POST answered 404 Not Found: no such hook: xxxxx",
 			"hook":    "webhook: POST answered 404 Not Found: no such hook: xxxxx?xxxxx",
 			"mail":    "email: dial tcp",
+			"literal": "slack: POST answered 404 Not Found: no such hook: xxxxx",
 			"bad-ref": "slack: url: secret not allowed: NOT_ALLOWED_URL is not in the operator's allow-list",
 		} {
 			if row := w.row(id); row.Status != store.NotificationFailed || !strings.Contains(row.LastError, want) {

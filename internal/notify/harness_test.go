@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -131,7 +134,9 @@ func (w *world) enqueue(id, def, event string, target definition.NotifyTarget, m
 	return nt
 }
 
-// targetKey is the grouping key the detector stores (no secret in it).
+// targetKey is the grouping key the detector stores, with no secret in
+// it: a literal URL (a Slack URL holds its token) shows as its host and a
+// hash.
 func targetKey(t definition.NotifyTarget) string {
 	switch t.Kind {
 	case definition.TargetEmail:
@@ -139,7 +144,12 @@ func targetKey(t definition.NotifyTarget) string {
 	case definition.TargetNATS:
 		return "nats:" + t.Subject
 	}
-	return t.Kind + ":" + t.URL
+	if strings.HasPrefix(t.URL, "${") {
+		return t.Kind + ":" + t.URL
+	}
+	sum := sha256.Sum256([]byte(t.URL))
+	u, _ := url.Parse(t.URL)
+	return t.Kind + ":" + u.Scheme + "://" + u.Host + "/…#" + hex.EncodeToString(sum[:6])
 }
 
 func (w *world) deliver() {

@@ -109,13 +109,14 @@ func (n *Notifier) sendSlack(ctx context.Context, t definition.NotifyTarget, p p
 	return n.post(ctx, target, body, h)
 }
 
-// targetURL resolves the target's URL and checks it is http(s). The error
-// never shows the resolved value.
+// targetURL resolves the target's URL and checks it is http(s). A
+// webhook URL is a secret even when written out (a Slack URL carries its
+// token), so neither it nor its parts show in any error.
 func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 	if raw == "" {
 		return "", permanentf("the target has no url")
 	}
-	s, err := n.resolve(raw, red)
+	s, err := n.resolve(raw, red) // remembers s, literal or resolved
 	if err != nil {
 		return "", fmt.Errorf("url: %w", err)
 	}
@@ -124,11 +125,9 @@ func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 		if s != raw {
 			return "", fmt.Errorf("url: %s does not hold an http(s) URL; fix the secret's value", raw)
 		}
-		return "", permanentf("url: %q is not an http(s) URL", raw)
+		return "", permanentf("url is not an http(s) URL with a host")
 	}
-	if s != raw {
-		redactURLParts(u, red)
-	}
+	redactURLParts(u, red)
 	return s, nil
 }
 
