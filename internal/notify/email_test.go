@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -211,5 +212,35 @@ func TestEmailWrongPassword(t *testing.T) {
 	}
 	if n := len(mp.Messages(t)); n != 0 {
 		t.Errorf("mailpit got %d messages", n)
+	}
+}
+
+// TestEmailGroup: a storm to one address is one mail listing GroupShown
+// of its notifications and counting the rest.
+func TestEmailGroup(t *testing.T) {
+	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
+		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
+	})
+	target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}
+	for i := range 30 {
+		m := failedMessage()
+		m.RunID = fmt.Sprintf("run-%02d", i)
+		w.enqueue(fmt.Sprintf("n%02d", i), fmt.Sprintf("sweep-%02d", i), definition.EventFailed, target, m)
+	}
+	w.deliver()
+	got := mp.Messages(t)
+	if len(got) != 1 {
+		t.Fatalf("%d mails, want 1", len(got))
+	}
+	msg := mp.Message(t, got[0].ID)
+	if msg.Subject != "[activity-core] 30 notifications: 30 failed" {
+		t.Errorf("subject %q", msg.Subject)
+	}
+	if !strings.Contains(msg.Text, "failed: sweep-19\r\n") || strings.Contains(msg.Text, "sweep-20") || !strings.Contains(msg.Text, "…and 10 more.") {
+		t.Errorf("body:\n%s", msg.Text)
+	}
+	if msg.Headers["X-Activity-Event"][0] != "group" {
+		t.Errorf("headers %v", msg.Headers)
 	}
 }
