@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/testsupport"
@@ -242,5 +243,17 @@ func TestEmailGroup(t *testing.T) {
 	}
 	if msg.Headers["X-Activity-Event"][0] != "group" {
 		t.Errorf("headers %v", msg.Headers)
+	}
+}
+
+func TestSMTPSettings(t *testing.T) {
+	a := config.Alerting{SMTPAddr: "smtp.example.com:587", SMTPFrom: "a@example.com", SMTPUsername: "u", SMTPPassword: "p", SMTPStartTLS: "off", SMTPCA: "/ca.pem"}
+	got := SMTPSettings(&a, config.Transport{AllowPlaintext: true})
+	want := SMTP{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p", Plaintext: true, AllowPlaintext: true, CAFile: "/ca.pem"}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if s := SMTPSettings(&config.Alerting{}, config.Transport{}); s.Plaintext {
+		t.Error("unset ACTIVITY_SMTP_STARTTLS is plaintext")
 	}
 }
