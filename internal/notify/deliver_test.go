@@ -22,6 +22,7 @@ import (
 // row is sent under the same group ID, and each definition's timeline
 // records it.
 func TestStormIsOneGroupedMessage(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		rcv := &receiver{secret: []byte(hookSecret)}
 		srv := httptest.NewServer(rcv)
@@ -103,6 +104,7 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 // TestGroupRetryKeepsItsDeliveryID: a group that failed is retried as the
 // same group, so a receiver that saw the first attempt can drop the repeat.
 func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		var mu sync.Mutex
 		var deliveries []string
@@ -147,6 +149,7 @@ func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
 // TestGiveUpAfter24Hours: a notification that still fails 24 hours after
 // it was enqueued is given up, recorded on the row and in the timeline.
 func TestGiveUpAfter24Hours(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		addr := testsupport.FreeAddr(t) // nothing listens
 		w := newWorld(t, st, nil, nil)
@@ -196,6 +199,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 // appear in no error kept on a notification, no timeline entry and no log
 // line, whatever the receiver answers.
 func TestNoSecretLeaks(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		const (
 			slackToken = "xoxb-SLACK-TOKEN-0123456789"
@@ -252,6 +256,7 @@ func TestNoSecretLeaks(t *testing.T) {
 }
 
 func TestUnknownTargetKindIsGivenUp(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "d1", definition.EventFailed, definition.NotifyTarget{Kind: "pager"}, failedMessage())
 	w.deliver()
@@ -267,6 +272,7 @@ func TestUnknownTargetKindIsGivenUp(t *testing.T) {
 // after SendTimeout, and one that answers with a huge body is read only in
 // part; both are retried.
 func TestSlowAndLoudReceivers(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -302,6 +308,7 @@ func TestSlowAndLoudReceivers(t *testing.T) {
 // TestPendingGauge: activity_notifications_pending counts what is left
 // after a pass.
 func TestPendingGauge(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, openSQLite(t), nil, nil)
 	down := "http://" + testsupport.FreeAddr(t)
 	for i := range 3 {
@@ -324,6 +331,7 @@ func TestPendingGauge(t *testing.T) {
 // under way (the process stopping) leaves the notification as it was, to
 // be sent by the next pass or replica.
 func TestShutdownIsNotAnAttempt(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read

@@ -16,6 +16,7 @@ import (
 // TestEmailThroughMailpit sends through a real SMTP server that requires
 // STARTTLS and AUTH, and reads the message back through its API.
 func TestEmailThroughMailpit(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
@@ -73,6 +74,7 @@ func TestEmailThroughMailpit(t *testing.T) {
 // headers (a Bcc); it is refused, nothing is sent, and the notification is
 // given up at once (no retry can mend it).
 func TestEmailHeaderInjectionRefused(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
@@ -98,6 +100,7 @@ func TestEmailHeaderInjectionRefused(t *testing.T) {
 // TestEmailDefinitionIDCannotAddHeaders: the subject is made of stored
 // values; a line break in them becomes a space.
 func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Plaintext: true}
@@ -121,6 +124,7 @@ func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
 // TestEmailRequiresStartTLS: a server that does not offer STARTTLS gets
 // nothing while ACTIVITY_SMTP_STARTTLS=require.
 func TestEmailRequiresStartTLS(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com"}
@@ -139,6 +143,7 @@ func TestEmailRequiresStartTLS(t *testing.T) {
 // TestEmailUntrustedCertificate: STARTTLS to a server whose certificate
 // the configured roots do not trust fails before any mail is sent.
 func TestEmailUntrustedCertificate(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: mp.Password}
@@ -155,6 +160,7 @@ func TestEmailUntrustedCertificate(t *testing.T) {
 }
 
 func TestSMTPSettingsRefused(t *testing.T) {
+	t.Parallel()
 	st := openSQLite(t)
 	for _, tc := range []struct {
 		smtp SMTP
@@ -185,6 +191,7 @@ func TestSMTPSettingsRefused(t *testing.T) {
 }
 
 func TestEmailWithoutServerIsRetried(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
 	w.deliver()
@@ -197,6 +204,7 @@ func TestEmailWithoutServerIsRetried(t *testing.T) {
 // successful test did authenticate), and the refusal never shows the
 // password.
 func TestEmailWrongPassword(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	const wrong = "not-the-password-4711"
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
@@ -219,6 +227,7 @@ func TestEmailWrongPassword(t *testing.T) {
 // TestEmailGroup: a storm to one address is one mail listing GroupShown
 // of its notifications and counting the rest.
 func TestEmailGroup(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
@@ -247,6 +256,7 @@ func TestEmailGroup(t *testing.T) {
 }
 
 func TestSMTPSettings(t *testing.T) {
+	t.Parallel()
 	a := config.Alerting{SMTPAddr: "smtp.example.com:587", SMTPFrom: "a@example.com", SMTPUsername: "u", SMTPPassword: "p", SMTPStartTLS: "off", SMTPCA: "/ca.pem"}
 	got := SMTPSettings(&a, config.Transport{AllowPlaintext: true})
 	want := SMTP{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p", Plaintext: true, AllowPlaintext: true, CAFile: "/ca.pem"}

@@ -29,6 +29,7 @@ func natsConn(t *testing.T) *nats.Conn {
 }
 
 func TestNATSTarget(t *testing.T) {
+	t.Parallel()
 	nc := natsConn(t)
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		subject := "test.notify." + nats.NewInbox()[len("_INBOX."):]
@@ -67,6 +68,7 @@ func TestNATSTarget(t *testing.T) {
 // TestNATSTargetWithoutConnection: a process without NATS keeps nats
 // notifications and says why.
 func TestNATSTargetWithoutConnection(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetNATS, Subject: "org.alerts"}, failedMessage())
 	w.deliver()
@@ -77,6 +79,7 @@ func TestNATSTargetWithoutConnection(t *testing.T) {
 }
 
 func TestNATSWildcardSubjectRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) { c.NATS = &nats.Conn{} })
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetNATS, Subject: "org.>"}, failedMessage())
 	w.deliver()

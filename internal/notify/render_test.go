@@ -12,6 +12,7 @@ import (
 )
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	for attempts, want := range map[int]time.Duration{
 		0: time.Minute, 1: time.Minute, 2: 2 * time.Minute, 3: 4 * time.Minute, 6: 32 * time.Minute,
 		7: time.Hour, 8: time.Hour, 1000: time.Hour,
@@ -23,6 +24,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestVerifySignature(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"event":"failed"}`)
 	good := sign([]byte("k3y"), body)
 	if !strings.HasPrefix(good, "sha256=") || len(good) != len("sha256=")+64 {
@@ -49,6 +51,7 @@ func TestVerifySignature(t *testing.T) {
 }
 
 func TestTail(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		max  int
@@ -70,6 +73,7 @@ func TestTail(t *testing.T) {
 }
 
 func TestClip(t *testing.T) {
+	t.Parallel()
 	if got := clip("héllo", 2); got != "h…" {
 		t.Errorf("clip = %q", got)
 	}
@@ -81,6 +85,7 @@ func TestClip(t *testing.T) {
 // TestMessageBounds: whatever a stored message holds, what is sent is
 // bounded: the stderr tail to 2 KiB, the reason and description clipped.
 func TestMessageBounds(t *testing.T) {
+	t.Parallel()
 	n := &Notifier{cfg: Config{PublicURL: "https://a.example.com"}}
 	m := Message{Reason: strings.Repeat("r", 5000), Description: strings.Repeat("d", 5000), StderrTail: strings.Repeat("e\n", 5000)}
 	raw, _ := json.Marshal(m)
@@ -112,6 +117,7 @@ func groupPayload(count int) payload {
 }
 
 func TestGroupRendering(t *testing.T) {
+	t.Parallel()
 	p := groupPayload(45)
 	if p.event != EventGroup || p.group.Count != 45 || len(p.group.Messages) != GroupShown || p.group.Counts["missed"] != 15 || p.group.Counts["failed"] != 30 {
 		t.Fatalf("group: %+v", p.group)
@@ -144,6 +150,7 @@ func TestGroupRendering(t *testing.T) {
 // TestGroupByTarget: one batch per target key and stored target, in the
 // order they came, each keeping its notifications' order.
 func TestGroupByTarget(t *testing.T) {
+	t.Parallel()
 	spec := func(secretName string) json.RawMessage {
 		b, _ := json.Marshal(definition.NotifyTarget{Kind: definition.TargetWebhook, URL: "https://h.example.com", Secret: secretName})
 		return b
@@ -173,6 +180,7 @@ func TestGroupByTarget(t *testing.T) {
 }
 
 func TestLinks(t *testing.T) {
+	t.Parallel()
 	n := &Notifier{cfg: Config{PublicURL: "https://a.example.com/base", TemporalUIURL: "https://t.example.com", Namespace: "prod ns"}}
 	m := Message{DefinitionID: "d/1", RunID: "r 1", WorkflowID: "activity-core:run/1"}
 	if got := n.runURL(m); got != "https://a.example.com/base/ui/runs/r%201" {
@@ -188,6 +196,7 @@ func TestLinks(t *testing.T) {
 }
 
 func TestOneLine(t *testing.T) {
+	t.Parallel()
 	if got := oneLine("a\r\nb\tc\u2028d\x00e"); got != "a  b c d e" {
 		t.Errorf("oneLine = %q", got)
 	}

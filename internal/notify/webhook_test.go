@@ -59,6 +59,7 @@ func failedMessage() Message {
 }
 
 func TestWebhookIsSignedAndVerifies(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		rcv := &receiver{secret: []byte(hookSecret)}
 		srv := httptest.NewServer(rcv)
@@ -110,6 +111,7 @@ func TestWebhookIsSignedAndVerifies(t *testing.T) {
 // TestWebhookWrongSecret: a receiver that holds another secret refuses the
 // message; the refusal is recorded and retried.
 func TestWebhookWrongSecret(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		rcv := &receiver{secret: []byte("the-receivers-other-secret")}
 		srv := httptest.NewServer(rcv)
@@ -129,6 +131,7 @@ func TestWebhookWrongSecret(t *testing.T) {
 }
 
 func TestWebhookSecretNotAllowed(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		srv := httptest.NewServer(&receiver{secret: []byte(hookSecret)})
 		defer srv.Close()
@@ -148,6 +151,7 @@ func TestWebhookSecretNotAllowed(t *testing.T) {
 // retried with backoff, each attempt recorded, and the message is
 // delivered once it is up.
 func TestReceiverDownIsRetried(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		addr := testsupport.FreeAddr(t)
 		const token = "T0001/B0002/hook-token-secret"
@@ -205,6 +209,7 @@ func TestReceiverDownIsRetried(t *testing.T) {
 }
 
 func TestRedirectToAnotherHostIsRefused(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		other := &receiver{secret: []byte(hookSecret)}
 		otherSrv := httptest.NewServer(other)
@@ -229,6 +234,7 @@ func TestRedirectToAnotherHostIsRefused(t *testing.T) {
 }
 
 func TestSlackBody(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		var mu sync.Mutex
 		var bodies [][]byte
