@@ -91,7 +91,7 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 		if sent != 200 {
 			t.Errorf("%d grouped rows sent, want 200", sent)
 		}
-		if tl := w.timeline("sweep-121"); len(tl) != 1 || tl[0].Summary != "failed notification sent to "+targetKey(ops) {
+		if tl := w.timeline("sweep-121"); len(tl) != 1 || tl[0].Summary != "failed notification sent to "+targetKey(ops)+" (one message with 199 others)" {
 			t.Errorf("timeline of sweep-121: %+v", tl)
 		}
 		w.deliver()

@@ -289,10 +289,16 @@ func (n *Notifier) record(ctx context.Context, results [][]store.Notification) e
 		if err := n.cfg.Store.UpdateNotifications(wctx, rows...); err != nil {
 			return fmt.Errorf("notify: recording %d delivery results: %w", len(rows), err)
 		}
+		groups := map[string]int{}
+		for _, row := range rows {
+			if row.GroupID != "" {
+				groups[row.GroupID]++
+			}
+		}
 		var entries []store.TimelineEntry
 		for _, row := range rows {
 			if row.Status != store.NotificationPending {
-				entries = append(entries, timelineEntry(row))
+				entries = append(entries, timelineEntry(row, groups[row.GroupID]))
 			}
 		}
 		if len(entries) > 0 {
@@ -317,8 +323,12 @@ func (n *Notifier) refreshPending(ctx context.Context) error {
 
 // timelineEntry is the definition's record of a notification sent or
 // given up: the target's key and the error, never a resolved secret.
-func timelineEntry(row store.Notification) store.TimelineEntry {
+// grouped is how many notifications went in its message (0 or 1: alone).
+func timelineEntry(row store.Notification, grouped int) store.TimelineEntry {
 	summary := fmt.Sprintf("%s notification sent to %s", row.Event, row.Target)
+	if grouped > 1 {
+		summary += fmt.Sprintf(" (one message with %d others)", grouped-1)
+	}
 	if row.Status == store.NotificationFailed {
 		summary = fmt.Sprintf("%s notification to %s given up after %d attempts: %s", row.Event, row.Target, row.Attempts, clip(row.LastError, 200))
 	}
