@@ -353,3 +353,13 @@ func TestShutdownIsNotAnAttempt(t *testing.T) {
 		t.Errorf("row after shutdown: %+v", row)
 	}
 }
+
+func TestNewRefuses(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Config{}); err == nil || err.Error() != "notify: Config.Store is nil" {
+		t.Errorf("nil store: %v", err)
+	}
+	if _, err := New(Config{Store: openSQLite(t), SendTimeout: -time.Second}); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("negative timeout: %v", err)
+	}
+}

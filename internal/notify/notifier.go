@@ -29,8 +29,9 @@ const (
 	// SendTimeoutDefault bounds one send: a webhook POST, an SMTP
 	// conversation, a NATS publish and flush.
 	SendTimeoutDefault = 10 * time.Second
-	// BatchLimitDefault is the most notifications one pass reads.
-	BatchLimitDefault = 1000
+	// BatchLimitDefault is the most notifications one pass reads (the
+	// store's limit).
+	BatchLimitDefault = store.NotificationLimitMax
 	// ParallelDefault is how many targets one pass sends to at once.
 	ParallelDefault = 4
 	// RetryFirst is the wait after the first failed attempt; each further
