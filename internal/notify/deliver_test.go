@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +22,8 @@ import (
 // row is sent under the same group ID, and each definition's timeline
 // records it.
 func TestStormIsOneGroupedMessage(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		rcv := &receiver{secret: []byte(hookSecret)}
 		srv := httptest.NewServer(rcv)
 		defer srv.Close()
@@ -89,7 +91,7 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 		if sent != 200 {
 			t.Errorf("%d grouped rows sent, want 200", sent)
 		}
-		if tl := w.timeline("sweep-121"); len(tl) != 1 || !strings.Contains(tl[0].Summary, "failed notification sent to webhook:"+srv.URL+"/ops") {
+		if tl := w.timeline("sweep-121"); len(tl) != 1 || tl[0].Summary != "failed notification sent to "+targetKey(ops)+" (one message with 199 others)" {
 			t.Errorf("timeline of sweep-121: %+v", tl)
 		}
 		w.deliver()
@@ -102,7 +104,8 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 // TestGroupRetryKeepsItsDeliveryID: a group that failed is retried as the
 // same group, so a receiver that saw the first attempt can drop the repeat.
 func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		var mu sync.Mutex
 		var deliveries []string
 		fail := true
@@ -146,7 +149,8 @@ func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
 // TestGiveUpAfter24Hours: a notification that still fails 24 hours after
 // it was enqueued is given up, recorded on the row and in the timeline.
 func TestGiveUpAfter24Hours(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		addr := testsupport.FreeAddr(t) // nothing listens
 		w := newWorld(t, st, nil, nil)
 		target := definition.NotifyTarget{Kind: definition.TargetSlack, URL: "http://" + addr + "/hook"}
@@ -160,7 +164,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 			if row.Status != store.NotificationPending || row.Attempts != attempts {
 				t.Fatalf("attempt %d at +%s: %+v", attempts, w.clock.Now().Sub(created), row)
 			}
-			if want := w.clock.Now().Add(Backoff(attempts)); !row.NextAttemptAt.Equal(want) {
+			if want := w.clock.Now().Add(backoff(attempts)); !row.NextAttemptAt.Equal(want) {
 				t.Fatalf("attempt %d: next at %s, want %s", attempts, row.NextAttemptAt, want)
 			}
 			w.clock.Set(row.NextAttemptAt)
@@ -174,7 +178,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 			t.Errorf("%d attempts before giving up", attempts)
 		}
 		tl := w.timeline("backup-db")
-		if len(tl) != 1 || tl[0].Kind != store.TimelineNotification || !strings.Contains(tl[0].Summary, "failed notification to slack:http://"+addr+"/hook given up after 30 attempts: slack: POST failed") {
+		if len(tl) != 1 || tl[0].Kind != store.TimelineNotification || !strings.Contains(tl[0].Summary, "failed notification to "+targetKey(target)+" given up after 30 attempts: slack: POST failed") {
 			t.Errorf("timeline: %+v", tl)
 		}
 		if w.metric("slack", "failed") != 1 || w.metric("slack", "retry") != 29 {
@@ -195,7 +199,8 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 // appear in no error kept on a notification, no timeline entry and no log
 // line, whatever the receiver answers.
 func TestNoSecretLeaks(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st outbox) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		const (
 			slackToken = "xoxb-SLACK-TOKEN-0123456789"
 			hookToken  = "hook-path-token-abcdef"
@@ -211,21 +216,27 @@ func TestNoSecretLeaks(t *testing.T) {
 			"OPS_HOOK_URL":    echo.URL + "/hooks?token=" + hookToken,
 			"OPS_HOOK_SECRET": hookSecret,
 		}
+		const literalToken = "literal-token-0987654321"
 		w := newWorld(t, st, env, func(c *Config) {
 			c.SMTP = SMTP{Addr: testsupport.FreeAddr(t), From: "a@example.com", Username: "alerts", Password: smtpPass, Plaintext: true}
 		})
 		w.enqueue("slack", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:SLACK_OPS_URL}"}, failedMessage())
 		w.enqueue("hook", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: "${env:OPS_HOOK_URL}", Secret: "OPS_HOOK_SECRET"}, failedMessage())
 		w.enqueue("mail", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
+		w.enqueue("literal", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: echo.URL + "/services/T1/B1/" + literalToken}, failedMessage())
 		w.enqueue("bad-ref", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:NOT_ALLOWED_URL}"}, failedMessage())
 		w.deliver()
 		w.clock.Add(25 * time.Hour)
 		w.deliver() // given up: timeline entries with the last error
 
-		rows, _ := json.Marshal(w.rows())
+		stored := w.rows()
+		for i := range stored {
+			stored[i].TargetSpec = nil // the definition's own target, as its file has it
+		}
+		rows, _ := json.Marshal(stored)
 		tl, _ := json.Marshal(w.timeline("d1"))
 		everything := string(rows) + string(tl) + w.logs.String()
-		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, "/services/T0/B0", Sign([]byte(hookSecret), nil)[:20]} {
+		for _, s := range []string{slackToken, hookToken, hookSecret, smtpPass, literalToken, "/services/T0/B0", "/services/T1/B1", sign([]byte(hookSecret), nil)[:20]} {
 			if strings.Contains(everything, s) {
 				t.Errorf("%q leaked into\n%s", s, everything)
 			}
@@ -234,6 +245,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			"slack":   "slack: POST answered 404 Not Found: no such hook: xxxxx",
 			"hook":    "webhook: POST answered 404 Not Found: no such hook: xxxxx?xxxxx",
 			"mail":    "email: dial tcp",
+			"literal": "slack: POST answered 404 Not Found: no such hook: xxxxx",
 			"bad-ref": "slack: url: secret not allowed: NOT_ALLOWED_URL is not in the operator's allow-list",
 		} {
 			if row := w.row(id); row.Status != store.NotificationFailed || !strings.Contains(row.LastError, want) {
@@ -244,7 +256,8 @@ func TestNoSecretLeaks(t *testing.T) {
 }
 
 func TestUnknownTargetKindIsGivenUp(t *testing.T) {
-	w := newWorld(t, newMemStore(), nil, nil)
+	t.Parallel()
+	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "d1", definition.EventFailed, definition.NotifyTarget{Kind: "pager"}, failedMessage())
 	w.deliver()
 	if row := w.row("n1"); row.Status != store.NotificationFailed || row.LastError != `pager: unknown target kind "pager" (want webhook, slack, email or nats)` {
@@ -252,5 +265,101 @@ func TestUnknownTargetKindIsGivenUp(t *testing.T) {
 	}
 	if w.metric("unknown", "failed") != 0 && w.metric("pager", "failed") != 0 {
 		t.Error("metric label not bounded")
+	}
+}
+
+// TestSlowAndLoudReceivers: a receiver that does not answer is given up on
+// after SendTimeout, and one that answers with a huge body is read only in
+// part; both are retried.
+func TestSlowAndLoudReceivers(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	loud := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 160 { // 10 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer loud.Close()
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) { c.SendTimeout = 300 * time.Millisecond })
+	w.enqueue("slow", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: slow.URL}, failedMessage())
+	w.enqueue("loud", "d2", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: loud.URL}, failedMessage())
+	w.deliver()
+	if row := w.row("slow"); row.Status != store.NotificationPending || row.Attempts != 1 || !strings.Contains(row.LastError, "context deadline exceeded") {
+		t.Errorf("slow: %+v", row)
+	}
+	row := w.row("loud")
+	if row.Status != store.NotificationPending || !strings.Contains(row.LastError, "500 Internal Server Error: xxxx") || len(row.LastError) > 300 {
+		t.Errorf("loud: %d bytes: %.300s", len(row.LastError), row.LastError)
+	}
+}
+
+// TestPendingGauge: activity_notifications_pending counts what is left
+// after a pass.
+func TestPendingGauge(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, openSQLite(t), nil, nil)
+	down := "http://" + testsupport.FreeAddr(t)
+	for i := range 3 {
+		w.enqueue(fmt.Sprintf("n%d", i), fmt.Sprintf("d%d", i), definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: down}, failedMessage())
+	}
+	w.deliver()
+	if got := w.gauge("activity_notifications_pending"); got != 3 {
+		t.Errorf("pending = %v, want 3", got)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer up.Close()
+	w.enqueue("n-up", "d9", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: up.URL}, failedMessage())
+	w.deliver()
+	if got := w.gauge("activity_notifications_pending"); got != 3 {
+		t.Errorf("pending = %v, want 3 (the one to a live receiver sent)", got)
+	}
+}
+
+// TestShutdownIsNotAnAttempt: a pass whose context ends while a send is
+// under way (the process stopping) leaves the notification as it was, to
+// be sent by the next pass or replica.
+func TestShutdownIsNotAnAttempt(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	w := newWorld(t, openSQLite(t), nil, nil)
+	w.enqueue("n1", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: srv.URL}, failedMessage())
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	if err := w.n.Deliver(ctx); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if row := w.row("n1"); row.Status != store.NotificationPending || row.Attempts != 0 || row.LastError != "" {
+		t.Errorf("row after shutdown: %+v", row)
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Config{}); err == nil || err.Error() != "notify: Config.Store is nil" {
+		t.Errorf("nil store: %v", err)
+	}
+	if _, err := New(Config{Store: openSQLite(t), SendTimeout: -time.Second}); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("negative timeout: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
@@ -232,4 +233,12 @@ func (s *smtpSender) messageID(p payload, now time.Time) string {
 		domain = d
 	}
 	return "<" + hex.EncodeToString(sum[:16]) + "@" + domain + ">"
+}
+
+// SMTPSettings is the SMTP of the ACTIVITY_SMTP_* settings.
+func SMTPSettings(a *config.Alerting, tr config.Transport) SMTP {
+	return SMTP{
+		Addr: a.SMTPAddr, From: a.SMTPFrom, Username: a.SMTPUsername, Password: a.SMTPPassword,
+		Plaintext: !a.StartTLSRequired(), AllowPlaintext: tr.AllowPlaintext, CAFile: a.SMTPCA,
+	}
 }

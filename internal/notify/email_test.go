@@ -1,11 +1,13 @@
 package notify
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/testsupport"
@@ -14,8 +16,9 @@ import (
 // TestEmailThroughMailpit sends through a real SMTP server that requires
 // STARTTLS and AUTH, and reads the message back through its API.
 func TestEmailThroughMailpit(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
 			c.SMTP = SMTP{Addr: mp.SMTPAddr, From: `"Activity Core" <activity-core@example.com>`, Username: mp.Username, Password: mp.Password, CAFile: mp.CAFile}
 		})
@@ -71,8 +74,9 @@ func TestEmailThroughMailpit(t *testing.T) {
 // headers (a Bcc); it is refused, nothing is sent, and the notification is
 // given up at once (no retry can mend it).
 func TestEmailHeaderInjectionRefused(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
 			c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
 		})
@@ -96,8 +100,9 @@ func TestEmailHeaderInjectionRefused(t *testing.T) {
 // TestEmailDefinitionIDCannotAddHeaders: the subject is made of stored
 // values; a line break in them becomes a space.
 func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Plaintext: true}
 	})
 	target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}
@@ -119,8 +124,9 @@ func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
 // TestEmailRequiresStartTLS: a server that does not offer STARTTLS gets
 // nothing while ACTIVITY_SMTP_STARTTLS=require.
 func TestEmailRequiresStartTLS(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com"}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
@@ -137,8 +143,9 @@ func TestEmailRequiresStartTLS(t *testing.T) {
 // TestEmailUntrustedCertificate: STARTTLS to a server whose certificate
 // the configured roots do not trust fails before any mail is sent.
 func TestEmailUntrustedCertificate(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: mp.Password}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
@@ -153,6 +160,8 @@ func TestEmailUntrustedCertificate(t *testing.T) {
 }
 
 func TestSMTPSettingsRefused(t *testing.T) {
+	t.Parallel()
+	st := openSQLite(t)
 	for _, tc := range []struct {
 		smtp SMTP
 		want string
@@ -164,7 +173,7 @@ func TestSMTPSettingsRefused(t *testing.T) {
 		{SMTP{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true, Username: "u", Password: "p"}, "is not a loopback address"},
 		{SMTP{Addr: "smtp.example.com:587", From: "a@example.com", CAFile: "/nonexistent/ca.pem"}, "ACTIVITY_SMTP_CA: cannot read the CA file"},
 	} {
-		_, err := New(Config{Store: newMemStore(), SMTP: tc.smtp})
+		_, err := New(Config{Store: st, SMTP: tc.smtp})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: want %q, got %v", tc.smtp, tc.want, err)
 		}
@@ -175,14 +184,15 @@ func TestSMTPSettingsRefused(t *testing.T) {
 		{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true},
 		{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p"},
 	} {
-		if _, err := New(Config{Store: newMemStore(), SMTP: ok}); err != nil {
+		if _, err := New(Config{Store: st, SMTP: ok}); err != nil {
 			t.Errorf("%+v refused: %v", ok, err)
 		}
 	}
 }
 
 func TestEmailWithoutServerIsRetried(t *testing.T) {
-	w := newWorld(t, newMemStore(), nil, nil)
+	t.Parallel()
+	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
 	w.deliver()
 	if row := w.row("n1"); row.Status != store.NotificationPending || row.LastError != "email: ACTIVITY_SMTP_ADDR is not set; set it (and ACTIVITY_SMTP_FROM) to send email notifications" {
@@ -194,9 +204,10 @@ func TestEmailWithoutServerIsRetried(t *testing.T) {
 // successful test did authenticate), and the refusal never shows the
 // password.
 func TestEmailWrongPassword(t *testing.T) {
+	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	const wrong = "not-the-password-4711"
-	w := newWorld(t, newMemStore(), nil, func(c *Config) {
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
 		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: wrong, CAFile: mp.CAFile}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
@@ -210,5 +221,49 @@ func TestEmailWrongPassword(t *testing.T) {
 	}
 	if n := len(mp.Messages(t)); n != 0 {
 		t.Errorf("mailpit got %d messages", n)
+	}
+}
+
+// TestEmailGroup: a storm to one address is one mail listing GroupShown
+// of its notifications and counting the rest.
+func TestEmailGroup(t *testing.T) {
+	t.Parallel()
+	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
+		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
+	})
+	target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}
+	for i := range 30 {
+		m := failedMessage()
+		m.RunID = fmt.Sprintf("run-%02d", i)
+		w.enqueue(fmt.Sprintf("n%02d", i), fmt.Sprintf("sweep-%02d", i), definition.EventFailed, target, m)
+	}
+	w.deliver()
+	got := mp.Messages(t)
+	if len(got) != 1 {
+		t.Fatalf("%d mails, want 1", len(got))
+	}
+	msg := mp.Message(t, got[0].ID)
+	if msg.Subject != "[activity-core] 30 notifications: 30 failed" {
+		t.Errorf("subject %q", msg.Subject)
+	}
+	if !strings.Contains(msg.Text, "failed: sweep-19\r\n") || strings.Contains(msg.Text, "sweep-20") || !strings.Contains(msg.Text, "…and 10 more.") {
+		t.Errorf("body:\n%s", msg.Text)
+	}
+	if msg.Headers["X-Activity-Event"][0] != "group" {
+		t.Errorf("headers %v", msg.Headers)
+	}
+}
+
+func TestSMTPSettings(t *testing.T) {
+	t.Parallel()
+	a := config.Alerting{SMTPAddr: "smtp.example.com:587", SMTPFrom: "a@example.com", SMTPUsername: "u", SMTPPassword: "p", SMTPStartTLS: "off", SMTPCA: "/ca.pem"}
+	got := SMTPSettings(&a, config.Transport{AllowPlaintext: true})
+	want := SMTP{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p", Plaintext: true, AllowPlaintext: true, CAFile: "/ca.pem"}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if s := SMTPSettings(&config.Alerting{}, config.Transport{}); s.Plaintext {
+		t.Error("unset ACTIVITY_SMTP_STARTTLS is plaintext")
 	}
 }

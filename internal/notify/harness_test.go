@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +97,9 @@ func newWorld(t *testing.T, st outbox, env map[string]string, mutate func(*Confi
 		t.Fatal(err)
 	}
 	w := &world{t: t, store: st, clock: newClock(), logs: &logBuffer{}, reg: prometheus.NewRegistry()}
+	if ts, ok := st.(*testStore); ok {
+		w.clock = ts.clock
+	}
 	cfg := Config{
 		Store: st, Secrets: allow, Now: w.clock.Now, Registerer: w.reg,
 		Logger:    slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -129,7 +134,9 @@ func (w *world) enqueue(id, def, event string, target definition.NotifyTarget, m
 	return nt
 }
 
-// targetKey is the grouping key the detector stores (no secret in it).
+// targetKey is the grouping key the detector stores, with no secret in
+// it: a literal URL (a Slack URL holds its token) shows as its host and a
+// hash.
 func targetKey(t definition.NotifyTarget) string {
 	switch t.Kind {
 	case definition.TargetEmail:
@@ -137,7 +144,12 @@ func targetKey(t definition.NotifyTarget) string {
 	case definition.TargetNATS:
 		return "nats:" + t.Subject
 	}
-	return t.Kind + ":" + t.URL
+	if strings.HasPrefix(t.URL, "${") {
+		return t.Kind + ":" + t.URL
+	}
+	sum := sha256.Sum256([]byte(t.URL))
+	u, _ := url.Parse(t.URL)
+	return t.Kind + ":" + u.Scheme + "://" + u.Host + "/…#" + hex.EncodeToString(sum[:6])
 }
 
 func (w *world) deliver() {
@@ -201,98 +213,20 @@ func (w *world) metric(kind, result string) float64 {
 	return 0
 }
 
-// memStore is the outbox in memory, for the tests of pure logic.
-type memStore struct {
-	mu       sync.Mutex
-	ns       map[string]store.Notification
-	timeline []store.TimelineEntry
-}
-
-func newMemStore() *memStore { return &memStore{ns: map[string]store.Notification{}} }
-
-func (s *memStore) EnqueueNotifications(_ context.Context, ns ...store.Notification) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	added := 0
-	for _, n := range ns {
-		if _, ok := s.ns[n.ID]; !ok {
-			s.ns[n.ID] = n
-			added++
-		}
-	}
-	return added, nil
-}
-
-func (s *memStore) DueNotifications(_ context.Context, now time.Time, limit int) ([]store.Notification, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Notification
-	for _, n := range s.ns {
-		if n.Status == store.NotificationPending && !n.NextAttemptAt.After(now) {
-			out = append(out, n)
-		}
-	}
-	slices.SortFunc(out, func(a, b store.Notification) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func (s *memStore) UpdateNotifications(_ context.Context, ns ...store.Notification) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, n := range ns {
-		old, ok := s.ns[n.ID]
-		if !ok {
-			return fmt.Errorf("no notification %s", n.ID)
-		}
-		old.Status, old.Attempts, old.NextAttemptAt, old.LastError, old.GroupID, old.SentAt = n.Status, n.Attempts, n.NextAttemptAt, n.LastError, n.GroupID, n.SentAt
-		s.ns[n.ID] = old
-	}
-	return nil
-}
-
-func (s *memStore) ListNotifications(_ context.Context, f store.NotificationFilter) ([]store.Notification, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Notification
-	for _, n := range s.ns {
-		if (f.Status == "" || n.Status == f.Status) && (f.DefinitionID == "" || n.DefinitionID == f.DefinitionID) {
-			out = append(out, n)
-		}
-	}
-	slices.SortFunc(out, func(a, b store.Notification) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
-	})
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
-	return out, nil
-}
-
-func (s *memStore) AppendTimeline(_ context.Context, es ...store.TimelineEntry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range es {
-		e.ID = int64(len(s.timeline) + 1)
-		s.timeline = append(s.timeline, e)
-	}
-	return nil
-}
-
-func (s *memStore) ListTimeline(_ context.Context, f store.TimelineFilter) ([]store.TimelineEntry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.TimelineEntry
-	for _, e := range s.timeline {
-		if e.DefinitionID == f.DefinitionID {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// gauge reads a gauge without labels.
+func (w *world) gauge(name string) float64 {
+	w.t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	w.t.Fatalf("no gauge %s", name)
+	return 0
+}

@@ -29,8 +29,9 @@ func natsConn(t *testing.T) *nats.Conn {
 }
 
 func TestNATSTarget(t *testing.T) {
+	t.Parallel()
 	nc := natsConn(t)
-	forEachStore(t, func(t *testing.T, st outbox) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
 		subject := "test.notify." + nats.NewInbox()[len("_INBOX."):]
 		sub, err := nc.SubscribeSync(subject)
 		if err != nil {
@@ -67,7 +68,8 @@ func TestNATSTarget(t *testing.T) {
 // TestNATSTargetWithoutConnection: a process without NATS keeps nats
 // notifications and says why.
 func TestNATSTargetWithoutConnection(t *testing.T) {
-	w := newWorld(t, newMemStore(), nil, nil)
+	t.Parallel()
+	w := newWorld(t, openSQLite(t), nil, nil)
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetNATS, Subject: "org.alerts"}, failedMessage())
 	w.deliver()
 	row := w.row("n1")
@@ -77,7 +79,8 @@ func TestNATSTargetWithoutConnection(t *testing.T) {
 }
 
 func TestNATSWildcardSubjectRefused(t *testing.T) {
-	w := newWorld(t, newMemStore(), nil, func(c *Config) { c.NATS = &nats.Conn{} })
+	t.Parallel()
+	w := newWorld(t, openSQLite(t), nil, func(c *Config) { c.NATS = &nats.Conn{} })
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetNATS, Subject: "org.>"}, failedMessage())
 	w.deliver()
 	if row := w.row("n1"); row.Status != store.NotificationFailed || !strings.Contains(row.LastError, `subject "org.>" is not a literal NATS subject`) {

@@ -29,8 +29,9 @@ const (
 	// SendTimeoutDefault bounds one send: a webhook POST, an SMTP
 	// conversation, a NATS publish and flush.
 	SendTimeoutDefault = 10 * time.Second
-	// BatchLimitDefault is the most notifications one pass reads.
-	BatchLimitDefault = 1000
+	// BatchLimitDefault is the most notifications one pass reads (the
+	// store's limit).
+	BatchLimitDefault = store.NotificationLimitMax
 	// ParallelDefault is how many targets one pass sends to at once.
 	ParallelDefault = 4
 	// RetryFirst is the wait after the first failed attempt; each further
@@ -237,7 +238,7 @@ func (n *Notifier) deliverBatch(ctx context.Context, b *batch) []store.Notificat
 		out[i] = row
 	}
 	if err != nil {
-		n.logFailure(b.rows, out[0], err)
+		n.logFailure(b.rows, out[0])
 	}
 	return out
 }
@@ -251,11 +252,11 @@ func (n *Notifier) failed(row *store.Notification, err error, now time.Time, kin
 		n.metrics.result(kind, resultFailed)
 		return
 	}
-	row.NextAttemptAt = now.Add(Backoff(row.Attempts))
+	row.NextAttemptAt = now.Add(backoff(row.Attempts))
 	n.metrics.result(kind, resultRetry)
 }
 
-func (n *Notifier) logFailure(rows []store.Notification, after store.Notification, err error) {
+func (n *Notifier) logFailure(rows []store.Notification, after store.Notification) {
 	args := []any{"target", rows[0].Target, "notifications", len(rows), "attempt", after.Attempts, "error", after.LastError}
 	if after.Status == store.NotificationFailed {
 		n.log.Error("notify: gave up delivering", args...)
@@ -264,9 +265,9 @@ func (n *Notifier) logFailure(rows []store.Notification, after store.Notificatio
 	n.log.Warn("notify: delivery failed, will retry", append(args, "next_attempt_at", after.NextAttemptAt)...)
 }
 
-// Backoff is the wait after the attempts-th failed attempt: RetryFirst,
+// backoff is the wait after the attempts-th failed attempt: RetryFirst,
 // doubled for each further attempt, at most RetryMax.
-func Backoff(attempts int) time.Duration {
+func backoff(attempts int) time.Duration {
 	d := RetryFirst
 	for i := 1; i < attempts && d < RetryMax; i++ {
 		d *= 2
@@ -289,10 +290,16 @@ func (n *Notifier) record(ctx context.Context, results [][]store.Notification) e
 		if err := n.cfg.Store.UpdateNotifications(wctx, rows...); err != nil {
 			return fmt.Errorf("notify: recording %d delivery results: %w", len(rows), err)
 		}
+		groups := map[string]int{}
+		for _, row := range rows {
+			if row.GroupID != "" {
+				groups[row.GroupID]++
+			}
+		}
 		var entries []store.TimelineEntry
 		for _, row := range rows {
 			if row.Status != store.NotificationPending {
-				entries = append(entries, timelineEntry(row))
+				entries = append(entries, timelineEntry(row, groups[row.GroupID]))
 			}
 		}
 		if len(entries) > 0 {
@@ -317,8 +324,12 @@ func (n *Notifier) refreshPending(ctx context.Context) error {
 
 // timelineEntry is the definition's record of a notification sent or
 // given up: the target's key and the error, never a resolved secret.
-func timelineEntry(row store.Notification) store.TimelineEntry {
+// grouped is how many notifications went in its message (0 or 1: alone).
+func timelineEntry(row store.Notification, grouped int) store.TimelineEntry {
 	summary := fmt.Sprintf("%s notification sent to %s", row.Event, row.Target)
+	if grouped > 1 {
+		summary += fmt.Sprintf(" (one message with %d others)", grouped-1)
+	}
 	if row.Status == store.NotificationFailed {
 		summary = fmt.Sprintf("%s notification to %s given up after %d attempts: %s", row.Event, row.Target, row.Attempts, clip(row.LastError, 200))
 	}

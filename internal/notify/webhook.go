@@ -42,9 +42,9 @@ const (
 	redirectsMax = 3
 )
 
-// Sign returns the signature header value of body: "sha256=" and the hex
+// sign returns the signature header value of body: "sha256=" and the hex
 // HMAC-SHA256 of body keyed by secret.
-func Sign(secret, body []byte) string {
+func sign(secret, body []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
@@ -89,7 +89,7 @@ func (n *Notifier) sendWebhook(ctx context.Context, t definition.NotifyTarget, p
 			return fmt.Errorf("signing secret %s is empty; put the shared secret in it", t.Secret)
 		}
 		red.add(key)
-		h.Set(SignatureHeader, Sign([]byte(key), p.body))
+		h.Set(SignatureHeader, sign([]byte(key), p.body))
 	}
 	return n.post(ctx, target, p.body, h)
 }
@@ -109,13 +109,14 @@ func (n *Notifier) sendSlack(ctx context.Context, t definition.NotifyTarget, p p
 	return n.post(ctx, target, body, h)
 }
 
-// targetURL resolves the target's URL and checks it is http(s). The error
-// never shows the resolved value.
+// targetURL resolves the target's URL and checks it is http(s). A
+// webhook URL is a secret even when written out (a Slack URL carries its
+// token), so neither it nor its parts show in any error.
 func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 	if raw == "" {
 		return "", permanentf("the target has no url")
 	}
-	s, err := n.resolve(raw, red)
+	s, err := n.resolve(raw, red) // remembers s, literal or resolved
 	if err != nil {
 		return "", fmt.Errorf("url: %w", err)
 	}
@@ -124,11 +125,9 @@ func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 		if s != raw {
 			return "", fmt.Errorf("url: %s does not hold an http(s) URL; fix the secret's value", raw)
 		}
-		return "", permanentf("url: %q is not an http(s) URL", raw)
+		return "", permanentf("url is not an http(s) URL with a host")
 	}
-	if s != raw {
-		redactURLParts(u, red)
-	}
+	redactURLParts(u, red)
 	return s, nil
 }
 
