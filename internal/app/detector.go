@@ -33,10 +33,7 @@ func newDetector(o Options, p detectorParts) (*detector.Detector, error) {
 	a := o.Alerting
 	n, err := notify.New(notify.Config{
 		Store: p.store, Secrets: p.secrets, NATS: p.nats,
-		SMTP: notify.SMTP{
-			Addr: a.SMTPAddr, From: a.SMTPFrom, Username: a.SMTPUsername, Password: a.SMTPPassword,
-			Plaintext: !a.StartTLSRequired(), AllowPlaintext: o.Transport.AllowPlaintext, CAFile: a.SMTPCA,
-		},
+		SMTP: notify.SMTPSettings(&a, o.Transport),
 		PublicURL: a.PublicURL, TemporalUIURL: a.TemporalUIURL, Namespace: o.Engines.TemporalNamespace,
 		Logger: p.log, Registerer: p.metrics.Registry(),
 	})
