@@ -39,6 +39,10 @@ import "context"
 // All methods are safe for concurrent use, also from several processes
 // sharing one database.
 type Store interface {
+	// AlertStore is what the detector, the notifier and the timeline
+	// keep (docs/alerting.md).
+	AlertStore
+
 	// UpsertDefinitions writes the definitions a sync found, in one
 	// transaction, keyed by ID and compared by ContentHash: a new ID is
 	// created at version 1; a changed hash becomes a new version (kept in
@@ -48,7 +52,9 @@ type Store interface {
 	// UpdatedAt and RemovedAt of the input are ignored. The results are in
 	// input order. Invalid input (empty ID or hash, invalid Spec JSON,
 	// unknown trigger type, an ID twice) fails the whole batch with
-	// ErrInvalid and writes nothing.
+	// ErrInvalid and writes nothing. Each new version and each restored
+	// definition gets its timeline entry (kinds version, restored; Actor
+	// "sync") in the same transaction.
 	UpsertDefinitions(ctx context.Context, defs ...Definition) ([]UpsertResult, error)
 
 	// MarkDefinitionsRemoved tombstones the live definitions of sourceDir
@@ -56,6 +62,7 @@ type Store interface {
 	// given source is touched, so a source that could not be read can be
 	// left out of a sync without losing its definitions. Nothing is ever
 	// hard-deleted: runs keep pointing at removed definitions.
+	// Each removed definition gets a timeline entry "removed".
 	MarkDefinitionsRemoved(ctx context.Context, sourceDir string, keepIDs []string) ([]string, error)
 
 	// GetDefinition returns the current version of a definition, removed or
@@ -143,8 +150,8 @@ type Store interface {
 	// ErrNotFound.
 	SetOperatorPause(ctx context.Context, p OperatorPause) (OperatorPause, error)
 
-	// ClearOperatorPause removes an operator pause; ErrNotFound when the
-	// definition was not paused.
+	// ClearOperatorPause removes an operator pause and appends a timeline
+	// entry "resumed"; ErrNotFound when the definition was not paused.
 	ClearOperatorPause(ctx context.Context, definitionID string) error
 
 	// GetOperatorPause returns the operator pause of a definition, or

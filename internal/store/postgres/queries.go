@@ -1,7 +1,8 @@
 package postgres
 
-// All data queries of the PostgreSQL driver. The schema is in
-// migrations/; the sqlite driver's queries.go mirrors this file.
+// The data queries of the PostgreSQL driver but the alerting ones
+// (alerting.go). The schema is in migrations/; the sqlite driver's
+// queries.go mirrors this file.
 
 import (
 	"context"
@@ -135,6 +136,9 @@ func (s *Store) upsertDefinitions(ctx context.Context, in []store.Definition, id
 		results[i] = store.UpsertResult{ID: d.ID, Outcome: outcome, Version: cur.Version}
 		newContent := outcome == store.Updated ||
 			(outcome == store.Restored && (cur.ContentHash != d.ContentHash || corrupt[d.ID]))
+		for _, te := range upsertEntries(d, outcome, cur.Version, newContent, now) {
+			queueTimeline(b, te)
+		}
 		switch {
 		case outcome == store.Created:
 			results[i].Version = 1
@@ -171,6 +175,26 @@ func (s *Store) upsertDefinitions(ctx context.Context, in []store.Definition, id
 	return results, tx.Commit(ctx)
 }
 
+// upsertEntries are the timeline entries of upserting d with outcome over
+// the stored version (0 when new).
+func upsertEntries(d store.Definition, outcome store.UpsertOutcome, version int, newContent bool, now time.Time) []store.TimelineEntry {
+	var out []store.TimelineEntry
+	switch {
+	case outcome == store.Created:
+		return append(out, contract.VersionEntry(d.ID, 1, 0, now))
+	case outcome == store.Restored:
+		v := version
+		if newContent {
+			v++
+		}
+		out = append(out, contract.RestoredEntry(d.ID, d.SourceFile, v, now))
+	}
+	if newContent {
+		out = append(out, contract.VersionEntry(d.ID, version+1, version, now))
+	}
+	return out
+}
+
 // execBatch sends b and requires every statement to affect exactly one
 // row; anything less means another writer got there first.
 func execBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
@@ -199,13 +223,27 @@ func (s *Store) MarkDefinitionsRemoved(ctx context.Context, sourceDir string, ke
 	if sourceDir == "" {
 		return nil, fmt.Errorf("marking definitions removed: empty source directory: %w", store.ErrInvalid)
 	}
-	rows, err := s.pool.Query(ctx, `UPDATE definitions SET removed_at = $3, updated_at = $3
-		WHERE source_dir = $1 AND removed_at IS NULL AND NOT (id = ANY($2))
-		RETURNING id`, sourceDir, nonNil(keepIDs), contract.Time(s.now()))
-	if err != nil {
-		return nil, fmt.Errorf("marking definitions of %q removed: %w", sourceDir, dbErr(err))
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var ids []string
+	now := contract.Time(s.now())
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE definitions SET removed_at = $3, updated_at = $3
+			WHERE source_dir = $1 AND removed_at IS NULL AND NOT (id = ANY($2))
+			RETURNING id, source_file`, sourceDir, nonNil(keepIDs), now)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		var id, file string
+		_, err = pgx.ForEachRow(rows, []any{&id, &file}, func() error {
+			ids = append(ids, id)
+			queueTimeline(b, contract.RemovedEntry(id, file, now))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return execBatch(ctx, tx, b)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("marking definitions of %q removed: %w", sourceDir, dbErr(err))
 	}
@@ -617,7 +655,7 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 var terminalStatuses = func() []string {
 	var out []string
 	for _, st := range []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded,
-		store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled} {
+		store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed} {
 		if st.Terminal() {
 			out = append(out, string(st))
 		}
@@ -809,9 +847,11 @@ func (s *Store) DeleteScheduleStates(ctx context.Context, scheduleIDs ...string)
 
 // --- operator pauses ---
 
+const pauseColumns = `definition_id, note, until, paused_at, paused_by`
+
 func scanPause(row pgx.Row) (store.OperatorPause, error) {
 	var p store.OperatorPause
-	err := row.Scan(&p.DefinitionID, &p.Note, &p.Until, &p.PausedAt)
+	err := row.Scan(&p.DefinitionID, &p.Note, &p.Until, &p.PausedAt, &p.By)
 	p.Until = utcPtr(p.Until)
 	p.PausedAt = p.PausedAt.UTC()
 	return p, err
@@ -823,11 +863,16 @@ func (s *Store) SetOperatorPause(ctx context.Context, p store.OperatorPause) (st
 	if err != nil {
 		return p, fmt.Errorf("pausing: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO operator_pauses (definition_id, note, until, paused_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (definition_id) DO UPDATE SET note = excluded.note, until = excluded.until,
-			paused_at = excluded.paused_at`,
-		p.DefinitionID, p.Note, p.Until, p.PausedAt)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO operator_pauses (`+pauseColumns+`)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (definition_id) DO UPDATE SET note = excluded.note, until = excluded.until,
+				paused_at = excluded.paused_at, paused_by = excluded.paused_by`,
+			p.DefinitionID, p.Note, p.Until, p.PausedAt, p.By)
+		queueTimeline(b, contract.PausedEntry(p))
+		return execBatch(ctx, tx, b)
+	})
 	if pgCode(err) == "23503" { // foreign_key_violation
 		return p, fmt.Errorf("pausing definition %q: %w", p.DefinitionID, store.ErrNotFound)
 	}
@@ -839,19 +884,28 @@ func (s *Store) SetOperatorPause(ctx context.Context, p store.OperatorPause) (st
 
 // ClearOperatorPause implements store.Store.
 func (s *Store) ClearOperatorPause(ctx context.Context, definitionID string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM operator_pauses WHERE definition_id = $1`, definitionID)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		p, err := scanPause(tx.QueryRow(ctx, `DELETE FROM operator_pauses WHERE definition_id = $1
+			RETURNING `+pauseColumns, definitionID))
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		queueTimeline(b, contract.ResumedEntry(p, contract.Time(s.now())))
+		return execBatch(ctx, tx, b)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("operator pause of %q: %w", definitionID, store.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("resuming definition %q: %w", definitionID, dbErr(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("operator pause of %q: %w", definitionID, store.ErrNotFound)
 	}
 	return nil
 }
 
 // GetOperatorPause implements store.Store.
 func (s *Store) GetOperatorPause(ctx context.Context, definitionID string) (store.OperatorPause, error) {
-	p, err := scanPause(s.pool.QueryRow(ctx, `SELECT definition_id, note, until, paused_at
+	p, err := scanPause(s.pool.QueryRow(ctx, `SELECT `+pauseColumns+`
 		FROM operator_pauses WHERE definition_id = $1`, definitionID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("operator pause of %q: %w", definitionID, store.ErrNotFound)
@@ -864,7 +918,7 @@ func (s *Store) GetOperatorPause(ctx context.Context, definitionID string) (stor
 
 // ListOperatorPauses implements store.Store.
 func (s *Store) ListOperatorPauses(ctx context.Context) ([]store.OperatorPause, error) {
-	rows, err := s.pool.Query(ctx, `SELECT definition_id, note, until, paused_at
+	rows, err := s.pool.Query(ctx, `SELECT `+pauseColumns+`
 		FROM operator_pauses ORDER BY definition_id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing operator pauses: %w", dbErr(err))

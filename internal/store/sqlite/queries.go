@@ -1,7 +1,7 @@
 package sqlite
 
-// All data queries of the SQLite driver, mirroring the postgres driver's
-// queries.go. Reads go to the reader pool, writes to the single writer.
+// The data queries of the SQLite driver but the alerting ones
+// (alerting.go), mirroring the postgres driver's queries.go. Reads go to the reader pool, writes to the single writer.
 
 import (
 	"context"
@@ -206,7 +206,8 @@ func (s *Store) upsertDefinitions(ctx context.Context, tx *sql.Tx, in []store.De
 
 	var st stmts
 	defer st.close()
-	now := fmtTime(s.now())
+	at := contract.Time(s.now())
+	now := fmtTime(at)
 	results := make([]store.UpsertResult, len(in))
 	for i, d := range in {
 		cur, found := current[d.ID]
@@ -222,6 +223,11 @@ func (s *Store) upsertDefinitions(ctx context.Context, tx *sql.Tx, in []store.De
 		results[i] = store.UpsertResult{ID: d.ID, Outcome: outcome, Version: cur.Version}
 		newContent := outcome == store.Updated ||
 			(outcome == store.Restored && (cur.ContentHash != d.ContentHash || corrupt[d.ID]))
+		for _, te := range upsertEntries(d, outcome, cur.Version, newContent, at) {
+			if err := insertTimeline(ctx, tx, &st, te); err != nil {
+				return nil, err
+			}
+		}
 		var err error
 		switch {
 		case outcome == store.Created:
@@ -260,6 +266,26 @@ func (s *Store) upsertDefinitions(ctx context.Context, tx *sql.Tx, in []store.De
 		}
 	}
 	return results, nil
+}
+
+// upsertEntries are the timeline entries of upserting d with outcome over
+// the stored version (0 when new).
+func upsertEntries(d store.Definition, outcome store.UpsertOutcome, version int, newContent bool, now time.Time) []store.TimelineEntry {
+	var out []store.TimelineEntry
+	switch {
+	case outcome == store.Created:
+		return append(out, contract.VersionEntry(d.ID, 1, 0, now))
+	case outcome == store.Restored:
+		v := version
+		if newContent {
+			v++
+		}
+		out = append(out, contract.RestoredEntry(d.ID, d.SourceFile, v, now))
+	}
+	if newContent {
+		out = append(out, contract.VersionEntry(d.ID, version+1, version, now))
+	}
+	return out
 }
 
 // stmts prepares each statement of a batch once per transaction, and
@@ -302,9 +328,38 @@ func (s *Store) MarkDefinitionsRemoved(ctx context.Context, sourceDir string, ke
 	if sourceDir == "" {
 		return nil, fmt.Errorf("marking definitions removed: empty source directory: %w", store.ErrInvalid)
 	}
-	ids, err := s.markRemoved(ctx, `UPDATE definitions SET removed_at = ?3, updated_at = ?3
-		WHERE source_dir = ?1 AND removed_at IS NULL AND id NOT IN (SELECT value FROM json_each(?2))
-		RETURNING id`, sourceDir, keepIDs)
+	var ids []string
+	now := contract.Time(s.now())
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE definitions SET removed_at = ?3, updated_at = ?3
+			WHERE source_dir = ?1 AND removed_at IS NULL AND id NOT IN (SELECT value FROM json_each(?2))
+			RETURNING id, source_file`, sourceDir, jsonList(keepIDs), fmtTime(now))
+		if err != nil {
+			return err
+		}
+		var entries []store.TimelineEntry
+		for rows.Next() {
+			var id, file string
+			if err := rows.Scan(&id, &file); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+			entries = append(entries, contract.RemovedEntry(id, file, now))
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		var st stmts
+		defer st.close()
+		for _, e := range entries {
+			if err := insertTimeline(ctx, tx, &st, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	slices.Sort(ids)
 	if err != nil {
 		return nil, fmt.Errorf("marking definitions of %q removed: %w", sourceDir, dbErr(err))
 	}
@@ -747,7 +802,7 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 var terminalStatuses = func() string {
 	var out []string
 	for _, st := range []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded,
-		store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled} {
+		store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed} {
 		if st.Terminal() {
 			out = append(out, string(st))
 		}
@@ -961,11 +1016,13 @@ func (s *Store) DeleteScheduleStates(ctx context.Context, scheduleIDs ...string)
 
 // --- operator pauses ---
 
+const pauseColumns = `definition_id, note, until, paused_at, paused_by`
+
 func scanPause(row scanner) (store.OperatorPause, error) {
 	var p store.OperatorPause
 	var until sql.NullString
 	var paused string
-	if err := row.Scan(&p.DefinitionID, &p.Note, &until, &paused); err != nil {
+	if err := row.Scan(&p.DefinitionID, &p.Note, &until, &paused, &p.By); err != nil {
 		return p, err
 	}
 	var ts times
@@ -983,11 +1040,19 @@ func (s *Store) SetOperatorPause(ctx context.Context, p store.OperatorPause) (st
 	if err != nil {
 		return p, fmt.Errorf("pausing: %w", err)
 	}
-	_, err = s.writer.ExecContext(ctx, `INSERT INTO operator_pauses (definition_id, note, until, paused_at)
-		VALUES (?, ?, ?, ?)
-		ON CONFLICT (definition_id) DO UPDATE SET note = excluded.note, until = excluded.until,
-			paused_at = excluded.paused_at`,
-		p.DefinitionID, p.Note, fmtTimePtr(p.Until), fmtTime(p.PausedAt))
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO operator_pauses (`+pauseColumns+`)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (definition_id) DO UPDATE SET note = excluded.note, until = excluded.until,
+				paused_at = excluded.paused_at, paused_by = excluded.paused_by`,
+			p.DefinitionID, p.Note, fmtTimePtr(p.Until), fmtTime(p.PausedAt), p.By)
+		if err != nil {
+			return err
+		}
+		var st stmts
+		defer st.close()
+		return insertTimeline(ctx, tx, &st, contract.PausedEntry(p))
+	})
 	if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT {
 		return p, fmt.Errorf("pausing definition %q: %w", p.DefinitionID, store.ErrNotFound)
 	}
@@ -999,19 +1064,28 @@ func (s *Store) SetOperatorPause(ctx context.Context, p store.OperatorPause) (st
 
 // ClearOperatorPause implements store.Store.
 func (s *Store) ClearOperatorPause(ctx context.Context, definitionID string) error {
-	res, err := s.writer.ExecContext(ctx, `DELETE FROM operator_pauses WHERE definition_id = ?`, definitionID)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		p, err := scanPause(tx.QueryRowContext(ctx, `DELETE FROM operator_pauses WHERE definition_id = ?
+			RETURNING `+pauseColumns, definitionID))
+		if err != nil && !errors.Is(err, store.ErrCorrupt) {
+			return err
+		}
+		var st stmts
+		defer st.close()
+		return insertTimeline(ctx, tx, &st, contract.ResumedEntry(p, contract.Time(s.now())))
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("operator pause of %q: %w", definitionID, store.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("resuming definition %q: %w", definitionID, dbErr(err))
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("operator pause of %q: %w", definitionID, firstErr(err, store.ErrNotFound))
 	}
 	return nil
 }
 
 // GetOperatorPause implements store.Store.
 func (s *Store) GetOperatorPause(ctx context.Context, definitionID string) (store.OperatorPause, error) {
-	p, err := scanPause(s.reader.QueryRowContext(ctx, `SELECT definition_id, note, until, paused_at
+	p, err := scanPause(s.reader.QueryRowContext(ctx, `SELECT `+pauseColumns+`
 		FROM operator_pauses WHERE definition_id = ?`, definitionID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("operator pause of %q: %w", definitionID, store.ErrNotFound)
@@ -1024,7 +1098,7 @@ func (s *Store) GetOperatorPause(ctx context.Context, definitionID string) (stor
 
 // ListOperatorPauses implements store.Store.
 func (s *Store) ListOperatorPauses(ctx context.Context) ([]store.OperatorPause, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT definition_id, note, until, paused_at
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+pauseColumns+`
 		FROM operator_pauses ORDER BY definition_id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing operator pauses: %w", dbErr(err))

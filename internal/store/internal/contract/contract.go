@@ -209,6 +209,10 @@ func PrepareOperatorPause(p store.OperatorPause, now time.Time) (store.OperatorP
 	p.PausedAt = Time(p.PausedAt)
 	p.Until = TimePtr(p.Until)
 	p.Note = Text(p.Note)
+	p.By = Text(p.By)
+	if p.By == "" {
+		p.By = PauseByDefault
+	}
 	return p, nil
 }
 
