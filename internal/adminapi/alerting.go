@@ -16,31 +16,10 @@ import (
 	"github.com/coulomb/activity-core/internal/timeline"
 )
 
-// alertStore is the store's alerting half (docs/alerting.md) with what a
-// timeline reads.
-type alertStore interface {
-	store.AlertStore
-	timeline.Store
-}
-
-// alerts returns the store's alerting half, or 503 when the store lacks it.
-func (s *Server) alerts() (alertStore, error) {
-	as, ok := s.cfg.Store.(alertStore)
-	if !ok {
-		return nil, unavailable("alerting (health, timeline, notifications)")
-	}
-	return as, nil
-}
-
 // Health returns every definition's health by id, as the detector last
-// wrote it; a definition it has not looked at yet has none (nor has any
-// in a store without the alerting half).
+// wrote it; a definition it has not looked at yet has none.
 func (s *Server) Health(ctx context.Context) (map[string]store.DefinitionHealth, error) {
-	as, err := s.alerts()
-	if err != nil {
-		return map[string]store.DefinitionHealth{}, nil
-	}
-	hs, err := as.ListHealth(ctx)
+	hs, err := s.cfg.Store.ListHealth(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -215,11 +194,7 @@ type ProblemLinks struct {
 // Problems lists every definition whose health has problems, oldest
 // problem first (then by id).
 func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
-	as, err := s.alerts()
-	if err != nil {
-		return nil, err
-	}
-	hs, err := as.ListHealth(ctx)
+	hs, err := s.cfg.Store.ListHealth(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -265,11 +240,8 @@ func (s *Server) listProblems(w http.ResponseWriter, r *http.Request) error {
 // until are what the query gives (a duration back from now, a time),
 // since defaulting to timeline.SinceDefault ago.
 func (s *Server) Timeline(ctx context.Context, id, since, until string, limit int) (*timeline.Story, error) {
-	as, err := s.alerts()
-	if err != nil {
-		return nil, err
-	}
 	now := s.cfg.Now()
+	var err error
 	q := timeline.Query{DefinitionID: id, Since: now.Add(-timeline.SinceDefault), Limit: limit}
 	if since != "" {
 		if q.Since, err = timeline.ParseTime(since, now); err != nil {
@@ -288,16 +260,16 @@ func (s *Server) Timeline(ctx context.Context, id, since, until string, limit in
 	if err != nil {
 		return nil, err
 	}
-	story, err := timeline.Build(ctx, as, q)
+	story, err := timeline.Build(ctx, s.cfg.Store, q)
 	if err != nil {
 		return nil, err
 	}
-	story.Now, err = s.storyNow(ctx, def, as, now)
+	story.Now, err = s.storyNow(ctx, def, now)
 	return story, err
 }
 
 // storyNow is the definition's schedule state and health now.
-func (s *Server) storyNow(ctx context.Context, def store.Definition, as alertStore, now time.Time) (*timeline.Now, error) {
+func (s *Server) storyNow(ctx context.Context, def store.Definition, now time.Time) (*timeline.Now, error) {
 	var op *store.OperatorPause
 	if p, err := s.cfg.Store.GetOperatorPause(ctx, def.ID); err == nil {
 		op = &p
@@ -305,14 +277,12 @@ func (s *Server) storyNow(ctx context.Context, def store.Definition, as alertSto
 		return nil, err
 	}
 	out := &timeline.Now{Schedule: StateWords(def, stateOf(def, op, nil, now))}
-	hs, err := as.ListHealth(ctx)
+	health, err := s.Health(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for i := range hs {
-		if hs[i].DefinitionID == def.ID {
-			out.Health = &hs[i]
-		}
+	if h, ok := health[def.ID]; ok {
+		out.Health = &h
 	}
 	return out, nil
 }
@@ -363,11 +333,7 @@ type notificationView struct {
 // Notifications lists notifications newest first, as GET
 // /api/v1/notifications does.
 func (s *Server) Notifications(ctx context.Context, f store.NotificationFilter) ([]store.Notification, error) {
-	as, err := s.alerts()
-	if err != nil {
-		return nil, err
-	}
-	ns, err := as.ListNotifications(ctx, f)
+	ns, err := s.cfg.Store.ListNotifications(ctx, f)
 	if err != nil {
 		return nil, err
 	}

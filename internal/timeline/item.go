@@ -106,7 +106,7 @@ func pauseItem(it *Item) {
 	if json.Unmarshal(it.Detail, &p) != nil {
 		return
 	}
-	if p.By != "" {
+	if p.By != "" && it.Kind == store.TimelinePaused {
 		it.Actor = p.By
 	}
 	if it.Kind == store.TimelineResumed || it.Summary != "" && it.Summary != it.Kind {
