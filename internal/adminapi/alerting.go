@@ -191,8 +191,9 @@ type ProblemLinks struct {
 	RunDashboard string `json:"run_dashboard,omitempty"`
 }
 
-// Problems lists every definition whose health has problems, oldest
-// problem first (then by id).
+// Problems lists every live definition whose health has problems, oldest
+// problem first (then by id). It reads each such definition: problems are
+// few, and when they are many (a storm) this is one query each.
 func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 	hs, err := s.cfg.Store.ListHealth(ctx)
 	if err != nil {
@@ -202,6 +203,15 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 	for _, h := range hs {
 		if !HealthMatches(&h, healthProblems) {
 			continue
+		}
+		// A removed definition is not expected to run: its last health
+		// is history, not a problem now.
+		def, err := s.cfg.Store.GetDefinition(ctx, h.DefinitionID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && def.Removed() {
+			continue
+		}
+		if err != nil {
+			return nil, err
 		}
 		row := ProblemRow{DefinitionID: h.DefinitionID, State: h.State, Since: h.UpdatedAt, Problems: h.Problems,
 			ConsecutiveFailures: h.ConsecutiveFailures, LastSuccessAt: h.LastSuccessAt}

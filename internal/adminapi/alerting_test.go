@@ -53,6 +53,14 @@ func TestTimelineProblemsNotifications(t *testing.T) {
 	}
 	seedAlerting(t, e.store)
 	ctx := context.Background()
+	// t.c is failing but its file is gone: not a problem now.
+	if err := e.store.PutHealth(ctx, store.DefinitionHealth{DefinitionID: "t.c", State: store.HealthFailing,
+		Problems: []store.Problem{{Kind: store.HealthFailing, Since: time.Now().Add(-5 * time.Hour), Reason: "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.MarkDefinitionsRemoved(ctx, e.dir, []string{"t.a", "t.b", "t.d"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"t.b", "t.d"} {
 		if err := e.store.PutHealth(ctx, store.DefinitionHealth{DefinitionID: id, State: store.HealthStale,
 			Problems: []store.Problem{{Kind: store.HealthStale, Since: time.Now().Add(-3 * time.Hour), Reason: "no success within 26h"}}}); err != nil {
