@@ -117,18 +117,28 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 		d.Pager.Prev = link("before", page.Prev)
 		d.Pager.First = link("", "")
 	}
+	now := u.cfg.Now()
+	d.Now = fmtUTC(now)
+	if d.Rows, err = u.definitionRows(ctx, page.Definitions, health, now); err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "definitions", "Definitions", d)
+	return nil
+}
+
+// definitionRows makes the rows of a definitions page: schedule state from
+// the operator pauses, health, next fires and the last runs of each.
+func (u *UI) definitionRows(ctx context.Context, defs []store.Definition, health map[string]store.DefinitionHealth, now time.Time) ([]definitionRow, error) {
 	pauses, err := u.cfg.Store.ListOperatorPauses(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ops := make(map[string]*store.OperatorPause, len(pauses))
 	for i := range pauses {
 		ops[pauses[i].DefinitionID] = &pauses[i]
 	}
-	now := u.cfg.Now()
-	d.Now = fmtUTC(now)
-	d.Rows = make([]definitionRow, len(page.Definitions))
-	for i, def := range page.Definitions {
+	rows := make([]definitionRow, len(defs))
+	for i, def := range defs {
 		row := definitionRow{Def: def, State: stateOf(def, ops[def.ID], now)}
 		if h, ok := health[def.ID]; ok {
 			row.Health = &h
@@ -143,13 +153,12 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 		runs, err := u.cfg.Store.ListRuns(ctx, store.RunFilter{DefinitionID: def.ID, Limit: lastRunsPerDefinition})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		row.Runs = runs.Runs
-		d.Rows[i] = row
+		rows[i] = row
 	}
-	u.render(w, r, s, http.StatusOK, "definitions", "Definitions", d)
-	return nil
+	return rows, nil
 }
 
 type versionRow struct {
