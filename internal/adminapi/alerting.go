@@ -42,10 +42,10 @@ func ParseHealthFilter(v string) (string, error) {
 	return "", badRequest("health=%q is not one of ok, failing, stale, late, missed, problems", v[:min(len(v), maxEcho)])
 }
 
-// HealthMatches reports whether a definition's health passes a ?health=
+// healthMatches reports whether a definition's health passes a ?health=
 // filter: ok is the state ok; problems is any other state; a problem
 // kind matches a definition with that problem, even behind a worse one.
-func HealthMatches(h *store.DefinitionHealth, filter string) bool {
+func healthMatches(h *store.DefinitionHealth, filter string) bool {
 	switch {
 	case filter == "":
 		return true
@@ -69,7 +69,7 @@ const healthCursorPrefix = "h:"
 func (s *Server) HealthPage(ctx context.Context, pf store.DefinitionPageFilter, filter string, health map[string]store.DefinitionHealth) (store.DefinitionPage, error) {
 	var ids []string
 	for id := range health {
-		if h := health[id]; HealthMatches(&h, filter) {
+		if h := health[id]; healthMatches(&h, filter) {
 			ids = append(ids, id)
 		}
 	}
@@ -201,7 +201,7 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 	}
 	out := []ProblemRow{}
 	for _, h := range hs {
-		if !HealthMatches(&h, healthProblems) {
+		if !healthMatches(&h, healthProblems) {
 			continue
 		}
 		// A removed definition is not expected to run: its last health
@@ -286,7 +286,7 @@ func (s *Server) storyNow(ctx context.Context, def store.Definition, now time.Ti
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	out := &timeline.Now{Schedule: StateWords(def, stateOf(def, op, nil, now))}
+	out := &timeline.Now{Schedule: stateWords(def, stateOf(def, op, nil, now))}
 	health, err := s.Health(ctx)
 	if err != nil {
 		return nil, err
@@ -297,9 +297,9 @@ func (s *Server) storyNow(ctx context.Context, def store.Definition, now time.Ti
 	return out, nil
 }
 
-// StateWords says a definition's schedule state in words, as the CLI's
+// stateWords says a definition's schedule state in words, as the CLI's
 // STATE column does: "paused by operator: disk full (until …)".
-func StateWords(def store.Definition, st DefinitionState) string {
+func stateWords(def store.Definition, st DefinitionState) string {
 	if def.Removed() {
 		return "removed " + def.RemovedAt.UTC().Format(time.RFC3339) + " (its file is gone)"
 	}

@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -81,7 +82,7 @@ func diffValue(path string, o, n any, out *[]Change) {
 	}
 	ob, nb := marshal(o), marshal(n)
 	if !bytes.Equal(ob, nb) {
-		*out = append(*out, Change{Path: cmpOr(path, "(spec)"), Old: ob, New: nb})
+		*out = append(*out, Change{Path: cmp.Or(path, "(spec)"), Old: ob, New: nb})
 	}
 }
 
@@ -90,13 +91,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // marshal re-encodes a decoded value compactly (map keys sorted, so equal

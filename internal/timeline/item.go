@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -112,7 +113,7 @@ func pauseItem(it *Item) {
 	if it.Kind == store.TimelineResumed || it.Summary != "" && it.Summary != it.Kind {
 		return
 	}
-	s := "paused by " + cmpOr(p.By, "operator")
+	s := "paused by " + cmp.Or(p.By, "operator")
 	if p.Note != "" {
 		s += ": " + oneLine(p.Note)
 	}
@@ -154,7 +155,7 @@ func runItems(r store.Run) []Item {
 	case store.RunSkipped:
 		it := base
 		it.At, it.Kind, it.rank = firstTime(r.StartedAt, &r.CreatedAt), KindSkipped, rankOutcome
-		it.Summary = fmt.Sprintf("run %s (%s) skipped: %s", r.ID, triggerText(r), oneLine(cmpOr(r.SkipReason, "no reason recorded")))
+		it.Summary = fmt.Sprintf("run %s (%s) skipped: %s", r.ID, triggerText(r), oneLine(cmp.Or(r.SkipReason, "no reason recorded")))
 		return []Item{it}
 	}
 	fired := base
@@ -182,7 +183,7 @@ func missedItem(it Item, r store.Run) Item {
 	if d.First != nil {
 		it.At = d.First.UTC()
 	}
-	reason := oneLine(cmpOr(r.SkipReason, "no reason recorded"))
+	reason := oneLine(cmp.Or(r.SkipReason, "no reason recorded"))
 	if d.Count > 1 && d.First != nil && d.Last != nil {
 		it.Summary = fmt.Sprintf("missed %d fires, %s to %s: %s", d.Count, fmtTime(*d.First), fmtTime(*d.Last), reason)
 	} else {
