@@ -38,6 +38,8 @@ type DefinitionState struct {
 type definitionRow struct {
 	store.Definition
 	ScheduleState DefinitionState `json:"schedule_state"`
+	// Health is what the detector last found; absent before it looked.
+	Health *store.DefinitionHealth `json:"health,omitempty"`
 }
 
 // definitionStates pairs each definition with its state. Temporal is asked

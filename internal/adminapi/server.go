@@ -179,6 +179,9 @@ func (s *Server) table() []route {
 		{"POST", "/api/v1/definitions/{id}/run", admin, s.runDefinition},
 		{"POST", "/api/v1/definitions/{id}/pause", admin, s.pauseDefinition},
 		{"POST", "/api/v1/definitions/{id}/resume", admin, s.resumeDefinition},
+		{"GET", "/api/v1/definitions/{id}/timeline", read, s.getTimeline},
+		{"GET", "/api/v1/problems", read, s.listProblems},
+		{"GET", "/api/v1/notifications", read, s.listNotifications},
 		{"GET", "/api/v1/runs", read, s.listRuns},
 		{"GET", "/api/v1/runs/{id}", read, s.getRun},
 		{"POST", "/api/v1/events/explain", read, s.explain},
@@ -488,12 +491,14 @@ func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// definitionView is a definition with its schedule state and recent runs.
+// definitionView is a definition with its schedule state, health and
+// recent runs.
 type definitionView struct {
 	store.Definition
-	Schedule    *ScheduleInfo `json:"schedule,omitempty"`
-	ScheduleErr string        `json:"schedule_error,omitempty"`
-	RecentRuns  []store.Run   `json:"recent_runs,omitempty"`
+	Schedule    *ScheduleInfo           `json:"schedule,omitempty"`
+	ScheduleErr string                  `json:"schedule_error,omitempty"`
+	Health      *store.DefinitionHealth `json:"health,omitempty"`
+	RecentRuns  []store.Run             `json:"recent_runs,omitempty"`
 }
 
 func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
@@ -523,13 +528,31 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
 	if pf.After != "" && pf.Before != "" {
 		return badRequest("after and before are both set: pass one, the next or the prev of the page you came from")
 	}
-	page, err := s.cfg.Store.ListDefinitionsPage(r.Context(), pf)
+	healthFilter, err := ParseHealthFilter(q.Get("health"))
+	if err != nil {
+		return err
+	}
+	health, err := s.Health(r.Context())
+	if err != nil {
+		return err
+	}
+	var page store.DefinitionPage
+	if healthFilter != "" {
+		page, err = s.HealthPage(r.Context(), pf, healthFilter, health)
+	} else {
+		page, err = s.cfg.Store.ListDefinitionsPage(r.Context(), pf)
+	}
 	if err != nil {
 		return cursorError(err, q, "after", "before")
 	}
 	rows, schedErr, err := s.definitionStates(r.Context(), page.Definitions)
 	if err != nil {
 		return err
+	}
+	for i := range rows {
+		if h, ok := health[rows[i].ID]; ok {
+			rows[i].Health = &h
+		}
 	}
 	out := map[string]any{"definitions": rows}
 	if page.Next != "" {
@@ -593,6 +616,13 @@ func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	view.RecentRuns = page.Runs
+	health, err := s.Health(r.Context())
+	if err != nil {
+		return err
+	}
+	if h, ok := health[id]; ok {
+		view.Health = &h
+	}
 	writeJSON(w, http.StatusOK, view)
 	return nil
 }
@@ -719,7 +749,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if st := q.Get("status"); st != "" {
 		f.Status = store.RunStatus(st)
 		if !f.Status.Valid() {
-			return badRequest("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled", st)
+			return badRequest("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed", st)
 		}
 	}
 	var err error

@@ -336,8 +336,18 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	if _, err := e.store.CreateRun(context.Background(), store.Run{ID: "r1", DefinitionID: "t.a", Trigger: store.RunTriggerManual, Status: store.RunFailed, Stage: store.StageInstruction, Error: "x"}); err != nil {
 		t.Fatal(err)
 	}
+	seedAlerting(t, e.store)
 	checked := 0
 	for _, tc := range []struct{ method, docPath, path, token, body string }{
+		{"GET", "/api/v1/definitions", "/api/v1/definitions?health=failing", readToken, ""},
+		{"GET", "/api/v1/definitions", "/api/v1/definitions?health=bad", readToken, ""},
+		{"GET", "/api/v1/definitions/{id}/timeline", "/api/v1/definitions/t.a/timeline?since=30d", readToken, ""},
+		{"GET", "/api/v1/definitions/{id}/timeline", "/api/v1/definitions/t.a/timeline?since=nope", readToken, ""},
+		{"GET", "/api/v1/definitions/{id}/timeline", "/api/v1/definitions/t.none/timeline", readToken, ""},
+		{"GET", "/api/v1/problems", "/api/v1/problems", readToken, ""},
+		{"GET", "/api/v1/notifications", "/api/v1/notifications?definition_id=t.a", readToken, ""},
+		{"GET", "/api/v1/notifications", "/api/v1/notifications?status=lost", readToken, ""},
+		{"GET", "/api/v1/runs", "/api/v1/runs?status=missed", readToken, ""},
 		{"GET", "/healthz", "/healthz", "", ""},
 		{"GET", "/readyz", "/readyz", "", ""},
 		{"POST", "/admin/sync", "/admin/sync", adminToken, ""},

@@ -69,6 +69,8 @@ type root struct {
 	Pause       PauseCmd       `cmd:"" help:"Pause a definition's schedule (an operator pause sync keeps)." group:"Operate"`
 	Resume      ResumeCmd      `cmd:"" help:"Resume a paused schedule." group:"Operate"`
 	Events      EventsCmd      `cmd:"" help:"Explain what an event would run." group:"Operate"`
+	Why         WhyCmd         `cmd:"" help:"Tell a definition's story: versions, pauses, runs, misses, problems, alerts (why didn't it run?)." group:"Operate"`
+	Problems    ProblemsCmd    `cmd:"" help:"List every definition failing, stale, late or missed now, oldest first." group:"Operate"`
 
 	Validate ValidateCmd `cmd:"" help:"Check definition and event-type files; exit 1 on errors." group:"Author"`
 	Next     NextCmd     `cmd:"" help:"Show the next fire times of a definition, in its zone and in UTC." group:"Author"`
@@ -88,6 +90,7 @@ Examples:
   activity-core dev --definitions examples/definitions   # everything, embedded
   activity-core sync                                     # after editing files
   activity-core runs list
+  activity-core why team.backup --since 36h               # why didn't it run?
   activity-core validate examples/definitions
   activity-core next examples/definitions/hello-cron.yaml --count 3
   activity-core schema > activity-definition.schema.json

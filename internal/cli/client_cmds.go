@@ -356,7 +356,7 @@ type RunsCmd struct {
 type RunsListCmd struct {
 	ClientFlags
 	Definition string `help:"Only runs of this definition." placeholder:"ID"`
-	Status     string `help:"Only runs with this status." enum:",pending,running,succeeded,failed,skipped,timed_out,canceled" default:""`
+	Status     string `help:"Only runs with this status." enum:",pending,running,succeeded,failed,skipped,timed_out,canceled,missed" default:""`
 	Limit      int    `default:"20" help:"How many runs."`
 	Before     string `help:"Cursor: the 'next' of a previous page." placeholder:"CURSOR"`
 }

@@ -24,8 +24,8 @@ import (
 //     page pays for its rows); list-all: ListDefinitions of all 10,000,
 //     what every page paid before it paged in the store;
 //   - page-1 and page-100: the whole page (list, sources, operator
-//     pauses, next five fires and the last runs of each of the 50 rows,
-//     rendering) through the handler with a signed-in session; page-100
+//     pauses, the health of every definition, next five fires and the
+//     last runs of each of the 50 rows, rendering) through the handler with a signed-in session; page-100
 //     starts from a cursor 4,950 definitions deep.
 //
 // Each reports the median of its iterations as median-ms.
@@ -67,6 +67,19 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 		if _, err := st.SetOperatorPause(ctx, store.OperatorPause{DefinitionID: defs[i].ID, Note: "maintenance"}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// Health, as the detector keeps it for every definition: every 20th
+	// failing, the rest ok (the page reads it all in one query).
+	hs := make([]store.DefinitionHealth, n)
+	for i := range hs {
+		hs[i] = store.DefinitionHealth{DefinitionID: defs[i].ID, State: store.HealthOK}
+		if i%20 == 0 {
+			hs[i].State, hs[i].ConsecutiveFailures = store.HealthFailing, 2
+			hs[i].Problems = []store.Problem{{Kind: store.HealthFailing, Since: time.Now(), Reason: "2 consecutive failures: run r-1 failed, exit 1", RunID: "r-1"}}
+		}
+	}
+	if err := st.PutHealth(ctx, hs...); err != nil {
+		b.Fatal(err)
 	}
 	api, err := adminapi.New(adminapi.Config{Store: st, AdminToken: adminToken, Logger: quiet})
 	if err != nil {

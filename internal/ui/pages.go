@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/timeline"
 )
 
 // definitionRow is one line of the definitions page.
@@ -24,6 +27,7 @@ type definitionRow struct {
 	Def      store.Definition
 	Spec     *definition.Definition
 	State    scheduleState
+	Health   *store.DefinitionHealth
 	Fires    []fire
 	FiresErr string
 	Runs     []store.Run
@@ -34,15 +38,21 @@ type definitionsData struct {
 	Pager   pager
 	Sources []string
 	// The filters as given.
-	Trigger, Enabled, Source string
-	Removed                  bool
-	Now                      string
+	Trigger, Enabled, Source, Health string
+	Removed                          bool
+	Now                              string
+	// HealthFilters are the choices of the health filter.
+	HealthFilters []string
 }
+
+// healthFilters are the health filter's choices (adminapi.ParseHealthFilter).
+var healthFilters = []string{"problems", "failing", "missed", "late", "stale", "ok"}
 
 func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	d := definitionsData{Trigger: q.Get("trigger_type"), Enabled: q.Get("enabled"), Source: q.Get("source"), Removed: q.Get("removed") != ""}
+	d := definitionsData{Trigger: q.Get("trigger_type"), Enabled: q.Get("enabled"), Source: q.Get("source"), Health: q.Get("health"),
+		Removed: q.Get("removed") != "", HealthFilters: healthFilters}
 	f := store.DefinitionPageFilter{Limit: u.cfg.DefinitionsPageSize, After: q.Get("after"), Before: q.Get("before"),
 		DefinitionFilter: store.DefinitionFilter{IncludeRemoved: d.Removed, SourceDir: d.Source}}
 	if d.Trigger != "" {
@@ -61,7 +71,19 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 	if f.After != "" && f.Before != "" {
 		return badInput("after and before are both set: follow one of the page's links")
 	}
-	page, err := u.cfg.Store.ListDefinitionsPage(ctx, f)
+	if _, err := adminapi.ParseHealthFilter(d.Health); err != nil {
+		return err
+	}
+	health, err := u.cfg.API.Health(ctx)
+	if err != nil {
+		return err
+	}
+	var page store.DefinitionPage
+	if d.Health != "" {
+		page, err = u.cfg.API.HealthPage(ctx, f, d.Health, health)
+	} else {
+		page, err = u.cfg.Store.ListDefinitionsPage(ctx, f)
+	}
 	if errors.Is(err, store.ErrInvalid) {
 		return badInput("this page's cursor (after=%q, before=%q) is not one the dashboard made: start again from the first page", f.After, f.Before)
 	}
@@ -77,7 +99,7 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	link := func(key, cursor string) string {
 		v := url.Values{}
-		for _, k := range []string{"trigger_type", "enabled", "source", "removed"} {
+		for _, k := range []string{"trigger_type", "enabled", "source", "health", "removed"} {
 			if x := q.Get(k); x != "" {
 				v.Set(k, x)
 			}
@@ -95,19 +117,32 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 		d.Pager.Prev = link("before", page.Prev)
 		d.Pager.First = link("", "")
 	}
+	now := u.cfg.Now()
+	d.Now = fmtUTC(now)
+	if d.Rows, err = u.definitionRows(ctx, page.Definitions, health, now); err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "definitions", "Definitions", d)
+	return nil
+}
+
+// definitionRows makes the rows of a definitions page: schedule state from
+// the operator pauses, health, next fires and the last runs of each.
+func (u *UI) definitionRows(ctx context.Context, defs []store.Definition, health map[string]store.DefinitionHealth, now time.Time) ([]definitionRow, error) {
 	pauses, err := u.cfg.Store.ListOperatorPauses(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ops := make(map[string]*store.OperatorPause, len(pauses))
 	for i := range pauses {
 		ops[pauses[i].DefinitionID] = &pauses[i]
 	}
-	now := u.cfg.Now()
-	d.Now = fmtUTC(now)
-	d.Rows = make([]definitionRow, len(page.Definitions))
-	for i, def := range page.Definitions {
+	rows := make([]definitionRow, len(defs))
+	for i, def := range defs {
 		row := definitionRow{Def: def, State: stateOf(def, ops[def.ID], now)}
+		if h, ok := health[def.ID]; ok {
+			row.Health = &h
+		}
 		if spec, err := definition.FromCanonicalJSON(def.Spec); err == nil {
 			row.Spec = spec
 			if !row.State.Paused {
@@ -118,13 +153,12 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 		runs, err := u.cfg.Store.ListRuns(ctx, store.RunFilter{DefinitionID: def.ID, Limit: lastRunsPerDefinition})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		row.Runs = runs.Runs
-		d.Rows[i] = row
+		rows[i] = row
 	}
-	u.render(w, r, s, http.StatusOK, "definitions", "Definitions", d)
-	return nil
+	return rows, nil
 }
 
 type versionRow struct {
@@ -147,7 +181,18 @@ type definitionData struct {
 	Runs        []store.Run
 	RunsNext    string
 	Pausable    bool
+	Health      *store.DefinitionHealth
+	// Timeline is the story of the window Since (?since=, default 7d).
+	Timeline      *timeline.Story
+	Since         string
+	Notifications []store.Notification
 }
+
+// Bounds of what a definition page shows of the timeline and the outbox.
+const (
+	timelineShown      = 200
+	notificationsShown = 20
+)
 
 func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
@@ -208,8 +253,29 @@ func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) erro
 	if page.Next != "" {
 		d.RunsNext = "/ui/definitions/" + url.PathEscape(id) + "?before=" + url.QueryEscape(page.Next)
 	}
+	if err := u.alerting(ctx, r, &d); err != nil {
+		return err
+	}
 	u.render(w, r, s, http.StatusOK, "definition", def.ID, d)
 	return nil
+}
+
+// alerting fills a definition page's health, timeline and notifications.
+func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) error {
+	id := d.Def.ID
+	health, err := u.cfg.API.Health(ctx)
+	if err != nil {
+		return err
+	}
+	if h, ok := health[id]; ok {
+		d.Health = &h
+	}
+	d.Since = cmp.Or(strings.TrimSpace(r.URL.Query().Get("since")), "7d")
+	if d.Timeline, err = u.cfg.API.Timeline(ctx, id, d.Since, "", timelineShown); err != nil {
+		return err
+	}
+	d.Notifications, err = u.cfg.API.Notifications(ctx, store.NotificationFilter{DefinitionID: id, Limit: notificationsShown})
+	return err
 }
 
 func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -255,7 +321,7 @@ func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
 	return nil
 }
 
-var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled}
+var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed}
 
 type runsData struct {
 	Runs       []store.Run
@@ -273,7 +339,7 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *session) error {
 	if d.Status != "" {
 		f.Status = store.RunStatus(d.Status)
 		if !f.Status.Valid() {
-			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled", d.Status)
+			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed", d.Status)
 		}
 	}
 	page, err := u.cfg.Store.ListRuns(r.Context(), f)
@@ -309,6 +375,16 @@ type runData struct {
 	Rule     *engine.RuleOutcome
 	Starting string
 	Done     bool
+	// Missed is what a missed record stands for.
+	Missed        *missedFires
+	Notifications []store.Notification
+}
+
+// missedFires is the consecutive missed fires one missed record stands
+// for (docs/alerting.md#missed-fires).
+type missedFires struct {
+	First, Last *time.Time
+	Count       int
 }
 
 // refresh reloads a run page every 2 s until the run ends: progress
@@ -350,6 +426,14 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {
 		return err
 	}
 	d := runData{Run: run, Done: run.Status.Terminal()}
+	if run.Status == store.RunMissed {
+		d.Missed = &missedFires{Count: 1}
+		_ = json.Unmarshal(run.TriggerDetail, d.Missed)
+		d.Missed.Count = max(d.Missed.Count, 1)
+	}
+	if d.Notifications, err = u.cfg.API.Notifications(r.Context(), store.NotificationFilter{RunID: id, Limit: notificationsShown}); err != nil {
+		return err
+	}
 	if len(run.RuleOutcome) > 0 {
 		var ro engine.RuleOutcome
 		if json.Unmarshal(run.RuleOutcome, &ro) == nil {
@@ -459,5 +543,19 @@ func (u *UI) explain(w http.ResponseWriter, r *http.Request, s *session) error {
 		}
 	}
 	u.render(w, r, s, http.StatusOK, "events", "Events", d)
+	return nil
+}
+
+type problemsData struct {
+	Rows []adminapi.ProblemRow
+	Now  string
+}
+
+func (u *UI) problems(w http.ResponseWriter, r *http.Request, s *session) error {
+	rows, err := u.cfg.API.Problems(r.Context())
+	if err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "problems", "Problems", problemsData{Rows: rows, Now: fmtUTC(u.cfg.Now())})
 	return nil
 }

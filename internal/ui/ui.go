@@ -175,6 +175,7 @@ func (u *UI) routes() {
 	page("POST /ui/definitions/{id}/run", adminAccess, u.runNow)
 	page("POST /ui/definitions/{id}/pause", adminAccess, u.pause)
 	page("POST /ui/definitions/{id}/resume", adminAccess, u.resume)
+	page("GET /ui/problems", readAccess, u.problems)
 	page("GET /ui/runs", readAccess, u.runs)
 	page("GET /ui/runs/{id}", readAccess, u.run)
 	page("GET /ui/sync", adminAccess, u.syncPage) // as GET /admin/sync/status: admin only

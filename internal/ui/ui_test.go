@@ -120,10 +120,14 @@ func (e *env) advance(d time.Duration) {
 	e.now = e.now.Add(d)
 }
 
-func openStore(t testing.TB) store.Store {
+func openStore(t testing.TB) store.Store { return openStoreAt(t, nil) }
+
+// openStoreAt opens a store that stamps records with now (nil: the real
+// clock).
+func openStoreAt(t testing.TB, now func() time.Time) store.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "ui.db"), quiet)
+	st, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "ui.db"), Logger: quiet, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +156,9 @@ func explainWith(st store.Store) func(ctx context.Context, subject string, paylo
 
 func newEnv(t *testing.T, admin, read string, cfg Config) *env {
 	t.Helper()
-	st := openStore(t)
-	e := &env{t: t, st: st, dir: t.TempDir(), now: time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)}
+	e := &env{t: t, dir: t.TempDir(), now: time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)}
+	st := openStoreAt(t, e.clock)
+	e.st = st
 	sy, err := syncer.New(syncer.Config{Store: st, Sources: []string{e.dir}, Logger: quiet,
 		Schedules: func(_ context.Context, _ bool, planned []store.Definition) (syncer.ScheduleCounts, []syncer.Action, []syncer.Error, error) {
 			return syncer.ScheduleCounts{Upserted: len(planned)}, nil, nil, nil

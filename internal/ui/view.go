@@ -17,6 +17,7 @@ import (
 	"github.com/coulomb/activity-core/internal/cronexpr"
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/timeline"
 )
 
 // pageError is bad input to a page (a filter value, a form field): the
@@ -33,7 +34,7 @@ func badInput(format string, args ...any) error {
 }
 
 // templates: layout.html holds the frame; each other file is a page.
-var pageNames = []string{"login", "error", "definitions", "definition", "runs", "run", "sync", "events"}
+var pageNames = []string{"login", "error", "definitions", "definition", "problems", "runs", "run", "sync", "events"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
@@ -92,6 +93,8 @@ var funcs = template.FuncMap{
 	"text":    printable,
 	"stored":  storedJSON,
 	"status":  func(s store.RunStatus) string { return "st-" + string(s) },
+	"health":  func(s store.HealthState) string { return "h-" + string(s) },
+	"problem": timeline.ProblemLine,
 	"derefi": func(p *int) string {
 		if p == nil {
 			return "–"
