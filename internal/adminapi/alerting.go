@@ -16,10 +16,11 @@ import (
 	"github.com/coulomb/activity-core/internal/timeline"
 )
 
-// Health returns every definition's health by id, as the detector last
-// wrote it; a definition it has not looked at yet has none.
-func (s *Server) Health(ctx context.Context) (map[string]store.DefinitionHealth, error) {
-	hs, err := s.cfg.Store.ListHealth(ctx)
+// Health returns the health of the given definitions (of every one when
+// none is given) by id, as the detector last wrote it; a definition it has
+// not looked at yet has none. A page asks for its own ids.
+func (s *Server) Health(ctx context.Context, ids ...string) (map[string]store.DefinitionHealth, error) {
+	hs, err := s.cfg.Store.ListHealth(ctx, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +288,7 @@ func (s *Server) storyNow(ctx context.Context, def store.Definition, now time.Ti
 		return nil, err
 	}
 	out := &timeline.Now{Schedule: stateWords(def, stateOf(def, op, nil, now))}
-	health, err := s.Health(ctx)
+	health, err := s.Health(ctx, def.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -376,4 +377,44 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notifications": views})
 	return nil
+}
+
+// pageHealth is the health a page of definitions shows: the health read for
+// a health filter, or else that of the page's own definitions.
+func (s *Server) pageHealth(ctx context.Context, filtered map[string]store.DefinitionHealth, defs []store.Definition) (map[string]store.DefinitionHealth, error) {
+	if filtered != nil {
+		return filtered, nil
+	}
+	ids := make([]string, len(defs))
+	for i, d := range defs {
+		ids[i] = d.ID
+	}
+	if len(ids) == 0 {
+		return map[string]store.DefinitionHealth{}, nil
+	}
+	return s.Health(ctx, ids...)
+}
+
+// DefinitionsPage is one page of definitions with their health: filtered
+// by health (filter not empty) over the detector's rows, or else paged in
+// the store with the health of that page only.
+func (s *Server) DefinitionsPage(ctx context.Context, pf store.DefinitionPageFilter, filter string) (store.DefinitionPage, map[string]store.DefinitionHealth, error) {
+	var (
+		all  map[string]store.DefinitionHealth
+		page store.DefinitionPage
+		err  error
+	)
+	if filter != "" {
+		if all, err = s.Health(ctx); err != nil {
+			return page, nil, err
+		}
+		page, err = s.HealthPage(ctx, pf, filter, all)
+	} else {
+		page, err = s.cfg.Store.ListDefinitionsPage(ctx, pf)
+	}
+	if err != nil {
+		return page, nil, err
+	}
+	health, err := s.pageHealth(ctx, all, page.Definitions)
+	return page, health, err
 }

@@ -532,16 +532,7 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	health, err := s.Health(r.Context())
-	if err != nil {
-		return err
-	}
-	var page store.DefinitionPage
-	if healthFilter != "" {
-		page, err = s.HealthPage(r.Context(), pf, healthFilter, health)
-	} else {
-		page, err = s.cfg.Store.ListDefinitionsPage(r.Context(), pf)
-	}
+	page, health, err := s.DefinitionsPage(r.Context(), pf, healthFilter)
 	if err != nil {
 		return cursorError(err, q, "after", "before")
 	}
@@ -616,7 +607,7 @@ func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	view.RecentRuns = page.Runs
-	health, err := s.Health(r.Context())
+	health, err := s.Health(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,11 @@ import (
 // (docs/alerting.md): each definition's health, the notification outbox,
 // the timeline of what touched a definition, and the detector's lease.
 type AlertStore interface {
-	// ListHealth returns the health of every definition the detector has
-	// looked at, sorted by definition ID. Problems is nil when there is
-	// none.
-	ListHealth(ctx context.Context) ([]DefinitionHealth, error)
+	// ListHealth returns the health the detector wrote of the given
+	// definitions, or of every definition it has looked at when no id is
+	// given, sorted by definition ID. A page shown to people asks for its
+	// own ids, so it costs the page, not every definition.
+	ListHealth(ctx context.Context, ids ...string) ([]DefinitionHealth, error)
 	// PutHealth creates or replaces health rows, in one transaction. A
 	// zero UpdatedAt is set to now. An unknown state or problem kind is
 	// ErrInvalid.

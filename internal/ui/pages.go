@@ -74,16 +74,7 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 	if _, err := adminapi.ParseHealthFilter(d.Health); err != nil {
 		return err
 	}
-	health, err := u.cfg.API.Health(ctx)
-	if err != nil {
-		return err
-	}
-	var page store.DefinitionPage
-	if d.Health != "" {
-		page, err = u.cfg.API.HealthPage(ctx, f, d.Health, health)
-	} else {
-		page, err = u.cfg.Store.ListDefinitionsPage(ctx, f)
-	}
+	page, health, err := u.cfg.API.DefinitionsPage(ctx, f, d.Health)
 	if errors.Is(err, store.ErrInvalid) {
 		return badInput("this page's cursor (after=%q, before=%q) is not one the dashboard made: start again from the first page", f.After, f.Before)
 	}
@@ -263,7 +254,7 @@ func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) erro
 // alerting fills a definition page's health, timeline and notifications.
 func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) error {
 	id := d.Def.ID
-	health, err := u.cfg.API.Health(ctx)
+	health, err := u.cfg.API.Health(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -43,8 +43,12 @@ func scanHealth(row pgx.Row) (store.DefinitionHealth, error) {
 }
 
 // ListHealth implements store.AlertStore.
-func (s *Store) ListHealth(ctx context.Context) ([]store.DefinitionHealth, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+healthColumns+` FROM definition_health ORDER BY definition_id`)
+func (s *Store) ListHealth(ctx context.Context, ids ...string) ([]store.DefinitionHealth, error) {
+	q, args := `SELECT `+healthColumns+` FROM definition_health ORDER BY definition_id`, []any{}
+	if len(ids) > 0 {
+		q, args = `SELECT `+healthColumns+` FROM definition_health WHERE definition_id = ANY($1) ORDER BY definition_id`, []any{ids}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing health: %w", dbErr(err))
 	}

@@ -42,8 +42,12 @@ func scanHealth(row scanner) (store.DefinitionHealth, error) {
 }
 
 // ListHealth implements store.AlertStore.
-func (s *Store) ListHealth(ctx context.Context) ([]store.DefinitionHealth, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+healthColumns+` FROM definition_health ORDER BY definition_id`)
+func (s *Store) ListHealth(ctx context.Context, ids ...string) ([]store.DefinitionHealth, error) {
+	q, args := `SELECT `+healthColumns+` FROM definition_health ORDER BY definition_id`, []any{}
+	if len(ids) > 0 {
+		q, args = `SELECT `+healthColumns+` FROM definition_health WHERE definition_id IN (SELECT value FROM json_each(?)) ORDER BY definition_id`, []any{jsonList(ids)}
+	}
+	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing health: %w", dbErr(err))
 	}

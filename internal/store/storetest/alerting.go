@@ -452,6 +452,9 @@ func testHealth(t *testing.T, d Driver) {
 	if err := e.s.PutHealth(c, b2); err != nil {
 		t.Fatal(err)
 	}
+	if hs, err := e.s.ListHealth(c, "nope", "ex.b"); err != nil || len(hs) != 1 || hs[0].DefinitionID != "ex.b" {
+		t.Errorf("ListHealth of one unknown and one known id = %+v, %v, want ex.b", hs, err)
+	}
 	hs, _ = e.s.ListHealth(c)
 	if len(hs) != 2 || hs[1].State != store.HealthFailing || hs[1].MissedTotal != 0 || hs[1].LastSuccessAt != nil ||
 		len(hs[1].Problems) != 1 || hs[1].ConsecutiveFailures != 3 || !hs[1].LastFailureAt.Equal(*micro(&failure)) {
