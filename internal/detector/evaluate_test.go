@@ -338,7 +338,7 @@ func TestFailingAfterFailures(t *testing.T) {
 	}
 }
 
-func TestAutoPause(t *testing.T) {
+func TestAutoPauseDecision(t *testing.T) {
 	s := specOf(t, cronDef("a", func(d *definition.Definition) { d.PauseAfterFailures = 2; d.Expect = nil }))
 	w := worldAt(t0.Add(10*time.Minute), "a")
 	w.finished["a"] = []store.Run{run("r1", "a", store.RunFailed, t0.Add(time.Minute)), run("r2", "a", store.RunFailed, t0.Add(2*time.Minute))}

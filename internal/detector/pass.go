@@ -23,9 +23,6 @@ const (
 	healthBatch = 1000
 	// feedLookbackMax bounds how far back a new leader rereads the feed.
 	feedLookbackMax = 24 * time.Hour
-	// temporalTimeout bounds ListSchedules and DescribeTaskQueue, so an
-	// unreachable Temporal costs a pass this much at most.
-	temporalTimeout = 10 * time.Second
 )
 
 // PassResult is what one pass found and did.
@@ -108,7 +105,7 @@ func (d *Detector) gather(ctx context.Context) (*passInput, error) {
 		wg     sync.WaitGroup
 	)
 	wg.Go(func() {
-		tctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+		tctx, cancel := context.WithTimeout(ctx, d.temporalTimeout())
 		defer cancel()
 		w.states, w.statesErr = d.cfg.Schedules.States(tctx)
 	})
@@ -160,6 +157,11 @@ func (d *Detector) gatherRuns(ctx context.Context, in *passInput, health []store
 	return nil
 }
 
+// temporalTimeout bounds ListSchedules and DescribeTaskQueue (the SDK
+// retries an unreachable server until its context ends), so that a pass
+// with Temporal down still ends well within the lease.
+func (d *Detector) temporalTimeout() time.Duration { return d.cfg.LeaseTTL / 3 }
+
 // askPollers is the one DescribeTaskQueue of a pass, made only when a
 // missed fire needs it.
 func (d *Detector) askPollers(ctx context.Context) func() (bool, error) {
@@ -167,7 +169,7 @@ func (d *Detector) askPollers(ctx context.Context) func() (bool, error) {
 		return nil
 	}
 	return func() (bool, error) {
-		tctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+		tctx, cancel := context.WithTimeout(ctx, d.temporalTimeout())
 		defer cancel()
 		has, err := d.cfg.Pollers.HasPollers(tctx, d.cfg.TaskQueue)
 		if err != nil {
