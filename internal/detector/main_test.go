@@ -216,6 +216,17 @@ func projector(t testing.TB, st store.Store, name, queue string, now func() time
 	return p
 }
 
+// projectorWith is a Projector over any Temporal client; name is its
+// prefix and task queue.
+func projectorWith(t testing.TB, st store.Store, tc client.Client, name string) *schedule.Projector {
+	t.Helper()
+	p, err := schedule.New(schedule.Config{Client: tc, Store: st, Prefix: name + ":", TaskQueue: name, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // newDetector makes a detector with test defaults: Pass is called by the
 // test.
 func newDetector(t testing.TB, cfg Config) *Detector {
