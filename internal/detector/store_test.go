@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/coulomb/activity-core/internal/notify"
 	"github.com/coulomb/activity-core/internal/schedule"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // Detection from the real store, with a fake clock where time matters.
@@ -194,4 +196,73 @@ func detectorEntries(t testing.TB, st store.Store, id string) []store.TimelineEn
 		}
 	}
 	return es
+}
+
+// TestFailover: two replicas on one store; the one holding the lease
+// dies without giving it up, the other takes over once the lease expires
+// and detection goes on, with no notification twice. A replica that is
+// canceled gives the lease up at once.
+func TestFailover(t *testing.T) {
+	for _, drv := range drivers {
+		t.Run(drv.name, func(t *testing.T) {
+			st := drv.open(t, nil) // the lease runs on the database's clock
+			name := testName(t)
+			proj := projector(t, st, name, name, time.Now)
+			cfg := func(holder string) Config {
+				return Config{Store: st, Schedules: proj, TaskQueue: name, Holder: holder, Interval: 50 * time.Millisecond, LeaseTTL: 2 * time.Second}
+			}
+			a, b := newDetector(t, cfg("replica-a")), newDetector(t, cfg("replica-b"))
+			putDefs(t, st, failingDef("one"), failingDef("two"))
+			ctx := ctxT(t)
+
+			// a's ticks are driven here, so that it can die without
+			// giving the lease up.
+			a.tick(ctx)
+			if !a.leader.Load() {
+				t.Fatal("a did not take the free lease")
+			}
+			bctx, stopB := context.WithCancel(ctx)
+			bDone := make(chan error, 1)
+			go func() { bDone <- b.Run(bctx) }()
+			t.Cleanup(stopB)
+			finishedRun(t, st, "one-1", "one", store.RunFailed, time.Now())
+			a.tick(ctx)
+			if n := len(notificationsOf(t, st, "one")); n != 2 || b.leader.Load() {
+				t.Fatalf("after a's pass: %d notifications of one, b leader %t", n, b.leader.Load())
+			}
+
+			// a dies. b takes over once the lease expires.
+			finishedRun(t, st, "two-1", "two", store.RunFailed, time.Now())
+			testsupport.Eventually(t, 30*time.Second, "b takes over and notifies two", func() error {
+				if n := len(notificationsOf(t, st, "two")); !b.leader.Load() || n != 2 {
+					return fmt.Errorf("b leader %t, %d notifications of two", b.leader.Load(), n)
+				}
+				return nil
+			})
+			// b read the feed again from before a's last pass: nothing twice.
+			if n := len(notificationsOf(t, st, "one")); n != 2 {
+				t.Errorf("%d notifications of one after the failover, want 2", n)
+			}
+			if h := health(t, st, "one"); h.ConsecutiveFailures != 1 {
+				t.Errorf("one counted %d failures, want 1", h.ConsecutiveFailures)
+			}
+
+			// b is canceled: it gives the lease up, and a takes it at once.
+			stopB()
+			if err := <-bDone; err != nil {
+				t.Fatalf("b.Run: %v", err)
+			}
+			a.tick(ctx)
+			if !a.leader.Load() || b.leader.Load() {
+				t.Errorf("after b stopped: a leader %t, b leader %t", a.leader.Load(), b.leader.Load())
+			}
+			all, err := st.ListNotifications(ctx, store.NotificationFilter{Limit: store.NotificationLimitMax})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 4 {
+				t.Errorf("%d notifications in all, want 4", len(all))
+			}
+		})
+	}
 }
