@@ -142,7 +142,9 @@ func (e *evaluation) failed(r store.Run, at time.Time) {
 	if n >= e.d.notify.AfterFailures && e.problem(store.HealthFailing) == nil {
 		e.enter(store.Problem{Kind: store.HealthFailing, Since: at, Reason: runReason(r), RunID: r.ID}, r.WorkflowID)
 	}
-	if limit := e.d.pauseAfterFailures; limit > 0 && n == limit && !e.pausedAt(e.w.now) {
+	// Every limit-th consecutive failure pauses, so a definition resumed
+	// while still failing is paused again after limit more.
+	if limit := e.d.pauseAfterFailures; limit > 0 && n%limit == 0 && !e.pausedAt(e.w.now) {
 		note := fmt.Sprintf("auto-paused after %d consecutive failures; last run %s", limit, r.ID)
 		ap := &autoPause{definitionID: e.d.id, note: note, runID: r.ID}
 		if e.d.wants(definition.EventPaused) && e.hasTargets() {

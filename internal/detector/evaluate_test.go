@@ -235,6 +235,14 @@ func TestPausedFiresNotifyOnlyWhenAsked(t *testing.T) {
 	if got := eventNames(o); len(got) != 1 || got[0] != definition.EventMissed || o.missed[0].run.ID == "missed-a-"+itoa(t0.Add(time.Minute).Unix()) {
 		t.Fatalf("after resume: events %v, records %+v", got, o.missed)
 	}
+
+	// Asked for both: the pause was announced, the miss is announced too.
+	both := specOf(t, cronDef("a", func(d *definition.Definition) { d.Notify.On = []string{definition.EventPaused, definition.EventMissed} }))
+	prev = evaluate(both, checkedAt("a", t0), w).health
+	o = evaluate(both, &prev, w2)
+	if got := eventNames(o); len(got) != 1 || got[0] != definition.EventMissed {
+		t.Fatalf("paused, then missed: events %v", got)
+	}
 }
 
 func TestFireWithRunClosesTheRecord(t *testing.T) {
@@ -347,8 +355,14 @@ func TestAutoPauseDecision(t *testing.T) {
 		t.Fatalf("pause = %+v", o.pause)
 	}
 	w.finished["a"] = append(w.finished["a"], run("r3", "a", store.RunFailed, t0.Add(3*time.Minute)))
-	if o := evaluate(s, &o.health, w); o.pause != nil {
+	o = evaluate(s, &o.health, w)
+	if o.pause != nil {
 		t.Errorf("paused again at the third failure")
+	}
+	// Resumed and still failing: paused again after two more.
+	w.finished["a"] = append(w.finished["a"], run("r4", "a", store.RunFailed, t0.Add(4*time.Minute)))
+	if o := evaluate(s, &o.health, w); o.pause == nil || o.pause.runID != "r4" {
+		t.Errorf("fourth failure: pause %+v, want one naming r4", o.pause)
 	}
 	asked := specOf(t, cronDef("a", func(d *definition.Definition) {
 		d.PauseAfterFailures = 2

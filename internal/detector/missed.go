@@ -94,6 +94,11 @@ func (e *evaluation) missedFire(f time.Time) {
 	e.record(reason, true)
 	switch {
 	case p != nil:
+		// A pause that turned into a real miss (or back) is another event:
+		// it is announced again if notify asks for it.
+		if problemEvent(*p) != problemEvent(store.Problem{Kind: store.HealthMissed, Reason: reason}) {
+			p.Notified = false
+		}
 		p.RunID, p.Reason = e.ep.recordID, reason
 	case after(f, e.h.LastSuccessAt):
 		e.enter(store.Problem{Kind: store.HealthMissed, Since: f, Reason: reason, RunID: e.ep.recordID}, "")
