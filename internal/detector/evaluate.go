@@ -316,3 +316,19 @@ func (e *evaluation) openRecord() string {
 	}
 	return ""
 }
+
+// retire clears the problems of a definition that is no longer live (its
+// file was removed): nothing is checked or notified for it any more.
+func retire(h store.DefinitionHealth, now time.Time) outcome {
+	o := outcome{changed: true}
+	for _, p := range h.Problems {
+		o.timeline = append(o.timeline, store.TimelineEntry{
+			DefinitionID: h.DefinitionID, At: now, Kind: store.TimelineRecovered, Actor: "detector", RunID: p.RunID,
+			Summary: "recovered from " + string(p.Kind) + ": the definition was removed", Detail: mustJSON(p),
+		})
+	}
+	h.Problems, h.State, h.UpdatedAt = nil, store.HealthOK, now
+	o.health = h
+	o.left = len(o.timeline)
+	return o
+}

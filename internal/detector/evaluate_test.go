@@ -495,3 +495,15 @@ func TestStderrTail(t *testing.T) {
 		t.Errorf("invalid UTF-8: %d bytes", len(got))
 	}
 }
+
+func TestRetireRemoved(t *testing.T) {
+	h := store.DefinitionHealth{DefinitionID: "gone", State: store.HealthFailing, ConsecutiveFailures: 4,
+		Problems: []store.Problem{{Kind: store.HealthFailing, Since: t0, RunID: "r4", Notified: true}}}
+	o := retire(h, t0.Add(time.Hour))
+	if o.health.State != store.HealthOK || len(o.health.Problems) != 0 || o.health.ConsecutiveFailures != 4 || len(o.events) != 0 {
+		t.Errorf("retired: %+v events %v", o.health, eventNames(o))
+	}
+	if len(o.timeline) != 1 || o.timeline[0].Kind != store.TimelineRecovered || o.timeline[0].RunID != "r4" {
+		t.Errorf("timeline %+v", o.timeline)
+	}
+}

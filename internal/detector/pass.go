@@ -89,6 +89,9 @@ type passInput struct {
 	health map[string]*store.DefinitionHealth
 	// cursor is where the feed continues once the pass is applied.
 	cursor feedCursor
+	// retired is the health of definitions no longer live that still
+	// shows problems, cleared (retire).
+	retired []outcome
 }
 
 // gather makes the reads of a pass, side by side: Temporal's schedules,
@@ -124,6 +127,15 @@ func (d *Detector) gather(ctx context.Context) (*passInput, error) {
 	w.pauses = make(map[string]store.OperatorPause, len(pauses))
 	for _, p := range pauses {
 		w.pauses[p.DefinitionID] = p
+	}
+	live := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		live[r.ID] = true
+	}
+	for _, h := range health {
+		if !live[h.DefinitionID] && len(h.Problems) > 0 {
+			in.retired = append(in.retired, retire(h, now))
+		}
 	}
 	var decodeErrs []error
 	in.specs, decodeErrs = d.specs.specs(recs)

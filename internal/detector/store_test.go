@@ -266,3 +266,30 @@ func TestFailover(t *testing.T) {
 		})
 	}
 }
+
+// TestRemovedDefinitionLeavesItsProblems: a definition whose file is gone
+// stops showing as a problem, quietly.
+func TestRemovedDefinitionLeavesItsProblems(t *testing.T) {
+	clk := newClock()
+	st := openSQLite(t, clk.Now)
+	d := newDetector(t, Config{Store: st, Schedules: noSchedules{}, Now: clk.Now})
+	putDefs(t, st, failingDef("doomed"), failingDef("kept"))
+	finishedRun(t, st, "doomed-1", "doomed", store.RunFailed, clk.Now())
+	clk.advance(time.Second)
+	pass(t, d)
+	if h := health(t, st, "doomed"); h.State != store.HealthFailing {
+		t.Fatalf("doomed: %+v", h)
+	}
+	if _, err := st.MarkDefinitionsRemoved(ctxT(t), "/defs", []string{"kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := pass(t, d); res.Left != 1 || res.Notifications != 0 {
+		t.Errorf("pass after the removal: %+v", res)
+	}
+	if h := health(t, st, "doomed"); h.State != store.HealthOK || len(h.Problems) != 0 {
+		t.Errorf("doomed after removal: %+v", h)
+	}
+	if res := pass(t, d); res.Left != 0 {
+		t.Errorf("retired twice: %+v", res)
+	}
+}
