@@ -199,6 +199,9 @@ func TestMissedReasons(t *testing.T) {
 		{"started, not recorded", func(w *world) {
 			w.states["a"].RecentActions = []schedule.RecentAction{{ScheduledAt: fire, TakenAt: fire.Add(time.Second), WorkflowID: "wf-1"}}
 		}, "Temporal started workflow wf-1 at 2026-12-05T10:01:01Z but it recorded no run: the worker is busy or cannot reach the store"},
+		{"started with jitter, not recorded", func(w *world) {
+			w.states["a"].RecentActions = []schedule.RecentAction{{ScheduledAt: fire.Add(7 * time.Second), TakenAt: fire.Add(8 * time.Second), WorkflowID: "a-2026-12-05T10:01:00Z"}}
+		}, "Temporal started workflow a-2026-12-05T10:01:00Z at 2026-12-05T10:01:08Z but it recorded no run: the worker is busy or cannot reach the store"},
 		{"catch-up", func(*world) {}, "catch-up window (1m0s) passed: Temporal did not fire it in time"},
 	}
 	for _, c := range cases {

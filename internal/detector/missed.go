@@ -33,11 +33,11 @@ const (
 	reasonNoWorker     = "no worker polling task queue "
 )
 
-// checkMissed looks at the nominal fires in (CheckedThrough, now-grace]:
+// checkMissed looks at the nominal fires in (CheckedThrough, now-wait]:
 // one with a run is accounted for; one without is a missed fire.
 func (e *evaluation) checkMissed() {
 	from := e.missedFrom()
-	to := e.w.now.Add(-e.d.expect.Grace.D())
+	to := e.w.now.Add(-e.wait())
 	seen := e.w.scheduled[e.d.id]
 	for range firesPerPassMax {
 		f := e.d.cron.Next(from, e.d.loc).UTC()
@@ -58,11 +58,17 @@ func (e *evaluation) checkMissed() {
 // never before the definition's current version was stored, and, for a
 // definition seen for the first time, at most missedLookback back.
 func (e *evaluation) missedFrom() time.Time {
-	start := e.w.now.Add(-e.d.expect.Grace.D() - e.w.missedLookback)
+	start := e.w.now.Add(-e.wait() - e.w.missedLookback)
 	if ct := e.h.CheckedThrough; ct != nil {
 		start = *ct
 	}
 	return latest(start, e.d.createdAt, e.d.changedAt)
+}
+
+// wait is how long after a nominal fire its run may still start: the
+// grace, plus the schedule's jitter, which delays the start by up to that.
+func (e *evaluation) wait() time.Duration {
+	return e.d.expect.Grace.D() + e.d.trigger.Jitter.D()
 }
 
 // closeEpisode ends the open missed record: a fire had a run. The missed
@@ -184,8 +190,11 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 			}
 		}
 	}
+	// A recent action's time includes jitter; its workflow ID ends with
+	// the nominal time.
+	nominal := "-" + f.UTC().Format(time.RFC3339)
 	for _, a := range st.RecentActions {
-		if a.ScheduledAt.Equal(f) {
+		if a.ScheduledAt.Equal(f) || strings.HasSuffix(a.WorkflowID, nominal) {
 			return fmt.Sprintf("Temporal started workflow %s at %s but it recorded no run: the worker is busy or cannot reach the store",
 				a.WorkflowID, a.TakenAt.UTC().Format(time.RFC3339))
 		}
