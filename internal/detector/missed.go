@@ -37,7 +37,7 @@ const (
 // one with a run is accounted for; one without is a missed fire.
 func (e *evaluation) checkMissed() {
 	from := e.missedFrom()
-	to := e.w.now.Add(-e.wait())
+	to := e.w.now.Add(-waitOf(e.d))
 	seen := e.w.scheduled[e.d.id]
 	for range firesPerPassMax {
 		f := e.d.cron.Next(from, e.d.loc).UTC()
@@ -58,17 +58,21 @@ func (e *evaluation) checkMissed() {
 // never before the definition's current version was stored, and, for a
 // definition seen for the first time, at most missedLookback back.
 func (e *evaluation) missedFrom() time.Time {
-	start := e.w.now.Add(-e.wait() - e.w.missedLookback)
-	if ct := e.h.CheckedThrough; ct != nil {
-		start = *ct
-	}
-	return latest(start, e.d.createdAt, e.d.changedAt)
+	return missedFrom(e.d, e.h.CheckedThrough, e.w.now, e.w.missedLookback)
 }
 
-// wait is how long after a nominal fire its run may still start: the
+func missedFrom(d *defSpec, checkedThrough *time.Time, now time.Time, lookback time.Duration) time.Time {
+	start := now.Add(-waitOf(d) - lookback)
+	if checkedThrough != nil {
+		start = *checkedThrough
+	}
+	return latest(start, d.createdAt, d.changedAt)
+}
+
+// waitOf is how long after a nominal fire its run may still start: the
 // grace, plus the schedule's jitter, which delays the start by up to that.
-func (e *evaluation) wait() time.Duration {
-	return e.d.expect.Grace.D() + e.d.trigger.Jitter.D()
+func waitOf(d *defSpec) time.Duration {
+	return d.expect.Grace.D() + d.trigger.Jitter.D()
 }
 
 // closeEpisode ends the open missed record: a fire had a run. The missed

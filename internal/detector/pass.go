@@ -243,8 +243,11 @@ func (d *Detector) scheduledRuns(ctx context.Context, in *passInput) (map[string
 		if !s.missedChecked() {
 			continue
 		}
-		e := evaluation{d: s, w: in.w, h: startHealth(s, in.health[s.id], in.w)}
-		if f := e.missedFrom(); from.IsZero() || f.Before(from) {
+		var ct *time.Time
+		if h := in.health[s.id]; h != nil {
+			ct = h.CheckedThrough
+		}
+		if f := missedFrom(s, ct, in.w.now, in.w.missedLookback); from.IsZero() || f.Before(from) {
 			from = f
 		}
 	}
