@@ -46,6 +46,11 @@ func (d *Detector) apply(ctx context.Context, in *passInput, outs []outcome, res
 			changed = append(changed, o.health)
 		}
 	}
+	for _, o := range in.retired {
+		res.Left += o.left
+		timeline = append(timeline, o.timeline...)
+		changed = append(changed, o.health)
+	}
 	n, err := d.enqueue(ctx, in, events)
 	if err != nil {
 		return err

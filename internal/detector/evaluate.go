@@ -142,7 +142,9 @@ func (e *evaluation) failed(r store.Run, at time.Time) {
 	if n >= e.d.notify.AfterFailures && e.problem(store.HealthFailing) == nil {
 		e.enter(store.Problem{Kind: store.HealthFailing, Since: at, Reason: runReason(r), RunID: r.ID}, r.WorkflowID)
 	}
-	if limit := e.d.pauseAfterFailures; limit > 0 && n == limit && !e.pausedAt(e.w.now) {
+	// Every limit-th consecutive failure pauses, so a definition resumed
+	// while still failing is paused again after limit more.
+	if limit := e.d.pauseAfterFailures; limit > 0 && n%limit == 0 && !e.pausedAt(e.w.now) {
 		note := fmt.Sprintf("auto-paused after %d consecutive failures; last run %s", limit, r.ID)
 		ap := &autoPause{definitionID: e.d.id, note: note, runID: r.ID}
 		if e.d.wants(definition.EventPaused) && e.hasTargets() {
@@ -313,4 +315,20 @@ func (e *evaluation) openRecord() string {
 		return p.RunID
 	}
 	return ""
+}
+
+// retire clears the problems of a definition that is no longer live (its
+// file was removed): nothing is checked or notified for it any more.
+func retire(h store.DefinitionHealth, now time.Time) outcome {
+	o := outcome{changed: true}
+	for _, p := range h.Problems {
+		o.timeline = append(o.timeline, store.TimelineEntry{
+			DefinitionID: h.DefinitionID, At: now, Kind: store.TimelineRecovered, Actor: "detector", RunID: p.RunID,
+			Summary: "recovered from " + string(p.Kind) + ": the definition was removed", Detail: mustJSON(p),
+		})
+	}
+	h.Problems, h.State, h.UpdatedAt = nil, store.HealthOK, now
+	o.health = h
+	o.left = len(o.timeline)
+	return o
 }

@@ -199,6 +199,9 @@ func TestMissedReasons(t *testing.T) {
 		{"started, not recorded", func(w *world) {
 			w.states["a"].RecentActions = []schedule.RecentAction{{ScheduledAt: fire, TakenAt: fire.Add(time.Second), WorkflowID: "wf-1"}}
 		}, "Temporal started workflow wf-1 at 2026-12-05T10:01:01Z but it recorded no run: the worker is busy or cannot reach the store"},
+		{"started with jitter, not recorded", func(w *world) {
+			w.states["a"].RecentActions = []schedule.RecentAction{{ScheduledAt: fire.Add(7 * time.Second), TakenAt: fire.Add(8 * time.Second), WorkflowID: "a-2026-12-05T10:01:00Z"}}
+		}, "Temporal started workflow a-2026-12-05T10:01:00Z at 2026-12-05T10:01:08Z but it recorded no run: the worker is busy or cannot reach the store"},
 		{"catch-up", func(*world) {}, "catch-up window (1m0s) passed: Temporal did not fire it in time"},
 	}
 	for _, c := range cases {
@@ -234,6 +237,14 @@ func TestPausedFiresNotifyOnlyWhenAsked(t *testing.T) {
 	o = evaluate(specOf(t, cronDef("a")), &prev, w2)
 	if got := eventNames(o); len(got) != 1 || got[0] != definition.EventMissed || o.missed[0].run.ID == "missed-a-"+itoa(t0.Add(time.Minute).Unix()) {
 		t.Fatalf("after resume: events %v, records %+v", got, o.missed)
+	}
+
+	// Asked for both: the pause was announced, the miss is announced too.
+	both := specOf(t, cronDef("a", func(d *definition.Definition) { d.Notify.On = []string{definition.EventPaused, definition.EventMissed} }))
+	prev = evaluate(both, checkedAt("a", t0), w).health
+	o = evaluate(both, &prev, w2)
+	if got := eventNames(o); len(got) != 1 || got[0] != definition.EventMissed {
+		t.Fatalf("paused, then missed: events %v", got)
 	}
 }
 
@@ -338,7 +349,7 @@ func TestFailingAfterFailures(t *testing.T) {
 	}
 }
 
-func TestAutoPause(t *testing.T) {
+func TestAutoPauseDecision(t *testing.T) {
 	s := specOf(t, cronDef("a", func(d *definition.Definition) { d.PauseAfterFailures = 2; d.Expect = nil }))
 	w := worldAt(t0.Add(10*time.Minute), "a")
 	w.finished["a"] = []store.Run{run("r1", "a", store.RunFailed, t0.Add(time.Minute)), run("r2", "a", store.RunFailed, t0.Add(2*time.Minute))}
@@ -347,8 +358,14 @@ func TestAutoPause(t *testing.T) {
 		t.Fatalf("pause = %+v", o.pause)
 	}
 	w.finished["a"] = append(w.finished["a"], run("r3", "a", store.RunFailed, t0.Add(3*time.Minute)))
-	if o := evaluate(s, &o.health, w); o.pause != nil {
+	o = evaluate(s, &o.health, w)
+	if o.pause != nil {
 		t.Errorf("paused again at the third failure")
+	}
+	// Resumed and still failing: paused again after two more.
+	w.finished["a"] = append(w.finished["a"], run("r4", "a", store.RunFailed, t0.Add(4*time.Minute)))
+	if o := evaluate(s, &o.health, w); o.pause == nil || o.pause.runID != "r4" {
+		t.Errorf("fourth failure: pause %+v, want one naming r4", o.pause)
 	}
 	asked := specOf(t, cronDef("a", func(d *definition.Definition) {
 		d.PauseAfterFailures = 2
@@ -479,5 +496,17 @@ func TestStderrTail(t *testing.T) {
 	bad := strings.Repeat("\xff", 5000)
 	if got := stderrTail(bad); len(got) > stderrTailMax || !strings.HasPrefix(got, "\uFFFD") {
 		t.Errorf("invalid UTF-8: %d bytes", len(got))
+	}
+}
+
+func TestRetireRemoved(t *testing.T) {
+	h := store.DefinitionHealth{DefinitionID: "gone", State: store.HealthFailing, ConsecutiveFailures: 4,
+		Problems: []store.Problem{{Kind: store.HealthFailing, Since: t0, RunID: "r4", Notified: true}}}
+	o := retire(h, t0.Add(time.Hour))
+	if o.health.State != store.HealthOK || len(o.health.Problems) != 0 || o.health.ConsecutiveFailures != 4 || len(o.events) != 0 {
+		t.Errorf("retired: %+v events %v", o.health, eventNames(o))
+	}
+	if len(o.timeline) != 1 || o.timeline[0].Kind != store.TimelineRecovered || o.timeline[0].RunID != "r4" {
+		t.Errorf("timeline %+v", o.timeline)
 	}
 }

@@ -33,11 +33,11 @@ const (
 	reasonNoWorker     = "no worker polling task queue "
 )
 
-// checkMissed looks at the nominal fires in (CheckedThrough, now-grace]:
+// checkMissed looks at the nominal fires in (CheckedThrough, now-wait]:
 // one with a run is accounted for; one without is a missed fire.
 func (e *evaluation) checkMissed() {
 	from := e.missedFrom()
-	to := e.w.now.Add(-e.d.expect.Grace.D())
+	to := e.w.now.Add(-waitOf(e.d))
 	seen := e.w.scheduled[e.d.id]
 	for range firesPerPassMax {
 		f := e.d.cron.Next(from, e.d.loc).UTC()
@@ -58,11 +58,21 @@ func (e *evaluation) checkMissed() {
 // never before the definition's current version was stored, and, for a
 // definition seen for the first time, at most missedLookback back.
 func (e *evaluation) missedFrom() time.Time {
-	start := e.w.now.Add(-e.d.expect.Grace.D() - e.w.missedLookback)
-	if ct := e.h.CheckedThrough; ct != nil {
-		start = *ct
+	return missedFrom(e.d, e.h.CheckedThrough, e.w.now, e.w.missedLookback)
+}
+
+func missedFrom(d *defSpec, checkedThrough *time.Time, now time.Time, lookback time.Duration) time.Time {
+	start := now.Add(-waitOf(d) - lookback)
+	if checkedThrough != nil {
+		start = *checkedThrough
 	}
-	return latest(start, e.d.createdAt, e.d.changedAt)
+	return latest(start, d.createdAt, d.changedAt)
+}
+
+// waitOf is how long after a nominal fire its run may still start: the
+// grace, plus the schedule's jitter, which delays the start by up to that.
+func waitOf(d *defSpec) time.Duration {
+	return d.expect.Grace.D() + d.trigger.Jitter.D()
 }
 
 // closeEpisode ends the open missed record: a fire had a run. The missed
@@ -94,6 +104,11 @@ func (e *evaluation) missedFire(f time.Time) {
 	e.record(reason, true)
 	switch {
 	case p != nil:
+		// A pause that turned into a real miss (or back) is another event:
+		// it is announced again if notify asks for it.
+		if problemEvent(*p) != problemEvent(store.Problem{Kind: store.HealthMissed, Reason: reason}) {
+			p.Notified = false
+		}
 		p.RunID, p.Reason = e.ep.recordID, reason
 	case after(f, e.h.LastSuccessAt):
 		e.enter(store.Problem{Kind: store.HealthMissed, Since: f, Reason: reason, RunID: e.ep.recordID}, "")
@@ -179,8 +194,11 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 			}
 		}
 	}
+	// A recent action's time includes jitter; its workflow ID ends with
+	// the nominal time.
+	nominal := "-" + f.UTC().Format(time.RFC3339)
 	for _, a := range st.RecentActions {
-		if a.ScheduledAt.Equal(f) {
+		if a.ScheduledAt.Equal(f) || strings.HasSuffix(a.WorkflowID, nominal) {
 			return fmt.Sprintf("Temporal started workflow %s at %s but it recorded no run: the worker is busy or cannot reach the store",
 				a.WorkflowID, a.TakenAt.UTC().Format(time.RFC3339))
 		}

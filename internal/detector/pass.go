@@ -23,9 +23,6 @@ const (
 	healthBatch = 1000
 	// feedLookbackMax bounds how far back a new leader rereads the feed.
 	feedLookbackMax = 24 * time.Hour
-	// temporalTimeout bounds ListSchedules and DescribeTaskQueue, so an
-	// unreachable Temporal costs a pass this much at most.
-	temporalTimeout = 10 * time.Second
 )
 
 // PassResult is what one pass found and did.
@@ -92,6 +89,9 @@ type passInput struct {
 	health map[string]*store.DefinitionHealth
 	// cursor is where the feed continues once the pass is applied.
 	cursor feedCursor
+	// retired is the health of definitions no longer live that still
+	// shows problems, cleared (retire).
+	retired []outcome
 }
 
 // gather makes the reads of a pass, side by side: Temporal's schedules,
@@ -108,7 +108,7 @@ func (d *Detector) gather(ctx context.Context) (*passInput, error) {
 		wg     sync.WaitGroup
 	)
 	wg.Go(func() {
-		tctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+		tctx, cancel := context.WithTimeout(ctx, d.temporalTimeout())
 		defer cancel()
 		w.states, w.statesErr = d.cfg.Schedules.States(tctx)
 	})
@@ -127,6 +127,15 @@ func (d *Detector) gather(ctx context.Context) (*passInput, error) {
 	w.pauses = make(map[string]store.OperatorPause, len(pauses))
 	for _, p := range pauses {
 		w.pauses[p.DefinitionID] = p
+	}
+	live := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		live[r.ID] = true
+	}
+	for _, h := range health {
+		if !live[h.DefinitionID] && len(h.Problems) > 0 {
+			in.retired = append(in.retired, retire(h, now))
+		}
 	}
 	var decodeErrs []error
 	in.specs, decodeErrs = d.specs.specs(recs)
@@ -160,6 +169,11 @@ func (d *Detector) gatherRuns(ctx context.Context, in *passInput, health []store
 	return nil
 }
 
+// temporalTimeout bounds ListSchedules and DescribeTaskQueue (the SDK
+// retries an unreachable server until its context ends), so that a pass
+// with Temporal down still ends well within the lease.
+func (d *Detector) temporalTimeout() time.Duration { return d.cfg.LeaseTTL / 3 }
+
 // askPollers is the one DescribeTaskQueue of a pass, made only when a
 // missed fire needs it.
 func (d *Detector) askPollers(ctx context.Context) func() (bool, error) {
@@ -167,7 +181,7 @@ func (d *Detector) askPollers(ctx context.Context) func() (bool, error) {
 		return nil
 	}
 	return func() (bool, error) {
-		tctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+		tctx, cancel := context.WithTimeout(ctx, d.temporalTimeout())
 		defer cancel()
 		has, err := d.cfg.Pollers.HasPollers(tctx, d.cfg.TaskQueue)
 		if err != nil {
@@ -229,8 +243,11 @@ func (d *Detector) scheduledRuns(ctx context.Context, in *passInput) (map[string
 		if !s.missedChecked() {
 			continue
 		}
-		e := evaluation{d: s, w: in.w, h: startHealth(s, in.health[s.id], in.w)}
-		if f := e.missedFrom(); from.IsZero() || f.Before(from) {
+		var ct *time.Time
+		if h := in.health[s.id]; h != nil {
+			ct = h.CheckedThrough
+		}
+		if f := missedFrom(s, ct, in.w.now, in.w.missedLookback); from.IsZero() || f.Before(from) {
 			from = f
 		}
 	}

@@ -51,13 +51,23 @@ func (e *evaluation) checkLate() {
 	}
 	p := e.problem(store.HealthLate)
 	if p != nil && (late == nil || late.ID != p.RunID) {
-		e.leave(store.HealthLate, "run "+p.RunID+" is no longer running past max_duration", p.RunID, false)
+		e.leave(store.HealthLate, e.lateEnd(p.RunID), p.RunID, false)
 		p = nil
 	}
 	if late != nil && p == nil {
 		reason := fmt.Sprintf("run %s started at %s is still running past max_duration %s", late.ID, late.StartedAt.UTC().Format(time.RFC3339), limit)
 		e.enter(store.Problem{Kind: store.HealthLate, Since: late.StartedAt.Add(limit), Reason: reason, RunID: late.ID}, late.WorkflowID)
 	}
+}
+
+// lateEnd says what became of a late run.
+func (e *evaluation) lateEnd(runID string) string {
+	for _, r := range e.w.finished[e.d.id] {
+		if r.ID == runID {
+			return "run " + runID + " ended: " + string(r.Status)
+		}
+	}
+	return "run " + runID + " is no longer running past max_duration"
 }
 
 // runReason says in one line how a run failed.
