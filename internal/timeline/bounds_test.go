@@ -1,0 +1,41 @@
+package timeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// countingStore counts the reads a story makes.
+type countingStore struct {
+	memStore
+	runPages int
+}
+
+func (c *countingStore) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
+	c.runPages++
+	return c.memStore.ListRuns(ctx, f)
+}
+
+// A reader picks the window: until= long ago, with a busy definition's
+// runs all after it, must not make the story page through its whole run
+// history (one ListRuns per run with limit=1).
+func TestBuildRunReadsAreBoundedWhateverTheWindow(t *testing.T) {
+	st := &countingStore{}
+	const runs = 5000
+	for i := range runs { // newest first, all after the window
+		created := t0.Add(time.Duration(runs-i) * time.Minute)
+		st.runs = append(st.runs, store.Run{ID: fmt.Sprint("r", i), DefinitionID: "t.job", Status: store.RunSucceeded,
+			Trigger: store.RunTriggerEvent, CreatedAt: created, StartedAt: &created, FinishedAt: &created})
+	}
+	q := Query{DefinitionID: "t.job", Since: t0.Add(-48 * time.Hour), Until: t0.Add(-24 * time.Hour), Limit: 1}
+	if _, err := Build(context.Background(), st, q); err != nil {
+		t.Fatal(err)
+	}
+	if st.runPages > 50 {
+		t.Errorf("one story read %d pages of runs (a definition with %d runs, limit 1, until before all of them): the cost follows the run history, not the query", st.runPages, runs)
+	}
+}
