@@ -1,10 +1,13 @@
 package timeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/coulomb/activity-core/internal/store"
 )
@@ -37,5 +40,31 @@ func TestBuildRunReadsAreBoundedWhateverTheWindow(t *testing.T) {
 	}
 	if st.runPages > 50 {
 		t.Errorf("one story read %d pages of runs (a definition with %d runs, limit 1, until before all of them): the cost follows the run history, not the query", st.runPages, runs)
+	}
+}
+
+// A version's diff names changed fields by their path in the spec, and a
+// publish payload's keys are free text: `why` must not write a terminal
+// escape sequence (ESC, or the 8-bit CSI U+009B in a value) to the
+// operator's terminal.
+func TestTextTimelineHasNoTerminalControls(t *testing.T) {
+	st := &memStore{versions: map[int]json.RawMessage{
+		1: json.RawMessage(`{"instruction":{"kind":"publish","payload":{"a":1}}}`),
+		2: json.RawMessage(`{"instruction":{"kind":"publish","payload":{"a":"\u009b2J","\u001b]0;owned\u0007\u001b[2J":1}}}`),
+	}}
+	st.entries = []store.TimelineEntry{{ID: 1, DefinitionID: "t.job", At: at(1, 0), Kind: store.TimelineVersion, Actor: "sync",
+		Detail: json.RawMessage(`{"version":2,"previous":1}`)}}
+	s, err := Build(context.Background(), st, Query{DefinitionID: "t.job", Since: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range buf.String() {
+		if r != '\n' && unicode.IsControl(r) {
+			t.Fatalf("the text timeline writes control character %U:\n%q", r, buf.String())
+		}
 	}
 }
