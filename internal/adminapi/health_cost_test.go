@@ -1,0 +1,71 @@
+package adminapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/sqlite"
+)
+
+// countingDefs counts the definition reads of a request.
+type countingDefs struct {
+	store.Store
+	gets atomic.Int64
+}
+
+func (c *countingDefs) GetDefinition(ctx context.Context, id string) (store.Definition, error) {
+	c.gets.Add(1)
+	return c.Store.GetDefinition(ctx, id)
+}
+
+// Health rows outlive their definitions (nothing deletes them), and a
+// health-filtered list reads one definition per matching health row until
+// its page is full. A reader asking for a page nothing fills (limit=1 and
+// another filter no row passes) must not cost one store query per
+// definition the deployment ever had.
+func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 2000
+	for i := range rows {
+		if err := st.PutHealth(ctx, store.DefinitionHealth{DefinitionID: fmt.Sprintf("gone.%04d", i), State: store.HealthOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counted := &countingDefs{Store: st}
+	api, err := New(Config{Store: counted, ReadToken: readToken, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/definitions?health=ok&limit=1", nil)
+	req.Header.Set("Authorization", "Bearer "+readToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if n := counted.gets.Load(); n > 500 {
+		t.Errorf("one read-token request for a page of 1 made %d definition reads (%d health rows): the cost follows every health row ever written", n, rows)
+	}
+}
