@@ -64,6 +64,13 @@ func healthMatches(h *store.DefinitionHealth, filter string) bool {
 // pages by id in memory over the detector's health rows.
 const healthCursorPrefix = "h:"
 
+// healthSkipMax bounds the definitions one health-filtered page reads and
+// skips (gone, removed, or not passing the other filters): health rows
+// outlive their definitions, and a reader's request must cost a bounded
+// number of store reads. A page that reaches it is short, with a cursor
+// to go on from.
+const healthSkipMax = 200
+
 // HealthPage is ListDefinitionsPage for a list filtered by health: the
 // definitions whose health matches, by id, paged by id. Its cost follows
 // the number of health rows and the page size, not every definition.
@@ -88,12 +95,17 @@ func (s *Server) HealthPage(ctx context.Context, pf store.DefinitionPageFilter, 
 	if after != "" && i < len(ids) && ids[i] == after {
 		i++
 	}
+	skipped := 0
 	for ; i < len(ids); i++ {
 		def, ok, err := s.healthCandidate(ctx, pf.DefinitionFilter, ids[i])
 		if err != nil {
 			return page, err
 		}
 		if !ok {
+			if skipped++; skipped == healthSkipMax {
+				page.Next = healthCursorPrefix + ids[i] // a short page: go on from here
+				break
+			}
 			continue
 		}
 		if len(page.Definitions) == limit {
@@ -111,12 +123,17 @@ func (s *Server) HealthPage(ctx context.Context, pf store.DefinitionPageFilter, 
 func (s *Server) healthPageBefore(ctx context.Context, f store.DefinitionFilter, ids []string, before string, limit int) (store.DefinitionPage, error) {
 	var page store.DefinitionPage
 	i, _ := slices.BinarySearch(ids, before)
+	skipped := 0
 	for i--; i >= 0; i-- {
 		def, ok, err := s.healthCandidate(ctx, f, ids[i])
 		if err != nil {
 			return page, err
 		}
 		if !ok {
+			if skipped++; skipped == healthSkipMax {
+				page.Prev = healthCursorPrefix + "<" + ids[i] // a short page: go on from here
+				break
+			}
 			continue
 		}
 		if len(page.Definitions) == limit {
