@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -47,5 +48,29 @@ func TestResolvedPlainHTTPURLToAnotherHostIsRefused(t *testing.T) {
 		if !strings.Contains(row.LastError, "https") || strings.Contains(row.LastError, "0123456789") {
 			t.Errorf("%s: last error %q should say the secret's value must be https (without showing it)", kind, row.LastError)
 		}
+	}
+}
+
+// The value of a ${env:NAME} URL is never shown (docs/alerting.md#notify):
+// nor is its host, which a failed connection quotes.
+func TestResolvedURLHostIsNotInTheError(t *testing.T) {
+	t.Parallel()
+	st := openSQLite(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: the POST is refused
+	w := newWorld(t, st, map[string]string{"OPS_HOOK_URL": "http://" + addr + "/hook"}, nil)
+	target := definition.NotifyTarget{Kind: definition.TargetWebhook, URL: "${env:OPS_HOOK_URL}"}
+	w.enqueue("backup-db|failed|run|webhook", "backup-db", definition.EventFailed, target, failedMessage())
+	w.deliver()
+	row := w.row("backup-db|failed|run|webhook")
+	if row.LastError == "" || strings.Contains(row.LastError, addr) {
+		t.Errorf("last error %q shows the host of the secret URL (%s)", row.LastError, addr)
+	}
+	if strings.Contains(w.logs.String(), addr) {
+		t.Errorf("the log shows the host of the secret URL:\n%s", w.logs.String())
 	}
 }
