@@ -129,6 +129,12 @@ func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 		return "", permanentf("url is not an http(s) URL with a host")
 	}
 	redactURLParts(u, red)
+	if s != raw {
+		// The whole value is the secret: its host too, which a failed
+		// connection quotes (a written URL's host is in its target key).
+		red.add(u.Host)
+		red.add(u.Hostname())
+	}
 	if strings.EqualFold(u.Scheme, "http") && !tlsconf.IsLoopback(u.Hostname()) {
 		// Sync refuses this written out; a secret's value is only seen here.
 		if s != raw {
