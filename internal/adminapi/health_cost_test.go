@@ -2,11 +2,13 @@ package adminapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -67,5 +69,30 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 	}
 	if n := counted.gets.Load(); n > 500 {
 		t.Errorf("one read-token request for a page of 1 made %d definition reads (%d health rows): the cost follows every health row ever written", n, rows)
+	}
+	// A short page's cursor goes on, and the pages end.
+	var page struct {
+		Definitions []json.RawMessage `json:"definitions"`
+		Next        string            `json:"next"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	for pages := 1; page.Next != ""; pages++ {
+		if pages > rows/100 {
+			t.Fatalf("still a next page after %d pages", pages)
+		}
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/definitions?health=ok&limit=1&after="+url.QueryEscape(page.Next), nil)
+		req.Header.Set("Authorization", "Bearer "+readToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page.Next = ""
+		if resp.StatusCode != 200 || json.Unmarshal(body, &page) != nil || len(page.Definitions) != 0 {
+			t.Fatalf("page after a short one: %d %s", resp.StatusCode, body)
+		}
 	}
 }
