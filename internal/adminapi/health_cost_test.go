@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
@@ -94,5 +95,44 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 		if resp.StatusCode != 200 || json.Unmarshal(body, &page) != nil || len(page.Definitions) != 0 {
 			t.Fatalf("page after a short one: %d %s", resp.StatusCode, body)
 		}
+	}
+}
+
+// GET /api/v1/problems (and the dashboard's Problems page, the one people
+// reload during a storm) reads the definition of every health row with
+// problems, and nothing deletes the rows of definitions that are gone:
+// its cost must not be one store query per such row.
+func TestProblemsReadsDefinitionsInBoundedQueries(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 2000
+	since := time.Now().Add(-time.Hour).UTC()
+	for i := range rows {
+		p := store.Problem{Kind: store.HealthFailing, Since: since, Reason: "failed: exit status 1"}
+		if err := st.PutHealth(ctx, store.DefinitionHealth{DefinitionID: fmt.Sprintf("gone.%04d", i), State: store.HealthFailing, Problems: []store.Problem{p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counted := &countingDefs{Store: st}
+	api, err := New(Config{Store: counted, ReadToken: readToken, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowsOut, err := api.Problems(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rowsOut) != 0 {
+		t.Errorf("problems of definitions that are gone listed: %d", len(rowsOut))
+	}
+	if n := counted.gets.Load(); n > 100 {
+		t.Errorf("one problems request made %d definition reads (%d health rows of gone definitions)", n, rows)
 	}
 }
