@@ -217,19 +217,17 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	hs = slices.DeleteFunc(hs, func(h store.DefinitionHealth) bool { return !healthMatches(&h, healthProblems) })
+	live, err := s.liveDefinitions(ctx, hs)
+	if err != nil {
+		return nil, err
+	}
 	out := []ProblemRow{}
 	for _, h := range hs {
-		if !healthMatches(&h, healthProblems) {
-			continue
-		}
 		// A removed definition is not expected to run: its last health
 		// is history, not a problem now.
-		def, err := s.cfg.Store.GetDefinition(ctx, h.DefinitionID)
-		if errors.Is(err, store.ErrNotFound) || err == nil && def.Removed() {
+		if !live(h.DefinitionID) {
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		row := ProblemRow{DefinitionID: h.DefinitionID, State: h.State, Since: h.UpdatedAt, Problems: h.Problems,
 			ConsecutiveFailures: h.ConsecutiveFailures, LastSuccessAt: h.LastSuccessAt}
@@ -253,6 +251,35 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.DefinitionID, b.DefinitionID))
 	})
 	return out, nil
+}
+
+// problemsGetMax is the most problem rows whose definitions are read one
+// by one; above it, one read of every live definition is cheaper (the
+// detector makes that read every pass).
+const problemsGetMax = 50
+
+// liveDefinitions says which of hs's definitions exist and are not
+// removed, in a bounded number of store queries.
+func (s *Server) liveDefinitions(ctx context.Context, hs []store.DefinitionHealth) (func(id string) bool, error) {
+	live := make(map[string]bool, len(hs))
+	if len(hs) > problemsGetMax {
+		defs, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range defs {
+			live[d.ID] = !d.Removed()
+		}
+		return func(id string) bool { return live[id] }, nil
+	}
+	for _, h := range hs {
+		def, err := s.cfg.Store.GetDefinition(ctx, h.DefinitionID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		live[h.DefinitionID] = err == nil && !def.Removed()
+	}
+	return func(id string) bool { return live[id] }, nil
 }
 
 func (s *Server) listProblems(w http.ResponseWriter, r *http.Request) error {

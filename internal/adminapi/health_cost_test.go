@@ -120,6 +120,16 @@ func TestProblemsReadsDefinitionsInBoundedQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Two live definitions among them: one with a problem, one removed.
+	for _, id := range []string{"gone.0007", "gone.0008"} {
+		if _, err := st.UpsertDefinitions(ctx, store.Definition{ID: id, ContentHash: "h", Spec: json.RawMessage(`{"id":"` + id + `"}`),
+			SourceDir: "/d", SourceFile: "/d/" + id, Enabled: true, TriggerType: store.TriggerCron}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.MarkDefinitionsRemoved(ctx, "/d", []string{"gone.0007"}); err != nil {
+		t.Fatal(err)
+	}
 	counted := &countingDefs{Store: st}
 	api, err := New(Config{Store: counted, ReadToken: readToken, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -129,8 +139,8 @@ func TestProblemsReadsDefinitionsInBoundedQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rowsOut) != 0 {
-		t.Errorf("problems of definitions that are gone listed: %d", len(rowsOut))
+	if len(rowsOut) != 1 || rowsOut[0].DefinitionID != "gone.0007" {
+		t.Errorf("problems: %+v, want only gone.0007's (the others are gone or removed)", rowsOut)
 	}
 	if n := counted.gets.Load(); n > 100 {
 		t.Errorf("one problems request made %d definition reads (%d health rows of gone definitions)", n, rows)
