@@ -68,3 +68,13 @@ func TestTextTimelineHasNoTerminalControls(t *testing.T) {
 		}
 	}
 }
+
+// "NaNd" parses as a float that no range check refuses; converted to a
+// duration it is whatever the platform makes of NaN.
+func TestParseTimeRefusesNaN(t *testing.T) {
+	for _, s := range []string{"NaNd", "nanw", "-NaNd"} {
+		if got, err := ParseTime(s, t0); err == nil {
+			t.Errorf("ParseTime(%q) = %s, want an error", s, got)
+		}
+	}
+}
