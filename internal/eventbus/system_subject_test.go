@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,30 @@ func TestPublisherRefusesJetStreamAPISubjects(t *testing.T) {
 	}
 	if err == nil {
 		t.Error("publishing to a JetStream API subject gave no error")
+	}
+}
+
+// With ACTIVITY_NATS_JS_API_PREFIX (a stream in another account), the
+// JetStream API is reached under that prefix, not $JS.API: a subject
+// under it is the same API call.
+func TestPublisherRefusesItsJetStreamAPIPrefix(t *testing.T) {
+	u := os.Getenv("ACTIVITY_TEST_NATS_URL")
+	if u == "" {
+		t.Skip("ACTIVITY_TEST_NATS_URL is not set; set it to a NATS server (e.g. nats://127.0.0.1:4222)")
+	}
+	nc, err := nats.Connect(u, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.NewWithAPIPrefix(nc, "JS.JS.API")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = eventbus.NewPublisher(nc, js).Publish(ctx, "JS.JS.API.STREAM.DELETE.ACTIVITY", []byte(`{}`), "")
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("publishing under the JetStream API prefix: %v, want it refused", err)
 	}
 }
