@@ -125,6 +125,11 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data []byte, ms
 	if strings.HasPrefix(subject, "$") || strings.HasPrefix(subject, "_INBOX.") {
 		return fmt.Errorf("subject %q is a NATS system subject, not an event: refused", subject)
 	}
+	if p.js != nil {
+		if prefix := strings.TrimSuffix(p.js.Options().APIPrefix, "."); prefix != "" && (subject == prefix || strings.HasPrefix(subject, prefix+".")) {
+			return fmt.Errorf("subject %q is under the JetStream API prefix %s (ACTIVITY_NATS_JS_API_PREFIX), not an event: refused", subject, prefix)
+		}
+	}
 	opts := []jetstream.PublishOpt{}
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
