@@ -64,6 +64,13 @@ func healthMatches(h *store.DefinitionHealth, filter string) bool {
 // pages by id in memory over the detector's health rows.
 const healthCursorPrefix = "h:"
 
+// healthSkipMax bounds the definitions one health-filtered page reads and
+// skips (gone, removed, or not passing the other filters): health rows
+// outlive their definitions, and a reader's request must cost a bounded
+// number of store reads. A page that reaches it is short, with a cursor
+// to go on from.
+const healthSkipMax = 200
+
 // HealthPage is ListDefinitionsPage for a list filtered by health: the
 // definitions whose health matches, by id, paged by id. Its cost follows
 // the number of health rows and the page size, not every definition.
@@ -88,12 +95,17 @@ func (s *Server) HealthPage(ctx context.Context, pf store.DefinitionPageFilter, 
 	if after != "" && i < len(ids) && ids[i] == after {
 		i++
 	}
+	skipped := 0
 	for ; i < len(ids); i++ {
 		def, ok, err := s.healthCandidate(ctx, pf.DefinitionFilter, ids[i])
 		if err != nil {
 			return page, err
 		}
 		if !ok {
+			if skipped++; skipped == healthSkipMax {
+				page.Next = healthCursorPrefix + ids[i] // a short page: go on from here
+				break
+			}
 			continue
 		}
 		if len(page.Definitions) == limit {
@@ -111,12 +123,17 @@ func (s *Server) HealthPage(ctx context.Context, pf store.DefinitionPageFilter, 
 func (s *Server) healthPageBefore(ctx context.Context, f store.DefinitionFilter, ids []string, before string, limit int) (store.DefinitionPage, error) {
 	var page store.DefinitionPage
 	i, _ := slices.BinarySearch(ids, before)
+	skipped := 0
 	for i--; i >= 0; i-- {
 		def, ok, err := s.healthCandidate(ctx, f, ids[i])
 		if err != nil {
 			return page, err
 		}
 		if !ok {
+			if skipped++; skipped == healthSkipMax {
+				page.Prev = healthCursorPrefix + "<" + ids[i] // a short page: go on from here
+				break
+			}
 			continue
 		}
 		if len(page.Definitions) == limit {
@@ -200,19 +217,17 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	hs = slices.DeleteFunc(hs, func(h store.DefinitionHealth) bool { return !healthMatches(&h, healthProblems) })
+	live, err := s.liveDefinitions(ctx, hs)
+	if err != nil {
+		return nil, err
+	}
 	out := []ProblemRow{}
 	for _, h := range hs {
-		if !healthMatches(&h, healthProblems) {
-			continue
-		}
 		// A removed definition is not expected to run: its last health
 		// is history, not a problem now.
-		def, err := s.cfg.Store.GetDefinition(ctx, h.DefinitionID)
-		if errors.Is(err, store.ErrNotFound) || err == nil && def.Removed() {
+		if !live(h.DefinitionID) {
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		row := ProblemRow{DefinitionID: h.DefinitionID, State: h.State, Since: h.UpdatedAt, Problems: h.Problems,
 			ConsecutiveFailures: h.ConsecutiveFailures, LastSuccessAt: h.LastSuccessAt}
@@ -236,6 +251,35 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.DefinitionID, b.DefinitionID))
 	})
 	return out, nil
+}
+
+// problemsGetMax is the most problem rows whose definitions are read one
+// by one; above it, one read of every live definition is cheaper (the
+// detector makes that read every pass).
+const problemsGetMax = 50
+
+// liveDefinitions says which of hs's definitions exist and are not
+// removed, in a bounded number of store queries.
+func (s *Server) liveDefinitions(ctx context.Context, hs []store.DefinitionHealth) (func(id string) bool, error) {
+	live := make(map[string]bool, len(hs))
+	if len(hs) > problemsGetMax {
+		defs, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range defs {
+			live[d.ID] = !d.Removed()
+		}
+		return func(id string) bool { return live[id] }, nil
+	}
+	for _, h := range hs {
+		def, err := s.cfg.Store.GetDefinition(ctx, h.DefinitionID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		live[h.DefinitionID] = err == nil && !def.Removed()
+	}
+	return func(id string) bool { return live[id] }, nil
 }
 
 func (s *Server) listProblems(w http.ResponseWriter, r *http.Request) error {

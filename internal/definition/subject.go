@@ -29,6 +29,9 @@ func validateSubject(s string, wildcards bool) error {
 	if strings.ContainsAny(s, " \t\r\n") {
 		return fmt.Errorf("subject %q contains whitespace", s)
 	}
+	if strings.HasPrefix(s, "$") || strings.HasPrefix(s, "_INBOX.") {
+		return fmt.Errorf("subject %q is a NATS system subject ($JS, $SYS, $KV… are the server's APIs, _INBOX. another client's replies), not an event: activity-core publishes and listens with its own identity, so these are refused", s)
+	}
 	tokens := strings.Split(s, ".")
 	for i, tok := range tokens {
 		switch {

@@ -119,6 +119,17 @@ func NewPublisher(nc *nats.Conn, js jetstream.JetStream) *Publisher {
 // activity publishes once). Without one, it is a plain NATS publish,
 // flushed so the caller knows the server took it.
 func (p *Publisher) Publish(ctx context.Context, subject string, data []byte, msgID string) error {
+	// Published with JetStream (a request), a $JS.API subject is an API
+	// call made with this process's identity: STREAM.DELETE would delete
+	// the stream. Sync refuses these subjects; this is the last guard.
+	if strings.HasPrefix(subject, "$") || strings.HasPrefix(subject, "_INBOX.") {
+		return fmt.Errorf("subject %q is a NATS system subject, not an event: refused", subject)
+	}
+	if p.js != nil {
+		if prefix := strings.TrimSuffix(p.js.Options().APIPrefix, "."); prefix != "" && (subject == prefix || strings.HasPrefix(subject, prefix+".")) {
+			return fmt.Errorf("subject %q is under the JetStream API prefix %s (ACTIVITY_NATS_JS_API_PREFIX), not an event: refused", subject, prefix)
+		}
+	}
 	opts := []jetstream.PublishOpt{}
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))

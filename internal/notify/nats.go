@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/coulomb/activity-core/internal/definition"
 )
 
 // sendNATS publishes the Message or Group as JSON to subject and waits for
@@ -18,6 +20,9 @@ func (n *Notifier) sendNATS(ctx context.Context, subject string, p payload) erro
 	}
 	if subject == "" || strings.ContainsAny(subject, " \t\r\n*>") || strings.HasPrefix(subject, ".") || strings.HasSuffix(subject, ".") || strings.Contains(subject, "..") {
 		return permanentf("subject %q is not a literal NATS subject (no wildcards, spaces or empty tokens)", subject)
+	}
+	if err := definition.ValidateSubject(subject); err != nil {
+		return permanentf("%v", err) // $JS, $SYS, _INBOX.
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = p.body

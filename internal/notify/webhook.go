@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
 // Webhook headers (docs/alerting.md#delivery).
@@ -128,6 +129,19 @@ func (n *Notifier) targetURL(raw string, red *redactor) (string, error) {
 		return "", permanentf("url is not an http(s) URL with a host")
 	}
 	redactURLParts(u, red)
+	if s != raw {
+		// The whole value is the secret: its host too, which a failed
+		// connection quotes (a written URL's host is in its target key).
+		red.add(u.Host)
+		red.add(u.Hostname())
+	}
+	if strings.EqualFold(u.Scheme, "http") && !tlsconf.IsLoopback(u.Hostname()) {
+		// Sync refuses this written out; a secret's value is only seen here.
+		if s != raw {
+			return "", fmt.Errorf("url: %s holds a plain http:// URL to a host that is not loopback; notifications carry run output, so make it https://", raw)
+		}
+		return "", permanentf("url is a plain http:// URL to a host that is not loopback; notifications carry run output, so make it https://")
+	}
 	return s, nil
 }
 

@@ -31,7 +31,7 @@ func parseAgo(s string) (time.Duration, bool) {
 	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
 			v, err := strconv.ParseFloat(n, 64)
-			if err != nil || v <= 0 || v > 3660 {
+			if err != nil || !(v > 0 && v <= 3660) { // NaN fails both
 				return 0, false
 			}
 			return time.Duration(v * float64(unit)), true

@@ -36,6 +36,18 @@ func oneLine(s string) string {
 	return clip(s, lineMax)
 }
 
+// printable replaces the control characters of s (a version's diff names
+// spec paths, which a payload's keys make free text) with U+FFFD, so no
+// line of the text timeline is a terminal escape.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
 func clip(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
@@ -56,7 +68,7 @@ func (s *Story) WriteText(w io.Writer) error {
 	if s.Until != nil {
 		until = fmtTime(*s.Until)
 	}
-	fmt.Fprintf(&b, "%s: %d item%s from %s to %s, oldest first (times UTC)\n", s.DefinitionID, len(s.Items), plural(len(s.Items)), fmtTime(s.Since), until)
+	fmt.Fprintf(&b, "%s: %d item%s from %s to %s, oldest first (times UTC)\n", printable(s.DefinitionID), len(s.Items), plural(len(s.Items)), fmtTime(s.Since), until)
 	if s.Now != nil {
 		writeNow(&b, s.Now)
 	}
@@ -64,7 +76,7 @@ func (s *Story) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "… %d earlier item%s left out: narrow --since or raise --limit\n", s.LeftOut, plural(s.LeftOut))
 	}
 	for _, it := range s.Items {
-		fmt.Fprintf(&b, "%s  %-*s  %s\n", fmtTime(it.At), kindWidth, it.Kind, it.Summary)
+		fmt.Fprintf(&b, "%s  %-*s  %s\n", fmtTime(it.At), kindWidth, printable(it.Kind), printable(it.Summary))
 	}
 	if len(s.Items) == 0 {
 		b.WriteString("nothing happened in this window: no version, pause, run, miss or alert (widen it with --since 30d)\n")

@@ -49,6 +49,8 @@ const (
 	// entryPagesMax bounds the timeline pages read to find the newest
 	// entries of a window holding more than Limit.
 	entryPagesMax = 20
+	// runPagesMax bounds the pages of runs read for one story.
+	runPagesMax = 20
 )
 
 // Query selects a story.
@@ -141,7 +143,7 @@ func Build(ctx context.Context, st Store, q Query) (*Story, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the timeline of %s: %w", q.DefinitionID, err)
 	}
-	runs, err := windowRuns(ctx, st, q)
+	runs, runsLeft, err := windowRuns(ctx, st, q)
 	if err != nil {
 		return nil, fmt.Errorf("reading the runs of %s: %w", q.DefinitionID, err)
 	}
@@ -162,6 +164,9 @@ func Build(ctx context.Context, st Store, q Query) (*Story, error) {
 	}
 	sortItems(items)
 	s := &Story{DefinitionID: q.DefinitionID, Since: q.Since, Items: items, LeftOut: entriesLeft}
+	if runsLeft {
+		s.LeftOut++ // at least one older run not read
+	}
 	if !q.Until.IsZero() {
 		s.Until = &q.Until
 	}
@@ -229,33 +234,38 @@ func newestEntries(ctx context.Context, st Store, q Query) ([]store.TimelineEntr
 }
 
 // windowRuns reads the runs created in the window, newest first, at most
-// q.Limit of them (each gives at least one item).
-func windowRuns(ctx context.Context, st Store, q Query) ([]store.Run, error) {
-	var out []store.Run
+// q.Limit of them (each gives at least one item). Runs newer than Until
+// are skipped a page at a time, and at most runPagesMax pages are read,
+// so a window long ago costs a bounded number of reads: more says the
+// window's older runs were not all reached.
+func windowRuns(ctx context.Context, st Store, q Query) (out []store.Run, more bool, err error) {
 	f := store.RunFilter{DefinitionID: q.DefinitionID, Limit: min(q.Limit, store.RunListLimitMax)}
-	for len(out) < q.Limit {
+	if !q.Until.IsZero() {
+		f.Limit = store.RunListLimitMax
+	}
+	for range runPagesMax {
 		page, err := st.ListRuns(ctx, f)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, r := range page.Runs {
 			if r.CreatedAt.Before(q.Since) {
-				return out, nil
+				return out, false, nil
 			}
 			if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
 				continue
 			}
 			out = append(out, r)
 			if len(out) == q.Limit {
-				return out, nil
+				return out, false, nil
 			}
 		}
 		if page.Next == "" {
-			return out, nil
+			return out, false, nil
 		}
 		f.Before = page.Next
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // versionCache reads each stored version's spec once.
