@@ -33,7 +33,7 @@ func newDetector(o Options, p detectorParts) (*detector.Detector, error) {
 	a := o.Alerting
 	n, err := notify.New(notify.Config{
 		Store: p.store, Secrets: p.secrets, NATS: p.nats,
-		SMTP: notify.SMTPSettings(&a, o.Transport),
+		SMTP:      notify.SMTPSettings(&a, o.Transport),
 		PublicURL: a.PublicURL, TemporalUIURL: a.TemporalUIURL, Namespace: o.Engines.TemporalNamespace,
 		Logger: p.log, Registerer: p.metrics.Registry(),
 	})

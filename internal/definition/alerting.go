@@ -266,7 +266,7 @@ func (d *decoder) target(item *yaml.Node, field string) (NotifyTarget, bool) {
 		}
 	}
 	if n := tf.get("url"); n != nil {
-		t.URL = d.notifyURL(n, field+".url")
+		t.URL = d.notifyURL(n, field+".url", kind == TargetSlack)
 	}
 	if n := tf.get("secret"); n != nil {
 		t.Secret = d.secretName(n, field+".secret")
@@ -288,14 +288,18 @@ func (d *decoder) target(item *yaml.Node, field string) (NotifyTarget, bool) {
 var targetHint = map[string]string{
 	"webhook.url":    " (https://..., or \"${env:NAME}\")",
 	"webhook.secret": " (the name of an allow-listed secret the body is signed with)",
-	"slack.url":      " (the incoming webhook URL, best as \"${env:NAME}\")",
+	"slack.url":      " (\"${env:NAME}\": the incoming webhook URL, kept as a secret)",
 	"email.to":       " (a list of addresses)",
 	"nats.subject":   " (a NATS subject, e.g. org.alerts.activity)",
 }
 
 // notifyURL checks a webhook or Slack URL: https, plain http only to a
-// loopback address, or a ${env:NAME} reference resolved at delivery.
-func (d *decoder) notifyURL(n *yaml.Node, field string) string {
+// loopback address, or a ${env:NAME} reference resolved at delivery. A
+// written URL is shown to read tokens (the definition, its timeline), so
+// it may carry no credential: a Slack URL, which is one, must be a
+// reference, and a webhook URL may hold no user info and no query
+// (docs/alerting.md#notify).
+func (d *decoder) notifyURL(n *yaml.Node, field string, credential bool) string {
 	v, ok := d.str(n, field)
 	if !ok {
 		return ""
@@ -310,7 +314,12 @@ func (d *decoder) notifyURL(n *yaml.Node, field string) string {
 		return v
 	}
 	u, _ := url.Parse(envRefPattern.ReplaceAllString(v, "x"))
-	if strings.EqualFold(u.Scheme, "http") && !tlsconf.IsLoopback(u.Hostname()) {
+	switch {
+	case credential:
+		d.errorf(n, field, "a Slack incoming-webhook URL is a credential, and definitions are shown to read tokens: put it in an allow-listed secret and write \"${env:NAME}\"")
+	case u.User != nil || strings.Contains(v, "?"):
+		d.errorf(n, field, "must not carry credentials (user info or a query), which read tokens would see in the definition: put the whole URL in an allow-listed secret and write \"${env:NAME}\"")
+	case strings.EqualFold(u.Scheme, "http") && !tlsconf.IsLoopback(u.Hostname()):
 		d.errorf(n, field, "%q must be an https:// URL (plain http only to a loopback address): notifications carry run output", v)
 	}
 	return v

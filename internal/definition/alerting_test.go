@@ -253,13 +253,13 @@ func TestBadDefaultsWithholdOnlyTheirFolder(t *testing.T) {
 func TestBadDeploymentDefaults(t *testing.T) {
 	root := writeTree(t, map[string]string{"a.yaml": alertDef("team.a", ""), "b.yaml": "id: team.b\n"})
 	bad := filepath.Join(t.TempDir(), "alerting.yaml")
-	if err := os.WriteFile(bad, []byte("notify:\n  targets:\n    - slack: {url: \"http://hooks.example/\"}\n"), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte("notify:\n  targets:\n    - webhook: {url: \"http://hooks.example/\", secret: K}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		file, want string
 	}{
-		{bad, bad + `:3:20: notify.targets[0].slack.url: "http://hooks.example/" must be an https:// URL (plain http only to a loopback address): notifications carry run output`},
+		{bad, bad + `:3:22: notify.targets[0].webhook.url: "http://hooks.example/" must be an https:// URL (plain http only to a loopback address): notifications carry run output`},
 		{bad + ".missing", bad + ".missing: cannot read file: no such file or directory"},
 	} {
 		res := LoadWith([]string{root}, LoadOptions{DefaultsFile: tc.file})
