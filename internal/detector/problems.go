@@ -3,6 +3,7 @@ package detector
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
@@ -81,7 +82,8 @@ func runReason(r store.Run) string {
 	}
 	switch {
 	case r.Error != "":
-		s += ": " + r.Error
+		// An expectation's error names its stage already.
+		s += ": " + strings.TrimPrefix(r.Error, string(r.Stage)+": ")
 	case r.ExitCode != nil:
 		s += fmt.Sprintf(": exit status %d", *r.ExitCode)
 	}

@@ -1,0 +1,25 @@
+package detector
+
+import (
+	"testing"
+
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+func TestRunReason(t *testing.T) {
+	three := 3
+	for _, tc := range []struct {
+		run  store.Run
+		want string
+	}{
+		{store.Run{Status: store.RunFailed, Stage: store.StageInstruction, Error: "command exited with status 3", ExitCode: &three},
+			"failed at stage instruction: command exited with status 3"},
+		{store.Run{Status: store.RunFailed, Stage: store.StageExpectation, Error: `expectation: stdout did not match "backup complete"`},
+			`failed at stage expectation: stdout did not match "backup complete"`},
+		{store.Run{Status: store.RunFailed, ExitCode: &three}, "failed: exit status 3"},
+	} {
+		if got := runReason(tc.run); got != tc.want {
+			t.Errorf("runReason(%+v) = %q, want %q", tc.run, got, tc.want)
+		}
+	}
+}
