@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/coulomb/activity-core/internal/testsupport"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,25 +29,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata from the current output")
-
-// fakeClock is the one clock of the store and the API in the scripted
-// week: every record is stamped with the time the script sets.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // weekStart is the Monday the scripted week starts on.
 var weekStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -69,10 +51,10 @@ func TestWhyAfterAScriptedWeek(t *testing.T) {
 	}
 	for name, open := range drivers {
 		t.Run(name, func(t *testing.T) {
-			clock := &fakeClock{t: weekStart}
+			clock := testsupport.NewClock(weekStart)
 			st := open(t, clock.Now)
 			scriptWeek(t, st, clock)
-			clock.set(day(7, 0, 0, 0))
+			clock.Set(day(7, 0, 0, 0))
 			srv := whyServer(t, st, clock.Now)
 			flags := []string{"--server", srv, "--token", "read-token-0123456789", "--since", "2026-03-02"}
 
@@ -265,7 +247,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // oldest problem first; why refuses a bad window before asking, and says
 // what the server said of an unknown definition.
 func TestProblemsAndWhyErrors(t *testing.T) {
-	clock := &fakeClock{t: day(3, 5, 0, 0)}
+	clock := testsupport.NewClock(day(3, 5, 0, 0))
 	st := sqliteAt(t, clock.Now)
 	ctx := context.Background()
 	for _, id := range []string{"team.a", "team.b", "team.c"} {

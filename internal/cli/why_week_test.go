@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/coulomb/activity-core/internal/testsupport"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -16,11 +18,11 @@ import (
 type week struct {
 	t     *testing.T
 	st    store.Store
-	clock *fakeClock
+	clock *testsupport.Clock
 	ctx   context.Context
 }
 
-func (w *week) at(t time.Time) { w.clock.set(t) }
+func (w *week) at(t time.Time) { w.clock.Set(t) }
 
 func (w *week) check(err error) {
 	w.t.Helper()
@@ -79,7 +81,7 @@ func (w *week) notify(event, runID string, sentAt time.Time) {
 // 03:00 to 04:00, skipped on Wednesday by its rule, failed on Thursday
 // (disk full), timed out on Friday, was paused by an operator who forgot
 // it over the weekend (two missed fires), and ran by hand on Sunday.
-func scriptWeek(t *testing.T, st store.Store, clock *fakeClock) {
+func scriptWeek(t *testing.T, st store.Store, clock *testsupport.Clock) {
 	w := &week{t: t, st: st, clock: clock, ctx: context.Background()}
 	exit := func(c int) *int { return &c }
 

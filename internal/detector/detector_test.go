@@ -51,7 +51,7 @@ func TestMetrics(t *testing.T) {
 	d := newDetector(t, Config{Store: st, Schedules: noSchedules{}, Now: clk.Now, Registerer: reg})
 	putDefs(t, st, failingDef("m.fail", func(d *definition.Definition) { d.Notify = nil }))
 	finishedRun(t, st, "m-1", "m.fail", store.RunFailed, clk.Now())
-	clk.advance(time.Second)
+	clk.Add(time.Second)
 	pass(t, d)
 	if got := gather(t, reg); len(got) != 3 || got["activity_detector_leader"] != 0 || got["activity_detector_pass_duration_seconds"] != 1 {
 		t.Errorf("not the leader: %v", got)

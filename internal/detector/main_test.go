@@ -1,6 +1,8 @@
 package detector
 
 import (
+	"github.com/coulomb/activity-core/internal/testsupport"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -90,24 +92,10 @@ func testName(t testing.TB) string {
 	return fmt.Sprintf("d%d-%s", nameSeq.Add(1), n)
 }
 
-// clock is a settable clock shared by a store and a detector.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock is a fake clock at the current second, shared by a store and a
+// detector.
+func newClock() *testsupport.Clock {
+	return testsupport.NewClock(time.Now().UTC().Truncate(time.Second))
 }
 
 // driver opens a fresh migrated store of one kind.

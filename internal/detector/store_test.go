@@ -40,11 +40,11 @@ func TestStorm(t *testing.T) {
 			}
 			putDefs(t, st, defs...)
 			pass(t, d) // first sight
-			clk.advance(time.Minute)
+			clk.Add(time.Minute)
 			for _, def := range defs {
 				finishedRun(t, st, "run-"+def.ID, def.ID, store.RunFailed, clk.Now())
 			}
-			clk.advance(time.Second)
+			clk.Add(time.Second)
 			res := pass(t, d)
 			if res.Notifications != 400 || res.Entered != 200 {
 				t.Fatalf("storm pass: %+v, want 400 notifications and 200 problems", res)
@@ -65,11 +65,11 @@ func TestStorm(t *testing.T) {
 				t.Errorf("message %s: %v", due[0].Message, err)
 			}
 			// More failures of the same problems: no new alert.
-			clk.advance(time.Minute)
+			clk.Add(time.Minute)
 			for _, def := range defs[:50] {
 				finishedRun(t, st, "run2-"+def.ID, def.ID, store.RunFailed, clk.Now())
 			}
-			clk.advance(time.Second)
+			clk.Add(time.Second)
 			if res := pass(t, d); res.Notifications != 0 || res.Entered != 0 {
 				t.Errorf("second pass: %+v, want nothing new", res)
 			}
@@ -100,12 +100,12 @@ func TestStaleAndLate(t *testing.T) {
 	if _, err := st.CreateRun(ctxT(t), store.Run{ID: "long-1", DefinitionID: "late.job", Trigger: store.RunTriggerCron, Status: store.RunRunning, StartedAt: &started}); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(30 * time.Minute)
+	clk.Add(30 * time.Minute)
 	res := pass(t, d)
 	if h := health(t, st, "late.job"); h.State != store.HealthLate || res.Entered != 1 {
 		t.Fatalf("after 30 minutes: late.job %+v, pass %+v", h, res)
 	}
-	clk.advance(31 * time.Minute)
+	clk.Add(31 * time.Minute)
 	pass(t, d)
 	if h := health(t, st, "stale.job"); h.State != store.HealthStale || !strings.Contains(h.Problems[0].Reason, "never succeeded") {
 		t.Fatalf("after 61 minutes: stale.job %+v", h)
@@ -116,7 +116,7 @@ func TestStaleAndLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	finishedRun(t, st, "ok-1", "stale.job", store.RunSucceeded, fin)
-	clk.advance(time.Second)
+	clk.Add(time.Second)
 	if res := pass(t, d); res.Left != 2 {
 		t.Errorf("after the success: %+v, want 2 problems left", res)
 	}
@@ -152,10 +152,10 @@ func TestAutoPause(t *testing.T) {
 	}
 	pass(t, d)
 	for i := range 3 {
-		clk.advance(time.Minute)
+		clk.Add(time.Minute)
 		finishedRun(t, st, fmt.Sprintf("flaky-%d", i+1), "flaky", store.RunFailed, clk.Now())
 	}
-	clk.advance(time.Second)
+	clk.Add(time.Second)
 	res := pass(t, d)
 	if len(res.AutoPaused) != 1 {
 		t.Fatalf("pass: %+v, want flaky auto-paused", res)
@@ -275,7 +275,7 @@ func TestRemovedDefinitionLeavesItsProblems(t *testing.T) {
 	d := newDetector(t, Config{Store: st, Schedules: noSchedules{}, Now: clk.Now})
 	putDefs(t, st, failingDef("doomed"), failingDef("kept"))
 	finishedRun(t, st, "doomed-1", "doomed", store.RunFailed, clk.Now())
-	clk.advance(time.Second)
+	clk.Add(time.Second)
 	pass(t, d)
 	if h := health(t, st, "doomed"); h.State != store.HealthFailing {
 		t.Fatalf("doomed: %+v", h)

@@ -106,7 +106,7 @@ func TestOperatorPauseMissed(t *testing.T) {
 	_, tc := embeddedTemporal(t)
 	name := testName(t)
 	proj := projector(t, st, name, name, time.Now)
-	clk := &clock{t: time.Now().Add(3 * time.Minute)}
+	clk := testsupport.NewClock(time.Now().Add(3 * time.Minute))
 	d := newDetector(t, Config{Store: st, Schedules: proj, Pollers: TemporalPollers{Client: tc}, TaskQueue: name, Now: clk.Now})
 	putDefs(t, st,
 		atMinuteSoon("paused.quiet"),
@@ -146,7 +146,7 @@ func TestTemporalUnreachable(t *testing.T) {
 	}
 	t.Cleanup(dead.Close)
 	proj := projectorWith(t, st, dead, name)
-	clk := &clock{t: time.Now().Add(3 * time.Minute)}
+	clk := testsupport.NewClock(time.Now().Add(3 * time.Minute))
 	d := newDetector(t, Config{Store: st, Schedules: proj, Pollers: TemporalPollers{Client: dead}, TaskQueue: name, Now: clk.Now,
 		Interval: time.Second, LeaseTTL: 3 * time.Second})
 	putDefs(t, st, atMinuteSoon("while.down"))

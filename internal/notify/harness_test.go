@@ -1,7 +1,8 @@
 package notify
 
 import (
-	"bytes"
+	"github.com/coulomb/activity-core/internal/testsupport"
+
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -11,7 +12,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,44 +30,9 @@ type outbox interface {
 	ListTimeline(ctx context.Context, f store.TimelineFilter) ([]store.TimelineEntry, error)
 }
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Millisecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
-
-// logBuffer captures a notifier's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// newClock is a fake clock at the current millisecond.
+func newClock() *testsupport.Clock {
+	return testsupport.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 }
 
 // world is one notifier over one store, with a fake clock, captured logs
@@ -75,8 +40,8 @@ func (b *logBuffer) String() string {
 type world struct {
 	t     *testing.T
 	store outbox
-	clock *clock
-	logs  *logBuffer
+	clock *testsupport.Clock
+	logs  *testsupport.Buffer
 	reg   *prometheus.Registry
 	n     *Notifier
 }
@@ -96,7 +61,7 @@ func newWorld(t *testing.T, st outbox, env map[string]string, mutate func(*Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, store: st, clock: newClock(), logs: &logBuffer{}, reg: prometheus.NewRegistry()}
+	w := &world{t: t, store: st, clock: newClock(), logs: &testsupport.Buffer{}, reg: prometheus.NewRegistry()}
 	if ts, ok := st.(*testStore); ok {
 		w.clock = ts.clock
 	}

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"github.com/coulomb/activity-core/internal/testsupport"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,7 +24,7 @@ import (
 // with, which the notifier shares.
 type testStore struct {
 	outbox
-	clock *clock
+	clock *testsupport.Clock
 }
 
 // forEachStore runs fn against the real stores: SQLite always,

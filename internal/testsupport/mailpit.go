@@ -1,7 +1,6 @@
 package testsupport
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -111,7 +109,7 @@ func (m *Mailpit) start(t testing.TB, bin string, args []string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = withoutMailpitEnv(os.Environ())
-	var out lockedBuffer
+	var out Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting mailpit: %v", err)
@@ -229,25 +227,4 @@ func (m *Mailpit) get(path string, into any) error {
 		return fmt.Errorf("mailpit GET %s: %w", path, err)
 	}
 	return nil
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
