@@ -1474,6 +1474,7 @@ var alertMetrics = []string{
 	"activity_definition_consecutive_failures",
 	"activity_definition_missed_total",
 	"activity_definition_state",
+	"activity_definition_paused",
 	"activity_detector_leader",
 	"activity_detector_last_pass_timestamp_seconds",
 	"activity_detector_pass_duration_seconds",

@@ -64,13 +64,14 @@ func TestMetrics(t *testing.T) {
 		`activity_definition_missed_total{definition="m.fail"}`:          0,
 		`activity_definition_state{definition="m.fail",state="failing"}`: 1,
 		`activity_definition_state{definition="m.fail",state="ok"}`:      0,
+		`activity_definition_paused{definition="m.fail"}`:                0,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %t), want %v", name, v, ok, want)
 		}
 	}
-	if n := len(got); n != 3+2+5 { // no success yet: no last success series
-		t.Errorf("%d series, want 10: %v", n, got)
+	if n := len(got); n != 3+3+5 { // no success yet: no last success series
+		t.Errorf("%d series, want 11: %v", n, got)
 	}
 }
 

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ func (m *metrics) passDone(took time.Duration, at time.Time, hs []store.Definiti
 
 // healthCollector exports the health rows of the last pass.
 type healthCollector struct {
-	lastSuccess, failures, missed, state *prometheus.Desc
+	lastSuccess, failures, missed, state, paused *prometheus.Desc
 
 	mu     sync.Mutex
 	leader bool
@@ -81,6 +82,8 @@ func newHealthCollector() *healthCollector {
 			"Scheduled fires of the definition that left no run within expect.grace.", def, nil),
 		state: prometheus.NewDesc("activity_definition_state",
 			"1 for the definition's health state (ok, failing, stale, late, missed), 0 for the others.", []string{"definition", "state"}, nil),
+		paused: prometheus.NewDesc("activity_definition_paused",
+			"1 while the definition's missed fires are explained by a pause (an operator's or auto-pause), 0 otherwise.", def, nil),
 	}
 }
 
@@ -102,6 +105,7 @@ func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.failures
 	ch <- c.missed
 	ch <- c.state
+	ch <- c.paused
 }
 
 // Collect implements prometheus.Collector.
@@ -119,6 +123,7 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.GaugeValue, float64(h.ConsecutiveFailures), id)
 		ch <- prometheus.MustNewConstMetric(c.missed, prometheus.CounterValue, float64(h.MissedTotal), id)
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, boolValue(pausedMiss(h)), id)
 		for _, s := range store.HealthStates {
 			v := 0.0
 			if h.State == s {
@@ -127,4 +132,22 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, id, string(s))
 		}
 	}
+}
+
+// pausedMiss reports whether the definition's missed fires are explained by
+// a pause someone made on purpose (docs/alerting.md#missed-fires).
+func pausedMiss(h store.DefinitionHealth) bool {
+	for _, p := range h.Problems {
+		if p.Kind == store.HealthMissed && strings.HasPrefix(p.Reason, reasonPausedBy) {
+			return true
+		}
+	}
+	return false
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -31,6 +31,7 @@ const (
 	reasonNoSchedule   = "no schedule in Temporal: the next sync creates it"
 	reasonPausedIn     = "schedule paused in Temporal: "
 	reasonNoWorker     = "no worker polling task queue "
+	reasonPausedBy     = "paused by "
 )
 
 // checkMissed looks at the nominal fires in (CheckedThrough, now-wait]:
@@ -172,7 +173,7 @@ func missedRun(d *defSpec, ep episode, reason string, now time.Time) store.Run {
 // runs.
 func (w *world) missedReason(d *defSpec, f time.Time) string {
 	if op, ok := w.pauses[d.id]; ok && !op.PausedAt.After(f) && op.ActiveAt(f) {
-		return "paused by " + cmp.Or(op.By, schedule.ByOperator) + ": " + cmp.Or(op.Note, "no note given")
+		return reasonPausedBy + cmp.Or(op.By, schedule.ByOperator) + ": " + cmp.Or(op.Note, "no note given")
 	}
 	if w.statesErr != nil {
 		return reasonTemporalDown + clip(w.statesErr.Error())

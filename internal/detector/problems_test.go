@@ -23,3 +23,21 @@ func TestRunReason(t *testing.T) {
 		}
 	}
 }
+
+func TestPausedMiss(t *testing.T) {
+	missed := func(reason string) store.DefinitionHealth {
+		return store.DefinitionHealth{State: store.HealthMissed, Problems: []store.Problem{{Kind: store.HealthMissed, Reason: reason}}}
+	}
+	for h, want := range map[*store.DefinitionHealth]bool{
+		ptr(missed("paused by operator: disk swap")):                                                                true,
+		ptr(missed("paused by auto-pause: 5 failures")):                                                             true,
+		ptr(missed("no worker polling task queue activity")):                                                        false,
+		ptr(missed("schedule paused in Temporal: by hand")):                                                         false,
+		{State: store.HealthFailing, Problems: []store.Problem{{Kind: store.HealthFailing, Reason: "paused by x"}}}: false,
+	} {
+		if got := pausedMiss(*h); got != want {
+			t.Errorf("pausedMiss(%+v) = %t, want %t", h.Problems, got, want)
+		}
+	}
+}
+
