@@ -157,7 +157,9 @@ func (c *DefinitionsListCmd) Help() string {
 and until), paused by sync (disabled in its file), paused by external (by
 hand in Temporal), not scheduled (the next sync creates it), listening or
 disabled (event definitions), removed. A bracket says how Temporal and the
-store disagree; the next sync repairs it.
+store disagree; the next sync repairs it. HEALTH is the detector's verdict
+(ok, failing, stale, late, missed; - before its first look): see
+activity-core problems and activity-core why ID.
 
 Without --limit every definition is listed, fetched from the API a page of
 1000 at a time. With --limit one page is listed and the cursor of the next
@@ -180,6 +182,7 @@ type definitionsListPage struct {
 type definitionsListItem struct {
 	store.Definition
 	ScheduleState adminapi.DefinitionState `json:"schedule_state"`
+	Health        *store.DefinitionHealth  `json:"health,omitempty"`
 }
 
 // definitionsAllPage is the page size of a whole list: the API's largest.
@@ -235,9 +238,9 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 		return printJSON(env.Stdout, all)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTRIGGER\tENABLED\tVERSION\tSOURCE\tSTATE")
+	fmt.Fprintln(tw, "ID\tTRIGGER\tENABLED\tVERSION\tSOURCE\tSTATE\tHEALTH")
 	for _, d := range all.Definitions {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, stateText(d.Definition, d.ScheduleState))
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\t%s\n", d.ID, d.TriggerType, d.Enabled, d.Version, d.SourceFile, stateText(d.Definition, d.ScheduleState), healthText(d.Health))
 	}
 	tw.Flush()
 	if all.ScheduleError != "" {
@@ -248,6 +251,15 @@ func (c *DefinitionsListCmd) Run(env *Env) error {
 		fmt.Fprintf(env.Stdout, "more: --after %s\n", all.Next)
 	}
 	return nil
+}
+
+// healthText is the HEALTH column: the detector's state, "-" before it
+// has looked at the definition (docs/alerting.md#expect).
+func healthText(h *store.DefinitionHealth) string {
+	if h == nil {
+		return "-"
+	}
+	return string(h.State)
 }
 
 // stateText is the STATE column: the state, who paused, the note, until,

@@ -40,6 +40,10 @@ func apiWithDefinitions(t *testing.T, n int) (string, string) {
 	if _, err := st.UpsertDefinitions(ctx, defs...); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.PutHealth(ctx, store.DefinitionHealth{DefinitionID: "cli.def-0001", State: store.HealthFailing, ConsecutiveFailures: 2,
+		Problems: []store.Problem{{Kind: store.HealthFailing, Reason: "exit 3"}}}); err != nil {
+		t.Fatal(err)
+	}
 	const token = "read-token-0123456789"
 	api, err := adminapi.New(adminapi.Config{Store: st, ReadToken: token, AdminToken: "admin-token-0123456789", Logger: quiet})
 	if err != nil {
@@ -74,6 +78,9 @@ func TestDefinitionsListPages(t *testing.T) {
 	}
 
 	code, out, errOut = run(t, append([]string{"definitions", "list", "--limit", "5"}, flags...)...)
+	if !regexp.MustCompile(`(?m)^cli\.def-0001 .* failing$`).MatchString(out) || !regexp.MustCompile(`(?m)^cli\.def-0002 .* -$`).MatchString(out) {
+		t.Errorf("HEALTH column: want failing for cli.def-0001 and - for one the detector has not seen:\n%s", out)
+	}
 	m := regexp.MustCompile(`more: --after (\S+)`).FindStringSubmatch(out)
 	if code != ExitOK || m == nil || !strings.Contains(out, "cli.def-0004") || strings.Contains(out, "cli.def-0005") {
 		t.Fatalf("--limit 5: exit %d\n%s%s", code, out, errOut)
