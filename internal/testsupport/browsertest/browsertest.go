@@ -198,6 +198,10 @@ func (b *Tab) wait(what, expr, want string, timeout time.Duration) string {
 // Shot saves a full-page PNG screenshot.
 func (b *Tab) Shot(name string) {
 	b.t.Helper()
+	// Chromium refuses a full-page screenshot of a page still being laid
+	// out ("Cannot take screenshot with 0 width"): wait until it is loaded
+	// and has a width.
+	b.WaitJS(`document.readyState === "complete" && document.documentElement.scrollWidth > 0 ? "laid out" : ""`, "laid out", 10*time.Second)
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
