@@ -1,0 +1,143 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/schedule"
+	"github.com/coulomb/activity-core/internal/store"
+)
+
+// Review cases: each shows one bug an operator would hit.
+
+// liveSchedules is a Temporal where every listed definition has an
+// unpaused schedule.
+type liveSchedules []string
+
+func (l liveSchedules) States(context.Context) (map[string]*schedule.State, error) {
+	out := map[string]*schedule.State{}
+	for _, id := range l {
+		out[id] = &schedule.State{DefinitionID: id, Exists: true}
+	}
+	return out, nil
+}
+
+// noPollers: every worker is down.
+type noPollers struct{}
+
+func (noPollers) HasPollers(context.Context, string) (bool, error) { return false, nil }
+
+// flakyHealthStore fails PutHealth while fail is set: a pass that dies
+// after its first writes (a restart, a store blip, the lease deadline).
+type flakyHealthStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *flakyHealthStore) PutHealth(ctx context.Context, hs ...store.DefinitionHealth) error {
+	if s.fail.Load() {
+		return errors.New("injected: the store went away")
+	}
+	return s.Store.PutHealth(ctx, hs...)
+}
+
+// TestPassRedoneAfterACrashKeepsTheMissedProblem: a pass records a missed
+// fire and enqueues its notification, then fails before saving health.
+// The next pass must end where the first would have: the definition in
+// state missed, the fire counted, and the problem notified once — not
+// "ok" with the alert already sent, and a second "missed" alert for the
+// same outage at the next fire.
+func TestPassRedoneAfterACrashKeepsTheMissedProblem(t *testing.T) {
+	clk := newClock()
+	st := &flakyHealthStore{Store: openSQLite(t, clk.Now)}
+	d := newDetector(t, Config{Store: st, Schedules: liveSchedules{"a"}, Pollers: noPollers{}, Now: clk.Now})
+	putDefs(t, st, cronDef("a"))
+	pass(t, d) // first sight
+
+	// The first fire after creation is past its one-minute grace.
+	first := clk.Now().Truncate(time.Minute).Add(time.Minute)
+	clk.advance(first.Add(90 * time.Second).Sub(clk.Now()))
+	st.fail.Store(true)
+	if _, err := d.Pass(ctxT(t)); err == nil {
+		t.Fatal("the pass did not fail")
+	}
+	if n := len(notificationsOf(t, st, "a")); n != 1 {
+		t.Fatalf("the failed pass enqueued %d notifications, want 1", n)
+	}
+	st.fail.Store(false)
+	clk.advance(time.Second)
+	pass(t, d)
+	if h := health(t, st, "a"); h.State != store.HealthMissed || h.MissedTotal != 1 {
+		t.Errorf("after the redone pass: %+v, want state missed with 1 missed fire", h)
+	}
+	// The outage goes on: the next fire joins the same problem.
+	clk.advance(time.Minute)
+	pass(t, d)
+	if got := events(notificationsOf(t, st, "a")); len(got) != 1 {
+		t.Errorf("notifications %v, want the one missed alert", got)
+	}
+}
+
+// TestFirstFireCheckedAfterDetectorDowntime: a definition seen but not
+// yet fired keeps no CheckedThrough, so its window slides with now; when
+// the detector is down (a store outage, a deploy) for longer than the
+// lookback across its first fire, that fire is never checked and its miss
+// is never reported.
+func TestFirstFireCheckedAfterDetectorDowntime(t *testing.T) {
+	clk := newClock()
+	st := openSQLite(t, clk.Now)
+	d := newDetector(t, Config{Store: st, Schedules: liveSchedules{"hourly"}, Pollers: noPollers{}, Now: clk.Now})
+	putDefs(t, st, cronDef("hourly", func(d *definition.Definition) { d.Trigger.CronExpression = "0 * * * *" }))
+	pass(t, d) // first sight: no fire yet
+	fire := clk.Now().Truncate(time.Hour).Add(time.Hour)
+	// Down from now until 21 minutes after the fire.
+	clk.advance(fire.Add(21 * time.Minute).Sub(clk.Now()))
+	pass(t, d)
+	rs := missedRuns(t, st, "hourly")
+	if len(rs) != 1 || !rs[0].ScheduledAt.Equal(fire) {
+		t.Fatalf("missed records %+v, want the %s fire", rs, fire)
+	}
+	if h := health(t, st, "hourly"); h.State != store.HealthMissed {
+		t.Errorf("health %+v, want missed", h)
+	}
+}
+
+// TestPauseAfterTheFireIsNotItsReason: the fire was missed (no worker);
+// the operator, looking into it, paused the schedule before the grace
+// ran out. The reason must not become "schedule paused in Temporal"
+// (a pause by hand outside activity-core, with the operator's note): the
+// pause came after the fire.
+func TestPauseAfterTheFireIsNotItsReason(t *testing.T) {
+	fire := t0.Add(time.Minute)
+	w := worldAt(t0.Add(150*time.Second), "a")
+	noWorker(w)
+	w.pauses["a"] = store.OperatorPause{DefinitionID: "a", Note: "investigating", PausedAt: fire.Add(30 * time.Second)}
+	st := w.states["a"]
+	st.Paused, st.PausedBy, st.Note = true, schedule.PausedByOperator, "investigating"
+	o := evaluate(specOf(t, cronDef("a")), checkedAt("a", t0), w)
+	if len(o.missed) != 1 || o.missed[0].run.SkipReason != "no worker polling task queue q" {
+		t.Fatalf("missed = %+v, want one record with reason no worker polling", o.missed)
+	}
+}
+
+// TestOverlapEndedBeforeGrace: misfire_policy skip, the run of the
+// previous fire overran this fire by 30 s and Temporal skipped it. When
+// the detector looks (after the grace) that run has ended; the reason
+// must still be the overlap, not "catch-up window passed: Temporal did
+// not fire it in time", which sends the operator to Temporal's health.
+func TestOverlapEndedBeforeGrace(t *testing.T) {
+	fire := t0.Add(time.Minute)
+	w := worldAt(t0.Add(150*time.Second), "a")
+	r0 := run("r0", "a", store.RunSucceeded, fire.Add(30*time.Second))
+	r0.StartedAt, r0.ScheduledAt = ptr(t0), ptr(t0)
+	w.finished["a"] = []store.Run{r0}
+	w.scheduled["a"] = map[int64]bool{t0.Unix(): true}
+	o := evaluate(specOf(t, cronDef("a")), checkedAt("a", t0.Add(-time.Second)), w)
+	if len(o.missed) != 1 || o.missed[0].run.SkipReason != "overlap skipped: run r0 was still running" {
+		t.Fatalf("missed = %+v, want one record with reason overlap skipped by r0", o.missed)
+	}
+}
