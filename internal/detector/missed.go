@@ -39,6 +39,14 @@ func (e *evaluation) checkMissed() {
 	from := e.missedFrom()
 	to := e.w.now.Add(-waitOf(e.d))
 	seen := e.w.scheduled[e.d.id]
+	if e.h.CheckedThrough == nil {
+		// Not fired yet: without a mark its window would slide with now,
+		// and a first fire during a detector downtime longer than the
+		// lookback would never be checked. Each fire checked below
+		// moves the mark on.
+		ct := micro(from)
+		e.h.CheckedThrough = &ct
+	}
 	for range firesPerPassMax {
 		f := e.d.cron.Next(from, e.d.loc).UTC()
 		if f.IsZero() || f.After(to) {
