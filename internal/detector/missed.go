@@ -179,9 +179,13 @@ func missedRun(d *defSpec, ep episode, reason string, now time.Time) store.Run {
 // pauses, Temporal's schedule, the task queue's pollers and the running
 // runs.
 func (w *world) missedReason(d *defSpec, f time.Time) string {
-	if op, ok := w.pauses[d.id]; ok && !op.PausedAt.After(f) && op.ActiveAt(f) {
+	op, paused := w.pauses[d.id]
+	if paused && !op.PausedAt.After(f) && op.ActiveAt(f) {
 		return "paused by " + cmp.Or(op.By, schedule.ByOperator) + ": " + cmp.Or(op.Note, "no note given")
 	}
+	// An operator pause made after f pauses Temporal's schedule now, but
+	// it did not stop f.
+	pausedSince := paused && op.PausedAt.After(f)
 	if w.statesErr != nil {
 		return reasonTemporalDown + clip(w.statesErr.Error())
 	}
@@ -189,7 +193,7 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 	switch {
 	case st == nil || !st.Exists:
 		return reasonNoSchedule
-	case st.Paused:
+	case st.Paused && !pausedSince:
 		return reasonPausedIn + cmp.Or(st.Note, "no note given")
 	}
 	if has, err := w.pollers.get(); err == nil && !has {
