@@ -141,3 +141,35 @@ func TestOverlapEndedBeforeGrace(t *testing.T) {
 		t.Fatalf("missed = %+v, want one record with reason overlap skipped by r0", o.missed)
 	}
 }
+
+// windowStore records the window of each ScheduledRunTimes.
+type windowStore struct {
+	store.Store
+	from time.Time
+}
+
+func (s *windowStore) ScheduledRunTimes(ctx context.Context, from, to time.Time) (map[string][]time.Time, error) {
+	s.from = from
+	return s.Store.ScheduledRunTimes(ctx, from, to)
+}
+
+// TestScheduledWindowIsTheBacklog: the fire-to-run query of a pass reads
+// the scheduled runs of every definition from the earliest window start.
+// A definition that fires hourly (or daily: the nightly backup) keeps its
+// mark at its last fire, so every pass read an hour (a day) of every
+// definition's runs — 10,000 definitions every 5 minutes make millions of
+// rows a pass — when only the fires not yet checked are needed.
+func TestScheduledWindowIsTheBacklog(t *testing.T) {
+	clk := newClock()
+	st := &windowStore{Store: openSQLite(t, clk.Now)}
+	d := newDetector(t, Config{Store: st, Schedules: liveSchedules{"hourly", "minutely"}, Now: clk.Now})
+	putDefs(t, st, cronDef("minutely"), cronDef("hourly", func(d *definition.Definition) { d.Trigger.CronExpression = "0 * * * *" }))
+	pass(t, d)
+	for range 70 {
+		clk.advance(time.Minute)
+		pass(t, d)
+	}
+	if back := clk.Now().Sub(st.from); back > 5*time.Minute {
+		t.Errorf("the last pass read scheduled runs from %s back, want only the fires not yet checked (a few minutes)", back)
+	}
+}
