@@ -3,6 +3,7 @@ package detector
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,5 +172,33 @@ func TestScheduledWindowIsTheBacklog(t *testing.T) {
 	}
 	if back := clk.Now().Sub(st.from); back > 5*time.Minute {
 		t.Errorf("the last pass read scheduled runs from %s back, want only the fires not yet checked (a few minutes)", back)
+	}
+}
+
+// TestAutoPauseAnnouncedOnce: pause_after_failures paused the schedule and
+// sent "paused" (to targets whose on lists it). The fires the pause then
+// holds back are missed "paused by auto-pause"; they must not announce
+// the same pause a second time.
+func TestAutoPauseAnnouncedOnce(t *testing.T) {
+	s := specOf(t, cronDef("a", func(d *definition.Definition) {
+		d.PauseAfterFailures = 2
+		d.Notify.On = append(definition.NotifyOnDefault, definition.EventPaused)
+	}))
+	w := worldAt(t0.Add(2*time.Minute+30*time.Second), "a")
+	w.finished["a"] = []store.Run{run("r1", "a", store.RunFailed, t0.Add(10*time.Second)), run("r2", "a", store.RunFailed, t0.Add(20*time.Second))}
+	o := evaluate(s, checkedAt("a", t0), w)
+	if o.pause == nil || o.pause.event == nil {
+		t.Fatalf("no auto-pause announced: %+v", o.pause)
+	}
+	// The pause is made at +30s; the next pass finds the fires after it
+	// missed.
+	w2 := worldAt(t0.Add(4*time.Minute), "a")
+	w2.pauses["a"] = store.OperatorPause{DefinitionID: "a", Note: o.pause.note, By: schedule.ByAutoPause, PausedAt: t0.Add(30 * time.Second)}
+	o2 := evaluate(s, &o.health, w2)
+	if len(o2.missed) != 1 || !strings.HasPrefix(o2.missed[0].run.SkipReason, "paused by auto-pause") {
+		t.Fatalf("missed = %+v", o2.missed)
+	}
+	if got := eventNames(o2); len(got) != 0 {
+		t.Errorf("events %v after the auto-pause was announced, want none", got)
 	}
 }
