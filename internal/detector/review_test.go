@@ -202,3 +202,40 @@ func TestAutoPauseAnnouncedOnce(t *testing.T) {
 		t.Errorf("events %v after the auto-pause was announced, want none", got)
 	}
 }
+
+// TestPauseResumedBeforeTheGraceEnds: with a long grace, an operator
+// pauses a definition for a few minutes and resumes it before the grace of
+// the held-back fires runs out. The detector then judges those fires by
+// the pauses of now (none): they are reported "missed" with the reason
+// "catch-up window passed", and alerted as missed, though the docs promise
+// that an operator pause's fires are "paused by operator" and alert only
+// targets that ask for paused.
+func TestPauseResumedBeforeTheGraceEnds(t *testing.T) {
+	clk := newClock()
+	st := openSQLite(t, clk.Now)
+	d := newDetector(t, Config{Store: st, Schedules: liveSchedules{"a"}, Now: clk.Now})
+	putDefs(t, st, cronDef("a", func(d *definition.Definition) {
+		d.Expect = &definition.Expect{Grace: definition.Duration(10 * time.Minute)}
+	}))
+	pass(t, d)
+	clk.advance(5 * time.Second)
+	if _, err := st.SetOperatorPause(ctxT(t), store.OperatorPause{DefinitionID: "a", Note: "db migration"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(3 * time.Minute)
+	if err := st.ClearOperatorPause(ctxT(t), "a"); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(12 * time.Minute)
+	pass(t, d)
+	rs := missedRuns(t, st, "a")
+	if len(rs) == 0 {
+		t.Fatal("no missed record for the paused fires")
+	}
+	if r := rs[len(rs)-1]; !strings.HasPrefix(r.SkipReason, "paused by operator: db migration") {
+		t.Errorf("reason %q, want paused by operator", r.SkipReason)
+	}
+	if got := events(notificationsOf(t, st, "a")); len(got) != 0 {
+		t.Errorf("notifications %v, want none (notify.on does not list paused)", got)
+	}
+}
