@@ -239,3 +239,27 @@ func TestPauseResumedBeforeTheGraceEnds(t *testing.T) {
 		t.Errorf("notifications %v, want none (notify.on does not list paused)", got)
 	}
 }
+
+// TestEnabledAgainIsNotStaleAtOnce: a definition disabled for a week
+// (docs: "a disabled definition expects nothing: no stale") is enabled
+// again. Its last success is a week old, so the first pass alerts "stale"
+// before the job had a chance to run, while missed fires are checked only
+// from the enabling version on.
+func TestEnabledAgainIsNotStaleAtOnce(t *testing.T) {
+	now := t0
+	def := cronDef("a", func(d *definition.Definition) {
+		d.Trigger.CronExpression = "0 3 * * *"
+		d.Expect = &definition.Expect{SucceedsWithin: definition.Duration(26 * time.Hour)}
+	})
+	rec := storeRecord(t, def, now.Add(-30*24*time.Hour))
+	rec.UpdatedAt = now.Add(-time.Minute) // the version that enabled it
+	s, err := decodeSpec(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := &store.DefinitionHealth{DefinitionID: "a", State: store.HealthOK, LastSuccessAt: ptr(now.Add(-8 * 24 * time.Hour))}
+	o := evaluate(s, prev, worldAt(now, "a"))
+	if o.health.State != store.HealthOK || len(o.events) != 0 {
+		t.Errorf("one minute after it was enabled: %+v, events %v", o.health, eventNames(o))
+	}
+}
