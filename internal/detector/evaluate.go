@@ -10,6 +10,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/notify"
+	"github.com/coulomb/activity-core/internal/schedule"
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -210,7 +211,7 @@ func (e *evaluation) notify(p *store.Problem) { e.notifyWith(p, "") }
 
 func (e *evaluation) notifyWith(p *store.Problem, workflowID string) {
 	name := problemEvent(*p)
-	if !e.d.wants(name) || !e.hasTargets() {
+	if !e.d.wants(name) || !e.hasTargets() || autoPaused(*p) {
 		return
 	}
 	key := nanos(p.Since)
@@ -222,6 +223,12 @@ func (e *evaluation) notifyWith(p *store.Problem, workflowID string) {
 	}
 	e.emit(ev)
 	p.Notified = true
+}
+
+// autoPaused reports whether p is fires held back by an auto-pause: the
+// pause itself was announced when it was made (failed), not again.
+func autoPaused(p store.Problem) bool {
+	return p.Kind == store.HealthMissed && strings.HasPrefix(p.Reason, "paused by "+schedule.ByAutoPause+": ")
 }
 
 // problemEvent is the notify event a problem is announced with.

@@ -40,6 +40,14 @@ func (e *evaluation) checkMissed() {
 	from := e.missedFrom()
 	to := e.w.now.Add(-waitOf(e.d))
 	seen := e.w.scheduled[e.d.id]
+	if e.h.CheckedThrough == nil {
+		// Not fired yet: without a mark its window would slide with now,
+		// and a first fire during a detector downtime longer than the
+		// lookback would never be checked. Each fire checked below
+		// moves the mark on.
+		ct := micro(from)
+		e.h.CheckedThrough = &ct
+	}
 	for range firesPerPassMax {
 		f := e.d.cron.Next(from, e.d.loc).UTC()
 		if f.IsZero() || f.After(to) {
@@ -172,9 +180,13 @@ func missedRun(d *defSpec, ep episode, reason string, now time.Time) store.Run {
 // pauses, Temporal's schedule, the task queue's pollers and the running
 // runs.
 func (w *world) missedReason(d *defSpec, f time.Time) string {
-	if op, ok := w.pauses[d.id]; ok && !op.PausedAt.After(f) && op.ActiveAt(f) {
+	op, paused := w.pauses[d.id]
+	if paused && !op.PausedAt.After(f) && op.ActiveAt(f) {
 		return reasonPausedBy + cmp.Or(op.By, schedule.ByOperator) + ": " + cmp.Or(op.Note, "no note given")
 	}
+	// An operator pause made after f pauses Temporal's schedule now, but
+	// it did not stop f.
+	pausedSince := paused && op.PausedAt.After(f)
 	if w.statesErr != nil {
 		return reasonTemporalDown + clip(w.statesErr.Error())
 	}
@@ -182,7 +194,7 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 	switch {
 	case st == nil || !st.Exists:
 		return reasonNoSchedule
-	case st.Paused:
+	case st.Paused && !pausedSince:
 		return reasonPausedIn + cmp.Or(st.Note, "no note given")
 	}
 	if has, err := w.pollers.get(); err == nil && !has {

@@ -236,7 +236,8 @@ func (d *Detector) startCursor(health []store.DefinitionHealth) feedCursor {
 }
 
 // scheduledRuns reads, in one query, the ScheduledAt of every run in the
-// window the missed check looks at.
+// window the missed check looks at: from the earliest fire not checked
+// yet.
 func (d *Detector) scheduledRuns(ctx context.Context, in *passInput) (map[string]map[int64]bool, error) {
 	var from time.Time
 	for _, s := range in.specs {
@@ -247,7 +248,14 @@ func (d *Detector) scheduledRuns(ctx context.Context, in *passInput) (map[string
 		if h := in.health[s.id]; h != nil {
 			ct = h.CheckedThrough
 		}
-		if f := missedFrom(s, ct, in.w.now, in.w.missedLookback); from.IsZero() || f.Before(from) {
+		// The window starts at the first fire left to check: a definition
+		// that fires daily must not make every pass read a day of every
+		// definition's runs.
+		f := s.cron.Next(missedFrom(s, ct, in.w.now, in.w.missedLookback), s.loc)
+		if f.IsZero() || f.After(in.w.now.Add(-waitOf(s))) {
+			continue
+		}
+		if from.IsZero() || f.Before(from) {
 			from = f
 		}
 	}

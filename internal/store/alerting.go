@@ -69,8 +69,11 @@ type AlertStore interface {
 	// and ignores repeats.
 	ListRunsUpdatedSince(ctx context.Context, since time.Time, afterID string, limit int) ([]Run, error)
 	// ScheduledRunTimes returns, by definition, the ScheduledAt of every
-	// run scheduled in [from, to], missed records included, ascending and
-	// without repeats: one query for every definition.
+	// run scheduled in [from, to], ascending and without repeats: one
+	// query for every definition. Missed records are left out: they are
+	// not runs of their fire, and a detector pass redone after failing
+	// part-way must find the fire missed again (it rewrites the record
+	// by its ID) rather than accounted for.
 	ScheduledRunTimes(ctx context.Context, from, to time.Time) (map[string][]time.Time, error)
 	// LastSuccesses returns, by definition, the FinishedAt of its latest
 	// succeeded run.

@@ -386,8 +386,8 @@ func (s *Store) ListRunsUpdatedSince(ctx context.Context, since time.Time, after
 // runs_scheduled_idx.
 func (s *Store) ScheduledRunTimes(ctx context.Context, from, to time.Time) (map[string][]time.Time, error) {
 	rows, err := s.pool.Query(ctx, `SELECT definition_id, scheduled_at FROM runs
-		WHERE scheduled_at >= $1 AND scheduled_at <= $2 ORDER BY definition_id, scheduled_at`,
-		contract.Time(from), contract.Time(to))
+		WHERE scheduled_at >= $1 AND scheduled_at <= $2 AND status <> $3 ORDER BY definition_id, scheduled_at`,
+		contract.Time(from), contract.Time(to), string(store.RunMissed))
 	if err != nil {
 		return nil, fmt.Errorf("listing scheduled run times: %w", dbErr(err))
 	}

@@ -428,8 +428,8 @@ func (f feedRow) Scan(dest ...any) error { return f.rows.Scan(append(dest, f.raw
 // runs_scheduled_idx.
 func (s *Store) ScheduledRunTimes(ctx context.Context, from, to time.Time) (map[string][]time.Time, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT id, definition_id, scheduled_at FROM runs
-		WHERE scheduled_at >= ? AND scheduled_at <= ? ORDER BY definition_id, scheduled_at`,
-		fmtTime(from), fmtTime(to))
+		WHERE scheduled_at >= ? AND scheduled_at <= ? AND status <> ? ORDER BY definition_id, scheduled_at`,
+		fmtTime(from), fmtTime(to), string(store.RunMissed))
 	if err != nil {
 		return nil, fmt.Errorf("listing scheduled run times: %w", dbErr(err))
 	}

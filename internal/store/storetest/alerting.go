@@ -568,7 +568,8 @@ func testScheduledRunTimes(t *testing.T, d Driver) {
 	if err != nil {
 		t.Fatalf("ScheduledRunTimes: %v", err)
 	}
-	want := map[string][]time.Time{"ex.a": {*at(0), *at(1), *at(2)}, "ex.b": {*at(1)}}
+	// The missed record at 1m is not a run of that fire.
+	want := map[string][]time.Time{"ex.a": {*at(0), *at(2)}, "ex.b": {*at(1)}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ScheduledRunTimes([0m, 2m]) = %v, want %v", got, want)
 	}
