@@ -40,4 +40,3 @@ func TestPausedMiss(t *testing.T) {
 		}
 	}
 }
-
