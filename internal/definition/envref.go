@@ -43,6 +43,26 @@ func ExpandEnvRefs(s string, lookup func(string) (string, bool)) (string, error)
 	return out, nil
 }
 
+// ExpandSecrets is ExpandEnvRefs through a resolver that may refuse a
+// name (the secret allow-list): the first refusal is returned as is, and
+// every value resolved is passed to remember, so the caller can redact it.
+func ExpandSecrets(s string, resolve func(string) (string, error), remember func(string)) (string, error) {
+	var failure error
+	out, err := ExpandEnvRefs(s, func(name string) (string, bool) {
+		v, err := resolve(name)
+		if err != nil {
+			failure = cmp.Or(failure, err)
+			return "", false
+		}
+		remember(v)
+		return v, true
+	})
+	if failure != nil {
+		return "", failure
+	}
+	return out, err
+}
+
 // SecretRef is one ${env:NAME} reference, or a secret named by a
 // notification target, and where it is.
 type SecretRef struct {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/secret"
@@ -28,8 +26,7 @@ const minSecretLen = 3
 // (docs/definitions.md#secrets-envname).
 type secrets struct {
 	resolve func(string) (string, error)
-	values  map[string]bool
-	forms   []string // every form of every value, longest first; nil when stale
+	values  *secret.Values
 }
 
 // newSecrets resolves through list; a nil list allows nothing.
@@ -38,7 +35,7 @@ func newSecrets(list *secret.AllowList) *secrets {
 }
 
 func newSecretsFunc(resolve func(string) (string, error)) *secrets {
-	return &secrets{resolve: resolve, values: map[string]bool{}}
+	return &secrets{resolve: resolve, values: secret.NewValues(Redacted, minSecretLen)}
 }
 
 // errSecret marks a reference the allow-list refused or that has no value:
@@ -48,29 +45,11 @@ var errSecret = errors.New("secret reference")
 // expand resolves the references in s. A name outside the allow-list, or
 // allowed but unset, is an error that names it and the setting.
 func (s *secrets) expand(v string) (string, error) {
-	var failure error
-	out, err := definition.ExpandEnvRefs(v, func(name string) (string, bool) {
-		val, err := s.resolve(name)
-		if err != nil {
-			if failure == nil {
-				failure = err
-			}
-			return "", false
-		}
-		s.remember(val)
-		return val, true
-	})
-	if failure != nil {
-		return "", fmt.Errorf("%w: %w", errSecret, failure)
+	out, err := definition.ExpandSecrets(v, s.resolve, s.values.Add)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errSecret, err)
 	}
-	return out, err
-}
-
-func (s *secrets) remember(val string) {
-	if len(val) >= minSecretLen && !s.values[val] {
-		s.values[val] = true
-		s.forms = nil
-	}
+	return out, nil
 }
 
 // expandAny resolves references in every string inside a JSON-like value.
@@ -102,35 +81,14 @@ func (s *secrets) expandAny(v any) (any, error) {
 	return v, nil
 }
 
-// redact replaces every form of every resolved secret in text, longest
-// first (so a secret containing another is replaced whole).
-func (s *secrets) redact(text string) string {
-	if len(s.values) == 0 || text == "" {
-		return text
-	}
-	if s.forms == nil {
-		seen := map[string]bool{}
-		for v := range s.values {
-			for _, f := range secret.Forms(v) {
-				if len(f) >= minSecretLen && !seen[f] {
-					seen[f] = true
-					s.forms = append(s.forms, f)
-				}
-			}
-		}
-		slices.SortFunc(s.forms, func(a, b string) int { return len(b) - len(a) })
-	}
-	for _, f := range s.forms {
-		text = strings.ReplaceAll(text, f, Redacted)
-	}
-	return text
-}
+// redact replaces every form of every resolved secret in text.
+func (s *secrets) redact(text string) string { return s.values.Redact(text) }
 
 // redactJSON redacts a JSON document so that it stays valid JSON: every
 // string (and object key) is redacted after decoding, so an escaped form
 // of a secret is caught too, and the document is encoded again.
 func (s *secrets) redactJSON(raw json.RawMessage) json.RawMessage {
-	if len(s.values) == 0 || len(raw) == 0 {
+	if s.values.Empty() || len(raw) == 0 {
 		return raw
 	}
 	var v any

@@ -137,9 +137,8 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 	sec := newSecretsFunc(lookup)
 	forget := func() {
 		for name := range unresolved {
-			delete(sec.values, "${env:"+name+"}")
+			sec.values.Forget("${env:" + name + "}")
 		}
-		sec.forms = nil
 	}
 
 	// Context: resolve what GatherContext would resolve (so its secrets are

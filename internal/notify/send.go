@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/secret"
@@ -16,7 +14,7 @@ import (
 // ${env:NAME}, a signing key, the SMTP password) masked: it is stored on
 // the notification and logged.
 func (n *Notifier) send(ctx context.Context, t definition.NotifyTarget, p payload) error {
-	red := &redactor{}
+	red := newRedactor()
 	red.add(n.cfg.SMTP.Password)
 	var err error
 	switch t.Kind {
@@ -48,21 +46,7 @@ func cmpKind(k string) string {
 // and remembers what it resolved, for redaction. The error names the
 // reference, never a value.
 func (n *Notifier) resolve(s string, red *redactor) (string, error) {
-	var failure error
-	out, err := definition.ExpandEnvRefs(s, func(name string) (string, bool) {
-		v, err := n.secrets.Resolve(name)
-		if err != nil {
-			if failure == nil {
-				failure = err
-			}
-			return "", false
-		}
-		red.add(v)
-		return v, true
-	})
-	if failure != nil {
-		return "", failure
-	}
+	out, err := definition.ExpandSecrets(s, n.secrets.Resolve, red.add)
 	if err != nil {
 		return "", err
 	}
@@ -88,35 +72,20 @@ func isPermanent(err error) bool {
 }
 
 // redactor masks the secrets one send resolved.
-type redactor struct{ values []string }
+type redactor struct{ values *secret.Values }
 
 // minRedactLen is the shortest value masked: masking every "ab" in an
 // error would destroy it and protect nothing.
 const minRedactLen = 4
 
-func (r *redactor) add(v string) {
-	if len(v) >= minRedactLen {
-		r.values = append(r.values, v)
-	}
-}
+func newRedactor() *redactor { return &redactor{values: secret.NewValues(secret.Mask, minRedactLen)} }
+
+func (r *redactor) add(v string) { r.values.Add(v) }
 
 // scrub returns err with every form of every resolved value masked,
 // longest first, keeping whether it is permanent.
 func (r *redactor) scrub(err error) error {
-	text := err.Error()
-	var forms []string
-	for _, v := range r.values {
-		for _, f := range secret.Forms(v) {
-			if len(f) >= minRedactLen {
-				forms = append(forms, f)
-			}
-		}
-	}
-	// Longest first, so a secret that contains another is masked whole.
-	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
-	for _, f := range forms {
-		text = strings.ReplaceAll(text, f, secret.Mask)
-	}
+	text := r.values.Redact(err.Error())
 	if isPermanent(err) {
 		return &permanentError{err: errors.New(text)}
 	}
