@@ -71,6 +71,11 @@ type harness struct {
 	held     map[string]string
 	asked    []LockRequest
 	released []string
+	// lastStart is the start time of the last workflow run: the SDK's test
+	// environment gives every workflow the same run ID, so the lean run's
+	// record ID (from run ID and start millisecond) is unique only if no
+	// two runs start in the same millisecond.
+	lastStart time.Time
 }
 
 func newHarness(t *testing.T) *harness {
@@ -136,6 +141,8 @@ func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironm
 	env.RegisterActivity(h.acts)
 	h.stubLocks(env)
 	env.SetTestTimeout(time.Minute)
+	h.lastStart = later(time.Now(), h.lastStart.Add(time.Millisecond))
+	env.SetStartTime(h.lastStart)
 	if hook != nil {
 		hook(env)
 	}
@@ -159,6 +166,13 @@ func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironm
 		h.t.Fatal(err)
 	}
 	return &out, werr, run
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func cronShell(id, extra string) string {
