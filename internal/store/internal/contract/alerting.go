@@ -128,13 +128,7 @@ func TimelineQuery(f store.TimelineFilter) (int, error) {
 	if err := Key("definition id of the timeline", f.DefinitionID); err != nil {
 		return 0, err
 	}
-	switch {
-	case f.Limit <= 0:
-		return store.TimelineLimitDefault, nil
-	case f.Limit > store.TimelineLimitMax:
-		return store.TimelineLimitMax, nil
-	}
-	return f.Limit, nil
+	return pageSize(f.Limit, store.TimelineLimitDefault, store.TimelineLimitMax), nil
 }
 
 // PrepareNotification validates and normalizes a notification to
@@ -211,13 +205,7 @@ func CheckNotification(n store.Notification) error {
 // NotificationLimit is the number of notifications a list returns for a
 // requested limit.
 func NotificationLimit(n int) int {
-	switch {
-	case n <= 0:
-		return store.NotificationLimitDefault
-	case n > store.NotificationLimitMax:
-		return store.NotificationLimitMax
-	}
-	return n
+	return pageSize(n, store.NotificationLimitDefault, store.NotificationLimitMax)
 }
 
 // NotificationQuery checks a notification filter and returns its limit.
@@ -230,13 +218,7 @@ func NotificationQuery(f store.NotificationFilter) (int, error) {
 
 // FeedLimit is the number of runs ListRunsUpdatedSince returns for a
 // requested limit: the detector reads its feed in large pages.
-func FeedLimit(n int) int {
-	switch {
-	case n <= 0, n > store.RunListLimitMax:
-		return store.RunListLimitMax
-	}
-	return n
-}
+func FeedLimit(n int) int { return pageSize(n, store.RunListLimitMax, store.RunListLimitMax) }
 
 // CheckLease checks the arguments of AcquireLease.
 func CheckLease(name, holder string, ttl time.Duration) error {

@@ -294,27 +294,25 @@ func SkipCorrupt(ctx context.Context, logger *slog.Logger, err error) error {
 	return nil
 }
 
-// Limit is the page size ListRuns uses for a requested limit.
-func Limit(n int) int {
+// pageSize is a requested limit n as a list uses it: def for 0 or less,
+// at most max.
+func pageSize(n, def, max int) int {
 	switch {
 	case n <= 0:
-		return store.RunListLimitDefault
-	case n > store.RunListLimitMax:
-		return store.RunListLimitMax
+		return def
+	case n > max:
+		return max
 	}
 	return n
 }
 
+// Limit is the page size ListRuns uses for a requested limit.
+func Limit(n int) int { return pageSize(n, store.RunListLimitDefault, store.RunListLimitMax) }
+
 // DefinitionLimit is the page size ListDefinitionsPage uses for a
 // requested limit.
 func DefinitionLimit(n int) int {
-	switch {
-	case n <= 0:
-		return store.DefinitionListLimitDefault
-	case n > store.DefinitionListLimitMax:
-		return store.DefinitionListLimitMax
-	}
-	return n
+	return pageSize(n, store.DefinitionListLimitDefault, store.DefinitionListLimitMax)
 }
 
 // definitionCursorPrefix tells a definition cursor from a run cursor
