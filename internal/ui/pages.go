@@ -254,16 +254,14 @@ func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) erro
 // alerting fills a definition page's health, timeline and notifications.
 func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) error {
 	id := d.Def.ID
-	health, err := u.cfg.API.Health(ctx, id)
-	if err != nil {
-		return err
-	}
-	if h, ok := health[id]; ok {
-		d.Health = &h
-	}
 	d.Since = cmp.Or(strings.TrimSpace(r.URL.Query().Get("since")), "7d")
+	var err error
 	if d.Timeline, err = u.cfg.API.Timeline(ctx, id, d.Since, "", timelineShown); err != nil {
 		return err
+	}
+	// The story's "now" holds the health the page shows: one read.
+	if now := d.Timeline.Now; now != nil {
+		d.Health = now.Health
 	}
 	d.Notifications, err = u.cfg.API.Notifications(ctx, store.NotificationFilter{DefinitionID: id, Limit: notificationsShown})
 	return err
