@@ -3,6 +3,7 @@ package detector
 import (
 	"cmp"
 	"fmt"
+	"github.com/coulomb/activity-core/internal/limits"
 	"strconv"
 	"strings"
 	"time"
@@ -188,7 +189,7 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 	// it did not stop f.
 	pausedSince := paused && op.PausedAt.After(f)
 	if w.statesErr != nil {
-		return reasonTemporalDown + clip(w.statesErr.Error())
+		return reasonTemporalDown + limits.Clip(w.statesErr.Error(), reasonMax)
 	}
 	st := w.states[d.id]
 	switch {
@@ -235,14 +236,6 @@ func latest(t time.Time, ts ...time.Time) time.Time {
 		}
 	}
 	return t
-}
-
-// clip bounds text built from an error, keeping it valid UTF-8.
-func clip(s string) string {
-	if len(s) <= reasonMax {
-		return s
-	}
-	return strings.ToValidUTF8(s[:reasonMax], "") + "…"
 }
 
 // overlapping returns a cron run of the definition that was going at f:

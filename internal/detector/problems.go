@@ -3,6 +3,7 @@ package detector
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/coulomb/activity-core/internal/limits"
 	"strings"
 	"time"
 
@@ -87,7 +88,7 @@ func runReason(r store.Run) string {
 	case r.ExitCode != nil:
 		s += fmt.Sprintf(": exit status %d", *r.ExitCode)
 	}
-	return clip(s)
+	return limits.Clip(s, reasonMax)
 }
 
 // mustJSON marshals values that always marshal (store records, maps of

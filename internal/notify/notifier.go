@@ -9,12 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coulomb/activity-core/internal/limits"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -246,7 +246,7 @@ func (n *Notifier) deliverBatch(ctx context.Context, b *batch) []store.Notificat
 // failed records a failed attempt on row: retried with backoff, or given
 // up when the error is permanent or the notification is GiveUpAfter old.
 func (n *Notifier) failed(row *store.Notification, err error, now time.Time, kind string) {
-	row.LastError = clip(err.Error(), lastErrorMax)
+	row.LastError = limits.Clip(err.Error(), lastErrorMax)
 	if isPermanent(err) || now.Sub(row.CreatedAt) >= GiveUpAfter {
 		row.Status = store.NotificationFailed
 		n.metrics.result(kind, resultFailed)
@@ -331,7 +331,7 @@ func timelineEntry(row store.Notification, grouped int) store.TimelineEntry {
 		summary += fmt.Sprintf(" (one message with %d others)", grouped-1)
 	}
 	if row.Status == store.NotificationFailed {
-		summary = fmt.Sprintf("%s notification to %s given up after %d attempts: %s", row.Event, row.Target, row.Attempts, clip(row.LastError, 200))
+		summary = fmt.Sprintf("%s notification to %s given up after %d attempts: %s", row.Event, row.Target, row.Attempts, limits.Clip(row.LastError, 200))
 	}
 	detail, _ := json.Marshal(map[string]any{
 		"notification_id": row.ID, "event": row.Event, "target": row.Target, "status": row.Status,
@@ -354,15 +354,4 @@ func groupID(rows []store.Notification) string {
 		h.Write([]byte{0})
 	}
 	return "group-" + hex.EncodeToString(h.Sum(nil))[:32]
-}
-
-// clip cuts s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

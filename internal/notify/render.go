@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"github.com/coulomb/activity-core/internal/limits"
 	"net/url"
 	"slices"
 	"strings"
@@ -70,7 +71,7 @@ func (n *Notifier) message(row store.Notification) Message {
 		m.At = row.CreatedAt
 	}
 	m.StderrTail = tail(m.StderrTail, StderrTailMax)
-	m.Reason, m.Description = clip(m.Reason, reasonMax), clip(m.Description, descriptionMax)
+	m.Reason, m.Description = limits.Clip(m.Reason, reasonMax), limits.Clip(m.Description, descriptionMax)
 	m.RunURL, m.WorkflowURL = n.runURL(m), n.workflowURL(m)
 	return m
 }

@@ -72,16 +72,6 @@ func TestTail(t *testing.T) {
 	}
 }
 
-func TestClip(t *testing.T) {
-	t.Parallel()
-	if got := clip("héllo", 2); got != "h…" {
-		t.Errorf("clip = %q", got)
-	}
-	if got := clip("hello", 5); got != "hello" {
-		t.Errorf("clip = %q", got)
-	}
-}
-
 // TestMessageBounds: whatever a stored message holds, what is sent is
 // bounded: the stderr tail to 2 KiB, the reason and description clipped.
 func TestMessageBounds(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coulomb/activity-core/internal/limits"
 	"io"
 	"net/http"
 	"net/url"
@@ -189,7 +190,7 @@ func (n *Notifier) post(ctx context.Context, target string, body []byte, h http.
 	shown, _ := io.ReadAll(io.LimitReader(resp.Body, responseShown))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, responseDrained))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST answered %s: %s", resp.Status, clip(oneLine(strings.TrimSpace(string(shown))), 200))
+		return fmt.Errorf("POST answered %s: %s", resp.Status, limits.Clip(oneLine(strings.TrimSpace(string(shown))), 200))
 	}
 	return nil
 }
