@@ -79,9 +79,9 @@ type RunStarted struct {
 	WorkflowRunID string `json:"workflow_run_id"`
 }
 
-// Runner starts manual runs.
+// Runner starts manual runs on the definition's pool.
 type Runner interface {
-	StartManual(ctx context.Context, definitionID string) (RunStarted, error)
+	StartRun(ctx context.Context, req RunRequest) (RunStarted, error)
 }
 
 // Check is one dependency /readyz looks at.
@@ -184,6 +184,7 @@ func (s *Server) table() []route {
 		{"GET", "/api/v1/notifications", read, s.listNotifications},
 		{"GET", "/api/v1/runs", read, s.listRuns},
 		{"GET", "/api/v1/runs/{id}", read, s.getRun},
+		{"GET", "/api/v1/runs/{id}/output", read, s.getRunOutput},
 		{"POST", "/api/v1/events/explain", read, s.explain},
 	}
 }
@@ -650,7 +651,7 @@ func (s *Server) RunDefinition(ctx context.Context, id string) (RunStarted, erro
 	if def.Removed() {
 		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339)), ""}
 	}
-	return s.cfg.Runner.StartManual(ctx, id)
+	return s.cfg.Runner.StartRun(ctx, RunRequest{DefinitionID: id})
 }
 
 type pauseRequest struct {

@@ -63,7 +63,8 @@ func (f *fakeSchedules) Describe(_ context.Context, id string) (*ScheduleInfo, e
 
 type fakeRunner struct{}
 
-func (fakeRunner) StartManual(_ context.Context, id string) (RunStarted, error) {
+func (fakeRunner) StartRun(_ context.Context, req RunRequest) (RunStarted, error) {
+	id := req.DefinitionID
 	return RunStarted{RunID: "r-1", WorkflowID: "activity-core:manual:" + id + ":r-1", WorkflowRunID: "wr-1"}, nil
 }
 

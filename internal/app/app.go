@@ -431,11 +431,11 @@ type runner struct {
 	taskQueue string
 }
 
-func (r runner) StartManual(ctx context.Context, definitionID string) (adminapi.RunStarted, error) {
+func (r runner) StartRun(ctx context.Context, req adminapi.RunRequest) (adminapi.RunStarted, error) {
 	runID := engine.NewRunID()
-	wid := "activity-core:manual:" + definitionID + ":" + runID
-	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: r.taskQueue}, engine.RunWorkflowName,
-		engine.RunInput{RunID: runID, DefinitionID: definitionID, Trigger: store.RunTriggerManual})
+	wid := "activity-core:manual:" + req.DefinitionID + ":" + runID
+	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: engine.TaskQueueFor(r.taskQueue, req.Pool)}, engine.RunWorkflowName,
+		engine.RunInput{RunID: runID, DefinitionID: req.DefinitionID, Trigger: store.RunTriggerManual, Inputs: req.Inputs})
 	if err != nil {
 		return adminapi.RunStarted{}, fmt.Errorf("starting workflow: %w: %v", store.ErrUnavailable, err)
 	}

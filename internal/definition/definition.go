@@ -93,6 +93,13 @@ type Definition struct {
 	Expect             *Expect `json:"expect,omitempty"`
 	Notify             *Notify `json:"notify,omitempty"`
 	PauseAfterFailures int     `json:"pause_after_failures,omitempty"`
+	// RunOn is the worker pool (docs/run-control.md#placement); empty is
+	// PoolDefault, and is left out of the canonical form so definitions
+	// without it keep their hash.
+	RunOn string `json:"run_on,omitempty"`
+	// Inputs are the typed parameters runs take, in file order
+	// (docs/definitions.md#inputs).
+	Inputs []InputDecl `json:"inputs,omitempty"`
 
 	// Source is where the definition was read from; not part of the
 	// canonical form (moving a file is not a change of behaviour).
@@ -142,6 +149,9 @@ type Trigger struct {
 	// Filters maps a dotted payload path to the globs its value may match
 	// (any of them).
 	Filters map[string][]string `json:"filters,omitempty"`
+
+	// Inputs set the declared inputs of the runs this trigger starts.
+	Inputs map[string]TriggerInput `json:"inputs,omitempty"`
 }
 
 // ContextSource is one piece of context gathered before the rule runs.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"io"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
@@ -34,6 +35,11 @@ type RunInput struct {
 	// ChainDepth counts how many lifecycle events led to this run; the
 	// router uses it to stop definitions that trigger themselves in a loop.
 	ChainDepth int `json:"chain_depth,omitempty"`
+	// Inputs are the values a manual run was given (or a rerun copied),
+	// before defaults; BeginRun resolves them against the definition it
+	// loads and records the result. Schedules and events leave it empty:
+	// their inputs come from trigger.inputs.
+	Inputs map[string]any `json:"inputs,omitempty"`
 }
 
 // Event is the message that triggered an event run, as rules see it
@@ -67,4 +73,25 @@ type LifecycleEvent struct {
 	StartedAt    *time.Time       `json:"started_at,omitempty"`
 	FinishedAt   *time.Time       `json:"finished_at,omitempty"`
 	ChainDepth   int              `json:"chain_depth"`
+}
+
+// TaskQueueFor is the Temporal task queue of a worker pool
+// (docs/run-control.md#placement): the deployment's base queue for the
+// default pool (so existing schedules keep theirs), base + "." + pool for
+// the others.
+func TaskQueueFor(base, pool string) string {
+	if pool == "" || pool == "default" {
+		return base
+	}
+	return base + "." + pool
+}
+
+// OutputSink carries a running command's output to live viewers
+// (docs/run-control.md#live-output). Open is called once per attempt
+// before the command starts; redact is the run's secret redaction and
+// longest the length of the longest text it replaces, so a secret split
+// across writes is still caught. The writers must not block the command;
+// done flushes and ends the stream.
+type OutputSink interface {
+	Open(runID string, redact func(string) string, longest int) (stdout, stderr io.Writer, done func())
 }

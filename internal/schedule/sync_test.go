@@ -141,7 +141,7 @@ func TestSyncRename(t *testing.T) {
 	// What the daily schedule starts, and how.
 	d := mustDescribe(t, e.sid("ops.report-daily"))
 	in, a := runInput(t, d)
-	if in != (engine.RunInput{DefinitionID: "ops.report-daily", Trigger: store.RunTriggerCron}) {
+	if !reflect.DeepEqual(in, engine.RunInput{DefinitionID: "ops.report-daily", Trigger: store.RunTriggerCron}) {
 		t.Errorf("daily run input = %+v", in)
 	}
 	if a.ID != e.prefix+"run:ops.report-daily" || a.TaskQueue != engine.TaskQueueDefault || a.Workflow != engine.RunWorkflowName {

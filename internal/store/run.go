@@ -52,12 +52,15 @@ const (
 	RunTriggerOnce   RunTrigger = "once"
 	RunTriggerEvent  RunTrigger = "event"
 	RunTriggerManual RunTrigger = "manual"
+	// RunTriggerBackfill: Temporal's schedule backfill fired it for a
+	// past fire time an operator asked for (ScheduledAt).
+	RunTriggerBackfill RunTrigger = "backfill"
 )
 
 // Valid reports whether t is a known trigger.
 func (t RunTrigger) Valid() bool {
 	switch t {
-	case RunTriggerCron, RunTriggerOnce, RunTriggerEvent, RunTriggerManual:
+	case RunTriggerCron, RunTriggerOnce, RunTriggerEvent, RunTriggerManual, RunTriggerBackfill:
 		return true
 	}
 	return false
@@ -76,12 +79,15 @@ const (
 	// StageExpectation: the instruction succeeded but its output did not
 	// match expect.output_matches.
 	StageExpectation RunStage = "expectation"
+	// StageInputs: the run's inputs did not fit the definition's
+	// declaration (a CEL expression over the event gave a bad value).
+	StageInputs RunStage = "inputs"
 )
 
 // Valid reports whether s is a known stage (or none).
 func (s RunStage) Valid() bool {
 	switch s {
-	case StageNone, StageContext, StageRule, StageInstruction, StageExpectation:
+	case StageNone, StageContext, StageRule, StageInstruction, StageExpectation, StageInputs:
 		return true
 	}
 	return false
@@ -132,6 +138,16 @@ type Run struct {
 	Stderr  string `json:"stderr,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Attempt int    `json:"attempt,omitempty"`
+	// Pool is the worker pool (run_on) the run was placed on; empty is
+	// the default pool.
+	Pool string `json:"pool,omitempty"`
+	// Inputs are the run's resolved inputs as a JSON object; nil when the
+	// definition declares none.
+	Inputs json.RawMessage `json:"inputs,omitempty"`
+	// CanceledBy and CancelNote say who asked to cancel the run and why
+	// (RequestRunCancel); UpdateRun keeps them when given empty.
+	CanceledBy string `json:"canceled_by,omitempty"`
+	CancelNote string `json:"cancel_note,omitempty"`
 	// CreatedAt is set by CreateRun and orders ListRuns; it never changes.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`

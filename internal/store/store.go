@@ -42,6 +42,9 @@ type Store interface {
 	// AlertStore is what the detector, the notifier and the timeline
 	// keep (docs/alerting.md).
 	AlertStore
+	// RunControlStore is the audit, sessions and backfills
+	// (docs/run-control.md).
+	RunControlStore
 
 	// UpsertDefinitions writes the definitions a sync found, in one
 	// transaction, keyed by ID and compared by ContentHash: a new ID is

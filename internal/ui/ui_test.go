@@ -85,7 +85,8 @@ type fakeRunner struct {
 	stdout string
 }
 
-func (f *fakeRunner) StartManual(ctx context.Context, id string) (adminapi.RunStarted, error) {
+func (f *fakeRunner) StartRun(ctx context.Context, req adminapi.RunRequest) (adminapi.RunStarted, error) {
+	id := req.DefinitionID
 	runID := fmt.Sprintf("run-%d", time.Now().UnixNano())
 	now := time.Now()
 	code := 0
