@@ -630,7 +630,7 @@ func (s *Server) DescribeSchedule(ctx context.Context, def store.Definition) (*S
 }
 
 func (s *Server) runDefinition(w http.ResponseWriter, r *http.Request) error {
-	started, err := s.RunDefinition(r.Context(), r.PathValue("id"))
+	started, err := s.RunDefinition(r.Context(), r.PathValue("id"), nil, "")
 	if err != nil {
 		return err
 	}
@@ -640,7 +640,9 @@ func (s *Server) runDefinition(w http.ResponseWriter, r *http.Request) error {
 
 // RunDefinition starts a manual run as POST /api/v1/definitions/{id}/run
 // does: a removed definition is refused, a disabled one runs.
-func (s *Server) RunDefinition(ctx context.Context, id string) (RunStarted, error) {
+// inputs are the given values (docs/run-control.md#inputs); note goes to
+// the audit.
+func (s *Server) RunDefinition(ctx context.Context, id string, inputs map[string]any, note string) (RunStarted, error) {
 	if s.cfg.Runner == nil {
 		return RunStarted{}, unavailable("starting runs")
 	}
@@ -651,7 +653,7 @@ func (s *Server) RunDefinition(ctx context.Context, id string) (RunStarted, erro
 	if def.Removed() {
 		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339)), ""}
 	}
-	return s.cfg.Runner.StartRun(ctx, RunRequest{DefinitionID: id})
+	return s.cfg.Runner.StartRun(ctx, RunRequest{DefinitionID: id, Inputs: inputs})
 }
 
 type pauseRequest struct {

@@ -39,7 +39,10 @@ type Engines struct {
 	DatabaseURL       string `name:"database-url" env:"ACTIVITY_DATABASE_URL" help:"Store: postgres://user@host:5432/db or sqlite:///path/to/file.db." placeholder:"URL"`
 	TemporalAddress   string `name:"temporal-address" env:"ACTIVITY_TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Temporal frontend host:port."`
 	TemporalNamespace string `name:"temporal-namespace" env:"ACTIVITY_TEMPORAL_NAMESPACE" default:"default" help:"Temporal namespace."`
-	TaskQueue         string `name:"task-queue" env:"ACTIVITY_TASK_QUEUE" default:"activity-core" help:"Temporal task queue the workers poll."`
+	TaskQueue         string `name:"task-queue" env:"ACTIVITY_TASK_QUEUE" default:"activity-core" help:"Base Temporal task queue: the default pool's; pool P polls <base>.P (docs/run-control.md#placement)."`
+	// Pools are the worker pools a worker serves (run_on); empty means
+	// the default pool only.
+	Pools []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools this worker serves (run_on), comma-separated; 'default' is the pool of definitions without run_on (docs/run-control.md#placement)." placeholder:"POOL,..."`
 	NATSURL           string `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
 	NATSStream        string `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
 	NATSSubjects      string `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
@@ -72,6 +75,15 @@ type HTTP struct {
 	HTTPAddr   string `name:"http" env:"ACTIVITY_HTTP_ADDR" default:"127.0.0.1:8080" help:"Address the HTTP API listens on."`
 	AdminToken string `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Bearer token for admin endpoints (sync, run, pause)." placeholder:"TOKEN"`
 	ReadToken  string `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Bearer token for read endpoints (the admin token works too)." placeholder:"TOKEN"`
+	// TokensFile holds named tokens with roles
+	// (docs/run-control.md#who-did-what).
+	TokensFile string `name:"tokens-file" env:"ACTIVITY_TOKENS_FILE" help:"File of named tokens, one per line: NAME ROLE sha256:HEX (roles read, operate, admin); 'activity-core tokens new' makes a line." placeholder:"FILE"`
+	// TrustForwardedProto marks dashboard cookies Secure when a
+	// TLS-terminating proxy sends X-Forwarded-Proto: https.
+	TrustForwardedProto bool `name:"trust-forwarded-proto" env:"ACTIVITY_TRUST_FORWARDED_PROTO" help:"Trust X-Forwarded-Proto from the proxy in front of the api: with https, dashboard cookies are marked Secure."`
+	// OutputViewersMax bounds the live-output streams one api process
+	// serves at once.
+	OutputViewersMax int `name:"output-viewers-max" env:"ACTIVITY_OUTPUT_VIEWERS_MAX" default:"64" help:"Most live-output streams (runs logs -f, run pages) one api process serves at once; more are refused with 503."`
 }
 
 // Secrets is the operator's allow-list of what ${env:NAME} may resolve

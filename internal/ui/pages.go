@@ -269,7 +269,7 @@ func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) e
 
 func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
-	started, err := u.cfg.API.RunDefinition(r.Context(), id)
+	started, err := u.cfg.API.RunDefinition(r.Context(), id, nil, "")
 	if err != nil {
 		return err
 	}
