@@ -55,8 +55,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 
 // frame is what the layout needs besides the page's own data.
 type frame struct {
-	Title   string
-	Nav     string
+	Title  string
+	Nav    string
 	Signed bool
 	// Name and Role are who signed in; Operate and Admin say which
 	// buttons to show (the pages refuse them again to other roles).
