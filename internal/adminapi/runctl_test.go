@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
@@ -626,5 +629,66 @@ func TestMethodsNeedAPrincipal(t *testing.T) {
 	}
 	if recs := e.audit(); len(recs) != 1 || recs[0].Outcome != store.AuditRefused || recs[0].Surface != "ui" {
 		t.Errorf("audit: %+v", recs)
+	}
+}
+
+// TestOpenAPIRunControl checks the run-control endpoints' answers against
+// the schemas openapi.json documents for them.
+func TestOpenAPIRunControl(t *testing.T) {
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("https://activity-core.local/openapi.json", raw); err != nil {
+		t.Fatal(err)
+	}
+	e := newRCEnv(t)
+	e.createRun("r-run", "t.a", store.RunRunning, "")
+	e.createRun("r-done", "t.in", store.RunSucceeded, `{"repo":"org/app"}`)
+	win := `"from":"2026-05-01T00:00:00Z","to":"2026-05-01T02:00:00Z"`
+	for _, tc := range []struct {
+		method, docPath, path, token, body string
+		want                               int
+	}{
+		{"POST", "/api/v1/definitions/{id}/run", "/api/v1/definitions/t.b/run", aliceToken, `{"note":"n"}`, 202},
+		{"POST", "/api/v1/definitions/{id}/run", "/api/v1/definitions/t.in/run", aliceToken, `{"inputs":{"depth":"x"}}`, 400},
+		{"POST", "/api/v1/definitions/{id}/run", "/api/v1/definitions/t.a/run", bobToken, "", 403},
+		{"GET", "/api/v1/runs", "/api/v1/runs", bobToken, "", 200},
+		{"GET", "/api/v1/runs/{id}", "/api/v1/runs/r-done", bobToken, "", 200},
+		{"POST", "/api/v1/runs/{id}/rerun", "/api/v1/runs/r-done/rerun", aliceToken, "", 202},
+		{"POST", "/api/v1/runs/{id}/rerun", "/api/v1/runs/nope/rerun", aliceToken, "", 404},
+		{"POST", "/api/v1/runs/{id}/cancel", "/api/v1/runs/r-run/cancel", aliceToken, `{"note":"n"}`, 202},
+		{"POST", "/api/v1/runs/{id}/cancel", "/api/v1/runs/r-done/cancel", aliceToken, "", 409},
+		{"POST", "/api/v1/runs/{id}/cancel", "/api/v1/runs/r-run/cancel", bobToken, "", 403},
+		{"POST", "/api/v1/definitions/{id}/backfill", "/api/v1/definitions/t.a/backfill", aliceToken, `{` + win + `,"dry_run":true}`, 200},
+		{"POST", "/api/v1/definitions/{id}/backfill", "/api/v1/definitions/t.a/backfill", aliceToken, `{` + win + `}`, 202},
+		{"POST", "/api/v1/definitions/{id}/backfill", "/api/v1/definitions/t.ev/backfill", aliceToken, `{` + win + `}`, 400},
+		{"GET", "/api/v1/audit", "/api/v1/audit?limit=2", bobToken, "", 200},
+		{"GET", "/api/v1/audit", "/api/v1/audit?before=x", bobToken, "", 400},
+		{"GET", "/api/v1/audit", "/api/v1/audit", "", "", 401},
+		{"GET", "/api/v1/workers", "/api/v1/workers", bobToken, "", 200},
+	} {
+		code, body := e.do(tc.method, tc.path, tc.token, tc.body)
+		if code != tc.want {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, body, tc.want)
+			continue
+		}
+		loc := fmt.Sprintf("https://activity-core.local/openapi.json#/paths/%s/%s/responses/%d/content/application~1json/schema",
+			strings.ReplaceAll(tc.docPath, "/", "~1"), strings.ToLower(tc.method), code)
+		sch, err := c.Compile(loc)
+		if err != nil {
+			t.Errorf("%s %s answered %d, which is not documented: %v", tc.method, tc.path, code, err)
+			continue
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			t.Errorf("%s %s: body is not JSON: %s", tc.method, tc.path, body)
+			continue
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("%s %s (%d) does not match the document: %v\n%s", tc.method, tc.path, code, err, body)
+		}
 	}
 }
