@@ -21,7 +21,7 @@ inputs:
   dry_run: {type: bool, default: false}
   mode: {type: enum, values: [fast, full], default: fast}
   wait: {type: duration, default: 5m}
-trigger: {trigger_type: event, event_type: org.repo.pushed}
+trigger: {trigger_type: event, event_type: org.repo.pushed, inputs: {repo: {cel: "event.payload.repo"}}}
 instruction: {kind: shell, cmd: 'echo "$ACTIVITY_INPUT_REPO"'}
 `
 
@@ -42,7 +42,7 @@ func TestInputsForm(t *testing.T) {
 		`<input type="number" step="1" id="in-depth" name="input.depth" value="3">`,
 		`<input type="hidden" name="input.dry_run" value="false"><input type="checkbox" id="in-dry_run" name="input.dry_run" value="true">`,
 		`<option value="fast" selected>fast</option><option value="full">full</option>`,
-		`id="in-wait" name="input.wait" value="5m"`)
+		`id="in-wait" name="input.wait" value="5m0s"`)
 	csrf := csrfRe.FindStringSubmatch(b.body)[1]
 
 	bad := url.Values{"csrf": {csrf}, "input.repo": {"org/x"}, "input.depth": {"x"}, "input.dry_run": {"false"},
@@ -68,12 +68,13 @@ func TestInputsForm(t *testing.T) {
 		t.Fatalf("%d runs started", len(reqs))
 	}
 	got, _ := json.Marshal(reqs[0].Inputs)
-	want := `{"depth":"7","dry_run":"true","mode":"full","repo":"org/x; rm -rf /","wait":"90s"}`
+	want := `{"depth":7,"dry_run":true,"mode":"full","repo":"org/x; rm -rf /","wait":"1m30s"}` // resolved by the API
 	if string(got) != want {
-		t.Errorf("inputs given %s, want %s", got, want)
+		t.Errorf("inputs started with %s, want %s", got, want)
 	}
 	b.get(b.loc)
-	b.expect(http.StatusOK, `<tr id="input-repo"><td><code>repo</code></td><td><code>org/x; rm -rf /</code></td></tr>`)
+	b.expect(http.StatusOK, `<tr id="input-repo"><td><code>repo</code></td><td><code>org/x; rm -rf /</code></td></tr>`,
+		`<tr id="input-depth"><td><code>depth</code></td><td><code>7</code></td></tr>`)
 }
 
 // TestRoleAwareRunPage: the run page shows pool, inputs and who canceled;
@@ -121,9 +122,10 @@ func TestRoleAwareRunPage(t *testing.T) {
 		t.Error("a read session sees cancel or rerun")
 	}
 	csrf := csrfRe.FindStringSubmatch(reader.body)[1]
-	for _, path := range []string{"/ui/runs/r-running/cancel", "/ui/runs/r-canceled/rerun", "/ui/definitions/t.job/backfill"} {
-		reader.post(path, url.Values{"csrf": {csrf}, "note": {"x"}})
-		reader.expect(http.StatusForbidden, "this needs the operate role; you signed in as read, which has read")
+	form := url.Values{"csrf": {csrf}, "note": {"x"}, "from": {"2026-03-28 00:00"}, "to": {"2026-03-28 02:00"}, "overlap": {"skip"}, "mode": {"start"}}
+	for _, path := range []string{"/ui/runs/r-running/cancel", "/ui/runs/r-canceled/rerun", "/ui/definitions/t.job/backfill", "/ui/definitions/t.job/run"} {
+		reader.post(path, form)
+		reader.expect(http.StatusForbidden, "this endpoint needs the operate role; token read has read")
 	}
 	if n := len(e.run.requests()); n != 0 {
 		t.Errorf("refused posts started %d runs", n)

@@ -97,7 +97,7 @@ func (f *fakeRunner) StartRun(ctx context.Context, req adminapi.RunRequest) (adm
 	status := cmp.Or(f.status, store.RunSucceeded)
 	f.mu.Unlock()
 	id := req.DefinitionID
-	runID := fmt.Sprintf("run-%d", time.Now().UnixNano()) // TODO(api merge): cmp.Or(req.RunID, …)
+	runID := cmp.Or(req.RunID, fmt.Sprintf("run-%d", time.Now().UnixNano()))
 	now := time.Now()
 	run := store.Run{ID: runID, DefinitionID: id, Trigger: store.RunTriggerManual, Status: status,
 		WorkflowID: "activity-core:manual:" + id + ":" + runID, StartedAt: &now, Stdout: f.stdout, Pool: req.Pool}
@@ -446,7 +446,7 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	}
 	csrf := reader.csrf()
 	reader.post("/ui/definitions/t.job/run", url.Values{"csrf": {csrf}})
-	reader.expect(http.StatusForbidden, "this needs the operate role; you signed in as read, which has read")
+	reader.expect(http.StatusForbidden, "this endpoint needs the operate role; token read has read")
 	// Sync status is admin-only, as GET /admin/sync/status is.
 	reader.get("/ui/sync")
 	reader.expect(http.StatusForbidden, "this needs the admin role")
@@ -469,7 +469,7 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	// Behind a proxy that rewrites Host, the browser's Origin names the
 	// public host; its Sec-Fetch-Site still says same-origin.
 	admin.post("/ui/definitions/t.job/run", url.Values{"csrf": {mine}}, "Origin", "https://activity.example.org", "Sec-Fetch-Site", "same-origin")
-	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/run-") {
+	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/") {
 		t.Fatalf("run now behind a proxy: %d %q %s", admin.status, admin.loc, admin.body)
 	}
 	admin.get(admin.loc)
