@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -75,9 +74,6 @@ func backfillRequest(f *backfillForm, spec *definition.Definition, mode string) 
 	case "start":
 	default:
 		return req, badInput("mode=%q: use the Preview or Start backfill button", mode)
-	}
-	if !slices.Contains(backfillOverlaps, f.Overlap) {
-		return req, badInput("overlap %q is not one of skip, buffer_all, allow_all", f.Overlap)
 	}
 	loc := spec.Trigger.Location()
 	var err error

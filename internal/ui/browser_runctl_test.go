@@ -36,8 +36,8 @@ func TestInputsFormInBrowser(t *testing.T) {
 
 	b.Open("/ui/definitions/t.sweep")
 	b.Do(chromedp.WaitVisible(chromedp.CSS("#run-form")))
-	if v := b.JS(`document.getElementById("in-depth").value + "|" + document.getElementById("in-mode").value + "|" + document.getElementById("in-wait").value`); v != "3|fast|5m" {
-		t.Errorf("defaults %q, want 3|fast|5m", v)
+	if v := b.JS(`document.getElementById("in-depth").value + "|" + document.getElementById("in-mode").value + "|" + document.getElementById("in-wait").value`); v != "3|fast|5m0s" {
+		t.Errorf("defaults %q, want 3|fast|5m0s", v)
 	}
 	b.Do(chromedp.SendKeys(chromedp.CSS("#in-repo"), "org/x"),
 		chromedp.SetValue(chromedp.CSS("#in-wait"), "5 parsecs"),
@@ -61,7 +61,8 @@ func TestInputsFormInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#in-dry_run")),
 		chromedp.Click(chromedp.CSS("#run-now")))
 	b.WaitText("#flash", "started", 10*time.Second)
-	if rows := b.Text("#inputs"); !strings.Contains(rows, "depth 7") || !strings.Contains(rows, "dry_run true") || !strings.Contains(rows, "wait 90s") {
+	rows := b.JS(`Array.from(document.querySelectorAll("#inputs tbody tr")).map(r => r.cells[0].textContent + "=" + r.cells[1].textContent).join(" ")`)
+	if rows != "depth=7 dry_run=true mode=full repo=org/x wait=1m30s" {
 		t.Errorf("run page inputs %q", rows)
 	}
 	b.Shot("started")

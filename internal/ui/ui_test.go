@@ -97,7 +97,7 @@ func (f *fakeRunner) StartRun(ctx context.Context, req adminapi.RunRequest) (adm
 	status := cmp.Or(f.status, store.RunSucceeded)
 	f.mu.Unlock()
 	id := req.DefinitionID
-	runID := fmt.Sprintf("run-%d", time.Now().UnixNano()) // TODO(api merge): cmp.Or(req.RunID, …)
+	runID := cmp.Or(req.RunID, fmt.Sprintf("run-%d", time.Now().UnixNano()))
 	now := time.Now()
 	run := store.Run{ID: runID, DefinitionID: id, Trigger: store.RunTriggerManual, Status: status,
 		WorkflowID: "activity-core:manual:" + id + ":" + runID, StartedAt: &now, Stdout: f.stdout, Pool: req.Pool}
@@ -130,6 +130,58 @@ func (f *fakeRunner) requests() []adminapi.RunRequest {
 	return slices.Clone(f.reqs)
 }
 
+// fakePools stands in for Temporal's DescribeTaskQueue (internal/app):
+// the workers polling each pool, and its backlog (-1 when unset).
+type fakePools struct {
+	mu      sync.Mutex
+	workers map[string][]adminapi.Poller
+	backlog map[string]int64
+}
+
+func (f *fakePools) Describe(_ context.Context, pools []string) ([]adminapi.PoolStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]adminapi.PoolStatus, len(pools))
+	for i, p := range pools {
+		bl, ok := f.backlog[p]
+		if !ok {
+			bl = -1
+		}
+		out[i] = adminapi.PoolStatus{Pool: p, TaskQueue: "activity-core." + p, Workers: f.workers[p], Backlog: bl}
+	}
+	return out, nil
+}
+
+// fakeCanceler stands in for Temporal's CancelWorkflow: the workflow
+// ends at once and records the run canceled, as the engine does.
+type fakeCanceler struct {
+	st store.Store
+}
+
+func (f *fakeCanceler) Cancel(ctx context.Context, run store.Run) error {
+	run, err := f.st.GetRun(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	run.Status, run.FinishedAt = store.RunCanceled, &now
+	_, err = f.st.UpdateRun(ctx, run)
+	return err
+}
+
+// fakeBackfiller records the backfills Temporal was asked for.
+type fakeBackfiller struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeBackfiller) Backfill(_ context.Context, id string, from, to time.Time, overlap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("%s %s %s %s", id, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), overlap))
+	return nil
+}
+
 type env struct {
 	t     *testing.T
 	srv   *httptest.Server
@@ -137,6 +189,8 @@ type env struct {
 	dir   string
 	sched *fakeSchedules
 	run   *fakeRunner
+	pools *fakePools
+	bf    *fakeBackfiller
 	// apiCfg is the API's configuration without its UI (see replica).
 	apiCfg adminapi.Config
 	now    time.Time
@@ -191,6 +245,12 @@ func explainWith(st store.Store) func(ctx context.Context, subject string, paylo
 
 func newEnv(t *testing.T, admin, read string, cfg Config) *env {
 	t.Helper()
+	return newEnvTokens(t, admin, read, "", cfg)
+}
+
+// newEnvTokens is newEnv with a tokens file (docs/run-control.md#who-did-what).
+func newEnvTokens(t *testing.T, admin, read, tokensFile string, cfg Config) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), now: time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)}
 	st := openStoreAt(t, e.clock)
 	e.st = st
@@ -203,8 +263,11 @@ func newEnv(t *testing.T, admin, read string, cfg Config) *env {
 	}
 	e.sched = &fakeSchedules{st: st, paused: map[string]string{}}
 	e.run = &fakeRunner{st: st, stdout: "hello\n"}
+	e.pools = &fakePools{workers: map[string][]adminapi.Poller{}, backlog: map[string]int64{}}
+	e.bf = &fakeBackfiller{}
 	e.apiCfg = adminapi.Config{Store: st, Syncer: sy, Schedules: e.sched, Runner: e.run, Explain: explainWith(st),
-		AdminToken: admin, ReadToken: read, Logger: quiet, Now: e.clock}
+		Canceler: &fakeCanceler{st: st}, Backfiller: e.bf, Pools: e.pools,
+		AdminToken: admin, ReadToken: read, TokensFile: tokensFile, Logger: quiet, Now: e.clock}
 	e.srv = e.replica(cfg)
 	return e
 }
@@ -446,7 +509,7 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	}
 	csrf := reader.csrf()
 	reader.post("/ui/definitions/t.job/run", url.Values{"csrf": {csrf}})
-	reader.expect(http.StatusForbidden, "this needs the operate role; you signed in as read, which has read")
+	reader.expect(http.StatusForbidden, "this endpoint needs the operate role; token read has read")
 	// Sync status is admin-only, as GET /admin/sync/status is.
 	reader.get("/ui/sync")
 	reader.expect(http.StatusForbidden, "this needs the admin role")
@@ -469,7 +532,7 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	// Behind a proxy that rewrites Host, the browser's Origin names the
 	// public host; its Sec-Fetch-Site still says same-origin.
 	admin.post("/ui/definitions/t.job/run", url.Values{"csrf": {mine}}, "Origin", "https://activity.example.org", "Sec-Fetch-Site", "same-origin")
-	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/run-") {
+	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/") {
 		t.Fatalf("run now behind a proxy: %d %q %s", admin.status, admin.loc, admin.body)
 	}
 	admin.get(admin.loc)
