@@ -509,3 +509,19 @@ func TestInputsParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInputsCanonicalForm pins how run_on, inputs and trigger.inputs are
+// written into the canonical JSON: a change here changes the hash of
+// every definition that uses them, so it must be deliberate.
+func TestInputsCanonicalForm(t *testing.T) {
+	d := mustParse(t, mustRead(t, "testdata/valid/inputs.yaml"))
+	const want = `"trigger":{"trigger_type":"event","event_type":"org.repo.commit.pushed","inputs":{"depth":{"cel":"has(event.payload.depth) ? event.payload.depth : 1"},"dry_run":{"value":false},"repo":{"cel":"event.payload.repo_slug"}}}` +
+		`,"rule":{},"instruction":{"kind":"shell","timeout":"1h0m0s","args":["/srv/state-hub/.venv/bin/python","scripts/consistency_check.py"],"workdir":"/srv/state-hub"},"on_failure":"fail","retry":{"max_attempts":1,"initial_interval":"10s","backoff_coefficient":2,"max_interval":"5m0s"}` +
+		`,"run_on":"state-hub","inputs":[{"name":"repo","type":"string","required":true,"description":"org/name of the repository"},{"name":"depth","type":"int","default":3,"description":"How many levels of history to check."},{"name":"dry_run","type":"bool","default":false},{"name":"mode","type":"enum","default":"fast","values":["fast","full"]},{"name":"wait","type":"duration","default":"5m0s","description":"How long to wait for the hub's lock."}]}`
+	if got := string(d.CanonicalJSON()); !strings.HasSuffix(got, want) {
+		t.Errorf("canonical JSON\n got %s\nwant …%s", got, want)
+	}
+	if h := d.ContentHash(); h != "22de7a743a755a82f55c808cb1ca37f917f90240b04cc585a472e6715c9f5534" {
+		t.Errorf("hash %s", h)
+	}
+}
