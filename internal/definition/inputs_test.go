@@ -525,3 +525,48 @@ func TestInputsCanonicalForm(t *testing.T) {
 		t.Errorf("hash %s", h)
 	}
 }
+
+// FuzzResolveInputs: whatever text arrives for an input, resolving never
+// panics, a resolved value resolves to itself (a rerun re-checks recorded
+// inputs), and the command environment it makes has one variable per
+// input and no NUL.
+func FuzzResolveInputs(f *testing.F) {
+	for _, s := range []string{"org/x", "3", "-9223372036854775808", "true", "FALSE", "fast", "1h30m", "-5m", "a\x00b", "\xff", "", " 7 ", "1e3"} {
+		f.Add("repo", s)
+		f.Add("depth", s)
+		f.Add("dry_run", s)
+		f.Add("mode", s)
+		f.Add("wait", s)
+	}
+	def, err := Parse("x.yaml", []byte(inputsDef))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		given := map[string]any{name: value}
+		if name != "repo" {
+			given["repo"] = "org/x"
+		}
+		got, err := def.ResolveInputs(given)
+		if err != nil {
+			var ies InputErrors
+			if !errors.As(err, &ies) || len(ies) == 0 {
+				t.Fatalf("error %v (%T)", err, err)
+			}
+			return
+		}
+		again, err := def.ResolveInputs(got)
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("resolved %#v does not resolve to itself: %#v, %v", got, again, err)
+		}
+		env := InputEnv(got)
+		if len(env) != len(got) {
+			t.Fatalf("env %q for %#v", env, got)
+		}
+		for _, kv := range env {
+			if strings.IndexByte(kv, 0) >= 0 {
+				t.Fatalf("NUL in %q", kv)
+			}
+		}
+	})
+}
