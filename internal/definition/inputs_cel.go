@@ -13,7 +13,9 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 )
 
-// EventView is the event as trigger.inputs expressions see it (`event`).
+// EventView is the event as trigger.inputs expressions see it (`event`),
+// as rules see it: Payload is the payload decoded by encoding/json into
+// `any` (objects as map[string]any, numbers as float64), not raw bytes.
 type EventView struct {
 	Subject string
 	ID      string
