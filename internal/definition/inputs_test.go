@@ -570,3 +570,40 @@ func FuzzResolveInputs(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTriggerInputValues is the cost an event run pays for its
+// trigger inputs (four expressions and a literal), compilation included.
+func BenchmarkTriggerInputValues(b *testing.B) {
+	d, err := Parse("x.yaml", []byte(eventInputsDef))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &EventView{Subject: "org.repo.pushed", ID: "1", Payload: map[string]any{"repo": "org/x", "depth": 5.0}}
+	for b.Loop() {
+		if _, err := d.TriggerInputValues(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestTriggerInputValuesConcurrent: event runs evaluate trigger inputs in
+// parallel through one program cache (run it with -race).
+func TestTriggerInputValuesConcurrent(t *testing.T) {
+	d := mustParse(t, eventInputsDef)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			ev := &EventView{Payload: map[string]any{"repo": fmt.Sprint("org/", i), "depth": float64(i)}}
+			got, err := d.TriggerInputValues(ev)
+			if err == nil && (got["repo"] != fmt.Sprint("org/", i) || got["depth"] != int64(i)) {
+				err = fmt.Errorf("goroutine %d got %v", i, got)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
