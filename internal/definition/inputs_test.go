@@ -471,6 +471,11 @@ func TestInputsParseErrors(t *testing.T) {
 			"x.yaml:4:38: inputs.mode.values[0]: must be a string, got integer 1 (quote it: \"1\")\nx.yaml:4:41: inputs.mode.values[1]: must be a string, got integer 2 (quote it: \"2\")"},
 		{"enum value twice", cron + "inputs: {mode: {type: enum, values: [fast, fast]}}\n", `x.yaml:4:44: inputs.mode.values[1]: "fast" is already listed as inputs.mode.values[0]`},
 		{"enum value empty", cron + "inputs: {mode: {type: enum, values: [\"\"]}}\n", `x.yaml:4:38: inputs.mode.values[0]: is empty: an enum value must be some text`},
+		{"enum value with NUL", cron + "inputs: {mode: {type: enum, values: [fast, \"a\\0\"]}}\n", `x.yaml:4:44: inputs.mode.values[1]: contains a NUL byte`},
+		{"enum value too long", cron + "inputs: {mode: {type: enum, values: [" + strings.Repeat("v", MaxInputBytes+1) + "]}}\n",
+			`x.yaml:4:38: inputs.mode.values[0]: is 4097 bytes long, the limit is 4096`},
+		{"cel on a once trigger", "id: team.job\ntrigger: {trigger_type: once, run_at: \"2026-12-01T03:00:00Z\", inputs: {repo: {cel: \"'x'\"}}}\ninstruction: {kind: shell, cmd: \"true\"}\ninputs: {repo: {type: string}}\n",
+			`x.yaml:2:84: trigger.inputs.repo.cel: applies to event triggers only: a once trigger has no event to read, so write a literal string`},
 		{"enum default not in values", cron + "inputs: {mode: {type: enum, values: [fast, full], default: slow}}\n",
 			`x.yaml:4:60: inputs.mode.default: "slow" is not one of the values: fast, full`},
 		{"required without default and no trigger input", cron + "inputs: {repo: {type: string, required: true}}\n",
@@ -523,5 +528,87 @@ func TestInputsCanonicalForm(t *testing.T) {
 	}
 	if h := d.ContentHash(); h != "22de7a743a755a82f55c808cb1ca37f917f90240b04cc585a472e6715c9f5534" {
 		t.Errorf("hash %s", h)
+	}
+}
+
+// FuzzResolveInputs: whatever text arrives for an input, resolving never
+// panics, a resolved value resolves to itself (a rerun re-checks recorded
+// inputs), and the command environment it makes has one variable per
+// input and no NUL.
+func FuzzResolveInputs(f *testing.F) {
+	for _, s := range []string{"org/x", "3", "-9223372036854775808", "true", "FALSE", "fast", "1h30m", "-5m", "a\x00b", "\xff", "", " 7 ", "1e3"} {
+		f.Add("repo", s)
+		f.Add("depth", s)
+		f.Add("dry_run", s)
+		f.Add("mode", s)
+		f.Add("wait", s)
+	}
+	def, err := Parse("x.yaml", []byte(inputsDef))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		given := map[string]any{name: value}
+		if name != "repo" {
+			given["repo"] = "org/x"
+		}
+		got, err := def.ResolveInputs(given)
+		if err != nil {
+			var ies InputErrors
+			if !errors.As(err, &ies) || len(ies) == 0 {
+				t.Fatalf("error %v (%T)", err, err)
+			}
+			return
+		}
+		again, err := def.ResolveInputs(got)
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("resolved %#v does not resolve to itself: %#v, %v", got, again, err)
+		}
+		env := InputEnv(got)
+		if len(env) != len(got) {
+			t.Fatalf("env %q for %#v", env, got)
+		}
+		for _, kv := range env {
+			if strings.IndexByte(kv, 0) >= 0 {
+				t.Fatalf("NUL in %q", kv)
+			}
+		}
+	})
+}
+
+// BenchmarkTriggerInputValues is the cost an event run pays for its
+// trigger inputs (four expressions and a literal), compilation included.
+func BenchmarkTriggerInputValues(b *testing.B) {
+	d, err := Parse("x.yaml", []byte(eventInputsDef))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &EventView{Subject: "org.repo.pushed", ID: "1", Payload: map[string]any{"repo": "org/x", "depth": 5.0}}
+	for b.Loop() {
+		if _, err := d.TriggerInputValues(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestTriggerInputValuesConcurrent: event runs evaluate trigger inputs in
+// parallel through one program cache (run it with -race).
+func TestTriggerInputValuesConcurrent(t *testing.T) {
+	d := mustParse(t, eventInputsDef)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			ev := &EventView{Payload: map[string]any{"repo": fmt.Sprint("org/", i), "depth": float64(i)}}
+			got, err := d.TriggerInputValues(ev)
+			if err == nil && (got["repo"] != fmt.Sprint("org/", i) || got["depth"] != int64(i)) {
+				err = fmt.Errorf("goroutine %d got %v", i, got)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
