@@ -23,6 +23,7 @@ var runControlTests = []struct {
 	fn   func(t *testing.T, d Driver)
 }{
 	{"RunControlFields", testRunControlFields},
+	{"RunWrittenByOldRelease", testRunWrittenByOldRelease},
 	{"RunCancel", testRunCancel},
 	{"Audit", testAudit},
 	{"AuditPaging", testAuditPaging},
@@ -82,6 +83,32 @@ func testRunControlFields(t *testing.T, d Driver) {
 	got = e.createRun(n)
 	if got.Pool != "a\uFFFDb" || got.CanceledBy != "bob\uFFFD" || got.CancelNote != "stop\uFFFDit" {
 		t.Errorf("free text stored as %q %q %q", got.Pool, got.CanceledBy, got.CancelNote)
+	}
+}
+
+// testRunWrittenByOldRelease: during a rolling upgrade, workers of the
+// release before run control still write runs without the new columns;
+// such a run reads back with the defaults and can be cancelled.
+func testRunWrittenByOldRelease(t *testing.T, d Driver) {
+	e := setup(t, d)
+	c := ctx(t)
+	const at = "2026-12-05T03:00:00.000000Z"
+	e.mustExec(`INSERT INTO runs (id, definition_id, definition_version, content_hash, trigger_kind, status,
+		created_at, updated_at) VALUES ('run-old', 'ex.a', 1, 'h1', 'cron', 'running', '` + at + `', '` + at + `')`)
+	got, err := e.s.GetRun(c, "run-old")
+	if err != nil || got.Pool != "" || got.Inputs != nil || got.CanceledBy != "" || got.CancelNote != "" {
+		t.Fatalf("GetRun of an old release's run = %+v, %v", got, err)
+	}
+	if page, err := e.s.ListRuns(c, store.RunFilter{}); err != nil || len(page.Runs) != 1 || !reflect.DeepEqual(page.Runs[0], got) {
+		t.Errorf("ListRuns = %+v, %v", page, err)
+	}
+	if err := e.s.RequestRunCancel(c, "run-old", "alice", ""); err != nil {
+		t.Errorf("RequestRunCancel: %v", err)
+	}
+	// The old release's UpdateRun does not know the columns and leaves them.
+	e.mustExec(`UPDATE runs SET status = 'canceled' WHERE id = 'run-old'`)
+	if got, err := e.s.GetRun(c, "run-old"); err != nil || got.CanceledBy != "alice" || got.Status != store.RunCanceled {
+		t.Errorf("after the old release's update: %+v, %v", got, err)
 	}
 }
 
