@@ -303,10 +303,10 @@ func testAuditPaging(t *testing.T, d Driver) {
 		}
 		f.BeforeID = page[len(page)-1].ID
 	}
-	if len(seen) != (store.AuditLimitMax+5)/3 || !slices.IsSortedFunc(seen, func(a, b int64) int { return int(b - a) }) ||
-		len(slices.Compact(slices.Clone(seen))) != len(seen) {
-		t.Errorf("paging one actor's %d records by 7 saw %d, sorted newest first: %v", (store.AuditLimitMax+5)/3, len(seen),
-			slices.IsSortedFunc(seen, func(a, b int64) int { return int(b - a) }))
+	newestFirst := slices.IsSortedFunc(seen, func(a, b int64) int { return int(b - a) })
+	repeated := len(slices.Compact(slices.Clone(seen))) != len(seen)
+	if want := (store.AuditLimitMax + 5) / 3; len(seen) != want || !newestFirst || repeated {
+		t.Errorf("paging one actor's %d records by 7 saw %d; newest first %v, repeated %v", want, len(seen), newestFirst, repeated)
 	}
 }
 
@@ -415,6 +415,13 @@ func testSessions(t *testing.T, d Driver) {
 		t.Errorf("GetSession from a second store: %+v, %v", got, err)
 	}
 
+	checkSessionDeletes(t, e, now)
+}
+
+// checkSessionDeletes: of testSessions' three sessions, two expired
+// before now and "sha-live" did not.
+func checkSessionDeletes(t *testing.T, e *env, now time.Time) {
+	c := ctx(t)
 	if n, err := e.s.DeleteExpiredSessions(c, now); err != nil || n != 2 {
 		t.Errorf("DeleteExpiredSessions = %d, %v; want 2", n, err)
 	}
