@@ -614,6 +614,14 @@ func TestTokensFileReload(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), bad+`:2: role "boss"`) {
 		t.Errorf("bad tokens file at start: %v", err)
 	}
+	// A line may not pass for a simple token's principal.
+	if err := os.WriteFile(bad, []byte(tokenLine("admin", "read", "other-token-0123456789")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{Store: e.store, AdminToken: adminToken, TokensFile: bad})
+	if err == nil || !strings.Contains(err.Error(), "the name or token of the simple admin token (ACTIVITY_ADMIN_TOKEN)") {
+		t.Errorf("a file line named admin: %v", err)
+	}
 }
 
 func TestMethodsNeedAPrincipal(t *testing.T) {
