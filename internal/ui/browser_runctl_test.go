@@ -100,6 +100,26 @@ func TestLiveOutputInBrowser(t *testing.T) {
 	b.Shot("ended")
 }
 
+// TestLiveOutputRefusedInBrowser: when the stream is refused, the page
+// says so and falls back to reloading until the run ends.
+func TestLiveOutputRefusedInBrowser(t *testing.T) {
+	browsertest.Chromium(t)
+	e := newEnv(t, adminToken, readToken, Config{})
+	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'tick'}\n")
+	src := newLiveSource(t, e, "r-live")
+	src.refuse = true
+	b := browsertest.New(t, e.srv.URL, "live-refused-")
+	signIn(b, readToken)
+	b.Open("/ui/runs/r-live")
+	b.WaitText("#live-state", "not available", 10*time.Second)
+	src.out.WriteString("done\n")
+	src.end(context.Background()) // nobody reads lines: end records the run and closes them
+	b.WaitText("#run-status", "succeeded", 20*time.Second)
+	if out := b.Text("#stdout"); out != "done\n" {
+		t.Errorf("stdout after the reload %q", out)
+	}
+}
+
 // liveSource stands in for the run's output stream (the API's
 // ServeRunOutput over NATS is tested by internal/adminapi and the
 // topology test): the env's server answers /ui/runs/{id}/output with
@@ -111,6 +131,9 @@ type liveSource struct {
 	runID string
 	lines chan string
 	out   strings.Builder
+	// refuse answers 503, as an api without live output (or with too
+	// many viewers) does.
+	refuse bool
 }
 
 func newLiveSource(t *testing.T, e *env, runID string) *liveSource {
@@ -135,6 +158,10 @@ func newLiveSource(t *testing.T, e *env, runID string) *liveSource {
 }
 
 func (s *liveSource) serve(w http.ResponseWriter, r *http.Request) {
+	if s.refuse {
+		http.Error(w, "live output is unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	http.NewResponseController(w).Flush()

@@ -358,3 +358,40 @@ func TestWorkersAuditAndWaiting(t *testing.T) {
 	b.get("/ui/audit?before=x")
 	b.expect(http.StatusBadRequest, `before=&#34;x&#34; is not a record id`)
 }
+
+// TestLiveOutputRoute: /ui/runs/{id}/output needs a session, then answers
+// what the API's own stream answers for the same run: its status, and
+// when it streams, the same events.
+func TestLiveOutputRoute(t *testing.T) {
+	e := newEnv(t, adminToken, readToken, Config{})
+	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n")
+	now := e.clock()
+	code := 0
+	if _, err := e.st.CreateRun(context.Background(), store.Run{ID: "r-done", DefinitionID: "t.job", Trigger: store.RunTriggerManual,
+		Status: store.RunSucceeded, StartedAt: &now, FinishedAt: &now, ExitCode: &code, Stdout: "hi\n"}); err != nil {
+		t.Fatal(err)
+	}
+	anon := e.browser()
+	anon.get("/ui/runs/r-done/output")
+	if anon.status != http.StatusSeeOther || !strings.HasPrefix(anon.loc, "/ui/login") {
+		t.Fatalf("anonymous stream: %d %q", anon.status, anon.loc)
+	}
+
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/runs/r-done/output", nil)
+	req.Header.Set("Authorization", "Bearer "+readToken)
+	api := e.browser().do(req)
+	b := e.browser()
+	b.login(readToken)
+	b.get("/ui/runs/r-done/output")
+	if b.status != api.status {
+		t.Fatalf("dashboard stream %d, API stream %d", b.status, api.status)
+	}
+	if b.status == http.StatusOK && (mediaType(b.header) != "text/event-stream" || b.body != api.body) {
+		t.Errorf("dashboard stream %q %q, API stream %q", mediaType(b.header), b.body, api.body)
+	}
+}
+
+func mediaType(h http.Header) string {
+	mt, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.TrimSpace(mt)
+}

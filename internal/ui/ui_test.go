@@ -454,7 +454,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("token in a URL: %s", b.loc)
 	}
 	b.get("/ui/definitions")
-	b.expect(http.StatusOK, `<span id="who">read</span> <span id="role" class="meta">(read)</span>`, "Definitions")
+	b.expect(http.StatusOK, `<span id="who">read</span> <span class="meta">(<span id="role">read</span>)</span>`, "Definitions")
 	if csp := b.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
