@@ -223,3 +223,17 @@ func TestSecureCookie(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionIdleTooShort: an idle time under the minute LastSeen is
+// written at is refused when the dashboard is built, naming both.
+func TestSessionIdleTooShort(t *testing.T) {
+	st := openStore(t)
+	api, err := adminapi.New(adminapi.Config{Store: st, AdminToken: adminToken, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{API: api, Store: st, SessionIdle: 30 * time.Second})
+	if err == nil || err.Error() != "ui: SessionIdle (30s) must be at least 1m0s" {
+		t.Fatalf("New with SessionIdle 30s: %v", err)
+	}
+}
