@@ -14,12 +14,6 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// Timeline kinds the API appends (docs/run-control.md#who-did-what).
-const (
-	timelineAudit   = "audit"   // an operator's call on the definition
-	timelineWaiting = "waiting" // a manual run waits for a worker of its pool
-)
-
 // auditEntry is what one mutating call says about itself; the principal,
 // outcome and time come from the call.
 type auditEntry struct {
@@ -83,7 +77,7 @@ func (s *Server) audit(ctx context.Context, a auditEntry, err error) {
 	if rec.DefinitionID == "" || (rec.Action == store.AuditPause && rec.Outcome == store.AuditOK) {
 		return // an operator pause writes its own entry, By the principal
 	}
-	e := store.TimelineEntry{DefinitionID: rec.DefinitionID, At: rec.At, Kind: timelineAudit, Summary: auditSummary(rec),
+	e := store.TimelineEntry{DefinitionID: rec.DefinitionID, At: rec.At, Kind: store.TimelineAudit, Summary: auditSummary(rec),
 		Actor: rec.Actor, RunID: rec.RunID, Detail: rec.Detail}
 	if werr := s.cfg.Store.AppendTimeline(ctx, e); werr != nil {
 		s.log.Warn("adminapi: writing the audit timeline entry failed", "definition_id", rec.DefinitionID, "error", werr)

@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,7 +92,9 @@ func (s *Server) RerunRun(ctx context.Context, runID, note string) (started RunS
 	}
 	var given map[string]any
 	if len(old.Inputs) > 0 {
-		if err := json.Unmarshal(old.Inputs, &given); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(old.Inputs))
+		dec.UseNumber()
+		if err := dec.Decode(&given); err != nil {
 			return RunStarted{}, fmt.Errorf("run %s: its recorded inputs do not decode: %w", runID, err)
 		}
 	}
@@ -170,7 +173,7 @@ func (s *Server) startRun(ctx context.Context, def store.Definition, spec *defin
 		return RunStarted{}, err
 	}
 	if msg := s.waiting.poolWaiting(ctx, pool); msg != "" {
-		e := store.TimelineEntry{DefinitionID: def.ID, At: s.cfg.Now(), Kind: timelineWaiting, Summary: "run " + run.ID + " is " + msg, Actor: "api", RunID: run.ID}
+		e := store.TimelineEntry{DefinitionID: def.ID, At: s.cfg.Now(), Kind: store.TimelineWaiting, Summary: "run " + run.ID + " is " + msg, Actor: "api", RunID: run.ID}
 		if err := s.cfg.Store.AppendTimeline(context.WithoutCancel(ctx), e); err != nil {
 			s.log.Warn("adminapi: writing the waiting timeline entry failed", "definition_id", def.ID, "run_id", run.ID, "error", err)
 		}

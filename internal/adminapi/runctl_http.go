@@ -15,6 +15,7 @@ import (
 func decodeBody(r *http.Request, dst any, example string) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // an int input keeps all 64 bits
 	err := dec.Decode(dst)
 	if errors.Is(err, io.EOF) {
 		return nil // no body: every field is optional

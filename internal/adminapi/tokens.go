@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,20 +61,33 @@ func newTokens(adminTok, readTok, path string, log *slog.Logger, now func() time
 	if err != nil {
 		return nil, fmt.Errorf("tokens file: %w", err)
 	}
-	es, err := config.LoadTokensFile(path)
+	file, err := t.load()
 	if err != nil {
 		return nil, err
 	}
-	t.file, t.mtime, t.checkedAt = fileEntries(es), fi.ModTime(), now()
+	t.file, t.mtime, t.checkedAt = file, fi.ModTime(), now()
 	return t, nil
 }
 
-func fileEntries(es []config.TokenEntry) []tokenEntry {
+// load reads the tokens file. A line that reuses the name or the token of
+// ACTIVITY_ADMIN_TOKEN or ACTIVITY_READ_TOKEN is an error: the audit
+// would name two holders alike.
+func (t *tokens) load() ([]tokenEntry, error) {
+	es, err := config.LoadTokensFile(t.path)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]tokenEntry, len(es))
 	for i, e := range es {
+		for _, st := range t.static {
+			if st.p.Name == e.Name || st.hash == e.Hash {
+				return nil, fmt.Errorf("%s: %s: the name or token of the simple %s token (ACTIVITY_%s_TOKEN): give it another name and token",
+					t.path, e.Name, st.p.Name, strings.ToUpper(st.p.Name))
+			}
+		}
 		out[i] = tokenEntry{Principal{Name: e.Name, Role: Role(e.Role)}, e.Hash}
 	}
-	return out
+	return out, nil
 }
 
 // configured reports whether any token is known.
@@ -122,13 +136,13 @@ func (t *tokens) current() []tokenEntry {
 	if fi.ModTime().Equal(t.mtime) {
 		return t.file
 	}
-	es, err := config.LoadTokensFile(t.path)
+	file, err := t.load()
 	if err != nil {
 		t.log.Error("adminapi: tokens file refused, keeping the last good tokens", "error", err)
 		t.mtime = fi.ModTime() // log once per change, not per request
 		return t.file
 	}
-	t.file, t.mtime = fileEntries(es), fi.ModTime()
-	t.log.Info("adminapi: tokens file re-read", "file", t.path, "tokens", len(es))
+	t.file, t.mtime = file, fi.ModTime()
+	t.log.Info("adminapi: tokens file re-read", "file", t.path, "tokens", len(file))
 	return t.file
 }

@@ -42,14 +42,17 @@ func (d *decoder) inputs(n *yaml.Node, def *Definition) {
 	if n != nil {
 		def.Inputs = d.inputDecls(n, keys)
 	}
+	// set holds every name trigger.inputs gives, valid or not: a bad value
+	// is reported where it is, not again as a missing one.
+	set := map[string]bool{}
 	if d.trigInputs != nil {
-		def.Trigger.Inputs = d.triggerInputs(d.trigInputs, def)
+		def.Trigger.Inputs = d.triggerInputs(d.trigInputs, def, set)
 	}
 	if def.Trigger.Type == "" {
 		return // the trigger is wrong already; do not add noise
 	}
 	for _, in := range def.Inputs {
-		if _, set := def.Trigger.Inputs[in.Name]; in.Required && in.Default == nil && !set {
+		if in.Required && in.Default == nil && !set[in.Name] {
 			d.errorf(keys[in.Name], "inputs."+in.Name, "%s", requiredInputReason)
 		}
 	}
@@ -208,7 +211,7 @@ func (d *decoder) inputLiteral(n *yaml.Node, field string, in *InputDecl) (any, 
 
 // triggerInputs decodes trigger.inputs: a literal of the declared type
 // for any trigger, or {cel: "..."} over the event for an event trigger.
-func (d *decoder) triggerInputs(n *yaml.Node, def *Definition) map[string]TriggerInput {
+func (d *decoder) triggerInputs(n *yaml.Node, def *Definition, set map[string]bool) map[string]TriggerInput {
 	f, ok := d.mapping(n, "trigger.inputs")
 	if !ok {
 		return nil
@@ -221,6 +224,7 @@ func (d *decoder) triggerInputs(n *yaml.Node, def *Definition) map[string]Trigge
 	for _, name := range f.order {
 		e := f.byKey[name]
 		field := "trigger.inputs." + name
+		set[name] = true
 		in := def.input(name)
 		if in == nil {
 			msg := notDeclared(name, declared)

@@ -509,3 +509,64 @@ func TestInputsParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInputsCanonicalForm pins how run_on, inputs and trigger.inputs are
+// written into the canonical JSON: a change here changes the hash of
+// every definition that uses them, so it must be deliberate.
+func TestInputsCanonicalForm(t *testing.T) {
+	d := mustParse(t, mustRead(t, "testdata/valid/inputs.yaml"))
+	const want = `"trigger":{"trigger_type":"event","event_type":"org.repo.commit.pushed","inputs":{"depth":{"cel":"has(event.payload.depth) ? event.payload.depth : 1"},"dry_run":{"value":false},"repo":{"cel":"event.payload.repo_slug"}}}` +
+		`,"rule":{},"instruction":{"kind":"shell","timeout":"1h0m0s","args":["/srv/state-hub/.venv/bin/python","scripts/consistency_check.py"],"workdir":"/srv/state-hub"},"on_failure":"fail","retry":{"max_attempts":1,"initial_interval":"10s","backoff_coefficient":2,"max_interval":"5m0s"}` +
+		`,"run_on":"state-hub","inputs":[{"name":"repo","type":"string","required":true,"description":"org/name of the repository"},{"name":"depth","type":"int","default":3,"description":"How many levels of history to check."},{"name":"dry_run","type":"bool","default":false},{"name":"mode","type":"enum","default":"fast","values":["fast","full"]},{"name":"wait","type":"duration","default":"5m0s","description":"How long to wait for the hub's lock."}]}`
+	if got := string(d.CanonicalJSON()); !strings.HasSuffix(got, want) {
+		t.Errorf("canonical JSON\n got %s\nwant …%s", got, want)
+	}
+	if h := d.ContentHash(); h != "22de7a743a755a82f55c808cb1ca37f917f90240b04cc585a472e6715c9f5534" {
+		t.Errorf("hash %s", h)
+	}
+}
+
+// FuzzResolveInputs: whatever text arrives for an input, resolving never
+// panics, a resolved value resolves to itself (a rerun re-checks recorded
+// inputs), and the command environment it makes has one variable per
+// input and no NUL.
+func FuzzResolveInputs(f *testing.F) {
+	for _, s := range []string{"org/x", "3", "-9223372036854775808", "true", "FALSE", "fast", "1h30m", "-5m", "a\x00b", "\xff", "", " 7 ", "1e3"} {
+		f.Add("repo", s)
+		f.Add("depth", s)
+		f.Add("dry_run", s)
+		f.Add("mode", s)
+		f.Add("wait", s)
+	}
+	def, err := Parse("x.yaml", []byte(inputsDef))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		given := map[string]any{name: value}
+		if name != "repo" {
+			given["repo"] = "org/x"
+		}
+		got, err := def.ResolveInputs(given)
+		if err != nil {
+			var ies InputErrors
+			if !errors.As(err, &ies) || len(ies) == 0 {
+				t.Fatalf("error %v (%T)", err, err)
+			}
+			return
+		}
+		again, err := def.ResolveInputs(got)
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("resolved %#v does not resolve to itself: %#v, %v", got, again, err)
+		}
+		env := InputEnv(got)
+		if len(env) != len(got) {
+			t.Fatalf("env %q for %#v", env, got)
+		}
+		for _, kv := range env {
+			if strings.IndexByte(kv, 0) >= 0 {
+				t.Fatalf("NUL in %q", kv)
+			}
+		}
+	})
+}

@@ -48,6 +48,11 @@ func BenchmarkListDefinitions(b *testing.B) {
 	storetest.BenchmarkListDefinitions(b, driver)
 }
 
+func BenchmarkListAudit(b *testing.B) {
+	needPostgres(b)
+	storetest.BenchmarkListAudit(b, driver)
+}
+
 var driver = storetest.Driver{
 	NewDatabase: newSchema,
 	Open: func(ctx context.Context, url string, logger *slog.Logger) (store.Store, error) {

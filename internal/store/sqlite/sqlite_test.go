@@ -72,3 +72,7 @@ func TestPathFromURL(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkListAudit(b *testing.B) {
+	storetest.BenchmarkListAudit(b, driver)
+}

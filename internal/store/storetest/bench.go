@@ -181,3 +181,77 @@ func medianMS(b *testing.B, f func()) {
 	slices.Sort(ds)
 	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "median-ms")
 }
+
+// BenchAuditRecords is the size of the audit benchmark: years of a busy
+// team's acts.
+const BenchAuditRecords = 100_000
+
+// BenchmarkListAudit lists pages of the audit out of BenchAuditRecords
+// records, as GET /api/v1/audit does: the newest, one actor's, one
+// definition's, one rare action's, and a page 2,000 records deep. 20
+// actors act in turn; every 10th record is about one busy definition; 1%
+// are cancels.
+func BenchmarkListAudit(b *testing.B, d Driver) {
+	ctx := context.Background()
+	url := d.NewDatabase(b)
+	s, err := d.Open(ctx, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now().Add(-365 * 24 * time.Hour)
+	for i := 0; i < BenchAuditRecords; i += 1000 {
+		batch := make([]store.AuditRecord, 1000)
+		for j := range batch {
+			n := i + j
+			a := store.AuditRecord{At: start.Add(time.Duration(n) * 5 * time.Minute),
+				Actor: fmt.Sprintf("actor-%02d", n%20), Role: "operate", Surface: "api", Action: store.AuditRun,
+				DefinitionID: fmt.Sprintf("bench.def-%04d", n%997), Outcome: store.AuditOK,
+				Detail: json.RawMessage(`{"inputs":{"repo":"org/x"}}`)}
+			if n%10 == 0 {
+				a.DefinitionID = "bench.busy"
+			}
+			if n%100 == 7 {
+				a.Action, a.Note = store.AuditCancel, "wrong repo"
+			}
+			batch[j] = a
+		}
+		if err := s.AppendAudit(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := d.Exec(ctx, url, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	deep := store.AuditFilter{Actor: "actor-07", Limit: store.AuditLimitMax}
+	for range 2 {
+		page, err := s.ListAudit(ctx, deep)
+		if err != nil || len(page) != deep.Limit {
+			b.Fatalf("%d records, %v", len(page), err)
+		}
+		deep.BeforeID = page[len(page)-1].ID
+	}
+	deep.Limit = 100
+	for _, bc := range []struct {
+		name string
+		f    store.AuditFilter
+	}{
+		{"newest_100", store.AuditFilter{Limit: 100}},
+		{"actor_newest_100", store.AuditFilter{Actor: "actor-07", Limit: 100}},
+		{"actor_page_21_of_100", deep},
+		{"definition_newest_100", store.AuditFilter{DefinitionID: "bench.busy", Limit: 100}},
+		{"action_cancel_newest_100", store.AuditFilter{Action: store.AuditCancel, Limit: 100}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			medianMS(b, func() {
+				recs, err := s.ListAudit(ctx, bc.f)
+				if err != nil || len(recs) != bc.f.Limit {
+					b.Fatalf("%d records, %v", len(recs), err)
+				}
+			})
+		})
+	}
+}

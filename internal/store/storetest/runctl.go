@@ -352,8 +352,17 @@ func testSessions(t *testing.T, d Driver) {
 	if _, err := e.s.GetSession(c, "sha-live", live.ExpiresAt.Add(time.Microsecond)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetSession just after its expiry: %v, want ErrNotFound", err)
 	}
-	if _, err := e.s.GetSession(c, "sha-none", now); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetSession of an unknown session: %v, want ErrNotFound", err)
+	// A cookie is the caller's input: one that cannot be a key is not found.
+	for _, id := range []string{"sha-none", "", "\xff\x00"} {
+		if _, err := e.s.GetSession(c, id, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetSession(%q): %v, want ErrNotFound", id, err)
+		}
+		if err := e.s.TouchSession(c, id, now, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("TouchSession(%q): %v, want ErrNotFound", id, err)
+		}
+		if err := e.s.DeleteSession(c, id); err != nil {
+			t.Errorf("DeleteSession(%q): %v", id, err)
+		}
 	}
 
 	// Touch moves LastSeen and ExpiresAt only; Put replaces.
@@ -365,9 +374,6 @@ func testSessions(t *testing.T, d Driver) {
 	want.LastSeen, want.ExpiresAt = *micro(&seen), *micro(&expires)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("after TouchSession: %+v;\nwant %+v", got, want)
-	}
-	if err := e.s.TouchSession(c, "sha-none", seen, expires); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("TouchSession of an unknown session: %v, want ErrNotFound", err)
 	}
 	live.Flash = ""
 	if err := e.s.PutSession(c, live); err != nil {
@@ -467,6 +473,7 @@ func testBackfills(t *testing.T, d Driver) {
 		{"overlap, before the newer was asked", "ex.a", from.Add(90 * time.Minute), asked, b1.ID},
 		{"only in the newer", "ex.a", to, later, b2.ID},
 		{"another definition", "ex.b", from, later, 0},
+		{"a definition id that cannot be one", "ex.\xff", from, later, 0},
 	} {
 		got, err := e.s.FindBackfill(c, tc.def, tc.fire, tc.started)
 		switch {
@@ -519,7 +526,7 @@ func testCorruptRunControl(t *testing.T, d Driver) {
 	if err := e.s.PutSession(c, session("sha-bad", now.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	if e.corruptOrSkip(`UPDATE sessions SET created_at = 'yesterday' WHERE id_hash = 'sha-bad'`) {
+	if e.corruptOrSkip(`UPDATE sessions SET created_at = 'last tuesday' WHERE id_hash = 'sha-bad'`) {
 		_, err := e.s.GetSession(c, "sha-bad", now)
 		wantCorrupt(t, err, "sha-bad")
 	}
