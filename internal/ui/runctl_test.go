@@ -339,6 +339,10 @@ func TestWorkersAuditAndWaiting(t *testing.T) {
 		`<td class="backlog"><span class="meta">unknown</span></td>`)
 	b.get("/ui/runs/r-wait")
 	b.expect(http.StatusOK, `<dd class="error" id="waiting">waiting for a worker in pool b</dd>`, `<dd id="pool">b</dd>`)
+	for _, page := range []string{"/ui/runs", "/ui/definitions/t.b"} {
+		b.get(page)
+		b.expect(http.StatusOK, `<span class="error waiting">waiting for a worker in pool b</span>`)
+	}
 
 	admin := e.browser()
 	admin.login(adminToken)
