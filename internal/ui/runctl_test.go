@@ -305,6 +305,14 @@ func TestBackfillForm(t *testing.T) {
 	form.Set("overlap", "sometimes")
 	b.post("/ui/definitions/t.cron/backfill", form)
 	b.expect(http.StatusBadRequest, `overlap &#34;sometimes&#34; is not one of skip, buffer_all, allow_all`)
+	form.Set("overlap", "skip")
+	form.Set("mode", "now")
+	b.post("/ui/definitions/t.cron/backfill", form)
+	b.expect(http.StatusBadRequest, `mode=&#34;now&#34;: use the Preview or Start backfill button`)
+	form.Set("mode", "preview")
+	form.Del("to")
+	b.post("/ui/definitions/t.cron/backfill", form)
+	b.expect(http.StatusBadRequest, "to is required: a time such as 2026-12-01 06:00 (Europe/Berlin)")
 	if len(e.bf.calls) != 1 {
 		t.Errorf("refused backfills reached Temporal: %q", e.bf.calls)
 	}
