@@ -34,6 +34,7 @@ instruction: {kind: shell, cmd: 'echo "$ACTIVITY_INPUT_REPO"'}
 // required, defaults); refused values come back beside their fields with
 // what was typed, and nothing starts; good values start a run with them.
 func TestInputsForm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, inputsDef)
 	b := e.browser()
@@ -86,6 +87,7 @@ func TestInputsForm(t *testing.T) {
 // a running run streams (live.js) and offers Cancel to operate and
 // admin, never to read, whose posts are refused.
 func TestRoleAwareRunPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'sleep 300'}\n")
 	ctx := context.Background()
@@ -146,6 +148,7 @@ func TestRoleAwareRunPage(t *testing.T) {
 // TestBackfillFormParsing: the form's times are read in the definition's
 // zone unless they carry an offset, and bad ones are named.
 func TestBackfillFormParsing(t *testing.T) {
+	t.Parallel()
 	loc, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Skip("no tzdata:", err)
@@ -211,6 +214,7 @@ func auditLines(t *testing.T, st store.Store, f store.AuditFilter) []string {
 // again" starts the same definition with the recorded inputs; each call
 // is one audit record naming the operator, through the dashboard.
 func TestCancelAndRerun(t *testing.T) {
+	t.Parallel()
 	e := newEnvTokens(t, adminToken, readToken, tokensFile(t), Config{})
 	putDefinitions(t, e.st, e.dir, inputsDef)
 	ctx := context.Background()
@@ -267,6 +271,7 @@ func TestCancelAndRerun(t *testing.T) {
 // of [from, to) in its zone and in UTC, then starts exactly that window
 // when confirmed; bad times are named, and event definitions have no form.
 func TestBackfillForm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir,
 		"id: t.cron\ntrigger: {trigger_type: cron, cron_expression: '*/15 * * * *', timezone: Europe/Berlin}\ninstruction: {kind: shell, cmd: 'true'}\n",
@@ -329,6 +334,7 @@ func TestBackfillForm(t *testing.T) {
 // with its pollers and backlog; a pending run on a pool nobody polls says
 // it waits; the Audit page lists and filters who did what.
 func TestWorkersAuditAndWaiting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, inputsDef, "id: t.b\nrun_on: b\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n")
 	seen := time.Date(2026, 3, 28, 11, 59, 58, 0, time.UTC)
@@ -375,6 +381,7 @@ func TestWorkersAuditAndWaiting(t *testing.T) {
 // what the API's own stream answers for the same run: its status, and
 // when it streams, the same events.
 func TestLiveOutputRoute(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n")
 	now := e.clock()

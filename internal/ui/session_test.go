@@ -38,6 +38,7 @@ func (b *browser) sessionID() string {
 // cookie: pages, a CSRF-checked action, its flash, and sign-out, which
 // ends the session on both.
 func TestSessionsAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "shared.db")
 		open := func(now func() time.Time) store.Store { return openSQLiteAt(t, path, now) }
@@ -96,6 +97,7 @@ func replicasShareSessions(t *testing.T, e *env, other *httptest.Server) {
 // TestSessionStoredHashed: the store keys the session by the SHA-256 of
 // the cookie's id and keeps the principal, never the id nor the token.
 func TestSessionStoredHashed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	b := e.browser()
 	b.login(readToken)
@@ -125,6 +127,7 @@ func TestSessionStoredHashed(t *testing.T) {
 // last write do not write LastSeen again; the first one after does, and
 // moves the expiry with it.
 func TestSessionLastSeenOncePerMinute(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{SessionIdle: time.Hour})
 	b := e.browser()
 	b.login(adminToken)
@@ -155,6 +158,7 @@ func TestSessionLastSeenOncePerMinute(t *testing.T) {
 }
 
 func TestSessionExpires(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, "", Config{SessionIdle: time.Hour})
 	b := e.browser()
 	b.login(adminToken)
@@ -184,6 +188,7 @@ func TestSessionExpires(t *testing.T) {
 // TestUnknownSessionRefused: a cookie the store does not know (made up,
 // or of a signed-out session) reads nothing and posts nothing.
 func TestUnknownSessionRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	for _, id := range []string{randomID(), "x", strings.Repeat("a", 5000)} {
 		b := e.browser()
@@ -200,6 +205,7 @@ func TestUnknownSessionRefused(t *testing.T) {
 // TestSecureCookie: cookies are Secure over TLS, and behind a proxy only
 // when TrustForwardedProto is on and the proxy says https.
 func TestSecureCookie(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		trust bool
@@ -249,6 +255,7 @@ func TestSecureCookie(t *testing.T) {
 // TestSessionIdleTooShort: an idle time under the minute LastSeen is
 // written at is refused when the dashboard is built, naming both.
 func TestSessionIdleTooShort(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	api, err := adminapi.New(adminapi.Config{Store: st, AdminToken: adminToken, Logger: quiet})
 	if err != nil {
