@@ -23,6 +23,7 @@ var runControlTests = []struct {
 	fn   func(t *testing.T, d Driver)
 }{
 	{"RunControlFields", testRunControlFields},
+	{"RunWrittenByOldRelease", testRunWrittenByOldRelease},
 	{"RunCancel", testRunCancel},
 	{"Audit", testAudit},
 	{"AuditPaging", testAuditPaging},
@@ -82,6 +83,32 @@ func testRunControlFields(t *testing.T, d Driver) {
 	got = e.createRun(n)
 	if got.Pool != "a\uFFFDb" || got.CanceledBy != "bob\uFFFD" || got.CancelNote != "stop\uFFFDit" {
 		t.Errorf("free text stored as %q %q %q", got.Pool, got.CanceledBy, got.CancelNote)
+	}
+}
+
+// testRunWrittenByOldRelease: during a rolling upgrade, workers of the
+// release before run control still write runs without the new columns;
+// such a run reads back with the defaults and can be cancelled.
+func testRunWrittenByOldRelease(t *testing.T, d Driver) {
+	e := setup(t, d)
+	c := ctx(t)
+	const at = "2026-12-05T03:00:00.000000Z"
+	e.mustExec(`INSERT INTO runs (id, definition_id, definition_version, content_hash, trigger_kind, status,
+		created_at, updated_at) VALUES ('run-old', 'ex.a', 1, 'h1', 'cron', 'running', '` + at + `', '` + at + `')`)
+	got, err := e.s.GetRun(c, "run-old")
+	if err != nil || got.Pool != "" || got.Inputs != nil || got.CanceledBy != "" || got.CancelNote != "" {
+		t.Fatalf("GetRun of an old release's run = %+v, %v", got, err)
+	}
+	if page, err := e.s.ListRuns(c, store.RunFilter{}); err != nil || len(page.Runs) != 1 || !reflect.DeepEqual(page.Runs[0], got) {
+		t.Errorf("ListRuns = %+v, %v", page, err)
+	}
+	if err := e.s.RequestRunCancel(c, "run-old", "alice", ""); err != nil {
+		t.Errorf("RequestRunCancel: %v", err)
+	}
+	// The old release's UpdateRun does not know the columns and leaves them.
+	e.mustExec(`UPDATE runs SET status = 'canceled' WHERE id = 'run-old'`)
+	if got, err := e.s.GetRun(c, "run-old"); err != nil || got.CanceledBy != "alice" || got.Status != store.RunCanceled {
+		t.Errorf("after the old release's update: %+v, %v", got, err)
 	}
 }
 
@@ -276,10 +303,10 @@ func testAuditPaging(t *testing.T, d Driver) {
 		}
 		f.BeforeID = page[len(page)-1].ID
 	}
-	if len(seen) != (store.AuditLimitMax+5)/3 || !slices.IsSortedFunc(seen, func(a, b int64) int { return int(b - a) }) ||
-		len(slices.Compact(slices.Clone(seen))) != len(seen) {
-		t.Errorf("paging one actor's %d records by 7 saw %d, sorted newest first: %v", (store.AuditLimitMax+5)/3, len(seen),
-			slices.IsSortedFunc(seen, func(a, b int64) int { return int(b - a) }))
+	newestFirst := slices.IsSortedFunc(seen, func(a, b int64) int { return int(b - a) })
+	repeated := len(slices.Compact(slices.Clone(seen))) != len(seen)
+	if want := (store.AuditLimitMax + 5) / 3; len(seen) != want || !newestFirst || repeated {
+		t.Errorf("paging one actor's %d records by 7 saw %d; newest first %v, repeated %v", want, len(seen), newestFirst, repeated)
 	}
 }
 
@@ -388,6 +415,13 @@ func testSessions(t *testing.T, d Driver) {
 		t.Errorf("GetSession from a second store: %+v, %v", got, err)
 	}
 
+	checkSessionDeletes(t, e, now)
+}
+
+// checkSessionDeletes: of testSessions' three sessions, two expired
+// before now and "sha-live" did not.
+func checkSessionDeletes(t *testing.T, e *env, now time.Time) {
+	c := ctx(t)
 	if n, err := e.s.DeleteExpiredSessions(c, now); err != nil || n != 2 {
 		t.Errorf("DeleteExpiredSessions = %d, %v; want 2", n, err)
 	}
