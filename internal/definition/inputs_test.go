@@ -471,6 +471,11 @@ func TestInputsParseErrors(t *testing.T) {
 			"x.yaml:4:38: inputs.mode.values[0]: must be a string, got integer 1 (quote it: \"1\")\nx.yaml:4:41: inputs.mode.values[1]: must be a string, got integer 2 (quote it: \"2\")"},
 		{"enum value twice", cron + "inputs: {mode: {type: enum, values: [fast, fast]}}\n", `x.yaml:4:44: inputs.mode.values[1]: "fast" is already listed as inputs.mode.values[0]`},
 		{"enum value empty", cron + "inputs: {mode: {type: enum, values: [\"\"]}}\n", `x.yaml:4:38: inputs.mode.values[0]: is empty: an enum value must be some text`},
+		{"enum value with NUL", cron + "inputs: {mode: {type: enum, values: [fast, \"a\\0\"]}}\n", `x.yaml:4:44: inputs.mode.values[1]: contains a NUL byte`},
+		{"enum value too long", cron + "inputs: {mode: {type: enum, values: [" + strings.Repeat("v", MaxInputBytes+1) + "]}}\n",
+			`x.yaml:4:38: inputs.mode.values[0]: is 4097 bytes long, the limit is 4096`},
+		{"cel on a once trigger", "id: team.job\ntrigger: {trigger_type: once, run_at: \"2026-12-01T03:00:00Z\", inputs: {repo: {cel: \"'x'\"}}}\ninstruction: {kind: shell, cmd: \"true\"}\ninputs: {repo: {type: string}}\n",
+			`x.yaml:2:84: trigger.inputs.repo.cel: applies to event triggers only: a once trigger has no event to read, so write a literal string`},
 		{"enum default not in values", cron + "inputs: {mode: {type: enum, values: [fast, full], default: slow}}\n",
 			`x.yaml:4:60: inputs.mode.default: "slow" is not one of the values: fast, full`},
 		{"required without default and no trigger input", cron + "inputs: {repo: {type: string, required: true}}\n",
@@ -569,4 +574,41 @@ func FuzzResolveInputs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkTriggerInputValues is the cost an event run pays for its
+// trigger inputs (four expressions and a literal), compilation included.
+func BenchmarkTriggerInputValues(b *testing.B) {
+	d, err := Parse("x.yaml", []byte(eventInputsDef))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &EventView{Subject: "org.repo.pushed", ID: "1", Payload: map[string]any{"repo": "org/x", "depth": 5.0}}
+	for b.Loop() {
+		if _, err := d.TriggerInputValues(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestTriggerInputValuesConcurrent: event runs evaluate trigger inputs in
+// parallel through one program cache (run it with -race).
+func TestTriggerInputValuesConcurrent(t *testing.T) {
+	d := mustParse(t, eventInputsDef)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			ev := &EventView{Payload: map[string]any{"repo": fmt.Sprint("org/", i), "depth": float64(i)}}
+			got, err := d.TriggerInputValues(ev)
+			if err == nil && (got["repo"] != fmt.Sprint("org/", i) || got["depth"] != int64(i)) {
+				err = fmt.Errorf("goroutine %d got %v", i, got)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
