@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/testsupport/browsertest"
 )
@@ -100,6 +101,26 @@ func TestLiveOutputInBrowser(t *testing.T) {
 	b.Shot("ended")
 }
 
+// TestLiveOutputRefusedInBrowser: when the stream is refused, the page
+// says so and falls back to reloading until the run ends.
+func TestLiveOutputRefusedInBrowser(t *testing.T) {
+	browsertest.Chromium(t)
+	e := newEnv(t, adminToken, readToken, Config{})
+	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'tick'}\n")
+	src := newLiveSource(t, e, "r-live")
+	src.refuse = true
+	b := browsertest.New(t, e.srv.URL, "live-refused-")
+	signIn(b, readToken)
+	b.Open("/ui/runs/r-live")
+	b.WaitText("#live-state", "not available", 10*time.Second)
+	src.out.WriteString("done\n")
+	src.end(context.Background()) // nobody reads lines: end records the run and closes them
+	b.WaitText("#run-status", "succeeded", 20*time.Second)
+	if out := b.Text("#stdout"); out != "done\n" {
+		t.Errorf("stdout after the reload %q", out)
+	}
+}
+
 // liveSource stands in for the run's output stream (the API's
 // ServeRunOutput over NATS is tested by internal/adminapi and the
 // topology test): the env's server answers /ui/runs/{id}/output with
@@ -111,6 +132,9 @@ type liveSource struct {
 	runID string
 	lines chan string
 	out   strings.Builder
+	// refuse answers 503, as an api without live output (or with too
+	// many viewers) does.
+	refuse bool
 }
 
 func newLiveSource(t *testing.T, e *env, runID string) *liveSource {
@@ -135,6 +159,10 @@ func newLiveSource(t *testing.T, e *env, runID string) *liveSource {
 }
 
 func (s *liveSource) serve(w http.ResponseWriter, r *http.Request) {
+	if s.refuse {
+		http.Error(w, "live output is unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	http.NewResponseController(w).Flush()
@@ -179,4 +207,49 @@ func (s *liveSource) end(ctx context.Context) {
 		s.t.Fatal(err)
 	}
 	close(s.lines)
+}
+
+// TestBackfillWorkersAuditInBrowser: a cron definition's backfill
+// previewed and confirmed in Chromium, then the Workers and Audit pages,
+// with screenshots of each.
+func TestBackfillWorkersAuditInBrowser(t *testing.T) {
+	browsertest.Chromium(t)
+	e := newEnv(t, adminToken, readToken, Config{})
+	putDefinitions(t, e.st, e.dir,
+		"id: t.cron\nrun_on: hub\ntrigger: {trigger_type: cron, cron_expression: '*/15 * * * *', timezone: Europe/Berlin}\ninstruction: {kind: shell, cmd: 'true'}\n")
+	e.pools.workers["hub"] = []adminapi.Poller{{Identity: "4242@hub-host", Host: "hub-host", LastSeen: e.clock().Add(-2 * time.Second)}}
+	b := browsertest.New(t, e.srv.URL, "runctl-")
+	signIn(b, adminToken)
+
+	b.Open("/ui/definitions/t.cron")
+	b.Do(chromedp.WaitVisible(chromedp.CSS("#backfill-preview")),
+		chromedp.SendKeys(chromedp.CSS("#backfill-from"), "2026-03-28 08:00"),
+		chromedp.SendKeys(chromedp.CSS("#backfill-to"), "2026-03-28 10:00"),
+		chromedp.SendKeys(chromedp.CSS("#backfill-note"), "after the outage"),
+		chromedp.Click(chromedp.CSS("#backfill-preview")))
+	b.WaitText("#backfill-plan", "8 fires", 10*time.Second)
+	if n := b.JS(`String(document.querySelectorAll("#backfill-fires tbody tr").length)`); n != "8" {
+		t.Errorf("%s fires listed, want 8", n)
+	}
+	b.Shot("backfill-preview")
+	b.Do(chromedp.Click(chromedp.CSS("#backfill-start")))
+	b.WaitText("#flash", "Backfill of t.cron started: 8 fire(s)", 10*time.Second)
+	if len(e.bf.calls) != 1 {
+		t.Fatalf("Temporal asked %q", e.bf.calls)
+	}
+
+	b.Open("/ui/workers")
+	b.WaitText(`tr[id="pool-hub"]`, "4242@hub-host", 10*time.Second)
+	if d := b.Text(`tr[id="pool-default"]`); !strings.Contains(d, "no worker polling") {
+		t.Errorf("default pool row %q", d)
+	}
+	b.Shot("workers")
+
+	b.Open("/ui/audit")
+	b.Do(chromedp.WaitVisible(chromedp.CSS("#audit")))
+	got := b.JS(`Array.from(document.querySelectorAll("#audit tbody tr")).map(r => r.cells[2].textContent + ":" + r.cells[4].textContent).join(",")`)
+	if got != "backfill:after the outage,backfill:after the outage,sign-in:" {
+		t.Errorf("audit rows %q", got)
+	}
+	b.Shot("audit")
 }

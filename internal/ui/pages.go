@@ -169,7 +169,7 @@ type definitionData struct {
 	Fires       []fire
 	FiresErr    string
 	Zone        string
-	Runs        []store.Run
+	RunTable    runTable
 	RunsNext    string
 	Pausable    bool
 	Health      *store.DefinitionHealth
@@ -263,7 +263,7 @@ func (u *UI) definitionData(r *http.Request) (*definitionData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Runs = page.Runs
+	d.RunTable = u.runTable(ctx, page.Runs)
 	if page.Next != "" {
 		d.RunsNext = "/ui/definitions/" + url.PathEscape(id) + "?before=" + url.QueryEscape(page.Next)
 	}
@@ -368,8 +368,20 @@ func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
 
 var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed}
 
+// runTable is a table of runs, with why each pending one waits.
+type runTable struct {
+	Runs    []store.Run
+	Waiting map[string]string
+}
+
+// runTable makes the table of runs, asking which pending ones wait for
+// a worker (one Temporal call per distinct pool, cached by the API).
+func (u *UI) runTable(ctx context.Context, runs []store.Run) runTable {
+	return runTable{Runs: runs, Waiting: u.cfg.API.RunsWaiting(ctx, runs)}
+}
+
 type runsData struct {
-	Runs       []store.Run
+	RunTable   runTable
 	Status     string
 	Definition string
 	Statuses   []store.RunStatus
@@ -391,7 +403,7 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err != nil {
 		return err
 	}
-	d.Runs = page.Runs
+	d.RunTable = u.runTable(r.Context(), page.Runs)
 	link := func(before string) string {
 		v := url.Values{}
 		if d.Status != "" {

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -37,19 +39,43 @@ func (u *UI) rerun(w http.ResponseWriter, r *http.Request, s *session) error {
 // after the session check, through the API's own stream
 // (docs/run-control.md#live-output).
 func (u *UI) runOutput(w http.ResponseWriter, r *http.Request, _ *session) error {
-	err := u.cfg.API.ServeRunOutput(w, r, r.PathValue("id"))
-	if err == nil {
-		return nil
+	tw := &trackedWriter{ResponseWriter: w}
+	err := u.cfg.API.ServeRunOutput(tw, r, r.PathValue("id"))
+	if err == nil || tw.wrote || errors.Is(err, context.Canceled) {
+		return nil // a stream that began ends as the API ended it
 	}
 	status, _, msg := adminapi.ErrorStatus(err)
 	if status >= 500 {
-		u.log.Warn("ui: live output failed", "run", r.PathValue("id"), "status", status, "error", err)
+		u.log.Warn("ui: live output refused", "run", r.PathValue("id"), "status", status, "error", err)
 	}
-	// EventSource reads only the status; a short text says why to a
-	// person who opens the address.
+	// EventSource reads only the status; the text is for a person who
+	// opens the address.
 	http.Error(w, msg, status)
 	return nil
 }
+
+// trackedWriter notes whether a response has begun, so an error after
+// the first byte is not written into the stream.
+type trackedWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackedWriter) WriteHeader(code int) { t.wrote = true; t.ResponseWriter.WriteHeader(code) }
+
+func (t *trackedWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+// Flush keeps the writer an http.Flusher for a stream that asserts it.
+func (t *trackedWriter) Flush() {
+	t.wrote = true
+	_ = http.NewResponseController(t.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (t *trackedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 type workersData struct {
 	Pools []adminapi.PoolStatus

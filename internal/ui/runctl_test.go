@@ -34,6 +34,7 @@ instruction: {kind: shell, cmd: 'echo "$ACTIVITY_INPUT_REPO"'}
 // required, defaults); refused values come back beside their fields with
 // what was typed, and nothing starts; good values start a run with them.
 func TestInputsForm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, inputsDef)
 	b := e.browser()
@@ -86,6 +87,7 @@ func TestInputsForm(t *testing.T) {
 // a running run streams (live.js) and offers Cancel to operate and
 // admin, never to read, whose posts are refused.
 func TestRoleAwareRunPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'sleep 300'}\n")
 	ctx := context.Background()
@@ -146,6 +148,7 @@ func TestRoleAwareRunPage(t *testing.T) {
 // TestBackfillFormParsing: the form's times are read in the definition's
 // zone unless they carry an offset, and bad ones are named.
 func TestBackfillFormParsing(t *testing.T) {
+	t.Parallel()
 	loc, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Skip("no tzdata:", err)
@@ -211,6 +214,7 @@ func auditLines(t *testing.T, st store.Store, f store.AuditFilter) []string {
 // again" starts the same definition with the recorded inputs; each call
 // is one audit record naming the operator, through the dashboard.
 func TestCancelAndRerun(t *testing.T) {
+	t.Parallel()
 	e := newEnvTokens(t, adminToken, readToken, tokensFile(t), Config{})
 	putDefinitions(t, e.st, e.dir, inputsDef)
 	ctx := context.Background()
@@ -267,6 +271,7 @@ func TestCancelAndRerun(t *testing.T) {
 // of [from, to) in its zone and in UTC, then starts exactly that window
 // when confirmed; bad times are named, and event definitions have no form.
 func TestBackfillForm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir,
 		"id: t.cron\ntrigger: {trigger_type: cron, cron_expression: '*/15 * * * *', timezone: Europe/Berlin}\ninstruction: {kind: shell, cmd: 'true'}\n",
@@ -305,6 +310,14 @@ func TestBackfillForm(t *testing.T) {
 	form.Set("overlap", "sometimes")
 	b.post("/ui/definitions/t.cron/backfill", form)
 	b.expect(http.StatusBadRequest, `overlap &#34;sometimes&#34; is not one of skip, buffer_all, allow_all`)
+	form.Set("overlap", "skip")
+	form.Set("mode", "now")
+	b.post("/ui/definitions/t.cron/backfill", form)
+	b.expect(http.StatusBadRequest, `mode=&#34;now&#34;: use the Preview or Start backfill button`)
+	form.Set("mode", "preview")
+	form.Del("to")
+	b.post("/ui/definitions/t.cron/backfill", form)
+	b.expect(http.StatusBadRequest, "to is required: a time such as 2026-12-01 06:00 (Europe/Berlin)")
 	if len(e.bf.calls) != 1 {
 		t.Errorf("refused backfills reached Temporal: %q", e.bf.calls)
 	}
@@ -321,6 +334,7 @@ func TestBackfillForm(t *testing.T) {
 // with its pollers and backlog; a pending run on a pool nobody polls says
 // it waits; the Audit page lists and filters who did what.
 func TestWorkersAuditAndWaiting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, inputsDef, "id: t.b\nrun_on: b\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n")
 	seen := time.Date(2026, 3, 28, 11, 59, 58, 0, time.UTC)
@@ -339,6 +353,10 @@ func TestWorkersAuditAndWaiting(t *testing.T) {
 		`<td class="backlog"><span class="meta">unknown</span></td>`)
 	b.get("/ui/runs/r-wait")
 	b.expect(http.StatusOK, `<dd class="error" id="waiting">waiting for a worker in pool b</dd>`, `<dd id="pool">b</dd>`)
+	for _, page := range []string{"/ui/runs", "/ui/definitions/t.b"} {
+		b.get(page)
+		b.expect(http.StatusOK, `<span class="error waiting">waiting for a worker in pool b</span>`)
+	}
 
 	admin := e.browser()
 	admin.login(adminToken)
@@ -357,4 +375,42 @@ func TestWorkersAuditAndWaiting(t *testing.T) {
 	b.expect(http.StatusOK, "No audit records match.")
 	b.get("/ui/audit?before=x")
 	b.expect(http.StatusBadRequest, `before=&#34;x&#34; is not a record id`)
+}
+
+// TestLiveOutputRoute: /ui/runs/{id}/output needs a session, then answers
+// what the API's own stream answers for the same run: its status, and
+// when it streams, the same events.
+func TestLiveOutputRoute(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, adminToken, readToken, Config{})
+	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n")
+	now := e.clock()
+	code := 0
+	if _, err := e.st.CreateRun(context.Background(), store.Run{ID: "r-done", DefinitionID: "t.job", Trigger: store.RunTriggerManual,
+		Status: store.RunSucceeded, StartedAt: &now, FinishedAt: &now, ExitCode: &code, Stdout: "hi\n"}); err != nil {
+		t.Fatal(err)
+	}
+	anon := e.browser()
+	anon.get("/ui/runs/r-done/output")
+	if anon.status != http.StatusSeeOther || !strings.HasPrefix(anon.loc, "/ui/login") {
+		t.Fatalf("anonymous stream: %d %q", anon.status, anon.loc)
+	}
+
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/runs/r-done/output", nil)
+	req.Header.Set("Authorization", "Bearer "+readToken)
+	api := e.browser().do(req)
+	b := e.browser()
+	b.login(readToken)
+	b.get("/ui/runs/r-done/output")
+	if b.status != api.status {
+		t.Fatalf("dashboard stream %d, API stream %d", b.status, api.status)
+	}
+	if b.status == http.StatusOK && (mediaType(b.header) != "text/event-stream" || b.body != api.body) {
+		t.Errorf("dashboard stream %q %q, API stream %q", mediaType(b.header), b.body, api.body)
+	}
+}
+
+func mediaType(h http.Header) string {
+	mt, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.TrimSpace(mt)
 }

@@ -7,12 +7,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/postgres"
+	"github.com/coulomb/activity-core/internal/store/sqlite"
 )
 
 // sessionID is the browser's session cookie, "" when it has none.
@@ -25,14 +31,31 @@ func (b *browser) sessionID() string {
 	return ""
 }
 
-// TestSessionsAcrossReplicas: two api processes on one store, as behind a
-// round-robin balancer: a browser signs in on one and keeps working on
-// the other with the same cookie: pages, a CSRF-checked action, its
-// flash, and sign-out, which ends the session on both.
+// TestSessionsAcrossReplicas: two api processes, each with its own
+// connection to one database (a SQLite file; PostgreSQL when
+// ACTIVITY_TEST_POSTGRES_URL is set), as behind a round-robin balancer: a
+// browser signs in on one and keeps working on the other with the same
+// cookie: pages, a CSRF-checked action, its flash, and sign-out, which
+// ends the session on both.
 func TestSessionsAcrossReplicas(t *testing.T) {
-	e := newEnv(t, adminToken, readToken, Config{})
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		open := func(now func() time.Time) store.Store { return openSQLiteAt(t, path, now) }
+		e := newEnvOn(t, open, adminToken, readToken, "", Config{})
+		replicasShareSessions(t, e, e.replicaOn(open(e.clock), Config{}))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := postgresSchema(t)
+		open := func(now func() time.Time) store.Store { return openPostgresAt(t, url, now) }
+		e := newEnvOn(t, open, adminToken, readToken, "", Config{})
+		replicasShareSessions(t, e, e.replicaOn(open(e.clock), Config{}))
+	})
+}
+
+func replicasShareSessions(t *testing.T, e *env, other *httptest.Server) {
+	t.Helper()
 	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'echo hi'}\n")
-	other := e.replica(Config{})
 
 	a := e.browser()
 	a.login(adminToken)
@@ -74,6 +97,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 // TestSessionStoredHashed: the store keys the session by the SHA-256 of
 // the cookie's id and keeps the principal, never the id nor the token.
 func TestSessionStoredHashed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	b := e.browser()
 	b.login(readToken)
@@ -103,6 +127,7 @@ func TestSessionStoredHashed(t *testing.T) {
 // last write do not write LastSeen again; the first one after does, and
 // moves the expiry with it.
 func TestSessionLastSeenOncePerMinute(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{SessionIdle: time.Hour})
 	b := e.browser()
 	b.login(adminToken)
@@ -133,6 +158,7 @@ func TestSessionLastSeenOncePerMinute(t *testing.T) {
 }
 
 func TestSessionExpires(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, "", Config{SessionIdle: time.Hour})
 	b := e.browser()
 	b.login(adminToken)
@@ -162,6 +188,7 @@ func TestSessionExpires(t *testing.T) {
 // TestUnknownSessionRefused: a cookie the store does not know (made up,
 // or of a signed-out session) reads nothing and posts nothing.
 func TestUnknownSessionRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, adminToken, readToken, Config{})
 	for _, id := range []string{randomID(), "x", strings.Repeat("a", 5000)} {
 		b := e.browser()
@@ -178,6 +205,7 @@ func TestUnknownSessionRefused(t *testing.T) {
 // TestSecureCookie: cookies are Secure over TLS, and behind a proxy only
 // when TrustForwardedProto is on and the proxy says https.
 func TestSecureCookie(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		trust bool
@@ -222,4 +250,87 @@ func TestSecureCookie(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionIdleTooShort: an idle time under the minute LastSeen is
+// written at is refused when the dashboard is built, naming both.
+func TestSessionIdleTooShort(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	api, err := adminapi.New(adminapi.Config{Store: st, AdminToken: adminToken, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{API: api, Store: st, SessionIdle: 30 * time.Second})
+	if err == nil || err.Error() != "ui: SessionIdle (30s) must be at least 1m0s" {
+		t.Fatalf("New with SessionIdle 30s: %v", err)
+	}
+}
+
+func openSQLiteAt(t testing.TB, path string, now func() time.Time) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.New(ctx, sqlite.Config{Path: path, Logger: quiet, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// postgresSchema gives the test a schema of its own in
+// ACTIVITY_TEST_POSTGRES_URL, dropped when it ends, and returns the URL
+// that selects it.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("ACTIVITY_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skip("ACTIVITY_TEST_POSTGRES_URL is not set; set it to a PostgreSQL database the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	ctx := context.Background()
+	schema := "uitest_" + strings.ToLower(randomID()[:12])
+	schema = strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_' {
+			return r
+		}
+		return '_'
+	}, schema)
+	exec := func(sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatalf("connecting to ACTIVITY_TEST_POSTGRES_URL: %v", err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE SCHEMA " + schema)
+	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func openPostgresAt(t testing.TB, url string, now func() time.Time) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := postgres.New(ctx, postgres.Config{URL: url, Logger: quiet, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -1,13 +1,15 @@
 // Package ui is activity-core's web dashboard, served by the api role under
-// /ui/ (docs/dashboard.md). It is server-rendered html/template: every page reads
-// without JavaScript, templates and the stylesheet are embedded in the
-// binary, and there is no Node build step.
+// /ui/ (docs/dashboard.md). It is server-rendered html/template: every page
+// works without JavaScript (one embedded script, live.js, streams a running
+// run's output), everything is embedded in the binary, and there is no
+// Node build step.
 //
 // The dashboard is a second face of the HTTP API, not a second
-// implementation: reads come from the store the API reads, and every action
-// (run now, pause, resume, plan, sync now, explain) goes through the
-// *adminapi.Server methods the JSON endpoints use, so the checks and error
-// messages are the same.
+// implementation: reads come from the store the API reads, and every
+// action (run now, run again, cancel, backfill, pause, resume, plan, sync
+// now, explain) goes through the *adminapi.Server methods the JSON
+// endpoints use, so the role checks, the audit and the error messages are
+// the same.
 //
 // Sign-in uses the API's tokens (docs/dashboard.md#signing-in): the token is
 // typed once into a login form, and the store keeps a session under the

@@ -251,8 +251,14 @@ func newEnv(t *testing.T, admin, read string, cfg Config) *env {
 // newEnvTokens is newEnv with a tokens file (docs/run-control.md#who-did-what).
 func newEnvTokens(t *testing.T, admin, read, tokensFile string, cfg Config) *env {
 	t.Helper()
+	return newEnvOn(t, func(now func() time.Time) store.Store { return openStoreAt(t, now) }, admin, read, tokensFile, cfg)
+}
+
+// newEnvOn is newEnv on the store open gives, stamped with the env's clock.
+func newEnvOn(t *testing.T, open func(now func() time.Time) store.Store, admin, read, tokensFile string, cfg Config) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), now: time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)}
-	st := openStoreAt(t, e.clock)
+	st := open(e.clock)
 	e.st = st
 	sy, err := syncer.New(syncer.Config{Store: st, Sources: []string{e.dir}, Logger: quiet,
 		Schedules: func(_ context.Context, _ bool, planned []store.Definition) (syncer.ScheduleCounts, []syncer.Action, []syncer.Error, error) {
@@ -274,12 +280,16 @@ func newEnvTokens(t *testing.T, admin, read, tokensFile string, cfg Config) *env
 
 // replica starts another api process's server on the env's store, with
 // the same tokens and fakes: an api replica behind a balancer.
-func (e *env) replica(cfg Config) *httptest.Server {
+func (e *env) replica(cfg Config) *httptest.Server { return e.replicaOn(e.st, cfg) }
+
+// replicaOn is replica with its own connection to the env's database.
+func (e *env) replicaOn(st store.Store, cfg Config) *httptest.Server {
 	e.t.Helper()
-	cfg.Store = e.st
+	cfg.Store = st
 	cfg.Logger = quiet
 	cfg.Now = e.clock
 	acfg := e.apiCfg
+	acfg.Store = st
 	acfg.UI = NewHandler(cfg)
 	api, err := adminapi.New(acfg)
 	if err != nil {
@@ -454,7 +464,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("token in a URL: %s", b.loc)
 	}
 	b.get("/ui/definitions")
-	b.expect(http.StatusOK, `<span id="who">read</span> <span id="role" class="meta">(read)</span>`, "Definitions")
+	b.expect(http.StatusOK, `<span id="who">read</span> <span class="meta">(<span id="role">read</span>)</span>`, "Definitions")
 	if csp := b.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
