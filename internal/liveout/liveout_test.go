@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // natsConn connects to the machine's NATS (ACTIVITY_TEST_NATS_URL).
@@ -55,12 +57,15 @@ func newViewer(t *testing.T, nc *nats.Conn, cfg ViewerConfig) *Viewer {
 	return v
 }
 
+// watch watches runID, asking again while the sink's subscription is not
+// yet known to the server (Open does not wait for it).
 func watch(t *testing.T, v *Viewer, runID string) *Watch {
 	t.Helper()
-	w, err := v.Watch(context.Background(), runID)
-	if err != nil {
-		t.Fatalf("watching %s: %v", runID, err)
-	}
+	var w *Watch
+	testsupport.Eventually(t, 10*time.Second, "a worker answers the watch of "+runID, func() (err error) {
+		w, err = v.Watch(context.Background(), runID, nil)
+		return err
+	})
 	t.Cleanup(w.Close)
 	return w
 }
@@ -253,10 +258,10 @@ func TestNothingPublishedWhileNobodyWatches(t *testing.T) {
 func TestWatchWithNoWorker(t *testing.T) {
 	t.Parallel()
 	v := newViewer(t, natsConn(t), ViewerConfig{AskTimeout: 300 * time.Millisecond})
-	if _, err := v.Watch(context.Background(), newRunID()); !errors.Is(err, ErrNoWorker) {
+	if _, err := v.Watch(context.Background(), newRunID(), nil); !errors.Is(err, ErrNoWorker) {
 		t.Fatalf("Watch = %v, want ErrNoWorker", err)
 	}
-	if _, err := v.Watch(context.Background(), "a.b"); !errors.Is(err, ErrBadRunID) {
+	if _, err := v.Watch(context.Background(), "a.b", nil); !errors.Is(err, ErrBadRunID) {
 		t.Fatalf("Watch(a.b) = %v, want ErrBadRunID", err)
 	}
 }
