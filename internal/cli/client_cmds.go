@@ -362,6 +362,7 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 type RunsCmd struct {
 	List RunsListCmd `cmd:"" help:"List runs, newest first."`
 	Show RunsShowCmd `cmd:"" help:"Show one run: trigger, context, rule outcome, output."`
+	Logs RunsLogsCmd `cmd:"" help:"Print a run's output; with -f follow it live until the run ends."`
 }
 
 // RunsListCmd lists runs.
