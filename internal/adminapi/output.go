@@ -92,6 +92,9 @@ func (s *Server) followOutput(ctx context.Context, sse *sseWriter, run store.Run
 				prev = wt
 			}
 		case errors.Is(err, liveout.ErrNoWorker), ctx.Err() != nil:
+		case errors.Is(err, liveout.ErrBadRunID):
+			_ = sse.event("end", map[string]string{"status": string(run.Status), "note": "this run's id cannot name a NATS subject, so its output cannot be streamed; see its kept output in GET /api/v1/runs/{id}"})
+			return
 		default:
 			s.log.Warn("adminapi: watching a run's live output failed; asking again", "run_id", run.ID, "error", err)
 		}

@@ -36,6 +36,9 @@ func startSSE(w http.ResponseWriter) (*sseWriter, error) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	e := &sseWriter{w: w, rc: http.NewResponseController(w), carry: map[string][]byte{}}
+	// The server's read deadline would end a long stream (and cancel its
+	// context) once passed: the request was read, so clear it.
+	_ = e.rc.SetReadDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
 	if err := e.flush(); err != nil {
 		return nil, fmt.Errorf("adminapi: this connection cannot stream: %w", err)

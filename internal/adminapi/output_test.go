@@ -238,3 +238,19 @@ func TestWholeRunes(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputOfRunWhoseIDCannotBeASubject: a stored run id with a dot
+// cannot name a subject; the stream ends at once and says why.
+func TestOutputOfRunWhoseIDCannotBeASubject(t *testing.T) {
+	t.Parallel()
+	e := newOutputEnv(t, true, 0)
+	e.createRun(t, store.Run{ID: "r.dotted", Status: store.RunRunning})
+	code, ch := e.openOutput(t, "r.dotted")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	_, end := collect(t, ch)
+	if end["status"] != "running" || !strings.Contains(fmt.Sprint(end["note"]), "cannot name a NATS subject") {
+		t.Fatalf("end %v", end)
+	}
+}

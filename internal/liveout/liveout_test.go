@@ -283,3 +283,52 @@ func TestViewerSlotsAreBounded(t *testing.T) {
 		t.Fatal("a double release freed two slots")
 	}
 }
+
+// TestPublishingStopsWhenTheLeaseRunsOut: once its viewer has gone and the
+// lease ran out, the attempt publishes nothing more, not even its end.
+func TestPublishingStopsWhenTheLeaseRunsOut(t *testing.T) {
+	t.Parallel()
+	nc, obs := natsConn(t), natsConn(t)
+	sink := newSink(t, nc, SinkConfig{Lease: 300 * time.Millisecond})
+	v := newViewer(t, nc, ViewerConfig{})
+	runID := newRunID()
+	stdout, _, done := sink.Open(runID, nil, 0)
+	w := watch(t, v, runID)
+	io.WriteString(stdout, "seen\n")
+	if ev, err := w.Next(context.Background()); err != nil || string(ev.Data) != "seen\n" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	w.Close()
+	o := stdout.(streamWriter).o
+	testsupport.Eventually(t, 10*time.Second, "the lease ends after the viewer left", func() error {
+		io.WriteString(stdout, "unseen\n") // a write makes the publisher look at the lease
+		o.pmu.Lock()
+		defer o.pmu.Unlock()
+		if o.live {
+			return errors.New("still publishing")
+		}
+		return nil
+	})
+	got := make(chan *nats.Msg, 100)
+	sub, err := obs.ChanSubscribe(SubjectPrefix+"."+runID+".>", got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := obs.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdout, "more unseen\n")
+	done()
+	if err := nc.Publish(SubjectPrefix+"."+runID+".marker", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if !strings.HasSuffix(m.Subject, ".marker") {
+			t.Fatalf("after the lease ran out, the sink published on %s: %q %v", m.Subject, m.Data, m.Header)
+		}
+	case <-time.After(10 * time.Second): // the marker's deadline, not a wait for work
+		t.Fatal("the marker never arrived")
+	}
+}
