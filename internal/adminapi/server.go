@@ -95,6 +95,7 @@ type Config struct {
 	Syncer    Syncer
 	Schedules Schedules
 	Runner    Runner
+	Output    OutputViewer // live output (docs/run-control.md#live-output); nil: stored tails only
 	// Explain answers, per event definition, whether an event would match
 	// and what said no (the router's index); nil answers 503.
 	Explain func(ctx context.Context, subject string, payload json.RawMessage) (any, error)

@@ -96,6 +96,7 @@ type RunsCmd struct {
 	Show   RunsShowCmd   `cmd:"" help:"Show one run: trigger, pool, inputs, cancel, context, rule, output."`
 	Cancel RunsCancelCmd `cmd:"" help:"Cancel a pending or running run, with a note."`
 	Rerun  RunsRerunCmd  `cmd:"" help:"Run a run's definition again with the same inputs."`
+	Logs   RunsLogsCmd   `cmd:"" help:"Print a run's output; with -f follow it live until the run ends."`
 }
 
 const description = `activity-core runs automations declared as YAML files: on cron schedules,

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // natsConn connects to the machine's NATS (ACTIVITY_TEST_NATS_URL).
@@ -55,12 +57,15 @@ func newViewer(t *testing.T, nc *nats.Conn, cfg ViewerConfig) *Viewer {
 	return v
 }
 
+// watch watches runID, asking again while the sink's subscription is not
+// yet known to the server (Open does not wait for it).
 func watch(t *testing.T, v *Viewer, runID string) *Watch {
 	t.Helper()
-	w, err := v.Watch(context.Background(), runID)
-	if err != nil {
-		t.Fatalf("watching %s: %v", runID, err)
-	}
+	var w *Watch
+	testsupport.Eventually(t, 10*time.Second, "a worker answers the watch of "+runID, func() (err error) {
+		w, err = v.Watch(context.Background(), runID, nil)
+		return err
+	})
 	t.Cleanup(w.Close)
 	return w
 }
@@ -253,10 +258,10 @@ func TestNothingPublishedWhileNobodyWatches(t *testing.T) {
 func TestWatchWithNoWorker(t *testing.T) {
 	t.Parallel()
 	v := newViewer(t, natsConn(t), ViewerConfig{AskTimeout: 300 * time.Millisecond})
-	if _, err := v.Watch(context.Background(), newRunID()); !errors.Is(err, ErrNoWorker) {
+	if _, err := v.Watch(context.Background(), newRunID(), nil); !errors.Is(err, ErrNoWorker) {
 		t.Fatalf("Watch = %v, want ErrNoWorker", err)
 	}
-	if _, err := v.Watch(context.Background(), "a.b"); !errors.Is(err, ErrBadRunID) {
+	if _, err := v.Watch(context.Background(), "a.b", nil); !errors.Is(err, ErrBadRunID) {
 		t.Fatalf("Watch(a.b) = %v, want ErrBadRunID", err)
 	}
 }
@@ -276,5 +281,54 @@ func TestViewerSlotsAreBounded(t *testing.T) {
 	}
 	if _, ok := v.Acquire(); ok {
 		t.Fatal("a double release freed two slots")
+	}
+}
+
+// TestPublishingStopsWhenTheLeaseRunsOut: once its viewer has gone and the
+// lease ran out, the attempt publishes nothing more, not even its end.
+func TestPublishingStopsWhenTheLeaseRunsOut(t *testing.T) {
+	t.Parallel()
+	nc, obs := natsConn(t), natsConn(t)
+	sink := newSink(t, nc, SinkConfig{Lease: 300 * time.Millisecond})
+	v := newViewer(t, nc, ViewerConfig{})
+	runID := newRunID()
+	stdout, _, done := sink.Open(runID, nil, 0)
+	w := watch(t, v, runID)
+	io.WriteString(stdout, "seen\n")
+	if ev, err := w.Next(context.Background()); err != nil || string(ev.Data) != "seen\n" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	w.Close()
+	o := stdout.(streamWriter).o
+	testsupport.Eventually(t, 10*time.Second, "the lease ends after the viewer left", func() error {
+		io.WriteString(stdout, "unseen\n") // a write makes the publisher look at the lease
+		o.pmu.Lock()
+		defer o.pmu.Unlock()
+		if o.live {
+			return errors.New("still publishing")
+		}
+		return nil
+	})
+	got := make(chan *nats.Msg, 100)
+	sub, err := obs.ChanSubscribe(SubjectPrefix+"."+runID+".>", got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := obs.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdout, "more unseen\n")
+	done()
+	if err := nc.Publish(SubjectPrefix+"."+runID+".marker", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if !strings.HasSuffix(m.Subject, ".marker") {
+			t.Fatalf("after the lease ran out, the sink published on %s: %q %v", m.Subject, m.Data, m.Header)
+		}
+	case <-time.After(10 * time.Second): // the marker's deadline, not a wait for work
+		t.Fatal("the marker never arrived")
 	}
 }

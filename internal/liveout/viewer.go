@@ -58,6 +58,9 @@ func NewViewer(cfg ViewerConfig) (*Viewer, error) {
 	return &Viewer{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), slots: make(chan struct{}, cfg.Max)}, nil
 }
 
+// Max is how many watches this process serves at once.
+func (v *Viewer) Max() int { return v.cfg.Max }
+
 // Acquire takes one of the process's viewer slots for a whole stream;
 // ok is false when all are taken.
 func (v *Viewer) Acquire() (release func(), ok bool) {
@@ -113,8 +116,11 @@ type Watch struct {
 
 // Watch subscribes to the run's chunks, asks its worker for a lease and
 // the backlog, and keeps renewing the lease until Close. It returns
-// ErrNoWorker when no worker answers within AskTimeout.
-func (v *Viewer) Watch(ctx context.Context, runID string) (*Watch, error) {
+// ErrNoWorker when no worker answers within AskTimeout. With prev, a
+// watch of the same run that was lost, it continues after what prev gave
+// when the same attempt answers: instead of the backlog again, what
+// passed meanwhile is reported skipped.
+func (v *Viewer) Watch(ctx context.Context, runID string, prev *Watch) (*Watch, error) {
 	watch, err := subject(runID, "watch")
 	if err != nil {
 		return nil, err
@@ -126,20 +132,27 @@ func (v *Viewer) Watch(ctx context.Context, runID string) (*Watch, error) {
 	if w.sub, err = v.cfg.Conn.Subscribe(data, w.onData); err != nil {
 		return nil, fmt.Errorf("liveout: subscribing to %s: %w", data, err)
 	}
-	_ = w.sub.SetPendingLimits(-1, v.cfg.Buffer)
+	// The client's own queue before onData: onData is quick and drops
+	// beyond Buffer itself, so this only bounds a stalled callback.
+	_ = w.sub.SetPendingLimits(-1, 4*v.cfg.Buffer)
 	reply, err := w.ask(ctx, true)
 	if err != nil {
 		_ = w.sub.Unsubscribe()
 		return nil, err
 	}
 	w.attempt = reply.Attempt
+	resume := prev != nil && prev.attempt == reply.Attempt
 	for _, part := range reply.Streams {
 		i := streamIndex(part.Stream)
 		if i < 0 {
 			continue
 		}
 		w.next[i] = part.To
-		if len(part.Data) > 0 {
+		if resume {
+			if part.To > prev.next[i] {
+				w.backlog = append(w.backlog, Event{Kind: EventSkipped, Stream: part.Stream, Bytes: part.To - prev.next[i]})
+			}
+		} else if len(part.Data) > 0 {
 			w.backlog = append(w.backlog, Event{Kind: EventOutput, Stream: part.Stream, Data: part.Data})
 		}
 	}
