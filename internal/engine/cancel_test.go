@@ -258,3 +258,32 @@ func BenchmarkCancelLatency(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/cancel")
 }
+
+// TestLocksStartOnTheRunsQueue: the guard and the concurrency key's lock
+// workflows start on the task queue of the run that asks, so a worker
+// that polls only its pool's queue runs them (docs/run-control.md#placement).
+func TestLocksStartOnTheRunsQueue(t *testing.T) {
+	h := newLiveHarness(t)
+	h.acts.cfg.TaskQueue = h.queue + ".nobody-polls"
+	h.put(cronShell("c.locks", "concurrency_key: c-queue-key\ninstruction: {kind: shell, cmd: 'echo ran'}\n"))
+	wr, err := h.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "locks-" + NewRunID(), TaskQueue: h.queue},
+		RunWorkflowName, RunInput{DefinitionID: "c.locks", Trigger: store.RunTriggerCron})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out RunOutput
+	if err := wr.Get(ctx, &out); err != nil || out.Status != store.RunSucceeded {
+		t.Fatalf("run: %v %+v", err, out)
+	}
+	for _, id := range []string{GuardWorkflowID("c.locks"), LockWorkflowID("c-queue-key")} {
+		desc, err := h.tc.DescribeWorkflowExecution(context.Background(), id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := desc.GetExecutionConfig().GetTaskQueue().GetName(); q != h.queue {
+			t.Errorf("%s ran on %q, want the run's %q", id, q, h.queue)
+		}
+	}
+}
