@@ -37,7 +37,9 @@ type Config struct {
 	Publisher Publisher
 	// Temporal is needed for concurrency_key locks.
 	Temporal client.Client
-	// TaskQueue the lock workflows run on (TaskQueueDefault when empty).
+	// TaskQueue is where a lock workflow starts when the asking run's
+	// task queue is unknown (TaskQueueDefault when empty); it starts on
+	// the run's own otherwise.
 	TaskQueue string
 	// HTTPClient for context and http instructions (a client with no
 	// overall timeout: each request has its own). NewActivities uses a

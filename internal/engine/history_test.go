@@ -57,7 +57,7 @@ func warmBinaryChecksum() {
 }
 
 // embeddedTemporal starts one server for the package, on first use.
-func embeddedTemporal(t *testing.T) *devserver.Temporal {
+func embeddedTemporal(t testing.TB) *devserver.Temporal {
 	t.Helper()
 	temporalOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -78,7 +78,7 @@ type liveHarness struct {
 	queue string
 }
 
-func newLiveHarness(t *testing.T) *liveHarness {
+func newLiveHarness(t testing.TB) *liveHarness {
 	t.Helper()
 	srv := embeddedTemporal(t)
 	h := newHarness(t)

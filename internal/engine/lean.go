@@ -65,25 +65,11 @@ func leanRunID(info *workflow.Info) string {
 // runLean is RunActivityWorkflow in the lean shape.
 func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	info := workflow.GetInfo(ctx)
-	runID := cmp.Or(in.RunID, leanRunID(info))
-	out := &RunOutput{RunID: runID}
-	begin, err := beginLean(ctx, in, info, runID)
-	if err != nil {
-		leaveGuard(ctx, in.DefinitionID)
-		if ctx.Err() != nil && workflow.GetVersion(ctx, cancelBeforeBeginVersion, workflow.DefaultVersion, 1) == 1 {
-			return endBeforeBegin(ctx, in, runID)
-		}
-		return nil, fmt.Errorf("starting run: %w", err)
+	begin, out, done, err := leanBegin(ctx, in, info)
+	if done {
+		return out, err
 	}
-	// After a reset the Temporal run id, and so leanRunID, is new, but a
-	// replayed BeginRun names the run it recorded.
-	runID = cmp.Or(begin.RunID, runID)
-	out.RunID = runID
-	if begin.Skip {
-		// BeginRun recorded and announced it.
-		out.Status, out.Reason = store.RunSkipped, begin.SkipReason
-		return out, nil
-	}
+	runID := out.RunID
 	in.Trigger = cmp.Or(begin.Trigger, in.Trigger) // a backfill's fire
 	f := &finisher{ctx: ctx, in: in, runID: runID, workflowID: info.WorkflowExecution.ID, startedAt: begin.StartedAt, lean: true}
 	def, err := definition.FromCanonicalJSON(begin.Spec)
@@ -156,6 +142,30 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		return out, nil
 	}
 	return f.end(out, instructionOutcome(ctx, err, &result, gathered.Snapshot, f.rule), def.OnFailure)
+}
+
+// leanBegin runs BeginRun. done means the run ended there, with out and
+// err: skipped (BeginRun recorded and announced it), canceled before it
+// began, or never begun.
+func leanBegin(ctx workflow.Context, in RunInput, info *workflow.Info) (begin BeginRunResult, out *RunOutput, done bool, err error) {
+	runID := cmp.Or(in.RunID, leanRunID(info))
+	begin, err = beginLean(ctx, in, info, runID)
+	if err != nil {
+		leaveGuard(ctx, in.DefinitionID)
+		if ctx.Err() != nil && workflow.GetVersion(ctx, cancelBeforeBeginVersion, workflow.DefaultVersion, 1) == 1 {
+			out, err = endBeforeBegin(ctx, in, runID)
+			return begin, out, true, err
+		}
+		return begin, nil, true, fmt.Errorf("starting run: %w", err)
+	}
+	// After a reset the Temporal run id, and so leanRunID, is new, but a
+	// replayed BeginRun names the run it recorded.
+	out = &RunOutput{RunID: cmp.Or(begin.RunID, runID)}
+	if begin.Skip {
+		out.Status, out.Reason = store.RunSkipped, begin.SkipReason
+		return begin, out, true, nil
+	}
+	return begin, out, false, nil
 }
 
 // cancelBeforeBeginVersion marks runs that record a cancel that came

@@ -62,7 +62,7 @@ func (p *fakePublisher) subjects() []string {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	store store.Store
 	pub   *fakePublisher
 	acts  *Activities
@@ -78,7 +78,7 @@ type harness struct {
 	lastStart time.Time
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "engine.db"), nil)
