@@ -44,10 +44,10 @@ type Engines struct {
 	TaskQueue         string `name:"task-queue" env:"ACTIVITY_TASK_QUEUE" default:"activity-core" help:"Base Temporal task queue: the default pool's; pool P polls <base>.P (docs/run-control.md#placement)."`
 	// Pools are the worker pools a worker serves (run_on); empty means
 	// the default pool only.
-	Pools []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools this worker serves (run_on), comma-separated; 'default' is the pool of definitions without run_on (docs/run-control.md#placement)." placeholder:"POOL,..."`
-	NATSURL           string `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
-	NATSStream        string `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
-	NATSSubjects      string `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
+	Pools        []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools this worker serves (run_on), comma-separated; 'default' is the pool of definitions without run_on (docs/run-control.md#placement)." placeholder:"POOL,..."`
+	NATSURL      string   `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
+	NATSStream   string   `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
+	NATSSubjects string   `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
 	// NATSStreamReplicas is the replica count of the stream when the
 	// router creates it; an existing stream keeps its own. 0 means 1.
 	NATSStreamReplicas int    `name:"nats-stream-replicas" env:"ACTIVITY_NATS_STREAM_REPLICAS" default:"1" help:"Replicas of the JetStream stream when the router creates it (1-5; 3 on a three-node cluster). An existing stream keeps its own."`
