@@ -192,9 +192,14 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	var workerPools []string // the pools this process's worker serves
+	if has(RoleWorker) {
+		workerPools, _ = o.Engines.WorkerPools() // checked by Validate
+	}
 	sy, err := syncer.New(syncer.Config{
 		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
-		MaxErrors: o.Sync.SyncMaxErrors, Secrets: secrets, AlertDefaults: o.Sync.AlertDefaults, Logger: log,
+		PoolWorkers: poolWorkers(tc, o.Engines.TaskQueue, workerPools),
+		MaxErrors:   o.Sync.SyncMaxErrors, Secrets: secrets, AlertDefaults: o.Sync.AlertDefaults, Logger: log,
 		OnDefinitionsChanged: func() {
 			if rt != nil {
 				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {
@@ -230,9 +235,14 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
-		w := worker.New(tc, o.Engines.TaskQueue, worker.Options{})
-		engine.Register(w, acts)
-		wg.Go(func() { runWorker(runCtx, w, log) })
+		// One Temporal worker per pool, each on its pool's task queue, all
+		// with the same workflows and activities (docs/run-control.md#placement).
+		for _, pool := range workerPools {
+			q := engine.TaskQueueFor(o.Engines.TaskQueue, pool)
+			w := worker.New(tc, q, worker.Options{})
+			engine.Register(w, acts)
+			wg.Go(func() { runWorker(runCtx, w, log.With("pool", pool, "task_queue", q)) })
+		}
 		// Worker startup sync: best-effort, never blocks task processing.
 		wg.Go(func() {
 			opts := syncer.DefaultOptions()
@@ -316,6 +326,9 @@ func Run(ctx context.Context, o Options) error {
 			},
 			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
 			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
+			// INTEGRATOR (pools): adminapi.Config.Pools comes with h/api;
+			// once merged, add the field:
+			//   Pools: newPools(tc, o.Engines),
 		})
 		if err != nil {
 			return err

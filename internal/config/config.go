@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/secret"
 )
 
@@ -42,10 +44,10 @@ type Engines struct {
 	TaskQueue         string `name:"task-queue" env:"ACTIVITY_TASK_QUEUE" default:"activity-core" help:"Base Temporal task queue: the default pool's; pool P polls <base>.P (docs/run-control.md#placement)."`
 	// Pools are the worker pools a worker serves (run_on); empty means
 	// the default pool only.
-	Pools []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools this worker serves (run_on), comma-separated; 'default' is the pool of definitions without run_on (docs/run-control.md#placement)." placeholder:"POOL,..."`
-	NATSURL           string `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
-	NATSStream        string `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
-	NATSSubjects      string `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
+	Pools        []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools this worker serves (run_on), comma-separated; 'default' is the pool of definitions without run_on (docs/run-control.md#placement)." placeholder:"POOL,..."`
+	NATSURL      string   `name:"nats-url" env:"ACTIVITY_NATS_URL" help:"NATS server URL (events in and out); empty disables events." placeholder:"URL"`
+	NATSStream   string   `name:"nats-stream" env:"ACTIVITY_NATS_STREAM" default:"ACTIVITY" help:"JetStream stream the router reads."`
+	NATSSubjects string   `name:"nats-subjects" env:"ACTIVITY_NATS_SUBJECTS" default:"org.>,activity.>" help:"Subjects of the stream, comma-separated."`
 	// NATSStreamReplicas is the replica count of the stream when the
 	// router creates it; an existing stream keeps its own. 0 means 1.
 	NATSStreamReplicas int    `name:"nats-stream-replicas" env:"ACTIVITY_NATS_STREAM_REPLICAS" default:"1" help:"Replicas of the JetStream stream when the router creates it (1-5; 3 on a three-node cluster). An existing stream keeps its own."`
@@ -141,6 +143,9 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 			errs = append(errs, bad("ACTIVITY_TEMPORAL_TLS_SERVER_NAME", "not set, and ACTIVITY_TEMPORAL_ADDRESS %q has no host to verify the frontend's certificate against; set it to the name the certificate carries", e.TemporalAddress))
 		}
 	}
+	if _, err := e.WorkerPools(); err != nil {
+		errs = append(errs, err)
+	}
 	if needNATS {
 		if e.NATSURL == "" {
 			errs = append(errs, bad("ACTIVITY_NATS_URL", "not set; the router needs NATS (e.g. nats://127.0.0.1:4222)"))
@@ -169,6 +174,31 @@ func (e *Engines) Validate(needStore, needTemporal, needNATS bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// WorkerPools returns the pools a worker serves (ACTIVITY_WORKER_POOLS,
+// docs/run-control.md#placement): names trimmed and checked, in the order
+// given; the default pool alone when none is given. A bad name or a pool
+// given twice is an error naming the setting.
+func (e *Engines) WorkerPools() ([]string, error) {
+	var pools []string
+	for _, p := range e.Pools {
+		p = strings.TrimSpace(p)
+		if err := definition.CheckPoolName(p); err != nil {
+			return nil, bad(PoolsSetting, "%v (in %q)", err, strings.Join(e.Pools, ","))
+		}
+		if slices.Contains(pools, p) {
+			return nil, bad(PoolsSetting, "pool %s is given twice (in %q)", p, strings.Join(e.Pools, ","))
+		}
+		pools = append(pools, p)
+	}
+	if len(pools) == 0 {
+		return []string{definition.PoolDefault}, nil
+	}
+	return pools, nil
+}
+
+// PoolsSetting is the environment name of Engines.Pools.
+const PoolsSetting = "ACTIVITY_WORKER_POOLS"
 
 // Subjects splits NATSSubjects.
 func (e *Engines) Subjects() []string {
@@ -251,6 +281,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
+		PoolsSetting + "=" + strings.Join(e.Pools, ","),
 		fmt.Sprintf("ACTIVITY_TEMPORAL_TLS=%t", e.TemporalTLS.Enabled()),
 		"ACTIVITY_TEMPORAL_TLS_CA=" + e.TemporalTLSCA,
 		"ACTIVITY_TEMPORAL_TLS_CERT=" + e.TemporalTLSCert,

@@ -77,3 +77,35 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		t.Errorf("no ACTIVITY_ALERT_DEFAULTS line in %s", lines)
 	}
 }
+
+// ACTIVITY_WORKER_POOLS: names are checked and trimmed, a pool twice is
+// refused, and none means the default pool (docs/run-control.md#placement).
+func TestWorkerPools(t *testing.T) {
+	for _, tc := range []struct {
+		pools []string
+		want  string // the pools joined, or the error
+	}{
+		{nil, "default"},
+		{[]string{"default"}, "default"},
+		{[]string{"state-hub", " default "}, "state-hub,default"},
+		{[]string{"a_1", "b-2"}, "a_1,b-2"},
+		{[]string{"a", "b", "a"}, `ACTIVITY_WORKER_POOLS: pool a is given twice (in "a,b,a")`},
+		{[]string{"a", ""}, `ACTIVITY_WORKER_POOLS: pool name is empty (in "a,")`},
+		{[]string{"State Hub"}, `ACTIVITY_WORKER_POOLS: pool name "State Hub" is not valid`},
+		{[]string{"a.b"}, `ACTIVITY_WORKER_POOLS: pool name "a.b" is not valid`},
+	} {
+		e := goodEngines()
+		e.Pools = tc.pools
+		pools, err := e.WorkerPools()
+		got := strings.Join(pools, ",")
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("WorkerPools(%q) = %q, want %q", tc.pools, got, tc.want)
+		}
+		if verr := e.Validate(true, true, true); (err != nil) != (verr != nil) {
+			t.Errorf("Validate(%q) = %v, want it to agree with WorkerPools", tc.pools, verr)
+		}
+	}
+}

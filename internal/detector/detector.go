@@ -72,8 +72,10 @@ type Config struct {
 	Pollers Pollers
 	// Pauser makes auto-pauses; nil logs them instead.
 	Pauser Pauser
-	// TaskQueue is the workers' task queue. Default
-	// engine.TaskQueueDefault.
+	// TaskQueue is the workers' base task queue; a definition's fires
+	// are judged by the pollers of its pool's queue,
+	// engine.TaskQueueFor(TaskQueue, pool) (docs/run-control.md#placement).
+	// Default engine.TaskQueueDefault.
 	TaskQueue string
 	// Holder names this replica in the lease. Default host:pid-random.
 	Holder string

@@ -9,7 +9,7 @@
 //
 // With several replicas exactly one evaluates: the holder of the store
 // lease "detector". A pass costs one ListSchedules, at most one
-// DescribeTaskQueue and a fixed handful of store queries, however many
-// definitions there are; it keeps working from the store while Temporal or
+// DescribeTaskQueue per worker pool in use and a fixed handful of store
+// queries, however many definitions there are; it keeps working from the store while Temporal or
 // every worker is down, and says so in the reasons it records.
 package detector

@@ -67,7 +67,7 @@ func worldAt(now time.Time, ids ...string) *world {
 		now: now, taskQueue: testQueue, states: map[string]*schedule.State{},
 		pauses: map[string]store.OperatorPause{}, scheduled: map[string]map[int64]bool{},
 		finished: map[string][]store.Run{}, running: map[string][]store.Run{},
-		pollers: &pollerAnswer{ask: func() (bool, error) { return true, nil }}, episodes: map[string]episode{},
+		pollers: &pollerAnswers{ask: func(string) (bool, error) { return true, nil }}, episodes: map[string]episode{},
 		missedLookback: missedLookback,
 	}
 	for _, id := range ids {
@@ -76,7 +76,9 @@ func worldAt(now time.Time, ids ...string) *world {
 	return w
 }
 
-func noWorker(w *world) { w.pollers = &pollerAnswer{ask: func() (bool, error) { return false, nil }} }
+func noWorker(w *world) {
+	w.pollers = &pollerAnswers{ask: func(string) (bool, error) { return false, nil }}
+}
 
 // checkedAt is health whose missed check has reached ct.
 func checkedAt(id string, ct time.Time) *store.DefinitionHealth {
@@ -191,7 +193,7 @@ func TestMissedReasons(t *testing.T) {
 		}, "schedule paused in Temporal: by hand"},
 		{"no worker", noWorker, "no worker polling task queue q"},
 		{"poller question failed", func(w *world) {
-			w.pollers = &pollerAnswer{ask: func() (bool, error) { return false, errors.New("timeout") }}
+			w.pollers = &pollerAnswers{ask: func(string) (bool, error) { return false, errors.New("timeout") }}
 		}, "catch-up window (1m0s) passed: Temporal did not fire it in time"},
 		{"overlap", func(w *world) {
 			w.running["a"] = []store.Run{{ID: "r0", DefinitionID: "a", Trigger: store.RunTriggerCron, Status: store.RunRunning, StartedAt: ptr(t0.Add(-time.Minute))}}

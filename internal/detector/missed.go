@@ -3,12 +3,13 @@ package detector
 import (
 	"cmp"
 	"fmt"
-	"github.com/coulomb/activity-core/internal/limits"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/engine"
+	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/schedule"
 	"github.com/coulomb/activity-core/internal/store"
 )
@@ -32,6 +33,7 @@ const (
 	reasonNoSchedule   = "no schedule in Temporal: the next sync creates it"
 	reasonPausedIn     = "schedule paused in Temporal: "
 	reasonNoWorker     = "no worker polling task queue "
+	reasonNoWorkerPool = "no worker polling pool "
 	reasonPausedBy     = "paused by "
 )
 
@@ -198,8 +200,13 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 	case st.Paused && !pausedSince:
 		return reasonPausedIn + cmp.Or(st.Note, "no note given")
 	}
-	if has, err := w.pollers.get(); err == nil && !has {
-		return reasonNoWorker + w.taskQueue
+	if q := engine.TaskQueueFor(w.taskQueue, d.pool); !w.hasPollers(q) {
+		if d.pool == definition.PoolDefault {
+			// The reason of before pools: an open episode keeps its
+			// reason across the upgrade.
+			return reasonNoWorker + q
+		}
+		return fmt.Sprintf("%s%s (task queue %s)", reasonNoWorkerPool, d.pool, q)
 	}
 	if d.trigger.MisfirePolicy == definition.MisfireSkip {
 		if id := w.overlapping(d.id, f); id != "" {
@@ -216,6 +223,13 @@ func (w *world) missedReason(d *defSpec, f time.Time) string {
 		}
 	}
 	return fmt.Sprintf("catch-up window (%s) passed: Temporal did not fire it in time", d.trigger.CatchupWindow)
+}
+
+// hasPollers reports whether a worker polls taskQueue; a failed question
+// counts as yes, so the reason falls through to what else is known.
+func (w *world) hasPollers(taskQueue string) bool {
+	has, err := w.pollers.get(taskQueue)
+	return err != nil || has
 }
 
 // whyNoMissedCheck says why missed fires are not checked.

@@ -142,7 +142,7 @@ func (d *Detector) gather(ctx context.Context) (*passInput, error) {
 	for _, err := range decodeErrs {
 		d.log.Warn("detector: skipping a definition", "error", err)
 	}
-	w.pollers = &pollerAnswer{ask: d.askPollers(ctx)}
+	w.pollers = &pollerAnswers{ask: d.askPollers(ctx)}
 	if err := d.gatherRuns(ctx, in, health); err != nil {
 		return nil, err
 	}
@@ -174,18 +174,18 @@ func (d *Detector) gatherRuns(ctx context.Context, in *passInput, health []store
 // with Temporal down still ends well within the lease.
 func (d *Detector) temporalTimeout() time.Duration { return d.cfg.LeaseTTL / 3 }
 
-// askPollers is the one DescribeTaskQueue of a pass, made only when a
-// missed fire needs it.
-func (d *Detector) askPollers(ctx context.Context) func() (bool, error) {
+// askPollers makes the DescribeTaskQueue of one pool's task queue, at
+// most once per pool in a pass and only when a missed fire needs it.
+func (d *Detector) askPollers(ctx context.Context) func(taskQueue string) (bool, error) {
 	if d.cfg.Pollers == nil {
 		return nil
 	}
-	return func() (bool, error) {
+	return func(taskQueue string) (bool, error) {
 		tctx, cancel := context.WithTimeout(ctx, d.temporalTimeout())
 		defer cancel()
-		has, err := d.cfg.Pollers.HasPollers(tctx, d.cfg.TaskQueue)
+		has, err := d.cfg.Pollers.HasPollers(tctx, taskQueue)
 		if err != nil {
-			d.log.Warn("detector: describing the task queue failed", "task_queue", d.cfg.TaskQueue, "error", err)
+			d.log.Warn("detector: describing the task queue failed", "task_queue", taskQueue, "error", err)
 		}
 		return has, err
 	}

@@ -17,8 +17,10 @@ type defSpec struct {
 	id          string
 	description string
 	enabled     bool
-	trigger     definition.Trigger
-	expect      definition.Expect
+	// pool is the worker pool its runs start on (docs/run-control.md#placement).
+	pool    string
+	trigger definition.Trigger
+	expect  definition.Expect
 	// notify has On filled with definition.NotifyOnDefault when empty and
 	// AfterFailures at least 1.
 	notify             definition.Notify
@@ -51,7 +53,7 @@ func decodeSpec(rec store.Definition) (*defSpec, error) {
 		return nil, fmt.Errorf("decoding definition %q: %w", rec.ID, err)
 	}
 	d := &defSpec{
-		id: rec.ID, description: def.Description, enabled: rec.Enabled, trigger: def.Trigger,
+		id: rec.ID, description: def.Description, enabled: rec.Enabled, pool: def.Pool(), trigger: def.Trigger,
 		pauseAfterFailures: def.PauseAfterFailures,
 		version:            rec.Version, contentHash: rec.ContentHash, createdAt: rec.CreatedAt, changedAt: rec.UpdatedAt,
 	}

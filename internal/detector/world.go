@@ -29,9 +29,9 @@ type world struct {
 	// lastSuccess seeds LastSuccessAt of definitions seen for the first
 	// time.
 	lastSuccess map[string]time.Time
-	// pollers answers whether a worker polls the task queue; called at
-	// most once, only when a missed fire needs it.
-	pollers *pollerAnswer
+	// pollers answers whether a worker polls a pool's task queue; asked at
+	// most once per pool, only when a missed fire needs it.
+	pollers *pollerAnswers
 	// episodes are the open missed records the detector remembers, by
 	// definition ID.
 	episodes map[string]episode
@@ -40,23 +40,31 @@ type world struct {
 	missedLookback time.Duration
 }
 
-// pollerAnswer asks once, on first use.
-type pollerAnswer struct {
-	ask   func() (bool, error)
-	asked bool
-	has   bool
-	err   error
+// pollerAnswers asks once per task queue, on first use, so a pass makes
+// at most one DescribeTaskQueue per pool in use.
+type pollerAnswers struct {
+	ask func(taskQueue string) (bool, error)
+	got map[string]pollerAnswer
 }
 
-func (p *pollerAnswer) get() (bool, error) {
+type pollerAnswer struct {
+	has bool
+	err error
+}
+
+func (p *pollerAnswers) get(taskQueue string) (bool, error) {
 	if p == nil || p.ask == nil {
 		return true, nil
 	}
-	if !p.asked {
-		p.has, p.err = p.ask()
-		p.asked = true
+	a, ok := p.got[taskQueue]
+	if !ok {
+		a.has, a.err = p.ask(taskQueue)
+		if p.got == nil {
+			p.got = map[string]pollerAnswer{}
+		}
+		p.got[taskQueue] = a
 	}
-	return p.has, p.err
+	return a.has, a.err
 }
 
 // episode is an open missed record: consecutive missed fires with one

@@ -141,6 +141,15 @@ func (r *Result) Summary() string {
 // unreachable); per-schedule problems are in errs.
 type SchedulesFunc func(ctx context.Context, dryRun bool, planned []store.Definition) (counts ScheduleCounts, actions []Action, errs []Error, err error)
 
+// PoolWorkers says whether a worker polls a worker pool
+// (docs/run-control.md#placement), and names the pool's task queue for the
+// warning. The app answers it with Temporal's DescribeTaskQueue.
+type PoolWorkers func(ctx context.Context, pool string) (taskQueue string, polled bool, err error)
+
+// poolCheckTimeout bounds one PoolWorkers question: a sync must not wait
+// on Temporal for a warning.
+const poolCheckTimeout = 5 * time.Second
+
 // Config holds a Syncer's dependencies.
 type Config struct {
 	Store store.Store
@@ -163,6 +172,9 @@ type Config struct {
 	// invalid, the sync applies no definition: each keeps its last good
 	// version.
 	AlertDefaults string
+	// PoolWorkers, when set, makes a sync warn about each enabled
+	// definition whose pool no worker polls: one question per pool.
+	PoolWorkers PoolWorkers
 	// OnDefinitionsChanged is called after a real sync changed definitions
 	// or event types (the router refreshes its index).
 	OnDefinitionsChanged func()
@@ -256,6 +268,9 @@ func (s *Syncer) run(ctx context.Context, opts Options) *Result {
 	}
 	if opts.Definitions || opts.EventTypes {
 		s.warnUnknownEventTypes(ctx, loaded, res)
+	}
+	if opts.Definitions {
+		s.warnUnpolledPools(ctx, loaded, res)
 	}
 	if opts.Schedules {
 		res.Stages = append(res.Stages, StageSchedules)
@@ -566,6 +581,45 @@ func (s *Syncer) warnUnknownEventTypes(ctx context.Context, loaded *definition.R
 			res.Warnings = append(res.Warnings, Error{
 				Stage: StageDefinitions, File: d.Source.File, Line: d.Source.Line, Field: "trigger.event_type", DefinitionID: d.ID,
 				Message: fmt.Sprintf("event_type %q matches no known event type (add a file under %s/ or fix the subject)", d.Trigger.EventType, definition.EventTypesDir),
+			})
+		}
+	}
+}
+
+// warnUnpolledPools warns about each enabled definition whose pool no
+// worker polls: its runs would wait (docs/run-control.md#placement). It
+// asks once per distinct pool, and stops asking when Temporal does not
+// answer (the schedules stage reports that).
+func (s *Syncer) warnUnpolledPools(ctx context.Context, loaded *definition.Result, res *Result) {
+	if s.cfg.PoolWorkers == nil {
+		return
+	}
+	type answer struct {
+		queue  string
+		polled bool
+	}
+	answers := map[string]answer{}
+	for _, d := range loaded.Definitions() {
+		if !d.Enabled {
+			continue
+		}
+		pool := d.Pool()
+		a, ok := answers[pool]
+		if !ok {
+			qctx, cancel := context.WithTimeout(ctx, poolCheckTimeout)
+			q, polled, err := s.cfg.PoolWorkers(qctx, pool)
+			cancel()
+			if err != nil {
+				s.log.Warn("syncer: cannot tell which pools have workers; not checking", "pool", pool, "error", err)
+				return
+			}
+			a = answer{q, polled}
+			answers[pool] = a
+		}
+		if !a.polled {
+			res.Warnings = append(res.Warnings, Error{
+				Stage: StageDefinitions, File: d.Source.File, Line: d.Source.Line, Field: "run_on", DefinitionID: d.ID,
+				Message: fmt.Sprintf("no worker polls pool %s (task queue %s): its runs wait until one starts with --pools %s (ACTIVITY_WORKER_POOLS)", pool, a.queue, pool),
 			})
 		}
 	}
