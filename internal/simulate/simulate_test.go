@@ -93,6 +93,7 @@ func TestEventTrace(t *testing.T) {
 		`ACTIVITY_EVENT_JSON={"repo_slug":"coulomb/api","branch":"main","sha":"abcdef12"}`,
 		"ACTIVITY_CONTEXT_FILE=$TMPDIR/activity-run-*/context.json",
 		"ACTIVITY_EVENT_FILE=$TMPDIR/activity-run-*/event.json",
+		"ACTIVITY_INPUTS_FILE=$TMPDIR/activity-run-*/inputs.json",
 	}
 	if !slices.Equal(in.Env, wantEnv) {
 		t.Errorf("env:\n got %q\nwant %q", in.Env, wantEnv)
