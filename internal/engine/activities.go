@@ -265,7 +265,9 @@ func (a *Activities) recordRun(ctx context.Context, run store.Run) (stored store
 	if existing.Status != store.RunPending {
 		return existing, false, nil // an earlier attempt of this activity created it
 	}
-	run.Pool = cmp.Or(run.Pool, existing.Pool)
+	// The API placed the run on its pool's task queue: that is where it
+	// runs, even if run_on changed since.
+	run.Pool = cmp.Or(existing.Pool, run.Pool)
 	if len(run.Inputs) == 0 {
 		run.Inputs = existing.Inputs
 	}

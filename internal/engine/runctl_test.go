@@ -126,7 +126,7 @@ func TestPendingRecordIsAdopted(t *testing.T) {
 	h.put(cronShell("t.pending", "instruction: {kind: shell, cmd: 'echo ran'}\n"))
 	ctx := context.Background()
 	pending, err := h.store.CreateRun(ctx, store.Run{ID: NewRunID(), DefinitionID: "t.pending", Trigger: store.RunTriggerManual,
-		Status: store.RunPending, Pool: "default"})
+		Status: store.RunPending, Pool: "hub", Inputs: json.RawMessage(`{"kept":true}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +134,11 @@ func TestPendingRecordIsAdopted(t *testing.T) {
 	if err != nil || run.ID != pending.ID || run.Status != store.RunSucceeded || run.Stdout != "ran\n" {
 		t.Fatalf("run: %v %+v", err, run)
 	}
-	if run.WorkflowID == "" || run.StartedAt == nil || run.DefinitionVersion != 1 || run.ContentHash == "" || run.Pool != "default" || len(run.TriggerDetail) == 0 {
+	if run.WorkflowID == "" || run.StartedAt == nil || run.DefinitionVersion != 1 || run.ContentHash == "" || len(run.TriggerDetail) == 0 {
 		t.Errorf("adopted record incomplete: %+v", run)
+	}
+	if run.Pool != "hub" || string(run.Inputs) != `{"kept":true}` {
+		t.Errorf("the API's pool and inputs were not kept: %q %s", run.Pool, run.Inputs)
 	}
 	if !run.CreatedAt.Equal(pending.CreatedAt) {
 		t.Errorf("created at moved: %s, was %s", run.CreatedAt, pending.CreatedAt)

@@ -273,3 +273,33 @@ func TestLargeOutputMemoryFlat(t *testing.T) {
 		t.Errorf("allocated %d bytes for 256 MiB of output", alloc)
 	}
 }
+
+// failingWriter fails every write, as a live viewer's connection that
+// went away may.
+type failingWriter struct{ calls int }
+
+func (w *failingWriter) Write([]byte) (int, error) {
+	w.calls++
+	return 0, errors.New("viewer gone")
+}
+
+// TestLiveWriterFailureDoesNotStallTheCommand: a live writer that fails
+// is dropped; the output is still read to the end (a command blocked on a
+// full pipe would never exit) and kept in the tail.
+func TestLiveWriterFailureDoesNotStallTheCommand(t *testing.T) {
+	live := &failingWriter{}
+	var seen bytes.Buffer
+	res, err := Run(context.Background(), Command{
+		Cmd: "head -c 1000000 /dev/zero | tr '\\0' x; echo end >&2", Env: baseEnv,
+		Stdout: live, Stderr: &seen,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || res.StdoutBytes != 1000000 || !strings.HasSuffix(res.Stdout, "xxx") {
+		t.Errorf("exit %d, %d bytes read, tail ends %q", res.ExitCode, res.StdoutBytes, res.Stdout[max(0, len(res.Stdout)-3):])
+	}
+	if live.calls != 1 || seen.String() != "end\n" {
+		t.Errorf("failing writer called %d times (want 1); stderr writer got %q", live.calls, seen.String())
+	}
+}
