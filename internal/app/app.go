@@ -327,8 +327,10 @@ func Run(ctx context.Context, o Options) error {
 			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
 			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
 			// INTEGRATOR (pools): adminapi.Config.Pools comes with h/api;
-			// once merged, add the field:
+			// once merged, add the field (newPools is in pools.go):
 			//   Pools: newPools(tc, o.Engines),
+			// and the runner takes the API's run id: in runner.StartRun,
+			//   runID := cmp.Or(req.RunID, engine.NewRunID())
 		})
 		if err != nil {
 			return err
