@@ -337,3 +337,22 @@ func TestAuditFilters(t *testing.T) {
 		t.Errorf("--actor nobody:\n%s", out)
 	}
 }
+
+// TestRunsShowBackfill: a run a backfill started names the fire time it
+// stands for.
+func TestRunsShowBackfill(t *testing.T) {
+	a := newRunctlAPI(t)
+	fire := time.Date(2026, 12, 1, 8, 15, 0, 0, time.UTC)
+	if _, err := a.st.CreateRun(t.Context(), store.Run{ID: "bf-1", DefinitionID: "team.sweep", DefinitionVersion: 1, Trigger: store.RunTriggerBackfill,
+		Status: store.RunSucceeded, Pool: "b", ScheduledAt: &fire, StartedAt: &runctlNow, FinishedAt: &runctlNow, Inputs: []byte(`{"repo":"org/hub"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := a.as(t, a.read, "runs", "show", "bf-1")
+	if !strings.Contains(out, "trigger:  backfill of the fire at 2026-12-01T08:15:00Z\n") || !strings.Contains(out, "scheduled: 2026-12-01T08:15:00Z\n") {
+		t.Errorf("runs show:\n%s", out)
+	}
+	_, out, _ = a.as(t, a.read, "runs", "list", "--definition", "team.sweep")
+	if !regexp.MustCompile(`(?m)^bf-1 +team.sweep +backfill +succeeded +b `).MatchString(out) {
+		t.Errorf("runs list:\n%s", out)
+	}
+}

@@ -31,7 +31,7 @@ var tokenNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // lowercase hex of the SHA-256 of the token's bytes.
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return config.TokenHashPrefix + hex.EncodeToString(sum[:])
 }
 
 // TokensNewCmd makes a named token.
