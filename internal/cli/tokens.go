@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -111,6 +112,11 @@ const tokenReadMax = 4096
 func (c *TokensHashCmd) Run(env *Env) error {
 	if env.Stdin == nil {
 		return fmt.Errorf("no standard input to read the token from")
+	}
+	if f, ok := env.Stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintln(env.Stderr, "paste the token and press Enter (or pipe it in: activity-core tokens hash < token.txt):")
+		}
 	}
 	line, err := bufio.NewReader(io.LimitReader(env.Stdin, tokenReadMax)).ReadString('\n')
 	if err != nil && err != io.EOF {
