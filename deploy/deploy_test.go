@@ -64,6 +64,10 @@ var roleUnits = map[string]string{
 
 const migrateUnit = "systemd/activity-core-migrate.service"
 
+// poolUnit is the template unit of a worker pool: instance name = pool
+// (docs/run-control.md#placement).
+const poolUnit = "systemd/activity-core-worker@.service"
+
 // specSettings are the settings docs/deployment.md names; env.example must list each.
 var specSettings = append([]string{
 	"ACTIVITY_DATABASE_URL", "ACTIVITY_TEMPORAL_ADDRESS", "ACTIVITY_TEMPORAL_NAMESPACE",
@@ -303,7 +307,7 @@ func checkSettingNames(file, text string, known map[string]bool) []error {
 
 // deployFiles are the files whose ACTIVITY_* names must be real settings.
 func deployFiles() []string {
-	files := []string{dockerfilePath, composePath, envExamplePath, migrateUnit, deploymentDoc, alertingDoc, alertsPath}
+	files := []string{dockerfilePath, composePath, envExamplePath, migrateUnit, poolUnit, deploymentDoc, alertingDoc, alertsPath}
 	for _, role := range slices.Sorted(maps.Keys(roleUnits)) {
 		files = append(files, roleUnits[role])
 	}
@@ -1353,8 +1357,16 @@ func checkUnit(name, text, role string) []error {
 		}
 		return errs
 	}
-	if want := []string{"serve", "--roles", role}; !slices.Equal(start[1:], want) {
-		bad("[Service] ExecStart %q, want activity-core serve --roles %s", strings.Join(start, " "), role)
+	// role "worker@" is the pool template: the instance name is the pool.
+	want := []string{"serve", "--roles", role}
+	if role == "worker@" {
+		role, want = "worker", []string{"serve", "--roles", "worker", "--pools", "%i"}
+		if !strings.Contains(u.last("Service", "StateDirectory"), "%i") {
+			bad("[Service] StateDirectory=%q is shared by every pool, whose instances run as different users: add %%i", u.last("Service", "StateDirectory"))
+		}
+	}
+	if !slices.Equal(start[1:], want) {
+		bad("[Service] ExecStart %q, want activity-core %s", strings.Join(start, " "), strings.Join(want, " "))
 	}
 	if u.last("Service", "Restart") != "on-failure" {
 		bad("[Service] Restart=%q, want on-failure", u.last("Service", "Restart"))
@@ -1393,6 +1405,7 @@ func TestSystemdUnits(t *testing.T) {
 		noErrs(t, path, checkUnit(path, read(t, path), role))
 	}
 	noErrs(t, migrateUnit, checkUnit(migrateUnit, read(t, migrateUnit), "migrate"))
+	noErrs(t, poolUnit, checkUnit(poolUnit, read(t, poolUnit), "worker@"))
 }
 
 func TestSystemdChecksCatchBreakage(t *testing.T) {
@@ -1400,6 +1413,7 @@ func TestSystemdChecksCatchBreakage(t *testing.T) {
 	worker := read(t, roleUnits["worker"])
 	migrate := read(t, migrateUnit)
 	detector := read(t, roleUnits["detector"])
+	pool := read(t, poolUnit)
 	cases := []struct {
 		name, text, role, old, new, want string
 	}{
@@ -1418,6 +1432,9 @@ func TestSystemdChecksCatchBreakage(t *testing.T) {
 		{"stray line", api, "api", "Type=simple", "Type simple", `"Type simple" is not Key=Value`},
 		{"detector role", detector, "detector", "serve --roles detector", "serve --roles api,detector", "want activity-core serve --roles detector"},
 		{"detector loosened", detector, "detector", "ProtectSystem=strict", "ProtectSystem=full", `ProtectSystem="strict" missing`},
+		{"pool not passed", pool, "worker@", "--pools %i", "", "want activity-core serve --roles worker --pools %i"},
+		{"pool state shared", pool, "worker@", "StateDirectory=activity-core/%i", "StateDirectory=activity-core", "is shared by every pool"},
+		{"pool sandboxed too hard", pool, "worker@", "\n#ProtectHome=yes", "\nProtectHome=yes", "ProtectHome=yes stops operators' commands"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

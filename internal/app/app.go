@@ -320,15 +320,17 @@ func Run(ctx context.Context, o Options) error {
 			log.Info("app: ACTIVITY_OPS_ADDR is ignored with the api role: /healthz, /readyz and /metrics are on the API address")
 		}
 		api, err := adminapi.New(adminapi.Config{
-			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue},
+			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue, st},
 			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
 				return explain(ctx, st, router.IndexOptions{LifecyclePrefix: o.Engines.LifecyclePrefix, SchemaMode: o.Engines.EventSchemaMode}, subject, payload)
 			},
 			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
 			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
 			// INTEGRATOR (pools): adminapi.Config.Pools comes with h/api;
-			// once merged, add the field:
+			// once merged, add the field (newPools is in pools.go):
 			//   Pools: newPools(tc, o.Engines),
+			// and the runner takes the API's run id: in runner.StartRun,
+			//   runID := cmp.Or(req.RunID, engine.NewRunID())
 		})
 		if err != nil {
 			return err
@@ -438,13 +440,21 @@ func schedulesStage(p *schedule.Projector) syncer.SchedulesFunc {
 	}
 }
 
-// runner starts manual runs on Temporal.
+// runner starts manual runs on Temporal, on the definition's pool.
 type runner struct {
 	c         client.Client
 	taskQueue string
+	st        store.Store
 }
 
 func (r runner) StartRun(ctx context.Context, req adminapi.RunRequest) (adminapi.RunStarted, error) {
+	if req.Pool == "" {
+		pool, err := definitionPool(ctx, r.st, req.DefinitionID)
+		if err != nil {
+			return adminapi.RunStarted{}, err
+		}
+		req.Pool = pool
+	}
 	runID := engine.NewRunID()
 	wid := "activity-core:manual:" + req.DefinitionID + ":" + runID
 	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: engine.TaskQueueFor(r.taskQueue, req.Pool)}, engine.RunWorkflowName,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/config"
+	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/detector"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/store"
@@ -104,4 +105,18 @@ func poolWorkers(c client.Client, base string, own []string) syncer.PoolWorkers 
 		has, err := pollers.HasPollers(ctx, q)
 		return q, has, err
 	}
+}
+
+// definitionPool reads the pool of a stored definition, for a caller that
+// did not say it (docs/run-control.md#placement).
+func definitionPool(ctx context.Context, st store.Store, id string) (string, error) {
+	rec, err := st.GetDefinition(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("reading definition %q: %w", id, err)
+	}
+	def, err := definition.FromCanonicalJSON(rec.Spec)
+	if err != nil {
+		return "", fmt.Errorf("reading definition %q: %w", id, err)
+	}
+	return def.Pool(), nil
 }

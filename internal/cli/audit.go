@@ -94,7 +94,7 @@ func printAudit(w io.Writer, recs []store.AuditRecord) {
 			outcome += ": " + clip(oneLine(r.Message), 60)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.UTC().Format(time.RFC3339), r.Actor, dash(r.Role), dash(r.Surface),
-			r.Action, dash(on), outcome, clip(oneLine(r.Note), 60))
+			r.Action, dash(on), outcome, dash(clip(oneLine(r.Note), 60)))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d record%s\n", len(recs), plural(len(recs)))

@@ -420,7 +420,11 @@ func printPlacementAndInputs(w io.Writer, id string, raw json.RawMessage) {
 			need = "required"
 			example += " --input " + in.Name + "=VALUE"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", in.Name, typ, need, oneLine(in.Description))
+		row := "  " + in.Name + "\t" + typ + "\t" + need
+		if d := oneLine(in.Description); d != "" {
+			row += "\t" + d
+		}
+		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
 	for _, name := range slices.Sorted(maps.Keys(sp.Trigger.Inputs)) {

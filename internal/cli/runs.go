@@ -187,7 +187,11 @@ func (c *RunsShowCmd) Run(env *Env) error {
 // printRunHead prints what the run is: status, trigger, pool, inputs,
 // cancel, times.
 func printRunHead(w io.Writer, r runView) {
-	fmt.Fprintf(w, "run %s of %s (version %d)\nstatus:   %s", r.ID, r.DefinitionID, r.DefinitionVersion, r.Status)
+	fmt.Fprintf(w, "run %s of %s", r.ID, r.DefinitionID)
+	if r.DefinitionVersion > 0 { // 0 until a worker loads the definition
+		fmt.Fprintf(w, " (version %d)", r.DefinitionVersion)
+	}
+	fmt.Fprintf(w, "\nstatus:   %s", r.Status)
 	if r.Stage != "" {
 		fmt.Fprintf(w, " at stage %s", r.Stage)
 	}
@@ -207,7 +211,9 @@ func printRunHead(w io.Writer, r runView) {
 	if r.CanceledBy != "" {
 		fmt.Fprintf(w, "cancel:   %s\n", oneLine(cancelText(r.Run)))
 	}
-	fmt.Fprintf(w, "workflow: %s (run %s)\n", r.WorkflowID, r.WorkflowRunID)
+	if r.WorkflowID != "" {
+		fmt.Fprintf(w, "workflow: %s (run %s)\n", r.WorkflowID, r.WorkflowRunID)
+	}
 	for _, t := range []struct {
 		label string
 		at    *time.Time

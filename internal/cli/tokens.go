@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -31,7 +32,7 @@ var tokenNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // lowercase hex of the SHA-256 of the token's bytes.
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return config.TokenHashPrefix + hex.EncodeToString(sum[:])
 }
 
 // TokensNewCmd makes a named token.
@@ -111,6 +112,11 @@ const tokenReadMax = 4096
 func (c *TokensHashCmd) Run(env *Env) error {
 	if env.Stdin == nil {
 		return fmt.Errorf("no standard input to read the token from")
+	}
+	if f, ok := env.Stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintln(env.Stderr, "paste the token and press Enter (or pipe it in: activity-core tokens hash < token.txt):")
+		}
 	}
 	line, err := bufio.NewReader(io.LimitReader(env.Stdin, tokenReadMax)).ReadString('\n')
 	if err != nil && err != io.EOF {

@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/coulomb/activity-core/internal/config"
 )
 
 // runIn runs the command line in-process with stdin.
@@ -40,6 +43,20 @@ func TestTokensNew(t *testing.T) {
 	var doc struct{ Name, Role, Token, Line string }
 	if code != ExitOK || json.Unmarshal([]byte(out2), &doc) != nil || doc.Line != "ci.deploy admin "+tokenHash(doc.Token) || doc.Token == token {
 		t.Errorf("json: exit %d %s", code, out2)
+	}
+}
+
+// TestTokensNewLineParses: the line tokens new prints is one the tokens
+// file parser takes, with the token's hash.
+func TestTokensNewLineParses(t *testing.T) {
+	_, out, _ := run(t, "tokens", "new", "carol", "read")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	entries, err := config.ParseTokens("tokens", strings.NewReader("# comment\n"+lines[1]+"\n"))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("ParseTokens: %v %+v", err, entries)
+	}
+	if e := entries[0]; e.Name != "carol" || e.Role != "read" || e.Hash != sha256.Sum256([]byte(lines[0])) {
+		t.Errorf("entry %+v does not hold the token's hash", e)
 	}
 }
 
