@@ -174,6 +174,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	metrics := adminapi.NewMetrics()
+	sink, viewer, err := liveOutput(nc, o.HTTP.OutputViewersMax, log)
+	if err != nil {
+		return err
+	}
 	proj, err := schedule.New(schedule.Config{
 		Client: tc, Store: st, Prefix: o.Sync.SchedulePrefix, TaskQueue: o.Engines.TaskQueue, Logger: log,
 	})
@@ -231,6 +235,7 @@ func Run(ctx context.Context, o Options) error {
 		if pub != nil { // a nil *Publisher in the interface would not be nil
 			ecfg.Publisher = pub
 		}
+		ecfg.Output = sink
 		acts, err := engine.NewActivities(ecfg)
 		if err != nil {
 			return err
@@ -239,7 +244,7 @@ func Run(ctx context.Context, o Options) error {
 		// with the same workflows and activities (docs/run-control.md#placement).
 		for _, pool := range workerPools {
 			q := engine.TaskQueueFor(o.Engines.TaskQueue, pool)
-			w := worker.New(tc, q, worker.Options{})
+			w := worker.New(tc, q, engine.WorkerOptions(worker.Options{}))
 			engine.Register(w, acts)
 			wg.Go(func() { runWorker(runCtx, w, log.With("pool", pool, "task_queue", q)) })
 		}
@@ -319,19 +324,19 @@ func Run(ctx context.Context, o Options) error {
 		if o.OpsAddr != "" {
 			log.Info("app: ACTIVITY_OPS_ADDR is ignored with the api role: /healthz, /readyz and /metrics are on the API address")
 		}
-		api, err := adminapi.New(adminapi.Config{
+		acfg := adminapi.Config{
 			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue, st},
 			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
 				return explain(ctx, st, router.IndexOptions{LifecyclePrefix: o.Engines.LifecyclePrefix, SchemaMode: o.Engines.EventSchemaMode}, subject, payload)
 			},
 			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
-			UI: ui.NewHandler(ui.Config{Store: st, Logger: log}),
-			// INTEGRATOR (pools): adminapi.Config.Pools comes with h/api;
-			// once merged, add the field (newPools is in pools.go):
-			//   Pools: newPools(tc, o.Engines),
-			// and the runner takes the API's run id: in runner.StartRun,
-			//   runID := cmp.Or(req.RunID, engine.NewRunID())
-		})
+			TokensFile: o.HTTP.TokensFile, Canceler: runCanceler{tc}, Backfiller: proj, Pools: newPools(tc, o.Engines),
+			UI: ui.NewHandler(ui.Config{Store: st, Logger: log, TrustForwardedProto: o.HTTP.TrustForwardedProto}),
+		}
+		if viewer != nil { // a nil *Viewer in the interface would not be nil
+			acfg.Output = viewer
+		}
+		api, err := adminapi.New(acfg)
 		if err != nil {
 			return err
 		}
@@ -455,8 +460,8 @@ func (r runner) StartRun(ctx context.Context, req adminapi.RunRequest) (adminapi
 		}
 		req.Pool = pool
 	}
-	runID := engine.NewRunID()
-	wid := "activity-core:manual:" + req.DefinitionID + ":" + runID
+	runID := cmp.Or(req.RunID, engine.NewRunID())
+	wid := manualWorkflowID(req.DefinitionID, runID)
 	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: engine.TaskQueueFor(r.taskQueue, req.Pool)}, engine.RunWorkflowName,
 		engine.RunInput{RunID: runID, DefinitionID: req.DefinitionID, Trigger: store.RunTriggerManual, Inputs: req.Inputs})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/schedule"
 	"github.com/coulomb/activity-core/internal/store"
 )
@@ -47,28 +46,6 @@ func (rc runCanceler) Cancel(ctx context.Context, run store.Run) error {
 		return fmt.Errorf("run %s: %w: its workflow %s has already ended", run.ID, store.ErrConflict, wid)
 	}
 	return fmt.Errorf("canceling workflow %s: %w: %v", wid, store.ErrUnavailable, err)
-}
-
-// scheduleBackfiller is the projector's schedule backfill
-// (schedule.Projector.Backfill) for the window [from, to), or nil while
-// the projector lacks it, so the API answers 503 rather than pretend.
-func scheduleBackfiller(p *schedule.Projector) adminapi.Backfiller {
-	if b, ok := any(p).(adminapi.Backfiller); ok {
-		return halfOpenBackfill{b}
-	}
-	return nil
-}
-
-// halfOpenBackfill turns the API's [from, to) into Temporal's bounds.
-// Temporal v1.32.1's scheduler (service/worker/scheduler/workflow.go)
-// takes both ends inclusive: it moves the start back 1 ms
-// (InclusiveBackfillStartTime) and fires every time not after the end.
-// Fires are whole seconds, so ending 1 ms before to leaves a fire at to
-// out and every earlier one in (docs/run-control.md#backfill).
-type halfOpenBackfill struct{ b adminapi.Backfiller }
-
-func (h halfOpenBackfill) Backfill(ctx context.Context, id string, from, to time.Time, overlap string) error {
-	return h.b.Backfill(ctx, id, from, to.Add(-time.Millisecond), overlap)
 }
 
 // PauseBy records the API's principal as who paused

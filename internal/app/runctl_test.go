@@ -70,24 +70,3 @@ func TestRunCancelerCancelsPendingManualRun(t *testing.T) {
 		t.Errorf("cancel of a run with no workflow: %v, want ErrConflict", err)
 	}
 }
-
-type recordBackfill struct{ from, to time.Time }
-
-func (r *recordBackfill) Backfill(_ context.Context, _ string, from, to time.Time, _ string) error {
-	r.from, r.to = from, to
-	return nil
-}
-
-func TestHalfOpenBackfillEndsBeforeTo(t *testing.T) {
-	rec := &recordBackfill{}
-	from := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	to := from.Add(2 * time.Hour)
-	if err := (halfOpenBackfill{rec}).Backfill(context.Background(), "t.a", from, to, "skip"); err != nil {
-		t.Fatal(err)
-	}
-	// Temporal fires both ends: a fire at to (whole seconds) must be out,
-	// the one a second before it in.
-	if !rec.from.Equal(from) || !rec.to.Before(to) || !rec.to.After(to.Add(-time.Second)) {
-		t.Errorf("bounds %v .. %v", rec.from, rec.to)
-	}
-}
