@@ -33,6 +33,7 @@ type DevCmd struct {
 	TemporalAddr  string   `name:"temporal-addr" env:"ACTIVITY_TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Embedded Temporal frontend address (the temporal CLI and UI can connect)."`
 	NATSAddr      string   `name:"nats-addr" env:"ACTIVITY_NATS_ADDR" default:"127.0.0.1:4223" help:"Embedded NATS address (4222 is often a system NATS)."`
 	Watch         bool     `help:"Sync when a definition file changes."`
+	Pools         []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools the dev worker serves (run_on), comma-separated: add the pools your definitions name, or their runs wait (docs/run-control.md#placement)." placeholder:"POOL,..."`
 	AdminToken    string   `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Admin token (default: generated once and kept in the data dir)." placeholder:"TOKEN"`
 	ReadToken     string   `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Read-only token." placeholder:"TOKEN"`
 	SyncInterval  int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Also sync every N seconds (0 = off)."`
@@ -123,6 +124,7 @@ func (c *DevCmd) Run(env *Env) error {
 		TemporalAddress:   tmp.Address(),
 		TemporalNamespace: tmp.Namespace(),
 		TaskQueue:         config.TaskQueueDefault,
+		Pools:             c.Pools,
 		NATSURL:           nsrv.ClientURL(),
 		NATSStream:        config.NATSStreamDefault,
 		NATSSubjects:      config.NATSSubjectsDefault,
