@@ -21,7 +21,7 @@ const authLogEvery = 10 * time.Second
 const (
 	reasonMissing       = "missing_token"
 	reasonInvalid       = "invalid_token"
-	reasonReadForAdmin  = "read_token_for_admin"
+	reasonRole          = "insufficient_role"
 	reasonNotConfigured = "no_token_configured"
 )
 
@@ -77,18 +77,4 @@ func authReason(err error) string {
 		return reasonInvalid
 	}
 	return ae.reason
-}
-
-// Authenticate checks a token as CheckToken does and, when it is refused,
-// counts the failure in /metrics (by surface, "api" or "ui", and reason)
-// and logs it, rate-limited. The API's bearer check and the dashboard's
-// sign-in both go through it.
-func (s *Server) Authenticate(r *http.Request, surface, token string, needAdmin bool) error {
-	err := s.CheckToken(token, needAdmin)
-	if err != nil {
-		reason := authReason(err)
-		s.cfg.Metrics.authFailed(surface, reason)
-		s.authLog.failed(r, surface, reason)
-	}
-	return err
 }

@@ -68,7 +68,7 @@ func TestAuthFailuresCountedAndLogRateLimited(t *testing.T) {
 	for _, want := range []string{
 		`activity_core_auth_failures_total{reason="invalid_token",surface="api"} 20`,
 		`activity_core_auth_failures_total{reason="missing_token",surface="api"} 1`,
-		`activity_core_auth_failures_total{reason="read_token_for_admin",surface="api"} 1`,
+		`activity_core_auth_failures_total{reason="insufficient_role",surface="api"} 1`,
 	} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %s", want)

@@ -58,7 +58,7 @@ func NewMetrics() *Metrics {
 			Name: "activity_core_schedule_missed_catchup_window", Help: "Fires missed because they were later than the catch-up window (per schedule, as last described).",
 		}, []string{"definition"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "activity_core_auth_failures_total", Help: "Refused tokens, by surface (api: bearer token, ui: dashboard sign-in) and reason (missing_token, invalid_token, read_token_for_admin, no_token_configured).",
+			Name: "activity_core_auth_failures_total", Help: "Refused tokens, by surface (api: bearer token, ui: dashboard sign-in) and reason (missing_token, invalid_token, insufficient_role, no_token_configured).",
 		}, []string{"surface", "reason"}),
 	}
 	m.reg.MustRegister(m.authFailures, m.syncs, m.lastSuccess, m.lastError, m.syncErrors, m.runs, m.httpDuration, m.overlapSkipped, m.missedCatchup,

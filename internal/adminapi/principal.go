@@ -56,6 +56,9 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 
 // RunRequest starts one run (Runner.StartRun).
 type RunRequest struct {
+	// RunID is chosen by the API, which records the run pending under it
+	// before StartRun (docs/run-control.md#placement).
+	RunID        string
 	DefinitionID string
 	// Pool is the definition's pool (definition.Definition.Pool).
 	Pool string

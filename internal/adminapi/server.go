@@ -7,7 +7,6 @@ package adminapi
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -100,9 +98,20 @@ type Config struct {
 	Output    OutputViewer // live output (docs/run-control.md#live-output); nil: stored tails only
 	// Explain answers, per event definition, whether an event would match
 	// and what said no (the router's index); nil answers 503.
-	Explain    func(ctx context.Context, subject string, payload json.RawMessage) (any, error)
+	Explain func(ctx context.Context, subject string, payload json.RawMessage) (any, error)
+	// AdminToken and ReadToken are the simple tokens, principals admin
+	// (role admin) and read (role read); TokensFile names the file of
+	// named tokens (docs/run-control.md#who-did-what), re-read when it
+	// changes.
 	AdminToken string
 	ReadToken  string
+	TokensFile string
+	// Canceler, Backfiller and Pools are Temporal's side of run control
+	// (internal/app); nil answers 503 on their endpoints (Pools nil: runs
+	// are never shown waiting).
+	Canceler   Canceler
+	Backfiller Backfiller
+	Pools      Pools
 	Ready      []Check
 	Metrics    *Metrics
 	Logger     *slog.Logger
@@ -118,6 +127,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	authLog *authLog
+	tokens  *tokens
+	waiting *waitingCache
 	mux     *http.ServeMux
 	syncing atomic.Int32
 }
@@ -136,6 +147,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
 	s.authLog = newAuthLog(s.log, cfg.Now)
+	var err error
+	if s.tokens, err = newTokens(cfg.AdminToken, cfg.ReadToken, cfg.TokensFile, s.log, cfg.Now); err != nil {
+		return nil, fmt.Errorf("adminapi: %w", err)
+	}
+	s.waiting = newWaitingCache(cfg.Pools, cfg.Now)
 	s.routes()
 	if cfg.UI != nil {
 		h, err := cfg.UI(s)
@@ -154,39 +170,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // route is one endpoint; the table is also what the OpenAPI test checks.
+// need is the role it takes ("" for open endpoints); action, for a
+// mutating endpoint, is what its audit records say (a refusal for lack of
+// role is audited too).
 type route struct {
 	method, path string
-	access       access
+	need         Role
+	action       string
 	handler      func(w http.ResponseWriter, r *http.Request) error
 }
 
-type access int
-
-const (
-	open access = iota
-	read
-	admin
-)
+// open marks the endpoints that take no token.
+const open Role = ""
 
 func (s *Server) table() []route {
 	return []route{
-		{"GET", "/healthz", open, s.healthz},
-		{"GET", "/readyz", open, s.readyz},
-		{"GET", "/api/openapi.json", open, s.openapi},
-		{"POST", "/admin/sync", admin, s.postSync},
-		{"GET", "/admin/sync/status", admin, s.syncStatus},
-		{"GET", "/api/v1/definitions", read, s.listDefinitions},
-		{"GET", "/api/v1/definitions/{id}", read, s.getDefinition},
-		{"POST", "/api/v1/definitions/{id}/run", admin, s.runDefinition},
-		{"POST", "/api/v1/definitions/{id}/pause", admin, s.pauseDefinition},
-		{"POST", "/api/v1/definitions/{id}/resume", admin, s.resumeDefinition},
-		{"GET", "/api/v1/definitions/{id}/timeline", read, s.getTimeline},
-		{"GET", "/api/v1/problems", read, s.listProblems},
-		{"GET", "/api/v1/notifications", read, s.listNotifications},
-		{"GET", "/api/v1/runs", read, s.listRuns},
-		{"GET", "/api/v1/runs/{id}", read, s.getRun},
-		{"GET", "/api/v1/runs/{id}/output", read, s.getRunOutput},
-		{"POST", "/api/v1/events/explain", read, s.explain},
+		{"GET", "/healthz", open, "", s.healthz},
+		{"GET", "/readyz", open, "", s.readyz},
+		{"GET", "/api/openapi.json", open, "", s.openapi},
+		{"POST", "/admin/sync", RoleAdmin, store.AuditSync, s.postSync},
+		{"GET", "/admin/sync/status", RoleAdmin, "", s.syncStatus},
+		{"GET", "/api/v1/definitions", RoleRead, "", s.listDefinitions},
+		{"GET", "/api/v1/definitions/{id}", RoleRead, "", s.getDefinition},
+		{"POST", "/api/v1/definitions/{id}/run", RoleOperate, store.AuditRun, s.runDefinition},
+		{"POST", "/api/v1/definitions/{id}/pause", RoleOperate, store.AuditPause, s.pauseDefinition},
+		{"POST", "/api/v1/definitions/{id}/resume", RoleOperate, store.AuditResume, s.resumeDefinition},
+		{"POST", "/api/v1/definitions/{id}/backfill", RoleOperate, store.AuditBackfill, s.backfillDefinition},
+		{"GET", "/api/v1/definitions/{id}/timeline", RoleRead, "", s.getTimeline},
+		{"GET", "/api/v1/problems", RoleRead, "", s.listProblems},
+		{"GET", "/api/v1/notifications", RoleRead, "", s.listNotifications},
+		{"GET", "/api/v1/runs", RoleRead, "", s.listRuns},
+		{"GET", "/api/v1/runs/{id}", RoleRead, "", s.getRun},
+		{"POST", "/api/v1/runs/{id}/rerun", RoleOperate, store.AuditRun, s.rerunRun},
+		{"POST", "/api/v1/runs/{id}/cancel", RoleOperate, store.AuditCancel, s.cancelRun},
+		{"GET", "/api/v1/runs/{id}/output", RoleRead, "", s.getRunOutput},
+		{"GET", "/api/v1/audit", RoleRead, "", s.listAudit},
+		{"GET", "/api/v1/workers", RoleRead, "", s.listWorkers},
+		{"POST", "/api/v1/events/explain", RoleRead, "", s.explain},
 	}
 }
 
@@ -203,11 +223,27 @@ func (s *Server) routes() {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if err := s.authorize(r, rt.access); err != nil {
-			s.fail(w, r, err)
-			return
+		if rt.need != open {
+			p, err := s.authorize(r, rt)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			r = r.WithContext(WithPrincipal(r.Context(), p))
 		}
-		if err := rt.handler(w, r); err != nil {
+		var mark *atomic.Bool
+		if rt.action != "" {
+			var ctx context.Context
+			ctx, mark = withAuditMark(r.Context())
+			r = r.WithContext(ctx)
+		}
+		err := rt.handler(w, r)
+		if mark != nil && !mark.Load() {
+			// Refused before it reached its method (a bad body): still
+			// one audit record per mutating call.
+			s.audit(r.Context(), routeAudit(rt, r), err)
+		}
+		if err != nil {
 			s.fail(w, r, err)
 		}
 		s.cfg.Metrics.observeHTTP(rt.method+" "+rt.path, time.Since(start))
@@ -224,6 +260,15 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.msg }
+
+// fieldsError is a 400 that names each bad field of the request, as
+// {"error": {…, "fields": {"depth": "want an integer, got \"x\""}}}.
+type fieldsError struct {
+	apiError
+	fields map[string]string
+}
+
+func (e *fieldsError) Unwrap() error { return &e.apiError }
 
 func badRequest(format string, args ...any) error {
 	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...), ""}
@@ -260,6 +305,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		s.log.Error("adminapi: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
 	}
+	var fe *fieldsError
+	if errors.As(err, &fe) {
+		writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg, "fields": fe.fields}})
+		return
+	}
 	writeError(w, status, code, msg)
 }
 
@@ -276,54 +326,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// authorize checks the bearer token in constant time. With no admin token
-// configured, admin endpoints answer 403 and say how to set one.
-func (s *Server) authorize(r *http.Request, need access) error {
-	if need == open {
-		return nil
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		got = ""
-	}
-	return s.Authenticate(r, "api", got, need == admin)
-}
-
-// CheckToken checks a token as the API checks a bearer token: for reading
-// (the read or the admin token) or, with needAdmin, for acting (the admin
-// token only). Its errors carry the API's status and message (see
-// ErrorStatus); with no token configured it says how to set one. The
-// dashboard checks the token of its login form with it.
-func (s *Server) CheckToken(got string, needAdmin bool) error {
-	need := read
-	if needAdmin {
-		need = admin
-	}
-	if s.cfg.AdminToken == "" && (need == admin || s.cfg.ReadToken == "") {
-		return &apiError{http.StatusForbidden, "forbidden", "no admin token is configured on this server: set ACTIVITY_ADMIN_TOKEN (at least 16 characters) and restart it", reasonNotConfigured}
-	}
-	if got == "" {
-		return &apiError{http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>", reasonMissing}
-	}
-	if tokenEqual(got, s.cfg.AdminToken) {
-		return nil
-	}
-	if need == read && tokenEqual(got, s.cfg.ReadToken) {
-		return nil
-	}
-	if need == admin && tokenEqual(got, s.cfg.ReadToken) {
-		return &apiError{http.StatusForbidden, "forbidden", "this endpoint needs the admin token; the read token only reads", reasonReadForAdmin}
-	}
-	return &apiError{http.StatusUnauthorized, "unauthorized", "invalid bearer token", reasonInvalid}
-}
-
-func tokenEqual(got, want string) bool {
-	if want == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
@@ -430,13 +432,23 @@ func (s *Server) postSync(w http.ResponseWriter, r *http.Request) error {
 // Sync runs a sync the way POST /admin/sync does: it counts as running in
 // the sync status and its outcome goes to /metrics. The dashboard's "plan"
 // and "sync now" buttons call it.
-func (s *Server) Sync(ctx context.Context, opts syncer.Options) (*syncer.Result, error) {
+func (s *Server) Sync(ctx context.Context, opts syncer.Options) (res *syncer.Result, err error) {
+	a := auditEntry{action: store.AuditSync, detail: map[string]any{"dry_run": opts.DryRun}}
+	if _, err := s.require(ctx, RoleAdmin, a); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if res != nil {
+			a.detail = map[string]any{"dry_run": opts.DryRun, "sync_id": res.SyncID, "definitions": res.Definitions, "errors": len(res.Errors) + res.ErrorsDropped}
+		}
+		s.audit(ctx, a, err)
+	}()
 	if s.cfg.Syncer == nil {
 		return nil, unavailable("sync")
 	}
 	s.syncing.Add(1)
 	defer s.syncing.Add(-1)
-	res, err := s.cfg.Syncer.Run(ctx, opts)
+	res, err = s.cfg.Syncer.Run(ctx, opts)
 	if err != nil {
 		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
 		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error(), ""}
@@ -630,33 +642,6 @@ func (s *Server) DescribeSchedule(ctx context.Context, def store.Definition) (*S
 	return s.cfg.Schedules.Describe(ctx, def.ID)
 }
 
-func (s *Server) runDefinition(w http.ResponseWriter, r *http.Request) error {
-	started, err := s.RunDefinition(r.Context(), r.PathValue("id"), nil, "")
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, started)
-	return nil
-}
-
-// RunDefinition starts a manual run as POST /api/v1/definitions/{id}/run
-// does: a removed definition is refused, a disabled one runs.
-// inputs are the given values (docs/run-control.md#inputs); note goes to
-// the audit.
-func (s *Server) RunDefinition(ctx context.Context, id string, inputs map[string]any, note string) (RunStarted, error) {
-	if s.cfg.Runner == nil {
-		return RunStarted{}, unavailable("starting runs")
-	}
-	def, err := s.cfg.Store.GetDefinition(ctx, id)
-	if err != nil {
-		return RunStarted{}, err
-	}
-	if def.Removed() {
-		return RunStarted{}, &apiError{http.StatusConflict, "removed", fmt.Sprintf("definition %s was removed at %s: its file is gone", id, def.RemovedAt.Format(time.RFC3339)), ""}
-	}
-	return s.cfg.Runner.StartRun(ctx, RunRequest{DefinitionID: id, Inputs: inputs})
-}
-
 type pauseRequest struct {
 	Note  string     `json:"note"`
 	Until *time.Time `json:"until"`
@@ -688,7 +673,16 @@ func (s *Server) pauseDefinition(w http.ResponseWriter, r *http.Request) error {
 // PauseDefinition makes an operator pause as POST …/pause does (until, when
 // set, must be in the future; event definitions have nothing to pause) and
 // returns the schedule as it is afterwards (nil if it cannot be described).
-func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *time.Time) (*ScheduleInfo, error) {
+func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *time.Time) (info *ScheduleInfo, err error) {
+	a := auditEntry{action: store.AuditPause, defID: id, note: note}
+	if until != nil {
+		a.detail = map[string]any{"until": until}
+	}
+	p, err := s.require(ctx, RoleOperate, a)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { s.audit(ctx, a, err) }()
 	if s.cfg.Schedules == nil {
 		return nil, unavailable("schedules")
 	}
@@ -705,11 +699,22 @@ func (s *Server) PauseDefinition(ctx context.Context, id, note string, until *ti
 	if def.TriggerType == store.TriggerEvent {
 		return nil, badRequest("%s is event-triggered: it has no schedule to pause (disable it in its file instead)", id)
 	}
-	if err := s.cfg.Schedules.Pause(ctx, id, note, until); err != nil {
+	if pb, ok := s.cfg.Schedules.(pauserBy); ok {
+		err = pb.PauseBy(ctx, id, note, p.Name, until)
+	} else {
+		err = s.cfg.Schedules.Pause(ctx, id, note, until)
+	}
+	if err != nil {
 		return nil, err
 	}
-	info, _ := s.cfg.Schedules.Describe(ctx, id)
+	info, _ = s.cfg.Schedules.Describe(ctx, id)
 	return info, nil
+}
+
+// pauserBy is a Schedules that records who paused (store.OperatorPause.By):
+// the API passes the principal's name, so paused_by names a person.
+type pauserBy interface {
+	PauseBy(ctx context.Context, definitionID, note, by string, until *time.Time) error
 }
 
 func (s *Server) resumeDefinition(w http.ResponseWriter, r *http.Request) error {
@@ -724,7 +729,12 @@ func (s *Server) resumeDefinition(w http.ResponseWriter, r *http.Request) error 
 
 // ResumeDefinition ends an operator pause as POST …/resume does and
 // returns the schedule as it is afterwards (nil if it cannot be described).
-func (s *Server) ResumeDefinition(ctx context.Context, id string) (*ScheduleInfo, error) {
+func (s *Server) ResumeDefinition(ctx context.Context, id string) (info *ScheduleInfo, err error) {
+	a := auditEntry{action: store.AuditResume, defID: id}
+	if _, err := s.require(ctx, RoleOperate, a); err != nil {
+		return nil, err
+	}
+	defer func() { s.audit(ctx, a, err) }()
 	if s.cfg.Schedules == nil {
 		return nil, unavailable("schedules")
 	}
@@ -734,7 +744,7 @@ func (s *Server) ResumeDefinition(ctx context.Context, id string) (*ScheduleInfo
 	if err := s.cfg.Schedules.Resume(ctx, id); err != nil {
 		return nil, err
 	}
-	info, _ := s.cfg.Schedules.Describe(ctx, id)
+	info, _ = s.cfg.Schedules.Describe(ctx, id)
 	return info, nil
 }
 
@@ -755,10 +765,11 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return cursorError(err, q, "before")
 	}
-	if page.Runs == nil {
-		page.Runs = []store.Run{}
+	out := map[string]any{"runs": s.runViews(r.Context(), page.Runs)}
+	if page.Next != "" {
+		out["next"] = page.Next
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -767,7 +778,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, http.StatusOK, s.runViews(r.Context(), []store.Run{run})[0])
 	return nil
 }
 

@@ -64,8 +64,7 @@ func (f *fakeSchedules) Describe(_ context.Context, id string) (*ScheduleInfo, e
 type fakeRunner struct{}
 
 func (fakeRunner) StartRun(_ context.Context, req RunRequest) (RunStarted, error) {
-	id := req.DefinitionID
-	return RunStarted{RunID: "r-1", WorkflowID: "activity-core:manual:" + id + ":r-1", WorkflowRunID: "wr-1"}, nil
+	return RunStarted{RunID: req.RunID, WorkflowID: "activity-core:manual:" + req.DefinitionID + ":" + req.RunID, WorkflowRunID: "wr-1"}, nil
 }
 
 type env struct {
@@ -233,7 +232,7 @@ func TestDefinitionsRunsPause(t *testing.T) {
 		t.Errorf("resume: %d %s", code, body)
 	}
 	code, body = e.do("POST", "/api/v1/definitions/t.a/run", adminToken, "")
-	if code != 202 || !strings.Contains(string(body), `"activity-core:manual:t.a:r-1"`) {
+	if code != 202 || !strings.Contains(string(body), `"activity-core:manual:t.a:`) {
 		t.Errorf("run: %d %s", code, body)
 	}
 	// Runs list and pagination.
@@ -249,8 +248,8 @@ func TestDefinitionsRunsPause(t *testing.T) {
 		t.Fatalf("runs page: %d %s", code, body)
 	}
 	code, body = e.do("GET", "/api/v1/runs?definition_id=t.a&limit=10&before="+page.Next, readToken, "")
-	var page2 store.RunPage
-	if code != 200 || json.Unmarshal(body, &page2) != nil || len(page2.Runs) != 3 {
+	var page2 store.RunPage // the rest: 3 more, and the manual run's pending record
+	if code != 200 || json.Unmarshal(body, &page2) != nil || len(page2.Runs) != 4 {
 		t.Errorf("second page: %d %s", code, body)
 	}
 	for _, bad := range []string{"?limit=0", "?limit=x", "?status=done", "?before=garbage"} {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/alecthomas/kong"
 )
@@ -34,7 +35,10 @@ const (
 // Env carries what a command may touch: its output streams, a logger and a
 // context. Commands never write to os.Stdout directly.
 type Env struct {
-	Ctx    context.Context
+	Ctx context.Context
+	// Stdin is read only by commands that take a secret there (tokens
+	// hash), never by default.
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Logger *slog.Logger
@@ -64,10 +68,14 @@ type root struct {
 
 	Sync        SyncCmd        `cmd:"" help:"Sync definitions and schedules on a running server (or plan it with --dry-run)." group:"Operate"`
 	Definitions DefinitionsCmd `cmd:"" help:"List or show definitions." group:"Operate"`
-	Runs        RunsCmd        `cmd:"" help:"List or show runs." group:"Operate"`
-	Run         RunCmd         `cmd:"" help:"Start a manual run of a definition." group:"Operate"`
+	Runs        RunsCmd        `cmd:"" help:"List, show, cancel or rerun runs." group:"Operate"`
+	Run         RunCmd         `cmd:"" help:"Start a manual run of a definition, with its inputs." group:"Operate"`
 	Pause       PauseCmd       `cmd:"" help:"Pause a definition's schedule (an operator pause sync keeps)." group:"Operate"`
 	Resume      ResumeCmd      `cmd:"" help:"Resume a paused schedule." group:"Operate"`
+	Backfill    BackfillCmd    `cmd:"" help:"Run a cron definition's missed fires of a past window (or list them with --dry-run)." group:"Operate"`
+	Workers     WorkersCmd     `cmd:"" help:"List worker pools, the workers polling each and their backlog." group:"Operate"`
+	Audit       AuditCmd       `cmd:"" help:"List who did what: every sync, run, cancel, pause, resume, backfill and sign-in." group:"Operate"`
+	Tokens      TokensCmd      `cmd:"" help:"Make a named API token with a role, or hash one, for ACTIVITY_TOKENS_FILE." group:"Operate"`
 	Events      EventsCmd      `cmd:"" help:"Explain what an event would run." group:"Operate"`
 	Why         WhyCmd         `cmd:"" help:"Tell a definition's story: versions, pauses, runs, misses, problems, alerts (why didn't it run?)." group:"Operate"`
 	Problems    ProblemsCmd    `cmd:"" help:"List every definition failing, stale, late or missed now, oldest first." group:"Operate"`
@@ -82,6 +90,15 @@ type root struct {
 	Version VersionCmd `cmd:"" help:"Print the version." group:"Maintain"`
 }
 
+// RunsCmd groups the run commands.
+type RunsCmd struct {
+	List   RunsListCmd   `cmd:"" help:"List runs, newest first: pool, and why they wait, failed or were canceled."`
+	Show   RunsShowCmd   `cmd:"" help:"Show one run: trigger, pool, inputs, cancel, context, rule, output."`
+	Cancel RunsCancelCmd `cmd:"" help:"Cancel a pending or running run, with a note."`
+	Rerun  RunsRerunCmd  `cmd:"" help:"Run a run's definition again with the same inputs."`
+	Logs   RunsLogsCmd   `cmd:"" help:"Print a run's output; with -f follow it live until the run ends."`
+}
+
 const description = `activity-core runs automations declared as YAML files: on cron schedules,
 at one-shot times or on NATS events, durably on Temporal, with a history of
 every run.
@@ -90,6 +107,8 @@ Examples:
   activity-core dev --definitions examples/definitions   # everything, embedded
   activity-core sync                                     # after editing files
   activity-core runs list
+  activity-core run team.sweep --input repo=org/hub --wait
+  activity-core runs cancel RUN_ID --note "wrong branch"
   activity-core why team.backup --since 36h               # why didn't it run?
   activity-core validate examples/definitions
   activity-core next examples/definitions/hello-cron.yaml --count 3
@@ -102,7 +121,12 @@ type exitPanic struct{ code int }
 
 // Main runs the command line args (without the program name) and returns
 // the process exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return mainIO(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// mainIO is Main with its standard input given, for tests.
+func mainIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	var cli root
 	parser, err := kong.New(&cli,
 		kong.Name("activity-core"),
@@ -147,20 +171,33 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 	}
 	env := &Env{
 		Ctx:    ctx,
+		Stdin:  stdin,
 		Stdout: stdout,
 		Stderr: stderr,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if err := kctx.Run(env); err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.msg != "" {
-				fmt.Fprintf(stderr, "activity-core: %s\n", ee.msg)
-			}
-			return ee.code
-		}
-		fmt.Fprintf(stderr, "activity-core: %v\n", err)
-		return ExitFailure
+		return reportError(stderr, err)
 	}
 	return ExitOK
+}
+
+// reportError prints a command's error, with every field the server
+// refused, and returns its exit code.
+func reportError(stderr io.Writer, err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "activity-core: %s\n", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "activity-core: %v\n", err)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		for _, f := range ae.fieldNames() {
+			fmt.Fprintf(stderr, "  %s: %s\n", f, ae.Fields[f])
+		}
+	}
+	return ExitFailure
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,10 +60,20 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// Fields names each refused field (a run's inputs) with why.
+	Fields map[string]string
 }
 
 func (e *apiError) Error() string {
+	if len(e.Fields) > 0 {
+		return fmt.Sprintf("server answered %d %s: refused %d field%s:", e.Status, e.Code, len(e.Fields), plural(len(e.Fields)))
+	}
 	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// fieldNames returns the refused fields in order.
+func (e *apiError) fieldNames() []string {
+	return slices.Sorted(maps.Keys(e.Fields))
 }
 
 func (c *apiClient) do(ctx context.Context, method, path string, body any, out any) error {
@@ -98,10 +110,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, out a
 	}
 	if resp.StatusCode >= 400 {
 		var doc struct {
-			Error struct{ Code, Message string } `json:"error"`
+			Error struct {
+				Code, Message string
+				Fields        map[string]string
+			} `json:"error"`
 		}
 		if json.Unmarshal(data, &doc) == nil && doc.Error.Message != "" {
-			ae := &apiError{Status: resp.StatusCode, Code: doc.Error.Code, Message: doc.Error.Message}
+			ae := &apiError{Status: resp.StatusCode, Code: doc.Error.Code, Message: doc.Error.Message, Fields: doc.Error.Fields}
 			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
 				ae.Message += " (no token: pass --token, set ACTIVITY_TOKEN, or run from the directory holding dev's .activity-core)"
 			}

@@ -3,17 +3,19 @@ package cli
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/adminapi"
+	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
 )
@@ -294,6 +296,26 @@ type DefinitionsShowCmd struct {
 	ID string `arg:"" help:"Definition id."`
 }
 
+// Help is shown by "activity-core definitions show --help".
+func (c *DefinitionsShowCmd) Help() string {
+	return `Shows the definition's version, its schedule as Temporal has it, the
+pool it runs on (run_on), the inputs a manual run takes (type, required,
+default, description) and what its trigger sets them to, its spec and its
+recent runs.
+
+Examples:
+  activity-core definitions show team.sweep
+  activity-core definitions show team.sweep --format json | jq .spec.inputs`
+}
+
+// definitionShow is what the CLI reads of GET /api/v1/definitions/{id}.
+type definitionShow struct {
+	store.Definition
+	Schedule    *adminapi.ScheduleInfo `json:"schedule"`
+	ScheduleErr string                 `json:"schedule_error"`
+	RecentRuns  []runView              `json:"recent_runs"`
+}
+
 // Run shows.
 func (c *DefinitionsShowCmd) Run(env *Env) error {
 	cl, err := c.client()
@@ -307,12 +329,7 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 	if c.Format == "json" {
 		return printJSON(env.Stdout, raw)
 	}
-	var v struct {
-		store.Definition
-		Schedule    *adminapi.ScheduleInfo `json:"schedule"`
-		ScheduleErr string                 `json:"schedule_error"`
-		RecentRuns  []store.Run            `json:"recent_runs"`
-	}
+	var v definitionShow
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return err
 	}
@@ -320,32 +337,8 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 	if v.Removed() {
 		fmt.Fprintf(env.Stdout, "REMOVED at %s (its file is gone)\n", v.RemovedAt.Format(time.RFC3339))
 	}
-	if s := v.Schedule; s != nil {
-		state := "active"
-		if !s.Exists {
-			state = "no schedule in Temporal"
-		} else if s.Paused {
-			state = "paused"
-			if s.PausedBy != "" {
-				state += " by " + s.PausedBy
-			}
-			if s.Note != "" {
-				state += ": " + s.Note
-			}
-			if s.Until != nil {
-				state += " (until " + s.Until.Format(time.RFC3339) + ")"
-			}
-		}
-		fmt.Fprintf(env.Stdout, "schedule %s: %s; overlap-skipped %d, missed catch-up %d\n", s.ScheduleID, state, s.OverlapSkipped, s.MissedCatchup)
-		if s.Pending != "" {
-			fmt.Fprintf(env.Stdout, "  Temporal and the store disagree: %s\n", s.Pending)
-		}
-		for _, t := range s.NextFires {
-			fmt.Fprintf(env.Stdout, "  next: %s\n", t.UTC().Format(time.RFC3339))
-		}
-	} else if v.ScheduleErr != "" {
-		fmt.Fprintf(env.Stdout, "schedule: unknown (%s)\n", v.ScheduleErr)
-	}
+	printSchedule(env.Stdout, v.Schedule, v.ScheduleErr)
+	printPlacementAndInputs(env.Stdout, v.ID, v.Spec)
 	fmt.Fprintln(env.Stdout, "spec:")
 	var spec any
 	_ = json.Unmarshal(v.Spec, &spec)
@@ -358,231 +351,96 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 	return nil
 }
 
-// RunsCmd groups the run commands.
-type RunsCmd struct {
-	List RunsListCmd `cmd:"" help:"List runs, newest first."`
-	Show RunsShowCmd `cmd:"" help:"Show one run: trigger, context, rule outcome, output."`
-	Logs RunsLogsCmd `cmd:"" help:"Print a run's output; with -f follow it live until the run ends."`
+// printSchedule prints a definition's schedule as Temporal has it.
+func printSchedule(w io.Writer, s *adminapi.ScheduleInfo, schedErr string) {
+	if s == nil {
+		if schedErr != "" {
+			fmt.Fprintf(w, "schedule: unknown (%s)\n", schedErr)
+		}
+		return
+	}
+	state := "active"
+	if !s.Exists {
+		state = "no schedule in Temporal"
+	} else if s.Paused {
+		state = "paused"
+		if s.PausedBy != "" {
+			state += " by " + s.PausedBy
+		}
+		if s.Note != "" {
+			state += ": " + s.Note
+		}
+		if s.Until != nil {
+			state += " (until " + s.Until.Format(time.RFC3339) + ")"
+		}
+	}
+	fmt.Fprintf(w, "schedule %s: %s; overlap-skipped %d, missed catch-up %d\n", s.ScheduleID, state, s.OverlapSkipped, s.MissedCatchup)
+	if s.Pending != "" {
+		fmt.Fprintf(w, "  Temporal and the store disagree: %s\n", s.Pending)
+	}
+	for _, t := range s.NextFires {
+		fmt.Fprintf(w, "  next: %s\n", t.UTC().Format(time.RFC3339))
+	}
 }
 
-// RunsListCmd lists runs.
-type RunsListCmd struct {
-	ClientFlags
-	Definition string `help:"Only runs of this definition." placeholder:"ID"`
-	Status     string `help:"Only runs with this status." enum:",pending,running,succeeded,failed,skipped,timed_out,canceled,missed" default:""`
-	Limit      int    `default:"20" help:"How many runs."`
-	Before     string `help:"Cursor: the 'next' of a previous page." placeholder:"CURSOR"`
+// specPlacement is what definitions show reads of a spec for its pool
+// and inputs.
+type specPlacement struct {
+	RunOn   string                 `json:"run_on"`
+	Inputs  []definition.InputDecl `json:"inputs"`
+	Trigger struct {
+		Inputs map[string]definition.TriggerInput `json:"inputs"`
+	} `json:"trigger"`
 }
 
-// Help is shown by "activity-core runs list --help".
-func (c *RunsListCmd) Help() string {
-	return `Examples:
-  activity-core runs list
-  activity-core runs list --definition the-custodian.state-hub-consistency-sweep --status failed`
-}
-
-// Run lists.
-func (c *RunsListCmd) Run(env *Env) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
+// printPlacementAndInputs prints the pool a definition runs on and the
+// inputs its runs take, with a command line that gives them.
+func printPlacementAndInputs(w io.Writer, id string, raw json.RawMessage) {
+	var sp specPlacement
+	if json.Unmarshal(raw, &sp) != nil {
+		return
 	}
-	q := url.Values{}
-	if c.Definition != "" {
-		q.Set("definition_id", c.Definition)
+	fmt.Fprintf(w, "pool:   %s (run_on; see activity-core workers)\n", poolName(sp.RunOn))
+	if len(sp.Inputs) == 0 {
+		return
 	}
-	if c.Status != "" {
-		q.Set("status", c.Status)
-	}
-	if c.Before != "" {
-		q.Set("before", c.Before)
-	}
-	q.Set("limit", strconv.Itoa(c.Limit))
-	var raw json.RawMessage
-	if err := cl.do(env.Ctx, "GET", "/api/v1/runs?"+q.Encode(), nil, &raw); err != nil {
-		return err
-	}
-	if c.Format == "json" {
-		return printJSON(env.Stdout, raw)
-	}
-	var page store.RunPage
-	if err := json.Unmarshal(raw, &page); err != nil {
-		return err
-	}
-	printRuns(env.Stdout, page.Runs)
-	if page.Next != "" {
-		fmt.Fprintf(env.Stdout, "more: --before %s\n", page.Next)
-	}
-	return nil
-}
-
-func printRuns(w io.Writer, runs []store.Run) {
+	fmt.Fprintln(w, "inputs:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tDEFINITION\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tWHY")
-	for _, r := range runs {
-		started, dur := "-", "-"
-		if r.StartedAt != nil {
-			started = r.StartedAt.UTC().Format(time.RFC3339)
-			if r.FinishedAt != nil {
-				dur = r.FinishedAt.Sub(*r.StartedAt).Round(time.Millisecond).String()
-			}
+	example := "activity-core run " + id
+	for _, in := range sp.Inputs {
+		typ := in.Type
+		if in.Type == definition.InputEnum {
+			typ += " (" + strings.Join(in.Values, "|") + ")"
 		}
-		why := r.SkipReason
-		if r.Error != "" {
-			why = r.Error
+		need := "optional"
+		switch {
+		case in.Default != nil:
+			need = "default " + jsonText(in.Default)
+		case in.Required:
+			need = "required"
+			example += " --input " + in.Name + "=VALUE"
 		}
-		if len(why) > 60 {
-			why = why[:59] + "…"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.DefinitionID, r.Trigger, r.Status, started, dur, why)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", in.Name, typ, need, oneLine(in.Description))
 	}
 	tw.Flush()
+	for _, name := range slices.Sorted(maps.Keys(sp.Trigger.Inputs)) {
+		ti := sp.Trigger.Inputs[name]
+		if ti.CEL != "" {
+			fmt.Fprintf(w, "  trigger sets %s = cel %s\n", name, ti.CEL)
+		} else {
+			fmt.Fprintf(w, "  trigger sets %s = %s\n", name, jsonText(ti.Value))
+		}
+	}
+	fmt.Fprintf(w, "  run it: %s\n", example)
 }
 
-// RunsShowCmd shows one run.
-type RunsShowCmd struct {
-	ClientFlags
-	ID string `arg:"" help:"Run id."`
-}
-
-// Run shows.
-func (c *RunsShowCmd) Run(env *Env) error {
-	cl, err := c.client()
+// jsonText is v as JSON on one line.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Sprint(v)
 	}
-	var raw json.RawMessage
-	if err := cl.do(env.Ctx, "GET", "/api/v1/runs/"+url.PathEscape(c.ID), nil, &raw); err != nil {
-		return err
-	}
-	if c.Format == "json" {
-		return printJSON(env.Stdout, raw)
-	}
-	var r store.Run
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return err
-	}
-	w := env.Stdout
-	fmt.Fprintf(w, "run %s of %s (version %d)\nstatus:   %s", r.ID, r.DefinitionID, r.DefinitionVersion, r.Status)
-	if r.Stage != "" {
-		fmt.Fprintf(w, " at stage %s", r.Stage)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "trigger:  %s %s\nworkflow: %s (run %s)\n", r.Trigger, compact(r.TriggerDetail), r.WorkflowID, r.WorkflowRunID)
-	if r.StartedAt != nil {
-		fmt.Fprintf(w, "started:  %s\n", r.StartedAt.UTC().Format(time.RFC3339Nano))
-	}
-	if r.FinishedAt != nil {
-		fmt.Fprintf(w, "finished: %s\n", r.FinishedAt.UTC().Format(time.RFC3339Nano))
-	}
-	if r.SkipReason != "" {
-		fmt.Fprintf(w, "skipped:  %s\n", r.SkipReason)
-	}
-	if r.Error != "" {
-		fmt.Fprintf(w, "error:    %s\n", r.Error)
-	}
-	if r.ExitCode != nil {
-		fmt.Fprintf(w, "exit:     %d\n", *r.ExitCode)
-	}
-	if len(r.ContextSnapshot) > 0 {
-		fmt.Fprintf(w, "context:  %s\n", compact(r.ContextSnapshot))
-	}
-	if len(r.RuleOutcome) > 0 {
-		fmt.Fprintf(w, "rule:     %s\n", compact(r.RuleOutcome))
-	}
-	if r.Stdout != "" {
-		fmt.Fprintf(w, "--- stdout (last 64 KiB) ---\n%s", r.Stdout)
-		if !strings.HasSuffix(r.Stdout, "\n") {
-			fmt.Fprintln(w)
-		}
-	}
-	if r.Stderr != "" {
-		fmt.Fprintf(w, "--- stderr (last 64 KiB) ---\n%s", r.Stderr)
-		if !strings.HasSuffix(r.Stderr, "\n") {
-			fmt.Fprintln(w)
-		}
-	}
-	return nil
-}
-
-// RunCmd starts a manual run.
-type RunCmd struct {
-	ClientFlags
-	ID   string `arg:"" help:"Definition id."`
-	Wait bool   `help:"Wait for the run to finish and print it."`
-}
-
-// Help is shown by "activity-core run --help".
-func (c *RunCmd) Help() string {
-	return `A manual run skips the schedule: it runs now, even when the definition is
-disabled (it still checks context and the rule).
-
-With --wait the exit status is the run's final status:
-  0 succeeded, 1 failed (or the server could not be asked), 2 bad command
-  line, 3 skipped, 4 timed out, 5 canceled, 6 still running when --timeout
-  ran out. Without --wait it is 0 once the run has started.
-
-Examples:
-  activity-core run the-custodian.state-hub-stale-task-cleanup
-  activity-core run demo.hello-cron --wait && echo ok`
-}
-
-// runExitCode is run --wait's exit status for a run's final status.
-func runExitCode(st store.RunStatus) int {
-	switch st {
-	case store.RunSucceeded:
-		return ExitOK
-	case store.RunSkipped:
-		return ExitRunSkipped
-	case store.RunTimedOut:
-		return ExitRunTimedOut
-	case store.RunCanceled:
-		return ExitRunCanceled
-	}
-	return ExitFailure
-}
-
-// Run starts the run.
-func (c *RunCmd) Run(env *Env) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	var started adminapi.RunStarted
-	if err := cl.do(env.Ctx, "POST", "/api/v1/definitions/"+url.PathEscape(c.ID)+"/run", nil, &started); err != nil {
-		return err
-	}
-	if !c.Wait {
-		if c.Format == "json" {
-			return printJSON(env.Stdout, started)
-		}
-		fmt.Fprintf(env.Stdout, "started run %s (workflow %s)\nsee it: activity-core runs show %s\n", started.RunID, started.WorkflowID, started.RunID)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
-	defer cancel()
-	var final store.RunStatus
-	for {
-		var r store.Run
-		err := cl.do(ctx, "GET", "/api/v1/runs/"+url.PathEscape(started.RunID), nil, &r)
-		if err == nil && r.Status.Terminal() {
-			final = r.Status
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return &exitError{code: ExitWaitTimeout, msg: fmt.Sprintf("run %s did not finish within %s (see it: activity-core runs show %s)", started.RunID, c.Timeout, started.RunID)}
-		case <-time.After(300 * time.Millisecond): // polling the server, with a deadline
-		}
-	}
-	show := RunsShowCmd{ClientFlags: c.ClientFlags, ID: started.RunID}
-	if err := show.Run(env); err != nil {
-		return err
-	}
-	if code := runExitCode(final); code != ExitOK {
-		return &exitError{code: code, msg: fmt.Sprintf("run %s %s", started.RunID, final)}
-	}
-	return nil
+	return string(b)
 }
 
 // PauseCmd pauses a definition's schedule as an operator.

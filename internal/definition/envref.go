@@ -139,10 +139,3 @@ func (d *decoder) envRefsIn(n *yaml.Node, field string) {
 		d.envRefsIn(c, field)
 	}
 }
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -145,7 +145,7 @@ func invalidUTF8Offset(data []byte) int {
 }
 
 var topFields = []string{"id", "description", "enabled", "trigger", "context", "rule", "instruction", "on_failure", "retry", "concurrency_key",
-	"expect", "notify", "pause_after_failures"}
+	"expect", "notify", "pause_after_failures", "run_on", "inputs"}
 
 func (d *decoder) definition(root *yaml.Node) *Definition {
 	def := &Definition{Enabled: true, OnFailure: OnFailureDefault}
@@ -206,6 +206,10 @@ func (d *decoder) definition(root *yaml.Node) *Definition {
 			def.ConcurrencyKey = v
 		}
 	}
+	if n := f.get("run_on"); n != nil {
+		d.runOn(n, def)
+	}
+	d.inputs(f.get("inputs"), def)
 	// The alerting fields need the trigger and the instruction; defaults
 	// are merged in by Load (docs/definitions.md#alerting-defaults).
 	def.own = d.alertingFields(f, def)
@@ -218,9 +222,9 @@ func (d *decoder) definition(root *yaml.Node) *Definition {
 }
 
 var triggerFieldsByType = map[string][]string{
-	TriggerCron:  {"trigger_type", "cron_expression", "timezone", "misfire_policy", "catchup_window", "jitter"},
-	TriggerOnce:  {"trigger_type", "run_at", "timezone", "misfire_policy", "catchup_window"},
-	TriggerEvent: {"trigger_type", "event_type", "filters"},
+	TriggerCron:  {"trigger_type", "cron_expression", "timezone", "misfire_policy", "catchup_window", "jitter", "inputs"},
+	TriggerOnce:  {"trigger_type", "run_at", "timezone", "misfire_policy", "catchup_window", "inputs"},
+	TriggerEvent: {"trigger_type", "event_type", "filters", "inputs"},
 }
 
 func (d *decoder) trigger(n *yaml.Node, t *Trigger) {
@@ -244,6 +248,8 @@ func (d *decoder) trigger(n *yaml.Node, t *Trigger) {
 	}
 	t.Type = typ
 	d.allowOnly(f, "trigger", allowed, "for trigger_type "+typ)
+	// trigger.inputs needs the inputs declaration: decoded with it.
+	d.trigInputs = f.get("inputs")
 
 	if typ == TriggerCron || typ == TriggerOnce {
 		t.Timezone = TimezoneDefault

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -733,7 +734,67 @@ instruction: {kind: shell, cmd: "true"}
 pause_after_failures: -2
 `},
 
+	{name: "run_on with upper-case letters", at: "/run_on", yaml: `
+id: team.job
+run_on: State-Hub
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+`},
+	{name: "unknown input type", at: "/inputs/repo/type", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+inputs: {repo: {type: text}}
+`},
+	{name: "values on a string input", at: "/inputs/repo", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+inputs: {repo: {type: string, values: [a]}}
+`},
+	{name: "enum input without values", at: "/inputs/mode", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+inputs: {mode: {type: enum, default: fast}}
+`},
+	{name: "int input with a text default", at: "/inputs/depth/default", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *"}
+instruction: {kind: shell, cmd: "true"}
+inputs: {depth: {type: int, default: three}}
+`},
+	{name: "cel in a cron trigger's inputs", at: "/trigger/inputs/repo", yaml: `
+id: team.job
+trigger: {trigger_type: cron, cron_expression: "0 3 * * *", inputs: {repo: {cel: "'x'"}}}
+instruction: {kind: shell, cmd: "true"}
+inputs: {repo: {type: string}}
+`},
+	{name: "empty cel in an event trigger's inputs", at: "/trigger/inputs/repo", yaml: `
+id: team.job
+trigger: {trigger_type: event, event_type: org.x.y, inputs: {repo: {cel: ""}}}
+instruction: {kind: shell, cmd: "true"}
+inputs: {repo: {type: string}}
+`},
+
 	// ----------------------------------------------------------- accepted
+	{name: "run_on, every input type and trigger inputs", accept: true, yaml: `
+id: team.sweep
+run_on: state-hub
+trigger:
+  trigger_type: event
+  event_type: org.repo.pushed
+  inputs:
+    repo: {cel: "event.payload.repo_slug"}
+    dry_run: true
+instruction: {kind: shell, args: [/usr/local/bin/sweep]}
+inputs:
+  repo: {type: string, required: true, description: "org/name of the repository"}
+  depth: {type: int, default: 3}
+  dry_run: {type: bool, default: false}
+  mode: {type: enum, values: [fast, full], default: fast}
+  wait: {type: duration, default: 5m}
+`},
 	{name: "minimal cron shell", accept: true, yaml: `
 id: team.nightly-backup
 trigger:
@@ -1083,6 +1144,40 @@ func TestSchemaFieldsAgreeWithParse(t *testing.T) {
 		{"notify targets", func(v string) string {
 			return doc(cron, shell, `notify: {targets: `+v+`}`+"\n")
 		}, []string{`[]`, `{}`, `null`, `"a"`}},
+		{"run_on", func(v string) string {
+			return doc(cron, shell, "run_on: "+v+"\n")
+		}, []string{`state-hub`, `default`, `a`, `0a`, `a_b`, `State`, `-a`, `_a`, `a.b`, `"a b"`, `""`, `5`, `"5"`, `true`,
+			strings.Repeat("p", 63), strings.Repeat("p", 64)}},
+		{"input name", func(v string) string {
+			return doc(cron, shell, "inputs: {"+v+": {type: bool}}\n")
+		}, []string{`repo`, `a1`, `a_b`, `Repo`, `1a`, `_a`, `a-b`, `"a b"`, "a" + strings.Repeat("b", 62), "a" + strings.Repeat("b", 63)}},
+		{"inputs", func(v string) string {
+			return doc(cron, shell, "inputs: "+v+"\n")
+		}, []string{`{}`, `[]`, `x`, manyInputs(MaxInputs), manyInputs(MaxInputs + 1)}},
+		{"input declaration", func(v string) string {
+			return doc(cron, shell, "inputs: {x: "+v+"}\n")
+		}, []string{`{type: string}`, `{type: strng}`, `{}`, `string`, `{type: string, values: [a]}`, `{type: string, help: x}`,
+			`{type: string, description: a}`, `{type: string, description: 1}`, `{type: string, required: yes, default: a}`,
+			`{type: string, required: false}`, `{type: string, default: 5}`, `{type: string, default: "a\0b"}`, `{type: string, default: ""}`,
+			`{type: string, default: ` + strings.Repeat("d", MaxInputBytes) + `}`, `{type: string, default: ` + strings.Repeat("d", MaxInputBytes+1) + `}`,
+			`{type: enum, values: [a]}`, `{type: enum}`, `{type: enum, values: []}`, `{type: enum, values: [a, a]}`, `{type: enum, values: [""]}`,
+			`{type: enum, values: [1]}`, `{type: enum, values: a}`, `{type: enum, values: [a], default: a}`, `{type: enum, values: [a], default: 1}`,
+			`{type: int, default: 3}`, `{type: int, default: -3}`, `{type: int, default: "3"}`, `{type: int, default: x}`, `{type: int, default: true}`,
+			`{type: bool, default: true}`, `{type: bool, default: "true"}`, `{type: bool, default: 1}`,
+			`{type: duration, default: 5m}`, `{type: duration, default: 0}`, `{type: duration, default: 1h30m}`, `{type: duration, default: 5}`,
+			`{type: duration, default: -1s}`, `{type: duration, default: soon}`, `{type: duration, values: [a]}`}},
+		{"cron trigger inputs", func(v string) string {
+			return doc(`{trigger_type: cron, cron_expression: "0 3 * * *", inputs: `+v+`}`, shell,
+				"inputs: {repo: {type: string}, depth: {type: int}, on: {type: bool}}\n")
+		}, []string{`{}`, `{repo: x}`, `{depth: 3}`, `{on: true}`, `{repo: "x", depth: 0, on: false}`, `{repo: {cel: "'x'"}}`,
+			`{repo: [a]}`, `{repo: null}`, `{depth: 1.5}`, `{Repo: x}`, `[]`}},
+		{"once trigger inputs", func(v string) string {
+			return doc(`{trigger_type: once, run_at: "2026-12-01T03:00:00Z", inputs: `+v+`}`, shell, "inputs: {repo: {type: string}}\n")
+		}, []string{`{repo: x}`, `{repo: {cel: "'x'"}}`, `{repo: {}}`}},
+		{"event trigger inputs", func(v string) string {
+			return doc(`{trigger_type: event, event_type: a.b, inputs: `+v+`}`, shell, "inputs: {repo: {type: string}}\n")
+		}, []string{`{repo: x}`, `{repo: {cel: "event.payload.repo"}}`, `{repo: {cel: ""}}`, `{repo: {cel: " "}}`, `{repo: {cel: 1}}`,
+			`{repo: {cel: x, y: 1}}`, `{repo: {}}`, `{repo: {cel: null}}`, `{repo: 1.5}`, `{"1": x}`}},
 		{"pause_after_failures", func(v string) string {
 			return doc(cron, shell, "pause_after_failures: "+v+"\n")
 		}, []string{`0`, `3`, `-1`, `"3"`, `1.5`, `true`}},
@@ -1138,4 +1233,13 @@ func TestSchemaDefaultsAgreeWithParse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyInputs is an inputs mapping declaring n bool inputs.
+func manyInputs(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("i%d: {type: bool}", i)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }

@@ -19,6 +19,8 @@ type decoder struct {
 	errs     []*Error
 	warnings []*Error
 	refs     []SecretRef
+	// trigInputs is trigger.inputs, decoded once the inputs are known.
+	trigInputs *yaml.Node
 }
 
 // noun is what the file holds, for messages about the file as a whole.

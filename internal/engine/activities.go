@@ -52,8 +52,14 @@ type Config struct {
 	LifecyclePrefix string
 	// ShellGrace is the time between SIGTERM and SIGKILL (10s default).
 	ShellGrace time.Duration
-	// HeartbeatEvery is how often a running instruction heartbeats.
+	// HeartbeatEvery is how often a running instruction heartbeats
+	// (HeartbeatEveryDefault). A cancel reaches the command with the
+	// answer to a heartbeat, so this bounds how long a cancel takes
+	// (docs/run-control.md#cancel).
 	HeartbeatEvery time.Duration
+	// Output carries a running command's output to live viewers
+	// (docs/run-control.md#live-output); nil sends it nowhere.
+	Output OutputSink
 	// Shell contains shell commands (a cgroup per run, or the process
 	// group); nil means shell.Default().
 	Shell *shell.Container
@@ -90,7 +96,7 @@ func NewActivities(cfg Config) (*Activities, error) {
 	client.CheckRedirect = sameOriginRedirect
 	cfg.HTTPClient = &client
 	cfg.ShellGrace = cmp.Or(cfg.ShellGrace, 10*time.Second)
-	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, 5*time.Second)
+	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, HeartbeatEveryDefault)
 	if cfg.BaseEnv == nil {
 		for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
 			if v, ok := os.LookupEnv(k); ok {
@@ -149,26 +155,37 @@ type StartRunResult struct {
 	Skip        bool            `json:"skip"`
 	SkipReason  string          `json:"skip_reason,omitempty"`
 	StartedAt   time.Time       `json:"started_at"`
+	// Inputs are the run's resolved inputs (a JSON object), which its
+	// instruction receives; InputsError says why they did not fit the
+	// declaration, and the run fails at stage inputs
+	// (docs/run-control.md#inputs).
+	Inputs      json.RawMessage `json:"inputs,omitempty"`
+	InputsError string          `json:"inputs_error,omitempty"`
+	// Trigger is set when the run was recorded under another trigger than
+	// it was started with: a schedule's backfill (docs/run-control.md#backfill).
+	Trigger store.RunTrigger `json:"trigger,omitempty"`
 }
 
 // StartRun loads the definition at run time, so an edit synced a second
 // ago is what runs, and records the run as running (or skipped).
 func (a *Activities) StartRun(ctx context.Context, in StartRunInput) (*StartRunResult, error) {
+	res, _, err := a.startRun(ctx, in)
+	return res, err
+}
+
+// startRun is StartRun, also returning the decoded definition (nil when
+// the run is skipped or its spec does not decode).
+func (a *Activities) startRun(ctx context.Context, in StartRunInput) (*StartRunResult, *definition.Definition, error) {
 	now := time.Now().UTC()
 	res := &StartRunResult{StartedAt: now}
-	def, err := a.cfg.Store.GetDefinition(ctx, in.Input.DefinitionID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		res.Skip, res.SkipReason = true, "definition not found: it was never synced, or its id changed"
-	case err != nil:
-		return nil, storeErr("loading definition "+in.Input.DefinitionID, err)
-	case def.Removed():
-		res.Skip, res.SkipReason = true, fmt.Sprintf("definition removed at %s (its file is gone)", def.RemovedAt.Format(time.RFC3339))
-	case !def.Enabled && in.Input.Trigger != store.RunTriggerManual:
-		res.Skip, res.SkipReason = true, "definition disabled"
+	if err := a.loadDefinition(ctx, in, res); err != nil {
+		return nil, nil, err
 	}
-	if err == nil {
-		res.Spec, res.Version, res.ContentHash = def.Spec, def.Version, def.ContentHash
+	if err := a.detectBackfill(ctx, &in, now); err != nil {
+		return nil, nil, err
+	}
+	if in.Input.Trigger == store.RunTriggerBackfill {
+		res.Trigger = store.RunTriggerBackfill
 	}
 	run := store.Run{
 		ID:                in.RunID,
@@ -184,21 +201,109 @@ func (a *Activities) StartRun(ctx context.Context, in StartRunInput) (*StartRunR
 		StartedAt:         &now,
 		Attempt:           in.Attempt,
 	}
+	var def *definition.Definition
 	if res.Skip {
 		run.Status, run.SkipReason, run.FinishedAt = store.RunSkipped, res.SkipReason, &now
+	} else if d, err := definition.FromCanonicalJSON(res.Spec); err == nil {
+		// A spec that does not decode fails the run in the workflow.
+		def = d
+		run.Pool = def.Pool()
+		a.resolveInputs(in.Input, def, res)
+		run.Inputs = res.Inputs
 	}
-	stored, err := a.cfg.Store.CreateRun(ctx, run)
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		// ErrConflict: an earlier attempt of this activity created it.
-		return nil, storeErr("recording run", err)
+	stored, recorded, err := a.recordRun(ctx, run)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err == nil && res.Skip {
+	if recorded && res.Skip {
 		a.logOutcome(stored, "")
 		if a.cfg.OnRunFinished != nil {
 			a.cfg.OnRunFinished(stored)
 		}
 	}
-	return res, nil
+	return res, def, nil
+}
+
+// loadDefinition loads the run's definition into res, or says in res why
+// the run is skipped.
+func (a *Activities) loadDefinition(ctx context.Context, in StartRunInput, res *StartRunResult) error {
+	def, err := a.cfg.Store.GetDefinition(ctx, in.Input.DefinitionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		res.Skip, res.SkipReason = true, "definition not found: it was never synced, or its id changed"
+		return nil
+	case err != nil:
+		return storeErr("loading definition "+in.Input.DefinitionID, err)
+	case def.Removed():
+		res.Skip, res.SkipReason = true, fmt.Sprintf("definition removed at %s (its file is gone)", def.RemovedAt.Format(time.RFC3339))
+	case !def.Enabled && in.Input.Trigger != store.RunTriggerManual:
+		res.Skip, res.SkipReason = true, "definition disabled"
+	}
+	res.Spec, res.Version, res.ContentHash = def.Spec, def.Version, def.ContentHash
+	return nil
+}
+
+// recordRun creates the run's record, or adopts the pending record the
+// API wrote before it started the workflow (docs/run-control.md#placement):
+// that one becomes the run, every field set, keeping what the API gave it
+// that the run does not replace. recorded is false when an earlier attempt
+// of this activity already recorded the run.
+func (a *Activities) recordRun(ctx context.Context, run store.Run) (stored store.Run, recorded bool, err error) {
+	stored, err = a.cfg.Store.CreateRun(ctx, run)
+	if err == nil {
+		return stored, true, nil
+	}
+	if !errors.Is(err, store.ErrConflict) {
+		return stored, false, storeErr("recording run", err)
+	}
+	existing, err := a.cfg.Store.GetRun(ctx, run.ID)
+	if err != nil {
+		return stored, false, storeErr("loading run "+run.ID, err)
+	}
+	if existing.Status != store.RunPending {
+		return existing, false, nil // an earlier attempt of this activity created it
+	}
+	run.Pool = cmp.Or(run.Pool, existing.Pool)
+	if len(run.Inputs) == 0 {
+		run.Inputs = existing.Inputs
+	}
+	stored, err = a.cfg.Store.UpdateRun(ctx, run)
+	if errors.Is(err, store.ErrConflict) {
+		// The pending run ended meanwhile (canceled before it began).
+		current, gerr := a.cfg.Store.GetRun(ctx, run.ID)
+		return current, false, storeErr("loading run "+run.ID, gerr)
+	}
+	if err != nil {
+		return stored, false, storeErr("recording run", err)
+	}
+	return stored, true, nil
+}
+
+// backfillAfter is how late a scheduled fire must start before its run
+// asks whether an operator's backfill fired it: Temporal starts a fire it
+// makes on time within moments.
+const backfillAfter = time.Minute
+
+// detectBackfill records a cron run that Temporal's schedule backfill
+// fired as trigger backfill (docs/run-control.md#backfill). The schedule
+// marks both kinds of fire alike; what tells them apart is a fire time
+// well in the past that lies in a backfill an operator asked for.
+func (a *Activities) detectBackfill(ctx context.Context, in *StartRunInput, now time.Time) error {
+	if in.Input.Trigger != store.RunTriggerCron || in.ScheduledAt == nil || now.Sub(*in.ScheduledAt) <= backfillAfter {
+		return nil
+	}
+	_, err := a.cfg.Store.FindBackfill(ctx, in.Input.DefinitionID, *in.ScheduledAt, now)
+	switch {
+	case err == nil:
+		in.Input.Trigger = store.RunTriggerBackfill
+	case errors.Is(err, store.ErrNotFound):
+	case store.IsRetryable(err):
+		return storeErr("looking for a backfill", err)
+	default:
+		a.log.Warn("engine: looking for the backfill of a late fire failed; recording it as cron",
+			"definition_id", in.Input.DefinitionID, "scheduled_at", in.ScheduledAt, "error", err)
+	}
+	return nil
 }
 
 func triggerDetail(in StartRunInput) json.RawMessage {
@@ -234,6 +339,10 @@ type FinishRunInput struct {
 	// report reaching Temporal (heartbeat timeout): FinishRun records the
 	// attempt's own result if it kept one (keepSucceeded).
 	LostCompletion bool `json:"lost_completion,omitempty"`
+	// WorkflowID and WorkflowRunID fill a record that has none: the API's
+	// pending record of a run canceled before it began.
+	WorkflowID    string `json:"workflow_id,omitempty"`
+	WorkflowRunID string `json:"workflow_run_id,omitempty"`
 }
 
 // stage is the run's stage as recorded: an instruction whose attempt
@@ -268,6 +377,12 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.R
 		run.SkipReason = in.Reason
 	}
 	run.ContextSnapshot, run.RuleOutcome, run.Error = in.ContextSnapshot, in.RuleOutcome, in.Error
+	if in.Status == store.RunCanceled {
+		run.Error = cancelReason(run, in.Error)
+	}
+	if run.WorkflowID == "" {
+		run.WorkflowID, run.WorkflowRunID = in.WorkflowID, in.WorkflowRunID
+	}
 	if in.Attempt > 0 {
 		run.Attempt = in.Attempt
 	}
@@ -292,6 +407,19 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.R
 		a.cfg.OnRunFinished(stored)
 	}
 	return &stored, nil
+}
+
+// cancelReason is a canceled run's reason: who asked and their note, as
+// the API recorded them (docs/run-control.md#cancel), or what the
+// workflow saw when the cancel came from elsewhere (Temporal's own UI).
+func cancelReason(run store.Run, seen string) string {
+	switch {
+	case run.CanceledBy == "":
+		return seen
+	case run.CancelNote == "":
+		return "canceled by " + run.CanceledBy
+	}
+	return "canceled by " + run.CanceledBy + ": " + run.CancelNote
 }
 
 // stderrTailMax bounds the stderr tail a failed run's log line carries.

@@ -89,7 +89,7 @@ func newLiveHarness(t *testing.T) *liveHarness {
 	t.Cleanup(tc.Close)
 	queue := "engine-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	h.acts.cfg.Temporal, h.acts.cfg.TaskQueue = tc, queue
-	w := worker.New(tc, queue, worker.Options{})
+	w := worker.New(tc, queue, WorkerOptions(worker.Options{}))
 	Register(w, h.acts)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

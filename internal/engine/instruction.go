@@ -34,6 +34,9 @@ type InstructionInput struct {
 	Ref     *SpecRef                   `json:"ref,omitempty"`
 	Event   *Event                     `json:"event,omitempty"`
 	Context map[string]json.RawMessage `json:"context,omitempty"`
+	// Inputs are the run's resolved inputs, a JSON object
+	// (docs/run-control.md#inputs); empty when it has none.
+	Inputs json.RawMessage `json:"inputs,omitempty"`
 	// Finish, when set, has a successful attempt record the run's end.
 	Finish *InstructionFinish `json:"finish,omitempty"`
 }
@@ -163,9 +166,10 @@ const (
 // shellEnv builds a command's whole environment: the worker's minimal base,
 // the definition's env (with ${env:...} resolved), then the ACTIVITY_*
 // variables, which carry all untrusted data
-// (docs/definitions.md#instruction). The event and the context are in
-// files in runDir (see writeRunFiles), named by ACTIVITY_EVENT_FILE and
-// ACTIVITY_CONTEXT_FILE; ACTIVITY_EVENT_JSON and ACTIVITY_CONTEXT_JSON
+// (docs/definitions.md#instruction). The inputs are ACTIVITY_INPUT_<NAME>
+// variables (docs/run-control.md#inputs). The event, the context and the
+// inputs are in files in runDir (see writeRunFiles), named by
+// ACTIVITY_EVENT_FILE, ACTIVITY_CONTEXT_FILE and ACTIVITY_INPUTS_FILE; ACTIVITY_EVENT_JSON and ACTIVITY_CONTEXT_JSON
 // repeat them only when they fit in limits.EnvValue, since Linux refuses
 // an environment string over 128 KiB.
 func (a *Activities) shellEnv(sec *secrets, def *definition.Definition, in InstructionInput, runDir string) ([]string, error) {
@@ -192,9 +196,15 @@ func (a *Activities) shellEnv(sec *secrets, def *definition.Definition, in Instr
 			env = append(env, "ACTIVITY_EVENT_JSON="+string(payload))
 		}
 	}
+	inputs, err := inputEnv(in.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	env = append(env, inputs...)
 	env = append(env,
 		"ACTIVITY_CONTEXT_FILE="+filepath.Join(runDir, contextFileName),
 		"ACTIVITY_EVENT_FILE="+filepath.Join(runDir, eventFileName),
+		"ACTIVITY_INPUTS_FILE="+filepath.Join(runDir, inputsFileName),
 	)
 	return env, nil
 }
@@ -214,7 +224,8 @@ func runData(in InstructionInput) (ctxJSON, payload []byte) {
 }
 
 // writeRunFiles makes the run's private directory (0700, in the worker's
-// TMPDIR) holding the event and context files; remove deletes it.
+// TMPDIR) holding the event, context and inputs files (0600); remove
+// deletes it.
 func writeRunFiles(in InstructionInput) (dir string, remove func(), err error) {
 	dir, err = os.MkdirTemp("", "activity-run-")
 	if err != nil {
@@ -222,7 +233,11 @@ func writeRunFiles(in InstructionInput) (dir string, remove func(), err error) {
 	}
 	remove = func() { _ = os.RemoveAll(dir) }
 	ctxJSON, payload := runData(in)
-	for name, data := range map[string][]byte{contextFileName: ctxJSON, eventFileName: payload} {
+	inputs := []byte("{}")
+	if len(in.Inputs) > 0 {
+		inputs = in.Inputs
+	}
+	for name, data := range map[string][]byte{contextFileName: ctxJSON, eventFileName: payload, inputsFileName: inputs} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			remove()
 			return "", nil, fmt.Errorf("writing the run's %s: %w", name, err)
@@ -241,7 +256,7 @@ func (a *Activities) runShell(ctx context.Context, sec *secrets, def *definition
 	if err != nil {
 		return configErr(err)
 	}
-	out, err := shell.Run(ctx, shell.Command{
+	cmd := shell.Command{
 		Cmd:           def.Instruction.Cmd,
 		Args:          def.Instruction.Args,
 		Dir:           def.Instruction.Workdir,
@@ -250,19 +265,15 @@ func (a *Activities) runShell(ctx context.Context, sec *secrets, def *definition
 		ProgressEvery: a.cfg.HeartbeatEvery,
 		Container:     a.cfg.Shell,
 		Name:          in.RunID + "-" + strconv.Itoa(res.Attempt),
-		Progress: func(p shell.Progress) {
-			// ctx is the instruction's: past its timeout it is done while
-			// the command is still being killed. A heartbeat on a done
-			// context fails, and the SDK then cancels the activity — the
-			// run would read canceled. Heartbeat on the activity's context.
-			if activity.IsActivity(ctx) {
-				activity.RecordHeartbeat(context.WithoutCancel(ctx), map[string]any{
-					"pid": p.PID, "elapsed": p.Elapsed.String(), "stdout_bytes": p.StdoutBytes, "stderr_bytes": p.StderrBytes,
-					"containment": string(p.Containment),
-				})
-			}
-		},
-	})
+		Progress:      heartbeatProgress(ctx),
+	}
+	done := func() {}
+	if a.cfg.Output != nil {
+		// Opened once the secrets are resolved: the redaction is complete.
+		cmd.Stdout, cmd.Stderr, done = a.cfg.Output.Open(in.RunID, sec.redact, sec.longest())
+	}
+	out, err := shell.Run(ctx, cmd)
+	done()
 	if err == nil && out.Containment != shell.ContainCgroup {
 		a.log.Debug("engine: shell command contained by its process group only", "run_id", in.RunID, "containment", out.Containment)
 	}
@@ -285,6 +296,24 @@ func (a *Activities) runShell(ctx context.Context, sec *secrets, def *definition
 		return fmt.Errorf("command exited with status %d", out.ExitCode)
 	}
 	return nil
+}
+
+// heartbeatProgress heartbeats a running command's progress. The
+// heartbeat's answer is also how a cancel reaches the command
+// (docs/run-control.md#cancel).
+func heartbeatProgress(ctx context.Context) func(shell.Progress) {
+	return func(p shell.Progress) {
+		// ctx is the instruction's: past its timeout it is done while
+		// the command is still being killed. A heartbeat on a done
+		// context fails, and the SDK then cancels the activity — the
+		// run would read canceled. Heartbeat on the activity's context.
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(context.WithoutCancel(ctx), map[string]any{
+				"pid": p.PID, "elapsed": p.Elapsed.String(), "stdout_bytes": p.StdoutBytes, "stderr_bytes": p.StderrBytes,
+				"containment": string(p.Containment),
+			})
+		}
+	}
 }
 
 func (a *Activities) runHTTP(ctx context.Context, sec *secrets, def *definition.Definition, res *InstructionResult) error {

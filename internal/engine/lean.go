@@ -70,6 +70,9 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	begin, err := beginLean(ctx, in, info, runID)
 	if err != nil {
 		leaveGuard(ctx, in.DefinitionID)
+		if ctx.Err() != nil && workflow.GetVersion(ctx, cancelBeforeBeginVersion, workflow.DefaultVersion, 1) == 1 {
+			return endBeforeBegin(ctx, in, runID)
+		}
 		return nil, fmt.Errorf("starting run: %w", err)
 	}
 	// After a reset the Temporal run id, and so leanRunID, is new, but a
@@ -81,10 +84,14 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		out.Status, out.Reason = store.RunSkipped, begin.SkipReason
 		return out, nil
 	}
+	in.Trigger = cmp.Or(begin.Trigger, in.Trigger) // a backfill's fire
 	f := &finisher{ctx: ctx, in: in, runID: runID, workflowID: info.WorkflowExecution.ID, startedAt: begin.StartedAt, lean: true}
 	def, err := definition.FromCanonicalJSON(begin.Spec)
 	if err != nil {
 		return f.end(out, FinishRunInput{Status: store.RunFailed, Error: "stored definition does not decode: " + err.Error()}, definition.OnFailureFail)
+	}
+	if begin.InputsError != "" {
+		return f.end(out, FinishRunInput{Status: store.RunFailed, Stage: store.StageInputs, Error: begin.InputsError}, def.OnFailure)
 	}
 	ref := &SpecRef{DefinitionID: in.DefinitionID, Version: begin.Version, ContentHash: begin.ContentHash}
 
@@ -132,6 +139,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 
 	iin := InstructionInput{
 		RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Ref: ref, Event: in.Event, Context: gathered.Values,
+		Inputs: begin.Inputs,
 	}
 	// A successful attempt gives back what the run holds, then records and
 	// announces the run's end itself.
@@ -148,6 +156,24 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		return out, nil
 	}
 	return f.end(out, instructionOutcome(ctx, err, &result, gathered.Snapshot, f.rule), def.OnFailure)
+}
+
+// cancelBeforeBeginVersion marks runs that record a cancel that came
+// before BeginRun answered (a pending run canceled before a worker took
+// it); earlier runs ended without a record of it.
+const cancelBeforeBeginVersion = "cancel-before-begin"
+
+// endBeforeBegin records a run canceled before BeginRun answered: the
+// API's pending record, if there is one, becomes canceled with who asked
+// (docs/run-control.md#cancel). A run nobody recorded leaves nothing.
+func endBeforeBegin(ctx workflow.Context, in RunInput, runID string) (*RunOutput, error) {
+	info := workflow.GetInfo(ctx)
+	f := &finisher{ctx: ctx, in: in, runID: runID, workflowID: info.WorkflowExecution.ID, startedAt: workflow.Now(ctx).UTC(), lean: true}
+	fin := FinishRunInput{
+		Status: store.RunCanceled, Error: "canceled before the run began",
+		WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
+	}
+	return f.end(&RunOutput{RunID: runID}, fin, definition.OnFailureFail)
 }
 
 // leaveGuard takes a run that ends before BeginRun answered out of its
@@ -282,7 +308,7 @@ type BeginRunResult struct {
 // records the run (announcing it when it is skipped at once), keeps the
 // spec in the worker's cache, and evaluates the rule when it can.
 func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunResult, error) {
-	res, err := a.StartRun(ctx, in.StartRunInput)
+	res, def, err := a.startRun(ctx, in.StartRunInput)
 	if err != nil {
 		return nil, err
 	}
@@ -290,15 +316,14 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 	if res.Skip {
 		now := res.StartedAt
 		a.announce(ctx, LifecycleEvent{
-			RunID: in.RunID, DefinitionID: in.Input.DefinitionID, Status: store.RunSkipped, Trigger: in.Input.Trigger,
+			RunID: in.RunID, DefinitionID: in.Input.DefinitionID, Status: store.RunSkipped, Trigger: cmp.Or(res.Trigger, in.Input.Trigger),
 			Reason: res.SkipReason, WorkflowID: in.WorkflowID, StartedAt: &now, FinishedAt: &now, ChainDepth: in.Input.ChainDepth,
 		})
 		return out, nil
 	}
 	a.specs.Add(SpecRef{DefinitionID: in.Input.DefinitionID, Version: res.Version, ContentHash: res.ContentHash}.key(), res.Spec)
-	def, err := definition.FromCanonicalJSON(res.Spec)
-	if err != nil {
-		return out, nil // a spec that does not decode fails the run in the workflow
+	if def == nil || res.InputsError != "" {
+		return out, nil // the workflow fails the run
 	}
 	if takesGuard(def) && a.cfg.Temporal != nil {
 		// Asking here saves the run an activity and a round trip
@@ -350,11 +375,15 @@ func (a *Activities) EndRun(ctx context.Context, in EndRunInput) (*EndRunResult,
 	fin := in.FinishRunInput
 	fin.Stage = fin.stage()
 	run, err := a.FinishRun(ctx, fin)
-	if err != nil {
-		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || !appErr.NonRetryable() {
-			return nil, err // the store is unavailable: retried
-		}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+	case fin.Status == store.RunCanceled && errors.Is(err, store.ErrNotFound):
+		// Canceled before anything recorded it: nothing to record or announce.
+		return &EndRunResult{Status: fin.Status, Reason: fin.Error}, nil
+	case !errors.As(err, &appErr) || !appErr.NonRetryable():
+		return nil, err // the store is unavailable: retried
+	default:
 		a.log.Error("engine: recording run outcome failed", "run_id", fin.RunID, "error", err)
 	}
 	var exit *int
@@ -368,6 +397,9 @@ func (a *Activities) EndRun(ctx context.Context, in EndRunInput) (*EndRunResult,
 		fin.Status, fin.Stage, fin.Error, exit = store.RunSucceeded, store.StageNone, "", run.ExitCode
 	}
 	res := &EndRunResult{Status: fin.Status, Reason: cmp.Or(fin.Error, fin.Reason)}
+	if run != nil && run.Status == store.RunCanceled && fin.Status == store.RunCanceled {
+		res.Reason = run.Error // who canceled it and why
+	}
 	ev := in.Lifecycle
 	now := time.Now().UTC()
 	ev.Status, ev.Stage, ev.Reason, ev.ExitCode, ev.FinishedAt = fin.Status, fin.Stage, res.Reason, exit, &now

@@ -187,12 +187,26 @@ func (a *Activities) AcquireLock(ctx context.Context, key string, req LockReques
 	_, err := a.cfg.Temporal.SignalWithStartWorkflow(ctx, id, lockAcquireSignal, req,
 		client.StartWorkflowOptions{
 			ID:        id,
-			TaskQueue: a.cfg.TaskQueue,
+			TaskQueue: a.lockQueue(ctx),
 		}, LockWorkflowName, LockState{Key: key})
 	if err != nil {
 		activity.GetLogger(ctx).Warn("engine: signalling lock workflow failed", "key", key, "error", err)
 	}
 	return err
+}
+
+// lockQueue is the task queue a lock workflow starts on: the one of the
+// run that asks (an activity's, or a local activity's, task queue is its
+// workflow's), so a pool whose worker serves only it needs no worker on
+// the default pool (docs/run-control.md#placement). A lock workflow that
+// runs already stays where it started.
+func (a *Activities) lockQueue(ctx context.Context) string {
+	if activity.IsActivity(ctx) {
+		if q := activity.GetInfo(ctx).TaskQueue; q != "" {
+			return q
+		}
+	}
+	return a.cfg.TaskQueue
 }
 
 // ConcurrencyLockWorkflow serializes the runs that share a concurrency key.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/secret"
@@ -26,7 +27,13 @@ const minSecretLen = 3
 // (docs/definitions.md#secrets-envname).
 type secrets struct {
 	resolve func(string) (string, error)
-	values  *secret.Values
+	// mu guards values: live output redacts from the command's stdout
+	// and stderr readers at once.
+	mu     sync.Mutex
+	values *secret.Values
+	// max is the length of the longest text redaction replaces (a value
+	// or one of its encodings).
+	max int
 }
 
 // newSecrets resolves through list; a nil list allows nothing.
@@ -45,7 +52,7 @@ var errSecret = errors.New("secret reference")
 // expand resolves the references in s. A name outside the allow-list, or
 // allowed but unset, is an error that names it and the setting.
 func (s *secrets) expand(v string) (string, error) {
-	out, err := definition.ExpandSecrets(v, s.resolve, s.values.Add)
+	out, err := definition.ExpandSecrets(v, s.resolve, s.add)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errSecret, err)
 	}
@@ -81,14 +88,46 @@ func (s *secrets) expandAny(v any) (any, error) {
 	return v, nil
 }
 
+// add remembers a resolved value for redaction.
+func (s *secrets) add(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.values.Add(v)
+	if len(v) < minSecretLen {
+		return // secret.Values ignores it too
+	}
+	for _, f := range secret.Forms(v) {
+		s.max = max(s.max, len(f))
+	}
+}
+
+// longest is the length of the longest text redact replaces (0: none), so
+// a stream redacted piece by piece can hold back enough to catch a secret
+// split across two pieces.
+func (s *secrets) longest() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.max
+}
+
+func (s *secrets) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.values.Empty()
+}
+
 // redact replaces every form of every resolved secret in text.
-func (s *secrets) redact(text string) string { return s.values.Redact(text) }
+func (s *secrets) redact(text string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.values.Redact(text)
+}
 
 // redactJSON redacts a JSON document so that it stays valid JSON: every
 // string (and object key) is redacted after decoding, so an escaped form
 // of a secret is caught too, and the document is encoded again.
 func (s *secrets) redactJSON(raw json.RawMessage) json.RawMessage {
-	if s.values.Empty() || len(raw) == 0 {
+	if s.empty() || len(raw) == 0 {
 		return raw
 	}
 	var v any

@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"go.temporal.io/sdk/worker"
+
 	"github.com/coulomb/activity-core/internal/store"
 )
 
@@ -94,4 +96,28 @@ func TaskQueueFor(base, pool string) string {
 // done flushes and ends the stream.
 type OutputSink interface {
 	Open(runID string, redact func(string) string, longest int) (stdout, stderr io.Writer, done func())
+}
+
+// Heartbeats of a running command (docs/run-control.md#cancel). Temporal
+// tells an activity it was canceled only in the answer to a heartbeat, and
+// the SDK sends a heartbeat at most every 0.8 × the activity's heartbeat
+// timeout (48 s for the instruction's minute) unless the worker caps that
+// with worker.Options.MaxHeartbeatThrottleInterval. Heartbeating every
+// second, sent at most every second, lets a cancel end the command within
+// about a second, for one small RPC a second per running command
+// (heartbeats are not history events); the heartbeat timeout, which
+// decides when a worker counts as lost, stays a minute.
+const (
+	HeartbeatEveryDefault = time.Second
+	HeartbeatThrottleMax  = time.Second
+)
+
+// WorkerOptions are o with what the engine's activities need of the
+// worker that runs them: heartbeats sent at most HeartbeatThrottleMax
+// apart, so a cancel arrives in time.
+func WorkerOptions(o worker.Options) worker.Options {
+	if o.MaxHeartbeatThrottleInterval == 0 || o.MaxHeartbeatThrottleInterval > HeartbeatThrottleMax {
+		o.MaxHeartbeatThrottleInterval = HeartbeatThrottleMax
+	}
+	return o
 }

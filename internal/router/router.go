@@ -73,7 +73,9 @@ type Config struct {
 
 	Temporal client.Client
 	Store    DefinitionStore
-	// TaskQueue runs are started on (engine.TaskQueueDefault).
+	// TaskQueue is the deployment's base task queue: a run starts on its
+	// definition's pool's queue, engine.TaskQueueFor(TaskQueue, pool)
+	// (docs/run-control.md#placement). Default engine.TaskQueueDefault.
 	TaskQueue string
 
 	// Stream is the JetStream stream (ACTIVITY_NATS_STREAM, "ACTIVITY").
@@ -706,7 +708,7 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 			})
 			return
 		}
-		if err := r.startRun(ctx, m.DefinitionID, ev, depth, meta.Timestamp, received); err != nil {
+		if err := r.startRun(ctx, m, ev, depth, meta.Timestamp, received); err != nil {
 			failed.Add(1)
 			r.stats.failures.Add(1)
 			r.m.startFailures.Inc()
@@ -737,14 +739,16 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 	r.ack(ctx, msg, meta)
 }
 
-// startRun starts one run; an id Temporal already knows is success (the
-// event was routed before: a redelivery, or a repeated Nats-Msg-Id).
-func (r *Router) startRun(ctx context.Context, defID string, ev *engine.Event, depth int, published, received time.Time) error {
+// startRun starts one run on the matched definition's pool
+// (docs/run-control.md#placement); an id Temporal already knows is success
+// (the event was routed before: a redelivery, or a repeated Nats-Msg-Id).
+func (r *Router) startRun(ctx context.Context, m Match, ev *engine.Event, depth int, published, received time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
 	defer cancel()
+	defID := m.DefinitionID
 	opts := client.StartWorkflowOptions{
 		ID:                                       WorkflowID(defID, ev.ID),
-		TaskQueue:                                r.cfg.TaskQueue,
+		TaskQueue:                                engine.TaskQueueFor(r.cfg.TaskQueue, m.Definition.Pool()),
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,

@@ -53,12 +53,16 @@ var overlapPolicies = map[string]enumspb.ScheduleOverlapPolicy{
 }
 
 // newDesired turns a cron or once definition into its desired schedule.
-func newDesired(def *definition.Definition, taskQueue string) (*desired, error) {
+// base is the deployment's base task queue; runs start on the queue of the
+// definition's pool (docs/run-control.md#placement), which for the default
+// pool is base itself, so the hash of a definition without run_on does
+// not move.
+func newDesired(def *definition.Definition, base string) (*desired, error) {
 	t := def.Trigger
 	d := &desired{
 		defID:     def.ID,
 		enabled:   def.Enabled,
-		taskQueue: taskQueue,
+		taskQueue: engine.TaskQueueFor(base, def.Pool()),
 		catchup:   t.CatchupWindow.D(),
 	}
 	switch {
@@ -110,7 +114,8 @@ func newDesired(def *definition.Definition, taskQueue string) (*desired, error) 
 }
 
 // DesiredHash is the hash of the schedule a cron or once definition should
-// have on taskQueue: spec, action, policies and time zone, as this package
+// have with base task queue taskQueue (its pool's queue is derived from
+// it): spec, action, policies and time zone, as this package
 // applies them. Sync keeps the hash it applied in the store's ScheduleState
 // and rewrites a schedule only when the hash changes. It is "" for a
 // definition that has no schedule (event triggers) or cannot have one.

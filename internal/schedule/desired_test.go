@@ -22,6 +22,11 @@ func TestDesiredHash(t *testing.T) {
 	if h0 == "" || h0 != DesiredHash(base(), "q") {
 		t.Fatalf("hash %q is empty or unstable", h0)
 	}
+	// Pinned: a change here rewrites every schedule at the next sync, so
+	// it must come with a hashVersion bump on purpose.
+	if want := "ee2df735b8ea245a0767332fad5c2fd5a34b39d2a72f9089841fd42ca7cb9251"; h0 != want {
+		t.Errorf("hash = %s, want %s as before pools", h0, want)
+	}
 	changes := map[string]func(d *definition.Definition){
 		"cron":           func(d *definition.Definition) { d.Trigger.CronExpression = "0 4 * * *" },
 		"timezone":       func(d *definition.Definition) { d.Trigger.Timezone = "Europe/Berlin" },
@@ -39,6 +44,19 @@ func TestDesiredHash(t *testing.T) {
 	}
 	if DesiredHash(base(), "other-queue") == h0 {
 		t.Error("changing the task queue keeps the hash")
+	}
+	// A pool moves the schedule to another queue; the default pool,
+	// written or not, keeps the queue and so the hash
+	// (docs/run-control.md#placement).
+	pooled := base()
+	pooled.RunOn = "b"
+	if DesiredHash(pooled, "q") == h0 {
+		t.Error("changing the pool keeps the hash")
+	}
+	explicit := base()
+	explicit.RunOn = definition.PoolDefault
+	if DesiredHash(explicit, "q") != h0 {
+		t.Error("run_on: default changes the hash")
 	}
 	same := map[string]func(d *definition.Definition){
 		"instruction": func(d *definition.Definition) { d.Instruction.Cmd = "echo changed" },

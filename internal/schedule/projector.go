@@ -83,7 +83,9 @@ type Config struct {
 	Store store.Store
 	// Prefix starts the id of every managed schedule. Default PrefixDefault.
 	Prefix string
-	// TaskQueue is where scheduled runs start. Default
+	// TaskQueue is the deployment's base task queue: scheduled runs start
+	// on their definition's pool's queue, engine.TaskQueueFor(TaskQueue,
+	// pool) (docs/run-control.md#placement). Default
 	// engine.TaskQueueDefault.
 	TaskQueue string
 	// Concurrency bounds the create, update, pause, unpause and delete

@@ -161,7 +161,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 		defer r.Close()
 		var w io.Writer = tail
 		if live != nil {
-			w = io.MultiWriter(tail, live)
+			w = io.MultiWriter(tail, &liveWriter{w: live})
 		}
 		_, _ = io.Copy(w, r)
 	}
@@ -206,6 +206,23 @@ loop:
 	res.Stdout, res.Stderr = outTail.String(), errTail.String()
 	res.StdoutBytes, res.StderrBytes = outTail.Total(), errTail.Total()
 	return res, exitStatus(res, p.err)
+}
+
+// liveWriter passes output to a live viewer's writer until it fails, and
+// then drops it: a failing viewer must not stop the output from being
+// read, or the command would block on a full pipe.
+type liveWriter struct {
+	w      io.Writer
+	failed bool
+}
+
+func (l *liveWriter) Write(p []byte) (int, error) {
+	if !l.failed {
+		if _, err := l.w.Write(p); err != nil {
+			l.failed = true
+		}
+	}
+	return len(p), nil
 }
 
 // drainAfterKill bounds the reading of output once everything was sent

@@ -147,6 +147,12 @@ const (
 	TimelineProblem      = "problem"      // a problem was entered (Detail: Problem)
 	TimelineRecovered    = "recovered"    // a problem was left
 	TimelineNotification = "notification" // a notification was sent or given up
+	// TimelineAudit is an operator's act on the definition or one of its
+	// runs (docs/run-control.md#who-did-what); Actor is the token's name.
+	TimelineAudit = "audit"
+	// TimelineWaiting is a run that waits for a worker in its pool
+	// (docs/run-control.md#placement).
+	TimelineWaiting = "waiting"
 )
 
 // TimelineEntry is one thing that touched a definition.

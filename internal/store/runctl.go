@@ -21,7 +21,8 @@ type RunControlStore interface {
 	// GetSession returns the session with that id hash, or ErrNotFound
 	// (also when it expired: ExpiresAt before now).
 	GetSession(ctx context.Context, idHash string, now time.Time) (Session, error)
-	// TouchSession moves a session's LastSeen and ExpiresAt.
+	// TouchSession moves a session's LastSeen and ExpiresAt; a missing
+	// session is ErrNotFound.
 	TouchSession(ctx context.Context, idHash string, lastSeen, expiresAt time.Time) error
 	// DeleteSession removes one session (sign-out); a missing one is no
 	// error.
@@ -39,7 +40,9 @@ type RunControlStore interface {
 
 	// RequestRunCancel records who asked to cancel a run and their note
 	// (CanceledBy, CancelNote) without changing its status; the workflow
-	// records the status. A missing run is ErrNotFound.
+	// records the status. A later request replaces the earlier one's
+	// name and note. A missing run is ErrNotFound; a run in a terminal
+	// status is ErrConflict ("already succeeded") and keeps its fields.
 	RequestRunCancel(ctx context.Context, runID, by, note string) error
 }
 

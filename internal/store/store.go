@@ -1,6 +1,7 @@
 // Package store is what activity-core remembers: definitions and the versions
 // runs point at, event types, runs, the history of syncs, what sync last
-// applied to each Temporal schedule, and operator pauses.
+// applied to each Temporal schedule, operator pauses, and run control's
+// audit, dashboard sessions and backfills (docs/run-control.md).
 //
 // The Store interface is implemented by two drivers that pass one
 // conformance suite (storetest): postgres (production, pgx) and sqlite (the
@@ -110,7 +111,10 @@ type Store interface {
 	// CreatedAt, and returns it as stored. A run that reached a terminal
 	// status keeps it: changing it to another status is ErrConflict
 	// (rewriting the same status is allowed, so retries are harmless).
-	// A missing run is ErrNotFound.
+	// A missing run is ErrNotFound. An empty CanceledBy keeps the stored
+	// CanceledBy and CancelNote (RequestRunCancel writes them while the
+	// engine holds the run), so the engine's last update never erases who
+	// asked to cancel.
 	UpdateRun(ctx context.Context, r Run) (Run, error)
 
 	// GetRun returns one run with its output.

@@ -89,7 +89,10 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := u.sessions.create(adminToken, true)
+	s, err := u.sessions.create(ctx, adminapi.Principal{Name: "admin", Role: adminapi.RoleAdmin})
+	if err != nil {
+		b.Fatal(err)
+	}
 	page := func(b *testing.B, query string) {
 		req := httptest.NewRequest("GET", "/ui/definitions"+query, nil)
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: s.id})

@@ -88,7 +88,7 @@ func TestSignInRateLimited(t *testing.T) {
 	}
 	for range 3 {
 		attempt("guess-0000000000000000")
-		b.expect(http.StatusUnauthorized, "not this server&#39;s read or admin token")
+		b.expect(http.StatusUnauthorized, "not one of this server&#39;s tokens")
 	}
 	// Over the limit, even the right token waits: attempts are what is
 	// limited, not failures. A forwarded header does not change the client.

@@ -177,6 +177,13 @@ type definitionData struct {
 	Timeline      *timeline.Story
 	Since         string
 	Notifications []store.Notification
+	// Pool is where its runs go; Inputs is the run form, one field per
+	// declared input; Backfill the backfill form of a cron definition.
+	Pool     string
+	Inputs   []inputField
+	RunNote  string
+	RunErr   string
+	Backfill *backfillForm
 }
 
 // Bounds of what a definition page shows of the timeline and the outbox.
@@ -186,22 +193,33 @@ const (
 )
 
 func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) error {
+	d, err := u.definitionData(r)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "definition", d.Def.ID, d)
+	return nil
+}
+
+// definitionData reads what a definition page shows, with its forms
+// empty (defaults filled in).
+func (u *UI) definitionData(r *http.Request) (*definitionData, error) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	def, err := u.cfg.Store.GetDefinition(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d := definitionData{Def: def, Version: def.Version, Pausable: def.TriggerType != store.TriggerEvent && !def.Removed()}
+	d := &definitionData{Def: def, Version: def.Version, Pausable: def.TriggerType != store.TriggerEvent && !def.Removed()}
 	specJSON := def.Spec
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > def.Version {
-			return badInput("version=%q must be a number from 1 to %d", v, def.Version)
+			return nil, badInput("version=%q must be a number from 1 to %d", v, def.Version)
 		}
 		dv, err := u.cfg.Store.GetDefinitionVersion(ctx, id, n)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.Version, specJSON = n, dv.Spec
 	}
@@ -209,12 +227,17 @@ func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) erro
 	if spec, err := definition.FromCanonicalJSON(def.Spec); err == nil {
 		d.Spec = spec
 		d.Zone = spec.Trigger.Location().String()
+		d.Pool = spec.Pool()
+		d.Inputs = inputFields(spec.Inputs)
+		if spec.Trigger.Type == string(store.TriggerCron) {
+			d.Backfill = &backfillForm{Overlap: "skip", Overlaps: backfillOverlaps}
+		}
 	}
 	var op *store.OperatorPause
 	if p, err := u.cfg.Store.GetOperatorPause(ctx, id); err == nil {
 		op = &p
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
+		return nil, err
 	}
 	now := u.cfg.Now()
 	d.State = stateOf(def, op, now)
@@ -232,23 +255,22 @@ func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) erro
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.Versions = append(d.Versions, versionRow{DefinitionVersion: dv, Current: v == def.Version})
 	}
 	page, err := u.cfg.Store.ListRuns(ctx, store.RunFilter{DefinitionID: id, Limit: u.cfg.RunsPageSize, Before: r.URL.Query().Get("before")})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.Runs = page.Runs
 	if page.Next != "" {
 		d.RunsNext = "/ui/definitions/" + url.PathEscape(id) + "?before=" + url.QueryEscape(page.Next)
 	}
-	if err := u.alerting(ctx, r, &d); err != nil {
-		return err
+	if err := u.alerting(ctx, r, d); err != nil {
+		return nil, err
 	}
-	u.render(w, r, s, http.StatusOK, "definition", def.ID, d)
-	return nil
+	return d, nil
 }
 
 // alerting fills a definition page's health, timeline and notifications.
@@ -267,14 +289,52 @@ func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) e
 	return err
 }
 
+// runNow starts a manual run with the inputs of the run form. Refused
+// values come back on the definition page, each beside its field.
 func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
-	started, err := u.cfg.API.RunDefinition(r.Context(), id, nil, "")
+	def, err := u.cfg.Store.GetDefinition(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	u.sessions.setFlash(s.id, fmt.Sprintf("Run %s of %s started (workflow %s).", started.RunID, id, started.WorkflowID))
-	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(started.RunID)+"?started="+strconv.FormatInt(u.cfg.Now().Unix(), 10), http.StatusSeeOther)
+	spec, err := definition.FromCanonicalJSON(def.Spec)
+	if err != nil {
+		return fmt.Errorf("reading definition %s: %w", id, err)
+	}
+	given := postedInputs(r, spec.Inputs)
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	// The API checks the inputs (and audits a refusal); the page names
+	// each refused field from the same check on the same declaration.
+	started, err := u.cfg.API.RunDefinition(r.Context(), id, given, note)
+	if err != nil {
+		return u.refusedRun(w, r, s, spec, given, note, err)
+	}
+	return u.flashTo(w, r, s, fmt.Sprintf("Run %s of %s started (workflow %s).", started.RunID, id, started.WorkflowID), "/ui/runs/"+url.PathEscape(started.RunID)+"?started="+strconv.FormatInt(u.cfg.Now().Unix(), 10))
+}
+
+// refusedRun shows the definition page again with the run form as posted
+// and why it was refused: per field for input errors (400), else the
+// error page.
+func (u *UI) refusedRun(w http.ResponseWriter, r *http.Request, s *session, spec *definition.Definition, given map[string]any, note string, err error) error {
+	ies := inputErrors(err)
+	if ies == nil {
+		if status, _, _ := adminapi.ErrorStatus(err); status != http.StatusBadRequest {
+			return err
+		}
+		if _, rerr := spec.ResolveInputs(given); rerr != nil {
+			ies = inputErrors(rerr)
+		}
+		if ies == nil {
+			return err
+		}
+	}
+	d, derr := u.definitionData(r)
+	if derr != nil {
+		return derr
+	}
+	d.RunNote, d.RunErr = note, ies.Error()
+	fillInputs(d.Inputs, r, ies)
+	u.render(w, r, s, http.StatusBadRequest, "definition", d.Def.ID, d)
 	return nil
 }
 
@@ -295,9 +355,7 @@ func (u *UI) pause(w http.ResponseWriter, r *http.Request, s *session) error {
 	if until != nil {
 		msg += " (until " + fmtUTC(*until) + ")"
 	}
-	u.sessions.setFlash(s.id, msg+".")
-	http.Redirect(w, r, "/ui/definitions/"+url.PathEscape(id), http.StatusSeeOther)
-	return nil
+	return u.flashTo(w, r, s, msg+".", "/ui/definitions/"+url.PathEscape(id))
 }
 
 func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -305,9 +363,7 @@ func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
 	if _, err := u.cfg.API.ResumeDefinition(r.Context(), id); err != nil {
 		return err
 	}
-	u.sessions.setFlash(s.id, "Resumed "+id+".")
-	http.Redirect(w, r, "/ui/definitions/"+url.PathEscape(id), http.StatusSeeOther)
-	return nil
+	return u.flashTo(w, r, s, "Resumed "+id+".", "/ui/definitions/"+url.PathEscape(id))
 }
 
 var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed}
@@ -367,6 +423,12 @@ type runData struct {
 	// Missed is what a missed record stands for.
 	Missed        *missedFires
 	Notifications []store.Notification
+	// Inputs are the run's recorded inputs; Waiting says why a pending
+	// run has not begun ("waiting for a worker in pool b").
+	Inputs  []inputRow
+	Waiting string
+	// Cancelable: the run is pending or running.
+	Cancelable bool
 }
 
 // missedFires is the consecutive missed fires one missed record stands
@@ -377,13 +439,17 @@ type missedFires struct {
 }
 
 // refresh reloads a run page every 2 s until the run ends: progress
-// without JavaScript.
+// without JavaScript. With JavaScript, live.js streams the output instead
+// and reloads once when the run ends.
 func (d runData) refresh() int {
 	if d.Done {
 		return 0
 	}
 	return 2
 }
+
+// live says the page streams the run's output (live.js).
+func (d runData) live() bool { return !d.Done && d.Starting == "" }
 
 // startedWait is how long a run page started by "run now" waits for the
 // run to be recorded before it answers "not found".
@@ -414,7 +480,11 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err != nil {
 		return err
 	}
-	d := runData{Run: run, Done: run.Status.Terminal()}
+	d := runData{Run: run, Done: run.Status.Terminal(), Inputs: recordedInputs(run.Inputs),
+		Cancelable: run.Status == store.RunPending || run.Status == store.RunRunning}
+	if run.Status == store.RunPending {
+		d.Waiting = u.cfg.API.RunsWaiting(r.Context(), []store.Run{run})[run.ID]
+	}
 	if run.Status == store.RunMissed {
 		d.Missed = &missedFires{Count: 1}
 		_ = json.Unmarshal(run.TriggerDetail, d.Missed)
@@ -484,9 +554,7 @@ func (u *UI) syncPost(w http.ResponseWriter, r *http.Request, s *session) error 
 		return err
 	}
 	if !opts.DryRun {
-		u.sessions.setFlash(s.id, "Sync "+res.SyncID+" done: "+res.Summary())
-		http.Redirect(w, r, "/ui/sync", http.StatusSeeOther)
-		return nil
+		return u.flashTo(w, r, s, "Sync "+res.SyncID+" done: "+res.Summary(), "/ui/sync")
 	}
 	return u.showSync(w, r, s, syncData{Result: res, Definitions: opts.Definitions, Schedules: opts.Schedules, EventTypes: opts.EventTypes})
 }

@@ -1,11 +1,18 @@
 package ui
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/adminapi"
+	"github.com/coulomb/activity-core/internal/store"
 )
 
 // Cookie names. Both are scoped to the dashboard's path.
@@ -14,31 +21,38 @@ const (
 	loginCookie   = "activity_ui_login"
 )
 
-// session is one signed-in browser. The token stays here, in the process's
-// memory; the browser holds only id. A restart signs everyone out.
+// touchEvery is how stale a session's LastSeen may get before a request
+// writes it again: a page view costs one store read, and one write a
+// minute at most (docs/run-control.md#sessions).
+const touchEvery = time.Minute
+
+// session is one signed-in browser, as the request sees it. The store
+// keeps the row under the SHA-256 of id, with the principal it signed in
+// as; the token itself is never kept.
 type session struct {
-	id    string
-	token string
-	admin bool
-	// csrf is the value every form of this session posts back.
-	csrf string
-	// flash is a one-shot message shown on the next page (after a
-	// redirect).
-	flash    string
-	lastSeen time.Time
+	// id is the cookie's value; row.IDHash is its hash.
+	id  string
+	row store.Session
+	// flash is the message this page shows (taken from the row on a GET).
+	flash string
 }
 
-// sessions is the in-memory session table, bounded in size and idle time.
+func (s *session) principal() adminapi.Principal {
+	return adminapi.Principal{Name: s.row.Actor, Role: adminapi.Role(s.row.Role), Surface: "ui"}
+}
+
+func (s *session) allows(need adminapi.Role) bool { return adminapi.Role(s.row.Role).Allows(need) }
+
+// sessions are the dashboard's sessions in the store, so that api
+// replicas sharing a store share them.
 type sessions struct {
-	mu   sync.Mutex
-	m    map[string]*session
+	st   store.RunControlStore
 	idle time.Duration
-	max  int
 	now  func() time.Time
 }
 
-func newSessions(idle time.Duration, max int, now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, idle: idle, max: max, now: now}
+func newSessions(st store.RunControlStore, idle time.Duration, now func() time.Time) *sessions {
+	return &sessions{st: st, idle: idle, now: now}
 }
 
 func randomID() string {
@@ -47,68 +61,85 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (ss *sessions) create(token string, admin bool) *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	now := ss.now()
-	for id, s := range ss.m {
-		if now.Sub(s.lastSeen) > ss.idle {
-			delete(ss.m, id)
-		}
-	}
-	for len(ss.m) >= ss.max {
-		var oldest *session
-		for _, s := range ss.m {
-			if oldest == nil || s.lastSeen.Before(oldest.lastSeen) {
-				oldest = s
-			}
-		}
-		delete(ss.m, oldest.id)
-	}
-	s := &session{id: randomID(), token: token, admin: admin, csrf: randomID(), lastSeen: now}
-	ss.m[s.id] = s
-	return s
+// hashID is what the store keys a session by: a leaked sessions table
+// holds no cookie that would sign anyone in.
+func hashID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
-// get returns the request's live session, or nil. The returned copy is the
-// request's own; flash is taken (cleared) by the read.
-func (ss *sessions) get(r *http.Request) *session {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return nil
-	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.m[c.Value]
-	if !ok {
-		return nil
-	}
+// create stores a new session for p, first deleting the expired ones
+// (sign-ins are rate-limited, so this sweep is too).
+func (ss *sessions) create(ctx context.Context, p adminapi.Principal) (*session, error) {
 	now := ss.now()
-	if now.Sub(s.lastSeen) > ss.idle {
-		delete(ss.m, s.id)
-		return nil
+	if _, err := ss.st.DeleteExpiredSessions(ctx, now); err != nil {
+		return nil, err
 	}
-	s.lastSeen = now
-	cp := *s
-	if r.Method == http.MethodGet {
-		s.flash = ""
-	} else {
-		cp.flash = ""
+	id := randomID()
+	row := store.Session{IDHash: hashID(id), Actor: p.Name, Role: string(p.Role), CSRF: randomID(),
+		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(ss.idle)}
+	if err := ss.st.PutSession(ctx, row); err != nil {
+		return nil, err
 	}
-	return &cp
+	return &session{id: id, row: row}, nil
+}
+
+// idMax bounds the cookie value read: ids are 43 characters.
+const idMax = 64
+
+// get returns the request's live session, nil when it has none (no
+// cookie, unknown, expired). A GET takes the flash; LastSeen moves at most
+// once per touchEvery.
+func (ss *sessions) get(r *http.Request) (*session, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > idMax {
+		return nil, nil
+	}
+	ctx, now := r.Context(), ss.now()
+	row, err := ss.st.GetSession(ctx, hashID(c.Value), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &session{id: c.Value, row: row}
+	switch {
+	case r.Method == http.MethodGet && row.Flash != "":
+		s.flash = row.Flash
+		s.row.Flash, s.row.LastSeen, s.row.ExpiresAt = "", now, now.Add(ss.idle)
+		err = ss.st.PutSession(ctx, s.row)
+	case now.Sub(row.LastSeen) >= touchEvery:
+		s.row.LastSeen, s.row.ExpiresAt = now, now.Add(ss.idle)
+		err = ss.st.TouchSession(ctx, row.IDHash, now, s.row.ExpiresAt)
+	}
+	if errors.Is(err, store.ErrNotFound) { // signed out meanwhile
+		return nil, nil
+	}
+	return s, err
 }
 
 // setFlash leaves a message for the session's next page.
-func (ss *sessions) setFlash(id, msg string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if s, ok := ss.m[id]; ok {
-		s.flash = msg
-	}
+func (ss *sessions) setFlash(ctx context.Context, s *session, msg string) error {
+	row := s.row
+	row.Flash = msg
+	return ss.st.PutSession(ctx, row)
 }
 
-func (ss *sessions) drop(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, id)
+func (ss *sessions) drop(ctx context.Context, id string) error {
+	return ss.st.DeleteSession(ctx, hashID(id))
+}
+
+// secureCookies reports whether the request reached the browser over
+// TLS: directly, or through a proxy trusted to say so in
+// X-Forwarded-Proto (its first value, the one the client used).
+func secureCookies(r *http.Request, trustForwardedProto bool) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !trustForwardedProto {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }

@@ -9,11 +9,12 @@
 // *adminapi.Server methods the JSON endpoints use, so the checks and error
 // messages are the same.
 //
-// Sign-in uses the API's tokens. The token is typed once into a login form
-// (POST), kept server-side in memory under a random session id, and the
-// browser holds only that id in an HttpOnly, SameSite=Strict cookie (Secure
-// on TLS). Reading needs the read or the admin token; actions need the
-// admin token. Actions are POST forms carrying the session's CSRF token.
+// Sign-in uses the API's tokens (docs/dashboard.md#signing-in): the token is
+// typed once into a login form, and the store keeps a session under the
+// hash of a random id with the token's name and role, never the token. The
+// browser holds only the id, in an HttpOnly, SameSite=Strict cookie.
+// Buttons show by role; actions are POST forms carrying the session's
+// CSRF token, and reach the API as the session's principal.
 package ui
 
 import (
@@ -47,9 +48,6 @@ const (
 	RunsPageSizeDefault = 50
 	// SessionIdleDefault ends a session nobody used for this long.
 	SessionIdleDefault = 12 * time.Hour
-	// SessionsMaxDefault bounds the sessions kept in memory; the least
-	// recently used goes first.
-	SessionsMaxDefault = 10000
 	// lastRunsPerDefinition is how many runs a definitions row shows.
 	lastRunsPerDefinition = 3
 	// versionsShown is how many versions a definition page lists.
@@ -77,9 +75,12 @@ type Config struct {
 	// DefinitionsPageSize and RunsPageSize size list pages.
 	DefinitionsPageSize int
 	RunsPageSize        int
-	// SessionIdle and SessionsMax bound the in-memory sessions.
+	// SessionIdle ends a session nobody used for this long (give or
+	// take a minute: LastSeen is written at most once a minute).
 	SessionIdle time.Duration
-	SessionsMax int
+	// TrustForwardedProto marks cookies Secure when the proxy in front
+	// says X-Forwarded-Proto: https (ACTIVITY_TRUST_FORWARDED_PROTO).
+	TrustForwardedProto bool
 	// SignInPerMinute and SignInBurst bound sign-in attempts per client
 	// address (the peer address: forwarded headers are not trusted); an
 	// attempt over the limit answers 429 with Retry-After.
@@ -113,8 +114,8 @@ func New(cfg Config) (*UI, error) {
 	cfg.DefinitionsPageSize = cmp.Or(cfg.DefinitionsPageSize, DefinitionsPageSizeDefault)
 	cfg.RunsPageSize = cmp.Or(cfg.RunsPageSize, RunsPageSizeDefault)
 	cfg.SessionIdle = cmp.Or(cfg.SessionIdle, SessionIdleDefault)
-	if cfg.SessionsMax < 1 {
-		cfg.SessionsMax = SessionsMaxDefault
+	if cfg.SessionIdle < touchEvery {
+		return nil, fmt.Errorf("ui: SessionIdle (%s) must be at least %s", cfg.SessionIdle, touchEvery)
 	}
 	cfg.SignInPerMinute = cmp.Or(cfg.SignInPerMinute, SignInPerMinuteDefault)
 	cfg.SignInBurst = cmp.Or(cfg.SignInBurst, SignInBurstDefault)
@@ -130,7 +131,7 @@ func New(cfg Config) (*UI, error) {
 	}
 	u := &UI{
 		cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux(), pages: pages,
-		sessions: newSessions(cfg.SessionIdle, cfg.SessionsMax, cfg.Now),
+		sessions: newSessions(cfg.Store, cfg.SessionIdle, cfg.Now),
 		signIns:  newSignInLimits(cfg.SignInPerMinute, cfg.SignInBurst, signInClientsMax),
 		cop:      http.NewCrossOriginProtection(),
 	}
@@ -146,17 +147,17 @@ func NewHandler(cfg Config) func(api *adminapi.Server) (http.Handler, error) {
 	}
 }
 
-// access is what a page needs.
-type access int
-
-const (
-	readAccess access = iota
-	adminAccess
-)
-
 // handler is a page: it renders or redirects, or returns an error that
-// becomes an error page with the API's status and message.
+// becomes an error page with the API's status and message. Its request's
+// context carries the session's principal (adminapi.WithPrincipal).
 type handler func(w http.ResponseWriter, r *http.Request, s *session) error
+
+// The roles pages need (docs/run-control.md#who-did-what).
+const (
+	read    = adminapi.RoleRead
+	operate = adminapi.RoleOperate
+	admin   = adminapi.RoleAdmin
+)
 
 func (u *UI) routes() {
 	static, _ := fs.Sub(staticFS, "static")
@@ -166,22 +167,28 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/definitions", http.StatusSeeOther)
 	})
-	page := func(pattern string, need access, h handler) {
+	page := func(pattern string, need adminapi.Role, h handler) {
 		u.mux.Handle(pattern, u.guard(need, strings.HasPrefix(pattern, "POST "), h))
 	}
-	page("POST /ui/logout", readAccess, u.logout)
-	page("GET /ui/definitions", readAccess, u.definitions)
-	page("GET /ui/definitions/{id}", readAccess, u.definition)
-	page("POST /ui/definitions/{id}/run", adminAccess, u.runNow)
-	page("POST /ui/definitions/{id}/pause", adminAccess, u.pause)
-	page("POST /ui/definitions/{id}/resume", adminAccess, u.resume)
-	page("GET /ui/problems", readAccess, u.problems)
-	page("GET /ui/runs", readAccess, u.runs)
-	page("GET /ui/runs/{id}", readAccess, u.run)
-	page("GET /ui/sync", adminAccess, u.syncPage) // as GET /admin/sync/status: admin only
-	page("POST /ui/sync", adminAccess, u.syncPost)
-	page("GET /ui/events", readAccess, u.eventsPage)
-	page("POST /ui/events", readAccess, u.explain)
+	page("POST /ui/logout", read, u.logout)
+	page("GET /ui/definitions", read, u.definitions)
+	page("GET /ui/definitions/{id}", read, u.definition)
+	page("POST /ui/definitions/{id}/run", operate, u.runNow)
+	page("POST /ui/definitions/{id}/pause", operate, u.pause)
+	page("POST /ui/definitions/{id}/resume", operate, u.resume)
+	page("POST /ui/definitions/{id}/backfill", operate, u.backfill)
+	page("GET /ui/problems", read, u.problems)
+	page("GET /ui/runs", read, u.runs)
+	page("GET /ui/runs/{id}", read, u.run)
+	page("GET /ui/runs/{id}/output", read, u.runOutput)
+	page("POST /ui/runs/{id}/cancel", operate, u.cancel)
+	page("POST /ui/runs/{id}/rerun", operate, u.rerun)
+	page("GET /ui/workers", read, u.workers)
+	page("GET /ui/audit", read, u.audit)
+	page("GET /ui/sync", admin, u.syncPage) // as GET /admin/sync/status: admin only
+	page("POST /ui/sync", admin, u.syncPost)
+	page("GET /ui/events", read, u.eventsPage)
+	page("POST /ui/events", read, u.explain)
 	u.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		u.errorPage(w, r, nil, http.StatusNotFound, fmt.Sprintf("no page %s %s", r.Method, r.URL.Path))
 	})
@@ -190,9 +197,10 @@ func (u *UI) routes() {
 // ServeHTTP serves the dashboard.
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	// No script runs on these pages: the policy forbids any, so even a
-	// rendering mistake could not run what a payload carries.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// The only script is the dashboard's own live.js: the policy forbids
+	// inline script, so even a rendering mistake could not run what a
+	// payload carries; connect-src lets live.js open its event stream.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	// same-origin, not no-referrer: with no-referrer browsers send
@@ -202,11 +210,16 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mux.ServeHTTP(w, r)
 }
 
-// guard checks the session, the access the page needs and, for POSTs, the
-// CSRF token and the Origin.
-func (u *UI) guard(need access, post bool, h handler) http.Handler {
+// guard checks the session, the role a page needs and, for POSTs, the
+// CSRF token and the Origin; the handler then acts as the session's
+// principal. need documents an action's role: the API enforces it.
+func (u *UI) guard(need adminapi.Role, post bool, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := u.sessions.get(r)
+		s, err := u.sessions.get(r)
+		if err != nil {
+			u.fail(w, r, nil, fmt.Errorf("reading your session: %w", err))
+			return
+		}
 		if s == nil {
 			if post {
 				u.errorPage(w, r, nil, http.StatusUnauthorized, "your session has ended: sign in again")
@@ -215,27 +228,24 @@ func (u *UI) guard(need access, post bool, h handler) http.Handler {
 			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		// Tokens are fixed for the life of the process, but check again:
-		// the session must never outlive what its token may do.
-		if err := u.cfg.API.CheckToken(s.token, false); err != nil {
-			u.sessions.drop(s.id)
-			u.fail(w, r, nil, err)
-			return
-		}
 		if post {
 			if u.cop.Check(r) != nil {
 				u.errorPage(w, r, s, http.StatusForbidden, "cross-origin form post refused")
 				return
 			}
-			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.row.CSRF)) != 1 {
 				u.errorPage(w, r, s, http.StatusForbidden, "missing or stale form token (CSRF): reload the page and try again")
 				return
 			}
 		}
-		if need == adminAccess && !s.admin {
-			u.fail(w, r, s, u.cfg.API.CheckToken(s.token, true))
+		// A page that needs more than the session's role is refused here;
+		// an action is refused by the API method it calls, which audits
+		// the refusal (docs/run-control.md#who-did-what).
+		if !post && !s.allows(need) {
+			u.errorPage(w, r, s, http.StatusForbidden, fmt.Sprintf("this needs the %s role; you signed in as %s, which has %s", need, s.row.Actor, s.row.Role))
 			return
 		}
+		r = r.WithContext(adminapi.WithPrincipal(r.Context(), s.principal()))
 		if err := h(w, r, s); err != nil {
 			u.fail(w, r, s, err)
 		}
@@ -280,7 +290,7 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, msg s
 	// Login CSRF: the form carries a value the browser also holds in a
 	// SameSite=Strict cookie; a form posted from elsewhere has neither.
 	nonce := randomID()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: Prefix, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: Prefix, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	data["Nonce"] = nonce
 	u.render(w, r, nil, status, "login", "Sign in", data)
 }
@@ -299,33 +309,47 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := strings.TrimSpace(r.PostFormValue("token"))
 	if tok == "" {
-		u.showLogin(w, r, http.StatusBadRequest, "enter the read or admin token (ACTIVITY_READ_TOKEN or ACTIVITY_ADMIN_TOKEN)")
+		u.showLogin(w, r, http.StatusBadRequest, "enter your token (one of ACTIVITY_TOKENS_FILE, or ACTIVITY_READ_TOKEN or ACTIVITY_ADMIN_TOKEN)")
 		return
 	}
-	if err := u.cfg.API.Authenticate(r, "ui", tok, false); err != nil {
+	p, err := u.cfg.API.SignIn(r, tok)
+	if err != nil {
 		status, _, msg := adminapi.ErrorStatus(err)
 		if status == http.StatusUnauthorized {
-			msg = "that token is not this server's read or admin token"
+			msg = "that token is not one of this server's tokens"
 		}
 		u.showLogin(w, r, status, msg)
 		return
 	}
 	if old, err := r.Cookie(sessionCookie); err == nil {
-		u.sessions.drop(old.Value) // signing in over a session ends it
+		// Signing in over a session ends it.
+		if err := u.sessions.drop(r.Context(), old.Value); err != nil {
+			u.fail(w, r, nil, err)
+			return
+		}
 	}
-	s := u.sessions.create(tok, u.cfg.API.CheckToken(tok, true) == nil)
+	s, err := u.sessions.create(r.Context(), p)
+	if err != nil {
+		u.fail(w, r, nil, fmt.Errorf("keeping your session: %w", err))
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: Prefix, MaxAge: -1})
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: Prefix, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	u.log.Info("ui: signed in", "admin", s.admin, "remote", r.RemoteAddr)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: Prefix, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode})
+	u.log.Info("ui: signed in", "name", p.Name, "role", p.Role, "remote", r.RemoteAddr)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) error {
-	u.sessions.drop(s.id)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if err := u.sessions.drop(r.Context(), s.id); err != nil {
+		return err
+	}
+	u.cfg.API.SignOut(r.Context())
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 	return nil
 }
+
+func (u *UI) secure(r *http.Request) bool { return secureCookies(r, u.cfg.TrustForwardedProto) }
 
 // safeNext keeps a post-login redirect on the dashboard.
 func safeNext(next string) string {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,23 +80,106 @@ func (f *fakeSchedules) Describe(_ context.Context, id string) (*adminapi.Schedu
 	return info, nil
 }
 
-// fakeRunner records a finished run in the store, as the workflow would.
+// fakeRunner records the run in the store, as the workflow would: under
+// the id the API chose (it writes a pending record first) or its own, with
+// status (succeeded when empty) and the inputs it was given.
 type fakeRunner struct {
 	st     store.Store
 	stdout string
+	mu     sync.Mutex
+	status store.RunStatus
+	reqs   []adminapi.RunRequest
 }
 
 func (f *fakeRunner) StartRun(ctx context.Context, req adminapi.RunRequest) (adminapi.RunStarted, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	status := cmp.Or(f.status, store.RunSucceeded)
+	f.mu.Unlock()
 	id := req.DefinitionID
-	runID := fmt.Sprintf("run-%d", time.Now().UnixNano())
+	runID := cmp.Or(req.RunID, fmt.Sprintf("run-%d", time.Now().UnixNano()))
 	now := time.Now()
-	code := 0
-	_, err := f.st.CreateRun(ctx, store.Run{ID: runID, DefinitionID: id, Trigger: store.RunTriggerManual, Status: store.RunSucceeded,
-		WorkflowID: "activity-core:manual:" + id + ":" + runID, StartedAt: &now, FinishedAt: &now, ExitCode: &code, Stdout: f.stdout})
+	run := store.Run{ID: runID, DefinitionID: id, Trigger: store.RunTriggerManual, Status: status,
+		WorkflowID: "activity-core:manual:" + id + ":" + runID, StartedAt: &now, Stdout: f.stdout, Pool: req.Pool}
+	if req.Inputs != nil {
+		run.Inputs, _ = json.Marshal(req.Inputs)
+	}
+	if status.Terminal() {
+		code := 0
+		run.FinishedAt, run.ExitCode = &now, &code
+	}
+	var err error
+	if old, gerr := f.st.GetRun(ctx, runID); gerr == nil {
+		run.CreatedAt = old.CreatedAt
+		if len(old.Inputs) > 0 {
+			run.Inputs = old.Inputs
+		}
+		_, err = f.st.UpdateRun(ctx, run)
+	} else {
+		_, err = f.st.CreateRun(ctx, run)
+	}
 	if err != nil {
 		return adminapi.RunStarted{}, err
 	}
-	return adminapi.RunStarted{RunID: runID, WorkflowID: "activity-core:manual:" + id + ":" + runID}, nil
+	return adminapi.RunStarted{RunID: runID, WorkflowID: run.WorkflowID}, nil
+}
+
+func (f *fakeRunner) requests() []adminapi.RunRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reqs)
+}
+
+// fakePools stands in for Temporal's DescribeTaskQueue (internal/app):
+// the workers polling each pool, and its backlog (-1 when unset).
+type fakePools struct {
+	mu      sync.Mutex
+	workers map[string][]adminapi.Poller
+	backlog map[string]int64
+}
+
+func (f *fakePools) Describe(_ context.Context, pools []string) ([]adminapi.PoolStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]adminapi.PoolStatus, len(pools))
+	for i, p := range pools {
+		bl, ok := f.backlog[p]
+		if !ok {
+			bl = -1
+		}
+		out[i] = adminapi.PoolStatus{Pool: p, TaskQueue: "activity-core." + p, Workers: f.workers[p], Backlog: bl}
+	}
+	return out, nil
+}
+
+// fakeCanceler stands in for Temporal's CancelWorkflow: the workflow
+// ends at once and records the run canceled, as the engine does.
+type fakeCanceler struct {
+	st store.Store
+}
+
+func (f *fakeCanceler) Cancel(ctx context.Context, run store.Run) error {
+	run, err := f.st.GetRun(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	run.Status, run.FinishedAt = store.RunCanceled, &now
+	_, err = f.st.UpdateRun(ctx, run)
+	return err
+}
+
+// fakeBackfiller records the backfills Temporal was asked for.
+type fakeBackfiller struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeBackfiller) Backfill(_ context.Context, id string, from, to time.Time, overlap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("%s %s %s %s", id, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), overlap))
+	return nil
 }
 
 type env struct {
@@ -105,8 +189,12 @@ type env struct {
 	dir   string
 	sched *fakeSchedules
 	run   *fakeRunner
-	now   time.Time
-	nowMu sync.Mutex
+	pools *fakePools
+	bf    *fakeBackfiller
+	// apiCfg is the API's configuration without its UI (see replica).
+	apiCfg adminapi.Config
+	now    time.Time
+	nowMu  sync.Mutex
 }
 
 func (e *env) clock() time.Time {
@@ -157,6 +245,12 @@ func explainWith(st store.Store) func(ctx context.Context, subject string, paylo
 
 func newEnv(t *testing.T, admin, read string, cfg Config) *env {
 	t.Helper()
+	return newEnvTokens(t, admin, read, "", cfg)
+}
+
+// newEnvTokens is newEnv with a tokens file (docs/run-control.md#who-did-what).
+func newEnvTokens(t *testing.T, admin, read, tokensFile string, cfg Config) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), now: time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)}
 	st := openStoreAt(t, e.clock)
 	e.st = st
@@ -169,17 +263,31 @@ func newEnv(t *testing.T, admin, read string, cfg Config) *env {
 	}
 	e.sched = &fakeSchedules{st: st, paused: map[string]string{}}
 	e.run = &fakeRunner{st: st, stdout: "hello\n"}
-	cfg.Store = st
+	e.pools = &fakePools{workers: map[string][]adminapi.Poller{}, backlog: map[string]int64{}}
+	e.bf = &fakeBackfiller{}
+	e.apiCfg = adminapi.Config{Store: st, Syncer: sy, Schedules: e.sched, Runner: e.run, Explain: explainWith(st),
+		Canceler: &fakeCanceler{st: st}, Backfiller: e.bf, Pools: e.pools,
+		AdminToken: admin, ReadToken: read, TokensFile: tokensFile, Logger: quiet, Now: e.clock}
+	e.srv = e.replica(cfg)
+	return e
+}
+
+// replica starts another api process's server on the env's store, with
+// the same tokens and fakes: an api replica behind a balancer.
+func (e *env) replica(cfg Config) *httptest.Server {
+	e.t.Helper()
+	cfg.Store = e.st
 	cfg.Logger = quiet
 	cfg.Now = e.clock
-	api, err := adminapi.New(adminapi.Config{Store: st, Syncer: sy, Schedules: e.sched, Runner: e.run, Explain: explainWith(st),
-		AdminToken: admin, ReadToken: read, Logger: quiet, Now: e.clock, UI: NewHandler(cfg)})
+	acfg := e.apiCfg
+	acfg.UI = NewHandler(cfg)
+	api, err := adminapi.New(acfg)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(api)
-	t.Cleanup(e.srv.Close)
-	return e
+	srv := httptest.NewServer(api)
+	e.t.Cleanup(srv.Close)
+	return srv
 }
 
 func (e *env) write(name, content string) {
@@ -216,7 +324,9 @@ func storeDefinition(d *definition.Definition, dir, file string) store.Definitio
 
 // browser is a client with a cookie jar that does not follow redirects.
 type browser struct {
-	e      *env
+	e *env
+	// base is the server it talks to (default the env's).
+	base   string
 	c      *http.Client
 	status int
 	body   string
@@ -228,6 +338,8 @@ func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+func (b *browser) url() string { return cmp.Or(b.base, b.e.srv.URL) }
 
 func (b *browser) do(req *http.Request) *browser {
 	b.e.t.Helper()
@@ -243,13 +355,13 @@ func (b *browser) do(req *http.Request) *browser {
 
 func (b *browser) get(path string) *browser {
 	b.e.t.Helper()
-	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	req, _ := http.NewRequest("GET", b.url()+path, nil)
 	return b.do(req)
 }
 
 func (b *browser) post(path string, form url.Values, header ...string) *browser {
 	b.e.t.Helper()
-	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest("POST", b.url()+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -311,11 +423,11 @@ func TestLogin(t *testing.T) {
 	b.get("/ui/login")
 	nonce := nonceRe.FindStringSubmatch(b.body)[1]
 	b.post("/ui/login", url.Values{"nonce": {nonce}, "token": {"wrong-token-0000000000"}})
-	b.expect(http.StatusUnauthorized, "not this server&#39;s read or admin token")
+	b.expect(http.StatusUnauthorized, "not one of this server&#39;s tokens")
 	b.get("/ui/login")
 	nonce = nonceRe.FindStringSubmatch(b.body)[1]
 	b.post("/ui/login", url.Values{"nonce": {nonce}, "token": {"  "}})
-	b.expect(http.StatusBadRequest, "enter the read or admin token")
+	b.expect(http.StatusBadRequest, "enter your token")
 	other := e.browser()
 	other.post("/ui/login", url.Values{"token": {adminToken}})
 	other.expect(http.StatusForbidden, "came from another site")
@@ -342,7 +454,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("token in a URL: %s", b.loc)
 	}
 	b.get("/ui/definitions")
-	b.expect(http.StatusOK, "read-only", "Definitions")
+	b.expect(http.StatusOK, `<span id="who">read</span> <span id="role" class="meta">(read)</span>`, "Definitions")
 	if csp := b.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
@@ -384,36 +496,6 @@ func TestNoTokenConfigured(t *testing.T) {
 	}
 }
 
-func TestSessionExpires(t *testing.T) {
-	e := newEnv(t, adminToken, "", Config{SessionIdle: time.Hour})
-	b := e.browser()
-	b.login(adminToken)
-	b.get("/ui/runs")
-	b.expect(http.StatusOK)
-	e.advance(2 * time.Hour)
-	b.get("/ui/runs")
-	if b.status != http.StatusSeeOther {
-		t.Fatalf("expired session still served: %d", b.status)
-	}
-	b.post("/ui/sync", url.Values{"mode": {"plan"}})
-	b.expect(http.StatusUnauthorized, "sign in again")
-}
-
-func TestSessionTableIsBounded(t *testing.T) {
-	now := time.Now()
-	ss := newSessions(time.Hour, 3, func() time.Time { now = now.Add(time.Second); return now })
-	var ids []string
-	for range 5 {
-		ids = append(ids, ss.create("t", false).id)
-	}
-	if len(ss.m) != 3 {
-		t.Fatalf("%d sessions kept, want 3", len(ss.m))
-	}
-	if _, ok := ss.m[ids[0]]; ok {
-		t.Error("the oldest session was kept")
-	}
-}
-
 func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	e := newEnv(t, adminToken, readToken, Config{})
 	putDefinitions(t, e.st, e.dir, "id: t.job\ntrigger: {trigger_type: cron, cron_expression: '0 3 * * *'}\ninstruction: {kind: shell, cmd: 'echo hi'}\n")
@@ -421,16 +503,16 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	reader := e.browser()
 	reader.login(readToken)
 	reader.get("/ui/definitions/t.job")
-	reader.expect(http.StatusOK, "need the admin token")
+	reader.expect(http.StatusOK, "need the operate role")
 	if strings.Contains(reader.body, `id="run-now"`) {
 		t.Error("read session sees the run button")
 	}
 	csrf := reader.csrf()
 	reader.post("/ui/definitions/t.job/run", url.Values{"csrf": {csrf}})
-	reader.expect(http.StatusForbidden, "needs the admin token")
+	reader.expect(http.StatusForbidden, "this endpoint needs the operate role; token read has read")
 	// Sync status is admin-only, as GET /admin/sync/status is.
 	reader.get("/ui/sync")
-	reader.expect(http.StatusForbidden, "needs the admin token")
+	reader.expect(http.StatusForbidden, "this needs the admin role")
 
 	admin := e.browser()
 	admin.login(adminToken)
@@ -450,7 +532,7 @@ func TestActionsNeedAdminAndCSRF(t *testing.T) {
 	// Behind a proxy that rewrites Host, the browser's Origin names the
 	// public host; its Sec-Fetch-Site still says same-origin.
 	admin.post("/ui/definitions/t.job/run", url.Values{"csrf": {mine}}, "Origin", "https://activity.example.org", "Sec-Fetch-Site", "same-origin")
-	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/run-") {
+	if admin.status != http.StatusSeeOther || !strings.HasPrefix(admin.loc, "/ui/runs/") {
 		t.Fatalf("run now behind a proxy: %d %q %s", admin.status, admin.loc, admin.body)
 	}
 	admin.get(admin.loc)
@@ -813,16 +895,6 @@ func TestLoginOverSessionEndsIt(t *testing.T) {
 	if replay.status != http.StatusSeeOther || !strings.HasPrefix(replay.loc, "/ui/login") {
 		t.Fatalf("the replaced session still works: %d %q", replay.status, replay.loc)
 	}
-	b.get("/ui/runs")
-	b.expect(http.StatusOK)
-}
-
-// TestSessionsMaxNegative: a nonsensical limit falls back to the default
-// rather than crashing at the first sign-in.
-func TestSessionsMaxNegative(t *testing.T) {
-	e := newEnv(t, adminToken, readToken, Config{SessionsMax: -1})
-	b := e.browser()
-	b.login(adminToken)
 	b.get("/ui/runs")
 	b.expect(http.StatusOK)
 }

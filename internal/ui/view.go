@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/cronexpr"
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
@@ -34,7 +35,7 @@ func badInput(format string, args ...any) error {
 }
 
 // templates: layout.html holds the frame; each other file is a page.
-var pageNames = []string{"login", "error", "definitions", "definition", "problems", "runs", "run", "sync", "events"}
+var pageNames = []string{"login", "error", "definitions", "definition", "problems", "runs", "run", "sync", "events", "workers", "audit"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
@@ -54,23 +55,34 @@ func parseTemplates() (map[string]*template.Template, error) {
 
 // frame is what the layout needs besides the page's own data.
 type frame struct {
-	Title   string
-	Nav     string
-	Signed  bool
+	Title  string
+	Nav    string
+	Signed bool
+	// Name and Role are who signed in; Operate and Admin say which
+	// buttons to show (the pages refuse them again to other roles).
+	Name    string
+	Role    adminapi.Role
+	Operate bool
 	Admin   bool
 	CSRF    string
 	Flash   string
 	Refresh int
-	Data    any
+	// Live loads live.js, which streams a run's output.
+	Live bool
+	Data any
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, s *session, status int, page, title string, data any) {
 	f := frame{Title: title, Nav: page, Data: data}
 	if s != nil {
-		f.Signed, f.Admin, f.CSRF, f.Flash = true, s.admin, s.csrf, s.flash
+		f.Signed, f.Name, f.Role, f.CSRF, f.Flash = true, s.row.Actor, adminapi.Role(s.row.Role), s.row.CSRF, s.flash
+		f.Operate, f.Admin = s.allows(operate), s.allows(admin)
 	}
 	if rf, ok := data.(interface{ refresh() int }); ok {
 		f.Refresh = rf.refresh()
+	}
+	if l, ok := data.(interface{ live() bool }); ok {
+		f.Live = l.live()
 	}
 	var buf bytes.Buffer
 	if err := u.pages[page].ExecuteTemplate(&buf, "layout.html", f); err != nil {
@@ -307,4 +319,13 @@ type pager struct {
 	// Links to the neighbouring pages and to the first, empty when there
 	// is none.
 	Prev, Next, First string
+}
+
+// flashTo leaves msg for the session's next page and redirects there.
+func (u *UI) flashTo(w http.ResponseWriter, r *http.Request, s *session, msg, to string) error {
+	if err := u.sessions.setFlash(r.Context(), s, msg); err != nil {
+		return err
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
 }

@@ -544,25 +544,25 @@ func runColumns(withOutput bool) string {
 	return `id, definition_id, definition_version, content_hash, trigger_kind, trigger_detail,
 		status, skip_reason, stage, workflow_id, workflow_run_id, scheduled_at, started_at,
 		finished_at, context_snapshot, rule_outcome, exit_code, ` + output + `, error, attempt,
-		created_at, updated_at`
+		pool, inputs, canceled_by, cancel_note, created_at, updated_at`
 }
 
 func scanRun(row pgx.Row) (store.Run, error) {
 	var r store.Run
 	var trigger, status, stage string
-	var detail, snapshot, outcome, stdout, stderr []byte
+	var detail, snapshot, outcome, stdout, stderr, inputs []byte
 	var exitCode *int32
 	err := row.Scan(&r.ID, &r.DefinitionID, &r.DefinitionVersion, &r.ContentHash, &trigger, &detail,
 		&status, &r.SkipReason, &stage, &r.WorkflowID, &r.WorkflowRunID, &r.ScheduledAt, &r.StartedAt,
 		&r.FinishedAt, &snapshot, &outcome, &exitCode, &stdout, &stderr, &r.Error, &r.Attempt,
-		&r.CreatedAt, &r.UpdatedAt)
+		&r.Pool, &inputs, &r.CanceledBy, &r.CancelNote, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return r, err
 	}
 	r.Trigger = store.RunTrigger(trigger)
 	r.Status = store.RunStatus(status)
 	r.Stage = store.RunStage(stage)
-	r.TriggerDetail, r.ContextSnapshot, r.RuleOutcome = detail, snapshot, outcome
+	r.TriggerDetail, r.ContextSnapshot, r.RuleOutcome, r.Inputs = detail, snapshot, outcome, inputs
 	r.Stdout, r.Stderr = string(stdout), string(stderr)
 	if exitCode != nil {
 		c := int(*exitCode)
@@ -586,6 +586,15 @@ func exitCodeArg(c *int) any {
 	return int32(*c)
 }
 
+// runArgs are the parameters $1..$25 of the run statements.
+func runArgs(r store.Run) []any {
+	return []any{r.ID, r.DefinitionID, r.DefinitionVersion, r.ContentHash, string(r.Trigger),
+		[]byte(r.TriggerDetail), string(r.Status), r.SkipReason, string(r.Stage), r.WorkflowID,
+		r.WorkflowRunID, r.ScheduledAt, r.StartedAt, r.FinishedAt, []byte(r.ContextSnapshot),
+		[]byte(r.RuleOutcome), exitCodeArg(r.ExitCode), bytesOf(r.Stdout), bytesOf(r.Stderr), r.Error,
+		r.Attempt, r.Pool, []byte(r.Inputs), r.CanceledBy, r.CancelNote}
+}
+
 // CreateRun implements store.Store.
 func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 	r, err := contract.PrepareRun(r)
@@ -597,14 +606,11 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO runs (id, definition_id, definition_version, content_hash,
 			trigger_kind, trigger_detail, status, skip_reason, stage, workflow_id, workflow_run_id,
 			scheduled_at, started_at, finished_at, context_snapshot, rule_outcome, exit_code,
-			stdout, stderr, error, attempt, created_at, updated_at)
+			stdout, stderr, error, attempt, pool, inputs, canceled_by, cancel_note, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22, $22)
+			$18, $19, $20, $21, $22, $23, $24, $25, $26, $26)
 		ON CONFLICT (id) DO NOTHING`,
-		r.ID, r.DefinitionID, r.DefinitionVersion, r.ContentHash, string(r.Trigger), []byte(r.TriggerDetail),
-		string(r.Status), r.SkipReason, string(r.Stage), r.WorkflowID, r.WorkflowRunID,
-		r.ScheduledAt, r.StartedAt, r.FinishedAt, []byte(r.ContextSnapshot), []byte(r.RuleOutcome),
-		exitCodeArg(r.ExitCode), bytesOf(r.Stdout), bytesOf(r.Stderr), r.Error, r.Attempt, r.CreatedAt)
+		append(runArgs(r), r.CreatedAt)...)
 	if err != nil {
 		return r, fmt.Errorf("creating run %q: %w", r.ID, dbErr(err))
 	}
@@ -621,18 +627,18 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 		return r, fmt.Errorf("updating run: %w", err)
 	}
 	r.UpdatedAt = contract.Time(s.now())
+	// An empty CanceledBy keeps the stored CanceledBy and CancelNote: the
+	// engine's last update of a run must not erase who asked to cancel it.
 	err = s.pool.QueryRow(ctx, `UPDATE runs SET definition_id = $2, definition_version = $3,
 			content_hash = $4, trigger_kind = $5, trigger_detail = $6, status = $7, skip_reason = $8,
 			stage = $9, workflow_id = $10, workflow_run_id = $11, scheduled_at = $12, started_at = $13,
 			finished_at = $14, context_snapshot = $15, rule_outcome = $16, exit_code = $17,
-			stdout = $18, stderr = $19, error = $20, attempt = $21, updated_at = $22
-		WHERE id = $1 AND (status = $7 OR NOT (status = ANY($23)))
-		RETURNING created_at`,
-		r.ID, r.DefinitionID, r.DefinitionVersion, r.ContentHash, string(r.Trigger), []byte(r.TriggerDetail),
-		string(r.Status), r.SkipReason, string(r.Stage), r.WorkflowID, r.WorkflowRunID,
-		r.ScheduledAt, r.StartedAt, r.FinishedAt, []byte(r.ContextSnapshot), []byte(r.RuleOutcome),
-		exitCodeArg(r.ExitCode), bytesOf(r.Stdout), bytesOf(r.Stderr), r.Error, r.Attempt, r.UpdatedAt,
-		terminalStatuses).Scan(&r.CreatedAt)
+			stdout = $18, stderr = $19, error = $20, attempt = $21, pool = $22, inputs = $23,
+			canceled_by = CASE WHEN $24 = '' THEN canceled_by ELSE $24 END,
+			cancel_note = CASE WHEN $24 = '' THEN cancel_note ELSE $25 END, updated_at = $26
+		WHERE id = $1 AND (status = $7 OR NOT (status = ANY($27)))
+		RETURNING created_at, canceled_by, cancel_note`,
+		append(runArgs(r), r.UpdatedAt, terminalStatuses)...).Scan(&r.CreatedAt, &r.CanceledBy, &r.CancelNote)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var status string
 		err := s.pool.QueryRow(ctx, `SELECT status FROM runs WHERE id = $1`, r.ID).Scan(&status)

@@ -684,19 +684,19 @@ func runColumns(withOutput bool) string {
 	return `id, definition_id, definition_version, content_hash, trigger_kind, trigger_detail,
 		status, skip_reason, stage, workflow_id, workflow_run_id, scheduled_at, started_at,
 		finished_at, context_snapshot, rule_outcome, exit_code, ` + output + `, error, attempt,
-		created_at, updated_at`
+		pool, inputs, canceled_by, cancel_note, created_at, updated_at`
 }
 
 func scanRun(row scanner) (store.Run, error) {
 	var r store.Run
 	var trigger, status, stage, created, updated string
-	var detail, snapshot, outcome, scheduled, started, finished sql.NullString
+	var detail, snapshot, outcome, scheduled, started, finished, inputs sql.NullString
 	var stdout, stderr []byte
 	var exitCode sql.NullInt64
 	err := row.Scan(&r.ID, &r.DefinitionID, &r.DefinitionVersion, &r.ContentHash, &trigger, &detail,
 		&status, &r.SkipReason, &stage, &r.WorkflowID, &r.WorkflowRunID, &scheduled, &started,
 		&finished, &snapshot, &outcome, &exitCode, &stdout, &stderr, &r.Error, &r.Attempt,
-		&created, &updated)
+		&r.Pool, &inputs, &r.CanceledBy, &r.CancelNote, &created, &updated)
 	if err != nil {
 		return r, err
 	}
@@ -704,6 +704,7 @@ func scanRun(row scanner) (store.Run, error) {
 	r.Status = store.RunStatus(status)
 	r.Stage = store.RunStage(stage)
 	r.TriggerDetail, r.ContextSnapshot, r.RuleOutcome = jsonOf(detail), jsonOf(snapshot), jsonOf(outcome)
+	r.Inputs = jsonOf(inputs)
 	r.Stdout, r.Stderr = string(stdout), string(stderr)
 	if exitCode.Valid {
 		c := int(exitCode.Int64)
@@ -728,13 +729,14 @@ func exitCodeArg(c *int) any {
 	return int64(*c)
 }
 
-// runArgs are the parameters ?1..?21 of the run statements.
+// runArgs are the parameters ?1..?25 of the run statements.
 func runArgs(r store.Run) []any {
 	return []any{r.ID, r.DefinitionID, r.DefinitionVersion, r.ContentHash, string(r.Trigger),
 		jsonArg(r.TriggerDetail), string(r.Status), r.SkipReason, string(r.Stage), r.WorkflowID,
 		r.WorkflowRunID, fmtTimePtr(r.ScheduledAt), fmtTimePtr(r.StartedAt), fmtTimePtr(r.FinishedAt),
 		jsonArg(r.ContextSnapshot), jsonArg(r.RuleOutcome), exitCodeArg(r.ExitCode),
-		[]byte(r.Stdout), []byte(r.Stderr), r.Error, r.Attempt}
+		[]byte(r.Stdout), []byte(r.Stderr), r.Error, r.Attempt,
+		r.Pool, jsonArg(r.Inputs), r.CanceledBy, r.CancelNote}
 }
 
 // CreateRun implements store.Store.
@@ -748,9 +750,10 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 	res, err := s.writer.ExecContext(ctx, `INSERT INTO runs (id, definition_id, definition_version,
 			content_hash, trigger_kind, trigger_detail, status, skip_reason, stage, workflow_id,
 			workflow_run_id, scheduled_at, started_at, finished_at, context_snapshot, rule_outcome,
-			exit_code, stdout, stderr, error, attempt, created_at, updated_at)
+			exit_code, stdout, stderr, error, attempt, pool, inputs, canceled_by, cancel_note,
+			created_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-			?18, ?19, ?20, ?21, ?22, ?22)
+			?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)
 		ON CONFLICT (id) DO NOTHING`, append(runArgs(r), fmtTime(r.CreatedAt))...)
 	if err != nil {
 		return r, fmt.Errorf("creating run %q: %w", r.ID, dbErr(err))
@@ -769,14 +772,18 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 	}
 	r.UpdatedAt = contract.Time(s.now())
 	var created string
+	// An empty CanceledBy keeps the stored CanceledBy and CancelNote: the
+	// engine's last update of a run must not erase who asked to cancel it.
 	err = s.writer.QueryRowContext(ctx, `UPDATE runs SET definition_id = ?2, definition_version = ?3,
 			content_hash = ?4, trigger_kind = ?5, trigger_detail = ?6, status = ?7, skip_reason = ?8,
 			stage = ?9, workflow_id = ?10, workflow_run_id = ?11, scheduled_at = ?12, started_at = ?13,
 			finished_at = ?14, context_snapshot = ?15, rule_outcome = ?16, exit_code = ?17,
-			stdout = ?18, stderr = ?19, error = ?20, attempt = ?21, updated_at = ?22
-		WHERE id = ?1 AND (status = ?7 OR status NOT IN (SELECT value FROM json_each(?23)))
-		RETURNING created_at`,
-		append(runArgs(r), fmtTime(r.UpdatedAt), terminalStatuses)...).Scan(&created)
+			stdout = ?18, stderr = ?19, error = ?20, attempt = ?21, pool = ?22, inputs = ?23,
+			canceled_by = CASE WHEN ?24 = '' THEN canceled_by ELSE ?24 END,
+			cancel_note = CASE WHEN ?24 = '' THEN cancel_note ELSE ?25 END, updated_at = ?26
+		WHERE id = ?1 AND (status = ?7 OR status NOT IN (SELECT value FROM json_each(?27)))
+		RETURNING created_at, canceled_by, cancel_note`,
+		append(runArgs(r), fmtTime(r.UpdatedAt), terminalStatuses)...).Scan(&created, &r.CanceledBy, &r.CancelNote)
 	if errors.Is(err, sql.ErrNoRows) {
 		var status string
 		err := s.writer.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, r.ID).Scan(&status)

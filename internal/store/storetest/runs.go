@@ -42,6 +42,10 @@ func fullRun(id string) store.Run {
 		Stderr:            "warning: 1\n",
 		Error:             "exit status 3",
 		Attempt:           1,
+		Pool:              "state-hub",
+		Inputs:            json.RawMessage(`{"repo": "org/x", "depth": 3, "dry_run": false}`),
+		CanceledBy:        "alice",
+		CancelNote:        "wrong repo",
 	}
 }
 
@@ -99,6 +103,7 @@ func testRunRoundTrip(t *testing.T, d Driver) {
 		"unknown stage":  func(r *store.Run) { r.Stage = "lunch" },
 		"unknown cause":  func(r *store.Run) { r.Trigger = "whim" },
 		"bad JSON":       func(r *store.Run) { r.RuleOutcome = json.RawMessage(`{"when"`) },
+		"bad inputs":     func(r *store.Run) { r.Inputs = json.RawMessage(`{"repo":`) },
 	} {
 		r := fullRun("run-bad")
 		mutate(&r)

@@ -114,6 +114,9 @@ func Run(t *testing.T, d Driver) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, d) })
 	}
+	for _, tc := range runControlTests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, d) })
+	}
 }
 
 // env is one test's database and the store open on it.

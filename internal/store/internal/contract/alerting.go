@@ -85,6 +85,7 @@ var timelineKinds = map[string]bool{
 	store.TimelineVersion: true, store.TimelineRemoved: true, store.TimelineRestored: true,
 	store.TimelinePaused: true, store.TimelineResumed: true, store.TimelineProblem: true,
 	store.TimelineRecovered: true, store.TimelineNotification: true,
+	store.TimelineAudit: true, store.TimelineWaiting: true,
 }
 
 // PrepareTimelineEntry validates and normalizes a timeline entry to

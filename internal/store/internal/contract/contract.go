@@ -151,6 +151,7 @@ func PrepareRun(r store.Run) (store.Run, error) {
 		{"trigger detail", &r.TriggerDetail},
 		{"context snapshot", &r.ContextSnapshot},
 		{"rule outcome", &r.RuleOutcome},
+		{"inputs", &r.Inputs},
 	} {
 		if *f.v, err = JSON(f.name+" of run "+strconv.Quote(r.ID), *f.v, false); err != nil {
 			return r, err
@@ -161,6 +162,9 @@ func PrepareRun(r store.Run) (store.Run, error) {
 	r.WorkflowID = Text(r.WorkflowID)
 	r.WorkflowRunID = Text(r.WorkflowRunID)
 	r.Error = Text(r.Error)
+	r.Pool = Text(r.Pool)
+	r.CanceledBy = Text(r.CanceledBy)
+	r.CancelNote = Text(r.CancelNote)
 	r.Stdout = Tail(r.Stdout)
 	r.Stderr = Tail(r.Stderr)
 	r.ScheduledAt = TimePtr(r.ScheduledAt)
@@ -261,6 +265,7 @@ func CheckRun(r store.Run) error {
 		"trigger detail":   r.TriggerDetail,
 		"context snapshot": r.ContextSnapshot,
 		"rule outcome":     r.RuleOutcome,
+		"inputs":           r.Inputs,
 	} {
 		if b != nil && !json.Valid(b) {
 			return fmt.Errorf("%s is not valid JSON", name)

@@ -1,0 +1,134 @@
+package adminapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coulomb/activity-core/internal/config"
+)
+
+// tokensRecheckEvery is how often, at most, the tokens file's mtime is
+// looked at: a request costs no stat beyond that.
+const tokensRecheckEvery = 3 * time.Second
+
+// The principals of the two simple tokens (docs/run-control.md#who-did-what).
+const (
+	principalAdmin = "admin"
+	principalRead  = "read"
+)
+
+// tokenEntry is one known token: who it is, by the SHA-256 of the token.
+type tokenEntry struct {
+	p    Principal
+	hash [32]byte
+}
+
+// tokens resolves bearer tokens to principals: ACTIVITY_ADMIN_TOKEN,
+// ACTIVITY_READ_TOKEN and the lines of ACTIVITY_TOKENS_FILE, re-read when
+// its mtime changes; a bad re-read keeps the last good set and logs.
+type tokens struct {
+	static []tokenEntry
+	path   string
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu        sync.Mutex
+	file      []tokenEntry
+	mtime     time.Time
+	checkedAt time.Time
+}
+
+// newTokens loads the tokens file, if any; a bad file at start is an
+// error (the process refuses to start rather than lock people out).
+func newTokens(adminTok, readTok, path string, log *slog.Logger, now func() time.Time) (*tokens, error) {
+	t := &tokens{path: path, log: log, now: now}
+	if adminTok != "" {
+		t.static = append(t.static, tokenEntry{Principal{Name: principalAdmin, Role: RoleAdmin}, sha256.Sum256([]byte(adminTok))})
+	}
+	if readTok != "" {
+		t.static = append(t.static, tokenEntry{Principal{Name: principalRead, Role: RoleRead}, sha256.Sum256([]byte(readTok))})
+	}
+	if path == "" {
+		return t, nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	es, err := config.LoadTokensFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t.file, t.mtime, t.checkedAt = fileEntries(es), fi.ModTime(), now()
+	return t, nil
+}
+
+func fileEntries(es []config.TokenEntry) []tokenEntry {
+	out := make([]tokenEntry, len(es))
+	for i, e := range es {
+		out[i] = tokenEntry{Principal{Name: e.Name, Role: Role(e.Role)}, e.Hash}
+	}
+	return out
+}
+
+// configured reports whether any token is known.
+func (t *tokens) configured() bool {
+	return len(t.static) > 0 || len(t.current()) > 0
+}
+
+// resolve returns the principal of a token. It compares the token's
+// SHA-256 with every entry in constant time, so the time taken says
+// nothing about which entry came close.
+func (t *tokens) resolve(token string) (Principal, bool) {
+	if token == "" {
+		return Principal{}, false
+	}
+	h := sha256.Sum256([]byte(token))
+	var found Principal
+	ok := 0
+	for _, set := range [][]tokenEntry{t.static, t.current()} {
+		for _, e := range set {
+			if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
+				found, ok = e.p, 1
+			}
+		}
+	}
+	return found, ok == 1
+}
+
+// current returns the file's entries, re-reading the file when its mtime
+// moved (looked at most every tokensRecheckEvery).
+func (t *tokens) current() []tokenEntry {
+	if t.path == "" {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if now.Sub(t.checkedAt) < tokensRecheckEvery {
+		return t.file
+	}
+	t.checkedAt = now
+	fi, err := os.Stat(t.path)
+	if err != nil {
+		t.log.Error("adminapi: tokens file unreadable, keeping the last good tokens", "file", t.path, "error", err)
+		return t.file
+	}
+	if fi.ModTime().Equal(t.mtime) {
+		return t.file
+	}
+	es, err := config.LoadTokensFile(t.path)
+	if err != nil {
+		t.log.Error("adminapi: tokens file refused, keeping the last good tokens", "error", err)
+		t.mtime = fi.ModTime() // log once per change, not per request
+		return t.file
+	}
+	t.file, t.mtime = fileEntries(es), fi.ModTime()
+	t.log.Info("adminapi: tokens file re-read", "file", t.path, "tokens", len(es))
+	return t.file
+}
