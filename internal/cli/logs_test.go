@@ -203,3 +203,40 @@ func TestRunsLogsFollowAcrossProcesses(t *testing.T) {
 	}
 	t.Logf("longest time from printing a line to runs logs -f showing it: %s", worst)
 }
+
+// TestRunsLogsFollowFinishedRun: -f on a finished run prints its kept
+// tails on the right streams and exits with its status, as run --wait.
+func TestRunsLogsFollowFinishedRun(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, status := range map[string]store.RunStatus{"r-failed": store.RunFailed, "r-canceled": store.RunCanceled, "r-ok": store.RunSucceeded} {
+		if _, err := st.CreateRun(ctx, store.Run{ID: id, DefinitionID: "t.x", Trigger: store.RunTriggerManual, Status: status, Stdout: "out of " + id + "\n", Stderr: "err\n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api, err := adminapi.New(adminapi.Config{Store: st, ReadToken: logsReadToken, AdminToken: logsReadToken + "-admin", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	for id, want := range map[string]int{"r-failed": ExitFailure, "r-canceled": ExitRunCanceled, "r-ok": ExitOK} {
+		var out, errOut bytes.Buffer
+		code := Main(ctx, []string{"runs", "logs", "-f", id, "--server", srv.URL, "--token", logsReadToken}, &out, &errOut)
+		if code != want || out.String() != "out of "+id+"\n" || !strings.HasPrefix(errOut.String(), "err\n") {
+			t.Errorf("runs logs -f %s: exit %d (want %d), stdout %q, stderr %q", id, code, want, out.String(), errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := Main(ctx, []string{"runs", "logs", "-f", "r-missing", "--server", srv.URL, "--token", logsReadToken}, &out, &errOut); code != ExitFailure || !strings.Contains(errOut.String(), "404") {
+		t.Errorf("runs logs -f of a missing run: exit %d, stderr %q", code, errOut.String())
+	}
+}
