@@ -21,7 +21,7 @@ build-prod: ## Build bin/activity-core without the embedded Temporal/NATS server
 
 .PHONY: dev
 dev: ## Run everything embedded on the example definitions.
-	$(GO) run ./cmd/activity-core dev --definitions examples/definitions
+	$(GO) run ./cmd/activity-core dev --definitions examples/definitions --pools default,state-hub
 
 .PHONY: test
 test: ## Run the tests (real-engine tests skip unless ACTIVITY_TEST_* are set).
