@@ -30,7 +30,7 @@ import (
 func TestTopology9RunControl(t *testing.T) {
 	c := getCluster(t)
 	d := c.scenarioDefs(t, "s9")
-	marker := "300." + strconv.FormatInt(time.Now().UnixNano()%1_000_000, 10) // unique sleep length: finds the processes
+	marker := "300." + strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 10) // unique sleep length: finds the processes
 	d.write("ticker.yaml", "id: s9.ticker\ntrigger: {trigger_type: cron, cron_expression: \"0 0 1 1 *\"}\n"+
 		"instruction: {kind: shell, cmd: 'i=0; while [ $i -lt 30 ]; do echo tick-$i; i=$((i+1)); sleep 0.1; done'}\n")
 	d.write("sleeper.yaml", "id: s9.sleeper\ntrigger: {trigger_type: cron, cron_expression: \"0 0 1 1 *\"}\n"+
@@ -151,6 +151,10 @@ func (c *cluster) runctlLiveOutput(t *testing.T) {
 		}
 	}
 	endAt := time.Now()
+	go func() { // the reader may still be sending what followed the end
+		for range events {
+		}
+	}()
 	if end == nil {
 		t.Fatalf("the stream ended without an end event after %d output events; stdout so far %q", outputs, stdout.String())
 	}
@@ -312,6 +316,7 @@ func (c *cluster) runctlSessions(t *testing.T) {
 		t.Errorf("after the resume on api-1, api-2 shows schedule %+v", view.Schedule)
 	}
 	c.checkUIAudit(t, def)
+	c.checkPausedBy(t, def)
 
 	// Sign out on api-2; api-1 refuses the cookie.
 	st, loc, _ = u.do("api-2", "POST", "/ui/logout", url.Values{"csrf": {csrf}})
@@ -344,6 +349,26 @@ func (c *cluster) checkUIAudit(t testing.TB, def string) {
 	}
 	if by[store.AuditPause] != 1 || by[store.AuditResume] != 1 {
 		t.Errorf("audit of %s from the dashboard: %v, want one pause and one resume by admin (records %+v)", def, by, page.Records)
+	}
+}
+
+// checkPausedBy: the timeline names who paused through the dashboard.
+func (c *cluster) checkPausedBy(t testing.TB, def string) {
+	t.Helper()
+	var story struct {
+		Items []struct {
+			Kind, Actor, Summary string
+		} `json:"items"`
+	}
+	c.mustCall(t, "api-2", "GET", "/api/v1/definitions/"+url.PathEscape(def)+"/timeline", "", &story)
+	var paused []string
+	for _, it := range story.Items {
+		if it.Kind == store.TimelinePaused {
+			paused = append(paused, it.Actor+": "+it.Summary)
+		}
+	}
+	if len(paused) != 1 || !strings.HasPrefix(paused[0], "admin: ") {
+		t.Errorf("paused items on %s's timeline: %q, want one by admin", def, paused)
 	}
 }
 
@@ -481,14 +506,24 @@ func (c *cluster) runctlWaiting(t *testing.T) {
 		t.Errorf("no waiting item for run %s on the timeline: %+v", started.RunID, timeline.Items)
 	}
 
+	// api-1 sees it pending too: no worker of the other pools took it.
+	c.mustCall(t, "api-1", "GET", "/api/v1/runs/"+started.RunID, "", &view)
+	if view.Status != store.RunPending {
+		t.Errorf("before a worker for the pool starts, the run is %s", view.Status)
+	}
+	t0 := time.Now()
 	late := c.startPoolWorker(t, "worker-s9-late", "s9-late")
+	polling := time.Since(t0)
 	run := c.waitRun(t, "api-2", started.RunID)
 	if run.Status != store.RunSucceeded || strings.TrimSpace(run.Stdout) != "ran on the late pool" || run.Pool != "s9-late" {
 		t.Errorf("run on the late pool: %s %q pool %q %s", run.Status, run.Stdout, run.Pool, run.Error)
 	}
-	if !late.logContains(started.RunID) {
-		t.Logf("%s's log does not name run %s (not asserted)", late.name, started.RunID)
+	ranOn := c.whoRan(started.RunID)
+	if late.logContains(started.RunID) {
+		ranOn = late.name
 	}
+	t.Logf("run %s: %s polling %s after its start, run finished %s after (ran on %s)",
+		started.RunID, late.name, polling.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), ranOn)
 }
 
 // startPoolWorker starts one more worker process, as worker-1 is started
