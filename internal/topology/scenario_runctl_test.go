@@ -41,6 +41,16 @@ func TestTopology9RunControl(t *testing.T) {
 	if res.Definitions.Upserted != 3 {
 		t.Fatalf("sync: %+v %+v %+v", res.Definitions, res.Schedules, res.Errors)
 	}
+	// Sync warns about the pool no worker polls, and only about it.
+	var warned []string
+	for _, w := range res.Warnings {
+		if strings.HasPrefix(w.DefinitionID, "s9.") {
+			warned = append(warned, w.DefinitionID+" "+w.Field+": "+w.Message)
+		}
+	}
+	if len(warned) != 1 || !strings.HasPrefix(warned[0], "s9.late run_on: no worker polls pool s9-late") {
+		t.Errorf("sync warnings about s9: %q, want one about s9.late's pool", warned)
+	}
 	before := c.pids("activity-core")
 
 	t.Run("LiveOutput", func(t *testing.T) { c.runctlLiveOutput(t) })
@@ -330,6 +340,16 @@ func (c *cluster) runctlSessions(t *testing.T) {
 	}
 	if st, _, _ = u.do("api-1", "POST", "/ui/definitions/"+def+"/pause", url.Values{"csrf": {csrf}}); st != http.StatusUnauthorized {
 		t.Errorf("api-1 action with the signed-out cookie: %d, want 401", st)
+	}
+	// One sign-in (api-1) and one sign-out (api-2) in the shared audit.
+	for _, action := range []string{store.AuditSignIn, store.AuditSignOut} {
+		var page struct {
+			Records []store.AuditRecord `json:"records"`
+		}
+		c.mustCall(t, "api-2", "GET", "/api/v1/audit?action="+action, "", &page)
+		if len(page.Records) != 1 || page.Records[0].Actor != "admin" || page.Records[0].Outcome != store.AuditOK {
+			t.Errorf("%s audit records: %+v, want one ok by admin", action, page.Records)
+		}
 	}
 }
 
