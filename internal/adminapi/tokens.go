@@ -146,3 +146,17 @@ func (t *tokens) current() []tokenEntry {
 	t.log.Info("adminapi: tokens file re-read", "file", t.path, "tokens", len(file))
 	return t.file
 }
+
+// holds reports whether a token named p.Name with role p.Role is still
+// known: a dashboard session checks it, so a token taken out of the file
+// or given a lesser role ends its sessions (docs/run-control.md#sessions).
+func (t *tokens) holds(p Principal) bool {
+	for _, set := range [][]tokenEntry{t.static, t.current()} {
+		for _, e := range set {
+			if e.p.Name == p.Name && e.p.Role == p.Role {
+				return true
+			}
+		}
+	}
+	return false
+}
