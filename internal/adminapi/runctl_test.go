@@ -700,3 +700,34 @@ func TestOpenAPIRunControl(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedCallsBoundTheAudit: a token that may not act cannot grow the
+// audit and the timelines without bound: past a burst its refusals are
+// logged, not stored, and an id from the path is kept clipped.
+func TestRefusedCallsBoundTheAudit(t *testing.T) {
+	e := newRCEnv(t)
+	long := strings.Repeat("z", 60000)
+	for i := range 3 * refusedAuditBurst {
+		if code, body := e.do("POST", fmt.Sprintf("/api/v1/definitions/%s%d/run", long, i), bobToken, ""); code != 403 {
+			t.Fatalf("refused call %d: %d %s", i, code, body)
+		}
+	}
+	recs := e.audit()
+	if len(recs) != refusedAuditBurst {
+		t.Errorf("%d refused calls left %d audit records, want the burst %d", 3*refusedAuditBurst, len(recs), refusedAuditBurst)
+	}
+	for _, r := range recs {
+		if len(r.DefinitionID) > auditIDMax+len("…") {
+			t.Fatalf("an audit record keeps a %d-byte definition id", len(r.DefinitionID))
+		}
+	}
+	// Allowed calls are never held back, and refusals resume with time.
+	if code, body := e.do("POST", "/api/v1/definitions/t.a/pause", aliceToken, ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	e.now = e.now.Add(time.Minute)
+	e.do("POST", "/api/v1/definitions/t.a/run", bobToken, "")
+	if got := len(e.audit()); got != refusedAuditBurst+2 {
+		t.Errorf("after a minute: %d audit records, want %d", got, refusedAuditBurst+2)
+	}
+}
