@@ -128,6 +128,7 @@ type Server struct {
 	log     *slog.Logger
 	authLog *authLog
 	refused *refusalLimit
+	viewers viewerCounts
 	tokens  *tokens
 	waiting *waitingCache
 	mux     *http.ServeMux
