@@ -596,11 +596,34 @@ func TestTokensFileReload(t *testing.T) {
 	if code, _ := e.do("GET", "/api/v1/audit", aliceToken, ""); code != 401 {
 		t.Errorf("alice was removed from the file but still works: %d", code)
 	}
-	// A bad file keeps the last good tokens.
-	rewrite("carol read sha256:nope\n", time.Now().Add(2*time.Hour))
+	// A bad file keeps the last good tokens it still lists, and adds none.
+	rewrite(tokenLine("carol", "read", "carol-token-0123456789")+tokenLine("dave", "read", "dave-token-0123456789")+"erin read sha256:nope\n", time.Now().Add(2*time.Hour))
 	e.now = e.now.Add(tokensRecheckEvery)
 	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 200 {
 		t.Errorf("a bad re-read dropped the good tokens: %d", code)
+	}
+	if code, _ := e.do("GET", "/api/v1/audit", "dave-token-0123456789", ""); code != 401 {
+		t.Errorf("a bad re-read added a token: %d", code)
+	}
+	// ... but a removal applies even when the rest of the file is bad: a
+	// revocation does not wait for a valid file.
+	rewrite("# carol left\nerin read sha256:nope\n", time.Now().Add(3*time.Hour))
+	e.now = e.now.Add(tokensRecheckEvery)
+	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 401 {
+		t.Errorf("carol, removed from a bad file, still works: %d", code)
+	}
+	// Taking the file away revokes every token it held.
+	rewrite(tokenLine("carol", "read", "carol-token-0123456789"), time.Now().Add(4*time.Hour))
+	e.now = e.now.Add(tokensRecheckEvery)
+	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 200 {
+		t.Errorf("carol back in a good file: %d", code)
+	}
+	if err := os.Remove(e.tokens); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(tokensRecheckEvery)
+	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 401 {
+		t.Errorf("carol still works with the tokens file gone: %d", code)
 	}
 	if code, _ := e.do("GET", "/api/v1/audit", adminToken, ""); code != 200 {
 		t.Errorf("the simple admin token stopped working: %d", code)
