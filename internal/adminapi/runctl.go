@@ -220,8 +220,13 @@ func (s *Server) CancelRun(ctx context.Context, runID, note string) (run store.R
 	if run.Status.Terminal() {
 		return store.Run{}, &apiError{status: http.StatusConflict, code: "conflict", msg: fmt.Sprintf("run %s already %s", runID, run.Status)}
 	}
-	if err := s.cfg.Store.RequestRunCancel(ctx, runID, p.Name, note); err != nil {
-		return store.Run{}, err
+	// A cancel already asked for keeps its asker: the run is recorded
+	// canceled by whoever ended it first. Temporal is asked again (the
+	// first call may have failed); this call is audited all the same.
+	if run.CanceledBy == "" {
+		if err := s.cfg.Store.RequestRunCancel(ctx, runID, p.Name, note); err != nil {
+			return store.Run{}, err
+		}
 	}
 	if err := s.cfg.Canceler.Cancel(ctx, run); err != nil {
 		return store.Run{}, err

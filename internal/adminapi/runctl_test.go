@@ -426,6 +426,13 @@ func TestCancelRun(t *testing.T) {
 	if len(e.canceler.got) != 1 || e.canceler.got[0].WorkflowID != "wf-r-run" {
 		t.Errorf("canceler asked %+v", e.canceler.got)
 	}
+	// A second cancel while the first is under way asks Temporal again
+	// but does not take the first one's name off the run.
+	code, body = e.do("POST", "/api/v1/runs/r-run/cancel", rootToken, `{"note":"me too"}`)
+	if code != 202 || json.Unmarshal(body, &run) != nil || run.CanceledBy != "alice" || run.CancelNote != "stuck on the lock" {
+		t.Fatalf("second cancel: %d %s", code, body)
+	}
+	e.canceler.got = e.canceler.got[:1]
 	if code, body := e.do("POST", "/api/v1/runs/r-done/cancel", aliceToken, ""); code != 409 || !strings.Contains(string(body), "run r-done already succeeded") {
 		t.Errorf("cancel of a finished run: %d %s", code, body)
 	}
