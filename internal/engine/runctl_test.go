@@ -163,13 +163,19 @@ func TestBackfillFireRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		fire time.Time
-		want store.RunTrigger
+		fire    time.Time
+		started time.Time // the workflow's start; zero in older histories
+		want    store.RunTrigger
 	}{
-		{now.Add(-2 * time.Hour), store.RunTriggerBackfill},
-		{now.Add(-30 * time.Minute), store.RunTriggerCron},
+		{now.Add(-2 * time.Hour), time.Time{}, store.RunTriggerBackfill},
+		{now.Add(-30 * time.Minute), time.Time{}, store.RunTriggerCron},
+		{now.Add(-2 * time.Hour), now, store.RunTriggerBackfill},
+		// Started on time, begun now that a worker of its pool is back:
+		// the cron's fire, though a backfill of its window came first.
+		{now.Add(-2 * time.Hour), now.Add(-2*time.Hour + time.Second), store.RunTriggerCron},
 	} {
-		in := StartRunInput{RunID: NewRunID(), WorkflowID: "w", Input: RunInput{DefinitionID: "t.bf", Trigger: store.RunTriggerCron}, ScheduledAt: &c.fire, Attempt: 1}
+		in := StartRunInput{RunID: NewRunID(), WorkflowID: "w", Input: RunInput{DefinitionID: "t.bf", Trigger: store.RunTriggerCron}, ScheduledAt: &c.fire, Attempt: 1,
+			WorkflowStartedAt: c.started}
 		res, err := h.acts.StartRun(ctx, in)
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +185,7 @@ func TestBackfillFireRecorded(t *testing.T) {
 			t.Fatal(err)
 		}
 		if run.Trigger != c.want || run.ScheduledAt == nil || !run.ScheduledAt.Equal(c.fire.Truncate(time.Microsecond)) {
-			t.Errorf("fire %s: recorded %s at %v, want %s", c.fire, run.Trigger, run.ScheduledAt, c.want)
+			t.Errorf("fire %s, workflow started %s: recorded %s at %v, want %s", c.fire, c.started, run.Trigger, run.ScheduledAt, c.want)
 		}
 		if c.want == store.RunTriggerBackfill && res.Trigger != store.RunTriggerBackfill {
 			t.Errorf("fire %s: the workflow is not told the trigger: %+v", c.fire, res)
