@@ -167,7 +167,9 @@ func (s *Server) startRun(ctx context.Context, def store.Definition, spec *defin
 	if _, err := s.cfg.Store.CreateRun(ctx, run); err != nil {
 		return RunStarted{}, fmt.Errorf("recording the pending run: %w", err)
 	}
-	started, err := s.cfg.Runner.StartRun(ctx, RunRequest{RunID: run.ID, DefinitionID: def.ID, Pool: pool, Inputs: resolved, RerunOf: rerunOf})
+	// A client that hangs up must not cut the start short: Temporal may
+	// have started the workflow when the call returns canceled.
+	started, err := s.cfg.Runner.StartRun(context.WithoutCancel(ctx), RunRequest{RunID: run.ID, DefinitionID: def.ID, Pool: pool, Inputs: resolved, RerunOf: rerunOf})
 	if err != nil {
 		s.abandonRun(ctx, run.ID, err)
 		return RunStarted{}, err

@@ -221,6 +221,13 @@ func (a *Activities) startRun(ctx context.Context, in StartRunInput) (*StartRunR
 	if err != nil {
 		return nil, nil, err
 	}
+	if !recorded && stored.Status.Terminal() && stored.WorkflowRunID == "" {
+		// No attempt began it (each records its workflow run): the API
+		// wrote it off when starting the workflow seemed to fail. Its
+		// command must not run under a record that says it did not.
+		res.Skip, res.SkipReason = true, "the run was ended before it began: "+cmp.Or(stored.Error, string(stored.Status))
+		return res, nil, nil
+	}
 	if recorded && res.Skip {
 		a.logOutcome(stored, "")
 		if a.cfg.OnRunFinished != nil {

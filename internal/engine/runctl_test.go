@@ -149,6 +149,37 @@ func TestPendingRecordIsAdopted(t *testing.T) {
 	}
 }
 
+// TestWrittenOffRunDoesNotRun: the API marks its pending record failed
+// when starting the workflow seemed to fail; if the workflow did start
+// after all, the run is skipped, its command never runs, and the record
+// keeps saying why.
+func TestWrittenOffRunDoesNotRun(t *testing.T) {
+	h := newHarness(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	h.put(cronShell("t.off", "instruction: {kind: shell, cmd: 'touch "+marker+"'}\n"))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	off, err := h.store.CreateRun(ctx, store.Run{ID: NewRunID(), DefinitionID: "t.off", Trigger: store.RunTriggerManual,
+		Status: store.RunPending, Pool: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.Status, off.FinishedAt, off.Error = store.RunFailed, &now, "the workflow did not start: context canceled"
+	if _, err := h.store.UpdateRun(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	out, _, run := h.run(RunInput{RunID: off.ID, DefinitionID: "t.off", Trigger: store.RunTriggerManual})
+	if out == nil || out.Status != store.RunSkipped {
+		t.Errorf("workflow outcome %+v, want skipped", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command of a run written off before it began ran")
+	}
+	if run.Status != store.RunFailed || run.Error != off.Error {
+		t.Errorf("record %s %q, want the API's failed record kept", run.Status, run.Error)
+	}
+}
+
 // TestBackfillFireRecorded: a cron run that starts long after its fire
 // time, inside a backfill an operator asked for, is recorded as trigger
 // backfill with that fire time; a late fire outside any backfill stays
