@@ -8,7 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
@@ -54,13 +58,19 @@ func (s *Server) audit(ctx context.Context, a auditEntry, err error) {
 	}
 	p, _ := PrincipalFrom(ctx)
 	rec := store.AuditRecord{At: s.cfg.Now(), Actor: p.Name, Role: string(p.Role), Surface: p.Surface, Action: a.action,
-		DefinitionID: a.defID, RunID: a.runID, Note: a.note, Outcome: store.AuditOK}
+		DefinitionID: limits.Clip(a.defID, auditIDMax), RunID: limits.Clip(a.runID, auditIDMax),
+		Note: limits.Clip(a.note, noteMax), Outcome: store.AuditOK}
 	if err != nil {
 		status, _, msg := ErrorStatus(err)
 		rec.Outcome, rec.Message = store.AuditRefused, limits.Clip(msg, auditMessageMax)
 		if status >= 500 {
 			rec.Outcome = store.AuditError
 		}
+	}
+	if rec.Outcome == store.AuditRefused && !s.refused.allow(rec.Actor, rec.At) {
+		// A refusal costs its caller nothing: past the rate it is not
+		// stored (nor logged line by line: authFailed counts it).
+		return
 	}
 	if a.detail != nil {
 		if b, jerr := json.Marshal(a.detail); jerr == nil {
@@ -86,6 +96,39 @@ func (s *Server) audit(ctx context.Context, a auditEntry, err error) {
 
 // auditMessageMax bounds the error message an audit record keeps.
 const auditMessageMax = 1024
+
+// auditIDMax bounds a definition or run id an audit record keeps: a
+// refused call's id comes from its path, whatever it is.
+const auditIDMax = 256
+
+// Refused calls a principal may have audited: a burst, then one a second
+// (docs/security.md#tokens). Names come from the token set, so the map
+// is as small as it is.
+const (
+	refusedAuditBurst = 20
+	refusedAuditEvery = time.Second
+)
+
+// refusalLimit rate-limits the audit records of refused calls per
+// principal, so a token that may not act cannot grow the audit (and
+// timelines) without bound.
+type refusalLimit struct {
+	mu     sync.Mutex
+	limits map[string]*rate.Limiter
+}
+
+func newRefusalLimit() *refusalLimit { return &refusalLimit{limits: map[string]*rate.Limiter{}} }
+
+func (l *refusalLimit) allow(actor string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.limits[actor]
+	if !ok {
+		lim = rate.NewLimiter(rate.Every(refusedAuditEvery), refusedAuditBurst)
+		l.limits[actor] = lim
+	}
+	return lim.AllowN(now, 1)
+}
 
 // auditSummary is the timeline line of an audit record:
 // "alice (operate) cancel: refused: …".

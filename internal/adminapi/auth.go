@@ -126,6 +126,10 @@ func (s *Server) SignIn(r *http.Request, token string) (Principal, error) {
 	return p, nil
 }
 
+// StillValid reports whether a dashboard session's principal is still one
+// of the server's tokens, by name and role.
+func (s *Server) StillValid(p Principal) bool { return s.tokens.holds(p) }
+
 // SignOut audits a dashboard sign-out by the principal of ctx.
 func (s *Server) SignOut(ctx context.Context) {
 	if p, ok := PrincipalFrom(ctx); ok && p.Name != "" {

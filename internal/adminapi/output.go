@@ -1,10 +1,12 @@
 package adminapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/liveout"
@@ -56,6 +58,12 @@ func (s *Server) ServeRunOutput(w http.ResponseWriter, r *http.Request, runID st
 		return &apiError{http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("live output needs NATS and this api process has none (set ACTIVITY_NATS_URL); run %s's kept output is in GET /api/v1/runs/%s", run.ID, run.ID), ""}
 	}
 	if live != nil {
+		p, _ := PrincipalFrom(ctx)
+		mine, ok := s.viewers.take(p.Name, viewerShare(live.Max()))
+		if !ok {
+			return &apiError{http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("token %s already holds %d of this api process's live-output streams, its share of %d (ACTIVITY_OUTPUT_VIEWERS_MAX); close one", p.Name, viewerShare(live.Max()), live.Max()), ""}
+		}
+		defer mine()
 		release, ok := live.Acquire()
 		if !ok {
 			return &apiError{http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("this api process already serves %d live-output streams (ACTIVITY_OUTPUT_VIEWERS_MAX); try again later", live.Max()), ""}
@@ -151,4 +159,35 @@ func (s *Server) streamAttempt(ctx context.Context, sse *sseWriter, wt *liveout.
 			return false, false
 		}
 	}
+}
+
+// viewerShare is how many of max live-output streams one principal may
+// hold, so that one token cannot take them all from the others.
+func viewerShare(max int) int { return cmp.Or(max/4, 1) }
+
+// viewerCounts counts the live-output streams each principal holds.
+type viewerCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more stream for name unless it holds share already;
+// release uncounts it.
+func (v *viewerCounts) take(name string, share int) (release func(), ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.n == nil {
+		v.n = map[string]int{}
+	}
+	if v.n[name] >= share {
+		return nil, false
+	}
+	v.n[name]++
+	return func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.n[name]--; v.n[name] <= 0 {
+			delete(v.n, name)
+		}
+	}, true
 }

@@ -254,3 +254,53 @@ func TestOutputOfRunWhoseIDCannotBeASubject(t *testing.T) {
 		t.Fatalf("end %v", end)
 	}
 }
+
+// TestOutputViewersShareByToken: one token holds at most a quarter of the
+// process's live-output streams, so a reader opening many cannot refuse
+// them to everyone else.
+func TestOutputViewersShareByToken(t *testing.T) {
+	t.Parallel()
+	e := newOutputEnv(t, true, 4)
+	e.createRun(t, store.Run{ID: "r-share", Status: store.RunRunning})
+	open := func(token string) (int, string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/runs/r-share/output", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			t.Cleanup(func() { resp.Body.Close() }) // the stream stays open, waiting for a worker
+			return resp.StatusCode, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := open(readToken); code != http.StatusOK {
+		t.Fatalf("first reader stream: %d %s", code, body)
+	}
+	if code, body := open(readToken); code != http.StatusServiceUnavailable || !strings.Contains(body, "its share of 4") {
+		t.Fatalf("second reader stream with a share of 1: %d %s", code, body)
+	}
+	if code, body := open(adminToken); code != http.StatusOK {
+		t.Fatalf("another token's stream: %d %s", code, body)
+	}
+}
+
+func TestViewerCounts(t *testing.T) {
+	var v viewerCounts
+	r1, ok1 := v.take("a", 2)
+	_, ok2 := v.take("a", 2)
+	_, ok3 := v.take("a", 2)
+	_, okB := v.take("b", 2)
+	if !ok1 || !ok2 || ok3 || !okB {
+		t.Fatalf("takes: %v %v %v %v, want true true false true", ok1, ok2, ok3, okB)
+	}
+	r1()
+	if _, ok := v.take("a", 2); !ok {
+		t.Fatal("a released stream is not free again")
+	}
+}

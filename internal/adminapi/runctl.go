@@ -167,7 +167,9 @@ func (s *Server) startRun(ctx context.Context, def store.Definition, spec *defin
 	if _, err := s.cfg.Store.CreateRun(ctx, run); err != nil {
 		return RunStarted{}, fmt.Errorf("recording the pending run: %w", err)
 	}
-	started, err := s.cfg.Runner.StartRun(ctx, RunRequest{RunID: run.ID, DefinitionID: def.ID, Pool: pool, Inputs: resolved, RerunOf: rerunOf})
+	// A client that hangs up must not cut the start short: Temporal may
+	// have started the workflow when the call returns canceled.
+	started, err := s.cfg.Runner.StartRun(context.WithoutCancel(ctx), RunRequest{RunID: run.ID, DefinitionID: def.ID, Pool: pool, Inputs: resolved, RerunOf: rerunOf})
 	if err != nil {
 		s.abandonRun(ctx, run.ID, err)
 		return RunStarted{}, err
@@ -220,8 +222,13 @@ func (s *Server) CancelRun(ctx context.Context, runID, note string) (run store.R
 	if run.Status.Terminal() {
 		return store.Run{}, &apiError{status: http.StatusConflict, code: "conflict", msg: fmt.Sprintf("run %s already %s", runID, run.Status)}
 	}
-	if err := s.cfg.Store.RequestRunCancel(ctx, runID, p.Name, note); err != nil {
-		return store.Run{}, err
+	// A cancel already asked for keeps its asker: the run is recorded
+	// canceled by whoever ended it first. Temporal is asked again (the
+	// first call may have failed); this call is audited all the same.
+	if run.CanceledBy == "" {
+		if err := s.cfg.Store.RequestRunCancel(ctx, runID, p.Name, note); err != nil {
+			return store.Run{}, err
+		}
 	}
 	if err := s.cfg.Canceler.Cancel(ctx, run); err != nil {
 		return store.Run{}, err

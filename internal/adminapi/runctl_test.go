@@ -426,6 +426,13 @@ func TestCancelRun(t *testing.T) {
 	if len(e.canceler.got) != 1 || e.canceler.got[0].WorkflowID != "wf-r-run" {
 		t.Errorf("canceler asked %+v", e.canceler.got)
 	}
+	// A second cancel while the first is under way asks Temporal again
+	// but does not take the first one's name off the run.
+	code, body = e.do("POST", "/api/v1/runs/r-run/cancel", rootToken, `{"note":"me too"}`)
+	if code != 202 || json.Unmarshal(body, &run) != nil || run.CanceledBy != "alice" || run.CancelNote != "stuck on the lock" {
+		t.Fatalf("second cancel: %d %s", code, body)
+	}
+	e.canceler.got = e.canceler.got[:1]
 	if code, body := e.do("POST", "/api/v1/runs/r-done/cancel", aliceToken, ""); code != 409 || !strings.Contains(string(body), "run r-done already succeeded") {
 		t.Errorf("cancel of a finished run: %d %s", code, body)
 	}
@@ -596,11 +603,34 @@ func TestTokensFileReload(t *testing.T) {
 	if code, _ := e.do("GET", "/api/v1/audit", aliceToken, ""); code != 401 {
 		t.Errorf("alice was removed from the file but still works: %d", code)
 	}
-	// A bad file keeps the last good tokens.
-	rewrite("carol read sha256:nope\n", time.Now().Add(2*time.Hour))
+	// A bad file keeps the last good tokens it still lists, and adds none.
+	rewrite(tokenLine("carol", "read", "carol-token-0123456789")+tokenLine("dave", "read", "dave-token-0123456789")+"erin read sha256:nope\n", time.Now().Add(2*time.Hour))
 	e.now = e.now.Add(tokensRecheckEvery)
 	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 200 {
 		t.Errorf("a bad re-read dropped the good tokens: %d", code)
+	}
+	if code, _ := e.do("GET", "/api/v1/audit", "dave-token-0123456789", ""); code != 401 {
+		t.Errorf("a bad re-read added a token: %d", code)
+	}
+	// ... but a removal applies even when the rest of the file is bad: a
+	// revocation does not wait for a valid file.
+	rewrite("# carol left\nerin read sha256:nope\n", time.Now().Add(3*time.Hour))
+	e.now = e.now.Add(tokensRecheckEvery)
+	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 401 {
+		t.Errorf("carol, removed from a bad file, still works: %d", code)
+	}
+	// Taking the file away revokes every token it held.
+	rewrite(tokenLine("carol", "read", "carol-token-0123456789"), time.Now().Add(4*time.Hour))
+	e.now = e.now.Add(tokensRecheckEvery)
+	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 200 {
+		t.Errorf("carol back in a good file: %d", code)
+	}
+	if err := os.Remove(e.tokens); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(tokensRecheckEvery)
+	if code, _ := e.do("GET", "/api/v1/audit", "carol-token-0123456789", ""); code != 401 {
+		t.Errorf("carol still works with the tokens file gone: %d", code)
 	}
 	if code, _ := e.do("GET", "/api/v1/audit", adminToken, ""); code != 200 {
 		t.Errorf("the simple admin token stopped working: %d", code)
@@ -698,5 +728,36 @@ func TestOpenAPIRunControl(t *testing.T) {
 		if err := sch.Validate(inst); err != nil {
 			t.Errorf("%s %s (%d) does not match the document: %v\n%s", tc.method, tc.path, code, err, body)
 		}
+	}
+}
+
+// TestRefusedCallsBoundTheAudit: a token that may not act cannot grow the
+// audit and the timelines without bound: past a burst its refusals are
+// logged, not stored, and an id from the path is kept clipped.
+func TestRefusedCallsBoundTheAudit(t *testing.T) {
+	e := newRCEnv(t)
+	long := strings.Repeat("z", 60000)
+	for i := range 3 * refusedAuditBurst {
+		if code, body := e.do("POST", fmt.Sprintf("/api/v1/definitions/%s%d/run", long, i), bobToken, ""); code != 403 {
+			t.Fatalf("refused call %d: %d %s", i, code, body)
+		}
+	}
+	recs := e.audit()
+	if len(recs) != refusedAuditBurst {
+		t.Errorf("%d refused calls left %d audit records, want the burst %d", 3*refusedAuditBurst, len(recs), refusedAuditBurst)
+	}
+	for _, r := range recs {
+		if len(r.DefinitionID) > auditIDMax+len("…") {
+			t.Fatalf("an audit record keeps a %d-byte definition id", len(r.DefinitionID))
+		}
+	}
+	// Allowed calls are never held back, and refusals resume with time.
+	if code, body := e.do("POST", "/api/v1/definitions/t.a/pause", aliceToken, ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	e.now = e.now.Add(time.Minute)
+	e.do("POST", "/api/v1/definitions/t.a/run", bobToken, "")
+	if got := len(e.audit()); got != refusedAuditBurst+2 {
+		t.Errorf("after a minute: %d audit records, want %d", got, refusedAuditBurst+2)
 	}
 }

@@ -127,6 +127,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	authLog *authLog
+	refused *refusalLimit
+	viewers viewerCounts
 	tokens  *tokens
 	waiting *waitingCache
 	mux     *http.ServeMux
@@ -147,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux()}
 	s.authLog = newAuthLog(s.log, cfg.Now)
+	s.refused = newRefusalLimit()
 	var err error
 	if s.tokens, err = newTokens(cfg.AdminToken, cfg.ReadToken, cfg.TokensFile, s.log, cfg.Now); err != nil {
 		return nil, fmt.Errorf("adminapi: %w", err)

@@ -3,7 +3,9 @@ package adminapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -129,6 +131,15 @@ func (t *tokens) current() []tokenEntry {
 	}
 	t.checkedAt = now
 	fi, err := os.Stat(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Taking the file away revokes its tokens: a revocation never
+		// waits for a restart.
+		if len(t.file) > 0 {
+			t.log.Error("adminapi: tokens file is gone: its tokens no longer work", "file", t.path)
+		}
+		t.file, t.mtime = nil, time.Time{}
+		return nil
+	}
 	if err != nil {
 		t.log.Error("adminapi: tokens file unreadable, keeping the last good tokens", "file", t.path, "error", err)
 		return t.file
@@ -138,11 +149,50 @@ func (t *tokens) current() []tokenEntry {
 	}
 	file, err := t.load()
 	if err != nil {
-		t.log.Error("adminapi: tokens file refused, keeping the last good tokens", "error", err)
+		t.file = t.stillListed(t.file)
+		t.log.Error("adminapi: tokens file refused: keeping the last good tokens it still lists, adding none", "error", err, "tokens", len(t.file))
 		t.mtime = fi.ModTime() // log once per change, not per request
 		return t.file
 	}
 	t.file, t.mtime = file, fi.ModTime()
 	t.log.Info("adminapi: tokens file re-read", "file", t.path, "tokens", len(file))
 	return t.file
+}
+
+// holds reports whether a token named p.Name with role p.Role is still
+// known: a dashboard session checks it, so a token taken out of the file
+// or given a lesser role ends its sessions (docs/run-control.md#sessions).
+func (t *tokens) holds(p Principal) bool {
+	for _, set := range [][]tokenEntry{t.static, t.current()} {
+		for _, e := range set {
+			if e.p.Name == p.Name && e.p.Role == p.Role {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stillListed keeps the entries of old that a valid line of the current
+// file still gives, with the same name and role: a refused re-read
+// applies removals and downgrades (a revocation must not wait for the
+// rest of the file to be right) but no additions.
+func (t *tokens) stillListed(old []tokenEntry) []tokenEntry {
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		return old
+	}
+	listed := map[[32]byte]Principal{}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if es, err := config.ParseTokens(t.path, strings.NewReader(line)); err == nil && len(es) == 1 {
+			listed[es[0].Hash] = Principal{Name: es[0].Name, Role: Role(es[0].Role)}
+		}
+	}
+	var out []tokenEntry
+	for _, e := range old {
+		if p, ok := listed[e.hash]; ok && p == e.p {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -36,6 +36,7 @@ type DevCmd struct {
 	Pools         []string `name:"pools" env:"ACTIVITY_WORKER_POOLS" default:"default" help:"Worker pools the dev worker serves (run_on), comma-separated: add the pools your definitions name, or their runs wait (docs/run-control.md#placement)." placeholder:"POOL,..."`
 	AdminToken    string   `name:"admin-token" env:"ACTIVITY_ADMIN_TOKEN" help:"Admin token (default: generated once and kept in the data dir)." placeholder:"TOKEN"`
 	ReadToken     string   `name:"read-token" env:"ACTIVITY_READ_TOKEN" help:"Read-only token." placeholder:"TOKEN"`
+	TokensFile    string   `name:"tokens-file" env:"ACTIVITY_TOKENS_FILE" help:"File of named tokens with roles (docs/run-control.md#who-did-what)." placeholder:"FILE"`
 	SyncInterval  int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Also sync every N seconds (0 = off)."`
 	LogLevel      string   `name:"log-level" env:"ACTIVITY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	StateHubURL   string   `name:"state-hub-url" env:"ACTIVITY_STATE_HUB_URL" help:"Base URL of the state hub, for state_hub.* context." placeholder:"URL"`
@@ -133,7 +134,7 @@ func (c *DevCmd) Run(env *Env) error {
 	}
 	opts := app.Options{
 		Roles: app.AllRoles, Engines: engines, Sync: sync, Logger: logger, TemporalLogLevel: slog.LevelWarn,
-		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken},
+		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken, TokensFile: c.TokensFile},
 		Secrets:               c.Secrets,
 		Containment:           c.Containment,
 		Alerting:              c.devAlerting(),

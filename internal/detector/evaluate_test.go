@@ -198,6 +198,9 @@ func TestMissedReasons(t *testing.T) {
 		{"overlap", func(w *world) {
 			w.running["a"] = []store.Run{{ID: "r0", DefinitionID: "a", Trigger: store.RunTriggerCron, Status: store.RunRunning, StartedAt: ptr(t0.Add(-time.Minute))}}
 		}, "overlap skipped: run r0 was still running"},
+		{"overlap with a backfill's run", func(w *world) {
+			w.running["a"] = []store.Run{{ID: "r0", DefinitionID: "a", Trigger: store.RunTriggerBackfill, Status: store.RunRunning, StartedAt: ptr(t0.Add(-time.Minute))}}
+		}, "overlap skipped: run r0 was still running"},
 		{"started, not recorded", func(w *world) {
 			w.states["a"].RecentActions = []schedule.RecentAction{{ScheduledAt: fire, TakenAt: fire.Add(time.Second), WorkflowID: "wf-1"}}
 		}, "Temporal started workflow wf-1 at 2026-12-05T10:01:01Z but it recorded no run: the worker is busy or cannot reach the store"},

@@ -252,20 +252,27 @@ func latest(t time.Time, ts ...time.Time) time.Time {
 	return t
 }
 
-// overlapping returns a cron run of the definition that was going at f:
-// one still running, or one of the pass's feed that ended after f. An
-// overrun that ended before the pass's feed began is not seen
+// overlapping returns a run the definition's schedule started (a cron
+// fire or a backfill's, which Temporal's overlap policy counts alike) that
+// was going at f: one still running, or one of the pass's feed that ended
+// after f. An overrun that ended before the pass's feed began is not seen
 // (docs/alerting.md#known-limits).
 func (w *world) overlapping(definitionID string, f time.Time) string {
 	for _, r := range w.running[definitionID] {
-		if r.Trigger == store.RunTriggerCron && r.StartedAt != nil && r.StartedAt.Before(f) {
+		if scheduleStarted(r) && r.StartedAt != nil && r.StartedAt.Before(f) {
 			return r.ID
 		}
 	}
 	for _, r := range w.finished[definitionID] {
-		if r.Trigger == store.RunTriggerCron && r.StartedAt != nil && r.StartedAt.Before(f) && r.FinishedAt != nil && r.FinishedAt.After(f) {
+		if scheduleStarted(r) && r.StartedAt != nil && r.StartedAt.Before(f) && r.FinishedAt != nil && r.FinishedAt.After(f) {
 			return r.ID
 		}
 	}
 	return ""
+}
+
+// scheduleStarted reports whether the definition's Temporal schedule
+// started r: its overlap policy skips a fire while such a run is going.
+func scheduleStarted(r store.Run) bool {
+	return r.Trigger == store.RunTriggerCron || r.Trigger == store.RunTriggerBackfill
 }

@@ -147,6 +147,10 @@ type StartRunInput struct {
 	Input         RunInput   `json:"input"`
 	ScheduledAt   *time.Time `json:"scheduled_at,omitempty"`
 	Attempt       int        `json:"attempt"`
+	// WorkflowStartedAt is when Temporal started the run's workflow (zero
+	// in histories from before it was sent): a fire that started on time
+	// and waited for a worker of its pool is not a backfill's.
+	WorkflowStartedAt time.Time `json:"workflow_started_at,omitzero"`
 }
 
 // StartRunResult is the definition as it is now, or why the run is skipped.
@@ -216,6 +220,13 @@ func (a *Activities) startRun(ctx context.Context, in StartRunInput) (*StartRunR
 	stored, recorded, err := a.recordRun(ctx, run)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !recorded && stored.Status.Terminal() && stored.WorkflowRunID == "" {
+		// No attempt began it (each records its workflow run): the API
+		// wrote it off when starting the workflow seemed to fail. Its
+		// command must not run under a record that says it did not.
+		res.Skip, res.SkipReason = true, "the run was ended before it began: "+cmp.Or(stored.Error, string(stored.Status))
+		return res, nil, nil
 	}
 	if recorded && res.Skip {
 		a.logOutcome(stored, "")
@@ -293,10 +304,21 @@ const backfillAfter = time.Minute
 // marks both kinds of fire alike; what tells them apart is a fire time
 // well in the past that lies in a backfill an operator asked for.
 func (a *Activities) detectBackfill(ctx context.Context, in *StartRunInput, now time.Time) error {
-	if in.Input.Trigger != store.RunTriggerCron || in.ScheduledAt == nil || now.Sub(*in.ScheduledAt) <= backfillAfter {
+	if in.Input.Trigger != store.RunTriggerCron || in.ScheduledAt == nil {
 		return nil
 	}
-	_, err := a.cfg.Store.FindBackfill(ctx, in.Input.DefinitionID, *in.ScheduledAt, now)
+	// Lateness is the workflow's start, not the run's begin: a worker of
+	// the pool may take an on-time fire hours later, after an operator
+	// backfilled the same window. A backfill asked for up to backfillAfter
+	// after that start still counts, for the clocks of different hosts.
+	late, askedBy := now.Sub(*in.ScheduledAt), now
+	if !in.WorkflowStartedAt.IsZero() {
+		late, askedBy = in.WorkflowStartedAt.Sub(*in.ScheduledAt), in.WorkflowStartedAt.Add(backfillAfter)
+	}
+	if late <= backfillAfter {
+		return nil
+	}
+	_, err := a.cfg.Store.FindBackfill(ctx, in.Input.DefinitionID, *in.ScheduledAt, askedBy)
 	switch {
 	case err == nil:
 		in.Input.Trigger = store.RunTriggerBackfill

@@ -532,6 +532,7 @@ func beginLean(ctx workflow.Context, in RunInput, info *workflow.Info, runID str
 		StartRunInput: StartRunInput{
 			RunID: runID, WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
 			Input: in, ScheduledAt: scheduledAt, Attempt: int(info.Attempt),
+			WorkflowStartedAt: info.WorkflowStartTime.UTC(),
 		},
 		Now: workflow.Now(ctx),
 	}).Get(ctx, &begin)

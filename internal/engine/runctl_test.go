@@ -149,6 +149,37 @@ func TestPendingRecordIsAdopted(t *testing.T) {
 	}
 }
 
+// TestWrittenOffRunDoesNotRun: the API marks its pending record failed
+// when starting the workflow seemed to fail; if the workflow did start
+// after all, the run is skipped, its command never runs, and the record
+// keeps saying why.
+func TestWrittenOffRunDoesNotRun(t *testing.T) {
+	h := newHarness(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	h.put(cronShell("t.off", "instruction: {kind: shell, cmd: 'touch "+marker+"'}\n"))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	off, err := h.store.CreateRun(ctx, store.Run{ID: NewRunID(), DefinitionID: "t.off", Trigger: store.RunTriggerManual,
+		Status: store.RunPending, Pool: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.Status, off.FinishedAt, off.Error = store.RunFailed, &now, "the workflow did not start: context canceled"
+	if _, err := h.store.UpdateRun(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	out, _, run := h.run(RunInput{RunID: off.ID, DefinitionID: "t.off", Trigger: store.RunTriggerManual})
+	if out == nil || out.Status != store.RunSkipped {
+		t.Errorf("workflow outcome %+v, want skipped", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command of a run written off before it began ran")
+	}
+	if run.Status != store.RunFailed || run.Error != off.Error {
+		t.Errorf("record %s %q, want the API's failed record kept", run.Status, run.Error)
+	}
+}
+
 // TestBackfillFireRecorded: a cron run that starts long after its fire
 // time, inside a backfill an operator asked for, is recorded as trigger
 // backfill with that fire time; a late fire outside any backfill stays
@@ -163,13 +194,19 @@ func TestBackfillFireRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		fire time.Time
-		want store.RunTrigger
+		fire    time.Time
+		started time.Time // the workflow's start; zero in older histories
+		want    store.RunTrigger
 	}{
-		{now.Add(-2 * time.Hour), store.RunTriggerBackfill},
-		{now.Add(-30 * time.Minute), store.RunTriggerCron},
+		{now.Add(-2 * time.Hour), time.Time{}, store.RunTriggerBackfill},
+		{now.Add(-30 * time.Minute), time.Time{}, store.RunTriggerCron},
+		{now.Add(-2 * time.Hour), now, store.RunTriggerBackfill},
+		// Started on time, begun now that a worker of its pool is back:
+		// the cron's fire, though a backfill of its window came first.
+		{now.Add(-2 * time.Hour), now.Add(-2*time.Hour + time.Second), store.RunTriggerCron},
 	} {
-		in := StartRunInput{RunID: NewRunID(), WorkflowID: "w", Input: RunInput{DefinitionID: "t.bf", Trigger: store.RunTriggerCron}, ScheduledAt: &c.fire, Attempt: 1}
+		in := StartRunInput{RunID: NewRunID(), WorkflowID: "w", Input: RunInput{DefinitionID: "t.bf", Trigger: store.RunTriggerCron}, ScheduledAt: &c.fire, Attempt: 1,
+			WorkflowStartedAt: c.started}
 		res, err := h.acts.StartRun(ctx, in)
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +216,7 @@ func TestBackfillFireRecorded(t *testing.T) {
 			t.Fatal(err)
 		}
 		if run.Trigger != c.want || run.ScheduledAt == nil || !run.ScheduledAt.Equal(c.fire.Truncate(time.Microsecond)) {
-			t.Errorf("fire %s: recorded %s at %v, want %s", c.fire, run.Trigger, run.ScheduledAt, c.want)
+			t.Errorf("fire %s, workflow started %s: recorded %s at %v, want %s", c.fire, c.started, run.Trigger, run.ScheduledAt, c.want)
 		}
 		if c.want == store.RunTriggerBackfill && res.Trigger != store.RunTriggerBackfill {
 			t.Errorf("fire %s: the workflow is not told the trigger: %+v", c.fire, res)

@@ -23,6 +23,10 @@ import (
 // deployment whose stream captures `>` must leave this prefix out.
 const SubjectPrefix = "activity_output"
 
+// replyPrefix is the only reply subject a worker answers a watch on:
+// nats.go's inboxes (docs/run-control.md#live-output).
+const replyPrefix = "_INBOX."
+
 // Defaults.
 const (
 	// LeaseDefault is how long one watch request keeps a worker

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,12 @@ func (o *output) run() {
 // onWatch answers a watch request: it starts or extends the lease and,
 // when asked, sends the backlog up to where live chunks continue.
 func (o *output) onWatch(m *nats.Msg) {
+	// Answer only on a reply inbox, as nats.go's Request makes: a reply
+	// subject is the requester's choice, and one in the events stream's
+	// subjects (org.>) would have the worker write output into JetStream.
+	if !strings.HasPrefix(m.Reply, replyPrefix) {
+		return
+	}
 	var req watchRequest
 	_ = json.Unmarshal(m.Data, &req) // anything else is a renewal
 	o.pmu.Lock()

@@ -334,3 +334,36 @@ func openPostgresAt(t testing.TB, url string, now func() time.Time) store.Store 
 	}
 	return st
 }
+
+// TestRevokedTokenEndsSession: taking a token out of the tokens file ends
+// the dashboard sessions made with it, reads and actions alike; it no
+// longer acts as its name until its holder signs in again, which fails.
+func TestRevokedTokenEndsSession(t *testing.T) {
+	t.Parallel()
+	path := tokensFile(t)
+	e := newEnvTokens(t, adminToken, readToken, path, Config{})
+	b := e.browser()
+	b.login(operateToken)
+	if b.status != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", b.status, b.body)
+	}
+	b.get("/ui/runs")
+	b.expect(http.StatusOK, `<span id="who">olive</span>`)
+	csrf := b.csrf()
+
+	if err := os.WriteFile(path, []byte("# olive left\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour) // a new mtime, whatever the file system's resolution
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(time.Minute) // past the tokens file's recheck
+
+	b.post("/ui/definitions/t.none/pause", url.Values{"csrf": {csrf}})
+	b.expect(http.StatusUnauthorized, "sign in again")
+	b.get("/ui/runs")
+	if b.status != http.StatusSeeOther || !strings.HasPrefix(b.loc, "/ui/login") {
+		t.Errorf("a revoked token's session still reads: %d %q", b.status, b.loc)
+	}
+}

@@ -222,6 +222,15 @@ func (u *UI) guard(need adminapi.Role, post bool, h handler) http.Handler {
 			u.fail(w, r, nil, fmt.Errorf("reading your session: %w", err))
 			return
 		}
+		if s != nil && !u.cfg.API.StillValid(s.principal()) {
+			// Its token was taken out of the tokens file or its role
+			// changed: the session ends with it.
+			if err := u.sessions.drop(r.Context(), s.id); err != nil {
+				u.fail(w, r, nil, err)
+				return
+			}
+			s = nil
+		}
 		if s == nil {
 			if post {
 				u.errorPage(w, r, nil, http.StatusUnauthorized, "your session has ended: sign in again")
