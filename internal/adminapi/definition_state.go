@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -88,7 +89,7 @@ func stateOf(def store.Definition, op *store.OperatorPause, info *ScheduleInfo, 
 	var st DefinitionState
 	switch {
 	case op != nil && op.ActiveAt(now):
-		st = DefinitionState{State: statePaused, PausedBy: "operator", Note: op.Note, Until: op.Until}
+		st = DefinitionState{State: statePaused, PausedBy: cmp.Or(op.By, "operator"), Note: op.Note, Until: op.Until}
 	case !def.Enabled:
 		st = DefinitionState{State: statePaused, PausedBy: "sync", Note: "disabled in its file"}
 	default:

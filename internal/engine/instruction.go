@@ -72,6 +72,8 @@ func (a *Activities) RunInstruction(ctx context.Context, in InstructionInput) (*
 		return nil, err
 	}
 	info := activity.GetInfo(ctx)
+	ctx, stopSteady := steadyContext(ctx, a.log, a.runStopped(in.RunID))
+	defer stopSteady()
 	sec := newSecrets(a.cfg.Secrets)
 	res := &InstructionResult{Attempt: int(info.Attempt), StartedAt: time.Now().UTC()}
 	// The instruction's own timeout ends the attempt a little before
@@ -416,4 +418,14 @@ func (a *Activities) runPublish(ctx context.Context, sec *secrets, def *definiti
 	}
 	res.Stdout = fmt.Sprintf("published %d bytes to %s", len(b), def.Instruction.Subject)
 	return nil
+}
+
+// runStopped says whether a run was asked to cancel or has ended, from the
+// store: what a command asks once its heartbeats could not reach Temporal
+// (steadyContext).
+func (a *Activities) runStopped(runID string) func(context.Context) bool {
+	return func(ctx context.Context) bool {
+		r, err := a.cfg.Store.GetRun(ctx, runID)
+		return err == nil && (r.CanceledBy != "" || r.Status.Terminal())
+	}
 }

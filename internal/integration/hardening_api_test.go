@@ -102,14 +102,14 @@ func TestPauseNoteAndDefinitionsState(t *testing.T) {
 	for _, d := range list.Definitions {
 		states[d.ID] = d.ScheduleState
 	}
-	if s := states["it.job"]; s.State != "paused" || s.PausedBy != "operator" || s.Note != "hub migration" || list.ScheduleError != "" {
+	if s := states["it.job"]; s.State != "paused" || s.PausedBy != "admin" || s.Note != "hub migration" || list.ScheduleError != "" {
 		t.Errorf("it.job in the list: %+v (%s)", s, list.ScheduleError)
 	}
 	if s := states["it.ev"]; s.State != "listening" {
 		t.Errorf("it.ev in the list: %+v", s)
 	}
 	code, out, errOut := in.runCLI("definitions", "list")
-	if code != cli.ExitOK || !strings.Contains(out, "paused by operator: hub migration") || !strings.Contains(out, "listening") {
+	if code != cli.ExitOK || !strings.Contains(out, "paused by admin: hub migration") || !strings.Contains(out, "listening") {
 		t.Errorf("definitions list: %d\n%s%s", code, out, errOut)
 	}
 }

@@ -32,7 +32,7 @@ func TestPauseByRecordsWho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Paused || st.PausedBy != PausedByOperator || st.Note != note {
+	if !st.Paused || st.PausedBy != ByAutoPause || st.Note != note {
 		t.Errorf("auto.job after sync: %+v", st)
 	}
 }

@@ -278,7 +278,7 @@ func (st *State) setPause(paused bool, note string, op *store.OperatorPause, now
 	active := op != nil && op.ActiveAt(now)
 	switch {
 	case active:
-		st.PausedBy, st.Note, st.Until = PausedByOperator, op.Note, op.Until
+		st.PausedBy, st.Note, st.Until = cmp.Or(op.By, PausedByOperator), op.Note, op.Until
 		if st.Exists && !paused {
 			st.Pending = "the operator pause is recorded but Temporal's schedule is not paused: the next sync pauses it"
 		}
