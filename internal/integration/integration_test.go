@@ -498,7 +498,7 @@ func TestManualRunAndOperatorPause(t *testing.T) {
 		} `json:"schedule"`
 	}
 	in.call("GET", "/api/v1/definitions/it.job", "", &detail)
-	if !detail.Schedule.Paused || detail.Schedule.PausedBy != "operator" || detail.Schedule.Note != "disk migration" {
+	if !detail.Schedule.Paused || detail.Schedule.PausedBy != "admin" || detail.Schedule.Note != "disk migration" {
 		t.Errorf("detail: %+v", detail.Schedule)
 	}
 	// /metrics carries the schedule's Temporal counts.
