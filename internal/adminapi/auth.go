@@ -81,17 +81,6 @@ func (s *Server) CheckToken(got string, needAdmin bool) error {
 	return nil
 }
 
-// Authenticate checks a token as CheckToken does and, when it is refused,
-// counts the failure in /metrics (by surface, "api" or "ui", and reason)
-// and logs it, rate-limited.
-func (s *Server) Authenticate(r *http.Request, surface, token string, needAdmin bool) error {
-	err := s.CheckToken(token, needAdmin)
-	if err != nil {
-		s.authFailed(r, surface, err)
-	}
-	return err
-}
-
 func (s *Server) authFailed(r *http.Request, surface string, err error) {
 	reason := authReason(err)
 	s.cfg.Metrics.authFailed(surface, reason)

@@ -258,7 +258,7 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
-	// reason is why a token was refused (see Authenticate).
+	// reason is why a token was refused (see authFailed).
 	reason string
 }
 

@@ -155,6 +155,11 @@ func printBackfillPlan(w io.Writer, p *adminapi.BackfillPlan) {
 		tw.Flush()
 	}
 	n := len(p.Fires)
+	if n > 1 && p.Overlap == "skip" {
+		// Temporal fires a backfill's times at once: under skip all but
+		// the first are dropped while it runs, and leave no run.
+		fmt.Fprintln(w, "overlap skip: a fire that comes while the previous run is still going is dropped by Temporal and leaves no run; to run every fire of a job that takes a while, use --overlap buffer_all")
+	}
 	switch {
 	case n == 0:
 		fmt.Fprintln(w, "no fires in the window: nothing to run")

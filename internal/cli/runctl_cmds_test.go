@@ -213,6 +213,9 @@ func TestBackfill(t *testing.T) {
 		!strings.HasSuffix(out, "\n8 fires would run; run again without --dry-run to start them\n") {
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
 	}
+	if !strings.Contains(out, "\noverlap skip: a fire that comes while the previous run is still going is dropped by Temporal") {
+		t.Errorf("a skip backfill does not say its fires may be dropped:\n%s", out)
+	}
 	if n := len(a.backfiller.called()); n != 0 {
 		t.Fatalf("a dry run reached Temporal %d times", n)
 	}
@@ -220,6 +223,9 @@ func TestBackfill(t *testing.T) {
 	code, out, errOut = a.as(t, a.alice, "backfill", "team.sweep", "--from", "2026-12-01 09:00", "--to", "2026-12-01 11:00", "--overlap", "buffer_all", "--note", "hub outage")
 	if code != ExitOK || !strings.HasSuffix(out, "\n8 fires sent to Temporal; their runs record trigger backfill: activity-core runs list --definition team.sweep\n") {
 		t.Fatalf("backfill: exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "overlap skip:") {
+		t.Errorf("a buffer_all backfill warns about skip:\n%s", out)
 	}
 	calls := a.backfiller.called()
 	want := backfillCall{"team.sweep", time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), "buffer_all"}
