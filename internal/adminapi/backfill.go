@@ -41,7 +41,7 @@ func (s *Server) BackfillDefinition(ctx context.Context, id string, req Backfill
 	if err := checkNote(req.Note); err != nil {
 		return nil, err
 	}
-	req.Overlap = cmp.Or(req.Overlap, OverlapSkip)
+	req.Overlap = cmp.Or(req.Overlap, OverlapBufferAll)
 	plan, err = s.planBackfill(ctx, id, req)
 	if err != nil || req.DryRun {
 		return plan, err
@@ -61,7 +61,7 @@ func (s *Server) BackfillDefinition(ctx context.Context, id string, req Backfill
 }
 
 func backfillDetail(req BackfillRequest, plan *BackfillPlan) map[string]any {
-	d := map[string]any{"from": req.From, "to": req.To, "overlap": cmp.Or(req.Overlap, OverlapSkip), "dry_run": req.DryRun}
+	d := map[string]any{"from": req.From, "to": req.To, "overlap": cmp.Or(req.Overlap, OverlapBufferAll), "dry_run": req.DryRun}
 	if plan != nil {
 		d["fires"] = len(plan.Fires)
 	}

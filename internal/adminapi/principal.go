@@ -75,7 +75,8 @@ type BackfillRequest struct {
 	// From and To bound the window [From, To).
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
-	// Overlap is skip, buffer_all or allow_all (default skip).
+	// Overlap is skip, buffer_all or allow_all (default buffer_all: a
+	// backfill is asked for to run every fire of the window).
 	Overlap string `json:"overlap,omitempty"`
 	DryRun  bool   `json:"dry_run,omitempty"`
 	Note    string `json:"note,omitempty"`

@@ -477,7 +477,7 @@ func TestBackfillEndpoint(t *testing.T) {
 	code, body := e.do("POST", "/api/v1/definitions/t.a/backfill", aliceToken, `{`+win+`,"dry_run":true}`)
 	var plan BackfillPlan
 	if code != 200 || json.Unmarshal(body, &plan) != nil || len(plan.Fires) != 8 || plan.Started || plan.Timezone != "Europe/Berlin" ||
-		plan.Fires[0].Local != "2026-05-01T02:00:00+02:00" || plan.Overlap != "skip" {
+		plan.Fires[0].Local != "2026-05-01T02:00:00+02:00" || plan.Overlap != "buffer_all" {
 		t.Fatalf("dry run: %d %s", code, body)
 	}
 	if len(e.backfill.got) != 0 {

@@ -21,7 +21,7 @@ type BackfillCmd struct {
 	ID      string `arg:"" help:"Definition id (a cron definition)."`
 	From    string `required:"" help:"Start of the window, included: RFC 3339, or 'YYYY-MM-DD HH:MM' in the definition's zone." placeholder:"TIME"`
 	To      string `required:"" help:"End of the window, excluded, not in the future: RFC 3339, or 'YYYY-MM-DD HH:MM' in the definition's zone." placeholder:"TIME"`
-	Overlap string `enum:"skip,buffer_all,allow_all" default:"skip" help:"When a fire finds the previous run still going: skip it, buffer_all (run them one after another) or allow_all (run them side by side)."`
+	Overlap string `enum:"skip,buffer_all,allow_all" default:"buffer_all" help:"When a fire finds the previous run still going: skip it, buffer_all (run them one after another) or allow_all (run them side by side)."`
 	DryRun  bool   `name:"dry-run" help:"List the fires that would run, start nothing."`
 	Note    string `help:"Why (kept in the audit)."`
 }

@@ -230,7 +230,7 @@ func (u *UI) definitionData(r *http.Request) (*definitionData, error) {
 		d.Pool = spec.Pool()
 		d.Inputs = inputFields(spec.Inputs)
 		if spec.Trigger.Type == string(store.TriggerCron) {
-			d.Backfill = &backfillForm{Overlap: "skip", Overlaps: backfillOverlaps}
+			d.Backfill = &backfillForm{Overlap: "buffer_all", Overlaps: backfillOverlaps}
 		}
 	}
 	var op *store.OperatorPause
