@@ -234,7 +234,26 @@ func (s *Server) CancelRun(ctx context.Context, runID, note string) (run store.R
 		return store.Run{}, err
 	}
 	if fresh, err := s.cfg.Store.GetRun(ctx, runID); err == nil {
-		run = fresh
+		run = s.endPending(ctx, fresh)
 	}
 	return run, nil
+}
+
+// endPending records a canceled run that no worker has begun as canceled
+// at once, so a run waiting on a pool nobody serves does not wait forever
+// (docs/run-control.md#cancel). A worker that takes its workflow later
+// finds the record ended and runs nothing.
+func (s *Server) endPending(ctx context.Context, run store.Run) store.Run {
+	if run.Status != store.RunPending {
+		return run
+	}
+	now := s.cfg.Now().UTC()
+	run.Status, run.FinishedAt = store.RunCanceled, &now
+	run.Error = "canceled before a worker began it"
+	ended, err := s.cfg.Store.UpdateRun(ctx, run)
+	if err != nil {
+		s.log.Warn("adminapi: recording a pending run canceled failed; the first worker to take it records it", "run_id", run.ID, "error", err)
+		return run
+	}
+	return ended
 }

@@ -120,15 +120,15 @@ func TestRunsCancel(t *testing.T) {
 		t.Errorf("read token: exit %d %s%s", code, out, errOut)
 	}
 	code, out, errOut = a.as(t, a.alice, "runs", "cancel", id, "--note", "wrong\nbranch")
-	if code != ExitOK || !strings.Contains(out, "cancel requested for run "+id+" of team.sweep (it was pending) by alice\n") {
+	if code != ExitOK || !strings.Contains(out, "run "+id+" of team.sweep canceled by alice before a worker began it\n") {
 		t.Fatalf("cancel: exit %d\n%s%s", code, out, errOut)
 	}
 	if len(a.canceler.canceled) != 1 || a.canceler.canceled[0] != id {
 		t.Errorf("Temporal was asked to cancel %v", a.canceler.canceled)
 	}
 	_, out, _ = a.as(t, a.read, "runs", "show", id)
-	if !strings.Contains(out, "cancel:   cancel requested by alice: wrong branch\n") {
-		t.Errorf("runs show before the workflow ended:\n%s", out)
+	if !strings.Contains(out, "cancel:   canceled by alice: wrong branch\n") || !strings.Contains(out, "status:   canceled\n") {
+		t.Errorf("runs show of a pending run canceled before any worker began it:\n%s", out)
 	}
 
 	// The workflow ends: the engine records the run canceled.

@@ -464,6 +464,10 @@ func (c *RunsCancelCmd) Run(env *Env) error {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return fmt.Errorf("unexpected answer: %v", err)
 	}
+	if r.Status == store.RunCanceled {
+		fmt.Fprintf(env.Stdout, "run %s of %s canceled by %s before a worker began it\n", c.ID, r.DefinitionID, r.CanceledBy)
+		return nil
+	}
 	fmt.Fprintf(env.Stdout, "cancel requested for run %s of %s (it was %s)", c.ID, r.DefinitionID, r.Status)
 	if r.CanceledBy != "" {
 		fmt.Fprintf(env.Stdout, " by %s", r.CanceledBy)
