@@ -222,38 +222,13 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 
 	if has(RoleWorker) {
-		sh, err := startContainer(ctx, o.Containment, log)
-		if err != nil {
-			return err
-		}
-		defer sh.Close()
-		ecfg := engine.Config{
-			Store: st, Temporal: tc, TaskQueue: o.Engines.TaskQueue, StateHubURL: o.Engines.StateHubURL,
-			LifecyclePrefix: o.Engines.LifecyclePrefix, Logger: log, OnRunFinished: metrics.RunFinished,
-			ShellGrace: o.ShellGrace, Shell: sh, Secrets: secrets,
-		}
-		if pub != nil { // a nil *Publisher in the interface would not be nil
-			ecfg.Publisher = pub
-		}
-		ecfg.Output = sink
-		acts, err := engine.NewActivities(ecfg)
-		if err != nil {
-			return err
-		}
-		// One Temporal worker per pool, each on its pool's task queue, all
-		// with the same workflows and activities (docs/run-control.md#placement).
-		for _, pool := range workerPools {
-			q := engine.TaskQueueFor(o.Engines.TaskQueue, pool)
-			w := worker.New(tc, q, engine.WorkerOptions(worker.Options{}))
-			engine.Register(w, acts)
-			wg.Go(func() { runWorker(runCtx, w, log.With("pool", pool, "task_queue", q)) })
-		}
-		// Worker startup sync: best-effort, never blocks task processing.
-		wg.Go(func() {
-			opts := syncer.DefaultOptions()
-			opts.EventTypes = o.StartupSyncEventTypes
-			backgroundSync(runCtx, sy, opts, metrics, log, "worker startup")
+		closeShell, err := startWorkers(ctx, runCtx, &wg, o, workerParts{
+			store: st, temporal: tc, sync: sy, pub: pub, sink: sink, secrets: secrets, metrics: metrics, pools: workerPools, log: log,
 		})
+		if err != nil {
+			return err
+		}
+		defer closeShell()
 	}
 	if has(RoleDetector) {
 		det, err := newDetector(o, detectorParts{store: st, temporal: tc, proj: proj, nats: nc, secrets: secrets, metrics: metrics, log: log})
