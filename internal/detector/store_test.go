@@ -177,7 +177,7 @@ func TestAutoPause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !state.Paused || state.PausedBy != schedule.PausedByOperator || !strings.Contains(state.Note, "last run flaky-3") {
+	if !state.Paused || state.PausedBy != schedule.ByAutoPause || !strings.Contains(state.Note, "last run flaky-3") {
 		t.Errorf("after a sync: %+v", state)
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 // Who paused a schedule, in State.PausedBy.
 const (
-	PausedByOperator = "operator" // through Pause (the API)
+	PausedByOperator = "operator" // through Pause with no name; a pause through the API carries the token's name
 	PausedBySync     = "sync"     // its definition is disabled
 	PausedByExternal = "external" // by hand, in the Temporal UI or CLI
 )
