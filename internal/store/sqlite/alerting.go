@@ -133,14 +133,11 @@ func (s *Store) AppendTimeline(ctx context.Context, es ...store.TimelineEntry) e
 		return nil
 	}
 	now := contract.Time(s.now())
-	in := make([]store.TimelineEntry, len(es))
-	for i, e := range es {
-		var err error
-		if in[i], err = contract.PrepareTimelineEntry(e, now); err != nil {
-			return fmt.Errorf("appending to the timeline: %w", err)
-		}
+	in, err := contract.PrepareAll(es, now, contract.PrepareTimelineEntry)
+	if err != nil {
+		return fmt.Errorf("appending to the timeline: %w", err)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		var st stmts
 		defer st.close()
 		for _, e := range in {
@@ -216,15 +213,12 @@ func (s *Store) EnqueueNotifications(ctx context.Context, ns ...store.Notificati
 		return 0, nil
 	}
 	now := contract.Time(s.now())
-	in := make([]store.Notification, len(ns))
-	for i, n := range ns {
-		var err error
-		if in[i], err = contract.PrepareNotification(n, now); err != nil {
-			return 0, fmt.Errorf("enqueueing notifications: %w", err)
-		}
+	in, err := contract.PrepareAll(ns, now, contract.PrepareNotification)
+	if err != nil {
+		return 0, fmt.Errorf("enqueueing notifications: %w", err)
 	}
 	added := 0
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		added = 0
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO notifications (`+notificationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -43,14 +43,11 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 		return nil
 	}
 	now := contract.Time(s.now())
-	in := make([]store.AuditRecord, len(recs))
-	for i, a := range recs {
-		var err error
-		if in[i], err = contract.PrepareAudit(a, now); err != nil {
-			return fmt.Errorf("appending to the audit: %w", err)
-		}
+	in, err := contract.PrepareAll(recs, now, contract.PrepareAudit)
+	if err != nil {
+		return fmt.Errorf("appending to the audit: %w", err)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		var st stmts
 		defer st.close()
 		for _, a := range in {

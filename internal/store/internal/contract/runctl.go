@@ -138,3 +138,16 @@ func PrepareCancel(runID, by, note string) (string, string, error) {
 	}
 	return by, Text(note), nil
 }
+
+// PrepareAll prepares a batch with prep at one now, stopping at the first
+// bad item: a batch is written whole or not at all.
+func PrepareAll[T any](xs []T, now time.Time, prep func(T, time.Time) (T, error)) ([]T, error) {
+	out := make([]T, len(xs))
+	for i, x := range xs {
+		var err error
+		if out[i], err = prep(x, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
