@@ -140,11 +140,13 @@ func (w streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// finish is the attempt's done: the last chunks, the end, and no more
-// watch answers.
+// finish is the attempt's done: the last chunks, the end, and then no
+// more watch answers. Watches are answered until the end is published: a
+// viewer renewing its lease in between would otherwise find no worker,
+// give the attempt up as lost and miss its last chunks.
 func (o *output) finish() {
 	o.once.Do(func() {
-		_ = o.sub.Unsubscribe()
+		defer func() { _ = o.sub.Unsubscribe() }()
 		close(o.finished)
 		t := time.NewTimer(o.sink.cfg.FlushWait)
 		defer t.Stop()
