@@ -112,10 +112,14 @@ type Config struct {
 	Canceler   Canceler
 	Backfiller Backfiller
 	Pools      Pools
-	Ready      []Check
-	Metrics    *Metrics
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// GitHooks answers POST /hooks/git/{source}, the push webhooks of
+	// git sources (docs/git-sources.md#webhooks); it checks their
+	// signatures itself. Nil answers 404.
+	GitHooks http.Handler
+	Ready    []Check
+	Metrics  *Metrics
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// UI, when set, builds the web dashboard served under /ui/. It is
 	// given the server so that the dashboard's actions go through the
 	// same checks as the API's (Sync, RunDefinition, PauseDefinition, …).
@@ -192,6 +196,7 @@ func (s *Server) table() []route {
 		{"GET", "/readyz", open, "", s.readyz},
 		{"GET", "/api/openapi.json", open, "", s.openapi},
 		{"POST", "/admin/sync", RoleAdmin, store.AuditSync, s.postSync},
+		{"POST", "/hooks/git/{source}", open, "", s.gitHook},
 		{"GET", "/admin/sync/status", RoleAdmin, "", s.syncStatus},
 		{"GET", "/api/v1/definitions", RoleRead, "", s.listDefinitions},
 		{"GET", "/api/v1/definitions/{id}", RoleRead, "", s.getDefinition},

@@ -85,6 +85,9 @@ type root struct {
 	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of the definition format (for editors)." group:"Author"`
 	Test     TestCmd     `cmd:"" help:"Simulate definitions offline against events, fixtures and times; exit 1 on a failed expectation." group:"Author"`
 	Import   ImportCmd   `cmd:"" help:"Convert a crontab file or systemd timer into definitions." group:"Author"`
+	Plan     PlanCmd     `cmd:"" help:"Preview what a change to definitions does (diff, fire times, collisions, overlap risk) for a pull request." group:"Author"`
+
+	Cutover CutoverCmd `cmd:"" help:"Prove a migration: compare the legacy job's runs with a definition's fires." group:"Operate"`
 
 	Migrate MigrateCmd `cmd:"" help:"Apply database migrations (also done at every start)." group:"Maintain"`
 	Version VersionCmd `cmd:"" help:"Print the version." group:"Maintain"`

@@ -63,10 +63,14 @@ type Engines struct {
 
 // Sync holds the sync settings.
 type Sync struct {
-	DefinitionPaths     []string `name:"definitions" env:"ACTIVITY_DEFINITION_PATHS" help:"Definition directories (repeat the flag, or comma-separate in the variable)." placeholder:"DIR"`
-	SyncIntervalSeconds int      `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Sync in the background every N seconds (0 = only on request and at worker start)."`
-	SchedulePrefix      string   `name:"schedule-prefix" env:"ACTIVITY_SCHEDULE_PREFIX" default:"activity-core:" help:"Prefix of the Temporal schedules activity-core manages."`
-	SyncMaxErrors       int      `name:"sync-max-errors" env:"ACTIVITY_SYNC_MAX_ERRORS" default:"50" help:"Most errors a sync result lists; the rest are counted."`
+	DefinitionPaths []string `name:"definitions" env:"ACTIVITY_DEFINITIONS,ACTIVITY_DEFINITION_PATHS" help:"Definition sources: folders and git remotes ([NAME=]DIR or [NAME=]git+https://host/org/repo.git//path?ref=main), repeat the flag or comma-separate in the variable (docs/git-sources.md)." placeholder:"SOURCE"`
+	// DataDir holds what activity-core fetches (git sources); empty is
+	// $STATE_DIRECTORY (systemd) or ~/.local/state/activity-core
+	// (docs/git-sources.md#where-fetches-go).
+	DataDir             string `name:"data-dir" env:"ACTIVITY_DATA_DIR" help:"Folder for fetched git sources (default: $STATE_DIRECTORY, else ~/.local/state/activity-core)." placeholder:"DIR"`
+	SyncIntervalSeconds int    `name:"sync-interval" env:"ACTIVITY_SYNC_INTERVAL_SECONDS" default:"0" help:"Sync in the background every N seconds (0 = only on request and at worker start)."`
+	SchedulePrefix      string `name:"schedule-prefix" env:"ACTIVITY_SCHEDULE_PREFIX" default:"activity-core:" help:"Prefix of the Temporal schedules activity-core manages."`
+	SyncMaxErrors       int    `name:"sync-max-errors" env:"ACTIVITY_SYNC_MAX_ERRORS" default:"50" help:"Most errors a sync result lists; the rest are counted."`
 	// AlertDefaults names the deployment-wide alerting defaults file
 	// (docs/definitions.md#alerting-defaults).
 	AlertDefaults string `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"File of deployment-wide alerting defaults (expect, notify, pause_after_failures) for every definition; folders' _defaults.yaml and definitions override it field by field. Read at every sync." placeholder:"FILE"`

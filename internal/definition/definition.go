@@ -100,6 +100,11 @@ type Definition struct {
 	// Inputs are the typed parameters runs take, in file order
 	// (docs/definitions.md#inputs).
 	Inputs []InputDecl `json:"inputs,omitempty"`
+	// Mode is ModeActive (left out of the canonical form, so definitions
+	// without it keep their hash) or ModeShadow: fire, gather context and
+	// evaluate, then record what would have run and run nothing
+	// (docs/cutover.md#shadow-runs).
+	Mode string `json:"mode,omitempty"`
 
 	// Source is where the definition was read from; not part of the
 	// canonical form (moving a file is not a change of behaviour).
@@ -116,6 +121,15 @@ type Definition struct {
 	// defaults in at load time.
 	own *alerting
 }
+
+// Modes of a definition.
+const (
+	ModeActive = "active"
+	ModeShadow = "shadow"
+)
+
+// Shadow reports whether the definition is in shadow mode.
+func (d *Definition) Shadow() bool { return d.Mode == ModeShadow }
 
 // Source locates a definition or event type on disk.
 type Source struct {

@@ -56,6 +56,9 @@ type Definition struct {
 	// RemovedAt is set when the definition's file disappeared (a
 	// tombstone); the row is kept for the history of its runs.
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
+	// Origin is where the current version came from (source, commit,
+	// author, path); nil for versions stored before it was recorded.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Removed reports whether the definition is tombstoned.
@@ -69,6 +72,8 @@ type DefinitionVersion struct {
 	ContentHash  string          `json:"content_hash"`
 	Spec         json.RawMessage `json:"spec"`
 	CreatedAt    time.Time       `json:"created_at"`
+	// Origin is where this version was first read from.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // DefinitionFilter selects definitions. The zero value selects every live

@@ -22,12 +22,16 @@ const (
 	// RunMissed is a fire the schedule should have made that left no run
 	// within its grace (docs/alerting.md#missed-fires); SkipReason says why.
 	RunMissed RunStatus = "missed"
+	// RunShadow is a fire of a definition in shadow mode whose rule said
+	// run: it records what would have run (ShadowPlan) and executed
+	// nothing (docs/cutover.md#shadow-runs).
+	RunShadow RunStatus = "shadow"
 )
 
 // Valid reports whether s is a known status.
 func (s RunStatus) Valid() bool {
 	switch s {
-	case RunPending, RunRunning, RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled, RunMissed:
+	case RunPending, RunRunning, RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled, RunMissed, RunShadow:
 		return true
 	}
 	return false
@@ -37,7 +41,7 @@ func (s RunStatus) Valid() bool {
 // of a terminal status, so a late retry cannot undo a finished run.
 func (s RunStatus) Terminal() bool {
 	switch s {
-	case RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled, RunMissed:
+	case RunSucceeded, RunFailed, RunSkipped, RunTimedOut, RunCanceled, RunMissed, RunShadow:
 		return true
 	}
 	return false
@@ -148,6 +152,9 @@ type Run struct {
 	// (RequestRunCancel); UpdateRun keeps them when given empty.
 	CanceledBy string `json:"canceled_by,omitempty"`
 	CancelNote string `json:"cancel_note,omitempty"`
+	// ShadowPlan is what a shadow run would have run (ShadowPlan as JSON:
+	// argv, env names, working directory, inputs); nil for other runs.
+	ShadowPlan json.RawMessage `json:"shadow_plan,omitempty"`
 	// CreatedAt is set by CreateRun and orders ListRuns; it never changes.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -183,4 +190,14 @@ type RunPage struct {
 	// Next is the cursor of the following page, empty on the last page.
 	// A page may hold fewer than Limit runs when corrupt rows were skipped.
 	Next string `json:"next,omitempty"`
+}
+
+// ShadowPlan is what a run of a definition in shadow mode would have run,
+// recorded instead of running it (docs/cutover.md#shadow-runs). It holds
+// names, never values, of the environment.
+type ShadowPlan struct {
+	Argv     []string        `json:"argv"`
+	EnvNames []string        `json:"env_names"`
+	Dir      string          `json:"dir,omitempty"`
+	Inputs   json.RawMessage `json:"inputs,omitempty"`
 }

@@ -39,6 +39,15 @@ type Options struct {
 	EventTypes  bool `json:"event_types"`
 	Schedules   bool `json:"schedules"`
 	DryRun      bool `json:"dry_run"`
+	// Source, when set, syncs only that source (by name): only it is
+	// fetched, and only its definitions and their schedules change
+	// (docs/git-sources.md#syncing-one-source). Webhooks and polling use
+	// it.
+	Source string `json:"source,omitempty"`
+	// Ref, with Source, pins a git source to a commit (a SHA, or a ref
+	// resolved to one) that later syncs keep; "follow" (or the source's
+	// configured ref) unpins it (docs/git-sources.md#pinning-and-rollback).
+	Ref string `json:"ref,omitempty"`
 }
 
 // DefaultOptions are the API's defaults: definitions and schedules.
@@ -107,9 +116,27 @@ type Result struct {
 	// type no event-type file declares; a cron expression crontab reads
 	// differently). They never fail a sync.
 	Warnings []Error `json:"warnings"`
+	// Sources is each source this sync read: name, kind, the commit it
+	// read (or kept, when the fetch failed) and the error.
+	Sources []SourceResult `json:"sources"`
 
 	// capped counts the errors subject to MaxErrors: source errors are not.
 	capped int
+}
+
+// SourceResult is what one sync did with one source.
+type SourceResult struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Commit is the commit read; when the fetch failed it is the last
+	// good commit kept, and Kept is true.
+	Commit string `json:"commit,omitempty"`
+	// Previous is the commit read by the last good sync, when it differs.
+	Previous string `json:"previous,omitempty"`
+	Kept     bool   `json:"kept,omitempty"`
+	// PinnedRef is set while the source is pinned.
+	PinnedRef string `json:"pinned_ref,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // OK reports whether the sync met no error at all.
