@@ -1,0 +1,149 @@
+// Package githook syncs a git source when its forge says it changed: it
+// answers the push webhooks of GitHub, GitLab, Gitea and Forgejo on POST
+// /hooks/git/{source}, checks their signature against the source's
+// allow-listed secret, and polls sources that ask for it. Pushes and polls
+// of one source are coalesced: one sync runs, at most one waits.
+// docs/git-sources.md#webhooks and #polling say how to set them up.
+package githook
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/coulomb/activity-core/internal/gitsource"
+)
+
+// Defaults of Config.
+const (
+	// MaxBodyBytesDefault bounds a webhook body. GitHub caps payloads at
+	// 25 MB, but a push lists at most 20 commits: real push payloads are
+	// tens of kilobytes, so 5 MiB leaves room and bounds what an
+	// unauthenticated caller makes the server read.
+	MaxBodyBytesDefault = 5 << 20
+	// SyncTimeoutDefault bounds one sync the receiver starts.
+	SyncTimeoutDefault = 10 * time.Minute
+	// logEvery is how often each kind of refused webhook is logged per
+	// source; the refusals in between are counted in the next line.
+	logEvery = 10 * time.Second
+)
+
+// Config configures a Receiver.
+type Config struct {
+	// Sources are the configured definition sources; only git sources
+	// take webhooks (those with a WebhookSecret) and are polled (those
+	// with an Interval).
+	Sources []gitsource.Spec
+	// Secret resolves an allow-listed secret by name, as
+	// secret.AllowList.Resolve does; it is called for each webhook, so a
+	// rotated secret file takes effect at once. Required when a source
+	// has a WebhookSecret.
+	Secret func(name string) (string, error)
+	// Sync syncs one source; required. actor is "webhook:<source>" or
+	// "poll:<source>": the app runs the sync as that principal so the
+	// audit says who asked (docs/git-sources.md#webhooks).
+	Sync func(ctx context.Context, source, actor string) error
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// MaxBodyBytes bounds a webhook body (MaxBodyBytesDefault when 0);
+	// larger bodies get 413.
+	MaxBodyBytes int64
+	// SyncTimeout bounds one sync (SyncTimeoutDefault when 0).
+	SyncTimeout time.Duration
+}
+
+// Receiver answers git webhooks and polls git sources. Create it with New,
+// mount it on POST /hooks/git/{source}, call Run for the polling, and
+// Close (or cancel Run's context) to stop the syncs it started.
+type Receiver struct {
+	cfg     Config
+	log     *slog.Logger
+	sources map[string]*source
+	metrics *metrics
+	limiter *logLimiter
+
+	// base is the context of the syncs: they outlive the webhook request
+	// that asked for them, not the receiver.
+	base   context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed and every source's running/queued
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// source is one git source and its coalescing state.
+type source struct {
+	spec gitsource.Spec
+	// running: a sync goroutine exists for this source; queued: one more
+	// sync is due after it, asked for by queuedBy.
+	running  bool
+	queued   bool
+	queuedBy string
+}
+
+// New checks the configuration.
+func New(cfg Config) (*Receiver, error) {
+	if cfg.Sync == nil {
+		return nil, errors.New("githook: Config.Sync is required")
+	}
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, MaxBodyBytesDefault)
+	cfg.SyncTimeout = cmp.Or(cfg.SyncTimeout, SyncTimeoutDefault)
+	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 {
+		return nil, errors.New("githook: MaxBodyBytes and SyncTimeout must not be negative")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Receiver{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), sources: map[string]*source{}}
+	for _, s := range cfg.Sources {
+		if _, dup := r.sources[s.Name]; dup {
+			return nil, fmt.Errorf("githook: two sources are named %q", s.Name)
+		}
+		if s.Git != nil && s.Git.WebhookSecret != "" && cfg.Secret == nil {
+			return nil, fmt.Errorf("githook: source %s has a webhook_secret but Config.Secret is nil", s.Name)
+		}
+		if s.Git != nil && s.Git.Interval < 0 {
+			return nil, fmt.Errorf("githook: source %s: interval %s is negative", s.Name, s.Git.Interval)
+		}
+		r.sources[s.Name] = &source{spec: s}
+	}
+	var err error
+	if r.metrics, err = newMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	r.limiter = newLogLimiter(cfg.Now)
+	r.base, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Close cancels the syncs the receiver started and waits for them to
+// return; later webhooks are still answered but start nothing.
+func (r *Receiver) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+}
+
+// ServeHTTP answers one webhook (docs/git-sources.md#webhooks).
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	name := req.PathValue("source")
+	res := r.handle(w, req, name)
+	label := name
+	if res.outcome == outcomeUnknownSource {
+		label = "" // what a caller types must not become a label
+	}
+	r.metrics.webhooks.WithLabelValues(label, res.outcome).Inc()
+	r.logResult(req, label, res)
+	writeJSON(w, res.status, res.body)
+}
