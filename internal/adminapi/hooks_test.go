@@ -1,0 +1,130 @@
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/coulomb/activity-core/internal/githook"
+	"github.com/coulomb/activity-core/internal/gitsource"
+	"github.com/coulomb/activity-core/internal/store/sqlite"
+)
+
+// TestGitHookRoute sends webhooks through the API to a real receiver:
+// the route takes no token, and every answer matches the schema the
+// OpenAPI document gives its status (docs/git-sources.md#webhooks).
+func TestGitHookRoute(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var mu sync.Mutex
+	var synced []string
+	rcv, err := githook.New(githook.Config{
+		Sources: []gitsource.Spec{{Name: "defs", Kind: gitsource.KindGit, Git: &gitsource.Remote{URL: "https://git.example.com/defs.git", Ref: "main", WebhookSecret: "HOOK"}}},
+		Secret:  func(string) (string, error) { return "hook-secret", nil },
+		Sync: func(_ context.Context, source, actor string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			synced = append(synced, source+" "+actor)
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := New(Config{Store: st, GitHooks: rcv, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noHooks, err := New(Config{Store: st, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemaFor := openAPISchemas(t)
+	push := []byte(`{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"default_branch":"main"}}`)
+	sign := func(b []byte) string {
+		mac := hmac.New(sha256.New, []byte("hook-secret"))
+		mac.Write(b)
+		return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	}
+	for _, tc := range []struct {
+		name       string
+		srv        http.Handler
+		path       string
+		event, sig string
+		body       []byte
+		code       int
+	}{
+		{"push", api, "/hooks/git/defs", "push", sign(push), push, 202},
+		{"other branch", api, "/hooks/git/defs", "push", sign([]byte(`{"ref":"refs/heads/x"}`)), []byte(`{"ref":"refs/heads/x"}`), 202},
+		{"ping", api, "/hooks/git/defs", "ping", sign([]byte(`{"zen":"z"}`)), []byte(`{"zen":"z"}`), 200},
+		{"bad signature", api, "/hooks/git/defs", "push", sign([]byte("other")), push, 401},
+		{"not a push payload", api, "/hooks/git/defs", "push", sign([]byte("[1]")), []byte("[1]"), 400},
+		{"unknown source", api, "/hooks/git/nope", "push", sign(push), push, 404},
+		{"no receiver", noHooks, "/hooks/git/defs", "push", sign(push), push, 404},
+		{"oversize", api, "/hooks/git/defs", "push", "sha256=00", bytes.Repeat([]byte("x"), githook.MaxBodyBytesDefault+1), 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", tc.path, bytes.NewReader(tc.body))
+			req.Header.Set("X-GitHub-Event", tc.event)
+			req.Header.Set("X-Hub-Signature-256", tc.sig)
+			rec := httptest.NewRecorder()
+			tc.srv.ServeHTTP(rec, req)
+			if rec.Code != tc.code {
+				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tc.code)
+			}
+			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(rec.Body.Bytes()))
+			if err != nil {
+				t.Fatalf("body is not JSON: %s", rec.Body)
+			}
+			if err := schemaFor("/hooks/git/{source}", "post", tc.code).Validate(inst); err != nil {
+				t.Errorf("%d %s does not match the document: %v", rec.Code, rec.Body, err)
+			}
+		})
+	}
+	rcv.Close()
+	if fmt.Sprint(synced) != "[defs webhook:defs]" {
+		t.Errorf("syncs = %q, want one of defs as webhook:defs", synced)
+	}
+}
+
+// openAPISchemas compiles the document and returns the schema of one
+// documented response.
+func openAPISchemas(t *testing.T) func(path, method string, code int) *jsonschema.Schema {
+	t.Helper()
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("https://activity-core.local/openapi.json", raw); err != nil {
+		t.Fatal(err)
+	}
+	return func(path, method string, code int) *jsonschema.Schema {
+		loc := fmt.Sprintf("https://activity-core.local/openapi.json#/paths/%s/%s/responses/%d/content/application~1json/schema",
+			strings.ReplaceAll(strings.ReplaceAll(path, "~", "~0"), "/", "~1"), method, code)
+		sch, err := c.Compile(loc)
+		if err != nil {
+			t.Fatalf("%s %s answered %d, which is not documented: %v", method, path, code, err)
+		}
+		return sch
+	}
+}
