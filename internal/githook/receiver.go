@@ -23,10 +23,11 @@ import (
 
 // Defaults of Config.
 const (
-	// MaxBodyBytesDefault bounds a webhook body. GitHub caps payloads at
-	// 25 MB, but a push lists at most 20 commits: real push payloads are
-	// tens of kilobytes, so 5 MiB leaves room and bounds what an
-	// unauthenticated caller makes the server read.
+	// MaxBodyBytesDefault bounds a webhook body, which is read before it
+	// can be authenticated. Push payloads are usually tens of kilobytes;
+	// GitHub's can reach 25 MB (every pushed commit with up to 5000 paths
+	// each), but such pushes are rare and a refused one is synced at the
+	// next poll or sync (docs/git-sources.md#webhooks).
 	MaxBodyBytesDefault = 5 << 20
 	// SyncTimeoutDefault bounds one sync the receiver starts.
 	SyncTimeoutDefault = 10 * time.Minute
