@@ -30,10 +30,10 @@ const (
 	outcomeMethod            = "method_not_allowed"
 )
 
-// Ack is the answer to a webhook that was accepted: status "queued" (a
+// answer is the answer to a webhook that was accepted: status "queued" (a
 // sync of the source is running or will), "ignored" (with the reason) or
 // "ok" (a ping).
-type Ack struct {
+type answer struct {
 	Status string `json:"status"`
 	Source string `json:"source"`
 	Reason string `json:"reason,omitempty"`
@@ -123,7 +123,7 @@ func (r *Receiver) event(s *source, p provider, req *http.Request, body []byte) 
 	name := s.spec.Name
 	attrs := []any{"provider", p.name, "event", limits.Clip(p.event, 60), "delivery", limits.Clip(p.delivery(req.Header), 80)}
 	ack := func(status int, outcome, st, reason string) result {
-		return result{status: status, outcome: outcome, body: Ack{Status: st, Source: name, Reason: reason}, detail: reason, attrs: attrs}
+		return result{status: status, outcome: outcome, body: answer{Status: st, Source: name, Reason: reason}, detail: reason, attrs: attrs}
 	}
 	if p.isPing() {
 		return ack(http.StatusOK, outcomePing, "ok", "ping received: pushes to "+followed(s.spec.Git.Ref, "")+" sync this source")
