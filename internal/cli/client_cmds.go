@@ -18,6 +18,7 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/timeline"
 )
 
 // SyncCmd asks a running server to sync, and prints the result.
@@ -169,7 +170,7 @@ func FormatSourceResult(s syncer.SourceResult) string {
 	case s.Previous != "":
 		what = shortSHA(s.Previous) + " → " + shortSHA(s.Commit)
 	default:
-		what = shortSHA(s.Commit) + " (unchanged)"
+		what = shortSHA(s.Commit)
 	}
 	if s.PinnedRef != "" {
 		what += " (pinned)"
@@ -178,32 +179,7 @@ func FormatSourceResult(s syncer.SourceResult) string {
 }
 
 // shortSHA is a commit's abbreviated SHA, as git prints it.
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
-}
-
-// FormatOrigin is a definition version's origin as one line: "v7 from
-// a1b2c3d (ops:automations/x.yaml) by Ann <ann@x> at 2026-12-01T…", or
-// "v3 from ops:x.yaml" for a folder (docs/git-sources.md#provenance).
-func FormatOrigin(version int, o *store.Origin) string {
-	if o == nil {
-		return ""
-	}
-	if o.Commit == "" {
-		return fmt.Sprintf("v%d from %s:%s", version, o.Source, o.Path)
-	}
-	line := fmt.Sprintf("v%d from %s (%s:%s)", version, shortSHA(o.Commit), o.Source, o.Path)
-	if o.Author != "" {
-		line += " by " + o.Author
-	}
-	if o.CommitTime != nil {
-		line += " at " + o.CommitTime.UTC().Format(time.RFC3339)
-	}
-	return line
-}
+func shortSHA(sha string) string { return timeline.ShortSHA(sha) }
 
 func formatSyncError(e syncer.Error) string {
 	var b strings.Builder
@@ -424,7 +400,7 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s  (version %d, %s, enabled=%v)\nsource: %s\nhash:   %s\n", v.ID, v.Version, v.TriggerType, v.Enabled, v.SourceFile, v.ContentHash)
-	if o := FormatOrigin(v.Version, v.Origin); o != "" {
+	if o := timeline.OriginLine(v.Version, v.Origin); o != "" {
 		fmt.Fprintf(env.Stdout, "origin: %s\n", o)
 	}
 	if v.Removed() {
