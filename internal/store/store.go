@@ -46,6 +46,9 @@ type Store interface {
 	// RunControlStore is the audit, sessions and backfills
 	// (docs/run-control.md).
 	RunControlStore
+	// SourceStore is each definitions source's last sync
+	// (docs/git-sources.md#status).
+	SourceStore
 
 	// UpsertDefinitions writes the definitions a sync found, in one
 	// transaction, keyed by ID and compared by ContentHash: a new ID is
@@ -55,8 +58,9 @@ type Store interface {
 	// definition that is found again is restored. Version, CreatedAt,
 	// UpdatedAt and RemovedAt of the input are ignored. The results are in
 	// input order. Invalid input (empty ID or hash, invalid Spec JSON,
-	// unknown trigger type, an ID twice) fails the whole batch with
-	// ErrInvalid and writes nothing. Each new version and each restored
+	// unknown trigger type, an Origin without Source, an ID twice) fails the whole batch with
+	// ErrInvalid and writes nothing. Origin is recorded with each new
+	// version only (see Origin). Each new version and each restored
 	// definition gets its timeline entry (kinds version, restored; Actor
 	// "sync") in the same transaction.
 	UpsertDefinitions(ctx context.Context, defs ...Definition) ([]UpsertResult, error)
