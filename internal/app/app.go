@@ -26,9 +26,9 @@ import (
 
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/config"
-	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/eventbus"
+	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/payloadcodec"
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/schedule"

@@ -31,7 +31,7 @@ type SyncCmd struct {
 	// Source and Ref sync one source and pin it
 	// (docs/git-sources.md#syncing-one-source).
 	Source string `name:"source" help:"Sync only this source (by name): only it is fetched, only its definitions and their schedules change." placeholder:"NAME"`
-	Ref    string `name:"ref" help:"With --source: pin that git source to this commit (or a ref, resolved to its commit); 'follow' unpins it." placeholder:"SHA|follow"`
+	Ref    string `name:"ref" help:"With --source: pin that git source to this commit (a full SHA, or a tag or branch, resolved to its commit); 'follow' unpins it." placeholder:"SHA|follow"`
 }
 
 // Help is shown by "activity-core sync --help".
@@ -59,9 +59,9 @@ Examples:
   activity-core sync --event-types --no-schedules
   activity-core sync --format json | jq .errors
   activity-core sync --source ops            # fetch and apply one source
-  activity-core sync --source ops --ref a1b2c3d --dry-run   # what a rollback moves
-  activity-core sync --source ops --ref a1b2c3d             # pin (roll back)
-  activity-core sync --source ops --ref follow              # follow main again`
+  activity-core sync --source ops --ref v1.4 --dry-run      # what rolling back to tag v1.4 moves
+  activity-core sync --source ops --ref "$(git rev-parse HEAD~1)"   # pin (roll back) to a commit
+  activity-core sync --source ops --ref follow              # follow its branch again`
 }
 
 // Run performs the sync.
@@ -76,7 +76,7 @@ func (c *SyncCmd) Run(env *Env) error {
 	q.Set("event_types", strconv.FormatBool(c.EventTypes))
 	q.Set("dry_run", strconv.FormatBool(c.DryRun))
 	if c.Ref != "" && c.Source == "" {
-		return usageError("--ref needs --source: pin one source at a time (e.g. --source ops --ref a1b2c3d)")
+		return usageError("--ref needs --source: pin one source at a time (e.g. --source ops --ref FULL_SHA)")
 	}
 	if c.Source != "" {
 		q.Set("source", c.Source)

@@ -49,8 +49,10 @@ func (s *Syncer) CheckOptions(opts Options) error {
 	if sp.Kind != gitsource.KindGit {
 		return &OptionsError{fmt.Sprintf("source %q is a folder: only git sources can be pinned to a ref", sp.Name)}
 	}
-	if strings.HasPrefix(opts.Ref, "-") || strings.ContainsAny(opts.Ref, " \t\n\x00") {
-		return &OptionsError{fmt.Sprintf("ref %q is not a commit, branch or tag name (or %q to unpin)", opts.Ref, RefFollow)}
+	if opts.Ref != RefFollow {
+		if err := gitsource.CheckRef(opts.Ref); err != nil {
+			return &OptionsError{fmt.Sprintf("%v: give a full commit SHA, a branch or a tag (or %q to unpin)", err, RefFollow)}
+		}
 	}
 	return nil
 }
