@@ -253,6 +253,9 @@ func TestSyncOneSource(t *testing.T) {
 	r.Commit(map[string]string{"g.yaml": cronDef("team.git", "0 * * * *")}, ann, "g")
 	r.Push()
 	s, planned := gitSyncer(t, st, "local="+dir, "ops=git+"+r.FileURL())
+	if got := s.FolderSources(); !slices.Equal(got, []string{dir}) {
+		t.Errorf("dev --watch would poll %v, want only the folder", got)
+	}
 	mustRun(t, s, DefaultOptions())
 
 	// Both change; only ops is synced.
