@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -172,7 +173,11 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	// Git push webhooks are bounded by Config.GitHooks itself, with a
+	// larger bound (docs/git-sources.md#webhooks).
+	if !strings.HasPrefix(r.URL.Path, "/hooks/git/") {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

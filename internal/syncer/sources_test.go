@@ -167,6 +167,7 @@ func TestGitSourceNeverFetchedRemovesNothing(t *testing.T) {
 func TestGitFileNamesInErrors(t *testing.T) {
 	st := newStore(t)
 	r := gittest.NewRepo(t)
+	r.Symlink("bad.yaml", "defs/link.yaml")
 	r.Commit(map[string]string{"defs/bad.yaml": "id: team.bad\ntrigger: {trigger_type: cron, cron_expression: \"61 * * * *\"}\ninstruction: {kind: shell, cmd: x}\n"}, ann, "bad")
 	r.Push()
 	s, _ := gitSyncer(t, st, gitSpec("ops", r, "defs"))
@@ -176,6 +177,9 @@ func TestGitFileNamesInErrors(t *testing.T) {
 	}
 	if strings.Contains(res.Errors[0].Message, "trees") {
 		t.Errorf("snapshot folder in %q", res.Errors[0].Message)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0].File != "ops" || !strings.Contains(res.Warnings[0].Message, "link.yaml") {
+		t.Errorf("want a warning naming the symbolic link left out, got %+v", res.Warnings)
 	}
 }
 

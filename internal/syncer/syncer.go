@@ -374,6 +374,11 @@ func (s *Syncer) readAndLoad(ctx context.Context, opts Options, res *Result) *lo
 			res.Warnings = append(res.Warnings, Error{Stage: stage, File: rs.spec.Name,
 				Message: fmt.Sprintf("source %s: fetch failed, kept %s: %v", rs.spec.Name, short(rs.prev.Commit), rs.fetchErr)})
 		}
+		if rs.snap != nil && len(rs.snap.Skipped) > 0 {
+			res.Warnings = append(res.Warnings, Error{Stage: stage, File: rs.spec.Name,
+				Message: fmt.Sprintf("source %s: %d entries of commit %s were not read (only files and folders are; symbolic links and submodules are not): %s",
+					rs.spec.Name, len(rs.snap.Skipped), short(rs.result.Commit), strings.Join(rs.snap.Skipped[:min(len(rs.snap.Skipped), 5)], ", "))})
+		}
 		res.Sources = append(res.Sources, rs.result)
 	}
 	return loaded
