@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/testsupport"
 	"github.com/coulomb/activity-core/internal/testsupport/gittest"
@@ -275,5 +277,39 @@ func TestFetchErrorsHideCredentials(t *testing.T) {
 	good := strings.Replace(url, "http://", "http://ann:right-password@", 1)
 	if _, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+good), ""); err != nil {
 		t.Fatalf("right credentials: %v", err)
+	}
+}
+
+func TestFetchTimeout(t *testing.T) {
+	// A remote that accepts and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	f, err := NewFetcher(FetcherConfig{Dir: t.TempDir(), Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Fetch(context.Background(), mustSpec(t, "ops=git+git://"+ln.Addr().String()+"/repo.git"), "")
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
 	}
 }
