@@ -32,7 +32,7 @@ type Snapshot struct {
 	// Dir is the exported folder: the source's Path at Commit.
 	Dir string
 	// Skipped lists the tree's entries left out of Dir (symlinks,
-	// submodules) by the export that wrote it, for a warning.
+	// submodules), for a warning.
 	Skipped []string
 }
 
@@ -197,6 +197,7 @@ func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, e
 	}
 	snap := Snapshot{Source: s.Name, Commit: c, Dir: filepath.Join(f.treesDir(s.Name), treeName(sha, s.Git.Path))}
 	if _, err := os.Stat(snap.Dir); err == nil {
+		snap.Skipped = skippedEntries(ctx, local, sha, s.Git.Path)
 		return snap, nil
 	}
 	if err := os.MkdirAll(f.treesDir(s.Name), 0o755); err != nil {
@@ -247,4 +248,26 @@ func (f *Fetcher) advance(ctx context.Context, name, sha string) {
 			}
 		}
 	}
+}
+
+// skippedEntries lists what an export of path at sha leaves out (every
+// entry that is neither a file nor a folder), for a snapshot reused
+// without exporting; nil when git cannot say.
+func skippedEntries(ctx context.Context, g gitRun, sha, path string) []string {
+	treeish := sha
+	if path != "" {
+		treeish += ":" + path
+	}
+	out, err := g.output(ctx, "ls-tree", "-r", "-z", treeish)
+	if err != nil {
+		return nil
+	}
+	var skipped []string
+	for _, rec := range strings.Split(out, "\x00") {
+		meta, name, ok := strings.Cut(rec, "\t")
+		if ok && !strings.HasPrefix(meta, "100") {
+			skipped = append(skipped, name)
+		}
+	}
+	return skipped
 }

@@ -251,6 +251,10 @@ func TestFetchSkipsSymlinks(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(snap.Dir, "link.yaml")); !os.IsNotExist(err) {
 		t.Fatalf("link exported: %v", err)
 	}
+	again, err := f.Load(context.Background(), mustSpec(t, "ops=git+"+r.FileURL()+"//automations"), snap.Commit.SHA)
+	if err != nil || again.Dir != snap.Dir || !slices.Equal(again.Skipped, []string{"link.yaml"}) {
+		t.Fatalf("reused snapshot: %+v, %v; want the same folder and skipped [link.yaml]", again, err)
+	}
 }
 
 func TestFetchErrorsHideCredentials(t *testing.T) {
