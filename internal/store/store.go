@@ -58,11 +58,11 @@ type Store interface {
 	// definition that is found again is restored. Version, CreatedAt,
 	// UpdatedAt and RemovedAt of the input are ignored. The results are in
 	// input order. Invalid input (empty ID or hash, invalid Spec JSON,
-	// unknown trigger type, an Origin without Source, an ID twice) fails the whole batch with
-	// ErrInvalid and writes nothing. Origin is recorded with each new
-	// version only (see Origin). Each new version and each restored
-	// definition gets its timeline entry (kinds version, restored; Actor
-	// "sync") in the same transaction.
+	// unknown trigger type, an Origin without Source, an ID twice) fails
+	// the whole batch with ErrInvalid and writes nothing. Origin is
+	// recorded with each new version only (see Origin). Each new version
+	// and each restored definition gets its timeline entry (kinds
+	// version, restored; Actor "sync") in the same transaction.
 	UpsertDefinitions(ctx context.Context, defs ...Definition) ([]UpsertResult, error)
 
 	// MarkDefinitionsRemoved tombstones the live definitions of sourceDir
