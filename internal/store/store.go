@@ -1,7 +1,8 @@
 // Package store is what activity-core remembers: definitions and the versions
-// runs point at, event types, runs, the history of syncs, what sync last
-// applied to each Temporal schedule, operator pauses, and run control's
-// audit, dashboard sessions and backfills (docs/run-control.md).
+// runs point at (with where each came from), event types, runs, the history
+// of syncs and each source's last one, what sync last applied to each
+// Temporal schedule, operator pauses, and run control's audit, dashboard
+// sessions and backfills (docs/run-control.md).
 //
 // The Store interface is implemented by two drivers that pass one
 // conformance suite (storetest): postgres (production, pgx) and sqlite (the
