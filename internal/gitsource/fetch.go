@@ -53,6 +53,23 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 	return sha, nil
 }
 
+// authHints are git's words for a remote that wants credentials.
+var authHints = []string{"Authentication failed", "could not read Username", "could not read Password",
+	"returned error: 401", "returned error: 403", "Permission denied (publickey", "Host key verification failed"}
+
+// hint adds what to do to an authentication failure.
+func hint(err error) error {
+	var ge *GitError
+	if errors.As(err, &ge) {
+		for _, h := range authHints {
+			if strings.Contains(ge.Stderr, h) {
+				return fmt.Errorf("%w; the remote refused our credentials: see docs/git-sources.md#credentials", err)
+			}
+		}
+	}
+	return err
+}
+
 // fallback reports whether a failed shallow fetch is worth a full one.
 func fallback(err error) bool {
 	var ge *GitError

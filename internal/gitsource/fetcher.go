@@ -3,6 +3,8 @@ package gitsource
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +32,7 @@ type Snapshot struct {
 	// Dir is the exported folder: the source's Path at Commit.
 	Dir string
 	// Skipped lists the tree's entries left out of Dir (symlinks,
-	// submodules) by the export that wrote it, for a warning.
+	// submodules), for a warning.
 	Skipped []string
 }
 
@@ -143,7 +145,7 @@ func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, erro
 	}
 	sha, err := f.fetchRef(ctx, s, ref)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("gitsource: source %s: fetching %s from %s: %w", s.Name, ref, s.String(), err)
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: fetching %s from %s: %w", s.Name, ref, s.String(), hint(err))
 	}
 	snap, err := f.snapshot(ctx, s, sha)
 	if err != nil {
@@ -193,8 +195,9 @@ func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, e
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
 	}
-	snap := Snapshot{Source: s.Name, Commit: c, Dir: filepath.Join(f.treesDir(s.Name), sha)}
+	snap := Snapshot{Source: s.Name, Commit: c, Dir: filepath.Join(f.treesDir(s.Name), treeName(sha, s.Git.Path))}
 	if _, err := os.Stat(snap.Dir); err == nil {
+		snap.Skipped = skippedEntries(ctx, local, sha, s.Git.Path)
 		return snap, nil
 	}
 	if err := os.MkdirAll(f.treesDir(s.Name), 0o755); err != nil {
@@ -209,6 +212,16 @@ func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, e
 		f.cfg.Logger.Warn("gitsource: entries not exported (only files and folders are)", "source", s.Name, "commit", sha[:7], "skipped", snap.Skipped)
 	}
 	return snap, nil
+}
+
+// treeName is a snapshot folder's name: the commit, and a hash of the
+// path when it is not the root, so a changed path is exported anew.
+func treeName(sha, path string) string {
+	if path == "" {
+		return sha
+	}
+	sum := sha256.Sum256([]byte(path))
+	return sha + "-" + hex.EncodeToString(sum[:4])
 }
 
 // advance records sha as the source's current commit (the one before it
@@ -229,10 +242,32 @@ func (f *Fetcher) advance(ctx context.Context, name, sha string) {
 	keep := map[string]bool{sha: true, strings.TrimSpace(prev): true}
 	entries, _ := os.ReadDir(f.treesDir(name))
 	for _, e := range entries {
-		if !keep[e.Name()] {
+		if n := e.Name(); len(n) < 40 || !keep[n[:40]] {
 			if err := removeTree(filepath.Join(f.treesDir(name), e.Name())); err != nil {
 				f.cfg.Logger.Warn("gitsource: pruning an old snapshot", "source", name, "dir", e.Name(), "err", err)
 			}
 		}
 	}
+}
+
+// skippedEntries lists what an export of path at sha leaves out (every
+// entry that is neither a file nor a folder), for a snapshot reused
+// without exporting; nil when git cannot say.
+func skippedEntries(ctx context.Context, g gitRun, sha, path string) []string {
+	treeish := sha
+	if path != "" {
+		treeish += ":" + path
+	}
+	out, err := g.output(ctx, "ls-tree", "-r", "-z", treeish)
+	if err != nil {
+		return nil
+	}
+	var skipped []string
+	for _, rec := range strings.Split(out, "\x00") {
+		meta, name, ok := strings.Cut(rec, "\t")
+		if ok && !strings.HasPrefix(meta, "100") {
+			skipped = append(skipped, name)
+		}
+	}
+	return skipped
 }

@@ -139,8 +139,17 @@ func testDefinitionOrigins(t *testing.T, d Driver) {
 	e.wantOrigin("ex.folder", &store.Origin{Source: "local", Path: "ex.folder.yaml"})
 	e.wantOrigin("ex.plain", normalOrigin(o4))
 
-	if _, err := e.s.UpsertDefinitions(c, withOrigin(def("ex.b", "h1"), &store.Origin{Path: "ex.b.yaml"})); !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("origin without source: %v, want ErrInvalid", err)
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name, o := range map[string]*store.Origin{
+		"no source":              {Path: "ex.b.yaml"},
+		"a commit in year 10000": {Source: "ops", CommitTime: &far},
+	} {
+		if _, err := e.s.UpsertDefinitions(c, withOrigin(def("ex.b", "h1"), o)); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("origin with %s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := e.s.GetDefinition(c, "ex.b"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a definition with an invalid origin was stored: %v", err)
 	}
 }
 

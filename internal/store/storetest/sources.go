@@ -98,6 +98,8 @@ func testSourceStatesInvalid(t *testing.T, d Driver) {
 		"NUL in name":  {Name: "a\x00b", Kind: store.SourceKindGit},
 		"no kind":      {Name: "ops"},
 		"unknown kind": {Name: "ops", Kind: "svn"},
+		"a commit in year 10000": {Name: "ops", Kind: store.SourceKindGit,
+			CommitTime: new(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))},
 	} {
 		if err := e.s.SaveSourceState(c, s); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("SaveSourceState with %s: %v, want ErrInvalid", name, err)

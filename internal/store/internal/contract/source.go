@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
@@ -24,6 +25,10 @@ func prepareOrigin(id string, o *store.Origin) (*store.Origin, error) {
 	}
 	if err := Key("origin source of definition "+strconv.Quote(id), o.Source); err != nil {
 		return nil, err
+	}
+	if t := o.CommitTime; t != nil && (t.Year() < 0 || t.Year() > 9999) {
+		return nil, fmt.Errorf("origin of definition %q: commit time %s is outside years 0 to 9999: %w",
+			id, t.UTC().Format(time.RFC3339), store.ErrInvalid)
 	}
 	n := *o
 	n.Source = Text(n.Source)
@@ -42,7 +47,8 @@ func OriginJSON(o *store.Origin) []byte {
 	}
 	b, err := json.Marshal(o)
 	if err != nil {
-		panic(fmt.Sprintf("contract: encoding an origin: %v", err)) // strings and a time: cannot fail
+		// Strings and a time prepareOrigin checked: cannot fail.
+		panic(fmt.Sprintf("contract: encoding an origin: %v", err))
 	}
 	return b
 }
@@ -99,7 +105,7 @@ func PrepareSourceState(s store.SourceState) (store.SourceState, []byte, error) 
 	s.OKAt = TimePtr(s.OKAt)
 	b, err := json.Marshal(s)
 	if err != nil {
-		return s, nil, fmt.Errorf("source %q: %w", s.Name, err)
+		return s, nil, fmt.Errorf("source %q: %w: %w", s.Name, err, store.ErrInvalid)
 	}
 	return s, b, nil
 }
