@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -172,7 +173,11 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	// Git push webhooks are bounded by Config.GitHooks itself, with a
+	// larger bound (docs/git-sources.md#webhooks).
+	if !strings.HasPrefix(r.URL.Path, "/hooks/git/") {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -424,10 +429,15 @@ func (s *Server) postSync(w http.ResponseWriter, r *http.Request) error {
 	}
 	for k := range r.URL.Query() {
 		switch k {
-		case "definitions", "schedules", "event_types", "dry_run":
+		case "definitions", "schedules", "event_types", "dry_run", "source", "ref":
 		default:
-			return badRequest("unknown query parameter %q (allowed: definitions, schedules, event_types, dry_run)", k)
+			return badRequest("unknown query parameter %q (allowed: definitions, schedules, event_types, dry_run, source, ref)", k)
 		}
+	}
+	// One source, and a pin or "follow" (docs/git-sources.md#syncing-one-source).
+	opts.Source, opts.Ref = r.URL.Query().Get("source"), r.URL.Query().Get("ref")
+	if opts.Ref != "" && opts.Source == "" {
+		return badRequest("ref needs source: pin one source at a time (?source=NAME&ref=SHA, or ref=follow to unpin)")
 	}
 	res, err := s.Sync(r.Context(), opts)
 	if err != nil {
@@ -441,13 +451,15 @@ func (s *Server) postSync(w http.ResponseWriter, r *http.Request) error {
 // the sync status and its outcome goes to /metrics. The dashboard's "plan"
 // and "sync now" buttons call it.
 func (s *Server) Sync(ctx context.Context, opts syncer.Options) (res *syncer.Result, err error) {
-	a := auditEntry{action: store.AuditSync, detail: map[string]any{"dry_run": opts.DryRun}}
+	a := auditEntry{action: store.AuditSync, detail: syncAuditDetail(opts)}
 	if _, err := s.require(ctx, RoleAdmin, a); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if res != nil {
-			a.detail = map[string]any{"dry_run": opts.DryRun, "sync_id": res.SyncID, "definitions": res.Definitions, "errors": len(res.Errors) + res.ErrorsDropped}
+			d := syncAuditDetail(opts)
+			d["sync_id"], d["definitions"], d["errors"] = res.SyncID, res.Definitions, len(res.Errors)+res.ErrorsDropped
+			a.detail = d
 		}
 		s.audit(ctx, a, err)
 	}()
@@ -457,12 +469,28 @@ func (s *Server) Sync(ctx context.Context, opts syncer.Options) (res *syncer.Res
 	s.syncing.Add(1)
 	defer s.syncing.Add(-1)
 	res, err = s.cfg.Syncer.Run(ctx, opts)
+	var oe *syncer.OptionsError
+	if errors.As(err, &oe) {
+		return nil, badRequest("%s", oe.Msg)
+	}
 	if err != nil {
 		s.cfg.Metrics.syncDone(nil, err, s.cfg.Now())
 		return nil, &apiError{http.StatusServiceUnavailable, "sync_failed", err.Error(), ""}
 	}
 	s.cfg.Metrics.syncDone(res, nil, s.cfg.Now())
 	return res, nil
+}
+
+// syncAuditDetail is what the audit log keeps of a sync request.
+func syncAuditDetail(opts syncer.Options) map[string]any {
+	d := map[string]any{"dry_run": opts.DryRun}
+	if opts.Source != "" {
+		d["source"] = opts.Source
+	}
+	if opts.Ref != "" {
+		d["ref"] = opts.Ref
+	}
+	return d
 }
 
 // SyncStatus is the answer of GET /admin/sync/status.
@@ -473,6 +501,9 @@ type SyncStatus struct {
 	LastResult    json.RawMessage `json:"last_result"`
 	LastSuccessAt *time.Time      `json:"last_success_at"`
 	LastError     *SyncFailure    `json:"last_error"`
+	// Sources is each source's last sync: its commit, pin, last success
+	// and last error (docs/git-sources.md#status).
+	Sources []store.SourceState `json:"sources"`
 }
 
 // SyncFailure is the last sync when it met errors.
@@ -500,6 +531,14 @@ func (s *Server) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 		out.LastSuccessAt = &ok.FinishedAt
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	out.Sources = []store.SourceState{}
+	if ss, ok := s.cfg.Store.(store.SourceStore); ok {
+		states, err := ss.ListSourceStates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out.Sources = append(out.Sources, states...)
 	}
 	return out, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/eventbus"
+	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/payloadcodec"
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/schedule"
@@ -200,8 +201,12 @@ func Run(ctx context.Context, o Options) error {
 	if has(RoleWorker) {
 		workerPools, _ = o.Engines.WorkerPools() // checked by Validate
 	}
+	fetcher, err := newFetcher(o.Sync, log)
+	if err != nil {
+		return err
+	}
 	sy, err := syncer.New(syncer.Config{
-		Store: st, Sources: o.Sync.DefinitionPaths, Schedules: schedulesStage(proj),
+		Store: st, Sources: o.Sync.DefinitionPaths, Fetcher: fetcher, Schedules: schedulesStage(proj),
 		PoolWorkers: poolWorkers(tc, o.Engines.TaskQueue, workerPools),
 		MaxErrors:   o.Sync.SyncMaxErrors, Secrets: secrets, AlertDefaults: o.Sync.AlertDefaults, Logger: log,
 		OnDefinitionsChanged: func() {
@@ -246,7 +251,9 @@ func Run(ctx context.Context, o Options) error {
 		})
 	}
 	if o.Watch {
-		wg.Go(func() { watch(runCtx, o.Sync.DefinitionPaths, time.Second, sy, metrics, log) })
+		// Only folders: git sources change by fetching (webhooks, polling,
+		// the sync interval), not on this disk.
+		wg.Go(func() { watch(runCtx, sy.FolderSources(), time.Second, sy, metrics, log) })
 	}
 	if iv := o.Sync.SyncInterval(); iv > 0 {
 		wg.Go(func() { syncLoop(runCtx, sy, iv, metrics, log) })
@@ -401,6 +408,20 @@ func syncLoop(ctx context.Context, sy *syncer.Syncer, every time.Duration, m *ad
 }
 
 // schedulesStage adapts the projector to the syncer's schedules stage.
+// newFetcher makes the git sources' fetcher under the data dir
+// (docs/git-sources.md#where-fetches-go); nil when no git source is
+// configured, so folder-only deployments need no data dir.
+func newFetcher(s config.Sync, log *slog.Logger) (*gitsource.Fetcher, error) {
+	if !s.HasGitSource() {
+		return nil, nil
+	}
+	dir, err := s.GitDir()
+	if err != nil {
+		return nil, err
+	}
+	return gitsource.NewFetcher(gitsource.FetcherConfig{Dir: dir, Logger: log})
+}
+
 func schedulesStage(p *schedule.Projector) syncer.SchedulesFunc {
 	return func(ctx context.Context, dryRun bool, planned []store.Definition) (syncer.ScheduleCounts, []syncer.Action, []syncer.Error, error) {
 		res, err := p.SyncPlanned(ctx, dryRun, planned)

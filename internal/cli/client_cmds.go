@@ -18,6 +18,7 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/timeline"
 )
 
 // SyncCmd asks a running server to sync, and prints the result.
@@ -27,13 +28,27 @@ type SyncCmd struct {
 	Schedules   bool `default:"true" negatable:"" help:"Run the schedules stage."`
 	EventTypes  bool `name:"event-types" default:"false" negatable:"" help:"Run the event_types stage."`
 	DryRun      bool `name:"dry-run" help:"Show the plan: counts and actions, change nothing."`
+	// Source and Ref sync one source and pin it
+	// (docs/git-sources.md#syncing-one-source).
+	Source string `name:"source" help:"Sync only this source (by name): only it is fetched, only its definitions and their schedules change." placeholder:"NAME"`
+	Ref    string `name:"ref" help:"With --source: pin that git source to this commit (a full SHA, or a tag or branch, resolved to its commit); 'follow' unpins it." placeholder:"SHA|follow"`
 }
 
 // Help is shown by "activity-core sync --help".
 func (c *SyncCmd) Help() string {
-	return `Runs POST /admin/sync on the server: reads the definition folders, stores
-what changed and projects cron/once definitions onto Temporal schedules. No
-worker restarts: the change is live when this returns.
+	return `Runs POST /admin/sync on the server: reads the definition sources (folders,
+and git sources fetched at their ref), stores what changed and projects
+cron/once definitions onto Temporal schedules. No worker restarts: the
+change is live when this returns. It prints one line per source: the commit
+read and where it moved from, "(pinned)" while pinned, or the last good
+commit kept when a fetch failed (docs/git-sources.md#status).
+
+--source NAME syncs one source: only it is fetched and only its
+definitions and their schedules change. --ref pins a git source to a
+commit until "--ref follow" unpins it: a rollback is a pin to an older
+commit; try it with --dry-run first, which shows the move and each
+definition's version change and pins nothing
+(docs/git-sources.md#pinning-and-rollback).
 
 Exit status: 0 clean, 1 the sync reported errors (they are listed), 2 bad
 command line.
@@ -42,7 +57,11 @@ Examples:
   activity-core sync                         # definitions + schedules
   activity-core sync --dry-run               # the plan, like terraform plan
   activity-core sync --event-types --no-schedules
-  activity-core sync --format json | jq .errors`
+  activity-core sync --format json | jq .errors
+  activity-core sync --source ops            # fetch and apply one source
+  activity-core sync --source ops --ref v1.4 --dry-run      # what rolling back to tag v1.4 moves
+  activity-core sync --source ops --ref "$(git rev-parse HEAD~1)"   # pin (roll back) to a commit
+  activity-core sync --source ops --ref follow              # follow its branch again`
 }
 
 // Run performs the sync.
@@ -56,6 +75,15 @@ func (c *SyncCmd) Run(env *Env) error {
 	q.Set("schedules", strconv.FormatBool(c.Schedules))
 	q.Set("event_types", strconv.FormatBool(c.EventTypes))
 	q.Set("dry_run", strconv.FormatBool(c.DryRun))
+	if c.Ref != "" && c.Source == "" {
+		return usageError("--ref needs --source: pin one source at a time (e.g. --source ops --ref FULL_SHA)")
+	}
+	if c.Source != "" {
+		q.Set("source", c.Source)
+	}
+	if c.Ref != "" {
+		q.Set("ref", c.Ref)
+	}
 	if c.Format == "text" {
 		fmt.Fprintf(env.Stderr, "syncing via %s ...\n", cl.base)
 	}
@@ -94,6 +122,7 @@ func PrintSyncResult(w io.Writer, res *syncer.Result) {
 	fmt.Fprintf(tw, "event_types\t-\t%d\t%d\t%d\t-\t-\t-\n", e.Upserted, e.Unchanged, e.Removed)
 	fmt.Fprintf(tw, "schedules\t-\t%d\t%d\t-\t%d\t%d\t-\n", s.Upserted, s.Unchanged, s.Paused, s.Deleted)
 	tw.Flush()
+	printSyncSources(w, res.Sources)
 	if len(res.Actions) > 0 {
 		fmt.Fprintln(w, "\nactions:")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -115,6 +144,42 @@ func PrintSyncResult(w io.Writer, res *syncer.Result) {
 		}
 	}
 }
+
+// printSyncSources prints one line per source read: "ops: a1b2c3d →
+// e4f5a6b (pinned)", "kept a1b2c3d: fetch failed: …".
+func printSyncSources(w io.Writer, sources []syncer.SourceResult) {
+	if len(sources) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nsources:")
+	for _, s := range sources {
+		fmt.Fprintf(w, "  %s\n", FormatSourceResult(s))
+	}
+}
+
+// FormatSourceResult is one source's line of a sync result.
+func FormatSourceResult(s syncer.SourceResult) string {
+	var what string
+	switch {
+	case s.Kept:
+		what = "kept " + shortSHA(s.Commit) + ": " + s.Error
+	case s.Error != "":
+		what = "failed, nothing changed: " + s.Error
+	case s.Kind != "git":
+		what = "folder read"
+	case s.Previous != "":
+		what = shortSHA(s.Previous) + " → " + shortSHA(s.Commit)
+	default:
+		what = shortSHA(s.Commit)
+	}
+	if s.PinnedRef != "" {
+		what += " (pinned)"
+	}
+	return s.Name + ": " + what
+}
+
+// shortSHA is a commit's abbreviated SHA, as git prints it.
+func shortSHA(sha string) string { return timeline.ShortSHA(sha) }
 
 func formatSyncError(e syncer.Error) string {
 	var b strings.Builder
@@ -298,10 +363,11 @@ type DefinitionsShowCmd struct {
 
 // Help is shown by "activity-core definitions show --help".
 func (c *DefinitionsShowCmd) Help() string {
-	return `Shows the definition's version, its schedule as Temporal has it, the
-pool it runs on (run_on), the inputs a manual run takes (type, required,
-default, description) and what its trigger sets them to, its spec and its
-recent runs.
+	return `Shows the definition's version and where it came from (for a git source:
+the commit, the file in the repository, the author and the commit time),
+its schedule as Temporal has it, the pool it runs on (run_on), the inputs a
+manual run takes (type, required, default, description) and what its
+trigger sets them to, its spec and its recent runs.
 
 Examples:
   activity-core definitions show team.sweep
@@ -334,6 +400,9 @@ func (c *DefinitionsShowCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s  (version %d, %s, enabled=%v)\nsource: %s\nhash:   %s\n", v.ID, v.Version, v.TriggerType, v.Enabled, v.SourceFile, v.ContentHash)
+	if o := timeline.OriginLine(v.Version, v.Origin); o != "" {
+		fmt.Fprintf(env.Stdout, "origin: %s\n", o)
+	}
 	if v.Removed() {
 		fmt.Fprintf(env.Stdout, "REMOVED at %s (its file is gone)\n", v.RemovedAt.Format(time.RFC3339))
 	}

@@ -26,7 +26,7 @@ import (
 
 // DevCmd runs everything in one process on embedded engines.
 type DevCmd struct {
-	Definitions   []string `env:"ACTIVITY_DEFINITION_PATHS" help:"Definition folders (repeat the flag)." placeholder:"DIR"`
+	Definitions   []string `env:"ACTIVITY_DEFINITIONS,ACTIVITY_DEFINITION_PATHS" help:"Definition sources: folders and git remotes ([NAME=]DIR or [NAME=]git+https://host/org/repo.git//path?ref=main), repeat the flag (docs/git-sources.md)." placeholder:"SOURCE"`
 	AlertDefaults string   `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"File of deployment-wide alerting defaults (docs/alerting.md#defaults)." placeholder:"FILE"`
 	DataDir       string   `name:"data-dir" env:"ACTIVITY_DATA_DIR" default:".activity-core" help:"Where the SQLite store, Temporal's database, NATS streams and the token live."`
 	HTTP          string   `name:"http" env:"ACTIVITY_HTTP_ADDR" default:"127.0.0.1:8080" help:"HTTP API address."`
@@ -58,6 +58,7 @@ history. Ctrl-C stops everything cleanly.
 Examples:
   activity-core dev --definitions examples/definitions
   activity-core dev --definitions ~/repo/activity-definitions --watch
+  activity-core dev --definitions ops=git+https://git.example.com/ops/automations.git//definitions?ref=main
   # in another terminal:
   activity-core sync --dry-run
   activity-core runs list`
@@ -119,6 +120,8 @@ func (c *DevCmd) Run(env *Env) error {
 		DefinitionPaths: c.Definitions, SyncIntervalSeconds: c.SyncInterval,
 		SchedulePrefix: config.SchedulePrefixDefault, SyncMaxErrors: config.SyncMaxErrorsDefault,
 		AlertDefaults: c.AlertDefaults,
+		// Git sources are fetched under the dev data dir, beside the rest.
+		DataDir: dataDir,
 	}
 	engines := config.Engines{
 		DatabaseURL:       "sqlite://" + filepath.Join(dataDir, "activity-core.db"),
@@ -156,7 +159,7 @@ func (c *DevCmd) Run(env *Env) error {
 			fmt.Fprintf(w, "  Temporal     %s  namespace %s  (temporal --address %s schedule list)\n", tmp.Address(), tmp.Namespace(), tmp.Address())
 			fmt.Fprintf(w, "  NATS         %s\n", nsrv.ClientURL())
 			fmt.Fprintf(w, "  store        %s\n", engines.DatabaseURL)
-			fmt.Fprintf(w, "  definitions  %s%s\n", strings.Join(c.Definitions, ", "), map[bool]string{true: "  (watched)"}[c.Watch])
+			fmt.Fprintf(w, "  definitions  %s%s\n", strings.Join(sync.RedactedSources(), ", "), map[bool]string{true: "  (watched)"}[c.Watch])
 			fmt.Fprintf(w, "\nTry: activity-core definitions list | activity-core runs list | activity-core sync --dry-run\nCtrl-C stops everything.\n")
 		},
 	}

@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/secret"
 )
 
@@ -225,6 +227,9 @@ func (s *Sync) Validate() error {
 	if s.SchedulePrefix == "" {
 		errs = append(errs, bad("ACTIVITY_SCHEDULE_PREFIX", "must not be empty: it marks the schedules activity-core manages"))
 	}
+	if _, err := gitsource.ParseSpecs(s.DefinitionPaths); err != nil && len(s.DefinitionPaths) > 0 {
+		errs = append(errs, bad("ACTIVITY_DEFINITIONS", "%v (docs/git-sources.md#sources)", err))
+	}
 	if s.AlertDefaults != "" {
 		if info, err := os.Stat(s.AlertDefaults); err != nil {
 			errs = append(errs, bad("ACTIVITY_ALERT_DEFAULTS", "cannot read %s: %v; point it at a defaults file (docs/definitions.md#alerting-defaults) or unset it", s.AlertDefaults, errors.Unwrap(err)))
@@ -233,6 +238,74 @@ func (s *Sync) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// GitDir returns the folder git sources are fetched into, DataDir/git
+// (docs/git-sources.md#where-fetches-go), creating DataDir with mode 0700
+// when it is missing. An empty DataDir is $STATE_DIRECTORY (set by
+// systemd's StateDirectory=), else ~/.local/state/activity-core.
+func (s *Sync) GitDir() (string, error) {
+	dir := s.DataDir
+	if dir == "" {
+		dir = DataDirDefault()
+	}
+	if dir == "" {
+		return "", bad("ACTIVITY_DATA_DIR", "not set, and neither $STATE_DIRECTORY nor a home folder is known: set it to a folder activity-core may write")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", bad("ACTIVITY_DATA_DIR", "cannot create %s: %v; point it at a folder activity-core may write", dir, errors.Unwrap(err))
+	}
+	return filepath.Join(dir, "git"), nil
+}
+
+// DataDirDefault is where fetched sources go when ACTIVITY_DATA_DIR is
+// unset: $STATE_DIRECTORY (its first entry), else
+// ~/.local/state/activity-core; "" when neither is known.
+func DataDirDefault() string {
+	if sd := os.Getenv("STATE_DIRECTORY"); sd != "" {
+		first, _, _ := strings.Cut(sd, ":")
+		return first
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "state", "activity-core")
+}
+
+// HasGitSource reports whether a git source is configured (so a Fetcher,
+// and a data dir, are needed).
+func (s *Sync) HasGitSource() bool {
+	specs, err := gitsource.ParseSpecs(s.DefinitionPaths)
+	if err != nil {
+		return false
+	}
+	for _, sp := range specs {
+		if sp.Kind == gitsource.KindGit {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactedSources are the configured sources for logs: git URLs with
+// their credentials redacted.
+func (s *Sync) RedactedSources() []string {
+	out := make([]string, len(s.DefinitionPaths))
+	for i, raw := range s.DefinitionPaths {
+		out[i] = raw
+		if sp, err := gitsource.ParseSpec(raw); err == nil && sp.Kind == gitsource.KindGit {
+			out[i] = sp.String()
+		} else if strings.Contains(raw, "://") {
+			name, rest, ok := strings.Cut(raw, "=")
+			if ok && !strings.Contains(name, "/") {
+				out[i] = name + "=" + secret.RedactURL(rest)
+			} else {
+				out[i] = secret.RedactURL(raw)
+			}
+		}
+	}
+	return out
 }
 
 // SyncInterval is the background sync period (0 = off).
@@ -295,7 +368,8 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_NATS_URL=" + secret.RedactURL(e.NATSURL),
 		fmt.Sprintf("ACTIVITY_NATS_STREAM_REPLICAS=%d", e.NATSStreamReplicas),
 		"ACTIVITY_EVENT_SCHEMA_MODE=" + e.EventSchemaMode,
-		"ACTIVITY_DEFINITION_PATHS=" + strings.Join(s.DefinitionPaths, ","),
+		"ACTIVITY_DEFINITIONS=" + strings.Join(s.RedactedSources(), ","),
+		"ACTIVITY_DATA_DIR=" + s.DataDir,
 		"ACTIVITY_HTTP_ADDR=" + h.HTTPAddr,
 		"ACTIVITY_ADMIN_TOKEN=" + mask(h.AdminToken),
 		"ACTIVITY_READ_TOKEN=" + mask(h.ReadToken),

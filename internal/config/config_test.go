@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,53 @@ func TestWorkerPools(t *testing.T) {
 		if verr := e.Validate(true, true, true); (err != nil) != (verr != nil) {
 			t.Errorf("Validate(%q) = %v, want it to agree with WorkerPools", tc.pools, verr)
 		}
+	}
+}
+
+// TestDefinitionSpecsValidated: a bad source spec stops startup naming
+// ACTIVITY_DEFINITIONS and the spec, its credentials redacted.
+func TestDefinitionSpecsValidated(t *testing.T) {
+	s := Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50,
+		DefinitionPaths: []string{"/srv/defs", "ops=git+ftp://user:hunter2@git.example.test/ops.git"}}
+	err := errorsOf(s.Validate())
+	if !strings.Contains(err, "ACTIVITY_DEFINITIONS: ") || !strings.Contains(err, "ftp") || strings.Contains(err, "hunter2") {
+		t.Errorf("got %q", err)
+	}
+	s.DefinitionPaths = []string{"/srv/defs", "ops=git+https://git.example.test/ops.git//defs?ref=main"}
+	if err := s.Validate(); err != nil {
+		t.Errorf("good specs refused: %v", err)
+	}
+	if !s.HasGitSource() {
+		t.Error("HasGitSource: false for a git source")
+	}
+}
+
+func TestGitDirDefaults(t *testing.T) {
+	state := t.TempDir() + "/state"
+	t.Setenv("STATE_DIRECTORY", state+":/other")
+	s := Sync{}
+	dir, err := s.GitDir()
+	if err != nil || dir != state+"/git" {
+		t.Fatalf("from $STATE_DIRECTORY: %q %v", dir, err)
+	}
+	if info, err := os.Stat(state); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("data dir not created 0700: %v %v", info, err)
+	}
+	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("HOME", t.TempDir())
+	if d := DataDirDefault(); !strings.HasSuffix(d, "/.local/state/activity-core") {
+		t.Errorf("home default %q", d)
+	}
+	s.DataDir = "/proc/no/such/place"
+	if _, err := s.GitDir(); err == nil || !strings.Contains(err.Error(), "ACTIVITY_DATA_DIR: cannot create /proc/no/such/place") {
+		t.Errorf("unwritable data dir: %v", err)
+	}
+}
+
+func TestRedactedSourcesHideCredentials(t *testing.T) {
+	s := Sync{DefinitionPaths: []string{"/srv/defs", "ops=git+https://bot:s3cret-token@git.example.test/ops.git//defs", "bad=git+ftp://u:pw-hidden@x/y.git"}}
+	lines := strings.Join(Redacted(goodEngines(), s, HTTP{}), "\n")
+	if strings.Contains(lines, "s3cret-token") || strings.Contains(lines, "pw-hidden") || !strings.Contains(lines, "ACTIVITY_DEFINITIONS=/srv/defs,") {
+		t.Errorf("sources in %s", lines)
 	}
 }

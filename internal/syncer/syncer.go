@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
 )
@@ -180,8 +181,14 @@ const poolCheckTimeout = 5 * time.Second
 // Config holds a Syncer's dependencies.
 type Config struct {
 	Store store.Store
-	// Sources are the definition directories (ACTIVITY_DEFINITION_PATHS).
+	// Sources are the definition sources as configured (--definitions,
+	// ACTIVITY_DEFINITIONS): folders and git remotes, parsed by
+	// gitsource.ParseSpecs (docs/git-sources.md#sources).
 	Sources []string
+	// Fetcher fetches the git sources; required when one is configured.
+	// Their state (last good commit, pin, last error) is kept in the
+	// store, which must then be a store.SourceStore.
+	Fetcher *gitsource.Fetcher
 	// Schedules runs the schedules stage; nil makes that stage an error.
 	Schedules SchedulesFunc
 	// MaxErrors bounds the per-file and per-item errors of Result.Errors
@@ -211,11 +218,15 @@ type Config struct {
 
 // Syncer runs syncs.
 type Syncer struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	specs []gitsource.Spec
+	// sources keeps per-source state; nil when the store keeps none (then
+	// only folder sources are allowed).
+	sources store.SourceStore
 }
 
-// New checks the configuration.
+// New checks the configuration and parses the sources.
 func New(cfg Config) (*Syncer, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("syncer: Config.Store is required")
@@ -224,11 +235,44 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Syncer{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default())}, nil
+	s := &Syncer{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default())}
+	s.sources, _ = cfg.Store.(store.SourceStore)
+	if len(cfg.Sources) == 0 {
+		return s, nil
+	}
+	specs, err := gitsource.ParseSpecs(cfg.Sources)
+	if err != nil {
+		return nil, fmt.Errorf("syncer: definition sources: %w", err)
+	}
+	for _, sp := range specs {
+		if sp.Kind != gitsource.KindGit {
+			continue
+		}
+		if cfg.Fetcher == nil {
+			return nil, fmt.Errorf("syncer: source %s is a git source: Config.Fetcher is required", sp.Name)
+		}
+		if s.sources == nil {
+			return nil, fmt.Errorf("syncer: source %s is a git source: the store must keep source states (store.SourceStore)", sp.Name)
+		}
+	}
+	s.specs = specs
+	return s, nil
 }
 
-// Sources returns the configured definition directories.
+// Sources returns the configured sources as given (folders and git specs).
 func (s *Syncer) Sources() []string { return s.cfg.Sources }
+
+// FolderSources returns the folders among the sources: what dev --watch
+// polls (git sources change by fetching, not on disk).
+func (s *Syncer) FolderSources() []string {
+	var dirs []string
+	for _, sp := range s.specs {
+		if sp.Kind == gitsource.KindFolder {
+			dirs = append(dirs, sp.Dir)
+		}
+	}
+	return dirs
+}
 
 // Run performs one sync. It waits for the deployment-wide sync lock (a
 // concurrent sync anywhere finishes first), runs the chosen stages, each
@@ -236,6 +280,9 @@ func (s *Syncer) Sources() []string { return s.cfg.Sources }
 // the sync could not run at all (the store is down, ctx ended while
 // waiting); stage failures are in Result.Errors.
 func (s *Syncer) Run(ctx context.Context, opts Options) (*Result, error) {
+	if err := s.CheckOptions(opts); err != nil {
+		return nil, err
+	}
 	var res *Result
 	err := s.cfg.Store.WithSyncLock(ctx, func(ctx context.Context) error {
 		res = s.run(ctx, opts)
@@ -264,50 +311,77 @@ func (s *Syncer) Run(ctx context.Context, opts Options) (*Result, error) {
 func (s *Syncer) run(ctx context.Context, opts Options) *Result {
 	res := &Result{
 		SyncID: uuid.Must(uuid.NewV7()).String(), DryRun: opts.DryRun, StartedAt: s.cfg.Now().UTC(),
-		Stages: []string{}, Actions: []Action{}, Errors: []Error{}, Warnings: []Error{},
+		Stages: []string{}, Actions: []Action{}, Errors: []Error{}, Warnings: []Error{}, Sources: []SourceResult{},
 	}
-	var loaded *definition.Result
+	var loaded *loadedSources
 	if opts.Definitions || opts.EventTypes {
-		loaded = definition.LoadWith(s.cfg.Sources, definition.LoadOptions{DefaultsFile: s.cfg.AlertDefaults})
-		loaded.CheckSecrets(s.cfg.Secrets.Check)
-		stage := StageDefinitions
-		if !opts.Definitions {
-			stage = StageEventTypes
-		}
-		if len(s.cfg.Sources) == 0 {
-			s.addSourceError(res, Error{Stage: stage, Message: "no definition sources configured: set ACTIVITY_DEFINITION_PATHS or --definitions"})
-		}
-		for _, e := range loaded.SourceErrors {
-			s.addSourceError(res, fromDefError(stage, e))
-		}
+		loaded = s.readAndLoad(ctx, opts, res)
 	}
 	changed := false
 	var planned []store.Definition
 	if opts.Definitions {
 		res.Stages = append(res.Stages, StageDefinitions)
 		var ch bool
-		ch, planned = s.syncDefinitions(ctx, loaded, opts.DryRun, res)
+		ch, planned = s.syncDefinitions(ctx, loaded, opts, res)
 		changed = ch || changed
 	}
 	if opts.EventTypes {
 		res.Stages = append(res.Stages, StageEventTypes)
-		changed = s.syncEventTypes(ctx, loaded, opts.DryRun, res) || changed
+		changed = s.syncEventTypes(ctx, loaded.Result, opts.DryRun, res) || changed
 	}
 	if opts.Definitions || opts.EventTypes {
-		s.warnUnknownEventTypes(ctx, loaded, res)
+		s.warnUnknownEventTypes(ctx, loaded.Result, res)
 	}
 	if opts.Definitions {
-		s.warnUnpolledPools(ctx, loaded, res)
+		s.warnUnpolledPools(ctx, loaded.Result, res)
 	}
 	if opts.Schedules {
 		res.Stages = append(res.Stages, StageSchedules)
 		s.syncSchedules(ctx, opts.DryRun, planned, res)
+	}
+	if loaded != nil && !opts.DryRun {
+		s.saveStates(ctx, loaded, res)
 	}
 	res.FinishedAt = s.cfg.Now().UTC()
 	if changed && !opts.DryRun && s.cfg.OnDefinitionsChanged != nil {
 		s.cfg.OnDefinitionsChanged()
 	}
 	return res
+}
+
+// readAndLoad fetches and loads the chosen sources and reports the
+// sources' errors.
+func (s *Syncer) readAndLoad(ctx context.Context, opts Options, res *Result) *loadedSources {
+	read := s.readSources(ctx, opts)
+	loaded := s.load(read)
+	loaded.CheckSecrets(s.cfg.Secrets.Check)
+	stage := StageDefinitions
+	if !opts.Definitions {
+		stage = StageEventTypes
+	}
+	if len(s.specs) == 0 {
+		s.addSourceError(res, Error{Stage: stage, Message: "no definition sources configured: set ACTIVITY_DEFINITIONS or --definitions"})
+	}
+	for _, e := range loaded.SourceErrors {
+		s.addSourceError(res, fromDefError(stage, e))
+	}
+	for _, rs := range read {
+		if rs.fatal != nil {
+			s.addSourceError(res, Error{Stage: stage, File: rs.spec.Name, Message: "source " + rs.spec.Name + ": " + rs.fatal.Error()})
+		} else if rs.fetchErr != nil {
+			// The source fails alone: its last good commit stands in, so
+			// this is a warning; the error is in Sources and its state.
+			res.Warnings = append(res.Warnings, Error{Stage: stage, File: rs.spec.Name,
+				Message: fmt.Sprintf("source %s: fetch failed, kept %s: %v", rs.spec.Name, short(rs.prev.Commit), rs.fetchErr)})
+		}
+		if rs.snap != nil && len(rs.snap.Skipped) > 0 {
+			res.Warnings = append(res.Warnings, Error{Stage: stage, File: rs.spec.Name,
+				Message: fmt.Sprintf("source %s: %d entries of commit %s were not read (only files and folders are; symbolic links and submodules are not): %s",
+					rs.spec.Name, len(rs.snap.Skipped), short(rs.result.Commit), strings.Join(rs.snap.Skipped[:min(len(rs.snap.Skipped), 5)], ", "))})
+		}
+		res.Sources = append(res.Sources, rs.result)
+	}
+	return loaded
 }
 
 // addError adds a per-file or per-item error, up to MaxErrors.
@@ -338,22 +412,66 @@ func fromDefError(stage string, e *definition.Error) Error {
 }
 
 // storeDefinition converts a parsed definition to the store's record.
-func storeDefinition(d *definition.Definition) store.Definition {
+func storeDefinition(d *definition.Definition, origin *store.Origin) store.Definition {
 	return store.Definition{
 		ID: d.ID, ContentHash: d.ContentHash(), Spec: d.CanonicalJSON(),
 		SourceFile: d.Source.File, SourceDir: d.Source.Dir, Enabled: d.Enabled,
 		TriggerType: store.TriggerType(d.Trigger.Type), EventType: d.Trigger.EventType,
+		Origin: origin,
 	}
 }
 
 // syncDefinitions upserts every valid definition and tombstones those whose
 // file disappeared, source by source. A source that could not be read
-// removes nothing; a file that failed keeps its last good version.
-func (s *Syncer) syncDefinitions(ctx context.Context, loaded *definition.Result, dryRun bool, res *Result) (changed bool, planned []store.Definition) {
+// removes nothing; a file that failed keeps its last good version. In a
+// dry run, planned is the live set as the real sync would leave it.
+func (s *Syncer) syncDefinitions(ctx context.Context, loaded *loadedSources, opts Options, res *Result) (changed bool, planned []store.Definition) {
+	s.countLoaded(loaded.Result, res)
+	records := s.definitionRecords(ctx, loaded, opts, res)
+	var plannedByID map[string]store.Definition
+	if opts.DryRun {
+		var ok bool
+		if plannedByID, ok = s.planUpserts(ctx, records, res); !ok {
+			return false, nil
+		}
+	} else if len(records) > 0 {
+		ch, ok := s.applyUpserts(ctx, records, res)
+		if !ok {
+			return false, nil
+		}
+		changed = ch
+	}
+	for _, src := range loaded.Sources {
+		gone := s.tombstones(ctx, src, opts.DryRun, res)
+		changed = changed || (len(gone) > 0 && !opts.DryRun)
+		for _, id := range gone {
+			delete(plannedByID, id)
+			res.Definitions.Removed++
+			res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "remove", Reason: "its file is gone"})
+		}
+	}
+	if opts.DryRun {
+		planned = make([]store.Definition, 0, len(plannedByID))
+		for _, d := range plannedByID {
+			planned = append(planned, d)
+		}
+		sort.Slice(planned, func(i, j int) bool { return planned[i].ID < planned[j].ID })
+	}
+	return changed, planned
+}
+
+// countLoaded counts the files scanned and invalid and reports the
+// definition files' errors and warnings.
+func (s *Syncer) countLoaded(loaded *definition.Result, res *Result) {
 	for _, src := range loaded.Sources {
 		for _, f := range src.Files {
 			if !isEventTypeFile(f) {
 				res.Definitions.Scanned++
+			}
+		}
+		for f := range src.FailedFiles {
+			if !isEventTypeFile(f) {
+				res.Definitions.Invalid++
 			}
 		}
 	}
@@ -368,135 +486,148 @@ func (s *Syncer) syncDefinitions(ctx context.Context, loaded *definition.Result,
 			res.Warnings = append(res.Warnings, fromDefError(StageDefinitions, w))
 		}
 	}
-	for _, src := range loaded.Sources {
-		for f := range src.FailedFiles {
-			if !isEventTypeFile(f) {
-				res.Definitions.Invalid++
-			}
-		}
-	}
+}
 
+// definitionRecords converts the valid definitions to store records with
+// their origins. When one source is synced, a definition whose id another
+// source holds is refused: the loader saw only this source, so only the
+// store can tell (docs/git-sources.md#syncing-one-source).
+func (s *Syncer) definitionRecords(ctx context.Context, loaded *loadedSources, opts Options, res *Result) []store.Definition {
 	defs := loaded.Definitions()
-	records := make([]store.Definition, len(defs))
-	for i, d := range defs {
-		records[i] = storeDefinition(d)
-	}
-	// In a dry run, planned is the live set as the real sync would leave
-	// it: stored definitions with this sync's upserts and removals applied.
-	var plannedByID map[string]store.Definition
-	if dryRun {
+	records := make([]store.Definition, 0, len(defs))
+	owner := map[string]store.Definition{}
+	if opts.Source != "" {
 		live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{})
 		if err != nil {
 			s.addError(res, Error{Stage: StageDefinitions, Message: "listing stored definitions: " + err.Error()})
-			return false, nil
+			return nil
 		}
-		plannedByID = make(map[string]store.Definition, len(live)+len(records))
 		for _, d := range live {
-			plannedByID[d.ID] = d
-		}
-		for _, r := range records {
-			plannedByID[r.ID] = r
-		}
-		for _, r := range records {
-			var cur *store.Definition
-			if c, err := s.cfg.Store.GetDefinition(ctx, r.ID); err == nil {
-				cur = &c
-			} else if !errors.Is(err, store.ErrNotFound) {
-				s.addError(res, Error{Stage: StageDefinitions, DefinitionID: r.ID, Message: "reading stored definition: " + err.Error()})
-				continue
-			}
-			s.countUpsert(res, r.ID, store.PlanDefinitionUpsert(cur, r))
-		}
-	} else if len(records) > 0 {
-		outcomes, err := s.cfg.Store.UpsertDefinitions(ctx, records...)
-		if err != nil {
-			s.addError(res, Error{Stage: StageDefinitions, Message: "storing definitions: " + err.Error()})
-			return false, nil
-		}
-		for _, o := range outcomes {
-			changed = s.countUpsert(res, o.ID, o.Outcome) || changed
+			owner[d.ID] = d
 		}
 	}
-
-	// Tombstones, per readable source.
-	for _, src := range loaded.Sources {
-		if src.Err != nil {
+	for _, d := range defs {
+		if o, ok := owner[d.ID]; ok && o.SourceDir != d.Source.Dir {
+			s.addError(res, Error{Stage: StageDefinitions, File: d.Source.File, Line: d.Source.Line, Field: "id", DefinitionID: d.ID,
+				Message: fmt.Sprintf("id %s is already defined in %s (another source): rename one, or sync every source to move it", d.ID, o.SourceFile)})
 			continue
 		}
-		keep := map[string]bool{}
-		for _, d := range src.Definitions {
-			keep[d.ID] = true
-		}
-		for id := range src.HeldIDs {
-			keep[id] = true
-		}
-		live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{SourceDir: src.Dir})
-		if err != nil {
-			s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "listing stored definitions: " + err.Error()})
-			continue
-		}
-		var gone []string
-		for _, d := range live {
-			if src.FailedFiles[d.SourceFile] {
-				keep[d.ID] = true // the file is broken now: keep its last good version
-			}
-			if src.Unknown(d.SourceFile) {
-				keep[d.ID] = true // its folder cannot be read now: unknown, not gone
-			}
-			if !keep[d.ID] {
-				gone = append(gone, d.ID)
-			}
-		}
-		if len(gone) == 0 {
-			continue
-		}
-		if !dryRun {
-			ids := make([]string, 0, len(keep))
-			for id := range keep {
-				ids = append(ids, id)
-			}
-			removed, err := s.cfg.Store.MarkDefinitionsRemoved(ctx, src.Dir, ids)
-			if err != nil {
-				s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "marking removed definitions: " + err.Error()})
-				continue
-			}
-			gone = removed
-			changed = changed || len(removed) > 0
-		}
-		sort.Strings(gone)
-		for _, id := range gone {
-			delete(plannedByID, id)
-			res.Definitions.Removed++
-			res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "remove", Reason: "its file is gone"})
-		}
+		records = append(records, storeDefinition(d, loaded.origins[d]))
 	}
-	if dryRun {
-		planned = make([]store.Definition, 0, len(plannedByID))
-		for _, d := range plannedByID {
-			planned = append(planned, d)
-		}
-		sort.Slice(planned, func(i, j int) bool { return planned[i].ID < planned[j].ID })
-	}
-	return changed, planned
+	return records
 }
 
+// planUpserts is a dry run's upsert: it counts what would change and
+// returns the live set with the records applied.
+func (s *Syncer) planUpserts(ctx context.Context, records []store.Definition, res *Result) (map[string]store.Definition, bool) {
+	live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{})
+	if err != nil {
+		s.addError(res, Error{Stage: StageDefinitions, Message: "listing stored definitions: " + err.Error()})
+		return nil, false
+	}
+	plannedByID := make(map[string]store.Definition, len(live)+len(records))
+	for _, d := range live {
+		plannedByID[d.ID] = d
+	}
+	for _, r := range records {
+		plannedByID[r.ID] = r
+		var cur *store.Definition
+		if c, err := s.cfg.Store.GetDefinition(ctx, r.ID); err == nil {
+			cur = &c
+		} else if !errors.Is(err, store.ErrNotFound) {
+			s.addError(res, Error{Stage: StageDefinitions, DefinitionID: r.ID, Message: "reading stored definition: " + err.Error()})
+			continue
+		}
+		version := 1
+		if cur != nil {
+			version = cur.Version + 1
+		}
+		s.countUpsert(res, r.ID, store.PlanDefinitionUpsert(cur, r), version, r.Origin)
+	}
+	return plannedByID, true
+}
+
+// applyUpserts stores the records and counts what changed.
+func (s *Syncer) applyUpserts(ctx context.Context, records []store.Definition, res *Result) (changed, ok bool) {
+	outcomes, err := s.cfg.Store.UpsertDefinitions(ctx, records...)
+	if err != nil {
+		s.addError(res, Error{Stage: StageDefinitions, Message: "storing definitions: " + err.Error()})
+		return false, false
+	}
+	for i, o := range outcomes {
+		changed = s.countUpsert(res, o.ID, o.Outcome, o.Version, records[i].Origin) || changed
+	}
+	return changed, true
+}
+
+// tombstones removes (or, in a dry run, lists) the stored definitions of
+// one readable source that it no longer holds, and returns their ids.
+func (s *Syncer) tombstones(ctx context.Context, src *definition.SourceResult, dryRun bool, res *Result) []string {
+	if src.Err != nil {
+		return nil
+	}
+	keep := map[string]bool{}
+	for _, d := range src.Definitions {
+		keep[d.ID] = true
+	}
+	for id := range src.HeldIDs {
+		keep[id] = true
+	}
+	live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{SourceDir: src.Dir})
+	if err != nil {
+		s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "listing stored definitions: " + err.Error()})
+		return nil
+	}
+	var gone []string
+	for _, d := range live {
+		if src.FailedFiles[d.SourceFile] || src.Unknown(d.SourceFile) {
+			keep[d.ID] = true // broken or unreadable now: keep its last good version
+		}
+		if !keep[d.ID] {
+			gone = append(gone, d.ID)
+		}
+	}
+	if len(gone) == 0 || dryRun {
+		sort.Strings(gone)
+		return gone
+	}
+	ids := make([]string, 0, len(keep))
+	for id := range keep {
+		ids = append(ids, id)
+	}
+	removed, err := s.cfg.Store.MarkDefinitionsRemoved(ctx, src.Dir, ids)
+	if err != nil {
+		s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "marking removed definitions: " + err.Error()})
+		return nil
+	}
+	sort.Strings(removed)
+	return removed
+}
+
+// isEventTypeFile reports whether path (a file or "NAME:path/in/repo")
+// lies in an event-types folder.
 func isEventTypeFile(path string) bool {
-	return strings.Contains(path, "/"+definition.EventTypesDir+"/")
+	return strings.Contains(path, "/"+definition.EventTypesDir+"/") || strings.Contains(path, ":"+definition.EventTypesDir+"/")
 }
 
 // countUpsert adds one outcome to the counts and actions; it reports
-// whether anything was written.
-func (s *Syncer) countUpsert(res *Result, id string, o store.UpsertOutcome) bool {
+// whether anything was written. version is the definition's version after
+// the upsert; the reason names the commit it came from.
+func (s *Syncer) countUpsert(res *Result, id string, o store.UpsertOutcome, version int, origin *store.Origin) bool {
+	from := ""
+	if origin != nil && origin.Commit != "" {
+		from = " from " + short(origin.Commit)
+	}
 	switch o {
 	case store.Unchanged:
 		res.Definitions.Unchanged++
 		return false
 	case store.Created:
-		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "create"})
+		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "create", Reason: strings.TrimSpace(fmt.Sprintf("v%d%s", version, from))})
 	case store.Updated:
-		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "update", Reason: "content changed"})
+		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "update", Reason: fmt.Sprintf("content changed: v%d → v%d%s", version-1, version, from)})
 	case store.Restored:
-		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "restore", Reason: "its file is back"})
+		res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "restore", Reason: "its file is back" + from})
 	}
 	res.Definitions.Upserted++
 	return true

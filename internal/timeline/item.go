@@ -62,20 +62,22 @@ func versionItem(ctx context.Context, versions *versionCache, it *Item) {
 		return // keep the stored summary
 	}
 	it.Version, it.Previous = d.Version, d.Previous
+	it.Origin = versions.origin(ctx, d.Version)
+	from := originFrom(it.Origin)
 	if d.Previous < 1 {
-		it.Summary = fmt.Sprintf("v%d created", d.Version)
+		it.Summary = fmt.Sprintf("v%d%s created", d.Version, from)
 		return
 	}
 	next, prev := versions.spec(ctx, d.Version), versions.spec(ctx, d.Previous)
 	if next == nil || prev == nil {
-		it.Summary = fmt.Sprintf("v%d (was v%d): the versions are not both stored, no diff", d.Version, d.Previous)
+		it.Summary = fmt.Sprintf("v%d%s (was v%d): the versions are not both stored, no diff", d.Version, from, d.Previous)
 		return
 	}
 	it.Changes = Diff(prev, next)
 	if len(it.Changes) > changesMax {
 		it.Changes = it.Changes[:changesMax]
 	}
-	it.Summary = fmt.Sprintf("v%d (was v%d): %s", d.Version, d.Previous, changesText(it.Changes))
+	it.Summary = fmt.Sprintf("v%d%s (was v%d): %s", d.Version, from, d.Previous, changesText(it.Changes))
 }
 
 // changesShown bounds the changes one text line names.

@@ -79,6 +79,9 @@ type Item struct {
 	Previous int `json:"previous,omitempty"`
 	// Changes is the field-by-field diff of a version from the previous.
 	Changes []Change `json:"changes,omitempty"`
+	// Origin is where a version item's version came from (the commit and
+	// its author for a git source; docs/git-sources.md#provenance).
+	Origin *store.Origin `json:"origin,omitempty"`
 	// Run is what a run item's run recorded.
 	Run *RunFacts `json:"run,omitempty"`
 	// Detail is the store entry's detail, as stored.
@@ -148,7 +151,7 @@ func Build(ctx context.Context, st Store, q Query) (*Story, error) {
 		return nil, fmt.Errorf("reading the runs of %s: %w", q.DefinitionID, err)
 	}
 	items := make([]Item, 0, len(entries)+2*len(runs))
-	versions := versionCache{st: st, id: q.DefinitionID, specs: map[int]json.RawMessage{}}
+	versions := versionCache{st: st, id: q.DefinitionID, versions: map[int]store.DefinitionVersion{}}
 	for _, e := range entries {
 		items = append(items, entryItem(ctx, &versions, e))
 	}
@@ -268,24 +271,34 @@ func windowRuns(ctx context.Context, st Store, q Query) (out []store.Run, more b
 	return out, true, nil
 }
 
-// versionCache reads each stored version's spec once.
+// versionCache reads each stored version once.
 type versionCache struct {
-	st    Store
-	id    string
-	specs map[int]json.RawMessage
-	err   error
+	st       Store
+	id       string
+	versions map[int]store.DefinitionVersion
+	err      error
 }
 
-// spec returns a version's spec, nil when it is not stored (err is kept
-// for errors other than not found).
-func (c *versionCache) spec(ctx context.Context, v int) json.RawMessage {
-	if s, ok := c.specs[v]; ok {
-		return s
+// get returns a stored version, the zero value when it is not stored
+// (err is kept for errors other than not found).
+func (c *versionCache) get(ctx context.Context, v int) store.DefinitionVersion {
+	if dv, ok := c.versions[v]; ok {
+		return dv
 	}
 	dv, err := c.st.GetDefinitionVersion(ctx, c.id, v)
 	if err != nil && !errors.Is(err, store.ErrNotFound) && c.err == nil {
 		c.err = fmt.Errorf("reading version %d of %s: %w", v, c.id, err)
 	}
-	c.specs[v] = dv.Spec
-	return dv.Spec
+	c.versions[v] = dv
+	return dv
+}
+
+// spec returns a version's spec, nil when it is not stored.
+func (c *versionCache) spec(ctx context.Context, v int) json.RawMessage {
+	return c.get(ctx, v).Spec
+}
+
+// origin returns where a version came from, nil when unknown.
+func (c *versionCache) origin(ctx context.Context, v int) *store.Origin {
+	return c.get(ctx, v).Origin
 }

@@ -107,6 +107,8 @@ var funcs = template.FuncMap{
 	"status":  func(s store.RunStatus) string { return "st-" + string(s) },
 	"health":  func(s store.HealthState) string { return "h-" + string(s) },
 	"problem": timeline.ProblemLine,
+	"origin":  timeline.OriginLine,
+	"sha":     timeline.ShortSHA,
 	"derefi": func(p *int) string {
 		if p == nil {
 			return "–"
