@@ -18,7 +18,8 @@ const (
 type Spec struct {
 	// Name identifies the source in webhooks (/hooks/git/NAME), --source
 	// and status: NAME= when given, else the repository's (or folder's)
-	// last path element without ".git".
+	// last path element without ".git" (ParseSpecs adds -2, -3… to an
+	// unnamed folder's when another source has it).
 	Name string
 	// Kind is KindFolder or KindGit.
 	Kind string
@@ -26,6 +27,9 @@ type Spec struct {
 	Dir string
 	// Git is a git source's remote; nil for a folder.
 	Git *Remote
+
+	// defaulted is set when Name was made from the path, not NAME=.
+	defaulted bool
 }
 
 // Remote is a git source's remote and parameters.

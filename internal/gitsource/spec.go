@@ -64,6 +64,7 @@ func ParseSpec(raw string) (Spec, error) {
 		return Spec{}, fmt.Errorf("source %q: %w", redactSpec(raw), err)
 	}
 	if s.Name = name; name == "" {
+		s.defaulted = true
 		if s.Name, err = defaultName(s); err != nil {
 			return Spec{}, fmt.Errorf("source %q: %w", redactSpec(raw), err)
 		}
@@ -72,7 +73,9 @@ func ParseSpec(raw string) (Spec, error) {
 }
 
 // ParseSpecs parses a --definitions list and checks that names are
-// unique.
+// unique. An unnamed folder whose name another source has becomes
+// NAME-2, NAME-3… in list order, so folder lists that worked before
+// sources had names keep working; any other clash is refused.
 func ParseSpecs(raw []string) ([]Spec, error) {
 	out := make([]Spec, 0, len(raw))
 	byName := map[string]string{}
@@ -84,8 +87,35 @@ func ParseSpecs(raw []string) ([]Spec, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.Kind == KindFolder && s.defaulted {
+			continue // named below, once every other name is known
+		}
 		if prev, ok := byName[s.Name]; ok {
 			return nil, fmt.Errorf("sources %q and %q are both named %q: give one another name with NAME=", prev, s.String(), s.Name)
+		}
+		byName[s.Name] = s.String()
+		out = append(out, s)
+	}
+	return nameFolders(raw, out, byName)
+}
+
+// nameFolders parses the unnamed folders of raw again and gives each a
+// name no other source has, keeping raw's order in the result.
+func nameFolders(raw []string, named []Spec, byName map[string]string) ([]Spec, error) {
+	out := make([]Spec, 0, len(raw))
+	for _, r := range raw {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		s, _ := ParseSpec(r) // parsed once already
+		if s.Kind != KindFolder || !s.defaulted {
+			out = append(out, named[0])
+			named = named[1:]
+			continue
+		}
+		base := s.Name
+		for n := 2; byName[s.Name] != ""; n++ {
+			s.Name = fmt.Sprintf("%s-%d", base, n)
 		}
 		byName[s.Name] = s.String()
 		out = append(out, s)

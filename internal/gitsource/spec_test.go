@@ -97,14 +97,37 @@ func TestParseSpecErrorHidesCredentials(t *testing.T) {
 }
 
 func TestParseSpecsDuplicateNames(t *testing.T) {
-	_, err := ParseSpecs([]string{"a/defs", "git+https://host/org/defs.git"})
-	want := `sources "a/defs" and "git+https://host/org/defs.git" are both named "defs"`
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("got %v, want %q", err, want)
+	refused := []struct {
+		raw  []string
+		want string
+	}{
+		{[]string{"git+https://host/a/defs.git", "git+file:///srv/defs.git"},
+			`sources "git+https://host/a/defs.git" and "git+file:///srv/defs.git" are both named "defs"`},
+		{[]string{"x=a/defs", "x=git+https://host/org/ops.git"}, `both named "x"`},
+		{[]string{"defs=a", "git+https://host/org/defs.git"}, `sources "a" and "git+https://host/org/defs.git" are both named "defs"`},
 	}
-	specs, err := ParseSpecs([]string{"a/defs", "", "other=b/defs"})
-	if err != nil || len(specs) != 2 || specs[1].Name != "other" {
-		t.Fatalf("got %+v, %v", specs, err)
+	for _, tt := range refused {
+		_, err := ParseSpecs(tt.raw)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseSpecs(%q) = %v, want %q", tt.raw, err, tt.want)
+		}
+	}
+}
+
+func TestParseSpecsNamesUnnamedFolders(t *testing.T) {
+	// Folder lists from before sources had names keep working: a clash
+	// of unnamed folders is settled in list order.
+	specs, err := ParseSpecs([]string{"/srv/a/defs", "", "/srv/b/defs", "defs-2=/srv/c", "git+https://host/org/ops.git", "/srv/ops", "/srv/d/defs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range specs {
+		got = append(got, s.Name+"="+s.String())
+	}
+	want := []string{"defs=/srv/a/defs", "defs-3=/srv/b/defs", "defs-2=/srv/c", "ops=git+https://host/org/ops.git", "ops-2=/srv/ops", "defs-4=/srv/d/defs"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("names:\n got %v\nwant %v", got, want)
 	}
 }
 
