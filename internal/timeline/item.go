@@ -71,7 +71,7 @@ func versionItem(ctx context.Context, versions *versionCache, it *Item) {
 		it.Summary = fmt.Sprintf("v%d (was v%d): the versions are not both stored, no diff", d.Version, d.Previous)
 		return
 	}
-	it.Changes = Diff(prev, next)
+	it.Changes = modeChanges(Diff(prev, next))
 	if len(it.Changes) > changesMax {
 		it.Changes = it.Changes[:changesMax]
 	}
