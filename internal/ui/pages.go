@@ -396,7 +396,7 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *session) error {
 	if d.Status != "" {
 		f.Status = store.RunStatus(d.Status)
 		if !f.Status.Valid() {
-			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed", d.Status)
+			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed, shadow", d.Status)
 		}
 	}
 	page, err := u.cfg.Store.ListRuns(r.Context(), f)
