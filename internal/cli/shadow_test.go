@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,5 +46,34 @@ shadow:   nothing was executed; this is what would have run
 	}
 	if runExitCode(store.RunShadow) != ExitOK || runExitCode(store.RunFailed) == ExitOK {
 		t.Error("run --wait: a shadow run does not exit 0, or a failed one does")
+	}
+}
+
+// TestValidateShadow: validate names the definitions in shadow mode, and
+// points at the line of a mode it does not know, naming both modes.
+func TestValidateShadow(t *testing.T) {
+	dir := t.TempDir()
+	head := "trigger: {trigger_type: cron, cron_expression: '@daily'}\ninstruction: {kind: shell, cmd: 'true'}\n"
+	for name, src := range map[string]string{"a.yaml": "id: t.a\nmode: shadow\n" + head, "b.yaml": "id: t.b\nmode: active\n" + head} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, _ := run(t, "validate", dir)
+	if code != ExitOK || lastLine(out) != "ok: 2 valid definitions (1 in shadow mode: t.a), 0 event types, 0 invalid files, 0 errors" {
+		t.Errorf("exit %d, summary %q", code, lastLine(out))
+	}
+	_, out, _ = run(t, "validate", "--format", "json", dir)
+	var rep validateReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !slices.Equal(rep.Shadow, []string{"t.a"}) {
+		t.Errorf("json report: %v %s", err, out)
+	}
+	bad := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(bad, []byte("id: t.c\nmode: dry\n"+head), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = run(t, "validate", bad)
+	if want := bad + `:2:7: mode: "dry" is not one of active, shadow`; code != ExitFailure || !strings.HasPrefix(out, want) {
+		t.Errorf("exit %d, output %q, want it to start %q", code, out, want)
 	}
 }
