@@ -20,7 +20,7 @@ func TestShadowRunsAreFiresOnly(t *testing.T) {
 			d.Notify.AfterFailures = 1
 		}))
 	}
-	now := t0.Add(2*time.Hour + 90*time.Second)
+	now := t0.Add(2*time.Hour + 150*time.Second)
 	prev := func() *store.DefinitionHealth {
 		h := checkedAt("a", t0.Add(2*time.Hour))
 		h.LastSuccessAt, h.ConsecutiveFailures = ptr(t0), 2
