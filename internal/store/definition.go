@@ -57,7 +57,8 @@ type Definition struct {
 	// tombstone); the row is kept for the history of its runs.
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
 	// Origin is where the current version came from (source, commit,
-	// author, path); nil for versions stored before it was recorded.
+	// author, path): the Origin of version Version, nil for versions
+	// stored before it was recorded. See Origin for when it is written.
 	Origin *Origin `json:"origin,omitempty"`
 }
 
@@ -72,7 +73,8 @@ type DefinitionVersion struct {
 	ContentHash  string          `json:"content_hash"`
 	Spec         json.RawMessage `json:"spec"`
 	CreatedAt    time.Time       `json:"created_at"`
-	// Origin is where this version was first read from.
+	// Origin is where this version was first read from; it never
+	// changes.
 	Origin *Origin `json:"origin,omitempty"`
 }
 

@@ -1,7 +1,8 @@
 // Package store is what activity-core remembers: definitions and the versions
-// runs point at, event types, runs, the history of syncs, what sync last
-// applied to each Temporal schedule, operator pauses, and run control's
-// audit, dashboard sessions and backfills (docs/run-control.md).
+// runs point at (with where each came from), event types, runs, the history
+// of syncs and each source's last one, what sync last applied to each
+// Temporal schedule, operator pauses, and run control's audit, dashboard
+// sessions and backfills (docs/run-control.md).
 //
 // The Store interface is implemented by two drivers that pass one
 // conformance suite (storetest): postgres (production, pgx) and sqlite (the
@@ -46,6 +47,9 @@ type Store interface {
 	// RunControlStore is the audit, sessions and backfills
 	// (docs/run-control.md).
 	RunControlStore
+	// SourceStore is each definitions source's last sync
+	// (docs/git-sources.md#status).
+	SourceStore
 
 	// UpsertDefinitions writes the definitions a sync found, in one
 	// transaction, keyed by ID and compared by ContentHash: a new ID is
@@ -55,10 +59,11 @@ type Store interface {
 	// definition that is found again is restored. Version, CreatedAt,
 	// UpdatedAt and RemovedAt of the input are ignored. The results are in
 	// input order. Invalid input (empty ID or hash, invalid Spec JSON,
-	// unknown trigger type, an ID twice) fails the whole batch with
-	// ErrInvalid and writes nothing. Each new version and each restored
-	// definition gets its timeline entry (kinds version, restored; Actor
-	// "sync") in the same transaction.
+	// unknown trigger type, an Origin without Source, an ID twice) fails
+	// the whole batch with ErrInvalid and writes nothing. Origin is
+	// recorded with each new version only (see Origin). Each new version
+	// and each restored definition gets its timeline entry (kinds
+	// version, restored; Actor "sync") in the same transaction.
 	UpsertDefinitions(ctx context.Context, defs ...Definition) ([]UpsertResult, error)
 
 	// MarkDefinitionsRemoved tombstones the live definitions of sourceDir

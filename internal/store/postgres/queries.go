@@ -26,18 +26,21 @@ var errRace = errors.New("concurrent write")
 // --- definitions ---
 
 const definitionColumns = `id, version, content_hash, spec, source_file, source_dir,
-	enabled, trigger_type, event_type, created_at, updated_at, removed_at`
+	enabled, trigger_type, event_type, created_at, updated_at, removed_at, origin`
 
-func scanDefinition(row pgx.Row) (store.Definition, error) {
+// scanDefinition reads a row of definitionColumns; an origin that cannot be
+// decoded is logged and read as none (contract.OriginOf).
+func (s *Store) scanDefinition(ctx context.Context, row pgx.Row) (store.Definition, error) {
 	var d store.Definition
-	var spec []byte
+	var spec, origin []byte
 	var trigger string
 	err := row.Scan(&d.ID, &d.Version, &d.ContentHash, &spec, &d.SourceFile, &d.SourceDir,
-		&d.Enabled, &trigger, &d.EventType, &d.CreatedAt, &d.UpdatedAt, &d.RemovedAt)
+		&d.Enabled, &trigger, &d.EventType, &d.CreatedAt, &d.UpdatedAt, &d.RemovedAt, &origin)
 	if err != nil {
 		return d, err
 	}
 	d.Spec = spec
+	d.Origin = contract.OriginOf(ctx, s.logger, "definitions", d.ID, origin)
 	d.TriggerType = store.TriggerType(trigger)
 	d.CreatedAt = d.CreatedAt.UTC()
 	d.UpdatedAt = d.UpdatedAt.UTC()
@@ -139,27 +142,31 @@ func (s *Store) upsertDefinitions(ctx context.Context, in []store.Definition, id
 		for _, te := range upsertEntries(d, outcome, cur.Version, newContent, now) {
 			queueTimeline(b, te)
 		}
+		var origin []byte // only a new version records its origin
+		if outcome == store.Created || newContent {
+			origin = contract.OriginJSON(d.Origin)
+		}
 		switch {
 		case outcome == store.Created:
 			results[i].Version = 1
 			b.Queue(`INSERT INTO definitions (id, version, content_hash, spec, source_file, source_dir,
-					enabled, trigger_type, event_type, created_at, updated_at)
-				VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+					enabled, trigger_type, event_type, created_at, updated_at, origin)
+				VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
 				ON CONFLICT (id) DO NOTHING`,
 				d.ID, d.ContentHash, []byte(d.Spec), d.SourceFile, d.SourceDir,
-				d.Enabled, string(d.TriggerType), d.EventType, now)
-			b.Queue(`INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at)
-				VALUES ($1, 1, $2, $3, $4)`, d.ID, d.ContentHash, []byte(d.Spec), now)
+				d.Enabled, string(d.TriggerType), d.EventType, now, origin)
+			b.Queue(`INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at, origin)
+				VALUES ($1, 1, $2, $3, $4, $5)`, d.ID, d.ContentHash, []byte(d.Spec), now, origin)
 		case newContent:
 			results[i].Version = cur.Version + 1
 			b.Queue(`UPDATE definitions SET version = $3, content_hash = $4, spec = $5,
 					source_file = $6, source_dir = $7, enabled = $8, trigger_type = $9,
-					event_type = $10, updated_at = $11, removed_at = NULL
+					event_type = $10, updated_at = $11, removed_at = NULL, origin = $12
 				WHERE id = $1 AND version = $2`,
 				d.ID, cur.Version, cur.Version+1, d.ContentHash, []byte(d.Spec),
-				d.SourceFile, d.SourceDir, d.Enabled, string(d.TriggerType), d.EventType, now)
-			b.Queue(`INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at)
-				VALUES ($1, $2, $3, $4, $5)`, d.ID, cur.Version+1, d.ContentHash, []byte(d.Spec), now)
+				d.SourceFile, d.SourceDir, d.Enabled, string(d.TriggerType), d.EventType, now, origin)
+			b.Queue(`INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at, origin)
+				VALUES ($1, $2, $3, $4, $5, $6)`, d.ID, cur.Version+1, d.ContentHash, []byte(d.Spec), now, origin)
 		case outcome == store.Restored,
 			cur.SourceFile != d.SourceFile || cur.SourceDir != d.SourceDir:
 			// Back from removal with the same content, or the file
@@ -253,7 +260,7 @@ func (s *Store) MarkDefinitionsRemoved(ctx context.Context, sourceDir string, ke
 
 // GetDefinition implements store.Store.
 func (s *Store) GetDefinition(ctx context.Context, id string) (store.Definition, error) {
-	d, err := scanDefinition(s.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions WHERE id = $1`, id))
+	d, err := s.scanDefinition(ctx, s.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, fmt.Errorf("definition %q: %w", id, store.ErrNotFound)
 	}
@@ -266,10 +273,10 @@ func (s *Store) GetDefinition(ctx context.Context, id string) (store.Definition,
 // GetDefinitionVersion implements store.Store.
 func (s *Store) GetDefinitionVersion(ctx context.Context, id string, version int) (store.DefinitionVersion, error) {
 	var v store.DefinitionVersion
-	var spec []byte
-	err := s.pool.QueryRow(ctx, `SELECT definition_id, version, content_hash, spec, created_at
+	var spec, origin []byte
+	err := s.pool.QueryRow(ctx, `SELECT definition_id, version, content_hash, spec, created_at, origin
 		FROM definition_versions WHERE definition_id = $1 AND version = $2`, id, version).
-		Scan(&v.DefinitionID, &v.Version, &v.ContentHash, &spec, &v.CreatedAt)
+		Scan(&v.DefinitionID, &v.Version, &v.ContentHash, &spec, &v.CreatedAt, &origin)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("definition %q version %d: %w", id, version, store.ErrNotFound)
 	}
@@ -277,6 +284,7 @@ func (s *Store) GetDefinitionVersion(ctx context.Context, id string, version int
 		return v, fmt.Errorf("getting definition %q version %d: %w", id, version, dbErr(err))
 	}
 	v.Spec = spec
+	v.Origin = contract.OriginOf(ctx, s.logger, "definition_versions", id+"@"+strconv.Itoa(version), origin)
 	v.CreatedAt = v.CreatedAt.UTC()
 	if err := contract.CheckDefinitionVersion(v); err != nil {
 		return v, contract.Corrupt("definition_versions", id+"@"+strconv.Itoa(version), err)
@@ -291,7 +299,9 @@ func (s *Store) ListDefinitions(ctx context.Context, f store.DefinitionFilter) (
 	if err != nil {
 		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
 	}
-	defs, err := collect(ctx, s, rows, scanDefinition)
+	defs, err := collect(ctx, s, rows, func(row pgx.Row) (store.Definition, error) {
+		return s.scanDefinition(ctx, row)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
 	}
@@ -343,7 +353,7 @@ func (s *Store) ListDefinitionsPage(ctx context.Context, f store.DefinitionPageF
 			more = true
 			break
 		}
-		d, err := scanDefinition(rows)
+		d, err := s.scanDefinition(ctx, rows)
 		if err == nil {
 			defs = append(defs, d)
 		} else if err := contract.SkipCorrupt(ctx, s.logger, err); err != nil {
@@ -544,18 +554,18 @@ func runColumns(withOutput bool) string {
 	return `id, definition_id, definition_version, content_hash, trigger_kind, trigger_detail,
 		status, skip_reason, stage, workflow_id, workflow_run_id, scheduled_at, started_at,
 		finished_at, context_snapshot, rule_outcome, exit_code, ` + output + `, error, attempt,
-		pool, inputs, canceled_by, cancel_note, created_at, updated_at`
+		pool, inputs, canceled_by, cancel_note, shadow_plan, created_at, updated_at`
 }
 
 func scanRun(row pgx.Row) (store.Run, error) {
 	var r store.Run
 	var trigger, status, stage string
-	var detail, snapshot, outcome, stdout, stderr, inputs []byte
+	var detail, snapshot, outcome, stdout, stderr, inputs, plan []byte
 	var exitCode *int32
 	err := row.Scan(&r.ID, &r.DefinitionID, &r.DefinitionVersion, &r.ContentHash, &trigger, &detail,
 		&status, &r.SkipReason, &stage, &r.WorkflowID, &r.WorkflowRunID, &r.ScheduledAt, &r.StartedAt,
 		&r.FinishedAt, &snapshot, &outcome, &exitCode, &stdout, &stderr, &r.Error, &r.Attempt,
-		&r.Pool, &inputs, &r.CanceledBy, &r.CancelNote, &r.CreatedAt, &r.UpdatedAt)
+		&r.Pool, &inputs, &r.CanceledBy, &r.CancelNote, &plan, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return r, err
 	}
@@ -563,6 +573,7 @@ func scanRun(row pgx.Row) (store.Run, error) {
 	r.Status = store.RunStatus(status)
 	r.Stage = store.RunStage(stage)
 	r.TriggerDetail, r.ContextSnapshot, r.RuleOutcome, r.Inputs = detail, snapshot, outcome, inputs
+	r.ShadowPlan = plan
 	r.Stdout, r.Stderr = string(stdout), string(stderr)
 	if exitCode != nil {
 		c := int(*exitCode)
@@ -586,13 +597,13 @@ func exitCodeArg(c *int) any {
 	return int32(*c)
 }
 
-// runArgs are the parameters $1..$25 of the run statements.
+// runArgs are the parameters $1..$26 of the run statements.
 func runArgs(r store.Run) []any {
 	return []any{r.ID, r.DefinitionID, r.DefinitionVersion, r.ContentHash, string(r.Trigger),
 		[]byte(r.TriggerDetail), string(r.Status), r.SkipReason, string(r.Stage), r.WorkflowID,
 		r.WorkflowRunID, r.ScheduledAt, r.StartedAt, r.FinishedAt, []byte(r.ContextSnapshot),
 		[]byte(r.RuleOutcome), exitCodeArg(r.ExitCode), bytesOf(r.Stdout), bytesOf(r.Stderr), r.Error,
-		r.Attempt, r.Pool, []byte(r.Inputs), r.CanceledBy, r.CancelNote}
+		r.Attempt, r.Pool, []byte(r.Inputs), r.CanceledBy, r.CancelNote, []byte(r.ShadowPlan)}
 }
 
 // CreateRun implements store.Store.
@@ -606,9 +617,10 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO runs (id, definition_id, definition_version, content_hash,
 			trigger_kind, trigger_detail, status, skip_reason, stage, workflow_id, workflow_run_id,
 			scheduled_at, started_at, finished_at, context_snapshot, rule_outcome, exit_code,
-			stdout, stderr, error, attempt, pool, inputs, canceled_by, cancel_note, created_at, updated_at)
+			stdout, stderr, error, attempt, pool, inputs, canceled_by, cancel_note, shadow_plan,
+			created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22, $23, $24, $25, $26, $26)
+			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27)
 		ON CONFLICT (id) DO NOTHING`,
 		append(runArgs(r), r.CreatedAt)...)
 	if err != nil {
@@ -635,8 +647,9 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 			finished_at = $14, context_snapshot = $15, rule_outcome = $16, exit_code = $17,
 			stdout = $18, stderr = $19, error = $20, attempt = $21, pool = $22, inputs = $23,
 			canceled_by = CASE WHEN $24 = '' THEN canceled_by ELSE $24 END,
-			cancel_note = CASE WHEN $24 = '' THEN cancel_note ELSE $25 END, updated_at = $26
-		WHERE id = $1 AND (status = $7 OR NOT (status = ANY($27)))
+			cancel_note = CASE WHEN $24 = '' THEN cancel_note ELSE $25 END, shadow_plan = $26,
+			updated_at = $27
+		WHERE id = $1 AND (status = $7 OR NOT (status = ANY($28)))
 		RETURNING created_at, canceled_by, cancel_note`,
 		append(runArgs(r), r.UpdatedAt, terminalStatuses)...).Scan(&r.CreatedAt, &r.CanceledBy, &r.CancelNote)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -658,16 +671,7 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 }
 
 // terminalStatuses are the statuses UpdateRun does not leave.
-var terminalStatuses = func() []string {
-	var out []string
-	for _, st := range []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded,
-		store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed} {
-		if st.Terminal() {
-			out = append(out, string(st))
-		}
-	}
-	return out
-}()
+var terminalStatuses = contract.TerminalStatuses()
 
 // GetRun implements store.Store.
 func (s *Store) GetRun(ctx context.Context, id string) (store.Run, error) {

@@ -105,18 +105,21 @@ type scanner interface{ Scan(dest ...any) error }
 // --- definitions ---
 
 const definitionColumns = `id, version, content_hash, spec, source_file, source_dir,
-	enabled, trigger_type, event_type, created_at, updated_at, removed_at`
+	enabled, trigger_type, event_type, created_at, updated_at, removed_at, origin`
 
-func scanDefinition(row scanner) (store.Definition, error) {
+// scanDefinition reads a row of definitionColumns; an origin that cannot be
+// decoded is logged and read as none (contract.OriginOf).
+func (s *Store) scanDefinition(ctx context.Context, row scanner) (store.Definition, error) {
 	var d store.Definition
 	var spec, trigger, created, updated string
-	var removed sql.NullString
+	var removed, origin sql.NullString
 	err := row.Scan(&d.ID, &d.Version, &d.ContentHash, &spec, &d.SourceFile, &d.SourceDir,
-		&d.Enabled, &trigger, &d.EventType, &created, &updated, &removed)
+		&d.Enabled, &trigger, &d.EventType, &created, &updated, &removed, &origin)
 	if err != nil {
 		return d, err
 	}
 	d.Spec = json.RawMessage(spec)
+	d.Origin = contract.OriginOf(ctx, s.logger, "definitions", d.ID, jsonOf(origin))
 	d.TriggerType = store.TriggerType(trigger)
 	var ts times
 	ts.at(created, &d.CreatedAt)
@@ -229,30 +232,34 @@ func (s *Store) upsertDefinitions(ctx context.Context, tx *sql.Tx, in []store.De
 			}
 		}
 		var err error
+		var origin any // only a new version records its origin
+		if outcome == store.Created || newContent {
+			origin = originArg(d.Origin)
+		}
 		switch {
 		case outcome == store.Created:
 			results[i].Version = 1
 			err = st.exec(ctx, tx, `INSERT INTO definitions (id, version, content_hash, spec, source_file,
-					source_dir, enabled, trigger_type, event_type, created_at, updated_at)
-				VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+					source_dir, enabled, trigger_type, event_type, created_at, updated_at, origin)
+				VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
 				ON CONFLICT (id) DO NOTHING`,
 				d.ID, d.ContentHash, string(d.Spec), d.SourceFile, d.SourceDir,
-				d.Enabled, string(d.TriggerType), d.EventType, now)
+				d.Enabled, string(d.TriggerType), d.EventType, now, origin)
 			if err == nil {
-				err = st.exec(ctx, tx, `INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at)
-					VALUES (?, 1, ?, ?, ?)`, d.ID, d.ContentHash, string(d.Spec), now)
+				err = st.exec(ctx, tx, `INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at, origin)
+					VALUES (?, 1, ?, ?, ?, ?)`, d.ID, d.ContentHash, string(d.Spec), now, origin)
 			}
 		case newContent:
 			results[i].Version = cur.Version + 1
 			err = st.exec(ctx, tx, `UPDATE definitions SET version = ?3, content_hash = ?4, spec = ?5,
 					source_file = ?6, source_dir = ?7, enabled = ?8, trigger_type = ?9,
-					event_type = ?10, updated_at = ?11, removed_at = NULL
+					event_type = ?10, updated_at = ?11, removed_at = NULL, origin = ?12
 				WHERE id = ?1 AND version = ?2`,
 				d.ID, cur.Version, cur.Version+1, d.ContentHash, string(d.Spec),
-				d.SourceFile, d.SourceDir, d.Enabled, string(d.TriggerType), d.EventType, now)
+				d.SourceFile, d.SourceDir, d.Enabled, string(d.TriggerType), d.EventType, now, origin)
 			if err == nil {
-				err = st.exec(ctx, tx, `INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at)
-					VALUES (?, ?, ?, ?, ?)`, d.ID, cur.Version+1, d.ContentHash, string(d.Spec), now)
+				err = st.exec(ctx, tx, `INSERT INTO definition_versions (definition_id, version, content_hash, spec, created_at, origin)
+					VALUES (?, ?, ?, ?, ?, ?)`, d.ID, cur.Version+1, d.ContentHash, string(d.Spec), now, origin)
 			}
 		case outcome == store.Restored,
 			cur.SourceFile != d.SourceFile || cur.SourceDir != d.SourceDir:
@@ -266,6 +273,14 @@ func (s *Store) upsertDefinitions(ctx context.Context, tx *sql.Tx, in []store.De
 		}
 	}
 	return results, nil
+}
+
+// originArg is an origin as the origin column holds it: JSON text, or NULL.
+func originArg(o *store.Origin) any {
+	if b := contract.OriginJSON(o); b != nil {
+		return string(b)
+	}
+	return nil
 }
 
 // upsertEntries are the timeline entries of upserting d with outcome over
@@ -389,7 +404,7 @@ func (s *Store) markRemoved(ctx context.Context, query, sourceDir string, keep [
 
 // GetDefinition implements store.Store.
 func (s *Store) GetDefinition(ctx context.Context, id string) (store.Definition, error) {
-	d, err := scanDefinition(s.reader.QueryRowContext(ctx, `SELECT `+definitionColumns+` FROM definitions WHERE id = ?`, id))
+	d, err := s.scanDefinition(ctx, s.reader.QueryRowContext(ctx, `SELECT `+definitionColumns+` FROM definitions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("definition %q: %w", id, store.ErrNotFound)
 	}
@@ -403,9 +418,10 @@ func (s *Store) GetDefinition(ctx context.Context, id string) (store.Definition,
 func (s *Store) GetDefinitionVersion(ctx context.Context, id string, version int) (store.DefinitionVersion, error) {
 	var v store.DefinitionVersion
 	var spec, created string
-	err := s.reader.QueryRowContext(ctx, `SELECT definition_id, version, content_hash, spec, created_at
+	var origin sql.NullString
+	err := s.reader.QueryRowContext(ctx, `SELECT definition_id, version, content_hash, spec, created_at, origin
 		FROM definition_versions WHERE definition_id = ? AND version = ?`, id, version).
-		Scan(&v.DefinitionID, &v.Version, &v.ContentHash, &spec, &created)
+		Scan(&v.DefinitionID, &v.Version, &v.ContentHash, &spec, &created, &origin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("definition %q version %d: %w", id, version, store.ErrNotFound)
 	}
@@ -413,6 +429,7 @@ func (s *Store) GetDefinitionVersion(ctx context.Context, id string, version int
 		return v, fmt.Errorf("getting definition %q version %d: %w", id, version, dbErr(err))
 	}
 	v.Spec = json.RawMessage(spec)
+	v.Origin = contract.OriginOf(ctx, s.logger, "definition_versions", id+"@"+strconv.Itoa(version), jsonOf(origin))
 	var ts times
 	ts.at(created, &v.CreatedAt)
 	if err := firstErr(ts.err, contract.CheckDefinitionVersion(v)); err != nil {
@@ -428,7 +445,9 @@ func (s *Store) ListDefinitions(ctx context.Context, f store.DefinitionFilter) (
 	if err != nil {
 		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
 	}
-	defs, err := collect(ctx, s, rows, scanDefinition)
+	defs, err := collect(ctx, s, rows, func(row scanner) (store.Definition, error) {
+		return s.scanDefinition(ctx, row)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing definitions: %w", dbErr(err))
 	}
@@ -479,7 +498,7 @@ func (s *Store) ListDefinitionsPage(ctx context.Context, f store.DefinitionPageF
 			more = true
 			break
 		}
-		d, err := scanDefinition(rows)
+		d, err := s.scanDefinition(ctx, rows)
 		if err == nil {
 			defs = append(defs, d)
 		} else if err := contract.SkipCorrupt(ctx, s.logger, err); err != nil {
@@ -684,19 +703,19 @@ func runColumns(withOutput bool) string {
 	return `id, definition_id, definition_version, content_hash, trigger_kind, trigger_detail,
 		status, skip_reason, stage, workflow_id, workflow_run_id, scheduled_at, started_at,
 		finished_at, context_snapshot, rule_outcome, exit_code, ` + output + `, error, attempt,
-		pool, inputs, canceled_by, cancel_note, created_at, updated_at`
+		pool, inputs, canceled_by, cancel_note, shadow_plan, created_at, updated_at`
 }
 
 func scanRun(row scanner) (store.Run, error) {
 	var r store.Run
 	var trigger, status, stage, created, updated string
-	var detail, snapshot, outcome, scheduled, started, finished, inputs sql.NullString
+	var detail, snapshot, outcome, scheduled, started, finished, inputs, plan sql.NullString
 	var stdout, stderr []byte
 	var exitCode sql.NullInt64
 	err := row.Scan(&r.ID, &r.DefinitionID, &r.DefinitionVersion, &r.ContentHash, &trigger, &detail,
 		&status, &r.SkipReason, &stage, &r.WorkflowID, &r.WorkflowRunID, &scheduled, &started,
 		&finished, &snapshot, &outcome, &exitCode, &stdout, &stderr, &r.Error, &r.Attempt,
-		&r.Pool, &inputs, &r.CanceledBy, &r.CancelNote, &created, &updated)
+		&r.Pool, &inputs, &r.CanceledBy, &r.CancelNote, &plan, &created, &updated)
 	if err != nil {
 		return r, err
 	}
@@ -704,7 +723,7 @@ func scanRun(row scanner) (store.Run, error) {
 	r.Status = store.RunStatus(status)
 	r.Stage = store.RunStage(stage)
 	r.TriggerDetail, r.ContextSnapshot, r.RuleOutcome = jsonOf(detail), jsonOf(snapshot), jsonOf(outcome)
-	r.Inputs = jsonOf(inputs)
+	r.Inputs, r.ShadowPlan = jsonOf(inputs), jsonOf(plan)
 	r.Stdout, r.Stderr = string(stdout), string(stderr)
 	if exitCode.Valid {
 		c := int(exitCode.Int64)
@@ -729,14 +748,14 @@ func exitCodeArg(c *int) any {
 	return int64(*c)
 }
 
-// runArgs are the parameters ?1..?25 of the run statements.
+// runArgs are the parameters ?1..?26 of the run statements.
 func runArgs(r store.Run) []any {
 	return []any{r.ID, r.DefinitionID, r.DefinitionVersion, r.ContentHash, string(r.Trigger),
 		jsonArg(r.TriggerDetail), string(r.Status), r.SkipReason, string(r.Stage), r.WorkflowID,
 		r.WorkflowRunID, fmtTimePtr(r.ScheduledAt), fmtTimePtr(r.StartedAt), fmtTimePtr(r.FinishedAt),
 		jsonArg(r.ContextSnapshot), jsonArg(r.RuleOutcome), exitCodeArg(r.ExitCode),
 		[]byte(r.Stdout), []byte(r.Stderr), r.Error, r.Attempt,
-		r.Pool, jsonArg(r.Inputs), r.CanceledBy, r.CancelNote}
+		r.Pool, jsonArg(r.Inputs), r.CanceledBy, r.CancelNote, jsonArg(r.ShadowPlan)}
 }
 
 // CreateRun implements store.Store.
@@ -751,9 +770,9 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 			content_hash, trigger_kind, trigger_detail, status, skip_reason, stage, workflow_id,
 			workflow_run_id, scheduled_at, started_at, finished_at, context_snapshot, rule_outcome,
 			exit_code, stdout, stderr, error, attempt, pool, inputs, canceled_by, cancel_note,
-			created_at, updated_at)
+			shadow_plan, created_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-			?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)
+			?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?27)
 		ON CONFLICT (id) DO NOTHING`, append(runArgs(r), fmtTime(r.CreatedAt))...)
 	if err != nil {
 		return r, fmt.Errorf("creating run %q: %w", r.ID, dbErr(err))
@@ -780,8 +799,9 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 			finished_at = ?14, context_snapshot = ?15, rule_outcome = ?16, exit_code = ?17,
 			stdout = ?18, stderr = ?19, error = ?20, attempt = ?21, pool = ?22, inputs = ?23,
 			canceled_by = CASE WHEN ?24 = '' THEN canceled_by ELSE ?24 END,
-			cancel_note = CASE WHEN ?24 = '' THEN cancel_note ELSE ?25 END, updated_at = ?26
-		WHERE id = ?1 AND (status = ?7 OR status NOT IN (SELECT value FROM json_each(?27)))
+			cancel_note = CASE WHEN ?24 = '' THEN cancel_note ELSE ?25 END, shadow_plan = ?26,
+			updated_at = ?27
+		WHERE id = ?1 AND (status = ?7 OR status NOT IN (SELECT value FROM json_each(?28)))
 		RETURNING created_at, canceled_by, cancel_note`,
 		append(runArgs(r), fmtTime(r.UpdatedAt), terminalStatuses)...).Scan(&created, &r.CanceledBy, &r.CancelNote)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -806,16 +826,7 @@ func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
 
 // terminalStatuses are the statuses UpdateRun does not leave, as a JSON
 // list for json_each.
-var terminalStatuses = func() string {
-	var out []string
-	for _, st := range []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded,
-		store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed} {
-		if st.Terminal() {
-			out = append(out, string(st))
-		}
-	}
-	return jsonList(out)
-}()
+var terminalStatuses = jsonList(contract.TerminalStatuses())
 
 // GetRun implements store.Store.
 func (s *Store) GetRun(ctx context.Context, id string) (store.Run, error) {

@@ -2,25 +2,61 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/internal/contract"
 )
-
-// errSourcesTODO marks the source-state methods still to be written.
-var errSourcesTODO = errors.New("sqlite: source states are not implemented yet")
 
 // SaveSourceState implements store.SourceStore.
 func (s *Store) SaveSourceState(ctx context.Context, st store.SourceState) error {
-	return errSourcesTODO
+	st, state, err := contract.PrepareSourceState(st)
+	if err != nil {
+		return fmt.Errorf("saving source state: %w", err)
+	}
+	_, err = s.writer.ExecContext(ctx, `INSERT INTO source_states (name, state, updated_at)
+		VALUES (?1, ?2, ?3)
+		ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+		st.Name, string(state), fmtTime(s.now()))
+	if err != nil {
+		return fmt.Errorf("saving state of source %q: %w", st.Name, dbErr(err))
+	}
+	return nil
+}
+
+func scanSourceState(row scanner) (store.SourceState, error) {
+	var name, state string
+	if err := row.Scan(&name, &state); err != nil {
+		return store.SourceState{}, err
+	}
+	return contract.DecodeSourceState(name, []byte(state))
 }
 
 // GetSourceState implements store.SourceStore.
 func (s *Store) GetSourceState(ctx context.Context, name string) (store.SourceState, error) {
-	return store.SourceState{}, errSourcesTODO
+	st, err := scanSourceState(s.reader.QueryRowContext(ctx,
+		`SELECT name, state FROM source_states WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("source %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return st, fmt.Errorf("getting state of source %q: %w", name, dbErr(err))
+	}
+	return st, nil
 }
 
-// ListSourceStates implements store.SourceStore.
+// ListSourceStates implements store.SourceStore. The name column's BINARY
+// collation orders bytewise, as PostgreSQL's "C" does.
 func (s *Store) ListSourceStates(ctx context.Context) ([]store.SourceState, error) {
-	return nil, errSourcesTODO
+	rows, err := s.reader.QueryContext(ctx, `SELECT name, state FROM source_states ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing source states: %w", dbErr(err))
+	}
+	states, err := collect(ctx, s, rows, scanSourceState)
+	if err != nil {
+		return nil, fmt.Errorf("listing source states: %w", dbErr(err))
+	}
+	return states, nil
 }

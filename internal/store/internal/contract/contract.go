@@ -97,6 +97,9 @@ func PrepareDefinition(d store.Definition) (store.Definition, error) {
 	if !d.TriggerType.Valid() {
 		return d, fmt.Errorf("definition %q: unknown trigger type %q: %w", d.ID, d.TriggerType, store.ErrInvalid)
 	}
+	if d.Origin, err = prepareOrigin(d.ID, d.Origin); err != nil {
+		return d, err
+	}
 	d.Spec = spec
 	d.SourceFile = Text(d.SourceFile)
 	d.SourceDir = Text(d.SourceDir)
@@ -152,6 +155,7 @@ func PrepareRun(r store.Run) (store.Run, error) {
 		{"context snapshot", &r.ContextSnapshot},
 		{"rule outcome", &r.RuleOutcome},
 		{"inputs", &r.Inputs},
+		{"shadow plan", &r.ShadowPlan},
 	} {
 		if *f.v, err = JSON(f.name+" of run "+strconv.Quote(r.ID), *f.v, false); err != nil {
 			return r, err
@@ -171,6 +175,22 @@ func PrepareRun(r store.Run) (store.Run, error) {
 	r.StartedAt = TimePtr(r.StartedAt)
 	r.FinishedAt = TimePtr(r.FinishedAt)
 	return r, nil
+}
+
+// runStatuses are every run status, for TerminalStatuses.
+var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded,
+	store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed,
+	store.RunShadow}
+
+// TerminalStatuses are the statuses UpdateRun does not leave.
+func TerminalStatuses() []string {
+	var out []string
+	for _, st := range runStatuses {
+		if st.Terminal() {
+			out = append(out, string(st))
+		}
+	}
+	return out
 }
 
 // PrepareSyncResult validates and normalizes a sync result to save.
@@ -266,6 +286,7 @@ func CheckRun(r store.Run) error {
 		"context snapshot": r.ContextSnapshot,
 		"rule outcome":     r.RuleOutcome,
 		"inputs":           r.Inputs,
+		"shadow plan":      r.ShadowPlan,
 	} {
 		if b != nil && !json.Valid(b) {
 			return fmt.Errorf("%s is not valid JSON", name)
