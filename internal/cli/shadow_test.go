@@ -77,3 +77,26 @@ func TestValidateShadow(t *testing.T) {
 		t.Errorf("exit %d, output %q, want it to start %q", code, out, want)
 	}
 }
+
+// TestRunsShowShadow: runs show and runs list read a shadow run through
+// the API and the store: the plan survives the round trip.
+func TestRunsShowShadow(t *testing.T) {
+	a := newRunctlAPI(t)
+	plan, _ := json.Marshal(store.ShadowPlan{Argv: []string{"/bin/sh", "-c", "sweep --all"}, EnvNames: []string{"PATH", "ACTIVITY_RUN_ID"},
+		Dir: "/srv/hub", Inputs: json.RawMessage(`{"repo":"org/hub"}`)})
+	if _, err := a.st.CreateRun(t.Context(), store.Run{ID: "sh-1", DefinitionID: "team.sweep", DefinitionVersion: 1, Trigger: store.RunTriggerCron,
+		Status: store.RunShadow, StartedAt: &runctlNow, FinishedAt: &runctlNow, ShadowPlan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := a.as(t, a.read, "runs", "show", "sh-1")
+	for _, want := range []string{"status:   shadow\n", "shadow:   nothing was executed; this is what would have run\n", `  argv:   ["/bin/sh","-c","sweep --all"]` + "\n",
+		"  dir:    /srv/hub\n", "  env:    PATH, ACTIVITY_RUN_ID\n", `  inputs: {"repo":"org/hub"}` + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("runs show lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = a.as(t, a.read, "runs", "list", "--status", "shadow")
+	if !strings.Contains(out, `sh-1`) || !strings.Contains(out, `shadow: would have run /bin/sh -c "sweep --all"`) {
+		t.Errorf("runs list --status shadow:\n%s", out)
+	}
+}

@@ -178,6 +178,7 @@ func TestShadowRun(t *testing.T) {
 		t.Errorf("shadow run record: context %s rule %s exit %v stdout %q", run.ContextSnapshot, run.RuleOutcome, run.ExitCode, run.Stdout)
 	}
 	checkShadowPlan(t, rec.last(runID).ShadowPlan, marker, dir, secretValue)
+	checkShadowPlan(t, run.ShadowPlan, marker, dir, secretValue) // as the store kept it
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the shadow run ran its command: %v", err)
 	}
@@ -187,6 +188,15 @@ func TestShadowRun(t *testing.T) {
 	}
 	if got := watch.about(t, runID); len(got) != 0 {
 		t.Errorf("the shadow run was announced: %v", got)
+	}
+
+	// A manual run of a shadow definition is a shadow run too.
+	manualID, _ := h.startRun(t, "s.shadow")
+	if manual := h.waitStatus(t, manualID, store.RunShadow); manual.Trigger != store.RunTriggerManual {
+		t.Errorf("manual run: trigger %s", manual.Trigger)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the manual shadow run ran its command: %v", err)
 	}
 
 	h.put(shadowDef("s.shadow", hub.URL, marker, dir, "hub.count > 10", "mode: shadow\n"))
