@@ -801,7 +801,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if st := q.Get("status"); st != "" {
 		f.Status = store.RunStatus(st)
 		if !f.Status.Valid() {
-			return badRequest("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed", st)
+			return badRequest("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed, shadow", st)
 		}
 	}
 	var err error

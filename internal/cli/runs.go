@@ -36,7 +36,7 @@ type runPage struct {
 type RunsListCmd struct {
 	ClientFlags
 	Definition string `help:"Only runs of this definition." placeholder:"ID"`
-	Status     string `help:"Only runs with this status." enum:",pending,running,succeeded,failed,skipped,timed_out,canceled,missed" default:""`
+	Status     string `help:"Only runs with this status." enum:",pending,running,succeeded,failed,skipped,timed_out,canceled,missed,shadow" default:""`
 	Limit      int    `default:"20" help:"How many runs."`
 	Before     string `help:"Cursor: the 'next' of a previous page." placeholder:"CURSOR"`
 }
@@ -120,6 +120,8 @@ func whyText(r runView) string {
 		return cancelText(r.Run)
 	case r.Error != "":
 		return r.Error
+	case r.Status == store.RunShadow:
+		return shadowText(r.ShadowPlan)
 	}
 	return r.SkipReason
 }
@@ -286,6 +288,7 @@ func printRunBody(w io.Writer, r store.Run) {
 	if len(r.RuleOutcome) > 0 {
 		fmt.Fprintf(w, "rule:     %s\n", compact(r.RuleOutcome))
 	}
+	printShadowPlan(w, r)
 	for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
 		if s.text == "" {
 			continue
@@ -383,6 +386,9 @@ func (f *ClientFlags) started(env *Env, cl *apiClient, s adminapi.RunStarted, wa
 	if err := show.Run(env); err != nil {
 		return err
 	}
+	if final == store.RunShadow {
+		fmt.Fprintf(env.Stdout, "%s; nothing was executed (docs/cutover.md#shadow-runs)\n", shadowText(shadowPlanOf(env, cl, s.RunID)))
+	}
 	if code := runExitCode(final); code != ExitOK {
 		return &exitError{code: code, msg: fmt.Sprintf("run %s %s", s.RunID, final)}
 	}
@@ -413,7 +419,7 @@ func waitRun(ctx context.Context, cl *apiClient, runID string, timeout time.Dura
 // runExitCode is run --wait's exit status for a run's final status.
 func runExitCode(st store.RunStatus) int {
 	switch st {
-	case store.RunSucceeded:
+	case store.RunSucceeded, store.RunShadow:
 		return ExitOK
 	case store.RunSkipped:
 		return ExitRunSkipped

@@ -40,6 +40,9 @@ Alerting defaults: every folder's _defaults.yaml is merged into the
 definitions below it; give the deployment's file (--alert-defaults /
 ACTIVITY_ALERT_DEFAULTS) to merge it too, as sync does.
 
+Definitions in shadow mode (mode: shadow) are named on the last line: they
+record what they would run and run nothing (docs/cutover.md#shadow-runs).
+
 Exit status: 0 all valid, 1 some file is invalid, 2 bad command line.
 
 Examples:
@@ -56,6 +59,9 @@ type validateReport struct {
 	EventTypes  []string            `json:"event_types"`
 	Errors      []*definition.Error `json:"errors"`
 	Warnings    []*definition.Error `json:"warnings"`
+	// Shadow lists the definitions in shadow mode: they record what they
+	// would run and run nothing (docs/cutover.md#shadow-runs).
+	Shadow []string `json:"shadow,omitempty"`
 }
 
 // Run validates and prints the report.
@@ -81,6 +87,9 @@ func (c *ValidateCmd) Run(env *Env) error {
 		rep.Files += len(s.Files)
 		for _, d := range s.Definitions {
 			rep.Definitions = append(rep.Definitions, d.ID)
+			if d.Shadow() {
+				rep.Shadow = append(rep.Shadow, d.ID)
+			}
 			rep.Warnings = append(rep.Warnings, d.Warnings...)
 			if names := refNames(d); allow.Empty() && len(names) > 0 {
 				rep.Warnings = append(rep.Warnings, &definition.Error{
@@ -111,9 +120,13 @@ func (c *ValidateCmd) Run(env *Env) error {
 		for _, s := range res.Sources {
 			invalid += len(s.FailedFiles)
 		}
-		fmt.Fprintf(env.Stdout, "%s: %d valid definition%s, %d event type%s, %d invalid file%s, %d error%s\n",
+		shadow := ""
+		if len(rep.Shadow) > 0 {
+			shadow = fmt.Sprintf(" (%d in shadow mode: %s)", len(rep.Shadow), strings.Join(rep.Shadow, ", "))
+		}
+		fmt.Fprintf(env.Stdout, "%s: %d valid definition%s%s, %d event type%s, %d invalid file%s, %d error%s\n",
 			map[bool]string{true: "ok", false: "FAILED"}[rep.Valid],
-			len(rep.Definitions), plural(len(rep.Definitions)),
+			len(rep.Definitions), plural(len(rep.Definitions)), shadow,
 			len(rep.EventTypes), plural(len(rep.EventTypes)),
 			invalid, plural(invalid), len(rep.Errors), plural(len(rep.Errors)))
 	}

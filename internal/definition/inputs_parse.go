@@ -9,7 +9,7 @@ import (
 )
 
 // The run-control fields of a definition file: run_on, inputs and
-// trigger.inputs (docs/definitions.md#inputs).
+// trigger.inputs (docs/definitions.md#inputs), and mode.
 
 var (
 	inputTypes          = []string{InputString, InputInt, InputBool, InputEnum, InputDuration}
@@ -31,6 +31,23 @@ func (d *decoder) runOn(n *yaml.Node, def *Definition) {
 	}
 	if v != PoolDefault {
 		def.RunOn = v
+	}
+}
+
+// mode decodes mode (docs/definitions.md#mode). Active is not written
+// into the definition, so spelling it out does not change the content
+// hash.
+func (d *decoder) mode(n *yaml.Node, def *Definition) {
+	v, ok := d.str(n, "mode")
+	if !ok {
+		return
+	}
+	switch v {
+	case ModeShadow:
+		def.Mode = ModeShadow
+	case ModeActive:
+	default:
+		d.errorf(n, "mode", "%q is not one of active, shadow (shadow records what would have run and runs nothing; docs/cutover.md#shadow-runs)", v)
 	}
 }
 

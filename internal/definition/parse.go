@@ -145,7 +145,7 @@ func invalidUTF8Offset(data []byte) int {
 }
 
 var topFields = []string{"id", "description", "enabled", "trigger", "context", "rule", "instruction", "on_failure", "retry", "concurrency_key",
-	"expect", "notify", "pause_after_failures", "run_on", "inputs"}
+	"expect", "notify", "pause_after_failures", "run_on", "inputs", "mode"}
 
 func (d *decoder) definition(root *yaml.Node) *Definition {
 	def := &Definition{Enabled: true, OnFailure: OnFailureDefault}
@@ -210,6 +210,9 @@ func (d *decoder) definition(root *yaml.Node) *Definition {
 		d.runOn(n, def)
 	}
 	d.inputs(f.get("inputs"), def)
+	if n := f.get("mode"); n != nil {
+		d.mode(n, def)
+	}
 	// The alerting fields need the trigger and the instruction; defaults
 	// are merged in by Load (docs/definitions.md#alerting-defaults).
 	def.own = d.alertingFields(f, def)

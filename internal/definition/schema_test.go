@@ -1148,6 +1148,9 @@ func TestSchemaFieldsAgreeWithParse(t *testing.T) {
 			return doc(cron, shell, "run_on: "+v+"\n")
 		}, []string{`state-hub`, `default`, `a`, `0a`, `a_b`, `State`, `-a`, `_a`, `a.b`, `"a b"`, `""`, `5`, `"5"`, `true`,
 			strings.Repeat("p", 63), strings.Repeat("p", 64)}},
+		{"mode", func(v string) string {
+			return doc(cron, shell, "mode: "+v+"\n")
+		}, []string{`active`, `shadow`, `Shadow`, `dry-run`, `""`, `true`, `1`, `[shadow]`}},
 		{"input name", func(v string) string {
 			return doc(cron, shell, "inputs: {"+v+": {type: bool}}\n")
 		}, []string{`repo`, `a1`, `a_b`, `Repo`, `1a`, `_a`, `a-b`, `"a b"`, "a" + strings.Repeat("b", 62), "a" + strings.Repeat("b", 63)}},

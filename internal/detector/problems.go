@@ -19,7 +19,7 @@ const reasonTimedOut = "timed out"
 // it once that is no longer so (docs/alerting.md#expect).
 func (e *evaluation) checkStale() {
 	within := e.d.expect.SucceedsWithin.D()
-	if within <= 0 || !e.d.enabled {
+	if within <= 0 || !e.d.enabled || e.d.shadow {
 		e.quietLeave(store.HealthStale, "staleness is no longer checked")
 		return
 	}

@@ -25,6 +25,9 @@ type defSpec struct {
 	// AfterFailures at least 1.
 	notify             definition.Notify
 	pauseAfterFailures int
+	// shadow says the definition is in shadow mode: its runs never
+	// succeed, so staleness is not checked (docs/cutover.md#shadow-runs).
+	shadow bool
 	// cron and loc are set for cron definitions whose expression parses.
 	cron *cronexpr.Schedule
 	loc  *time.Location
@@ -54,8 +57,8 @@ func decodeSpec(rec store.Definition) (*defSpec, error) {
 	}
 	d := &defSpec{
 		id: rec.ID, description: def.Description, enabled: rec.Enabled, pool: def.Pool(), trigger: def.Trigger,
-		pauseAfterFailures: def.PauseAfterFailures,
-		version:            rec.Version, contentHash: rec.ContentHash, createdAt: rec.CreatedAt, changedAt: rec.UpdatedAt,
+		pauseAfterFailures: def.PauseAfterFailures, shadow: def.Shadow(),
+		version: rec.Version, contentHash: rec.ContentHash, createdAt: rec.CreatedAt, changedAt: rec.UpdatedAt,
 	}
 	if def.Expect != nil {
 		d.expect = *def.Expect

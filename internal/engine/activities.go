@@ -369,6 +369,11 @@ type FinishRunInput struct {
 	// pending record of a run canceled before it began.
 	WorkflowID    string `json:"workflow_id,omitempty"`
 	WorkflowRunID string `json:"workflow_run_id,omitempty"`
+	// ShadowPlan is what a shadow run would have run (store.ShadowPlan).
+	ShadowPlan json.RawMessage `json:"shadow_plan,omitempty"`
+	// Shadow says the run's definition is in shadow mode: its end is
+	// recorded and announced on no subject (docs/cutover.md#shadow-runs).
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // stage is the run's stage as recorded: an instruction whose attempt
@@ -403,6 +408,7 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) (*store.R
 		run.SkipReason = in.Reason
 	}
 	run.ContextSnapshot, run.RuleOutcome, run.Error = in.ContextSnapshot, in.RuleOutcome, in.Error
+	run.ShadowPlan = in.ShadowPlan
 	if in.Status == store.RunCanceled {
 		run.Error = cancelReason(run, in.Error)
 	}
@@ -461,6 +467,8 @@ func (a *Activities) logOutcome(run store.Run, onFailure string) {
 	switch run.Status {
 	case store.RunSkipped:
 		attrs = append(attrs, "reason", run.SkipReason)
+	case store.RunShadow:
+		attrs = append(attrs, "shadow_plan", string(run.ShadowPlan))
 	case store.RunFailed, store.RunTimedOut:
 		level = slog.LevelError
 		if onFailure == definition.OnFailureLogAndContinue {

@@ -76,6 +76,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	if err != nil {
 		return f.end(out, FinishRunInput{Status: store.RunFailed, Error: "stored definition does not decode: " + err.Error()}, definition.OnFailureFail)
 	}
+	f.shadow = def.Shadow()
 	if begin.InputsError != "" {
 		return f.end(out, FinishRunInput{Status: store.RunFailed, Stage: store.StageInputs, Error: begin.InputsError}, def.OnFailure)
 	}
@@ -96,7 +97,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	if release != nil {
 		held = append(held, GuardWorkflowID(in.DefinitionID))
 	}
-	if def.ConcurrencyKey != "" {
+	if takesKey(def) {
 		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
 		if err != nil {
 			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, def.OnFailure)
@@ -126,6 +127,9 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	iin := InstructionInput{
 		RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Ref: ref, Event: in.Event, Context: gathered.Values,
 		Inputs: begin.Inputs,
+	}
+	if def.Shadow() {
+		return f.shadowEnd(out, iin, gathered.Snapshot, def.OnFailure)
 	}
 	// A successful attempt gives back what the run holds, then records and
 	// announces the run's end itself.
@@ -324,6 +328,9 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 	}
 	out := &BeginRunResult{StartRunResult: *res, RunID: in.RunID}
 	if res.Skip {
+		if specShadow(res.Spec) {
+			return out, nil // announced on no subject (docs/cutover.md#shadow-runs)
+		}
 		now := res.StartedAt
 		a.announce(ctx, LifecycleEvent{
 			RunID: in.RunID, DefinitionID: in.Input.DefinitionID, Status: store.RunSkipped, Trigger: cmp.Or(res.Trigger, in.Input.Trigger),
@@ -363,7 +370,7 @@ func (a *Activities) BeginRun(ctx context.Context, in BeginRunInput) (*BeginRunR
 // ruleFirst reports whether a definition's rule can be evaluated as the
 // run begins: nothing it sees or waits for comes before it.
 func ruleFirst(def *definition.Definition) bool {
-	return len(def.Context) == 0 && def.ConcurrencyKey == "" && !takesGuard(def)
+	return len(def.Context) == 0 && !takesKey(def) && !takesGuard(def)
 }
 
 // EndRunInput is the run's outcome and the lifecycle event to announce it
@@ -409,6 +416,9 @@ func (a *Activities) EndRun(ctx context.Context, in EndRunInput) (*EndRunResult,
 	res := &EndRunResult{Status: fin.Status, Reason: cmp.Or(fin.Error, fin.Reason)}
 	if run != nil && run.Status == store.RunCanceled && fin.Status == store.RunCanceled {
 		res.Reason = run.Error // who canceled it and why
+	}
+	if fin.Shadow {
+		return res, nil // announced on no subject (docs/cutover.md#shadow-runs)
 	}
 	ev := in.Lifecycle
 	now := time.Now().UTC()

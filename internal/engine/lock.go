@@ -405,8 +405,12 @@ func holderAlive(ctx workflow.Context, h *LockRequest) bool {
 const guardVersion = "definition-guard"
 
 // takesGuard reports whether a definition's runs take its guard: its
-// misfire_policy forbids overlap (event definitions have none).
+// misfire_policy forbids overlap (event definitions have none) and it is
+// not in shadow mode.
 func takesGuard(def *definition.Definition) bool {
+	if def.Shadow() {
+		return false // a shadow run holds nothing (docs/cutover.md#shadow-runs)
+	}
 	switch def.Trigger.MisfirePolicy {
 	case definition.MisfireSkip, definition.MisfireBufferOne, definition.MisfireBufferAll:
 		return true

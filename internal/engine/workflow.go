@@ -92,6 +92,7 @@ func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	if err != nil {
 		return f.end(out, FinishRunInput{Status: store.RunFailed, Error: "stored definition does not decode: " + err.Error()}, definition.OnFailureFail)
 	}
+	f.shadow = def.Shadow()
 
 	// The definition's guard (misfire_policy), then its concurrency_key,
 	// before anything else.
@@ -105,7 +106,7 @@ func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	// The guard is given back before the run is recorded, so a run shown
 	// finished never holds its definition.
 	f.release = release
-	if def.ConcurrencyKey != "" {
+	if takesKey(def) {
 		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
 		if err != nil {
 			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, def.OnFailure)
@@ -154,6 +155,11 @@ func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		f.rule = ruleJSON
 	}
 
+	if def.Shadow() {
+		return f.shadowEnd(out, InstructionInput{
+			RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Spec: start.Spec, Event: in.Event, Context: gathered.Values,
+		}, gathered.Snapshot, def.OnFailure)
+	}
 	ictx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// The activity stops the instruction at its own timeout and reports
 		// the output; StartToClose is the backstop for a lost worker.
@@ -264,10 +270,13 @@ type finisher struct {
 	rule       json.RawMessage
 	release    func() // the definition's guard, if the run holds it
 	lean       bool   // the run's shape: runLean, else runV0
+	// shadow says the definition is in shadow mode: the run's end is
+	// announced on no subject (docs/cutover.md#shadow-runs).
+	shadow bool
 }
 
 func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*RunOutput, error) {
-	fin.RunID, fin.OnFailure = f.runID, onFailure
+	fin.RunID, fin.OnFailure, fin.Shadow = f.runID, onFailure, f.shadow
 	if f.release != nil {
 		f.release()
 		f.release = nil
@@ -324,6 +333,9 @@ func heartbeatTimedOut(err error) bool {
 // announce publishes the lifecycle event; a NATS outage is logged, it does
 // not fail the run.
 func (f *finisher) announce(status store.RunStatus, stage store.RunStage, reason string, exit *int) {
+	if f.shadow {
+		return
+	}
 	dctx, _ := workflow.NewDisconnectedContext(f.ctx)
 	pctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,

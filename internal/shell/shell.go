@@ -364,18 +364,26 @@ func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
 	return p, nil
 }
 
-// argv is the command line and the program's path.
-func (c Command) argv() ([]string, string, error) {
-	var argv []string
+// Argv is the command line Run would start, as exec receives it: Cmd as
+// ShellPathDefault -c Cmd, or Args as given. A shadow run records it
+// instead of running it (docs/cutover.md#shadow-runs).
+func (c Command) Argv() ([]string, error) {
 	switch {
 	case c.Cmd != "" && len(c.Args) > 0:
-		return nil, "", fmt.Errorf("%w: both cmd and args given", ErrStart)
+		return nil, fmt.Errorf("%w: both cmd and args given", ErrStart)
 	case c.Cmd != "":
-		argv = []string{ShellPathDefault, "-c", c.Cmd}
+		return []string{ShellPathDefault, "-c", c.Cmd}, nil
 	case len(c.Args) > 0:
-		argv = c.Args
-	default:
-		return nil, "", fmt.Errorf("%w: nothing to run", ErrStart)
+		return append([]string(nil), c.Args...), nil
+	}
+	return nil, fmt.Errorf("%w: nothing to run", ErrStart)
+}
+
+// argv is the command line and the program's path.
+func (c Command) argv() ([]string, string, error) {
+	argv, err := c.Argv()
+	if err != nil {
+		return nil, "", err
 	}
 	path := argv[0]
 	if lp, err := exec.LookPath(argv[0]); err == nil {

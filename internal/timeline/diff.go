@@ -22,6 +22,11 @@ type Change struct {
 // String is the change as the text timeline shows it:
 // trigger.cron_expression: "0 3 * * *" → "0 4 * * *".
 func (c Change) String() string {
+	if c.Path == modePath {
+		if t := modeText(c); t != "" {
+			return t
+		}
+	}
 	return c.Path + ": " + shownValue(c.Old) + " → " + shownValue(c.New)
 }
 

@@ -73,7 +73,7 @@ func versionItem(ctx context.Context, versions *versionCache, it *Item) {
 		it.Summary = fmt.Sprintf("v%d%s (was v%d): the versions are not both stored, no diff", d.Version, from, d.Previous)
 		return
 	}
-	it.Changes = Diff(prev, next)
+	it.Changes = modeChanges(Diff(prev, next))
 	if len(it.Changes) > changesMax {
 		it.Changes = it.Changes[:changesMax]
 	}

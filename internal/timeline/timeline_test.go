@@ -247,3 +247,32 @@ func TestOneLine(t *testing.T) {
 		t.Errorf("oneLine keeps %d runes", len([]rune(got)))
 	}
 }
+
+// TestModeSwitch: a version that switches mode says so, first, in words
+// ("mode: active → shadow"), though active is not in the spec.
+func TestModeSwitch(t *testing.T) {
+	base := `{"id":"t.job","trigger":{"cron_expression":"0 3 * * *"}%s}`
+	m := &memStore{
+		versions: map[int]json.RawMessage{
+			1: json.RawMessage(fmt.Sprintf(base, ``)),
+			2: json.RawMessage(fmt.Sprintf(base, `,"mode":"shadow","description":"x"`)),
+			3: json.RawMessage(fmt.Sprintf(base, `,"description":"x"`)),
+		},
+		entries: []store.TimelineEntry{
+			{ID: 1, DefinitionID: "t.job", At: at(1, 0), Kind: store.TimelineVersion, Detail: json.RawMessage(`{"version":2,"previous":1}`)},
+			{ID: 2, DefinitionID: "t.job", At: at(2, 0), Kind: store.TimelineVersion, Detail: json.RawMessage(`{"version":3,"previous":2}`)},
+		},
+	}
+	tl, err := Build(context.Background(), m, Query{DefinitionID: "t.job", Since: t0, Until: at(3, 0), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range tl.Items {
+		got = append(got, it.Summary)
+	}
+	want := []string{`v2 (was v1): mode: active → shadow; description: (none) → "x"`, `v3 (was v2): mode: shadow → active`}
+	if !slices.Equal(got, want) {
+		t.Errorf("summaries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -366,7 +366,7 @@ func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
 	return u.flashTo(w, r, s, "Resumed "+id+".", "/ui/definitions/"+url.PathEscape(id))
 }
 
-var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed}
+var runStatuses = []store.RunStatus{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunSkipped, store.RunTimedOut, store.RunCanceled, store.RunMissed, store.RunShadow}
 
 // runTable is a table of runs, with why each pending one waits.
 type runTable struct {
@@ -396,7 +396,7 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *session) error {
 	if d.Status != "" {
 		f.Status = store.RunStatus(d.Status)
 		if !f.Status.Valid() {
-			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed", d.Status)
+			return badInput("status=%q is not one of pending, running, succeeded, failed, skipped, timed_out, canceled, missed, shadow", d.Status)
 		}
 	}
 	page, err := u.cfg.Store.ListRuns(r.Context(), f)
@@ -441,6 +441,8 @@ type runData struct {
 	Waiting string
 	// Cancelable: the run is pending or running.
 	Cancelable bool
+	// Shadow is what a shadow run would have run (docs/cutover.md#shadow-runs).
+	Shadow *shadowView
 }
 
 // missedFires is the consecutive missed fires one missed record stands
@@ -497,6 +499,7 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {
 	if run.Status == store.RunPending {
 		d.Waiting = u.cfg.API.RunsWaiting(r.Context(), []store.Run{run})[run.ID]
 	}
+	d.Shadow = shadowPlan(run)
 	if run.Status == store.RunMissed {
 		d.Missed = &missedFires{Count: 1}
 		_ = json.Unmarshal(run.TriggerDetail, d.Missed)
