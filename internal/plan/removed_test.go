@@ -72,4 +72,3 @@ func TestPlanBadRefs(t *testing.T) {
 		}
 	}
 }
-
