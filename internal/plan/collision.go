@@ -10,8 +10,12 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 )
 
-// idsShown caps the job ids a collision message names.
-const idsShown = 10
+// idsShown caps the job ids a collision message names;
+// collisionFiresMax bounds the fires counted over the whole head.
+const (
+	idsShown          = 10
+	collisionFiresMax = 1_000_000
+)
 
 // Collision is a minute of the day (UTC) at which the same jobs, at
 // least the threshold of them, fire together, and how often.
@@ -35,6 +39,7 @@ type Collision struct {
 // minute of the day and set of jobs.
 func (r *Report) collisions(cfg *Config, head *side) {
 	byMinute := map[int64][]string{}
+	budget := collisionFiresMax
 	for _, id := range sortedIDs(head.defs) {
 		d := head.defs[id]
 		if !d.Enabled || d.Trigger.Type != definition.TriggerCron {
@@ -44,10 +49,16 @@ func (r *Report) collisions(cfg *Config, head *side) {
 		if err != nil {
 			continue
 		}
-		fires, _ := cronFires(sched, d.Trigger.Location(), r.Window)
-		for _, f := range fires {
-			m := f.t.Unix() / 60
+		n := 0
+		cut := eachFire(sched, d.Trigger.Location(), r.Window, budget, func(t time.Time) {
+			m := t.Unix() / 60
 			byMinute[m] = append(byMinute[m], id)
+			n++
+		})
+		budget -= n
+		if cut {
+			r.CollisionsNote = fmt.Sprintf("counted over the first %d fires only, up to %s", collisionFiresMax, id)
+			break
 		}
 	}
 	changed := map[string]bool{}

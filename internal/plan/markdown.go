@@ -12,6 +12,9 @@ const (
 	firesShown      = 3
 	movesShown      = 3
 	collisionsShown = 20
+	// markdownMax keeps the comment under the 65,536 characters GitHub
+	// takes.
+	markdownMax = 60_000
 )
 
 // WriteMarkdown writes the report as a pull-request comment: a heading,
@@ -34,6 +37,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	out := b.String()
 	for strings.Contains(out, "\n\n\n") {
 		out = strings.ReplaceAll(out, "\n\n\n", "\n\n")
+	}
+	if len(out) > markdownMax {
+		cut := strings.LastIndex(out[:markdownMax], "\n")
+		out = out[:cut+1] + "\n… cut at " + fmt.Sprint(markdownMax) + " characters: run with --format json for everything.\n"
 	}
 	_, err := io.WriteString(w, out)
 	return err
@@ -120,6 +127,9 @@ func (r *Report) mdSchedules(b *strings.Builder) {
 		mdTiming(b, "Before", s.Before)
 		mdTiming(b, "After", s.After)
 		mdMoves(b, s.AcrossMidnight)
+	}
+	if r.SchedulesLeftOut > 0 {
+		fmt.Fprintf(b, "\n%s more not analysed (at most %d a plan).\n", count(r.SchedulesLeftOut, "schedule"), schedulesMax)
 	}
 }
 
@@ -224,6 +234,9 @@ func (r *Report) mdCollisions(b *strings.Builder) {
 	}
 	if n := len(r.Collisions) - collisionsShown; n > 0 {
 		fmt.Fprintf(b, "- and %d more (see --format json)\n", n)
+	}
+	if r.CollisionsNote != "" {
+		fmt.Fprintf(b, "\nNote: %s.\n", r.CollisionsNote)
 	}
 }
 

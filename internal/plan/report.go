@@ -35,9 +35,15 @@ type Report struct {
 	// Warnings fail the plan only with --fail-on warning.
 	Warnings []Warning `json:"warnings"`
 
-	Schedules  []Schedule  `json:"schedules"`
-	Collisions []Collision `json:"collisions"`
-	Overlap    Overlap     `json:"overlap"`
+	Schedules []Schedule `json:"schedules"`
+	// SchedulesLeftOut counts schedules past the first schedulesMax (100),
+	// not analysed.
+	SchedulesLeftOut int         `json:"schedules_left_out,omitempty"`
+	Collisions       []Collision `json:"collisions"`
+	// CollisionsNote says when collisions were counted over part of the
+	// head only (too many fires).
+	CollisionsNote string  `json:"collisions_note,omitempty"`
+	Overlap        Overlap `json:"overlap"`
 }
 
 // Side names one side of the change.

@@ -9,9 +9,12 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 )
 
-// firesMax bounds the fires listed per schedule: a job every minute for
-// 30 days is 43,200.
-const firesMax = 50_000
+// Bounds of the schedules section, whatever a change holds: fires listed
+// per side (a job every minute for a week), and schedules analysed.
+const (
+	firesMax     = 10_000
+	schedulesMax = 100
+)
 
 // Schedule is the timing of one added or changed cron or once definition,
 // before and after the change.
@@ -87,6 +90,10 @@ func (r *Report) schedules(cfg *Config, base, head *side) {
 		if !clocked(h) && !clocked(b) {
 			continue
 		}
+		if len(r.Schedules) == schedulesMax {
+			r.SchedulesLeftOut++
+			continue
+		}
 		s := Schedule{ID: id, AcrossMidnight: []Move{}}
 		if clocked(b) {
 			s.Before = timing(b, r.Window)
@@ -148,16 +155,23 @@ func timing(d *definition.Definition, w Window) *Timing {
 // cronFires lists the fires in [w.From, w.To), at most firesMax.
 func cronFires(sched *cronexpr.Schedule, loc *time.Location, w Window) ([]Fire, bool) {
 	fires := []Fire{}
+	truncated := eachFire(sched, loc, w, firesMax, func(t time.Time) { fires = append(fires, newFire(t, loc)) })
+	return fires, truncated
+}
+
+// eachFire calls f with each fire in [w.From, w.To), at most max times;
+// it reports whether fires were left out.
+func eachFire(sched *cronexpr.Schedule, loc *time.Location, w Window, max int, f func(time.Time)) bool {
 	after := w.From.Add(-time.Second)
-	for {
+	for n := 0; ; n++ {
 		next := sched.Next(after, loc)
 		if next.IsZero() || !next.Before(w.To) {
-			return fires, false
+			return false
 		}
-		if len(fires) == firesMax {
-			return fires, true
+		if n == max {
+			return true
 		}
-		fires = append(fires, newFire(next, loc))
+		f(next)
 		after = next
 	}
 }
