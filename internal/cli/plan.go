@@ -82,7 +82,7 @@ func (c *PlanCmd) Run(env *Env) error {
 		return err
 	}
 	if c.Format == "json" {
-		err = printJSON(env.Stdout, rep)
+		err = rep.WriteJSON(env.Stdout)
 	} else {
 		err = rep.WriteMarkdown(env.Stdout)
 	}

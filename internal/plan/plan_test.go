@@ -3,7 +3,6 @@ package plan
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -110,11 +109,11 @@ func markdown(t *testing.T, rep *Report) []byte {
 
 func jsonOf(t *testing.T, rep *Report) []byte {
 	t.Helper()
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
 		t.Fatal(err)
 	}
-	return append(b, '\n')
+	return b.Bytes()
 }
 
 // writeTree writes files under dir; a "" content removes the file.

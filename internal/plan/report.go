@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -101,6 +102,15 @@ type Warning struct {
 	Kind         string `json:"kind"`
 	DefinitionID string `json:"definition_id,omitempty"`
 	Message      string `json:"message"`
+}
+
+// WriteJSON writes the report indented, with <, > and & as themselves
+// (authors' "Name <email>").
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
 }
 
 func newReport(cfg *Config, base, head *side) *Report {
