@@ -72,3 +72,19 @@ func TestPlanBadRefs(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanHeadFolder: --head DIR reads any folder, named as given; a
+// --path missing at the base means everything is added.
+func TestPlanHeadFolder(t *testing.T) {
+	r := newRepo(t)
+	r.commit("base", map[string]string{"README.md": "no definitions yet\n"})
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.yaml": cron("team.a", "0 1 * * *", "UTC")})
+	rep := build(t, Config{RepoDir: r.dir, Path: "defs", Base: "main", HeadDir: dir})
+	if rep.Head.Ref != dir || rep.Head.Commit != "" || len(rep.Added) != 1 || rep.Added[0].File != dir+"/a.yaml" {
+		t.Errorf("head %+v added %+v", rep.Head, rep.Added)
+	}
+	if !strings.Contains(rep.Base.Note, "defs does not exist at main") {
+		t.Errorf("base note = %q", rep.Base.Note)
+	}
+}
