@@ -1,0 +1,111 @@
+package gitsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// noFallback are git errors a full fetch would meet again: the remote is
+// unreachable, refuses us, or has no such ref.
+var noFallback = []string{
+	"Could not resolve host", "Connection refused", "unable to connect",
+	"Failed to connect", "Authentication failed", "could not read Username",
+	"terminal prompts disabled", "Permission denied", "Host key verification failed",
+	"does not appear to be a git repository", "Repository not found",
+	"couldn't find remote ref", "not found", "returned error: 401", "returned error: 403",
+	"Could not read from remote repository",
+}
+
+// fetchRef fetches ref into the source's repository, shallow when the
+// remote allows, and returns the commit it resolves to.
+func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, error) {
+	g := f.remote(s)
+	_, err := g.output(ctx, "fetch", "--depth=1", "--no-tags", "--quiet", "--", s.Git.URL, ref)
+	if err == nil {
+		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
+	}
+	if !fallback(err) {
+		return "", err
+	}
+	f.cfg.Logger.Info("gitsource: shallow fetch refused, fetching in full", "source", s.Name, "ref", ref, "err", err)
+	_, err = g.output(ctx, "fetch", "--no-tags", "--quiet", "--", s.Git.URL, ref)
+	if err == nil {
+		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
+	}
+	if !IsSHA(ref) {
+		return "", err
+	}
+	// A remote that serves no commit by SHA: fetch its branches and look
+	// for the commit among them.
+	args := []string{"fetch", "--no-tags", "--quiet"}
+	if out, _ := f.local(s.Name).output(ctx, "rev-parse", "--is-shallow-repository"); strings.TrimSpace(out) == "true" {
+		args = append(args, "--unshallow")
+	}
+	if _, err := g.output(ctx, append(args, "--", s.Git.URL, "+refs/heads/*:refs/activity/heads/*")...); err != nil {
+		return "", err
+	}
+	sha, rerr := resolve(ctx, f.local(s.Name), ref)
+	if rerr != nil {
+		return "", fmt.Errorf("commit %s is not on any branch of the remote", ref[:7])
+	}
+	return sha, nil
+}
+
+// authHints are git's words for a remote that wants credentials.
+var authHints = []string{"Authentication failed", "could not read Username", "could not read Password",
+	"returned error: 401", "returned error: 403", "Permission denied (publickey", "Host key verification failed"}
+
+// hint adds what to do to an authentication failure.
+func hint(err error) error {
+	var ge *GitError
+	if errors.As(err, &ge) {
+		for _, h := range authHints {
+			if strings.Contains(ge.Stderr, h) {
+				return fmt.Errorf("%w; the remote refused our credentials: see docs/git-sources.md#credentials", err)
+			}
+		}
+	}
+	return err
+}
+
+// fallback reports whether a failed shallow fetch is worth a full one.
+func fallback(err error) bool {
+	var ge *GitError
+	if errors.Is(err, ErrTimeout) || !errors.As(err, &ge) {
+		return false
+	}
+	for _, s := range noFallback {
+		if strings.Contains(ge.Stderr, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// resolve returns the commit rev names in the local repository.
+func resolve(ctx context.Context, g gitRun, rev string) (string, error) {
+	out, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+	if err != nil {
+		return "", fmt.Errorf("%s does not name a commit", rev)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// readCommit describes a commit.
+func readCommit(ctx context.Context, g gitRun, sha string) (Commit, error) {
+	out, err := g.output(ctx, "log", "-1", "--no-show-signature", "--format=%H%x00%cI%x00%an <%ae>%x00%s", sha, "--")
+	if err != nil {
+		return Commit{}, err
+	}
+	parts := strings.SplitN(strings.TrimRight(out, "\n"), "\x00", 4)
+	if len(parts) != 4 {
+		return Commit{}, fmt.Errorf("git log printed %q", out)
+	}
+	t, err := parseTime(parts[1])
+	if err != nil {
+		return Commit{}, err
+	}
+	return Commit{SHA: parts[0], Time: t, Author: parts[2], Subject: parts[3]}, nil
+}

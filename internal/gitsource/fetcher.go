@@ -1,0 +1,250 @@
+package gitsource
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Commit describes the commit a source was read at.
+type Commit struct {
+	SHA     string
+	Time    time.Time
+	Author  string // "Name <email>"
+	Subject string
+}
+
+// Snapshot is a git source's definitions at one commit, exported to a
+// read-only folder the definition loader reads like any other.
+type Snapshot struct {
+	Source string
+	Commit Commit
+	// Dir is the exported folder: the source's Path at Commit.
+	Dir string
+	// Skipped lists the tree's entries left out of Dir (symlinks,
+	// submodules) by the export that wrote it, for a warning.
+	Skipped []string
+}
+
+// FetcherConfig configures a Fetcher.
+type FetcherConfig struct {
+	// Dir is where fetched repositories and exported snapshots live
+	// (ACTIVITY_DATA_DIR/git); required.
+	Dir string
+	// Git is the git binary ("git" on PATH when empty).
+	Git string
+	// Timeout bounds one fetch (FetchTimeoutDefault when 0).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// FetchTimeoutDefault bounds one fetch of one source.
+const FetchTimeoutDefault = 2 * time.Minute
+
+// waitDelay bounds how long a killed git's pipes may stay open.
+const waitDelay = 5 * time.Second
+
+// Sentinel errors a caller may tell apart.
+var (
+	// ErrPathNotFound is a source Path missing at the fetched commit.
+	ErrPathNotFound = errors.New("path not found")
+	// ErrNotFetched is a commit Load cannot find in the local copy.
+	ErrNotFetched = errors.New("commit not fetched")
+)
+
+// Refs in each bare repository that keep the current and the previous
+// snapshot's commits from git gc.
+const (
+	refCurrent  = "refs/activity/current"
+	refPrevious = "refs/activity/previous"
+)
+
+// Fetcher fetches git sources into the data dir. It is safe for
+// concurrent use; fetches of one source are serialised.
+type Fetcher struct {
+	cfg   FetcherConfig
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// NewFetcher checks the configuration.
+func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("gitsource: FetcherConfig.Dir is required")
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("gitsource: data dir: %w", err)
+	}
+	cfg.Dir = dir
+	cfg.Git = cmp.Or(cfg.Git, "git")
+	cfg.Timeout = cmp.Or(cfg.Timeout, FetchTimeoutDefault)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := exec.LookPath(cfg.Git); err != nil {
+		return nil, fmt.Errorf("gitsource: git sources need git: %w", err)
+	}
+	return &Fetcher{cfg: cfg, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// lock serialises work on one source; it returns the unlock.
+func (f *Fetcher) lock(name string) func() {
+	f.mu.Lock()
+	l, ok := f.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		f.locks[name] = l
+	}
+	f.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (f *Fetcher) repoDir(name string) string  { return filepath.Join(f.cfg.Dir, name, "repo.git") }
+func (f *Fetcher) treesDir(name string) string { return filepath.Join(f.cfg.Dir, name, "trees") }
+
+// local runs git in a source's bare repository with every transport off.
+func (f *Fetcher) local(name string) gitRun {
+	return gitRun{bin: f.cfg.Git, dir: f.repoDir(name)}
+}
+
+// remote runs git in a source's bare repository with its transport on.
+func (f *Fetcher) remote(s Spec) gitRun {
+	scheme, _, _ := strings.Cut(s.Git.URL, "://")
+	return gitRun{bin: f.cfg.Git, dir: f.repoDir(s.Name), scheme: scheme, url: s.Git.URL}
+}
+
+// Fetch fetches ref of the source (its configured Ref when ref is ""),
+// resolves the commit and exports the source's Path at it. Errors say
+// what failed (network, authentication, unknown ref, missing path) with
+// credentials redacted.
+func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, error) {
+	if s.Kind != KindGit || s.Git == nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
+	}
+	ref = cmp.Or(ref, s.Git.Ref, "HEAD")
+	if err := CheckRef(ref); err != nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
+	}
+	defer f.lock(s.Name)()
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
+	if err := f.ensureRepo(ctx, s.Name); err != nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
+	}
+	sha, err := f.fetchRef(ctx, s, ref)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: fetching %s from %s: %w", s.Name, ref, s.String(), hint(err))
+	}
+	snap, err := f.snapshot(ctx, s, sha)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	f.advance(ctx, s.Name, sha)
+	return snap, nil
+}
+
+// Load exports a commit already fetched (the last good one) without the
+// network, so a source that cannot be fetched keeps its definitions.
+func (f *Fetcher) Load(ctx context.Context, s Spec, sha string) (Snapshot, error) {
+	if s.Kind != KindGit || s.Git == nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
+	}
+	if !IsSHA(sha) {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %q is not a full commit SHA", s.Name, sha)
+	}
+	defer f.lock(s.Name)()
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
+	if _, err := f.local(s.Name).output(ctx, "cat-file", "-e", sha+"^{commit}"); err != nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w: %s is not in %s; fetch it with sync --source %s --ref %s",
+			s.Name, ErrNotFetched, sha[:7], f.repoDir(s.Name), s.Name, sha)
+	}
+	return f.snapshot(ctx, s, sha)
+}
+
+// ensureRepo creates the source's bare repository on first use.
+func (f *Fetcher) ensureRepo(ctx context.Context, name string) error {
+	repo := f.repoDir(name)
+	if _, err := os.Stat(filepath.Join(repo, "HEAD")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(repo), 0o755); err != nil {
+		return err
+	}
+	_, err := gitRun{bin: f.cfg.Git}.output(ctx, "init", "--bare", "--quiet", "--", repo)
+	return err
+}
+
+// snapshot describes sha and exports the source's Path at it, reusing a
+// snapshot folder already written.
+func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, error) {
+	local := f.local(s.Name)
+	c, err := readCommit(ctx, local, sha)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
+	}
+	snap := Snapshot{Source: s.Name, Commit: c, Dir: filepath.Join(f.treesDir(s.Name), treeName(sha, s.Git.Path))}
+	if _, err := os.Stat(snap.Dir); err == nil {
+		return snap, nil
+	}
+	if err := os.MkdirAll(f.treesDir(s.Name), 0o755); err != nil {
+		return Snapshot{}, err
+	}
+	opt := extractOptions{fileMode: 0o444, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
+	snap.Skipped, err = export(ctx, local, sha, s.Git.Path, s.Name, snap.Dir, opt)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
+	}
+	if len(snap.Skipped) > 0 {
+		f.cfg.Logger.Warn("gitsource: entries not exported (only files and folders are)", "source", s.Name, "commit", sha[:7], "skipped", snap.Skipped)
+	}
+	return snap, nil
+}
+
+// treeName is a snapshot folder's name: the commit, and a hash of the
+// path when it is not the root, so a changed path is exported anew.
+func treeName(sha, path string) string {
+	if path == "" {
+		return sha
+	}
+	sum := sha256.Sum256([]byte(path))
+	return sha + "-" + hex.EncodeToString(sum[:4])
+}
+
+// advance records sha as the source's current commit (the one before it
+// becomes the previous) and prunes every other snapshot folder.
+func (f *Fetcher) advance(ctx context.Context, name, sha string) {
+	local := f.local(name)
+	cur, _ := local.output(ctx, "rev-parse", "--verify", "--quiet", refCurrent)
+	cur = strings.TrimSpace(cur)
+	if cur != sha {
+		if IsSHA(cur) {
+			_, _ = local.output(ctx, "update-ref", refPrevious, cur)
+		}
+		if _, err := local.output(ctx, "update-ref", refCurrent, sha); err != nil {
+			f.cfg.Logger.Warn("gitsource: recording the current commit", "source", name, "err", err)
+		}
+	}
+	prev, _ := local.output(ctx, "rev-parse", "--verify", "--quiet", refPrevious)
+	keep := map[string]bool{sha: true, strings.TrimSpace(prev): true}
+	entries, _ := os.ReadDir(f.treesDir(name))
+	for _, e := range entries {
+		if n := e.Name(); len(n) < 40 || !keep[n[:40]] {
+			if err := removeTree(filepath.Join(f.treesDir(name), e.Name())); err != nil {
+				f.cfg.Logger.Warn("gitsource: pruning an old snapshot", "source", name, "dir", e.Name(), "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package gitsource
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want Spec
+	}{
+		{"defs", Spec{Name: "defs", Kind: KindFolder, Dir: "defs"}},
+		{"/srv/My Definitions/", Spec{Name: "my-definitions", Kind: KindFolder, Dir: "/srv/My Definitions/"}},
+		{"local=./defs", Spec{Name: "local", Kind: KindFolder, Dir: "./defs"}},
+		{"git+https://host/org/Ops.git//automations?ref=main&webhook_secret=OPS_GIT_HOOK&interval=5m", Spec{
+			Name: "ops", Kind: KindGit,
+			Git: &Remote{URL: "https://host/org/Ops.git", Path: "automations", Ref: "main", WebhookSecret: "OPS_GIT_HOOK", Interval: 5 * time.Minute},
+		}},
+		{"ops2=git+ssh://git@host:2222/org/ops.git", Spec{Name: "ops2", Kind: KindGit, Git: &Remote{URL: "ssh://git@host:2222/org/ops.git"}}},
+		{"git+file:///srv/repo.git//a/./b/?ref=v1.2", Spec{Name: "repo", Kind: KindGit, Git: &Remote{URL: "file:///srv/repo.git", Path: "a/b", Ref: "v1.2"}}},
+		{"git+http://127.0.0.1:8080/repo.git?ref=0123456789abcdef0123456789abcdef01234567", Spec{
+			Name: "repo", Kind: KindGit, Git: &Remote{URL: "http://127.0.0.1:8080/repo.git", Ref: "0123456789abcdef0123456789abcdef01234567"},
+		}},
+		{"mirror=git+git://127.0.0.1/repo.git//x", Spec{Name: "mirror", Kind: KindGit, Git: &Remote{URL: "git://127.0.0.1/repo.git", Path: "x"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got, err := ParseSpec(tt.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != tt.want.Name || got.Kind != tt.want.Kind || got.Dir != tt.want.Dir {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+			if (got.Git == nil) != (tt.want.Git == nil) || (got.Git != nil && *got.Git != *tt.want.Git) {
+				t.Fatalf("remote: got %+v, want %+v", got.Git, tt.want.Git)
+			}
+		})
+	}
+}
+
+func TestParseSpecErrors(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"", "empty"},
+		{"Ops=defs", `name "Ops" must match`},
+		{"ops=", "empty"},
+		{"https://host/org/repo.git", "starts with git+"},
+		{"git@github.com:org/repo.git", "scp-like addresses are not accepted; write git+ssh://"},
+		{"git+ftp://host/repo.git", "scheme git+ftp is not supported"},
+		{"git+https:host/repo.git", "scheme git+https:host"},
+		{"git+https:///repo.git", "has no host"},
+		{"git+https://host", "no repository path"},
+		{"git+file://host/srv/repo.git", "absolute path"},
+		{"git+https://host/repo.git#main", "fragment"},
+		{"git+https://host/repo.git?branch=main", `unknown parameter "branch"; the parameters are ref, webhook_secret, interval`},
+		{"git+https://host/repo.git?ref=a&ref=b", "given 2 times"},
+		{"git+https://host/repo.git?ref=-upload-pack=evil", "starts with '-'"},
+		{"git+https://host/repo.git?ref=a..b", "'..'"},
+		{"git+https://host/repo.git?ref=a%20b", "a space"},
+		{"git+https://host/repo.git?ref=main.lock", ".lock"},
+		{"git+https://host/repo.git?ref=a@%7B1%7D", "'@{'"},
+		{"git+https://host/repo.git?ref=", "empty"},
+		{"git+https://host/repo.git//a/../../etc", "must not contain .. segments"},
+		{"git+https://host/repo.git?interval=5s", "at least 10s"},
+		{"git+https://host/repo.git?interval=soon", `interval "soon"`},
+		{"git+https://host/repo.git?webhook_secret=s3cr3t-value!", "must name an allow-listed secret"},
+		{"git+https://host/repo.git?%zz", "query does not parse"},
+		{"/", "no name can be made"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			_, err := ParseSpec(tt.raw)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseSpec(%q) = %v, want an error with %q", tt.raw, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSpecErrorHidesCredentials(t *testing.T) {
+	for _, raw := range []string{
+		"ops=git+https://ann:hunter2secret@host/repo.git?branch=x",
+		"git+https://ghp_tokenvalue1234@host/repo.git?ref=-x",
+	} {
+		_, err := ParseSpec(raw)
+		if err == nil {
+			t.Fatalf("ParseSpec(%q) = nil error", raw)
+		}
+		for _, secret := range []string{"hunter2secret", "ghp_tokenvalue1234"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error shows a credential: %v", err)
+			}
+		}
+	}
+}
+
+func TestParseSpecsDuplicateNames(t *testing.T) {
+	_, err := ParseSpecs([]string{"a/defs", "git+https://host/org/defs.git"})
+	want := `sources "a/defs" and "git+https://host/org/defs.git" are both named "defs"`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	specs, err := ParseSpecs([]string{"a/defs", "", "other=b/defs"})
+	if err != nil || len(specs) != 2 || specs[1].Name != "other" {
+		t.Fatalf("got %+v, %v", specs, err)
+	}
+}
+
+func TestSpecStringRedacts(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"git+https://ann:hunter2@host/org/ops.git//automations?ref=main&interval=5m",
+			"git+https://ann:xxxxx@host/org/ops.git//automations?interval=5m0s&ref=main"},
+		{"git+https://ghp_token@host/org/ops.git", "git+https://xxxxx@host/org/ops.git"},
+		{"git+ssh://git@host/org/ops.git?webhook_secret=OPS", "git+ssh://git@host/org/ops.git?webhook_secret=OPS"},
+		{"x=defs", "defs"},
+	}
+	for _, tt := range tests {
+		s, err := ParseSpec(tt.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestCheckRef(t *testing.T) {
+	for _, ok := range []string{"main", "refs/heads/main", "release/v1.2", "HEAD", "0123456789abcdef0123456789abcdef01234567", "feature+x"} {
+		if err := CheckRef(ok); err != nil {
+			t.Errorf("CheckRef(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-x", "@", "/main", "main/", "a//b", "main.", "a..b", "a@{1}", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", `a\b`, ".hidden", "a/.b", "x.lock", "a\x01"} {
+		if err := CheckRef(bad); err == nil {
+			t.Errorf("CheckRef(%q) = nil, want an error", bad)
+		}
+	}
+}
