@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -9,15 +10,17 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/definition"
+	"github.com/coulomb/activity-core/internal/gitsource"
 )
 
 // side is one side of the change, loaded.
 type side struct {
 	// Label is how the report names the side: the ref, or the folder.
 	Label  string
-	Commit *commit
+	Commit *gitsource.Commit
 	// Note says something about the side as a whole (its folder does
 	// not exist at the base ref).
 	Note string
@@ -42,7 +45,7 @@ func repoPath(cfg *Config) string {
 // readRef exports cfg.Path at ref and loads it. A base without the folder
 // is empty (the change creates it); a head without it is an error.
 func readRef(ctx context.Context, cfg *Config, ref string, isBase bool) (*side, error) {
-	c, err := resolve(ctx, cfg.RepoDir, ref)
+	sha, err := resolve(ctx, cfg.RepoDir, ref)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRef, err)
 	}
@@ -53,18 +56,23 @@ func readRef(ctx context.Context, cfg *Config, ref string, isBase bool) (*side, 
 	defer os.RemoveAll(tmp)
 	dst := filepath.Join(tmp, "tree")
 	p := repoPath(cfg)
-	s := &side{Label: ref, Commit: &c}
-	err = exportRef(ctx, cfg.RepoDir, c.SHA, p, dst)
+	s := &side{Label: ref}
+	c, err := gitsource.ExportRef(ctx, cfg.RepoDir, sha, p, dst)
 	switch {
-	case errors.Is(err, errNoPath) && isBase:
+	case errors.Is(err, gitsource.ErrPathNotFound) && isBase:
+		if c, err = describeCommit(ctx, cfg.RepoDir, sha); err != nil {
+			return nil, err
+		}
+		s.Commit = &c
 		s.Note = fmt.Sprintf("%s does not exist at %s: everything is new", cmp.Or(p, "."), ref)
 		s.load(cfg, nil, "", "")
 		return s, nil
-	case errors.Is(err, errNoPath):
+	case errors.Is(err, gitsource.ErrPathNotFound):
 		return nil, fmt.Errorf("%w: %s does not exist at %s (check --path)", ErrRef, cmp.Or(p, "."), ref)
 	case err != nil:
 		return nil, fmt.Errorf("exporting %s at %s: %w", cmp.Or(p, "."), ref, err)
 	}
+	s.Commit = &c
 	s.load(cfg, []string{dst}, dst, p)
 	return s, nil
 }
@@ -125,4 +133,22 @@ func (s *side) load(cfg *Config, dirs []string, from, to string) {
 		}
 		s.defs[d.ID] = d
 	}
+}
+
+// describeCommit describes sha when its tree has no definitions folder
+// (gitsource.ExportRef describes the commit it exports).
+func describeCommit(ctx context.Context, repoDir, sha string) (gitsource.Commit, error) {
+	var out bytes.Buffer
+	if err := git(ctx, repoDir, &out, "log", "-1", "--format=%cI%x00%an <%ae>%x00%s", sha, "--"); err != nil {
+		return gitsource.Commit{}, fmt.Errorf("reading commit %s: %v", sha, err)
+	}
+	parts := strings.SplitN(strings.TrimSuffix(out.String(), "\n"), "\x00", 3)
+	if len(parts) != 3 {
+		return gitsource.Commit{}, fmt.Errorf("reading commit %s: git log printed %q", sha, out.String())
+	}
+	t, err := time.Parse(time.RFC3339, parts[0])
+	if err != nil {
+		return gitsource.Commit{}, fmt.Errorf("reading commit %s: %v", sha, err)
+	}
+	return gitsource.Commit{SHA: sha, Time: t, Author: parts[1], Subject: parts[2]}, nil
 }
