@@ -219,8 +219,8 @@ func TestJournalShapes(t *testing.T) {
 
 func TestJournalBadInput(t *testing.T) {
 	for name, tt := range map[string]struct{ in, want string }{
-		"not JSON":     {"{\"UNIT\":\"y.service\"}\nStarting x", "j:2: not a JSON journal entry"},
-		"no timestamp": {`{"UNIT":"x.service","MESSAGE":"Starting x"}`, `j:1: __REALTIME_TIMESTAMP "" is not microseconds`},
+		"not JSON":      {"{\"UNIT\":\"y.service\"}\nStarting x", "j:2: not a JSON journal entry"},
+		"no timestamp":  {`{"UNIT":"x.service","MESSAGE":"Starting x"}`, `j:1: __REALTIME_TIMESTAMP "" is not microseconds`},
 		"line too long": {strings.Repeat("x", lineMax+1), "j:1: line longer than"},
 	} {
 		t.Run(name, func(t *testing.T) {
