@@ -108,7 +108,8 @@ func (r Report) writePairs(w io.Writer) {
 	if len(r.Pairs) == 0 {
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  LEGACY\tFIRE\tOFFSET\tLEGACY EXIT\tRUN\tSTATUS\tNOTE")
 	for _, p := range r.Pairs {
 		note := p.Disagree
@@ -118,12 +119,19 @@ func (r Report) writePairs(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", day(p.Legacy.At), stamp(p.Fire.At), offset(p.Offset), p.Legacy.Outcome(), p.Fire.RunID, p.Fire.Status, oneLine(note))
 	}
 	tw.Flush()
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		io.WriteString(w, strings.TrimRight(line, " \n")+strings.Repeat("\n", strings.Count(line, "\n")))
+	}
 }
 
 func (r Report) writeUnpaired(w io.Writer) {
 	fmt.Fprintf(w, "\nlegacy only (%d):\n", len(r.LegacyOnly))
 	for _, l := range r.LegacyOnly {
-		fmt.Fprintf(w, "  %s  %s  (%s)\n", day(l.At), l.Outcome(), l.Where)
+		line := fmt.Sprintf("  %s  %s", day(l.At), l.Outcome())
+		if l.Where != "" {
+			line += "  (" + l.Where + ")"
+		}
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "\ndefinition only (%d):\n", len(r.FireOnly))
 	for _, f := range r.FireOnly {
