@@ -46,12 +46,15 @@ func TestParseSyslogTraditional(t *testing.T) {
 
 func TestParseSyslogRFC3339AndRHEL(t *testing.T) {
 	log := "2026-12-01T03:00:01.503211+01:00 hub CRON[77]: (worsch) CMD (make cleanup-stale)\n" +
-		"Dec  2 03:00:01 hub CROND[78]: (worsch) CMD (make cleanup-stale)\n"
+		"Dec  2 03:00:01 hub CROND[78]: (worsch) CMD (make cleanup-stale)\n" +
+		"2026-12-03T03:00:01+0100 hub CRON[79]: (worsch) CMD (make cleanup-stale)\n" + // journalctl -u cron -o short-iso
+		"2026-12-04T03:00:01.250000+0100 hub CRON[80]: (worsch) CMD (make cleanup-stale)\n" // short-iso-precise
 	runs, info, err := ParseSyslog(strings.NewReader(log), "cron", SyslogOptions{Zone: time.UTC, Now: time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 2 || !runs[0].At.Equal(time.Date(2026, 12, 1, 2, 0, 1, 503211000, time.UTC)) || !runs[1].At.Equal(time.Date(2026, 12, 2, 3, 0, 1, 0, time.UTC)) {
+	if len(runs) != 4 || !runs[0].At.Equal(time.Date(2026, 12, 1, 2, 0, 1, 503211000, time.UTC)) || !runs[1].At.Equal(time.Date(2026, 12, 2, 3, 0, 1, 0, time.UTC)) ||
+		!runs[2].At.Equal(time.Date(2026, 12, 3, 2, 0, 1, 0, time.UTC)) || !runs[3].At.Equal(time.Date(2026, 12, 4, 2, 0, 1, 250000000, time.UTC)) {
 		t.Errorf("got %+v", runs)
 	}
 	if info.Assumed == "" {

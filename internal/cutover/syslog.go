@@ -14,7 +14,8 @@ import (
 
 // cronLine matches a cron daemon's "ran a command" line in syslog, in
 // Debian's (CRON) and RHEL's (CROND) spelling, with the traditional
-// timestamp ("Dec  5 03:00:01") or rsyslog's RFC 3339 one.
+// timestamp ("Dec  5 03:00:01"), rsyslog's RFC 3339 one, or journalctl
+// -o short-iso's (a host without rsyslog keeps cron's lines in the journal).
 var cronLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\S+|[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d) \S+ (?i:crond?)\[\d+\]: \(([^)]*)\) CMD \((.*)\)\s*$`)
 
 // SyslogOptions say how to read a syslog cron log.
@@ -97,15 +98,20 @@ func commandList(commands map[string]int) string {
 	return "seen: " + strings.Join(parts, ", ")
 }
 
+// isoNoColon is journalctl -o short-iso's stamp (2026-12-01T03:00:01+0100;
+// short-iso-precise adds the fraction, which Parse accepts anyway).
+const isoNoColon = "2006-01-02T15:04:05-0700"
+
 // syslogTime reads a timestamp; traditional is true when it had no year
 // and zone and they were assumed.
 func syslogTime(s string, loc *time.Location, now time.Time) (time.Time, bool, error) {
 	if s[0] >= '0' && s[0] <= '9' {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("timestamp %q is not RFC 3339", s)
+		for _, layout := range []string{time.RFC3339Nano, isoNoColon} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t.UTC(), false, nil
+			}
 		}
-		return t.UTC(), false, nil
+		return time.Time{}, false, fmt.Errorf("timestamp %q is not RFC 3339", s)
 	}
 	t, err := time.ParseInLocation("Jan _2 15:04:05", strings.Join(strings.Fields(s), " "), loc)
 	if err != nil {
