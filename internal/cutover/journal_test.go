@@ -2,6 +2,7 @@ package cutover
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -136,6 +137,21 @@ func TestJournalRealSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkWeek(t, runs)
+
+	// The argv the report runs, on that file: --unit= and --since=@ select
+	// the unit's entries from Tuesday on.
+	args := append(JournalArgs(weekUnit, false, weekStart.AddDate(0, 0, 1)), "--file="+file)
+	live, err := ReadJournal(context.Background(), args, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err = ParseJournal(bytes.NewReader(live), "journalctl", weekUnit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 5 || !runs[0].At.Equal(weekRunAt(1)) {
+		t.Errorf("journalctl %v: %d runs from %v, want 5 from Tuesday", args, len(runs), runs)
+	}
 	if *update {
 		if err := os.WriteFile(filepath.Join("testdata", "week.export"), []byte(export), 0o644); err != nil {
 			t.Fatal(err)
@@ -251,5 +267,12 @@ func TestJournalArgs(t *testing.T) {
 	want := "journalctl -o json --no-pager --since=@1795834800 --user-unit=custodian-sync.service"
 	if got != want {
 		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestReadJournalWithoutJournalctl(t *testing.T) {
+	_, err := ReadJournal(context.Background(), []string{"journalctl-absent-here", "-o", "json"}, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "journalctl not found: run the report on the legacy host, or save `journalctl-absent-here -o json` there and pass --journal-file") {
+		t.Errorf("got %v", err)
 	}
 }
