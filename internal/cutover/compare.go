@@ -46,7 +46,7 @@ type Shift struct {
 	Pairs int `json:"pairs"`
 }
 
-// Comparison is the result of Compare.
+// Comparison is what pairing found (NewReport).
 type Comparison struct {
 	Pairs      []Pair      `json:"pairs"`
 	LegacyOnly []LegacyRun `json:"legacy_only"`
@@ -59,9 +59,9 @@ type Comparison struct {
 	AtEdges int `json:"at_edges,omitempty"`
 }
 
-// Compare pairs each legacy run with the nearest unused fire within the
+// compare pairs each legacy run with the nearest unused fire within the
 // tolerance, in time order, and lists what is left on either side.
-func Compare(legacy []LegacyRun, fires []Fire, w Window) Comparison {
+func compare(legacy []LegacyRun, fires []Fire, w Window) Comparison {
 	legacy = slices.SortedFunc(slices.Values(legacy), func(a, b LegacyRun) int { return a.At.Compare(b.At) })
 	fires = slices.SortedFunc(slices.Values(fires), func(a, b Fire) int { return a.At.Compare(b.At) })
 	var c Comparison

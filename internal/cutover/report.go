@@ -35,7 +35,7 @@ type Report struct {
 // NewReport compares and decides.
 func NewReport(r Report, legacy []LegacyRun, fires []Fire) Report {
 	r.LegacyRuns, r.Fires = len(legacy), len(fires)
-	r.Comparison = Compare(legacy, fires, r.Window)
+	r.Comparison = compare(legacy, fires, r.Window)
 	if r.LegacyRuns == 0 {
 		r.Why = append(r.Why, fmt.Sprintf("no legacy runs since %s: check the unit, file or --match", stamp(r.Since)))
 	}
