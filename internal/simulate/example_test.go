@@ -87,7 +87,7 @@ func TestExampleCommitHookSlugIsData(t *testing.T) {
 		t.Errorf("the hook hands its input to an interpreter that expands it: %s", cmd)
 	}
 	// Run the command with its program replaced by one that records argv.
-	const prog = "/home/worsch/state-hub/scripts/fix_consistency.sh"
+	const prog = `"$STATE_HUB_DIR/scripts/fix_consistency.sh"` // the checkout is a worker setting (docs/cutover.md#the-checkout-state_hub_dir)
 	if !strings.Contains(cmd, prog) {
 		t.Fatalf("command %q no longer runs %s: update this test", cmd, prog)
 	}
