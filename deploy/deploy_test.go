@@ -71,7 +71,7 @@ const poolUnit = "systemd/activity-core-worker@.service"
 // specSettings are the settings docs/deployment.md names; env.example must list each.
 var specSettings = append([]string{
 	"ACTIVITY_DATABASE_URL", "ACTIVITY_TEMPORAL_ADDRESS", "ACTIVITY_TEMPORAL_NAMESPACE",
-	"ACTIVITY_TASK_QUEUE", "ACTIVITY_NATS_URL", "ACTIVITY_DEFINITION_PATHS",
+	"ACTIVITY_TASK_QUEUE", "ACTIVITY_NATS_URL", "ACTIVITY_DEFINITIONS", "ACTIVITY_DATA_DIR",
 	"ACTIVITY_HTTP_ADDR", "ACTIVITY_ADMIN_TOKEN", "ACTIVITY_READ_TOKEN",
 	"ACTIVITY_SYNC_INTERVAL_SECONDS", "ACTIVITY_SCHEDULE_PREFIX", "ACTIVITY_STATE_HUB_URL",
 }, alertingSettings...)
@@ -256,7 +256,7 @@ func alertingConfigMerged(t *testing.T) bool {
 func TestConfigSettingsFromSource(t *testing.T) {
 	byType := sourceSettings(t, "../internal/config")
 	for typ, want := range map[string]string{
-		"Engines": "ACTIVITY_DATABASE_URL", "Sync": "ACTIVITY_DEFINITION_PATHS", "HTTP": "ACTIVITY_ADMIN_TOKEN",
+		"Engines": "ACTIVITY_DATABASE_URL", "Sync": "ACTIVITY_DEFINITIONS", "HTTP": "ACTIVITY_ADMIN_TOKEN",
 		"Secrets": "ACTIVITY_SECRET_ENV", "Containment": "ACTIVITY_CGROUP_ROOT", "TemporalTLS": "ACTIVITY_TEMPORAL_TLS_CA",
 	} {
 		if !slices.Contains(byType[typ], want) {

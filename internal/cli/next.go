@@ -17,7 +17,7 @@ type NextCmd struct {
 	Target      string    `arg:"" name:"id|file" help:"A definition id (looked up in --definitions) or a definition file."`
 	Count       int       `short:"n" help:"How many fire times to show." default:"5"`
 	From        string    `help:"Show fires after this RFC 3339 time instead of now." placeholder:"TIME"`
-	Definitions []string  `help:"Definitions folders to look the id up in (repeat the flag, or comma-separate in the variable)." env:"ACTIVITY_DEFINITION_PATHS" placeholder:"DIR"`
+	Definitions []string  `help:"Definitions folders to look the id up in (repeat the flag, or comma-separate in the variable)." env:"ACTIVITY_DEFINITIONS,ACTIVITY_DEFINITION_PATHS" placeholder:"DIR"`
 	Format      string    `help:"Output format: text or json." enum:"text,json" default:"text" env:"ACTIVITY_FORMAT"`
 	now         time.Time // for tests
 }
@@ -149,7 +149,7 @@ func (c *NextCmd) find(env *Env) (*definition.Definition, error) {
 		return defs[0], nil
 	}
 	if len(c.Definitions) == 0 {
-		return nil, usageError("%q is not a file; to look up an id, give --definitions DIR or set ACTIVITY_DEFINITION_PATHS", c.Target)
+		return nil, usageError("%q is not a file; to look up an id, give --definitions DIR or set ACTIVITY_DEFINITIONS", c.Target)
 	}
 	res := definition.Load(c.Definitions)
 	for _, d := range res.Definitions() {

@@ -59,7 +59,7 @@ Examples:
   ACTIVITY_TEMPORAL_ADDRESS=temporal:7233 ACTIVITY_TEMPORAL_TLS_CA=/etc/activity/temporal-ca.pem \
   ACTIVITY_TEMPORAL_TLS_CERT=/etc/activity/client.pem ACTIVITY_TEMPORAL_TLS_KEY=/etc/activity/client-key.pem \
   ACTIVITY_NATS_URL=tls://nats:4222 ACTIVITY_NATS_CA=/etc/activity/nats-ca.pem \
-  ACTIVITY_DEFINITION_PATHS=/srv/defs ACTIVITY_ADMIN_TOKEN=$(cat /etc/activity/token) \
+  ACTIVITY_DEFINITIONS=/srv/defs ACTIVITY_ADMIN_TOKEN=$(cat /etc/activity/token) \
     activity-core serve --roles api,worker
   # Temporal Cloud
   ACTIVITY_TEMPORAL_ADDRESS=my-ns.a1b2c.tmprl.cloud:7233 ACTIVITY_TEMPORAL_NAMESPACE=my-ns.a1b2c \
