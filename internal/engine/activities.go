@@ -468,7 +468,9 @@ func (a *Activities) logOutcome(run store.Run, onFailure string) {
 	case store.RunSkipped:
 		attrs = append(attrs, "reason", run.SkipReason)
 	case store.RunShadow:
-		attrs = append(attrs, "shadow_plan", string(run.ShadowPlan))
+		// The plan itself (argv, inputs) is on the run's record, which the
+		// read token guards; the log only says there is one.
+		attrs = append(attrs, "shadow_plan_bytes", len(run.ShadowPlan))
 	case store.RunFailed, store.RunTimedOut:
 		level = slog.LevelError
 		if onFailure == definition.OnFailureLogAndContinue {

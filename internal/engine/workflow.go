@@ -84,6 +84,9 @@ func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	}
 	f := &finisher{ctx: ctx, short: short, in: in, runID: runID, workflowID: info.WorkflowExecution.ID, startedAt: start.StartedAt}
 	if start.Skip {
+		// A shadow definition's skips are not announced either: nothing
+		// may chain on a definition that is not running for real.
+		f.shadow = specShadow(start.Spec)
 		out.Status, out.Reason = store.RunSkipped, start.SkipReason
 		f.announce(store.RunSkipped, "", start.SkipReason, nil)
 		return out, nil
