@@ -415,7 +415,6 @@ func syncLoop(ctx context.Context, sy *syncer.Syncer, every time.Duration, m *ad
 	}
 }
 
-// schedulesStage adapts the projector to the syncer's schedules stage.
 // newFetcher makes the git sources' fetcher under the data dir
 // (docs/git-sources.md#where-fetches-go); nil when no git source is
 // configured, so folder-only deployments need no data dir.
@@ -430,6 +429,7 @@ func newFetcher(s config.Sync, log *slog.Logger) (*gitsource.Fetcher, error) {
 	return gitsource.NewFetcher(gitsource.FetcherConfig{Dir: dir, Logger: log})
 }
 
+// schedulesStage adapts the projector to the syncer's schedules stage.
 func schedulesStage(p *schedule.Projector) syncer.SchedulesFunc {
 	return func(ctx context.Context, dryRun bool, planned []store.Definition) (syncer.ScheduleCounts, []syncer.Action, []syncer.Error, error) {
 		res, err := p.SyncPlanned(ctx, dryRun, planned)
