@@ -4,22 +4,17 @@ import (
 	"github.com/coulomb/activity-core/internal/testsupport"
 
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/definition"
@@ -170,30 +165,8 @@ func sqliteAt(t *testing.T, now func() time.Time) store.Store {
 // postgresAt opens the store in a schema of its own, dropped at the end.
 func postgresAt(t *testing.T, now func() time.Time) store.Store {
 	ctx := context.Background()
-	base := os.Getenv("ACTIVITY_TEST_POSTGRES_URL")
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	schema := "whytest_" + hex.EncodeToString(b)
-	exec := func(sql string) {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("PostgreSQL at ACTIVITY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	st, err := postgres.New(ctx, postgres.Config{URL: u.String(), Logger: quietLogger(), Now: now})
+	url := testsupport.PostgresSchema(t, "whytest")
+	st, err := postgres.New(ctx, postgres.Config{URL: url, Logger: quietLogger(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,17 +4,9 @@ import (
 	"github.com/coulomb/activity-core/internal/testsupport"
 
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/coulomb/activity-core/internal/store/postgres"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
@@ -52,42 +44,14 @@ func openSQLite(t *testing.T) *testStore {
 // ACTIVITY_TEST_POSTGRES_URL, dropped when it ends.
 func openPostgres(t *testing.T) *testStore {
 	t.Helper()
-	base := os.Getenv("ACTIVITY_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("ACTIVITY_TEST_POSTGRES_URL is not set; set it to a PostgreSQL database the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
+	url := testsupport.PostgresSchema(t, "notifytest")
 	ctx := context.Background()
-	b := make([]byte, 4)
-	rand.Read(b)
-	schema := fmt.Sprintf("notifytest_%d_%s", time.Now().Unix(), hex.EncodeToString(b))
-	exec := func(sql string) {
-		t.Helper()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("connecting to ACTIVITY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 	clk := newClock()
-	s, err := postgres.New(ctx, postgres.Config{URL: u.String(), Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
+	s, err := postgres.New(ctx, postgres.Config{URL: url, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.Close()
-		exec("DROP SCHEMA " + schema + " CASCADE")
-	})
+	t.Cleanup(func() { s.Close() })
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package tlsconf
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -117,19 +116,6 @@ func dial(addr string, cfg *tls.Config) error {
 	return nil
 }
 
-// syncBuffer is a log sink the TLS goroutines may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestRotatedClientCertificateIsUsedByTheNextConnection(t *testing.T) {
 	ca, stranger := testsupport.NewCA(t, "test CA"), testsupport.NewCA(t, "stranger CA")
 	addr := server(t, ca, ca)
@@ -138,7 +124,7 @@ func TestRotatedClientCertificateIsUsedByTheNextConnection(t *testing.T) {
 	ca.WriteCA(t, dir, "ca.pem")
 	// The process starts with a certificate the server does not trust.
 	stranger.IssueFiles(t, dir, "client", testsupport.Leaf{CommonName: "activity-core", Client: true})
-	var logs syncBuffer
+	var logs testsupport.SyncBuffer
 	cfg, err := New(f, "engine.test", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +291,7 @@ func TestWorldReadableKeyIsWarned(t *testing.T) {
 		if err := os.Chmod(f.Key, tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		var logs syncBuffer
+		var logs testsupport.SyncBuffer
 		if _, err := New(f, "engine.test", slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
 			t.Fatal(err)
 		}

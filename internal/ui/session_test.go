@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/postgres"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // sessionID is the browser's session cookie, "" when it has none.
@@ -46,7 +45,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 		replicasShareSessions(t, e, e.replicaOn(open(e.clock), Config{}))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		url := postgresSchema(t)
+		url := testsupport.PostgresSchema(t, "uitest")
 		open := func(now func() time.Time) store.Store { return openPostgresAt(t, url, now) }
 		e := newEnvOn(t, open, adminToken, readToken, "", Config{})
 		replicasShareSessions(t, e, e.replicaOn(open(e.clock), Config{}))
@@ -279,46 +278,6 @@ func openSQLiteAt(t testing.TB, path string, now func() time.Time) store.Store {
 		t.Fatal(err)
 	}
 	return st
-}
-
-// postgresSchema gives the test a schema of its own in
-// ACTIVITY_TEST_POSTGRES_URL, dropped when it ends, and returns the URL
-// that selects it.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("ACTIVITY_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("ACTIVITY_TEST_POSTGRES_URL is not set; set it to a PostgreSQL database the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	ctx := context.Background()
-	schema := "uitest_" + strings.ToLower(randomID()[:12])
-	schema = strings.Map(func(r rune) rune {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_' {
-			return r
-		}
-		return '_'
-	}, schema)
-	exec := func(sql string) {
-		t.Helper()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("connecting to ACTIVITY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func openPostgresAt(t testing.TB, url string, now func() time.Time) store.Store {

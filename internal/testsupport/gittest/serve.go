@@ -1,7 +1,6 @@
 package gittest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +40,7 @@ func startDaemon(t testing.TB, root, addr string) error {
 	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--informative-errors",
 		"--base-path="+root, "--listen=127.0.0.1", "--port="+port, root)
 	cmd.Env = append(cmd.Environ(), isolated...)
-	var out syncBuffer
+	var out testsupport.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children die with it
 	if err := cmd.Start(); err != nil {
@@ -114,22 +112,4 @@ func backend(t testing.TB, root string) http.Handler {
 		Path: filepath.Join(execPath, "git-http-backend"),
 		Env:  append([]string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}, isolated...),
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's two streams.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
