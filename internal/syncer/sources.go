@@ -1,11 +1,13 @@
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -102,6 +104,8 @@ type readSource struct {
 	// its last good commit); fatal is set when nothing could be loaded.
 	fetchErr error
 	fatal    error
+	// pinErr is set when a pin or unpin asked of this source failed.
+	pinErr error
 }
 
 // readSources fetches the chosen sources (every one, or opts.Source).
@@ -135,21 +139,25 @@ func (s *Syncer) fetchGit(ctx context.Context, rs *readSource, opts Options) {
 	rs.pin = rs.prev.PinnedRef
 	ref := rs.pin
 	pinning := opts.Source == rs.spec.Name && opts.Ref != ""
+	follow := pinning && follows(rs.spec, opts.Ref)
 	if pinning {
 		ref, rs.pin = opts.Ref, ""
-		if opts.Ref == RefFollow {
+		if follow {
 			ref = ""
 		}
 	}
 	snap, err := s.cfg.Fetcher.Fetch(ctx, rs.spec, ref)
 	if err == nil {
-		if pinning && opts.Ref != RefFollow {
+		if pinning && !follow {
 			rs.pin = snap.Commit.SHA
 		}
 		rs.useSnapshot(snap)
 		return
 	}
 	rs.fetchErr = err
+	if pinning {
+		rs.pinErr = pinError(opts.Ref, follow, err)
+	}
 	rs.pin = rs.prev.PinnedRef
 	rs.result.Error = "fetch failed: " + err.Error()
 	if rs.prev.Commit == "" {
@@ -165,6 +173,32 @@ func (s *Syncer) fetchGit(ctx context.Context, rs *readSource, opts Options) {
 	rs.useSnapshot(snap)
 	rs.result.Kept = true
 }
+
+// follows reports whether ref, asked of a source, means "follow the
+// configured ref again": RefFollow, or the configured ref itself (HEAD
+// when the spec names none), so `--ref main` unpins a source that follows
+// main (docs/git-sources.md#pinning-and-rollback).
+func follows(sp gitsource.Spec, ref string) bool {
+	return ref == RefFollow || (sp.Git != nil && ref == cmp.Or(sp.Git.Ref, "HEAD"))
+}
+
+// pinError says why a pin (or an unpin) asked for did not happen: the sync
+// fails with it, so a rollback script does not go on as if it had.
+func pinError(ref string, follow bool, err error) error {
+	what := "pinning it to " + ref
+	if follow {
+		what = "following its configured ref again"
+	}
+	hint := ""
+	if abbreviatedSHA.MatchString(ref) {
+		hint = fmt.Sprintf("; %s looks like an abbreviated commit: give all 40 hex digits (git rev-parse %s)", ref, ref)
+	}
+	return fmt.Errorf("%s failed, nothing was pinned: %v%s", what, err, hint)
+}
+
+// abbreviatedSHA matches what looks like a commit abbreviated: a remote
+// serves only full SHAs, branches and tags.
+var abbreviatedSHA = regexp.MustCompile(`^[0-9a-f]{4,39}$`)
 
 func (rs *readSource) useSnapshot(snap gitsource.Snapshot) {
 	rs.snap, rs.dir = &snap, snap.Dir

@@ -345,3 +345,44 @@ func TestBadSpecsRefused(t *testing.T) {
 		t.Errorf("git source without a fetcher: %v", err)
 	}
 }
+
+// TestPinByBranchAndFailedPins: naming the configured branch unpins; a pin
+// that cannot be fetched is an error that says so (an abbreviated SHA with
+// the fix), and leaves the source where it was.
+func TestPinByBranchAndFailedPins(t *testing.T) {
+	st := newStore(t)
+	r := gittest.NewRepo(t)
+	c1 := r.Commit(map[string]string{"x.yaml": cronDef("team.x", "0 * * * *")}, ann, "hourly")
+	c2 := r.Commit(map[string]string{"x.yaml": cronDef("team.x", "5 * * * *")}, bob, "at five past")
+	r.Push()
+	s, _ := gitSyncer(t, st, "ops=git+"+r.FileURL()+"?ref="+gittest.Branch)
+	mustRun(t, s, DefaultOptions())
+	pin := DefaultOptions()
+	pin.Source, pin.Ref = "ops", c1
+	if res := mustRun(t, s, pin); !res.OK() {
+		t.Fatalf("pin: %+v", res.Errors)
+	}
+	for _, ref := range []string{c2[:7], "no-such-branch"} {
+		bad := DefaultOptions()
+		bad.Source, bad.Ref = "ops", ref
+		res := mustRun(t, s, bad)
+		if res.OK() || res.Errors[0].File != "ops" || !strings.Contains(res.Errors[0].Message, "pinning it to "+ref+" failed, nothing was pinned") {
+			t.Errorf("pin to %s: errors %+v, want one saying nothing was pinned", ref, res.Errors)
+		}
+		if abbreviated := strings.Contains(res.Errors[0].Message, "give all 40 hex digits"); abbreviated != (ref == c2[:7]) {
+			t.Errorf("pin to %s: the abbreviated-commit hint is %v in %q", ref, abbreviated, res.Errors[0].Message)
+		}
+		if ss := mustState(t, st, "ops"); ss.PinnedRef != c1 || ss.Commit != c1 {
+			t.Errorf("after the failed pin to %s: state %+v, want still pinned to %s", ref, ss, c1)
+		}
+	}
+	unpin := DefaultOptions()
+	unpin.Source, unpin.Ref = "ops", gittest.Branch
+	res := mustRun(t, s, unpin)
+	if src := sourceResult(t, res, "ops"); !res.OK() || src.Commit != c2 || src.PinnedRef != "" {
+		t.Errorf("--ref %s: %+v %+v, want %s followed again", gittest.Branch, src, res.Errors, c2)
+	}
+	if ss := mustState(t, st, "ops"); ss.PinnedRef != "" || ss.Commit != c2 {
+		t.Errorf("state after --ref %s: %+v", gittest.Branch, ss)
+	}
+}

@@ -368,6 +368,11 @@ func (s *Syncer) readAndLoad(ctx context.Context, opts Options, res *Result) *lo
 	for _, rs := range read {
 		if rs.fatal != nil {
 			s.addSourceError(res, Error{Stage: stage, File: rs.spec.Name, Message: "source " + rs.spec.Name + ": " + rs.fatal.Error()})
+		} else if rs.pinErr != nil {
+			// Asked for and not done: an error, though the last good
+			// commit stands in as for any failed fetch.
+			s.addSourceError(res, Error{Stage: stage, File: rs.spec.Name,
+				Message: fmt.Sprintf("source %s: %v; it stays at %s", rs.spec.Name, rs.pinErr, short(rs.prev.Commit))})
 		} else if rs.fetchErr != nil {
 			// The source fails alone: its last good commit stands in, so
 			// this is a warning; the error is in Sources and its state.
