@@ -135,15 +135,19 @@ func (s *Syncer) fetchGit(ctx context.Context, rs *readSource, opts Options) {
 	rs.pin = rs.prev.PinnedRef
 	ref := rs.pin
 	pinning := opts.Source == rs.spec.Name && opts.Ref != ""
+	// "follow", or the very ref the source is configured to follow
+	// (sync --ref main on a ?ref=main source), unpins: the source follows
+	// its ref again instead of being pinned to where it points now.
+	follow := pinning && (opts.Ref == RefFollow || (rs.spec.Git != nil && rs.spec.Git.Ref != "" && opts.Ref == rs.spec.Git.Ref))
 	if pinning {
 		ref, rs.pin = opts.Ref, ""
-		if opts.Ref == RefFollow {
+		if follow {
 			ref = ""
 		}
 	}
 	snap, err := s.cfg.Fetcher.Fetch(ctx, rs.spec, ref)
 	if err == nil {
-		if pinning && opts.Ref != RefFollow {
+		if pinning && !follow {
 			rs.pin = snap.Commit.SHA
 		}
 		rs.useSnapshot(snap)
