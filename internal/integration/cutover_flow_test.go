@@ -303,20 +303,14 @@ func TestCutoverFlow(t *testing.T) {
 
 	// A push while pinned does not move the source (the webhook's sync
 	// reads the pin).
-	pinnedOK := in.sourceState(t, source).OKAt
+	hooked := in.lastHookSync(t, source)
 	nextSHA := repo.Commit(map[string]string{"README.md": "state hub automations, cut over\n"}, "Dan Deployer <dan@example.com>", "note the cutover")
 	repo.Push()
 	in.pushHook(t, source, secretValue, nextSHA)
-	testsupport.Eventually(t, 10*time.Second, "the webhook's sync while pinned is recorded", func() error {
-		st := in.sourceState(t, source)
-		if st.OKAt == nil || pinnedOK == nil || !st.OKAt.After(*pinnedOK) {
-			return fmt.Errorf("no sync of %s since the pin: last success %v", source, st.OKAt)
-		}
-		if st.Commit != shadowSHA || st.PinnedRef != shadowSHA {
-			return fmt.Errorf("the push moved the pinned source: commit %s, pinned %q", timeline.ShortSHA(st.Commit), st.PinnedRef)
-		}
-		return nil
-	})
+	in.waitHookSync(t, source, hooked)
+	if st := in.sourceState(t, source); st.Commit != shadowSHA || st.PinnedRef != shadowSHA {
+		t.Errorf("a push while pinned moved the source: commit %s, pinned %q; want it kept at %s", timeline.ShortSHA(st.Commit), st.PinnedRef, timeline.ShortSHA(shadowSHA))
+	}
 	if d := in.definition(t); d.mode() != "shadow" || d.Version != 3 {
 		t.Errorf("a push while pinned moved the definition: mode %s, version %d", d.mode(), d.Version)
 	}
@@ -336,6 +330,15 @@ func TestCutoverFlow(t *testing.T) {
 	if st := in.sourceState(t, source); st.PinnedRef != "" || st.Commit != nextSHA {
 		t.Errorf("sync --ref main left the source pinned: status commit %s, pinned %q; want main's %s, not pinned (issue 14: \"--ref main follows the branch again\")",
 			timeline.ShortSHA(st.Commit), st.PinnedRef, timeline.ShortSHA(nextSHA))
+	}
+	// Following again means the next push moves it.
+	hooked = in.lastHookSync(t, source)
+	lastSHA := repo.Commit(map[string]string{"README.md": "state hub automations, cut over for good\n"}, "Dan Deployer <dan@example.com>", "after the cutover")
+	repo.Push()
+	in.pushHook(t, source, secretValue, lastSHA)
+	in.waitHookSync(t, source, hooked)
+	if st := in.sourceState(t, source); st.Commit != lastSHA || st.PinnedRef != "" {
+		t.Errorf("a push after following main again: status commit %s, pinned %q; want %s, not pinned", timeline.ShortSHA(st.Commit), st.PinnedRef, timeline.ShortSHA(lastSHA))
 	}
 	if r := in.runNow(t, cutoverDefID); r.Status != store.RunSucceeded || r.DefinitionVersion != 4 {
 		t.Errorf("a run after following main again: status %s, version %d; want succeeded on v4", r.Status, r.DefinitionVersion)
@@ -381,6 +384,36 @@ func (in *instance) pushHook(t *testing.T, source, secret, sha string) {
 	if code, ack := postHook(t, in.base+"/hooks/git/"+source, secret, body); code != http.StatusAccepted || !strings.Contains(ack, `"queued"`) {
 		t.Fatalf("signed push webhook for %s: %d %s, want 202 queued", timeline.ShortSHA(sha), code, ack)
 	}
+}
+
+// lastHookSync is the id of the newest audited sync the source's webhook
+// made (0 for none); the audit record is written when the sync is done.
+func (in *instance) lastHookSync(t *testing.T, source string) int64 {
+	t.Helper()
+	var audit struct {
+		Records []store.AuditRecord `json:"records"`
+	}
+	if code := in.call("GET", "/api/v1/audit?actor=webhook:"+source, "", &audit); code != http.StatusOK {
+		t.Fatalf("GET /api/v1/audit?actor=webhook:%s: %d", source, code)
+	}
+	var last int64
+	for _, r := range audit.Records {
+		if r.Action == store.AuditSync {
+			last = max(last, r.ID)
+		}
+	}
+	return last
+}
+
+// waitHookSync waits for a webhook sync of source newer than after.
+func (in *instance) waitHookSync(t *testing.T, source string, after int64) {
+	t.Helper()
+	testsupport.Eventually(t, 10*time.Second, "the webhook's sync of "+source+" is done", func() error {
+		if last := in.lastHookSync(t, source); last <= after {
+			return fmt.Errorf("newest webhook sync audited: %d, the one before the push: %d", last, after)
+		}
+		return nil
+	})
 }
 
 // definition reads the cleanup's definition.
