@@ -31,7 +31,7 @@ type SyncCmd struct {
 	// Source and Ref sync one source and pin it
 	// (docs/git-sources.md#syncing-one-source).
 	Source string `name:"source" help:"Sync only this source (by name): only it is fetched, only its definitions and their schedules change." placeholder:"NAME"`
-	Ref    string `name:"ref" help:"With --source: pin that git source to this commit (a full SHA, or a tag or branch, resolved to its commit); 'follow' unpins it." placeholder:"SHA|follow"`
+	Ref    string `name:"ref" help:"With --source: pin that git source to this commit (a full SHA, or a tag or branch, resolved to its commit); 'follow', or the source's own ref, unpins it." placeholder:"SHA|follow"`
 }
 
 // Help is shown by "activity-core sync --help".
