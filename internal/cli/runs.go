@@ -121,7 +121,7 @@ func whyText(r runView) string {
 	case r.Error != "":
 		return r.Error
 	case r.Status == store.RunShadow:
-		return shadowText(r.ShadowPlan)
+		return store.ShadowWhy(r.ShadowPlan)
 	}
 	return r.SkipReason
 }
@@ -387,7 +387,7 @@ func (f *ClientFlags) started(env *Env, cl *apiClient, s adminapi.RunStarted, wa
 		return err
 	}
 	if final == store.RunShadow {
-		fmt.Fprintf(env.Stdout, "%s; nothing was executed (docs/cutover.md#shadow-runs)\n", shadowText(shadowPlanOf(env, cl, s.RunID)))
+		fmt.Fprintf(env.Stdout, "%s; nothing was executed (docs/cutover.md#shadow-runs)\n", store.ShadowWhy(shadowPlanOf(env, cl, s.RunID)))
 	}
 	if code := runExitCode(final); code != ExitOK {
 		return &exitError{code: code, msg: fmt.Sprintf("run %s %s", s.RunID, final)}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/coulomb/activity-core/internal/store"
@@ -13,32 +12,6 @@ import (
 
 // How runs show, runs list and run --wait show a shadow run: what it
 // would have run, which it did not (docs/cutover.md#shadow-runs).
-
-// shadowText is a shadow run's one-line why: the command it would have
-// run.
-func shadowText(raw json.RawMessage) string {
-	var p store.ShadowPlan
-	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil || len(p.Argv) == 0 {
-		return "shadow: would have run its instruction (no plan recorded)"
-	}
-	return "shadow: would have run " + argvText(p.Argv)
-}
-
-// argvText is an argv one argument after another, each quoted when it
-// holds anything but plain characters, so the boundaries show.
-func argvText(argv []string) string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
-			return !(r == '/' || r == '-' || r == '_' || r == '.' || r == ':' || r == '=' || r == ',' ||
-				r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-		}) {
-			a = strconv.Quote(a)
-		}
-		out[i] = a
-	}
-	return strings.Join(out, " ")
-}
 
 // printShadowPlan prints a shadow run's plan: argv (exact, as JSON), the
 // working directory, the environment's names and the inputs.
@@ -52,8 +25,11 @@ func printShadowPlan(w io.Writer, r store.Run) {
 		fmt.Fprintln(w, "  (no plan recorded)")
 		return
 	}
-	argv, _ := json.Marshal(p.Argv)
-	fmt.Fprintf(w, "  argv:   %s\n", argv)
+	var argv strings.Builder
+	enc := json.NewEncoder(&argv)
+	enc.SetEscapeHTML(false) // && stays &&
+	_ = enc.Encode(p.Argv)
+	fmt.Fprintf(w, "  argv:   %s\n", strings.TrimSpace(argv.String()))
 	if p.Dir != "" {
 		fmt.Fprintf(w, "  dir:    %s\n", p.Dir)
 	}

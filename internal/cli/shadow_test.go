@@ -17,7 +17,7 @@ import (
 // --wait exits 0 for it (docs/cutover.md#shadow-runs).
 func TestShadowRunShown(t *testing.T) {
 	plan, _ := json.Marshal(store.ShadowPlan{
-		Argv: []string{"/bin/sh", "-c", "rsync -a /srv/hub 'backup:/hub'"}, EnvNames: []string{"PATH", "TOKEN (${env:HUB_TOKEN})", "ACTIVITY_INPUT_REPO"},
+		Argv: []string{"/bin/sh", "-c", "cd /srv/hub && rsync -a . 'backup:/hub' >/dev/null"}, EnvNames: []string{"PATH", "TOKEN (${env:HUB_TOKEN})", "ACTIVITY_INPUT_REPO"},
 		Dir: "/srv/hub", Inputs: json.RawMessage(`{"repo":"org/app"}`),
 	})
 	r := store.Run{ID: "r-1", Status: store.RunShadow, ShadowPlan: plan, RuleOutcome: json.RawMessage(`{"passed":true}`)}
@@ -25,7 +25,7 @@ func TestShadowRunShown(t *testing.T) {
 	printRunBody(&b, r)
 	want := `rule:     {"passed":true}
 shadow:   nothing was executed; this is what would have run
-  argv:   ["/bin/sh","-c","rsync -a /srv/hub 'backup:/hub'"]
+  argv:   ["/bin/sh","-c","cd /srv/hub && rsync -a . 'backup:/hub' >/dev/null"]
   dir:    /srv/hub
   env:    PATH, TOKEN (${env:HUB_TOKEN}), ACTIVITY_INPUT_REPO
   inputs: {"repo":"org/app"}
@@ -33,7 +33,7 @@ shadow:   nothing was executed; this is what would have run
 	if b.String() != want {
 		t.Errorf("runs show body:\n%s\nwant:\n%s", b.String(), want)
 	}
-	if got, want := whyText(runView{Run: r}), `shadow: would have run /bin/sh -c "rsync -a /srv/hub 'backup:/hub'"`; got != want {
+	if got, want := whyText(runView{Run: r}), `shadow: would have run /bin/sh -c "cd /srv/hub && rsync -a . 'backup:/hub' >/dev/null"`; got != want {
 		t.Errorf("WHY %q, want %q", got, want)
 	}
 	if got := whyText(runView{Run: store.Run{Status: store.RunShadow}}); !strings.Contains(got, "no plan recorded") {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -200,4 +202,25 @@ type ShadowPlan struct {
 	EnvNames []string        `json:"env_names"`
 	Dir      string          `json:"dir,omitempty"`
 	Inputs   json.RawMessage `json:"inputs,omitempty"`
+}
+
+// ShadowWhy is a shadow run's one-line why, for run lists: the command it
+// would have run, each argument quoted when it holds anything but plain
+// characters, so the boundaries show.
+func ShadowWhy(raw json.RawMessage) string {
+	var p ShadowPlan
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil || len(p.Argv) == 0 {
+		return "shadow: would have run its instruction (no plan recorded)"
+	}
+	out := make([]string, len(p.Argv))
+	for i, a := range p.Argv {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return !(r == '/' || r == '-' || r == '_' || r == '.' || r == ':' || r == '=' || r == ',' ||
+				r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return "shadow: would have run " + strings.Join(out, " ")
 }

@@ -63,7 +63,7 @@ func versionItem(ctx context.Context, versions *versionCache, it *Item) {
 	}
 	it.Version, it.Previous = d.Version, d.Previous
 	it.Origin = versions.origin(ctx, d.Version)
-	from := originFrom(it.Origin)
+	from := OriginFrom(it.Origin)
 	if d.Previous < 1 {
 		it.Summary = fmt.Sprintf("v%d%s created", d.Version, from)
 		return

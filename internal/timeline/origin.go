@@ -28,9 +28,9 @@ func OriginLine(version int, o *store.Origin) string {
 	return printable(line)
 }
 
-// originFrom is the short form a version item carries: " from a1b2c3d by
+// OriginFrom is the short form a version item carries: " from a1b2c3d by
 // Ann <ann@x>" for a git source's version, "" otherwise.
-func originFrom(o *store.Origin) string {
+func OriginFrom(o *store.Origin) string {
 	if o == nil || o.Commit == "" {
 		return ""
 	}

@@ -38,7 +38,7 @@ func TestShadowRunPage(t *testing.T) {
 		t.Error("a succeeded run shows a shadow plan")
 	}
 	b.get("/ui/runs?status=shadow")
-	b.expect(http.StatusOK, `<option value="shadow" selected>`, "r-shadow")
+	b.expect(http.StatusOK, `<option value="shadow" selected>`, "r-shadow", `shadow: would have run /bin/sh -c &#34;echo &lt;b&gt;hi&lt;/b&gt;&#34;`)
 	if strings.Contains(b.body, "r-ok") {
 		t.Error("the shadow filter shows a succeeded run")
 	}

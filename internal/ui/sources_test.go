@@ -51,4 +51,18 @@ func TestSourceStatusAndOrigin(t *testing.T) {
 	b.get("/ui/definitions/t.x")
 	b.expect(http.StatusOK, `<p class="meta" id="origin">v1 from e4f5a6b (ops:automations/x.yaml) by Ann &lt;ann@example.test&gt; at 2026-03-27T09:30:00Z</p>`,
 		`<code title="`+pinned+`">e4f5a6b</code> by Ann &lt;ann@example.test&gt;</td>`)
+
+	// A changed version's timeline item names its commit and author too.
+	d2, err := definition.Parse("x.yaml", []byte("id: t.x\ntrigger: {trigger_type: cron, cron_expression: '5 3 * * *'}\ninstruction: {kind: shell, cmd: 'true'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec2 := storeDefinition(d2, "git:ops", "x.yaml")
+	rec2.SourceFile = rec.SourceFile
+	rec2.Origin = &store.Origin{Source: "ops", Commit: good, CommitTime: &when, Author: "Bob <bob@example.test>", Path: "automations/x.yaml"}
+	if _, err := e.st.UpsertDefinitions(ctx, rec2); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/ui/definitions/t.x")
+	b.expect(http.StatusOK, `v2 from a1b2c3d by Bob &lt;bob@example.test&gt; (was v1):`)
 }

@@ -108,6 +108,8 @@ var funcs = template.FuncMap{
 	"health":  func(s store.HealthState) string { return "h-" + string(s) },
 	"problem": timeline.ProblemLine,
 	"origin":  timeline.OriginLine,
+	"from":    timeline.OriginFrom,
+	"shadow":  store.ShadowWhy,
 	"sha":     timeline.ShortSHA,
 	"derefi": func(p *int) string {
 		if p == nil {
