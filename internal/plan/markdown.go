@@ -121,12 +121,12 @@ func (r *Report) mdSchedules(b *strings.Builder) {
 	for _, s := range r.Schedules {
 		fmt.Fprintf(b, "\n#### %s: %s\n\n", code(s.ID), scheduleTitle(s))
 		if s.Unchanged {
-			fmt.Fprintf(b, "Schedule unchanged: %d fires.\n", len(s.After.Fires))
+			fmt.Fprintf(b, "Schedule unchanged: %d fires.\n", s.After.count())
 			continue
 		}
 		mdTiming(b, "Before", s.Before)
 		mdTiming(b, "After", s.After)
-		mdMoves(b, s.AcrossMidnight)
+		mdMoves(b, s.AcrossMidnight, s.AcrossMidnightLeftOut)
 	}
 	if r.SchedulesLeftOut > 0 {
 		fmt.Fprintf(b, "\n%s more not analysed (at most %d a plan).\n", count(r.SchedulesLeftOut, "schedule"), schedulesMax)
@@ -159,7 +159,7 @@ func mdTiming(b *strings.Builder, title string, tm *Timing) {
 	if tm.Truncated {
 		more = " (list cut)"
 	}
-	fmt.Fprintf(b, "%s: %s%s", title, count(len(tm.Fires), "fire"), more)
+	fmt.Fprintf(b, "%s: %s%s", title, count(tm.count(), "fire"), more)
 	if len(tm.Fires) > 0 {
 		var first []string
 		for _, f := range tm.Fires[:min(firesShown, len(tm.Fires))] {
@@ -173,6 +173,9 @@ func mdTiming(b *strings.Builder, title string, tm *Timing) {
 		var what []string
 		for _, f := range d.Fires {
 			what = append(what, "fires "+fireText(f))
+		}
+		if d.FiresLeftOut > 0 {
+			what = append(what, fmt.Sprintf("%d more fires not listed", d.FiresLeftOut))
 		}
 		if len(d.Skipped) > 0 {
 			what = append(what, fmt.Sprintf("**%s does not exist: no fire** (Temporal skips it)", wallList(d.Skipped)))
@@ -205,11 +208,11 @@ func fireText(f Fire) string {
 	return fmt.Sprintf("%s (%s)", local.Format("Mon 2006-01-02 15:04 MST"), utc)
 }
 
-func mdMoves(b *strings.Builder, moves []Move) {
+func mdMoves(b *strings.Builder, moves []Move, leftOut int) {
 	if len(moves) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "**Across midnight:** %s change their local date, e.g.", count(len(moves), "fire"))
+	fmt.Fprintf(b, "**Across midnight:** %s change their local date, e.g.", count(len(moves)+leftOut, "fire"))
 	for i, m := range moves[:min(movesShown, len(moves))] {
 		sep := ","
 		if i == 0 {
@@ -232,7 +235,9 @@ func (r *Report) mdCollisions(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "- %s%s\n", text(c.Message()), mark)
 	}
-	if n := len(r.Collisions) - collisionsShown; n > 0 {
+	if n := len(r.Collisions) + r.CollisionsLeftOut - collisionsShown; n > 0 && r.CollisionsLeftOut > 0 {
+		fmt.Fprintf(b, "- and %d more (--format json lists the first %d)\n", n, collisionsListed)
+	} else if n > 0 {
 		fmt.Fprintf(b, "- and %d more (see --format json)\n", n)
 	}
 	if r.CollisionsNote != "" {
