@@ -82,10 +82,10 @@ func TestMarkdownCut(t *testing.T) {
 	}
 }
 
-// TestListFires: the budget is spent in order, every list keeps its first
+// TestPlanListFires: the budget is spent in order, every list keeps its first
 // three, a midnight move counts two fires, and what is cut is counted
 // where it was cut and in all.
-func TestListFires(t *testing.T) {
+func TestPlanListFires(t *testing.T) {
 	fires := func(n int) []Fire { return make([]Fire, n) }
 	rep := &Report{Schedules: []Schedule{{
 		Before:         &Timing{Fires: fires(10)},

@@ -105,9 +105,9 @@ func closingRun(s string, n int) int {
 	return -1
 }
 
-// TestCodeSpan: the fence outgrows every backtick run inside, and a
+// TestPlanCodeSpan: the fence outgrows every backtick run inside, and a
 // value starting or ending with a backtick or space is padded.
-func TestCodeSpan(t *testing.T) {
+func TestPlanCodeSpan(t *testing.T) {
 	for in, want := range map[string]string{
 		"main":       "`main`",
 		"a`b":        "``a`b``",
