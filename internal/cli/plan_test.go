@@ -222,3 +222,18 @@ func planPostgresURL(t *testing.T, base string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// TestPlanCommandLinkOut: a working tree link out of the checkout fails
+// the plan, prints no comment, names the link and not its target.
+func TestPlanCommandLinkOut(t *testing.T) {
+	t.Setenv("ACTIVITY_DATABASE_URL", "")
+	dir := planRepo(t, map[string]string{"defs/a.yaml": cronDef("team.a", "0 1 * * *")}, nil)
+	outside := t.TempDir()
+	if err := os.Symlink(filepath.Join(outside, "id_rsa"), filepath.Join(dir, "defs", "key.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runPlan(t, dir, "--base", "HEAD")
+	if code != ExitFailure || out != "" || !strings.Contains(stderr, `"defs/key.yaml" is a symbolic link`) || strings.Contains(stderr, outside) {
+		t.Errorf("exit %d, stdout %q, stderr %q: want 1, nothing, the link and not its target", code, out, stderr)
+	}
+}

@@ -91,9 +91,7 @@ func (r *Report) collisions(cfg *Config, head *side) {
 		r.Collisions = append(r.Collisions, *g)
 	}
 	sortCollisions(r.Collisions)
-	for _, c := range r.Collisions {
-		r.Warnings = append(r.Warnings, Warning{Kind: WarnCollision, Message: c.Message()})
-	}
+	r.listCollisions()
 }
 
 func sortCollisions(cs []Collision) {

@@ -26,6 +26,9 @@ type DSTDay struct {
 	Extra []string `json:"extra"`
 	// Fires are the fires on that day.
 	Fires []Fire `json:"fires"`
+	// FiresLeftOut counts the fires that day not listed (the report's
+	// fire budget).
+	FiresLeftOut int `json:"fires_left_out,omitempty"`
 }
 
 // Affected reports whether the schedule fires differently that day.

@@ -25,7 +25,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "**%s**\n", r.Summary)
 	for _, s := range []Side{r.Base, r.Head} {
 		if s.Note != "" {
-			fmt.Fprintf(&b, "\n> %s\n", s.Note)
+			fmt.Fprintf(&b, "\n> %s\n", text(s.Note))
 		}
 	}
 	r.mdErrors(&b)
@@ -48,9 +48,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 func sideName(s Side) string {
 	if s.Commit == "" {
-		return "`" + s.Ref + "`"
+		return code(s.Ref)
 	}
-	return fmt.Sprintf("`%s` (%s)", s.Ref, s.Commit[:min(7, len(s.Commit))])
+	return fmt.Sprintf("%s (%s)", code(s.Ref), text(s.Commit[:min(7, len(s.Commit))]))
 }
 
 func (r *Report) mdErrors(b *strings.Builder) {
@@ -59,7 +59,7 @@ func (r *Report) mdErrors(b *strings.Builder) {
 	}
 	b.WriteString("\n### Errors\n\n")
 	for _, e := range r.Errors {
-		fmt.Fprintf(b, "- `%s`\n", e.Error())
+		fmt.Fprintf(b, "- %s\n", code(e.Error()))
 	}
 }
 
@@ -68,7 +68,7 @@ func (r *Report) mdWarnings(b *strings.Builder) {
 	var lines []string
 	for _, w := range r.Warnings {
 		if w.Kind != WarnCollision {
-			lines = append(lines, fmt.Sprintf("- %s: %s\n", w.Kind, w.Message))
+			lines = append(lines, fmt.Sprintf("- %s: %s\n", text(w.Kind), text(w.Message)))
 		}
 	}
 	if len(lines) == 0 {
@@ -85,16 +85,16 @@ func (r *Report) mdDefinitions(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "\n### %s\n\n", title)
 		for _, d := range defs {
-			fmt.Fprintf(b, "- `%s` (%s): %s\n", d.ID, d.File, d.Trigger)
+			fmt.Fprintf(b, "- %s (%s): %s\n", code(d.ID), text(d.File), text(d.Trigger))
 		}
 	}
 	list("Added", r.Added)
 	if len(r.Changed) > 0 {
 		b.WriteString("\n### Changed\n")
 		for _, c := range r.Changed {
-			fmt.Fprintf(b, "\n`%s` (%s)\n\n| field | before | after |\n|---|---|---|\n", c.ID, c.File)
+			fmt.Fprintf(b, "\n%s (%s)\n\n| field | before | after |\n|---|---|---|\n", code(c.ID), text(c.File))
 			for _, f := range c.Fields {
-				fmt.Fprintf(b, "| `%s` | %s | %s |\n", f.Path, cell(f.Before), cell(f.After))
+				fmt.Fprintf(b, "| %s | %s | %s |\n", cellCode(f.Path), cell(f.Before), cell(f.After))
 			}
 		}
 	}
@@ -102,15 +102,15 @@ func (r *Report) mdDefinitions(b *strings.Builder) {
 	list("Held by errors (not removed, not applied)", r.Held)
 }
 
-// cell shows a JSON value in a table cell.
+// cell shows a JSON value in a table cell, cut at 120 characters.
 func cell(v string) string {
 	if v == "" {
 		return "(none)"
 	}
-	if len(v) > 120 {
-		v = v[:117] + "..."
+	if r := []rune(v); len(r) > 120 {
+		v = string(r[:117]) + "..."
 	}
-	return "`" + strings.ReplaceAll(v, "|", `\|`) + "`"
+	return cellCode(v)
 }
 
 func (r *Report) mdSchedules(b *strings.Builder) {
@@ -119,14 +119,14 @@ func (r *Report) mdSchedules(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "\n### Schedules, %d days from %s\n", r.Window.Days, r.Window.From.Format("2006-01-02 15:04 UTC"))
 	for _, s := range r.Schedules {
-		fmt.Fprintf(b, "\n#### `%s`: %s\n\n", s.ID, scheduleTitle(s))
+		fmt.Fprintf(b, "\n#### %s: %s\n\n", code(s.ID), scheduleTitle(s))
 		if s.Unchanged {
-			fmt.Fprintf(b, "Schedule unchanged: %d fires.\n", len(s.After.Fires))
+			fmt.Fprintf(b, "Schedule unchanged: %d fires.\n", s.After.count())
 			continue
 		}
 		mdTiming(b, "Before", s.Before)
 		mdTiming(b, "After", s.After)
-		mdMoves(b, s.AcrossMidnight)
+		mdMoves(b, s.AcrossMidnight, s.AcrossMidnightLeftOut)
 	}
 	if r.SchedulesLeftOut > 0 {
 		fmt.Fprintf(b, "\n%s more not analysed (at most %d a plan).\n", count(r.SchedulesLeftOut, "schedule"), schedulesMax)
@@ -138,7 +138,7 @@ func scheduleTitle(s Schedule) string {
 		if tm == nil {
 			return "(none)"
 		}
-		out := fmt.Sprintf("`%s` %s", tm.Schedule, tm.Timezone)
+		out := fmt.Sprintf("%s %s", code(tm.Schedule), text(tm.Timezone))
 		if !tm.Enabled {
 			out += " (disabled)"
 		}
@@ -159,7 +159,7 @@ func mdTiming(b *strings.Builder, title string, tm *Timing) {
 	if tm.Truncated {
 		more = " (list cut)"
 	}
-	fmt.Fprintf(b, "%s: %s%s", title, count(len(tm.Fires), "fire"), more)
+	fmt.Fprintf(b, "%s: %s%s", title, count(tm.count(), "fire"), more)
 	if len(tm.Fires) > 0 {
 		var first []string
 		for _, f := range tm.Fires[:min(firesShown, len(tm.Fires))] {
@@ -169,10 +169,13 @@ func mdTiming(b *strings.Builder, title string, tm *Timing) {
 	}
 	b.WriteString(".\n")
 	for _, d := range tm.DST {
-		fmt.Fprintf(b, "- DST day %s (%s):", d.Date, d.Change)
+		fmt.Fprintf(b, "- DST day %s (%s):", text(d.Date), text(d.Change))
 		var what []string
 		for _, f := range d.Fires {
 			what = append(what, "fires "+fireText(f))
+		}
+		if d.FiresLeftOut > 0 {
+			what = append(what, fmt.Sprintf("%d more fires not listed", d.FiresLeftOut))
 		}
 		if len(d.Skipped) > 0 {
 			what = append(what, fmt.Sprintf("**%s does not exist: no fire** (Temporal skips it)", wallList(d.Skipped)))
@@ -205,11 +208,11 @@ func fireText(f Fire) string {
 	return fmt.Sprintf("%s (%s)", local.Format("Mon 2006-01-02 15:04 MST"), utc)
 }
 
-func mdMoves(b *strings.Builder, moves []Move) {
+func mdMoves(b *strings.Builder, moves []Move, leftOut int) {
 	if len(moves) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "**Across midnight:** %s change their local date, e.g.", count(len(moves), "fire"))
+	fmt.Fprintf(b, "**Across midnight:** %s change their local date, e.g.", count(len(moves)+leftOut, "fire"))
 	for i, m := range moves[:min(movesShown, len(moves))] {
 		sep := ","
 		if i == 0 {
@@ -230,20 +233,22 @@ func (r *Report) mdCollisions(b *strings.Builder) {
 		if c.Changed {
 			mark = " (includes a job this change adds or changes)"
 		}
-		fmt.Fprintf(b, "- %s%s\n", c.Message(), mark)
+		fmt.Fprintf(b, "- %s%s\n", text(c.Message()), mark)
 	}
-	if n := len(r.Collisions) - collisionsShown; n > 0 {
+	if n := len(r.Collisions) + r.CollisionsLeftOut - collisionsShown; n > 0 && r.CollisionsLeftOut > 0 {
+		fmt.Fprintf(b, "- and %d more (--format json lists the first %d)\n", n, collisionsListed)
+	} else if n > 0 {
 		fmt.Fprintf(b, "- and %d more (see --format json)\n", n)
 	}
 	if r.CollisionsNote != "" {
-		fmt.Fprintf(b, "\nNote: %s.\n", r.CollisionsNote)
+		fmt.Fprintf(b, "\nNote: %s.\n", text(r.CollisionsNote))
 	}
 }
 
 func (r *Report) mdOverlap(b *strings.Builder) {
 	b.WriteString("\n### Overlap risk\n\n")
 	if !r.Overlap.Checked {
-		fmt.Fprintf(b, "%s\n", r.Overlap.Note)
+		fmt.Fprintf(b, "%s\n", text(r.Overlap.Note))
 		return
 	}
 	if len(r.Overlap.Checks) == 0 {
@@ -253,11 +258,11 @@ func (r *Report) mdOverlap(b *strings.Builder) {
 	for _, c := range r.Overlap.Checks {
 		switch {
 		case c.Note != "":
-			fmt.Fprintf(b, "- `%s`: every %s at least; %s\n", c.ID, c.Interval, c.Note)
+			fmt.Fprintf(b, "- %s: every %s at least; %s\n", code(c.ID), c.Interval, text(c.Note))
 		case c.Risk:
-			fmt.Fprintf(b, "- `%s`: **p95 %s ≥ half the shortest interval %s** (%d runs)\n", c.ID, c.P95, c.Interval, c.Runs)
+			fmt.Fprintf(b, "- %s: **p95 %s ≥ half the shortest interval %s** (%d runs)\n", code(c.ID), c.P95, c.Interval, c.Runs)
 		default:
-			fmt.Fprintf(b, "- `%s`: p95 %s, shortest interval %s (%d runs): fine\n", c.ID, c.P95, c.Interval, c.Runs)
+			fmt.Fprintf(b, "- %s: p95 %s, shortest interval %s (%d runs): fine\n", code(c.ID), c.P95, c.Interval, c.Runs)
 		}
 	}
 }

@@ -69,6 +69,9 @@ type Config struct {
 	RunsUnavailable string
 	// OverlapRuns is how many finished runs make the p95 (OverlapRunsDefault).
 	OverlapRuns int
+	// FiresListed bounds the fires the report lists in all
+	// (FiresListedDefault); the rest are counted.
+	FiresListed int
 	// TempDir is where both sides are exported (os.TempDir when empty);
 	// the exports are removed before Build returns.
 	TempDir string
@@ -78,6 +81,7 @@ func (c *Config) fill() error {
 	c.Days = cmp.Or(c.Days, DaysDefault)
 	c.CollisionThreshold = cmp.Or(c.CollisionThreshold, CollisionThresholdDefault)
 	c.OverlapRuns = cmp.Or(c.OverlapRuns, OverlapRunsDefault)
+	c.FiresListed = cmp.Or(c.FiresListed, FiresListedDefault)
 	switch {
 	case c.RepoDir == "":
 		return errors.New("plan: RepoDir is required")
@@ -87,6 +91,8 @@ func (c *Config) fill() error {
 		return errors.New("plan: Now is required")
 	case c.Days < 1 || c.Days > daysMax:
 		return fmt.Errorf("plan: days must be between 1 and %d, got %d", daysMax, c.Days)
+	case c.FiresListed < 0:
+		return fmt.Errorf("plan: fires listed must not be negative, got %d", c.FiresListed)
 	case c.CollisionThreshold < 2:
 		return fmt.Errorf("plan: the collision threshold must be at least 2, got %d", c.CollisionThreshold)
 	case c.OverlapRuns < 1 || c.OverlapRuns > store.RunListLimitMax:
@@ -118,6 +124,7 @@ func Build(ctx context.Context, cfg Config) (*Report, error) {
 	rep.schedules(&cfg, base, head)
 	rep.collisions(&cfg, head)
 	rep.overlap(ctx, &cfg)
+	rep.listFires(cfg.FiresListed)
 	rep.finish()
 	return rep, nil
 }

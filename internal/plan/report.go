@@ -39,12 +39,20 @@ type Report struct {
 	Schedules []Schedule `json:"schedules"`
 	// SchedulesLeftOut counts schedules past the first schedulesMax (100),
 	// not analysed.
-	SchedulesLeftOut int         `json:"schedules_left_out,omitempty"`
-	Collisions       []Collision `json:"collisions"`
+	SchedulesLeftOut int `json:"schedules_left_out,omitempty"`
+	// FiresLeftOut counts the fires the schedules have in the window but
+	// do not list: past Config.FiresListed (FiresListedDefault) in all,
+	// each list keeps only its first three (a midnight move counts two).
+	// Counts in the schedules say where.
+	FiresLeftOut int         `json:"fires_left_out,omitempty"`
+	Collisions   []Collision `json:"collisions"`
 	// CollisionsNote says when collisions were counted over part of the
 	// head only (too many fires).
-	CollisionsNote string  `json:"collisions_note,omitempty"`
-	Overlap        Overlap `json:"overlap"`
+	CollisionsNote string `json:"collisions_note,omitempty"`
+	// CollisionsLeftOut counts the collisions past the first 1,000 listed
+	// (and warned about).
+	CollisionsLeftOut int     `json:"collisions_left_out,omitempty"`
+	Overlap           Overlap `json:"overlap"`
 }
 
 // Side names one side of the change.

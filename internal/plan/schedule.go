@@ -29,6 +29,9 @@ type Schedule struct {
 	// AcrossMidnight lists fires whose local date (in the head's zone)
 	// differs before and after: 00:30 moved to 23:30 the day before.
 	AcrossMidnight []Move `json:"across_midnight"`
+	// AcrossMidnightLeftOut counts the moves not listed (the report's
+	// fire budget, Report.FiresLeftOut).
+	AcrossMidnightLeftOut int `json:"across_midnight_left_out,omitempty"`
 	// ShortestInterval is the least time between two fires after the
 	// change (0 with fewer than two fires in the window).
 	ShortestInterval definition.Duration `json:"shortest_interval"`
@@ -42,6 +45,9 @@ type Timing struct {
 	Fires    []Fire `json:"fires"`
 	// Truncated is set when the fires were cut at firesMax.
 	Truncated bool `json:"truncated,omitempty"`
+	// FiresLeftOut counts the fires (of the firesMax computed) not listed
+	// because the report's fire budget was spent (Report.FiresLeftOut).
+	FiresLeftOut int `json:"fires_left_out,omitempty"`
 	// DST lists the zone's DST-change days in the window on which this
 	// schedule fires or should have fired.
 	DST []DSTDay `json:"dst"`

@@ -78,11 +78,15 @@ func readRef(ctx context.Context, cfg *Config, ref string, isBase bool) (*side, 
 }
 
 // readDir loads a folder as the head side: dir as given, or the
-// repository's Path in its working tree.
+// repository's Path in its working tree. A symbolic link out of dir, or
+// out of the working tree, refuses the plan (ErrLink).
 func readDir(cfg *Config, dir string) (*side, error) {
 	if dir != "" {
 		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 			return nil, fmt.Errorf("%w: --head %s is neither a ref nor a folder", ErrRef, dir)
+		}
+		if err := checkLinks(dir, dir, "--head "+dir, func(f string) string { return f }); err != nil {
+			return nil, err
 		}
 		s := &side{Label: dir}
 		s.load(cfg, []string{dir}, "", "")
@@ -90,6 +94,15 @@ func readDir(cfg *Config, dir string) (*side, error) {
 	}
 	p := repoPath(cfg)
 	dir = filepath.Join(cfg.RepoDir, filepath.FromSlash(p))
+	inRepo := func(f string) string {
+		if rel, err := filepath.Rel(cfg.RepoDir, f); err == nil && filepath.IsLocal(rel) {
+			return filepath.ToSlash(rel)
+		}
+		return f
+	}
+	if err := checkLinks(dir, cfg.RepoDir, "the repository's working tree", inRepo); err != nil {
+		return nil, err
+	}
 	s := &side{Label: "working tree"}
 	s.load(cfg, []string{dir}, dir, p)
 	return s, nil
