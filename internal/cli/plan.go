@@ -113,6 +113,9 @@ func (c *PlanCmd) config(env *Env) (plan.Config, error) {
 		}
 		repo = top
 	}
+	if c.Head == "" && isBareRepo(env.Ctx, repo) {
+		return plan.Config{}, usageError("%s is a bare repository, so it has no working tree to be the head: pass --head REF (a branch, tag or commit)", repo)
+	}
 	check, err := secretCheck(c.Secrets)
 	if err != nil {
 		return plan.Config{}, usageError("%v", err)
@@ -163,6 +166,17 @@ func gitTopLevel(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%s", cmp.Or(strings.TrimSpace(stderr.String()), err.Error()))
 	}
 	return strings.TrimSpace(out.String()), nil
+}
+
+// isBareRepo reports whether dir is a bare git repository; false when git
+// cannot tell (the plan then says what is wrong with dir).
+func isBareRepo(ctx context.Context, dir string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--is-bare-repository")
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.Output()
+	return err == nil && strings.TrimSpace(string(out)) == "true"
 }
 
 // secretCheck is validate's reading of the allow-list: with none given,

@@ -3,11 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/storeopen"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // planRepo makes a git repository with two commits: base files, then
@@ -105,6 +101,19 @@ func TestPlanCommandExits(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "start with '-'") {
 		t.Errorf("base starting with '-': exit %d, stderr %q", code, stderr)
 	}
+
+	// A bare clone has no working tree to be the head: it asks for --head.
+	bare := filepath.Join(t.TempDir(), "bare.git")
+	if out, err := exec.Command("git", "clone", "-q", "--bare", dir, bare).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --bare: %v\n%s", err, out)
+	}
+	code, out, stderr = runPlan(t, bare, "--base", "HEAD~1")
+	if code != ExitUsage || !strings.Contains(stderr, "is a bare repository") || !strings.Contains(stderr, "--head REF") || out != "" {
+		t.Errorf("bare repository without --head: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if code, out, _ = runPlan(t, bare, "--base", "HEAD~1", "--head", "HEAD"); code != ExitOK || !strings.Contains(out, "5 jobs at 03:00 UTC") {
+		t.Errorf("bare repository with --head: exit %d\n%s", code, out)
+	}
 }
 
 func writeDef(t *testing.T, path, content string) {
@@ -150,8 +159,8 @@ func TestPlanCommandJSONAndCwd(t *testing.T) {
 func TestPlanCommandOverlap(t *testing.T) {
 	dir := planRepo(t, map[string]string{"defs/poll.yaml": cronDef("team.poll", "0 * * * *")}, map[string]string{"defs/poll.yaml": cronDef("team.poll", "*/10 * * * *")})
 	stores := map[string]string{"sqlite": "sqlite://" + filepath.Join(t.TempDir(), "plan.db")}
-	if base := os.Getenv("ACTIVITY_TEST_POSTGRES_URL"); base != "" {
-		stores["postgres"] = planPostgresURL(t, base)
+	if os.Getenv(testsupport.PostgresURLEnv) != "" {
+		stores["postgres"] = testsupport.PostgresSchema(t, "plantest")
 	} else {
 		t.Log("ACTIVITY_TEST_POSTGRES_URL is not set: overlap is checked on SQLite only")
 	}
@@ -191,36 +200,6 @@ func seedRuns(t *testing.T, dbURL, id string, n int, d time.Duration) {
 	if _, err := st.CreateRun(ctx, store.Run{ID: "r-running", DefinitionID: id, Trigger: store.RunTriggerCron, Status: store.RunRunning, StartedAt: &s}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// planPostgresURL makes a schema of its own, dropped at the end, and
-// returns the URL that reaches it.
-func planPostgresURL(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	schema := "plantest_" + hex.EncodeToString(b)
-	exec := func(sql string) {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("PostgreSQL at ACTIVITY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // TestPlanCommandLinkOut: a working tree link out of the checkout fails
