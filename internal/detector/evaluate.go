@@ -115,6 +115,10 @@ func (e *evaluation) applyRuns() {
 			if e.d.wants(definition.EventSkipped) {
 				e.emit(event{name: definition.EventSkipped, key: r.ID, msg: e.message(definition.EventSkipped, string(r.Status), r.SkipReason, r.ID, r.WorkflowID)})
 			}
+		case store.RunShadow:
+			if after(at, e.h.LastFailureAt) {
+				e.shadowed(r)
+			}
 		case store.RunSucceeded, store.RunFailed, store.RunTimedOut:
 			if !after(at, e.h.LastSuccessAt) || !after(at, e.h.LastFailureAt) {
 				continue
@@ -134,6 +138,18 @@ func (e *evaluation) succeeded(r store.Run, at time.Time) {
 	for _, kind := range []store.HealthState{store.HealthFailing, store.HealthMissed} {
 		e.leave(kind, "run "+r.ID+" succeeded", r.ID, false)
 	}
+}
+
+// shadowed counts a shadow run: not a success (nothing ran, so the last
+// success stays), but its context and rule, the only stages a shadow
+// definition's runs can fail at, passed, so the failures before it are
+// over (docs/cutover.md#shadow-runs).
+func (e *evaluation) shadowed(r store.Run) {
+	if e.h.ConsecutiveFailures == 0 && e.problem(store.HealthFailing) == nil {
+		return
+	}
+	e.h.ConsecutiveFailures = 0
+	e.leave(store.HealthFailing, "shadow run "+r.ID+" gathered its context and passed its rule", r.ID, false)
 }
 
 func (e *evaluation) failed(r store.Run, at time.Time) {

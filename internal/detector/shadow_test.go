@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -9,8 +10,9 @@ import (
 )
 
 // TestShadowRunsAreFiresOnly: a shadow run is a fire (the missed check is
-// satisfied by it) and neither a success nor a failure; a shadow
-// definition is never stale (docs/cutover.md#shadow-runs). The same runs
+// satisfied by it) and neither a success nor a failure, though it ends the
+// failures before it (its context and rule passed); a shadow definition is
+// never stale (docs/cutover.md#shadow-runs). The same runs
 // of an active definition are counted, so the test can tell.
 func TestShadowRunsAreFiresOnly(t *testing.T) {
 	mk := func(mode string) *defSpec {
@@ -38,8 +40,8 @@ func TestShadowRunsAreFiresOnly(t *testing.T) {
 	if len(o.missed) != 0 || o.missedFires != 0 {
 		t.Errorf("the shadow fire counted missed: %+v", o.missed)
 	}
-	if o.health.ConsecutiveFailures != 2 || !o.health.LastSuccessAt.Equal(t0) {
-		t.Errorf("the shadow run counted as a success or failure: %+v", o.health)
+	if o.health.ConsecutiveFailures != 0 || !o.health.LastSuccessAt.Equal(t0) {
+		t.Errorf("the shadow run counted as a success or failure, or did not end the failures: %+v", o.health)
 	}
 	if o.health.State != store.HealthOK || len(o.health.Problems) != 0 || len(o.events) != 0 {
 		t.Errorf("shadow definition: state %s problems %+v events %v", o.health.State, o.health.Problems, eventNames(o))
@@ -58,4 +60,42 @@ func TestShadowRunsAreFiresOnly(t *testing.T) {
 	if o := evaluate(mk(""), prev(), world(store.RunFailed)); o.health.ConsecutiveFailures != 3 {
 		t.Errorf("active failed run: %d consecutive failures, want 3", o.health.ConsecutiveFailures)
 	}
+}
+
+// TestShadowRunEndsFailing: a shadow definition failing at its context is
+// failing until a shadow run passes its context and rule; that run ends
+// the problem without being a success.
+func TestShadowRunEndsFailing(t *testing.T) {
+	d := specOf(t, cronDef("a", func(d *definition.Definition) {
+		d.Mode = definition.ModeShadow
+		d.Notify.AfterFailures = 1
+	}))
+	failedAt := t0.Add(time.Hour)
+	prev := checkedAt("a", failedAt)
+	prev.LastFailureAt, prev.ConsecutiveFailures = ptr(failedAt), 1
+	prev.State = store.HealthFailing
+	prev.Problems = []store.Problem{{Kind: store.HealthFailing, Since: failedAt, Reason: "failed at context", RunID: "r0"}}
+
+	for _, tc := range []struct {
+		name    string
+		at      time.Time
+		failing bool
+	}{{"a shadow run after the failure", failedAt.Add(time.Hour), false}, {"a shadow run before it", failedAt.Add(-time.Minute), true}} {
+		p := *prev
+		p.Problems = slices.Clone(prev.Problems)
+		w := worldAt(failedAt.Add(2*time.Hour), "a")
+		w.finished["a"] = []store.Run{run("r1", "a", store.RunShadow, tc.at)}
+		o := evaluate(d, &p, w)
+		still := slices.ContainsFunc(o.health.Problems, func(p store.Problem) bool { return p.Kind == store.HealthFailing })
+		if still != tc.failing {
+			t.Errorf("%s: problems %+v, want failing %v", tc.name, o.health.Problems, tc.failing)
+		}
+		if !tc.failing && (o.health.ConsecutiveFailures != 0 || !equalTime(o.health.LastSuccessAt, prev.LastSuccessAt)) {
+			t.Errorf("%s: health %+v, want no failures and the last success unchanged (%v)", tc.name, o.health, prev.LastSuccessAt)
+		}
+	}
+}
+
+func equalTime(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
