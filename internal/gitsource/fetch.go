@@ -21,8 +21,11 @@ var noFallback = []string{
 // fetchRef fetches ref into the source's repository, shallow when the
 // remote allows, and returns the commit it resolves to.
 func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, error) {
-	g := f.remote(s)
-	_, err := g.output(ctx, "fetch", "--depth=1", "--no-tags", "--quiet", "--", s.Git.URL, ref)
+	g, url, err := f.remote(s)
+	if err != nil {
+		return "", err
+	}
+	_, err = g.output(ctx, "fetch", "--depth=1", "--no-tags", "--quiet", "--", url, ref)
 	if err == nil {
 		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
 	}
@@ -30,7 +33,7 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 		return "", err
 	}
 	f.cfg.Logger.Info("gitsource: shallow fetch refused, fetching in full", "source", s.Name, "ref", ref, "err", err)
-	_, err = g.output(ctx, "fetch", "--no-tags", "--quiet", "--", s.Git.URL, ref)
+	_, err = g.output(ctx, "fetch", "--no-tags", "--quiet", "--", url, ref)
 	if err == nil {
 		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
 	}
@@ -43,7 +46,7 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 	if out, _ := f.local(s.Name).output(ctx, "rev-parse", "--is-shallow-repository"); strings.TrimSpace(out) == "true" {
 		args = append(args, "--unshallow")
 	}
-	if _, err := g.output(ctx, append(args, "--", s.Git.URL, "+refs/heads/*:refs/activity/heads/*")...); err != nil {
+	if _, err := g.output(ctx, append(args, "--", url, "+refs/heads/*:refs/activity/heads/*")...); err != nil {
 		return "", err
 	}
 	sha, rerr := resolve(ctx, f.local(s.Name), ref)

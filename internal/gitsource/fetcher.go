@@ -119,10 +119,15 @@ func (f *Fetcher) local(name string) gitRun {
 	return gitRun{bin: f.cfg.Git, dir: f.repoDir(name)}
 }
 
-// remote runs git in a source's bare repository with its transport on.
-func (f *Fetcher) remote(s Spec) gitRun {
+// remote runs git in a source's bare repository with its transport on;
+// it returns the URL to give git, without credentials (remoteURL).
+func (f *Fetcher) remote(s Spec) (gitRun, string, error) {
+	argURL, config, err := remoteURL(s.Git.URL)
+	if err != nil {
+		return gitRun{}, "", err
+	}
 	scheme, _, _ := strings.Cut(s.Git.URL, "://")
-	return gitRun{bin: f.cfg.Git, dir: f.repoDir(s.Name), scheme: scheme, url: s.Git.URL}
+	return gitRun{bin: f.cfg.Git, dir: f.repoDir(s.Name), scheme: scheme, url: s.Git.URL, config: config}, argURL, nil
 }
 
 // Fetch fetches ref of the source (its configured Ref when ref is ""),

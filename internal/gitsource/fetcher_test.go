@@ -261,10 +261,10 @@ func TestFetchErrorsHideCredentials(t *testing.T) {
 	r := gittest.NewRepo(t)
 	r.Commit(map[string]string{"a.yaml": "a"}, ann, "a")
 	r.Push()
-	url := r.ServeHTTPAuth(t, "ann", "right-password")
+	url := serveHTTPSAuth(t, r, "ann", "right-password")
 	f := newFetcher(t)
 	for _, creds := range []string{"ann:wrong-password-1234", "ghp_tokenvalue1234"} {
-		withCreds := strings.Replace(url, "http://", "http://"+creds+"@", 1)
+		withCreds := withUserinfo(url, creds)
 		_, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+withCreds), "")
 		if err == nil {
 			t.Fatal("Fetch succeeded with wrong credentials")
@@ -278,7 +278,7 @@ func TestFetchErrorsHideCredentials(t *testing.T) {
 			t.Fatalf("error %q does not say the credentials were refused", err)
 		}
 	}
-	good := strings.Replace(url, "http://", "http://ann:right-password@", 1)
+	good := withUserinfo(url, "ann:right-password")
 	if _, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+good), ""); err != nil {
 		t.Fatalf("right credentials: %v", err)
 	}

@@ -168,6 +168,11 @@ func checkRemoteURL(raw string) error {
 		return fmt.Errorf("repository URL has no repository path")
 	case u.Scheme == "file" && u.User != nil:
 		return fmt.Errorf("git+file URLs take no user")
+	case strings.HasPrefix(u.Hostname(), "-") || u.User != nil && strings.HasPrefix(u.User.Username(), "-"):
+		return fmt.Errorf("a host or user starting with '-' is not accepted: git or ssh would read it as an option")
+	}
+	if _, _, err := remoteURL(raw); err != nil {
+		return err // credentials git+http, git+git or ssh would expose
 	}
 	return nil
 }

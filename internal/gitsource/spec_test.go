@@ -68,6 +68,12 @@ func TestParseSpecErrors(t *testing.T) {
 		{"git+https://host/repo.git?webhook_secret=s3cr3t-value!", "must name an allow-listed secret"},
 		{"git+https://host/repo.git?%zz", "query does not parse"},
 		{"/", "no name can be made"},
+		{"git+http://ann:pw@host/repo.git", "git+http sends credentials in cleartext"},
+		{"git+http://token@host/repo.git", "git+http sends credentials in cleartext"},
+		{"git+git://ann@host/repo.git", "git+git sends credentials in cleartext"},
+		{"git+ssh://git:pw@host/repo.git", "take a user, not a password"},
+		{"git+ssh://-oProxyCommand=id@host/repo.git", "starting with '-'"},
+		{"git+ssh://git@-oProxyCommand=id/repo.git", "starting with '-'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
