@@ -131,10 +131,23 @@ func (f *Fetcher) remote(s Spec) (gitRun, string, error) {
 }
 
 // Fetch fetches ref of the source (its configured Ref when ref is ""),
-// resolves the commit and exports the source's Path at it. Errors say
-// what failed (network, authentication, unknown ref, missing path) with
-// credentials redacted.
+// resolves the commit and exports the source's Path at it, and records
+// it as the source's current commit (refs/activity/current; the one
+// before becomes refs/activity/previous; other snapshots are pruned).
+// Errors say what failed (network, authentication, unknown ref, missing
+// path) with credentials redacted.
 func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, error) {
+	return f.fetch(ctx, s, ref, true)
+}
+
+// FetchDryRun is Fetch for a dry-run sync: it records nothing, so the
+// commits a real sync left current and previous stay protected from git
+// gc and no snapshot is pruned.
+func (f *Fetcher) FetchDryRun(ctx context.Context, s Spec, ref string) (Snapshot, error) {
+	return f.fetch(ctx, s, ref, false)
+}
+
+func (f *Fetcher) fetch(ctx context.Context, s Spec, ref string, record bool) (Snapshot, error) {
 	if s.Kind != KindGit || s.Git == nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
 	}
@@ -156,7 +169,9 @@ func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, erro
 	if err != nil {
 		return Snapshot{}, err
 	}
-	f.advance(ctx, s.Name, sha)
+	if record {
+		f.advance(ctx, s.Name, sha)
+	}
 	return snap, nil
 }
 

@@ -317,3 +317,35 @@ func TestFetchTimeout(t *testing.T) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
 }
+
+// activityRef is what refs/activity/<ref> of a source names, "" when unset.
+func activityRef(t *testing.T, f *Fetcher, name, ref string) string {
+	t.Helper()
+	out, _ := f.local(name).output(context.Background(), "rev-parse", "--verify", "--quiet", "refs/activity/"+ref)
+	return strings.TrimSpace(out)
+}
+
+func TestFetchDryRunRecordsNothing(t *testing.T) {
+	r := gittest.NewRepo(t)
+	c1 := r.Commit(map[string]string{"a.yaml": "1"}, ann, "v1")
+	r.Push()
+	f := newFetcher(t)
+	s := mustSpec(t, "ops=git+"+r.FileURL())
+	good, err := f.Fetch(context.Background(), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"2", "3"} {
+		sha := r.Commit(map[string]string{"a.yaml": v}, ann, "v"+v)
+		r.Push()
+		snap, err := f.FetchDryRun(context.Background(), s, sha)
+		if err != nil || snap.Commit.SHA != sha {
+			t.Fatalf("dry run to v%s: %+v, %v", v, snap.Commit, err)
+		}
+		assertFiles(t, snap.Dir, map[string]string{"a.yaml": v})
+	}
+	if cur, prev := activityRef(t, f, "ops", "current"), activityRef(t, f, "ops", "previous"); cur != c1 || prev != "" {
+		t.Fatalf("after dry runs current = %q, previous = %q; want %s and none", cur, prev, c1)
+	}
+	assertFiles(t, good.Dir, map[string]string{"a.yaml": "1"}) // not pruned
+}
