@@ -1,6 +1,7 @@
 package gitsource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,20 +41,30 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 	if !IsSHA(ref) {
 		return "", err
 	}
-	// A remote that serves no commit by SHA: fetch its branches and look
-	// for the commit among them.
+	return f.fetchSHAFromHistory(ctx, s, g, url, ref)
+}
+
+// fetchSHAFromHistory fetches the whole history of the ref the source
+// follows, for a remote that serves no commit by SHA, and finds the
+// commit in it. Only that ref: every branch could be far larger.
+func (f *Fetcher) fetchSHAFromHistory(ctx context.Context, s Spec, g gitRun, url, sha string) (string, error) {
+	follow := cmp.Or(s.Git.Ref, "HEAD")
+	notFound := fmt.Errorf("commit %s is not in the history of %s on the remote, which serves no commit by SHA: pin a branch or tag there, or a commit of %s", sha[:7], follow, follow)
+	if IsSHA(follow) {
+		return "", notFound
+	}
 	args := []string{"fetch", "--no-tags", "--quiet"}
 	if out, _ := f.local(s.Name).output(ctx, "rev-parse", "--is-shallow-repository"); strings.TrimSpace(out) == "true" {
 		args = append(args, "--unshallow")
 	}
-	if _, err := g.output(ctx, append(args, "--", url, "+refs/heads/*:refs/activity/heads/*")...); err != nil {
+	if _, err := g.output(ctx, append(args, "--", url, follow)...); err != nil {
 		return "", err
 	}
-	sha, rerr := resolve(ctx, f.local(s.Name), ref)
-	if rerr != nil {
-		return "", fmt.Errorf("commit %s is not on any branch of the remote", ref[:7])
+	got, err := resolve(ctx, f.local(s.Name), sha)
+	if err != nil {
+		return "", notFound
 	}
-	return sha, nil
+	return got, nil
 }
 
 // authHints are git's words for a remote that wants credentials.

@@ -45,7 +45,10 @@ type FetcherConfig struct {
 	Git string
 	// Timeout bounds one fetch (FetchTimeoutDefault when 0).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// MaxRepoBytes bounds a source's repository after a fetch
+	// (RepoMaxBytesDefault when 0).
+	MaxRepoBytes int64
+	Logger       *slog.Logger
 }
 
 // FetchTimeoutDefault bounds one fetch of one source.
@@ -89,6 +92,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	cfg.Dir = dir
 	cfg.Git = cmp.Or(cfg.Git, "git")
 	cfg.Timeout = cmp.Or(cfg.Timeout, FetchTimeoutDefault)
+	cfg.MaxRepoBytes = cmp.Or(cfg.MaxRepoBytes, RepoMaxBytesDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -162,6 +166,9 @@ func (f *Fetcher) fetch(ctx context.Context, s Spec, ref string, record bool) (S
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
 	}
 	sha, err := f.fetchRef(ctx, s, ref)
+	if err == nil {
+		err = f.checkSize(ctx, s.Name)
+	}
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: fetching %s from %s: %w", s.Name, ref, s.String(), hint(err))
 	}

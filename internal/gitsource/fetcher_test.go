@@ -227,7 +227,7 @@ func TestFetchPinnedSHA(t *testing.T) {
 				t.Fatalf("the fallback was not taken: %s", logs.String())
 			}
 			_, err = f.Fetch(context.Background(), s, strings.Repeat("0", 40))
-			if err == nil || !strings.Contains(err.Error(), "commit 0000000 is not on any branch of the remote") {
+			if err == nil || !strings.Contains(err.Error(), "commit 0000000 is not in the history of HEAD on the remote") {
 				t.Fatalf("got %v", err)
 			}
 		})
