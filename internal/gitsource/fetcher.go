@@ -141,14 +141,16 @@ func (f *Fetcher) remote(s Spec) (gitRun, string, error) {
 // Errors say what failed (network, authentication, unknown ref, missing
 // path) with credentials redacted.
 func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, error) {
-	return f.fetch(ctx, s, ref, true)
+	snap, err := f.fetch(ctx, s, ref, true)
+	return snap, f.hidePaths(s.Name, err)
 }
 
 // FetchDryRun is Fetch for a dry-run sync: it records nothing, so the
 // commits a real sync left current and previous stay protected from git
 // gc and no snapshot is pruned.
 func (f *Fetcher) FetchDryRun(ctx context.Context, s Spec, ref string) (Snapshot, error) {
-	return f.fetch(ctx, s, ref, false)
+	snap, err := f.fetch(ctx, s, ref, false)
+	return snap, f.hidePaths(s.Name, err)
 }
 
 func (f *Fetcher) fetch(ctx context.Context, s Spec, ref string, record bool) (Snapshot, error) {
@@ -185,6 +187,11 @@ func (f *Fetcher) fetch(ctx context.Context, s Spec, ref string, record bool) (S
 // Load exports a commit already fetched (the last good one) without the
 // network, so a source that cannot be fetched keeps its definitions.
 func (f *Fetcher) Load(ctx context.Context, s Spec, sha string) (Snapshot, error) {
+	snap, err := f.load(ctx, s, sha)
+	return snap, f.hidePaths(s.Name, err)
+}
+
+func (f *Fetcher) load(ctx context.Context, s Spec, sha string) (Snapshot, error) {
 	if s.Kind != KindGit || s.Git == nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
 	}
@@ -195,22 +202,29 @@ func (f *Fetcher) Load(ctx context.Context, s Spec, sha string) (Snapshot, error
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	if _, err := f.local(s.Name).output(ctx, "cat-file", "-e", sha+"^{commit}"); err != nil {
-		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w: %s is not in %s; fetch it with sync --source %s --ref %s",
-			s.Name, ErrNotFetched, sha[:7], f.repoDir(s.Name), s.Name, sha)
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w: %s is not in its local copy; fetch it with sync --source %s --ref %s",
+			s.Name, ErrNotFetched, sha[:7], s.Name, sha)
 	}
 	return f.snapshot(ctx, s, sha)
 }
 
-// ensureRepo creates the source's bare repository on first use.
+// ensureRepo creates the source's bare repository on first use, in
+// folders only our user may read (made 0700 again if they were not: the
+// data dir holds every fetched commit, private or not).
 func (f *Fetcher) ensureRepo(ctx context.Context, name string) error {
 	repo := f.repoDir(name)
+	if err := os.MkdirAll(filepath.Dir(repo), 0o700); err != nil {
+		return err
+	}
+	for _, dir := range []string{f.cfg.Dir, filepath.Dir(repo)} {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			f.cfg.Logger.Warn("gitsource: making the data dir private", "source", name, "err", f.hidePaths(name, err))
+		}
+	}
 	if _, err := os.Stat(filepath.Join(repo, "HEAD")); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(repo), 0o755); err != nil {
-		return err
-	}
-	_, err := gitRun{bin: f.cfg.Git}.output(ctx, "init", "--bare", "--quiet", "--", repo)
+	_, err := gitRun{bin: f.cfg.Git}.output(ctx, "init", "--bare", "--quiet", "--shared=0600", "--", repo)
 	return err
 }
 
@@ -227,10 +241,10 @@ func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, e
 		snap.Skipped = skippedEntries(ctx, local, sha, s.Git.Path)
 		return snap, nil
 	}
-	if err := os.MkdirAll(f.treesDir(s.Name), 0o755); err != nil {
+	if err := os.MkdirAll(f.treesDir(s.Name), 0o700); err != nil {
 		return Snapshot{}, err
 	}
-	opt := extractOptions{fileMode: 0o444, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
+	opt := extractOptions{fileMode: 0o400, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
 	snap.Skipped, err = export(ctx, local, sha, s.Git.Path, s.Name, snap.Dir, opt)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
@@ -298,3 +312,29 @@ func skippedEntries(ctx context.Context, g gitRun, sha, path string) []string {
 	}
 	return skipped
 }
+
+// hidePaths words a Fetch or Load error for status and the API, which
+// need not learn the server's paths: the source's folder becomes
+// "git:NAME", the rest of the data dir "(git data dir)". errors.Is and
+// errors.As still see the error underneath.
+func (f *Fetcher) hidePaths(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	hidden := strings.ReplaceAll(msg, filepath.Join(f.cfg.Dir, name), "git:"+name)
+	hidden = strings.ReplaceAll(hidden, f.cfg.Dir, "(git data dir)")
+	if hidden == msg {
+		return err
+	}
+	return &hiddenPathsError{msg: hidden, err: err}
+}
+
+// hiddenPathsError is an error with another message.
+type hiddenPathsError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenPathsError) Error() string { return e.msg }
+func (e *hiddenPathsError) Unwrap() error { return e.err }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -348,4 +349,73 @@ func TestFetchDryRunRecordsNothing(t *testing.T) {
 		t.Fatalf("after dry runs current = %q, previous = %q; want %s and none", cur, prev, c1)
 	}
 	assertFiles(t, good.Dir, map[string]string{"a.yaml": "1"}) // not pruned
+}
+
+func TestDataDirIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022) // the usual; the modes below must not depend on it
+	t.Cleanup(func() { syscall.Umask(old) })
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"defs/a.yaml": "a", "defs/sub/b.yaml": "b"}, ann, "a")
+	r.Push()
+	f := newFetcher(t)
+	if err := os.MkdirAll(filepath.Join(f.cfg.Dir, "ops"), 0o755); err != nil { // as an older version left it
+		t.Fatal(err)
+	}
+	if _, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+r.FileURL()+"//defs"), ""); err != nil {
+		t.Fatal(err)
+	}
+	assertPrivate(t, f.cfg.Dir, 0o400)
+}
+
+// assertPrivate fails unless every folder under dir (dir too) is 0700,
+// every exported file (outside repo.git) has mode file and no file in
+// repo.git is open to others (FETCH_HEAD, which git writes with the
+// umask, is covered by its folder).
+func assertPrivate(t *testing.T, dir string, file os.FileMode) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		inRepo := strings.Contains(rel, "repo.git")
+		switch perm := fi.Mode().Perm(); {
+		case d.IsDir() && perm != 0o700:
+			t.Errorf("folder %s has mode %v, want 0700", rel, perm)
+		case !d.IsDir() && !inRepo && perm != file:
+			t.Errorf("file %s has mode %v, want %v", rel, perm, file)
+		case !d.IsDir() && inRepo && d.Name() != "FETCH_HEAD" && perm&0o077 != 0:
+			t.Errorf("file %s has mode %v, open to others", rel, perm)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorsNameTheSourceNotServerPaths(t *testing.T) {
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"a.yaml": "a"}, ann, "a")
+	r.Push()
+	f := newFetcher(t)
+	s := mustSpec(t, "ops=git+"+r.FileURL())
+	_, err := f.Load(context.Background(), s, strings.Repeat("ab", 20))
+	if err == nil || strings.Contains(err.Error(), f.cfg.Dir) || !errors.Is(err, ErrNotFetched) {
+		t.Fatalf("Load: %v; want ErrNotFetched without %s", err, f.cfg.Dir)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.treesDir("ops")), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.treesDir("ops"), nil, 0o600); err != nil { // snapshots cannot be written
+		t.Fatal(err)
+	}
+	_, err = f.Fetch(context.Background(), s, "")
+	if err == nil || strings.Contains(err.Error(), f.cfg.Dir) || !strings.Contains(err.Error(), "git:ops/trees") {
+		t.Fatalf("Fetch: %v; want git:ops/trees, not %s", err, f.cfg.Dir)
+	}
 }
