@@ -22,14 +22,13 @@ func remoteURL(raw string) (argURL string, config []string, err error) {
 	if u.User == nil {
 		return raw, nil, nil
 	}
-	_, hasPassword := u.User.Password()
+	pass, hasPassword := u.User.Password()
 	switch {
 	case u.Scheme == "ssh" && !hasPassword:
 		return raw, nil, nil // a user name, as ssh takes it
 	case u.Scheme != "https":
 		return "", nil, errCleartextCredentials(u.Scheme)
 	}
-	pass, _ := u.User.Password()
 	auth := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + pass))
 	u.User = nil
 	argURL = u.String()
