@@ -23,7 +23,7 @@ var ErrTreeTooLarge = errors.New("tree too large")
 
 // extractOptions says how extractTar writes.
 type extractOptions struct {
-	fileMode os.FileMode // 0444 for snapshots, 0644 for ExportRef
+	fileMode os.FileMode // 0400 for snapshots, 0600 for ExportRef
 	maxBytes int64
 	maxCount int
 }
@@ -58,7 +58,7 @@ func extractTar(r io.Reader, dst string, opt extractOptions) (skipped []string, 
 		target := filepath.Join(dst, filepath.FromSlash(name))
 		switch h.Typeflag {
 		case tar.TypeDir:
-			err = os.MkdirAll(target, 0o755)
+			err = os.MkdirAll(target, 0o700)
 		case tar.TypeReg:
 			if total += h.Size; total > opt.maxBytes {
 				return skipped, fmt.Errorf("%w: more than %d bytes", ErrTreeTooLarge, opt.maxBytes)
@@ -75,7 +75,7 @@ func extractTar(r io.Reader, dst string, opt extractOptions) (skipped []string, 
 
 // writeFile writes exactly size bytes of r to a new file.
 func writeFile(target string, r io.Reader, size int64, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
@@ -91,7 +91,7 @@ func writeFile(target string, r io.Reader, size int64, mode os.FileMode) error {
 func removeTree(dir string) error {
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o755) // in case someone made it read-only
+			_ = os.Chmod(p, 0o700) // in case someone made it read-only
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/coulomb/activity-core/internal/testsupport/gittest"
@@ -138,4 +139,16 @@ func TestExportRef(t *testing.T) {
 			t.Errorf("ExportRef(%q, %q) = %v, want %q", e.ref, e.path, err, e.want)
 		}
 	}
+}
+
+func TestExportRefIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"defs/a.yaml": "a", "defs/sub/b.yaml": "b"}, ann, "a")
+	dst := filepath.Join(t.TempDir(), "x")
+	if _, err := ExportRef(context.Background(), r.Work, "HEAD", "defs", dst); err != nil {
+		t.Fatal(err)
+	}
+	assertPrivate(t, dst, 0o600)
 }

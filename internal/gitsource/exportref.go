@@ -31,7 +31,7 @@ func ExportRef(ctx context.Context, repoDir, ref, path, dst string) (Commit, err
 	if err != nil {
 		return Commit{}, fmt.Errorf("gitsource: in %s: %w", repoDir, err)
 	}
-	opt := extractOptions{fileMode: 0o644, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
+	opt := extractOptions{fileMode: 0o600, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
 	if _, err := export(ctx, g, sha, clean, repoDir, dst, opt); err != nil {
 		return Commit{}, fmt.Errorf("gitsource: %w", err)
 	}

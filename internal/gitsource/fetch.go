@@ -1,6 +1,7 @@
 package gitsource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,8 +22,11 @@ var noFallback = []string{
 // fetchRef fetches ref into the source's repository, shallow when the
 // remote allows, and returns the commit it resolves to.
 func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, error) {
-	g := f.remote(s)
-	_, err := g.output(ctx, "fetch", "--depth=1", "--no-tags", "--quiet", "--", s.Git.URL, ref)
+	g, url, err := f.remote(s)
+	if err != nil {
+		return "", err
+	}
+	_, err = g.output(ctx, "fetch", "--depth=1", "--no-tags", "--quiet", "--", url, ref)
 	if err == nil {
 		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
 	}
@@ -30,27 +34,37 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 		return "", err
 	}
 	f.cfg.Logger.Info("gitsource: shallow fetch refused, fetching in full", "source", s.Name, "ref", ref, "err", err)
-	_, err = g.output(ctx, "fetch", "--no-tags", "--quiet", "--", s.Git.URL, ref)
+	_, err = g.output(ctx, "fetch", "--no-tags", "--quiet", "--", url, ref)
 	if err == nil {
 		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
 	}
 	if !IsSHA(ref) {
 		return "", err
 	}
-	// A remote that serves no commit by SHA: fetch its branches and look
-	// for the commit among them.
+	return f.fetchSHAFromHistory(ctx, s, g, url, ref)
+}
+
+// fetchSHAFromHistory fetches the whole history of the ref the source
+// follows, for a remote that serves no commit by SHA, and finds the
+// commit in it. Only that ref: every branch could be far larger.
+func (f *Fetcher) fetchSHAFromHistory(ctx context.Context, s Spec, g gitRun, url, sha string) (string, error) {
+	follow := cmp.Or(s.Git.Ref, "HEAD")
+	notFound := fmt.Errorf("commit %s is not in the history of %s on the remote, which serves no commit by SHA: pin a branch or tag there, or a commit of %s", sha[:7], follow, follow)
+	if IsSHA(follow) {
+		return "", notFound
+	}
 	args := []string{"fetch", "--no-tags", "--quiet"}
 	if out, _ := f.local(s.Name).output(ctx, "rev-parse", "--is-shallow-repository"); strings.TrimSpace(out) == "true" {
 		args = append(args, "--unshallow")
 	}
-	if _, err := g.output(ctx, append(args, "--", s.Git.URL, "+refs/heads/*:refs/activity/heads/*")...); err != nil {
+	if _, err := g.output(ctx, append(args, "--", url, follow)...); err != nil {
 		return "", err
 	}
-	sha, rerr := resolve(ctx, f.local(s.Name), ref)
-	if rerr != nil {
-		return "", fmt.Errorf("commit %s is not on any branch of the remote", ref[:7])
+	got, err := resolve(ctx, f.local(s.Name), sha)
+	if err != nil {
+		return "", notFound
 	}
-	return sha, nil
+	return got, nil
 }
 
 // authHints are git's words for a remote that wants credentials.

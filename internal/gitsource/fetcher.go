@@ -45,7 +45,10 @@ type FetcherConfig struct {
 	Git string
 	// Timeout bounds one fetch (FetchTimeoutDefault when 0).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// MaxRepoBytes bounds a source's repository after a fetch
+	// (RepoMaxBytesDefault when 0).
+	MaxRepoBytes int64
+	Logger       *slog.Logger
 }
 
 // FetchTimeoutDefault bounds one fetch of one source.
@@ -89,6 +92,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	cfg.Dir = dir
 	cfg.Git = cmp.Or(cfg.Git, "git")
 	cfg.Timeout = cmp.Or(cfg.Timeout, FetchTimeoutDefault)
+	cfg.MaxRepoBytes = cmp.Or(cfg.MaxRepoBytes, RepoMaxBytesDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -119,17 +123,37 @@ func (f *Fetcher) local(name string) gitRun {
 	return gitRun{bin: f.cfg.Git, dir: f.repoDir(name)}
 }
 
-// remote runs git in a source's bare repository with its transport on.
-func (f *Fetcher) remote(s Spec) gitRun {
+// remote runs git in a source's bare repository with its transport on;
+// it returns the URL to give git, without credentials (remoteURL).
+func (f *Fetcher) remote(s Spec) (gitRun, string, error) {
+	argURL, config, err := remoteURL(s.Git.URL)
+	if err != nil {
+		return gitRun{}, "", err
+	}
 	scheme, _, _ := strings.Cut(s.Git.URL, "://")
-	return gitRun{bin: f.cfg.Git, dir: f.repoDir(s.Name), scheme: scheme, url: s.Git.URL}
+	return gitRun{bin: f.cfg.Git, dir: f.repoDir(s.Name), scheme: scheme, url: s.Git.URL, config: config}, argURL, nil
 }
 
 // Fetch fetches ref of the source (its configured Ref when ref is ""),
-// resolves the commit and exports the source's Path at it. Errors say
-// what failed (network, authentication, unknown ref, missing path) with
-// credentials redacted.
+// resolves the commit and exports the source's Path at it, and records
+// it as the source's current commit (refs/activity/current; the one
+// before becomes refs/activity/previous; other snapshots are pruned).
+// Errors say what failed (network, authentication, unknown ref, missing
+// path) with credentials redacted.
 func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, error) {
+	snap, err := f.fetch(ctx, s, ref, true)
+	return snap, f.hidePaths(s.Name, err)
+}
+
+// FetchDryRun is Fetch for a dry-run sync: it records nothing, so the
+// commits a real sync left current and previous stay protected from git
+// gc and no snapshot is pruned.
+func (f *Fetcher) FetchDryRun(ctx context.Context, s Spec, ref string) (Snapshot, error) {
+	snap, err := f.fetch(ctx, s, ref, false)
+	return snap, f.hidePaths(s.Name, err)
+}
+
+func (f *Fetcher) fetch(ctx context.Context, s Spec, ref string, record bool) (Snapshot, error) {
 	if s.Kind != KindGit || s.Git == nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
 	}
@@ -144,6 +168,9 @@ func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, erro
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
 	}
 	sha, err := f.fetchRef(ctx, s, ref)
+	if err == nil {
+		err = f.checkSize(ctx, s.Name)
+	}
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: fetching %s from %s: %w", s.Name, ref, s.String(), hint(err))
 	}
@@ -151,13 +178,20 @@ func (f *Fetcher) Fetch(ctx context.Context, s Spec, ref string) (Snapshot, erro
 	if err != nil {
 		return Snapshot{}, err
 	}
-	f.advance(ctx, s.Name, sha)
+	if record {
+		f.advance(ctx, s.Name, sha)
+	}
 	return snap, nil
 }
 
 // Load exports a commit already fetched (the last good one) without the
 // network, so a source that cannot be fetched keeps its definitions.
 func (f *Fetcher) Load(ctx context.Context, s Spec, sha string) (Snapshot, error) {
+	snap, err := f.load(ctx, s, sha)
+	return snap, f.hidePaths(s.Name, err)
+}
+
+func (f *Fetcher) load(ctx context.Context, s Spec, sha string) (Snapshot, error) {
 	if s.Kind != KindGit || s.Git == nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
 	}
@@ -168,22 +202,29 @@ func (f *Fetcher) Load(ctx context.Context, s Spec, sha string) (Snapshot, error
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	if _, err := f.local(s.Name).output(ctx, "cat-file", "-e", sha+"^{commit}"); err != nil {
-		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w: %s is not in %s; fetch it with sync --source %s --ref %s",
-			s.Name, ErrNotFetched, sha[:7], f.repoDir(s.Name), s.Name, sha)
+		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w: %s is not in its local copy; fetch it with sync --source %s --ref %s",
+			s.Name, ErrNotFetched, sha[:7], s.Name, sha)
 	}
 	return f.snapshot(ctx, s, sha)
 }
 
-// ensureRepo creates the source's bare repository on first use.
+// ensureRepo creates the source's bare repository on first use, in
+// folders only our user may read (made 0700 again if they were not: the
+// data dir holds every fetched commit, private or not).
 func (f *Fetcher) ensureRepo(ctx context.Context, name string) error {
 	repo := f.repoDir(name)
+	if err := os.MkdirAll(filepath.Dir(repo), 0o700); err != nil {
+		return err
+	}
+	for _, dir := range []string{f.cfg.Dir, filepath.Dir(repo)} {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			f.cfg.Logger.Warn("gitsource: making the data dir private", "source", name, "err", f.hidePaths(name, err))
+		}
+	}
 	if _, err := os.Stat(filepath.Join(repo, "HEAD")); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(repo), 0o755); err != nil {
-		return err
-	}
-	_, err := gitRun{bin: f.cfg.Git}.output(ctx, "init", "--bare", "--quiet", "--", repo)
+	_, err := gitRun{bin: f.cfg.Git}.output(ctx, "init", "--bare", "--quiet", "--shared=0600", "--", repo)
 	return err
 }
 
@@ -200,10 +241,10 @@ func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, e
 		snap.Skipped = skippedEntries(ctx, local, sha, s.Git.Path)
 		return snap, nil
 	}
-	if err := os.MkdirAll(f.treesDir(s.Name), 0o755); err != nil {
+	if err := os.MkdirAll(f.treesDir(s.Name), 0o700); err != nil {
 		return Snapshot{}, err
 	}
-	opt := extractOptions{fileMode: 0o444, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
+	opt := extractOptions{fileMode: 0o400, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
 	snap.Skipped, err = export(ctx, local, sha, s.Git.Path, s.Name, snap.Dir, opt)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
@@ -271,3 +312,29 @@ func skippedEntries(ctx context.Context, g gitRun, sha, path string) []string {
 	}
 	return skipped
 }
+
+// hidePaths words a Fetch or Load error for status and the API, which
+// need not learn the server's paths: the source's folder becomes
+// "git:NAME", the rest of the data dir "(git data dir)". errors.Is and
+// errors.As still see the error underneath.
+func (f *Fetcher) hidePaths(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	hidden := strings.ReplaceAll(msg, filepath.Join(f.cfg.Dir, name), "git:"+name)
+	hidden = strings.ReplaceAll(hidden, f.cfg.Dir, "(git data dir)")
+	if hidden == msg {
+		return err
+	}
+	return &hiddenPathsError{msg: hidden, err: err}
+}
+
+// hiddenPathsError is an error with another message.
+type hiddenPathsError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenPathsError) Error() string { return e.msg }
+func (e *hiddenPathsError) Unwrap() error { return e.err }

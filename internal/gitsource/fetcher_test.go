@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,7 +228,7 @@ func TestFetchPinnedSHA(t *testing.T) {
 				t.Fatalf("the fallback was not taken: %s", logs.String())
 			}
 			_, err = f.Fetch(context.Background(), s, strings.Repeat("0", 40))
-			if err == nil || !strings.Contains(err.Error(), "commit 0000000 is not on any branch of the remote") {
+			if err == nil || !strings.Contains(err.Error(), "commit 0000000 is not in the history of HEAD on the remote") {
 				t.Fatalf("got %v", err)
 			}
 		})
@@ -261,10 +262,10 @@ func TestFetchErrorsHideCredentials(t *testing.T) {
 	r := gittest.NewRepo(t)
 	r.Commit(map[string]string{"a.yaml": "a"}, ann, "a")
 	r.Push()
-	url := r.ServeHTTPAuth(t, "ann", "right-password")
+	url := serveHTTPSAuth(t, r, "ann", "right-password")
 	f := newFetcher(t)
 	for _, creds := range []string{"ann:wrong-password-1234", "ghp_tokenvalue1234"} {
-		withCreds := strings.Replace(url, "http://", "http://"+creds+"@", 1)
+		withCreds := withUserinfo(url, creds)
 		_, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+withCreds), "")
 		if err == nil {
 			t.Fatal("Fetch succeeded with wrong credentials")
@@ -278,7 +279,7 @@ func TestFetchErrorsHideCredentials(t *testing.T) {
 			t.Fatalf("error %q does not say the credentials were refused", err)
 		}
 	}
-	good := strings.Replace(url, "http://", "http://ann:right-password@", 1)
+	good := withUserinfo(url, "ann:right-password")
 	if _, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+good), ""); err != nil {
 		t.Fatalf("right credentials: %v", err)
 	}
@@ -315,5 +316,106 @@ func TestFetchTimeout(t *testing.T) {
 	_, err = f.Fetch(context.Background(), mustSpec(t, "ops=git+git://"+ln.Addr().String()+"/repo.git"), "")
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+}
+
+// activityRef is what refs/activity/<ref> of a source names, "" when unset.
+func activityRef(t *testing.T, f *Fetcher, name, ref string) string {
+	t.Helper()
+	out, _ := f.local(name).output(context.Background(), "rev-parse", "--verify", "--quiet", "refs/activity/"+ref)
+	return strings.TrimSpace(out)
+}
+
+func TestFetchDryRunRecordsNothing(t *testing.T) {
+	r := gittest.NewRepo(t)
+	c1 := r.Commit(map[string]string{"a.yaml": "1"}, ann, "v1")
+	r.Push()
+	f := newFetcher(t)
+	s := mustSpec(t, "ops=git+"+r.FileURL())
+	good, err := f.Fetch(context.Background(), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"2", "3"} {
+		sha := r.Commit(map[string]string{"a.yaml": v}, ann, "v"+v)
+		r.Push()
+		snap, err := f.FetchDryRun(context.Background(), s, sha)
+		if err != nil || snap.Commit.SHA != sha {
+			t.Fatalf("dry run to v%s: %+v, %v", v, snap.Commit, err)
+		}
+		assertFiles(t, snap.Dir, map[string]string{"a.yaml": v})
+	}
+	if cur, prev := activityRef(t, f, "ops", "current"), activityRef(t, f, "ops", "previous"); cur != c1 || prev != "" {
+		t.Fatalf("after dry runs current = %q, previous = %q; want %s and none", cur, prev, c1)
+	}
+	assertFiles(t, good.Dir, map[string]string{"a.yaml": "1"}) // not pruned
+}
+
+func TestDataDirIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022) // the usual; the modes below must not depend on it
+	t.Cleanup(func() { syscall.Umask(old) })
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"defs/a.yaml": "a", "defs/sub/b.yaml": "b"}, ann, "a")
+	r.Push()
+	f := newFetcher(t)
+	if err := os.MkdirAll(filepath.Join(f.cfg.Dir, "ops"), 0o755); err != nil { // as an older version left it
+		t.Fatal(err)
+	}
+	if _, err := f.Fetch(context.Background(), mustSpec(t, "ops=git+"+r.FileURL()+"//defs"), ""); err != nil {
+		t.Fatal(err)
+	}
+	assertPrivate(t, f.cfg.Dir, 0o400)
+}
+
+// assertPrivate fails unless every folder under dir (dir too) is 0700,
+// every exported file (outside repo.git) has mode file and no file in
+// repo.git is open to others (FETCH_HEAD, which git writes with the
+// umask, is covered by its folder).
+func assertPrivate(t *testing.T, dir string, file os.FileMode) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		inRepo := strings.Contains(rel, "repo.git")
+		switch perm := fi.Mode().Perm(); {
+		case d.IsDir() && perm != 0o700:
+			t.Errorf("folder %s has mode %v, want 0700", rel, perm)
+		case !d.IsDir() && !inRepo && perm != file:
+			t.Errorf("file %s has mode %v, want %v", rel, perm, file)
+		case !d.IsDir() && inRepo && d.Name() != "FETCH_HEAD" && perm&0o077 != 0:
+			t.Errorf("file %s has mode %v, open to others", rel, perm)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorsNameTheSourceNotServerPaths(t *testing.T) {
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"a.yaml": "a"}, ann, "a")
+	r.Push()
+	f := newFetcher(t)
+	s := mustSpec(t, "ops=git+"+r.FileURL())
+	_, err := f.Load(context.Background(), s, strings.Repeat("ab", 20))
+	if err == nil || strings.Contains(err.Error(), f.cfg.Dir) || !errors.Is(err, ErrNotFetched) {
+		t.Fatalf("Load: %v; want ErrNotFetched without %s", err, f.cfg.Dir)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.treesDir("ops")), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.treesDir("ops"), nil, 0o600); err != nil { // snapshots cannot be written
+		t.Fatal(err)
+	}
+	_, err = f.Fetch(context.Background(), s, "")
+	if err == nil || strings.Contains(err.Error(), f.cfg.Dir) || !strings.Contains(err.Error(), "git:ops/trees") {
+		t.Fatalf("Fetch: %v; want git:ops/trees, not %s", err, f.cfg.Dir)
 	}
 }

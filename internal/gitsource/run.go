@@ -28,12 +28,14 @@ var gitEnvDrop = []string{
 }
 
 // gitRun is one git invocation: the repository, the transport allowed
-// (none for local commands) and the remote URL to redact from errors.
+// (none for local commands), the remote URL to redact from errors and
+// git configuration passed in the environment (key, value…).
 type gitRun struct {
 	bin    string
 	dir    string
 	scheme string
 	url    string
+	config []string
 }
 
 // command builds the exec.Cmd: argv only, no prompts, transports limited
@@ -47,7 +49,7 @@ func (g gitRun) command(ctx context.Context, args ...string) *exec.Cmd {
 		argv = append(argv, "-C", g.dir)
 	}
 	cmd := exec.CommandContext(ctx, g.bin, append(argv, args...)...)
-	cmd.Env = gitEnv(os.Environ())
+	cmd.Env = withConfig(gitEnv(os.Environ()), g.config...)
 	cmd.WaitDelay = waitDelay
 	return cmd
 }

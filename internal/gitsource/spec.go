@@ -168,6 +168,11 @@ func checkRemoteURL(raw string) error {
 		return fmt.Errorf("repository URL has no repository path")
 	case u.Scheme == "file" && u.User != nil:
 		return fmt.Errorf("git+file URLs take no user")
+	case strings.HasPrefix(u.Hostname(), "-") || u.User != nil && strings.HasPrefix(u.User.Username(), "-"):
+		return fmt.Errorf("a host or user starting with '-' is not accepted: git or ssh would read it as an option")
+	}
+	if _, _, err := remoteURL(raw); err != nil {
+		return err // credentials git+http, git+git or ssh would expose
 	}
 	return nil
 }
@@ -176,7 +181,7 @@ func checkRemoteURL(raw string) error {
 func parseQuery(r *Remote, query string) error {
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return fmt.Errorf("query does not parse: %v", err)
+		return fmt.Errorf("query does not parse: write ?ref=main&webhook_secret=NAME&interval=5m, with %% as %%25")
 	}
 	for k, vs := range q {
 		if len(vs) > 1 {
@@ -191,7 +196,7 @@ func parseQuery(r *Remote, query string) error {
 			r.Ref = v
 		case "webhook_secret":
 			if !envNameRE.MatchString(v) {
-				return fmt.Errorf("webhook_secret %q must name an allow-listed secret (letters, digits, _), not hold its value", v)
+				return fmt.Errorf("webhook_secret must name an allow-listed secret (letters, digits, _), not hold its value")
 			}
 			r.WebhookSecret = v
 		case "interval":
@@ -287,16 +292,53 @@ func RedactURL(raw string) string {
 	return secret.RedactURL(raw)
 }
 
-// redactSpec redacts a raw spec for an error message.
+// redactSpec redacts a raw spec for an error message: everything from
+// "://" to the last '@' (a password may hold '@' or '/') and the values
+// of query parameters that may be secret. A spec it cannot split with
+// certainty, or whose URL does not parse, shows as scheme://(hidden).
 func redactSpec(raw string) string {
 	name, body := "", raw
 	if m := namePrefix.FindStringSubmatch(raw); m != nil {
 		name, body = m[1]+"=", m[2]
 	}
-	if !strings.Contains(body, "://") {
+	scheme, rest, ok := strings.Cut(body, "://")
+	if !ok {
 		return raw
 	}
-	return name + userinfoRE.ReplaceAllString(body, "://"+secret.Mask+"@")
+	hidden := name + scheme + "://(hidden)"
+	at, q := strings.LastIndex(rest, "@"), strings.Index(rest, "?")
+	if at >= 0 && q >= 0 && q < at {
+		return hidden // a '?' in the password, or an '@' in the query
+	}
+	if at >= 0 {
+		rest = secret.Mask + rest[at:]
+	}
+	rest, query, hasQuery := strings.Cut(rest, "?")
+	if _, err := url.Parse(strings.TrimPrefix(scheme, "git+") + "://" + rest); err != nil {
+		return hidden
+	}
+	if hasQuery {
+		rest += "?" + redactQuery(query)
+	}
+	return name + scheme + "://" + rest
+}
+
+// redactQuery masks every query value but a ref, an interval and a
+// webhook_secret that names a secret (rather than holding one).
+func redactQuery(query string) string {
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		plain, _ := url.QueryUnescape(v)
+		safe := k == "ref" || k == "interval" || k == "webhook_secret" && envNameRE.MatchString(plain)
+		if !safe {
+			params[i] = k + "=" + secret.Mask
+		}
+	}
+	return strings.Join(params, "&")
 }
 
 // userinfoRE matches the user info of any URL in free text.

@@ -68,6 +68,12 @@ func TestParseSpecErrors(t *testing.T) {
 		{"git+https://host/repo.git?webhook_secret=s3cr3t-value!", "must name an allow-listed secret"},
 		{"git+https://host/repo.git?%zz", "query does not parse"},
 		{"/", "no name can be made"},
+		{"git+http://ann:pw@host/repo.git", "git+http sends credentials in cleartext"},
+		{"git+http://token@host/repo.git", "git+http sends credentials in cleartext"},
+		{"git+git://ann@host/repo.git", "git+git sends credentials in cleartext"},
+		{"git+ssh://git:pw@host/repo.git", "take a user, not a password"},
+		{"git+ssh://-oProxyCommand=id@host/repo.git", "starting with '-'"},
+		{"git+ssh://git@-oProxyCommand=id/repo.git", "starting with '-'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
@@ -80,18 +86,45 @@ func TestParseSpecErrors(t *testing.T) {
 }
 
 func TestParseSpecErrorHidesCredentials(t *testing.T) {
-	for _, raw := range []string{
-		"ops=git+https://ann:hunter2secret@host/repo.git?branch=x",
-		"git+https://ghp_tokenvalue1234@host/repo.git?ref=-x",
-	} {
-		_, err := ParseSpec(raw)
+	tests := []struct {
+		raw     string
+		secrets []string
+		want    string
+	}{
+		{"ops=git+https://ann:hunter2secret@host/repo.git?branch=x", []string{"hunter2secret"}, `unknown parameter "branch"`},
+		{"git+https://ghp_tokenvalue1234@host/repo.git?ref=-x", []string{"ghp_tokenvalue1234"}, "git+https://xxxxx@host/repo.git?ref=-x"},
+		{"ops=git+https://host/repo.git?webhook_secret=ghp_S3cr3tTokenValue-XYZ", []string{"S3cr3tTokenValue"}, "webhook_secret must name"},
+		{"git+https://host/repo.git?private_token=glpat-SECRETSECRET", []string{"SECRETSECRET"}, `unknown parameter "private_token"`},
+		{"git+https://host/repo.git?%zz=glpat-SECRETSECRET", []string{"SECRETSECRET"}, "query does not parse"},
+		{"git+https://user:p@ss@host/repo.git?ref=-x", []string{"p@ss", "@ss"}, "git+https://xxxxx@host/repo.git"},
+		{"git+https://user:pa/ss@host/repo.git", []string{"pa/ss", "ss@"}, "git+https://xxxxx@host/repo.git"},
+		{"ops=git+https://user:pa?ss@host/repo.git", []string{"pa?ss", "ss@"}, `"ops=git+https://(hidden)"`},
+		{"git+https://[fe80::1/repo.git?tok=S3cret", []string{"S3cret", "fe80"}, `"git+https://(hidden)"`},
+	}
+	for _, tt := range tests {
+		_, err := ParseSpec(tt.raw)
 		if err == nil {
-			t.Fatalf("ParseSpec(%q) = nil error", raw)
+			t.Fatalf("ParseSpec(%q) = nil error", tt.raw)
 		}
-		for _, secret := range []string{"hunter2secret", "ghp_tokenvalue1234"} {
+		for _, secret := range tt.secrets {
 			if strings.Contains(err.Error(), secret) {
-				t.Fatalf("error shows a credential: %v", err)
+				t.Errorf("ParseSpec(%q): error shows %q: %v", tt.raw, secret, err)
 			}
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseSpec(%q) = %v, want %q", tt.raw, err, tt.want)
+		}
+	}
+}
+
+func TestRedactSpecKeepsWhatIsNotSecret(t *testing.T) {
+	for raw, want := range map[string]string{
+		"ops=git+https://host/o/r.git//defs?ref=main&interval=5m&webhook_secret=OPS_HOOK": "ops=git+https://host/o/r.git//defs?ref=main&interval=5m&webhook_secret=OPS_HOOK",
+		"git+https://host/r.git?webhook_secret=s3cr%21t&x=1&flag":                         "git+https://host/r.git?webhook_secret=xxxxx&x=xxxxx&flag",
+		"/srv/defs": "/srv/defs",
+	} {
+		if got := redactSpec(raw); got != want {
+			t.Errorf("redactSpec(%q) = %q, want %q", raw, got, want)
 		}
 	}
 }

@@ -146,7 +146,11 @@ func (s *Syncer) fetchGit(ctx context.Context, rs *readSource, opts Options) {
 			ref = ""
 		}
 	}
-	snap, err := s.cfg.Fetcher.Fetch(ctx, rs.spec, ref)
+	fetch := s.cfg.Fetcher.Fetch
+	if opts.DryRun {
+		fetch = s.cfg.Fetcher.FetchDryRun // leaves the last good commit protected
+	}
+	snap, err := fetch(ctx, rs.spec, ref)
 	if err == nil {
 		if pinning && !follow {
 			rs.pin = snap.Commit.SHA

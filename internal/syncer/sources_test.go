@@ -386,3 +386,37 @@ func TestPinByBranchAndFailedPins(t *testing.T) {
 		t.Errorf("state after --ref %s: %+v", gittest.Branch, ss)
 	}
 }
+
+// TestDryRunPinKeepsLastGoodProtected: dry-run pins fetch and export but
+// leave the fetcher's refs on the commit the store says is current.
+func TestDryRunPinKeepsLastGoodProtected(t *testing.T) {
+	st := newStore(t)
+	r := gittest.NewRepo(t)
+	c1 := r.Commit(map[string]string{"x.yaml": cronDef("team.x", "0 * * * *")}, ann, "hourly")
+	r.Push()
+	dir := filepath.Join(t.TempDir(), "git")
+	f, err := gitsource.NewFetcher(gitsource.FetcherConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Sources: []string{"ops=git+" + r.FileURL()}, Fetcher: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, s, Options{Definitions: true})
+	for _, cron := range []string{"5 * * * *", "10 * * * *"} {
+		sha := r.Commit(map[string]string{"x.yaml": cronDef("team.x", cron)}, bob, cron)
+		r.Push()
+		res := mustRun(t, s, Options{Definitions: true, DryRun: true, Source: "ops", Ref: sha})
+		if src := sourceResult(t, res, "ops"); src.Commit != sha {
+			t.Fatalf("dry run read %+v, want %s", src, sha)
+		}
+	}
+	repo := filepath.Join(dir, "ops", "repo.git")
+	if cur := strings.TrimSpace(gittest.Run(t, repo, "rev-parse", "refs/activity/current")); cur != c1 {
+		t.Errorf("refs/activity/current = %s after dry runs, want the stored %s", cur, c1)
+	}
+	if ss := mustState(t, st, "ops"); ss.Commit != c1 || ss.PinnedRef != "" {
+		t.Errorf("state %+v, want %s unpinned", ss, c1)
+	}
+}
