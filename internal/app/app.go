@@ -77,6 +77,9 @@ type Options struct {
 	// Watch syncs whenever a file under the definition paths changes
 	// (dev --watch), debounced.
 	Watch bool
+	// OnStartupSync, when set, is told how the worker's startup sync
+	// ended (dev prints it under its banner).
+	OnStartupSync func(*syncer.Result, error)
 	// Ready is called once the HTTP listener is up, with its address.
 	Ready func(httpAddr string)
 	// ShellGrace overrides the SIGTERM-to-SIGKILL grace of shell commands.
@@ -516,7 +519,7 @@ func explain(ctx context.Context, st store.Store, opts router.IndexOptions, subj
 // backgroundSync runs a sync nobody waits for (worker startup, the
 // interval loop, dev --watch): its outcome goes to the metrics and the log
 // only, and a failure never stops the process.
-func backgroundSync(ctx context.Context, sy *syncer.Syncer, opts syncer.Options, m *adminapi.Metrics, log *slog.Logger, why string) {
+func backgroundSync(ctx context.Context, sy *syncer.Syncer, opts syncer.Options, m *adminapi.Metrics, log *slog.Logger, why string) (*syncer.Result, error) {
 	res, err := sy.Run(ctx, opts)
 	m.SyncDone(res, err, time.Now())
 	switch {
@@ -525,6 +528,7 @@ func backgroundSync(ctx context.Context, sy *syncer.Syncer, opts syncer.Options,
 	case err == nil:
 		log.Info("app: "+why+" sync done", "sync_id", res.SyncID, "errors", len(res.Errors))
 	}
+	return res, err
 }
 
 // scheduleCountsLoop describes every schedule once per period so /metrics

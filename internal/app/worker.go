@@ -62,7 +62,10 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, o Options, p 
 	wg.Go(func() {
 		opts := syncer.DefaultOptions()
 		opts.EventTypes = o.StartupSyncEventTypes
-		backgroundSync(runCtx, p.sync, opts, p.metrics, p.log, "worker startup")
+		res, err := backgroundSync(runCtx, p.sync, opts, p.metrics, p.log, "worker startup")
+		if o.OnStartupSync != nil && runCtx.Err() == nil {
+			o.OnStartupSync(res, err)
+		}
 	})
 	return func() { sh.Close() }, nil
 }

@@ -118,7 +118,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, out a
 		if json.Unmarshal(data, &doc) == nil && doc.Error.Message != "" {
 			ae := &apiError{Status: resp.StatusCode, Code: doc.Error.Code, Message: doc.Error.Message, Fields: doc.Error.Fields}
 			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
-				ae.Message += " (no token: pass --token, set ACTIVITY_TOKEN, or run from the directory holding dev's .activity-core)"
+				ae.Message += " (no token: pass --token, set ACTIVITY_TOKEN, or run from the directory holding dev's .activity-core, or give --data-dir / ACTIVITY_DATA_DIR as dev was given)"
 			}
 			return ae
 		}

@@ -9,18 +9,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	stdsync "sync"
 	"syscall"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/app"
 	"github.com/coulomb/activity-core/internal/config"
 	"github.com/coulomb/activity-core/internal/devserver"
+	"github.com/coulomb/activity-core/internal/syncer"
 	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
@@ -163,9 +166,47 @@ func (c *DevCmd) Run(env *Env) error {
 			fmt.Fprintf(w, "\nTry: activity-core definitions list | activity-core runs list | activity-core sync --dry-run\nCtrl-C stops everything.\n")
 		},
 	}
+	// The first sync's line goes under the banner, whichever ends first.
+	var (
+		mu        stdsync.Mutex
+		bannerOut bool
+		firstSync func()
+	)
+	ready := opts.Ready
+	opts.Ready = func(addr string) {
+		mu.Lock()
+		defer mu.Unlock()
+		ready(addr)
+		bannerOut = true
+		if firstSync != nil {
+			firstSync()
+		}
+	}
+	opts.OnStartupSync = func(res *syncer.Result, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		firstSync = func() { printFirstSync(env.Stdout, res, err) }
+		if bannerOut {
+			firstSync()
+		}
+	}
 	err = app.Run(env.Ctx, opts)
 	fmt.Fprintln(env.Stderr, "stopping embedded engines ...")
 	return err
+}
+
+// printFirstSync says under dev's banner how the first sync went, so
+// definitions it refused are not only in a log line.
+func printFirstSync(w io.Writer, res *syncer.Result, err error) {
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "first sync failed: %v (activity-core sync --dry-run tries again)\n", err)
+	case !res.OK() && len(res.Errors) > 0:
+		fmt.Fprintf(w, "first sync: %d definitions, %d error(s); first: %s\n  (activity-core sync --dry-run lists them all; fix the files and sync)\n",
+			res.Definitions.Scanned, len(res.Errors)+res.ErrorsDropped, formatSyncError(res.Errors[0]))
+	default:
+		fmt.Fprintf(w, "first sync: %d definitions, no errors%s\n", res.Definitions.Scanned, map[bool]string{true: fmt.Sprintf(", %d warning(s) (activity-core sync --dry-run)", len(res.Warnings))}[len(res.Warnings) > 0])
+	}
 }
 
 // devToken returns the admin token: the given one, the one kept in the
