@@ -116,13 +116,13 @@ func (c *PlanCmd) config(env *Env) (plan.Config, error) {
 	if c.Head == "" && isBareRepo(env.Ctx, repo) {
 		return plan.Config{}, usageError("%s is a bare repository, so it has no working tree to be the head: pass --head REF (a branch, tag or commit)", repo)
 	}
-	check, err := secretCheck(c.Secrets)
+	check, unchecked, err := secretCheck(c.Secrets)
 	if err != nil {
 		return plan.Config{}, usageError("%v", err)
 	}
 	cfg := plan.Config{
 		RepoDir: repo, Path: c.Path, Base: c.Base, Now: now, Days: c.Days,
-		CollisionThreshold: c.CollisionThreshold, CheckSecret: check,
+		CollisionThreshold: c.CollisionThreshold, CheckSecret: check, SecretsUnchecked: unchecked,
 		Load: definition.LoadOptions{DefaultsFile: c.AlertDefaults},
 	}
 	if info, err := os.Stat(c.Head); c.Head != "" && err == nil && info.IsDir() {
@@ -179,20 +179,20 @@ func isBareRepo(ctx context.Context, dir string) bool {
 	return err == nil && strings.TrimSpace(string(out)) == "true"
 }
 
-// secretCheck is validate's reading of the allow-list: with none given,
-// only the names no list can allow are errors.
-func secretCheck(s config.Secrets) (func(string) error, error) {
+// secretCheck is validate's reading of the allow-list: with none given
+// (unchecked), only the names no list can allow are errors.
+func secretCheck(s config.Secrets) (check func(string) error, unchecked bool, err error) {
 	allow, err := secret.New(secret.Config{Dir: s.SecretsDir, Env: s.SecretEnv})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !allow.Empty() {
-		return allow.Check, nil
+		return allow.Check, false, nil
 	}
 	return func(name string) error {
 		if neverAllowed(name) {
 			return allow.Check(name)
 		}
 		return nil
-	}, nil
+	}, true, nil
 }

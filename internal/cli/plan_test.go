@@ -102,6 +102,18 @@ func TestPlanCommandExits(t *testing.T) {
 		t.Errorf("base starting with '-': exit %d, stderr %q", code, stderr)
 	}
 
+	// Secrets are checked only against an allow-list; without one, a
+	// changed definition that names one gets validate's warning.
+	withSecret := strings.Replace(cronDef("team.a", "0 2 * * *"), "cmd: /bin/true", "cmd: /bin/true\n  env: {TOKEN: '${env:HUB_TOKEN}'}", 1)
+	writeDef(t, filepath.Join(dir, "defs", "a.yaml"), withSecret)
+	t.Setenv("ACTIVITY_SECRET_ENV", "")
+	if code, out, _ := runPlan(t, dir, "--base", "HEAD"); code != ExitOK || !strings.Contains(out, "secrets HUB_TOKEN not checked: no allow-list given") {
+		t.Errorf("a secret without an allow-list: exit %d, want 0 and the warning:\n%s", code, out)
+	}
+	if code, out, _ := runPlan(t, dir, "--base", "HEAD", "--secret-env", "HUB_TOKEN"); code != ExitOK || strings.Contains(out, "HUB_TOKEN not checked") {
+		t.Errorf("a secret the allow-list holds: exit %d, want 0 and no warning:\n%s", code, out)
+	}
+
 	// A bare clone has no working tree to be the head: it asks for --head.
 	bare := filepath.Join(t.TempDir(), "bare.git")
 	if out, err := exec.Command("git", "clone", "-q", "--bare", dir, bare).CombinedOutput(); err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/coulomb/activity-core/internal/config"
@@ -91,11 +90,8 @@ func (c *ValidateCmd) Run(env *Env) error {
 				rep.Shadow = append(rep.Shadow, d.ID)
 			}
 			rep.Warnings = append(rep.Warnings, d.Warnings...)
-			if names := refNames(d); allow.Empty() && len(names) > 0 {
-				rep.Warnings = append(rep.Warnings, &definition.Error{
-					File: d.Source.File, Line: d.Source.Line, DefinitionID: d.ID,
-					Message: fmt.Sprintf("secrets %s not checked: no allow-list given (pass --secret-env and --secrets-dir as set on the workers)", strings.Join(names, ", ")),
-				})
+			if w := d.UncheckedSecrets(); w != nil && allow.Empty() {
+				rep.Warnings = append(rep.Warnings, w)
 			}
 		}
 		for _, et := range s.EventTypes {
@@ -143,16 +139,6 @@ func neverAllowed(name string) bool {
 }
 
 // refNames lists the distinct secrets a definition references, in order.
-func refNames(d *definition.Definition) []string {
-	var names []string
-	for _, r := range d.SecretRefs {
-		if !slices.Contains(names, r.Name) {
-			names = append(names, r.Name)
-		}
-	}
-	return names
-}
-
 func plural(n int) string {
 	if n == 1 {
 		return ""

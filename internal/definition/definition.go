@@ -13,6 +13,8 @@ package definition
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -130,6 +132,23 @@ const (
 
 // Shadow reports whether the definition is in shadow mode.
 func (d *Definition) Shadow() bool { return d.Mode == ModeShadow }
+
+// UncheckedSecrets is the warning validate and plan give, with no
+// allow-list to check against, for a definition that names secrets; nil
+// when it names none.
+func (d *Definition) UncheckedSecrets() *Error {
+	var names []string
+	for _, r := range d.SecretRefs {
+		if !slices.Contains(names, r.Name) {
+			names = append(names, r.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return &Error{File: d.Source.File, Line: d.Source.Line, DefinitionID: d.ID,
+		Message: fmt.Sprintf("secrets %s not checked: no allow-list given (pass --secret-env and --secrets-dir as set on the workers)", strings.Join(names, ", "))}
+}
 
 // Source locates a definition or event type on disk.
 type Source struct {

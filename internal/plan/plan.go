@@ -63,6 +63,9 @@ type Config struct {
 	// defaults); CheckSecret, when set, is applied as validate applies it.
 	Load        definition.LoadOptions
 	CheckSecret func(name string) error
+	// SecretsUnchecked says no allow-list was given: each definition
+	// that names a secret gets validate's warning that it was not checked.
+	SecretsUnchecked bool
 	// Runs, when set, is asked for run history (overlap risk);
 	// RunsUnavailable says why it is not set ("" when not configured).
 	Runs            RunLister

@@ -144,6 +144,9 @@ func (s *side) load(cfg *Config, dirs []string, from, to string) {
 		for _, w := range d.Warnings {
 			w.File = rename(w.File)
 		}
+		if w := d.UncheckedSecrets(); w != nil && cfg.SecretsUnchecked {
+			d.Warnings = append(d.Warnings, w)
+		}
 		s.defs[d.ID] = d
 	}
 }
