@@ -64,31 +64,37 @@ func TestGitHookRoute(t *testing.T) {
 		mac.Write(b)
 		return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 	}
+	notFound := map[string]string{}
 	for _, tc := range []struct {
 		name       string
 		srv        http.Handler
 		path       string
 		event, sig string
-		body       []byte
+		delivery   string
+		body       io.Reader
 		code       int
 	}{
-		{"push", api, "/hooks/git/defs", "push", sign(push), push, 202},
-		{"other branch", api, "/hooks/git/defs", "push", sign([]byte(`{"ref":"refs/heads/x"}`)), []byte(`{"ref":"refs/heads/x"}`), 202},
-		{"ping", api, "/hooks/git/defs", "ping", sign([]byte(`{"zen":"z"}`)), []byte(`{"zen":"z"}`), 200},
-		{"bad signature", api, "/hooks/git/defs", "push", sign([]byte("other")), push, 401},
-		{"not a push payload", api, "/hooks/git/defs", "push", sign([]byte("[1]")), []byte("[1]"), 400},
-		{"unknown source", api, "/hooks/git/nope", "push", sign(push), push, 404},
-		{"no receiver", noHooks, "/hooks/git/defs", "push", sign(push), push, 404},
-		{"oversize", api, "/hooks/git/defs", "push", "sha256=00", bytes.Repeat([]byte("x"), githook.MaxBodyBytesDefault+1), 413},
+		{"push", api, "/hooks/git/defs", "push", sign(push), "d1", bytes.NewReader(push), 202},
+		{"other branch", api, "/hooks/git/defs", "push", sign([]byte(`{"ref":"refs/heads/x"}`)), "d2", strings.NewReader(`{"ref":"refs/heads/x"}`), 202},
+		{"ping", api, "/hooks/git/defs", "ping", sign([]byte(`{"zen":"z"}`)), "d3", strings.NewReader(`{"zen":"z"}`), 200},
+		{"bad signature", api, "/hooks/git/defs", "push", sign([]byte("other")), "d4", bytes.NewReader(push), 401},
+		{"not a push payload", api, "/hooks/git/defs", "push", sign([]byte("[1]")), "d6", strings.NewReader("[1]"), 400},
+		{"unknown source", api, "/hooks/git/nope", "push", sign(push), "d7", bytes.NewReader(push), 404},
+		{"no receiver", noHooks, "/hooks/git/defs", "push", sign(push), "d8", bytes.NewReader(push), 404},
+		{"oversize", api, "/hooks/git/defs", "push", "sha256=00", "d9", bytes.NewReader(bytes.Repeat([]byte("x"), githook.MaxBodyBytesDefault+1)), 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := httptest.NewRequest("POST", tc.path, bytes.NewReader(tc.body))
+			req := httptest.NewRequest("POST", tc.path, tc.body)
 			req.Header.Set("X-GitHub-Event", tc.event)
+			req.Header.Set("X-GitHub-Delivery", tc.delivery)
 			req.Header.Set("X-Hub-Signature-256", tc.sig)
 			rec := httptest.NewRecorder()
 			tc.srv.ServeHTTP(rec, req)
 			if rec.Code != tc.code {
 				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tc.code)
+			}
+			if tc.code == 404 {
+				notFound[tc.name] = rec.Body.String()
 			}
 			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(rec.Body.Bytes()))
 			if err != nil {
@@ -98,6 +104,9 @@ func TestGitHookRoute(t *testing.T) {
 				t.Errorf("%d %s does not match the document: %v", rec.Code, rec.Body, err)
 			}
 		})
+	}
+	if notFound["unknown source"] != notFound["no receiver"] || strings.Contains(notFound["no receiver"], "defs") {
+		t.Errorf("404s differ: an unknown source answers %s, a process without webhooks %s", notFound["unknown source"], notFound["no receiver"])
 	}
 	rcv.Close()
 	if fmt.Sprint(synced) != "[defs webhook:defs]" {

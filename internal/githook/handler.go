@@ -30,6 +30,12 @@ const (
 	outcomeMethod            = "method_not_allowed"
 )
 
+// NoWebhookMessage is the message of the 404 answered for a source that
+// does not exist, takes no webhooks or whose secret is not available: the
+// same for all three, so that an outsider learns nothing of the
+// configuration (the log and the outcome label say which it was).
+const NoWebhookMessage = "no webhook here"
+
 // answer is the answer to a webhook that was accepted: status "queued" (a
 // sync of the source is running or will), "ignored" (with the reason) or
 // "ok" (a ping).
@@ -50,22 +56,25 @@ type result struct {
 }
 
 func refuse(status int, outcome, code, msg string) result {
-	return result{status: status, outcome: outcome, detail: msg,
-		body: map[string]any{"error": map[string]string{"code": code, "message": msg}}}
+	return result{status: status, outcome: outcome, detail: msg, body: errorBody(code, msg)}
+}
+
+func errorBody(code, msg string) any {
+	return map[string]any{"error": map[string]string{"code": code, "message": msg}}
+}
+
+// notFound is the one 404 of the route; detail is for the log only.
+func notFound(outcome, detail string) result {
+	return result{status: http.StatusNotFound, outcome: outcome, detail: detail, body: errorBody("not_found", NoWebhookMessage)}
 }
 
 func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, name string) result {
 	if req.Method != http.MethodPost {
 		return refuse(http.StatusMethodNotAllowed, outcomeMethod, "method_not_allowed", "git webhooks are POST requests")
 	}
-	s, ok := r.sources[name]
-	if !ok || s.spec.Git == nil {
-		return refuse(http.StatusNotFound, outcomeUnknownSource, "not_found",
-			fmt.Sprintf("no git source is named %q: the URL is /hooks/git/NAME with NAME as in --definitions (docs/git-sources.md#webhooks)", limits.Clip(name, 100)))
-	}
-	if s.spec.Git.WebhookSecret == "" {
-		return refuse(http.StatusNotFound, outcomeDisabled, "not_found",
-			fmt.Sprintf("webhooks are off for source %s: its spec has no webhook_secret=NAME (docs/git-sources.md#webhooks)", name))
+	s, key, res, ok := r.lookup(name)
+	if !ok {
+		return res
 	}
 	p, ok := detect(req.Header)
 	if !ok {
@@ -80,19 +89,33 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, name string)
 		}
 		return refuse(http.StatusBadRequest, outcomeBadPayload, "bad_request", "reading the body: "+err.Error())
 	}
-	key, err := r.cfg.Secret(s.spec.Git.WebhookSecret)
-	if err != nil || key == "" {
-		res := refuse(http.StatusServiceUnavailable, outcomeSecretUnavailable, "unavailable",
-			fmt.Sprintf("the webhook secret of source %s is not available on this server: its log says why", name))
-		res.detail = fmt.Sprintf("webhook_secret %s: %v", s.spec.Git.WebhookSecret, cmpErr(err, "the secret is empty"))
-		return res
-	}
 	if err := p.verify(req.Header, body, key); err != nil {
 		res := refuse(http.StatusUnauthorized, outcomeBadSignature, "unauthorized", err.Error())
 		res.attrs = []any{"provider", p.name, "webhook_secret", s.spec.Git.WebhookSecret}
 		return res
 	}
 	return r.event(s, p, req, body)
+}
+
+// lookup finds the source a webhook names and its secret. A name that is
+// no git source, a source without webhook_secret and one whose secret is
+// not available here all get the same 404.
+func (r *Receiver) lookup(name string) (*source, string, result, bool) {
+	s, ok := r.sources[name]
+	if !ok || s.spec.Git == nil {
+		return nil, "", notFound(outcomeUnknownSource,
+			fmt.Sprintf("no git source is named %q: the URL is /hooks/git/NAME with NAME as in --definitions (docs/git-sources.md#webhooks)", limits.Clip(name, 100))), false
+	}
+	if s.spec.Git.WebhookSecret == "" {
+		return nil, "", notFound(outcomeDisabled,
+			fmt.Sprintf("webhooks are off for source %s: its spec has no webhook_secret=NAME (docs/git-sources.md#webhooks)", name)), false
+	}
+	key, err := r.cfg.Secret(s.spec.Git.WebhookSecret)
+	if err != nil || key == "" {
+		return nil, "", notFound(outcomeSecretUnavailable,
+			fmt.Sprintf("webhook_secret %s is not available on this server: %s", s.spec.Git.WebhookSecret, cmpErr(err, "the secret is empty"))), false
+	}
+	return s, key, result{}, true
 }
 
 func cmpErr(err error, otherwise string) string {
@@ -220,12 +243,13 @@ func (r *Receiver) logResult(req *http.Request, label string, res result) {
 			return
 		}
 		attrs = append(attrs, "remote", remoteIP(req), "detail", res.detail, "suppressed_since_last", n)
-		r.log.Log(req.Context(), levelOf(res.status), "githook: webhook refused", attrs...)
+		r.log.Log(req.Context(), levelOf(res), "githook: webhook refused", attrs...)
 	}
 }
 
-func levelOf(status int) slog.Level {
-	if status >= 500 {
+// levelOf is Error for what an operator must fix, Warn for the rest.
+func levelOf(res result) slog.Level {
+	if res.outcome == outcomeSecretUnavailable || res.status >= 500 {
 		return slog.LevelError
 	}
 	return slog.LevelWarn

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -83,8 +84,8 @@ func gitSpec(name, ref, secretName string, interval time.Duration) gitsource.Spe
 }
 
 // newHarness builds a receiver over sources "defs" (follows main),
-// "head" (follows the remote's HEAD), "off" (no webhook secret) and a
-// folder "local".
+// "head" (follows the remote's HEAD), "off" (no webhook secret),
+// "unset" (its secret is not allowed) and a folder "local".
 func newHarness(t *testing.T, adjust ...func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, syncs: &fakeSyncs{}, reg: prometheus.NewRegistry(), logs: &testsupport.Buffer{}}
@@ -93,6 +94,7 @@ func newHarness(t *testing.T, adjust ...func(*Config)) *harness {
 			gitSpec("defs", "main", "DEFS_HOOK", 0),
 			gitSpec("head", "", "DEFS_HOOK", 0),
 			gitSpec("off", "main", "", 0),
+			gitSpec("unset", "main", "UNSET_HOOK", 0),
 			{Name: "local", Kind: gitsource.KindFolder, Dir: t.TempDir()},
 		},
 		Secret: func(name string) (string, error) {
@@ -182,17 +184,24 @@ func headers(forge, event, key string, body []byte) http.Header {
 
 func (h *harness) post(source string, hdr http.Header, body []byte) (int, map[string]any) {
 	h.t.Helper()
-	req := httptest.NewRequest("POST", "/hooks/git/"+url.PathEscape(source), strings.NewReader(string(body)))
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	rec := httptest.NewRecorder()
-	h.mux.ServeHTTP(rec, req)
+	rec := h.send(source, hdr, strings.NewReader(string(body)))
 	var out map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		h.t.Fatalf("answer is not JSON: %q", rec.Body.String())
 	}
 	return rec.Code, out
+}
+
+// send posts a webhook whose body is read from body.
+func (h *harness) send(source string, hdr http.Header, body io.Reader) *httptest.ResponseRecorder {
+	h.t.Helper()
+	req := httptest.NewRequest("POST", "/hooks/git/"+url.PathEscape(source), body)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.mux.ServeHTTP(rec, req)
+	return rec
 }
 
 func (h *harness) count(source, outcome string) int {
@@ -318,9 +327,10 @@ func TestRefusals(t *testing.T) {
 		outcome      string
 		msg          string
 	}{
-		{"unknown source", "nope", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, `no git source is named "nope"`},
-		{"folder source", "local", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, `no git source is named "local"`},
-		{"no webhook secret", "off", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeDisabled, "webhooks are off for source off: its spec has no webhook_secret=NAME"},
+		{"unknown source", "nope", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, NoWebhookMessage},
+		{"folder source", "local", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, NoWebhookMessage},
+		{"no webhook secret", "off", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeDisabled, NoWebhookMessage},
+		{"secret not allowed", "unset", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeSecretUnavailable, NoWebhookMessage},
 		{"no forge header", "defs", http.Header{"X-Hub-Signature-256": {"sha256=" + sign(hookSecret, gh)}}, gh, 400, outcomeUnknownProvider, "no X-GitHub-Event"},
 		{"oversize body", "defs", headers(providerGitHub, "push", hookSecret, big), big, 413, outcomeTooLarge, "over 1024 bytes"},
 		{"not JSON", "defs", headers(providerGitHub, "push", hookSecret, []byte("ref=main")), []byte("ref=main"), 400, outcomeBadPayload, "not a push payload"},
@@ -356,16 +366,16 @@ func TestSecretUnavailable(t *testing.T) {
 	})
 	body := payload(t, "github_push.json")
 	code, out := h.post("defs", headers(providerGitHub, "push", "", body), body)
-	if code != http.StatusServiceUnavailable || strings.Contains(fmt.Sprint(out), "DEFS_HOOK") {
-		t.Errorf("%d %v, want 503 not naming the secret", code, out)
+	if code != http.StatusNotFound || strings.Contains(fmt.Sprint(out), "DEFS_HOOK") {
+		t.Errorf("%d %v, want 404 not naming the secret", code, out)
 	}
 	if !strings.Contains(h.logs.String(), "DEFS_HOOK is allowed but has no value") {
 		t.Errorf("the log does not say why:\n%s", h.logs)
 	}
 	// An empty secret would accept an empty GitLab token: refused too.
 	h = newHarness(t, func(c *Config) { c.Secret = func(string) (string, error) { return "", nil } })
-	if code, _ := h.post("defs", headers(providerGitLab, "Push Hook", "", body), body); code != http.StatusServiceUnavailable {
-		t.Errorf("empty secret: %d, want 503", code)
+	if code, _ := h.post("defs", headers(providerGitLab, "Push Hook", "", body), body); code != http.StatusNotFound {
+		t.Errorf("empty secret: %d, want 404", code)
 	}
 }
 
