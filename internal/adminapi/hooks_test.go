@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,8 +37,9 @@ func TestGitHookRoute(t *testing.T) {
 	var mu sync.Mutex
 	var synced []string
 	rcv, err := githook.New(githook.Config{
-		Sources: []gitsource.Spec{{Name: "defs", Kind: gitsource.KindGit, Git: &gitsource.Remote{URL: "https://git.example.com/defs.git", Ref: "main", WebhookSecret: "HOOK"}}},
-		Secret:  func(string) (string, error) { return "hook-secret", nil },
+		Sources:   []gitsource.Spec{{Name: "defs", Kind: gitsource.KindGit, Git: &gitsource.Remote{URL: "https://git.example.com/defs.git", Ref: "main", WebhookSecret: "HOOK"}}},
+		BodyReads: 1,
+		Secret:    func(string) (string, error) { return "hook-secret", nil },
 		Sync: func(_ context.Context, source, actor string) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -78,12 +80,18 @@ func TestGitHookRoute(t *testing.T) {
 		{"other branch", api, "/hooks/git/defs", "push", sign([]byte(`{"ref":"refs/heads/x"}`)), "d2", strings.NewReader(`{"ref":"refs/heads/x"}`), 202},
 		{"ping", api, "/hooks/git/defs", "ping", sign([]byte(`{"zen":"z"}`)), "d3", strings.NewReader(`{"zen":"z"}`), 200},
 		{"bad signature", api, "/hooks/git/defs", "push", sign([]byte("other")), "d4", bytes.NewReader(push), 401},
+		{"malformed signature", api, "/hooks/git/defs", "push", "sha256=00", "d5", bytes.NewReader(push), 401},
 		{"not a push payload", api, "/hooks/git/defs", "push", sign([]byte("[1]")), "d6", strings.NewReader("[1]"), 400},
 		{"unknown source", api, "/hooks/git/nope", "push", sign(push), "d7", bytes.NewReader(push), 404},
 		{"no receiver", noHooks, "/hooks/git/defs", "push", sign(push), "d8", bytes.NewReader(push), 404},
-		{"oversize", api, "/hooks/git/defs", "push", "sha256=00", "d9", bytes.NewReader(bytes.Repeat([]byte("x"), githook.MaxBodyBytesDefault+1)), 413},
+		{"oversize", api, "/hooks/git/defs", "push", "sha256=" + strings.Repeat("00", 32), "d9", bytes.NewReader(bytes.Repeat([]byte("x"), githook.MaxBodyBytesDefault+1)), 413},
+		{"busy", api, "/hooks/git/defs", "push", sign(push), "d10", bytes.NewReader(push), 503},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.code == 503 {
+				release := holdBodyRead(t, api, sign(push))
+				defer release()
+			}
 			req := httptest.NewRequest("POST", tc.path, tc.body)
 			req.Header.Set("X-GitHub-Event", tc.event)
 			req.Header.Set("X-GitHub-Delivery", tc.delivery)
@@ -111,6 +119,28 @@ func TestGitHookRoute(t *testing.T) {
 	rcv.Close()
 	if fmt.Sprint(synced) != "[defs webhook:defs]" {
 		t.Errorf("syncs = %q, want one of defs as webhook:defs", synced)
+	}
+}
+
+// holdBodyRead sends a webhook whose body is held back until the
+// returned func is called, and returns once the receiver is reading it.
+func holdBodyRead(t *testing.T, api http.Handler, sig string) (release func()) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req := httptest.NewRequest("POST", "/hooks/git/defs", pr)
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", sig)
+		api.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	if _, err := pw.Write([]byte("{")); err != nil { // returns once read
+		t.Fatal(err)
+	}
+	return func() {
+		pw.CloseWithError(errors.New("the sender went away"))
+		<-done
 	}
 }
 

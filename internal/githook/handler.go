@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coulomb/activity-core/internal/limits"
 )
@@ -28,6 +30,7 @@ const (
 	outcomeBadPayload        = "bad_payload"
 	outcomeSecretUnavailable = "secret_unavailable"
 	outcomeMethod            = "method_not_allowed"
+	outcomeBusy              = "busy"
 )
 
 // NoWebhookMessage is the message of the 404 answered for a source that
@@ -68,6 +71,9 @@ func notFound(outcome, detail string) result {
 	return result{status: http.StatusNotFound, outcome: outcome, detail: detail, body: errorBody("not_found", NoWebhookMessage)}
 }
 
+// handle checks a webhook in order of cost: what the URL and headers say
+// first, the body (bounded in size, time and how many are read at once)
+// only once they are well-formed, and its signature last.
 func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, name string) result {
 	if req.Method != http.MethodPost {
 		return refuse(http.StatusMethodNotAllowed, outcomeMethod, "method_not_allowed", "git webhooks are POST requests")
@@ -81,18 +87,21 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, name string)
 		return refuse(http.StatusBadRequest, outcomeUnknownProvider, "bad_request",
 			"no X-GitHub-Event, X-Gitlab-Event, X-Gitea-Event or X-Forgejo-Event header: this endpoint takes push webhooks from GitHub, GitLab, Gitea and Forgejo")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
-	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return refuse(http.StatusRequestEntityTooLarge, outcomeTooLarge, "too_large",
-				fmt.Sprintf("the body is over %d bytes, more than any push payload", mbe.Limit))
-		}
-		return refuse(http.StatusBadRequest, outcomeBadPayload, "bad_request", "reading the body: "+err.Error())
-	}
-	if err := p.verify(req.Header, body, key); err != nil {
+	badSignature := func(err error) result {
 		res := refuse(http.StatusUnauthorized, outcomeBadSignature, "unauthorized", err.Error())
 		res.attrs = []any{"provider", p.name, "webhook_secret", s.spec.Git.WebhookSecret}
 		return res
+	}
+	cred, err := p.credential(req.Header)
+	if err != nil {
+		return badSignature(err)
+	}
+	body, res, ok := r.readBody(w, req)
+	if !ok {
+		return res
+	}
+	if err := p.verify(cred, body, key); err != nil {
+		return badSignature(err)
 	}
 	return r.event(s, p, req, body)
 }
@@ -116,6 +125,34 @@ func (r *Receiver) lookup(name string) (*source, string, result, bool) {
 			fmt.Sprintf("webhook_secret %s is not available on this server: %s", s.spec.Git.WebhookSecret, cmpErr(err, "the secret is empty"))), false
 	}
 	return s, key, result{}, true
+}
+
+// readBody reads a webhook's body, at most MaxBodyBytes within
+// ReadTimeout, in one of the BodyReads slots; when none is free it
+// answers 503 without reading.
+func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, result, bool) {
+	select {
+	case r.bodies <- struct{}{}:
+		defer func() { <-r.bodies }()
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(r.cfg.ReadTimeout.Round(time.Second)/time.Second))))
+		return nil, refuse(http.StatusServiceUnavailable, outcomeBusy, "unavailable",
+			"too many webhooks are being received at once: retry later"), false
+	}
+	// The server's own ReadTimeout is longer: it is meant for the API.
+	err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(r.cfg.ReadTimeout))
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, refuse(http.StatusBadRequest, outcomeBadPayload, "bad_request", "reading the body: "+err.Error()), false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, refuse(http.StatusRequestEntityTooLarge, outcomeTooLarge, "too_large",
+				fmt.Sprintf("the body is over %d bytes, more than any push payload", mbe.Limit)), false
+		}
+		return nil, refuse(http.StatusBadRequest, outcomeBadPayload, "bad_request", "reading the body: "+err.Error()), false
+	}
+	return body, result{}, true
 }
 
 func cmpErr(err error, otherwise string) string {
@@ -249,7 +286,7 @@ func (r *Receiver) logResult(req *http.Request, label string, res result) {
 
 // levelOf is Error for what an operator must fix, Warn for the rest.
 func levelOf(res result) slog.Level {
-	if res.outcome == outcomeSecretUnavailable || res.status >= 500 {
+	if res.outcome == outcomeSecretUnavailable || (res.status >= 500 && res.outcome != outcomeBusy) {
 		return slog.LevelError
 	}
 	return slog.LevelWarn

@@ -31,6 +31,14 @@ const (
 	MaxBodyBytesDefault = 5 << 20
 	// SyncTimeoutDefault bounds one sync the receiver starts.
 	SyncTimeoutDefault = 10 * time.Minute
+	// bodyReadsDefault bounds the webhook bodies read at once, over all
+	// sources: with MaxBodyBytesDefault, at most ~40 MiB of buffers
+	// however many connections an outsider opens. Forges send one push
+	// at a time per repository.
+	bodyReadsDefault = 4
+	// readTimeoutDefault bounds reading one webhook body, so a caller
+	// that sends a body slowly holds a read slot that long at most.
+	readTimeoutDefault = 10 * time.Second
 	// logEvery is how often each kind of refused webhook is logged per
 	// source; the refusals in between are counted in the next line.
 	logEvery = 10 * time.Second
@@ -60,6 +68,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// SyncTimeout bounds one sync (SyncTimeoutDefault when 0).
 	SyncTimeout time.Duration
+	// BodyReads bounds the webhook bodies read at once, over all sources
+	// (4 when 0); a webhook that finds them all taken gets 503 with
+	// Retry-After, before its body is read.
+	BodyReads int
+	// ReadTimeout bounds reading one webhook body (10 s when 0).
+	ReadTimeout time.Duration
 }
 
 // Receiver answers git webhooks and polls git sources. Create it with New,
@@ -71,6 +85,8 @@ type Receiver struct {
 	sources map[string]*source
 	metrics *metrics
 	limiter *logLimiter
+	// bodies holds a token for each webhook body being read.
+	bodies chan struct{}
 
 	// base is the context of the syncs: they outlive the webhook request
 	// that asked for them, not the receiver.
@@ -98,13 +114,16 @@ func New(cfg Config) (*Receiver, error) {
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, MaxBodyBytesDefault)
 	cfg.SyncTimeout = cmp.Or(cfg.SyncTimeout, SyncTimeoutDefault)
-	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 {
-		return nil, errors.New("githook: MaxBodyBytes and SyncTimeout must not be negative")
+	cfg.BodyReads = cmp.Or(cfg.BodyReads, bodyReadsDefault)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, readTimeoutDefault)
+	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 || cfg.BodyReads < 0 || cfg.ReadTimeout < 0 {
+		return nil, errors.New("githook: MaxBodyBytes, SyncTimeout, BodyReads and ReadTimeout must not be negative")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Receiver{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), sources: map[string]*source{}}
+	r := &Receiver{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), sources: map[string]*source{},
+		bodies: make(chan struct{}, cfg.BodyReads)}
 	for _, s := range cfg.Sources {
 		if _, dup := r.sources[s.Name]; dup {
 			return nil, fmt.Errorf("githook: two sources are named %q", s.Name)

@@ -492,6 +492,7 @@ func TestNewChecks(t *testing.T) {
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "S", 0)}}, "source a has a webhook_secret but Config.Secret is nil"},
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "", 0), gitSpec("a", "", "", 0)}}, `two sources are named "a"`},
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "", -time.Second)}}, "interval -1s is negative"},
+		{Config{Sync: sync, BodyReads: -1}, "must not be negative"},
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New: %v, want %q", err, tc.want)
