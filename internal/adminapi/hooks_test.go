@@ -77,6 +77,7 @@ func TestGitHookRoute(t *testing.T) {
 		code       int
 	}{
 		{"push", api, "/hooks/git/defs", "push", sign(push), "d1", bytes.NewReader(push), 202},
+		{"duplicate", api, "/hooks/git/defs", "push", sign(push), "d1", bytes.NewReader(push), 202},
 		{"other branch", api, "/hooks/git/defs", "push", sign([]byte(`{"ref":"refs/heads/x"}`)), "d2", strings.NewReader(`{"ref":"refs/heads/x"}`), 202},
 		{"ping", api, "/hooks/git/defs", "ping", sign([]byte(`{"zen":"z"}`)), "d3", strings.NewReader(`{"zen":"z"}`), 200},
 		{"bad signature", api, "/hooks/git/defs", "push", sign([]byte("other")), "d4", bytes.NewReader(push), 401},

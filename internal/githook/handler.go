@@ -30,6 +30,7 @@ const (
 	outcomeBadPayload        = "bad_payload"
 	outcomeSecretUnavailable = "secret_unavailable"
 	outcomeMethod            = "method_not_allowed"
+	outcomeDuplicate         = "duplicate"
 	outcomeBusy              = "busy"
 )
 
@@ -40,8 +41,9 @@ const (
 const NoWebhookMessage = "no webhook here"
 
 // answer is the answer to a webhook that was accepted: status "queued" (a
-// sync of the source is running or will), "ignored" (with the reason) or
-// "ok" (a ping).
+// sync of the source is running or will), "ignored" (with the reason),
+// "duplicate" (a delivery received already: nothing done) or "ok" (a
+// ping).
 type answer struct {
 	Status string `json:"status"`
 	Source string `json:"source"`
@@ -177,13 +179,18 @@ type pushPayload struct {
 	} `json:"project"`
 }
 
-// event answers a verified webhook: a ping, a push to the followed ref
-// (queued), or anything else (ignored).
+// event answers a verified webhook: a delivery received already
+// (duplicate), a ping, a push to the followed ref (queued), or anything
+// else (ignored).
 func (r *Receiver) event(s *source, p provider, req *http.Request, body []byte) result {
 	name := s.spec.Name
 	attrs := []any{"provider", p.name, "event", limits.Clip(p.event, 60), "delivery", limits.Clip(p.delivery(req.Header), 80)}
 	ack := func(status int, outcome, st, reason string) result {
 		return result{status: status, outcome: outcome, body: answer{Status: st, Source: name, Reason: reason}, detail: reason, attrs: attrs}
+	}
+	if id := p.delivery(req.Header); id != "" && r.replayed(s, id) {
+		return ack(http.StatusAccepted, outcomeDuplicate, "duplicate",
+			fmt.Sprintf("delivery %s was received already: nothing was done", limits.Clip(id, 80)))
 	}
 	if p.isPing() {
 		return ack(http.StatusOK, outcomePing, "ok", "ping received: pushes to "+followed(s.spec.Git.Ref, "")+" sync this source")
@@ -207,6 +214,14 @@ func (r *Receiver) event(s *source, p provider, req *http.Request, body []byte) 
 	res := ack(http.StatusAccepted, outcomeQueued, "queued", "")
 	res.attrs = append(res.attrs, "coalesced", coalesced)
 	return res
+}
+
+// replayed reports whether the source received the delivery id already,
+// and remembers it: a captured delivery, replayed, syncs nothing.
+func (r *Receiver) replayed(s *source, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return s.deliveries.seen(limits.Clip(id, 100))
 }
 
 // parsePush reads a push payload: JSON, or GitHub's form encoding (the

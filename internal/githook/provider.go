@@ -127,7 +127,8 @@ func (p provider) isPush() bool {
 	return p.event == "push"
 }
 
-// delivery is the forge's id of this delivery, for the log.
+// delivery is the forge's id of this delivery: for the log, and to
+// answer a replayed delivery without acting on it again.
 func (p provider) delivery(h http.Header) string {
 	switch p.name {
 	case providerGitHub:

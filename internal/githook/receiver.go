@@ -39,6 +39,9 @@ const (
 	// readTimeoutDefault bounds reading one webhook body, so a caller
 	// that sends a body slowly holds a read slot that long at most.
 	readTimeoutDefault = 10 * time.Second
+	// deliveriesKept is how many delivery ids each source remembers to
+	// answer a replayed delivery without syncing again.
+	deliveriesKept = 128
 	// logEvery is how often each kind of refused webhook is logged per
 	// source; the refusals in between are counted in the next line.
 	logEvery = 10 * time.Second
@@ -92,7 +95,7 @@ type Receiver struct {
 	// that asked for them, not the receiver.
 	base   context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed and every source's running/queued
+	mu     sync.Mutex // guards closed and every source's sync state and deliveries
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -105,6 +108,8 @@ type source struct {
 	running  bool
 	queued   bool
 	queuedBy string
+	// deliveries are the ids of the latest authenticated deliveries.
+	deliveries *recent
 }
 
 // New checks the configuration.
@@ -134,7 +139,7 @@ func New(cfg Config) (*Receiver, error) {
 		if s.Git != nil && s.Git.Interval < 0 {
 			return nil, fmt.Errorf("githook: source %s: interval %s is negative", s.Name, s.Git.Interval)
 		}
-		r.sources[s.Name] = &source{spec: s}
+		r.sources[s.Name] = &source{spec: s, deliveries: newRecent(deliveriesKept)}
 	}
 	var err error
 	if r.metrics, err = newMetrics(cfg.Registerer); err != nil {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,17 +153,22 @@ func sign(key string, body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// headers are what each forge sends with a push, signed with key.
+// deliveries numbers the deliveries headers makes, so each is new.
+var deliveries atomic.Int64
+
+// headers are what each forge sends with a push, signed with key, as a
+// new delivery.
 func headers(forge, event, key string, body []byte) http.Header {
 	h := http.Header{"Content-Type": {"application/json"}}
+	n := deliveries.Add(1)
 	switch forge {
 	case providerGitHub:
 		h.Set("X-GitHub-Event", event)
-		h.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+		h.Set("X-GitHub-Delivery", fmt.Sprintf("72d3162e-cc78-11e3-81ab-%012d", n))
 		h.Set("X-Hub-Signature-256", "sha256="+sign(key, body))
 	case providerGitLab:
 		h.Set("X-Gitlab-Event", event)
-		h.Set("X-Gitlab-Event-UUID", "13792a34-cac6-4fda-95a8-c58e00a3954e")
+		h.Set("X-Gitlab-Event-UUID", fmt.Sprintf("13792a34-cac6-4fda-95a8-%012d", n))
 		h.Set("X-Gitlab-Token", key)
 	case providerGitea, providerForgejo:
 		// Gitea sends GitHub's and Gogs's headers too; Forgejo sends
@@ -170,12 +176,12 @@ func headers(forge, event, key string, body []byte) http.Header {
 		h.Set("X-GitHub-Event", event)
 		h.Set("X-Hub-Signature-256", "sha256="+sign("not-the-key", body))
 		h.Set("X-Gitea-Event", event)
-		h.Set("X-Gitea-Delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473")
+		h.Set("X-Gitea-Delivery", fmt.Sprintf("f6266f16-1bf3-46a5-9ea4-%012d", n))
 		h.Set("X-Gitea-Signature", sign(key, body))
 		if forge == providerForgejo {
 			h.Set("X-Gitea-Signature", sign("not-the-key", body))
 			h.Set("X-Forgejo-Event", event)
-			h.Set("X-Forgejo-Delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead474")
+			h.Set("X-Forgejo-Delivery", fmt.Sprintf("f6266f16-1bf3-46a5-9ea5-%012d", n))
 			h.Set("X-Forgejo-Signature", sign(key, body))
 		}
 	}
