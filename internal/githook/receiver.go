@@ -39,6 +39,9 @@ const (
 	// readTimeoutDefault bounds reading one webhook body, so a caller
 	// that sends a body slowly holds a read slot that long at most.
 	readTimeoutDefault = 10 * time.Second
+	// syncSpacingDefault is the least time between the starts of two
+	// syncs of one source asked for by webhooks.
+	syncSpacingDefault = 5 * time.Second
 	// deliveriesKept is how many delivery ids each source remembers to
 	// answer a replayed delivery without syncing again.
 	deliveriesKept = 128
@@ -77,6 +80,10 @@ type Config struct {
 	BodyReads int
 	// ReadTimeout bounds reading one webhook body (10 s when 0).
 	ReadTimeout time.Duration
+	// SyncSpacing is the least time between the starts of two webhook
+	// syncs of one source (5 s when 0): pushes inside it coalesce into
+	// the sync that starts when it ends. Polls are not spaced.
+	SyncSpacing time.Duration
 }
 
 // Receiver answers git webhooks and polls git sources. Create it with New,
@@ -90,6 +97,9 @@ type Receiver struct {
 	limiter *logLimiter
 	// bodies holds a token for each webhook body being read.
 	bodies chan struct{}
+	// sleep waits d or until ctx ends, reporting whether d passed; tests
+	// replace it to hold a spaced sync until they let it go.
+	sleep func(ctx context.Context, d time.Duration) bool
 
 	// base is the context of the syncs: they outlive the webhook request
 	// that asked for them, not the receiver.
@@ -104,10 +114,13 @@ type Receiver struct {
 type source struct {
 	spec gitsource.Spec
 	// running: a sync goroutine exists for this source; queued: one more
-	// sync is due after it, asked for by queuedBy.
+	// sync is due (after the running one, or once the spacing since
+	// lastHook passes), asked for by queuedBy.
 	running  bool
 	queued   bool
 	queuedBy string
+	// lastHook is when the last sync a webhook asked for started.
+	lastHook time.Time
 	// deliveries are the ids of the latest authenticated deliveries.
 	deliveries *recent
 }
@@ -121,14 +134,15 @@ func New(cfg Config) (*Receiver, error) {
 	cfg.SyncTimeout = cmp.Or(cfg.SyncTimeout, SyncTimeoutDefault)
 	cfg.BodyReads = cmp.Or(cfg.BodyReads, bodyReadsDefault)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, readTimeoutDefault)
-	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 || cfg.BodyReads < 0 || cfg.ReadTimeout < 0 {
-		return nil, errors.New("githook: MaxBodyBytes, SyncTimeout, BodyReads and ReadTimeout must not be negative")
+	cfg.SyncSpacing = cmp.Or(cfg.SyncSpacing, syncSpacingDefault)
+	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 || cfg.BodyReads < 0 || cfg.ReadTimeout < 0 || cfg.SyncSpacing < 0 {
+		return nil, errors.New("githook: MaxBodyBytes, SyncTimeout, BodyReads, ReadTimeout and SyncSpacing must not be negative")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	r := &Receiver{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), sources: map[string]*source{},
-		bodies: make(chan struct{}, cfg.BodyReads)}
+		bodies: make(chan struct{}, cfg.BodyReads), sleep: sleep}
 	for _, s := range cfg.Sources {
 		if _, dup := r.sources[s.Name]; dup {
 			return nil, fmt.Errorf("githook: two sources are named %q", s.Name)

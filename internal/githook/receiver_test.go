@@ -77,6 +77,7 @@ type harness struct {
 	syncs *fakeSyncs
 	reg   *prometheus.Registry
 	logs  *testsupport.Buffer
+	clock *testsupport.Clock
 }
 
 func gitSpec(name, ref, secretName string, interval time.Duration) gitsource.Spec {
@@ -86,10 +87,12 @@ func gitSpec(name, ref, secretName string, interval time.Duration) gitsource.Spe
 
 // newHarness builds a receiver over sources "defs" (follows main),
 // "head" (follows the remote's HEAD), "off" (no webhook secret),
-// "unset" (its secret is not allowed) and a folder "local".
+// "unset" (its secret is not allowed) and a folder "local". Webhook
+// syncs are spaced by a nanosecond: the spacing has its own test.
 func newHarness(t *testing.T, adjust ...func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, syncs: &fakeSyncs{}, reg: prometheus.NewRegistry(), logs: &testsupport.Buffer{}}
+	h := &harness{t: t, syncs: &fakeSyncs{}, reg: prometheus.NewRegistry(), logs: &testsupport.Buffer{},
+		clock: testsupport.NewClock(time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC))}
 	cfg := Config{
 		Sources: []gitsource.Spec{
 			gitSpec("defs", "main", "DEFS_HOOK", 0),
@@ -104,10 +107,11 @@ func newHarness(t *testing.T, adjust ...func(*Config)) *harness {
 			}
 			return "", fmt.Errorf("secret not allowed: %s is not in the operator's allow-list", name)
 		},
-		Sync:       h.syncs.sync,
-		Registerer: h.reg,
-		Logger:     slog.New(slog.NewTextHandler(h.logs, nil)),
-		Now:        testsupport.NewClock(time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)).Now,
+		Sync:        h.syncs.sync,
+		Registerer:  h.reg,
+		Logger:      slog.New(slog.NewTextHandler(h.logs, nil)),
+		Now:         h.clock.Now,
+		SyncSpacing: time.Nanosecond,
 	}
 	for _, f := range adjust {
 		f(&cfg)
@@ -499,6 +503,7 @@ func TestNewChecks(t *testing.T) {
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "", 0), gitSpec("a", "", "", 0)}}, `two sources are named "a"`},
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "", -time.Second)}}, "interval -1s is negative"},
 		{Config{Sync: sync, BodyReads: -1}, "must not be negative"},
+		{Config{Sync: sync, SyncSpacing: -time.Second}, "must not be negative"},
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New: %v, want %q", err, tc.want)
