@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -10,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -166,5 +169,56 @@ func openAPISchemas(t *testing.T) func(path, method string, code int) *jsonschem
 			t.Fatalf("%s %s answered %d, which is not documented: %v", method, path, code, err)
 		}
 		return sch
+	}
+}
+
+// TestGitHookRouteCutsOffASlowBody checks the receiver's read deadline
+// reaches the connection through the API (a wrapping ResponseWriter
+// without Unwrap would silently drop it): a webhook whose body stops
+// coming is answered without the sender finishing.
+func TestGitHookRouteCutsOffASlowBody(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rcv, err := githook.New(githook.Config{
+		Sources:     []gitsource.Spec{{Name: "defs", Kind: gitsource.KindGit, Git: &gitsource.Remote{URL: "https://git.example.com/defs.git", Ref: "main", WebhookSecret: "HOOK"}}},
+		Secret:      func(string) (string, error) { return "hook-secret", nil },
+		Sync:        func(context.Context, string, string) error { return nil },
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ReadTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rcv.Close)
+	api, err := New(Config{Store: st, GitHooks: rcv, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /hooks/git/defs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%s\r\n\r\n{\"ref\":", strings.Repeat("00", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A guard, so that a missing deadline fails instead of hanging.
+	if err := conn.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer while the body is held back: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("%d, want 400", resp.StatusCode)
 	}
 }
