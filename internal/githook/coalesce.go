@@ -19,39 +19,89 @@ const (
 // starts; when one runs, one more is queued to start after it (asked for
 // by the first actor that queued it) and further calls change nothing, so
 // a burst of pushes costs at most two syncs and one goroutine per source.
-// It reports whether the call was coalesced into a running or queued
-// sync.
+// A sync a webhook asks for also waits until SyncSpacing has passed since
+// the last one a webhook started, and the pushes meanwhile join it: a
+// holder of the secret (or of one signed delivery) cannot make webhooks
+// sync a source more often than that. Polls are not spaced. It reports
+// whether the call was coalesced into a running or queued sync.
 func (r *Receiver) trigger(s *source, actor string) (coalesced bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return true
 	}
+	if !s.queued {
+		s.queued, s.queuedBy = true, actor
+	}
 	if s.running {
-		if !s.queued {
-			s.queued, s.queuedBy = true, actor
-		}
 		return true
 	}
 	s.running = true
+	actor, wait := r.take(s, false)
 	r.wg.Add(1)
-	go r.syncLoop(s, actor)
+	go r.syncLoop(s, actor, wait)
 	return false
 }
 
-// syncLoop runs the source's syncs until none is queued.
-func (r *Receiver) syncLoop(s *source, actor string) {
+// syncLoop runs the source's syncs until none is queued: first actor's,
+// or, when wait is set, the queued one once wait has passed.
+func (r *Receiver) syncLoop(s *source, actor string, wait time.Duration) {
 	defer r.wg.Done()
 	for {
-		r.runSync(s, actor)
-		r.mu.Lock()
-		if !s.queued || r.closed {
-			s.running, s.queued = false, false
-			r.mu.Unlock()
+		waited := false
+		if wait > 0 {
+			waited = r.sleep(r.base, wait)
+		} else {
+			r.runSync(s, actor)
+		}
+		var ok bool
+		if actor, wait, ok = r.next(s, waited); !ok {
 			return
 		}
-		actor, s.queued = s.queuedBy, false
-		r.mu.Unlock()
+	}
+}
+
+// next takes the sync queued for s, as take does; ok is false when none
+// is queued or the receiver is closed, and s is then idle.
+func (r *Receiver) next(s *source, waited bool) (actor string, wait time.Duration, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !s.queued || r.closed {
+		s.running, s.queued = false, false
+		return "", 0, false
+	}
+	actor, wait = r.take(s, waited)
+	return actor, wait, true
+}
+
+// take takes the sync queued for s, unless a webhook asked for it and
+// SyncSpacing has not passed since the last webhook sync started: then
+// it stays queued (later pushes join it) and wait says how long is left,
+// unless it has waited once already. Callers hold r.mu.
+func (r *Receiver) take(s *source, waited bool) (actor string, wait time.Duration) {
+	actor, hook := s.queuedBy, isWebhook(s.queuedBy)
+	now := r.cfg.Now()
+	if wait = min(s.lastHook.Add(r.cfg.SyncSpacing).Sub(now), r.cfg.SyncSpacing); hook && !waited && wait > 0 {
+		return actor, wait
+	}
+	s.queued = false
+	if hook {
+		s.lastHook = now
+	}
+	return actor, 0
+}
+
+func isWebhook(actor string) bool { return strings.HasPrefix(actor, triggerWebhook+":") }
+
+// sleep waits d, or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -60,7 +110,7 @@ func (r *Receiver) runSync(s *source, actor string) {
 	ctx, cancel := context.WithTimeout(r.base, r.cfg.SyncTimeout)
 	defer cancel()
 	trig := triggerPoll
-	if strings.HasPrefix(actor, triggerWebhook+":") {
+	if isWebhook(actor) {
 		trig = triggerWebhook
 	}
 	start := r.cfg.Now()

@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activity_git_webhooks_total",
-			Help: "Git webhooks received, by source (empty for an unknown one) and outcome: queued, ignored, ping, bad_signature, unknown_source, disabled, unknown_provider, too_large, bad_payload, secret_unavailable, method_not_allowed.",
+			Help: "Git webhooks received, by source (empty for an unknown one) and outcome: queued, ignored, duplicate, ping, bad_signature, unknown_source, disabled, secret_unavailable, unknown_provider, busy, too_large, bad_payload, method_not_allowed.",
 		}, []string{"source", "outcome"}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activity_git_syncs_total",

@@ -41,56 +41,65 @@ func detect(h http.Header) (provider, bool) {
 	return provider{}, false
 }
 
-// verify checks the webhook's signature (GitHub, Gitea, Forgejo: an
-// HMAC-SHA256 of the body) or token (GitLab) against the secret, in
-// constant time. Errors say what is wrong without the expected value.
-func (p provider) verify(h http.Header, body []byte, key string) error {
+// sigHeader is the header that carries the signature or token.
+func (p provider) sigHeader() string {
 	switch p.name {
 	case providerGitHub:
-		sig := h.Get("X-Hub-Signature-256")
-		if sig == "" {
-			return errors.New("no X-Hub-Signature-256 header: set the webhook's secret on GitHub (docs/git-sources.md#webhooks)")
-		}
-		hexSig, ok := strings.CutPrefix(sig, "sha256=")
-		if !ok {
-			return errors.New("X-Hub-Signature-256 is not sha256=<hex>")
-		}
-		return checkHMAC("X-Hub-Signature-256", hexSig, body, key)
-	case providerGitea, providerForgejo:
-		header := "X-Gitea-Signature"
-		if p.name == providerForgejo {
-			header = "X-Forgejo-Signature"
-		}
-		sig := h.Get(header)
-		if sig == "" {
-			return fmt.Errorf("no %s header: set the webhook's secret on %s (docs/git-sources.md#webhooks)", header, p.title())
-		}
-		return checkHMAC(header, sig, body, key)
+		return "X-Hub-Signature-256"
 	case providerGitLab:
-		tok := h.Get("X-Gitlab-Token")
-		if tok == "" {
-			return errors.New("no X-Gitlab-Token header: set the webhook's secret token on GitLab (docs/git-sources.md#webhooks)")
+		return "X-Gitlab-Token"
+	case providerGitea:
+		return "X-Gitea-Signature"
+	}
+	return "X-Forgejo-Signature"
+}
+
+// credential reads the webhook's signature (GitHub, Gitea, Forgejo: an
+// HMAC-SHA256 of the body, hex) or token (GitLab) from its header, so a
+// request without a well-formed one is refused before its body is read.
+// Errors say what is wrong without the expected value.
+func (p provider) credential(h http.Header) ([]byte, error) {
+	header := p.sigHeader()
+	v := h.Get(header)
+	if v == "" {
+		what := "secret"
+		if p.name == providerGitLab {
+			what = "secret token"
 		}
+		return nil, fmt.Errorf("no %s header: set the webhook's %s on %s (docs/git-sources.md#webhooks)", header, what, p.title())
+	}
+	if p.name == providerGitLab {
+		return []byte(v), nil
+	}
+	if p.name == providerGitHub {
+		var ok bool
+		if v, ok = strings.CutPrefix(v, "sha256="); !ok {
+			return nil, errors.New("X-Hub-Signature-256 is not sha256=<hex>")
+		}
+	}
+	sig, err := hex.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(sig) != sha256.Size {
+		return nil, fmt.Errorf("%s is not a hex HMAC-SHA256", header)
+	}
+	return sig, nil
+}
+
+// verify checks the credential read by credential against the secret, in
+// constant time: the HMAC-SHA256 of the body, or GitLab's token itself.
+func (p provider) verify(cred, body []byte, key string) error {
+	if p.name == providerGitLab {
 		// Compare digests, so the time taken says nothing about the
 		// token's length either.
-		got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(key))
+		got, want := sha256.Sum256(cred), sha256.Sum256([]byte(key))
 		if !hmac.Equal(got[:], want[:]) {
 			return errors.New("X-Gitlab-Token does not match the source's webhook secret")
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown provider %s", p.name)
-}
-
-func checkHMAC(header, hexSig string, body []byte, key string) error {
-	got, err := hex.DecodeString(strings.TrimSpace(hexSig))
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%s is not a hex HMAC-SHA256", header)
-	}
 	mac := hmac.New(sha256.New, []byte(key))
 	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
-		return fmt.Errorf("%s does not match the body signed with the source's webhook secret", header)
+	if !hmac.Equal(cred, mac.Sum(nil)) {
+		return fmt.Errorf("%s does not match the body signed with the source's webhook secret", p.sigHeader())
 	}
 	return nil
 }
@@ -118,7 +127,8 @@ func (p provider) isPush() bool {
 	return p.event == "push"
 }
 
-// delivery is the forge's id of this delivery, for the log.
+// delivery is the forge's id of this delivery: for the log, and to
+// answer a replayed delivery without acting on it again.
 func (p provider) delivery(h http.Header) string {
 	switch p.name {
 	case providerGitHub:

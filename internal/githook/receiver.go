@@ -31,6 +31,20 @@ const (
 	MaxBodyBytesDefault = 5 << 20
 	// SyncTimeoutDefault bounds one sync the receiver starts.
 	SyncTimeoutDefault = 10 * time.Minute
+	// bodyReadsDefault bounds the webhook bodies read at once, over all
+	// sources: with MaxBodyBytesDefault, at most ~40 MiB of buffers
+	// however many connections an outsider opens. Forges send one push
+	// at a time per repository.
+	bodyReadsDefault = 4
+	// readTimeoutDefault bounds reading one webhook body, so a caller
+	// that sends a body slowly holds a read slot that long at most.
+	readTimeoutDefault = 10 * time.Second
+	// syncSpacingDefault is the least time between the starts of two
+	// syncs of one source asked for by webhooks.
+	syncSpacingDefault = 5 * time.Second
+	// deliveriesKept is how many delivery ids each source remembers to
+	// answer a replayed delivery without syncing again.
+	deliveriesKept = 128
 	// logEvery is how often each kind of refused webhook is logged per
 	// source; the refusals in between are counted in the next line.
 	logEvery = 10 * time.Second
@@ -60,6 +74,16 @@ type Config struct {
 	MaxBodyBytes int64
 	// SyncTimeout bounds one sync (SyncTimeoutDefault when 0).
 	SyncTimeout time.Duration
+	// BodyReads bounds the webhook bodies read at once, over all sources
+	// (4 when 0); a webhook that finds them all taken gets 503 with
+	// Retry-After, before its body is read.
+	BodyReads int
+	// ReadTimeout bounds reading one webhook body (10 s when 0).
+	ReadTimeout time.Duration
+	// SyncSpacing is the least time between the starts of two webhook
+	// syncs of one source (5 s when 0): pushes inside it coalesce into
+	// the sync that starts when it ends. Polls are not spaced.
+	SyncSpacing time.Duration
 }
 
 // Receiver answers git webhooks and polls git sources. Create it with New,
@@ -71,12 +95,17 @@ type Receiver struct {
 	sources map[string]*source
 	metrics *metrics
 	limiter *logLimiter
+	// bodies holds a token for each webhook body being read.
+	bodies chan struct{}
+	// sleep waits d or until ctx ends, reporting whether d passed; tests
+	// replace it to hold a spaced sync until they let it go.
+	sleep func(ctx context.Context, d time.Duration) bool
 
 	// base is the context of the syncs: they outlive the webhook request
 	// that asked for them, not the receiver.
 	base   context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed and every source's running/queued
+	mu     sync.Mutex // guards closed and every source's sync state and deliveries
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -85,10 +114,15 @@ type Receiver struct {
 type source struct {
 	spec gitsource.Spec
 	// running: a sync goroutine exists for this source; queued: one more
-	// sync is due after it, asked for by queuedBy.
+	// sync is due (after the running one, or once the spacing since
+	// lastHook passes), asked for by queuedBy.
 	running  bool
 	queued   bool
 	queuedBy string
+	// lastHook is when the last sync a webhook asked for started.
+	lastHook time.Time
+	// deliveries are the ids of the latest authenticated deliveries.
+	deliveries *recent
 }
 
 // New checks the configuration.
@@ -98,13 +132,17 @@ func New(cfg Config) (*Receiver, error) {
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, MaxBodyBytesDefault)
 	cfg.SyncTimeout = cmp.Or(cfg.SyncTimeout, SyncTimeoutDefault)
-	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 {
-		return nil, errors.New("githook: MaxBodyBytes and SyncTimeout must not be negative")
+	cfg.BodyReads = cmp.Or(cfg.BodyReads, bodyReadsDefault)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, readTimeoutDefault)
+	cfg.SyncSpacing = cmp.Or(cfg.SyncSpacing, syncSpacingDefault)
+	if cfg.MaxBodyBytes < 0 || cfg.SyncTimeout < 0 || cfg.BodyReads < 0 || cfg.ReadTimeout < 0 || cfg.SyncSpacing < 0 {
+		return nil, errors.New("githook: MaxBodyBytes, SyncTimeout, BodyReads, ReadTimeout and SyncSpacing must not be negative")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Receiver{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), sources: map[string]*source{}}
+	r := &Receiver{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), sources: map[string]*source{},
+		bodies: make(chan struct{}, cfg.BodyReads), sleep: sleep}
 	for _, s := range cfg.Sources {
 		if _, dup := r.sources[s.Name]; dup {
 			return nil, fmt.Errorf("githook: two sources are named %q", s.Name)
@@ -115,7 +153,7 @@ func New(cfg Config) (*Receiver, error) {
 		if s.Git != nil && s.Git.Interval < 0 {
 			return nil, fmt.Errorf("githook: source %s: interval %s is negative", s.Name, s.Git.Interval)
 		}
-		r.sources[s.Name] = &source{spec: s}
+		r.sources[s.Name] = &source{spec: s, deliveries: newRecent(deliveriesKept)}
 	}
 	var err error
 	if r.metrics, err = newMetrics(cfg.Registerer); err != nil {

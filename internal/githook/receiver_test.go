@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +77,7 @@ type harness struct {
 	syncs *fakeSyncs
 	reg   *prometheus.Registry
 	logs  *testsupport.Buffer
+	clock *testsupport.Clock
 }
 
 func gitSpec(name, ref, secretName string, interval time.Duration) gitsource.Spec {
@@ -83,16 +86,19 @@ func gitSpec(name, ref, secretName string, interval time.Duration) gitsource.Spe
 }
 
 // newHarness builds a receiver over sources "defs" (follows main),
-// "head" (follows the remote's HEAD), "off" (no webhook secret) and a
-// folder "local".
+// "head" (follows the remote's HEAD), "off" (no webhook secret),
+// "unset" (its secret is not allowed) and a folder "local". Webhook
+// syncs are spaced by a nanosecond: the spacing has its own test.
 func newHarness(t *testing.T, adjust ...func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, syncs: &fakeSyncs{}, reg: prometheus.NewRegistry(), logs: &testsupport.Buffer{}}
+	h := &harness{t: t, syncs: &fakeSyncs{}, reg: prometheus.NewRegistry(), logs: &testsupport.Buffer{},
+		clock: testsupport.NewClock(time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC))}
 	cfg := Config{
 		Sources: []gitsource.Spec{
 			gitSpec("defs", "main", "DEFS_HOOK", 0),
 			gitSpec("head", "", "DEFS_HOOK", 0),
 			gitSpec("off", "main", "", 0),
+			gitSpec("unset", "main", "UNSET_HOOK", 0),
 			{Name: "local", Kind: gitsource.KindFolder, Dir: t.TempDir()},
 		},
 		Secret: func(name string) (string, error) {
@@ -101,10 +107,11 @@ func newHarness(t *testing.T, adjust ...func(*Config)) *harness {
 			}
 			return "", fmt.Errorf("secret not allowed: %s is not in the operator's allow-list", name)
 		},
-		Sync:       h.syncs.sync,
-		Registerer: h.reg,
-		Logger:     slog.New(slog.NewTextHandler(h.logs, nil)),
-		Now:        testsupport.NewClock(time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)).Now,
+		Sync:        h.syncs.sync,
+		Registerer:  h.reg,
+		Logger:      slog.New(slog.NewTextHandler(h.logs, nil)),
+		Now:         h.clock.Now,
+		SyncSpacing: time.Nanosecond,
 	}
 	for _, f := range adjust {
 		f(&cfg)
@@ -150,17 +157,22 @@ func sign(key string, body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// headers are what each forge sends with a push, signed with key.
+// deliveries numbers the deliveries headers makes, so each is new.
+var deliveries atomic.Int64
+
+// headers are what each forge sends with a push, signed with key, as a
+// new delivery.
 func headers(forge, event, key string, body []byte) http.Header {
 	h := http.Header{"Content-Type": {"application/json"}}
+	n := deliveries.Add(1)
 	switch forge {
 	case providerGitHub:
 		h.Set("X-GitHub-Event", event)
-		h.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+		h.Set("X-GitHub-Delivery", fmt.Sprintf("72d3162e-cc78-11e3-81ab-%012d", n))
 		h.Set("X-Hub-Signature-256", "sha256="+sign(key, body))
 	case providerGitLab:
 		h.Set("X-Gitlab-Event", event)
-		h.Set("X-Gitlab-Event-UUID", "13792a34-cac6-4fda-95a8-c58e00a3954e")
+		h.Set("X-Gitlab-Event-UUID", fmt.Sprintf("13792a34-cac6-4fda-95a8-%012d", n))
 		h.Set("X-Gitlab-Token", key)
 	case providerGitea, providerForgejo:
 		// Gitea sends GitHub's and Gogs's headers too; Forgejo sends
@@ -168,12 +180,12 @@ func headers(forge, event, key string, body []byte) http.Header {
 		h.Set("X-GitHub-Event", event)
 		h.Set("X-Hub-Signature-256", "sha256="+sign("not-the-key", body))
 		h.Set("X-Gitea-Event", event)
-		h.Set("X-Gitea-Delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473")
+		h.Set("X-Gitea-Delivery", fmt.Sprintf("f6266f16-1bf3-46a5-9ea4-%012d", n))
 		h.Set("X-Gitea-Signature", sign(key, body))
 		if forge == providerForgejo {
 			h.Set("X-Gitea-Signature", sign("not-the-key", body))
 			h.Set("X-Forgejo-Event", event)
-			h.Set("X-Forgejo-Delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead474")
+			h.Set("X-Forgejo-Delivery", fmt.Sprintf("f6266f16-1bf3-46a5-9ea5-%012d", n))
 			h.Set("X-Forgejo-Signature", sign(key, body))
 		}
 	}
@@ -182,17 +194,24 @@ func headers(forge, event, key string, body []byte) http.Header {
 
 func (h *harness) post(source string, hdr http.Header, body []byte) (int, map[string]any) {
 	h.t.Helper()
-	req := httptest.NewRequest("POST", "/hooks/git/"+url.PathEscape(source), strings.NewReader(string(body)))
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	rec := httptest.NewRecorder()
-	h.mux.ServeHTTP(rec, req)
+	rec := h.send(source, hdr, strings.NewReader(string(body)))
 	var out map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		h.t.Fatalf("answer is not JSON: %q", rec.Body.String())
 	}
 	return rec.Code, out
+}
+
+// send posts a webhook whose body is read from body.
+func (h *harness) send(source string, hdr http.Header, body io.Reader) *httptest.ResponseRecorder {
+	h.t.Helper()
+	req := httptest.NewRequest("POST", "/hooks/git/"+url.PathEscape(source), body)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.mux.ServeHTTP(rec, req)
+	return rec
 }
 
 func (h *harness) count(source, outcome string) int {
@@ -318,9 +337,10 @@ func TestRefusals(t *testing.T) {
 		outcome      string
 		msg          string
 	}{
-		{"unknown source", "nope", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, `no git source is named "nope"`},
-		{"folder source", "local", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, `no git source is named "local"`},
-		{"no webhook secret", "off", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeDisabled, "webhooks are off for source off: its spec has no webhook_secret=NAME"},
+		{"unknown source", "nope", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, NoWebhookMessage},
+		{"folder source", "local", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeUnknownSource, NoWebhookMessage},
+		{"no webhook secret", "off", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeDisabled, NoWebhookMessage},
+		{"secret not allowed", "unset", headers(providerGitHub, "push", hookSecret, gh), gh, 404, outcomeSecretUnavailable, NoWebhookMessage},
 		{"no forge header", "defs", http.Header{"X-Hub-Signature-256": {"sha256=" + sign(hookSecret, gh)}}, gh, 400, outcomeUnknownProvider, "no X-GitHub-Event"},
 		{"oversize body", "defs", headers(providerGitHub, "push", hookSecret, big), big, 413, outcomeTooLarge, "over 1024 bytes"},
 		{"not JSON", "defs", headers(providerGitHub, "push", hookSecret, []byte("ref=main")), []byte("ref=main"), 400, outcomeBadPayload, "not a push payload"},
@@ -356,16 +376,16 @@ func TestSecretUnavailable(t *testing.T) {
 	})
 	body := payload(t, "github_push.json")
 	code, out := h.post("defs", headers(providerGitHub, "push", "", body), body)
-	if code != http.StatusServiceUnavailable || strings.Contains(fmt.Sprint(out), "DEFS_HOOK") {
-		t.Errorf("%d %v, want 503 not naming the secret", code, out)
+	if code != http.StatusNotFound || strings.Contains(fmt.Sprint(out), "DEFS_HOOK") {
+		t.Errorf("%d %v, want 404 not naming the secret", code, out)
 	}
 	if !strings.Contains(h.logs.String(), "DEFS_HOOK is allowed but has no value") {
 		t.Errorf("the log does not say why:\n%s", h.logs)
 	}
 	// An empty secret would accept an empty GitLab token: refused too.
 	h = newHarness(t, func(c *Config) { c.Secret = func(string) (string, error) { return "", nil } })
-	if code, _ := h.post("defs", headers(providerGitLab, "Push Hook", "", body), body); code != http.StatusServiceUnavailable {
-		t.Errorf("empty secret: %d, want 503", code)
+	if code, _ := h.post("defs", headers(providerGitLab, "Push Hook", "", body), body); code != http.StatusNotFound {
+		t.Errorf("empty secret: %d, want 404", code)
 	}
 }
 
@@ -482,6 +502,8 @@ func TestNewChecks(t *testing.T) {
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "S", 0)}}, "source a has a webhook_secret but Config.Secret is nil"},
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "", 0), gitSpec("a", "", "", 0)}}, `two sources are named "a"`},
 		{Config{Sync: sync, Sources: []gitsource.Spec{gitSpec("a", "", "", -time.Second)}}, "interval -1s is negative"},
+		{Config{Sync: sync, BodyReads: -1}, "must not be negative"},
+		{Config{Sync: sync, SyncSpacing: -time.Second}, "must not be negative"},
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New: %v, want %q", err, tc.want)
