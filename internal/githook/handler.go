@@ -230,8 +230,10 @@ func parsePush(h http.Header, body []byte) (pushPayload, error) {
 	var push pushPayload
 	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
 		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return push, fmt.Errorf("the form-encoded body does not parse: %v", err)
+		if err != nil || !form.Has("payload") {
+			// curl -d sends JSON as this type, which GitHub's form
+			// encoding also uses: say which the body was taken for.
+			return push, errors.New("the body is sent as a form (Content-Type: application/x-www-form-urlencoded) but has no payload= field: send JSON with Content-Type: application/json, or GitHub's form with payload=")
 		}
 		body = []byte(form.Get("payload"))
 	}

@@ -325,6 +325,11 @@ func TestFormEncodedGitHubPush(t *testing.T) {
 	}
 }
 
+func formHeaders(h http.Header) http.Header {
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h
+}
+
 func TestRefusals(t *testing.T) {
 	gh := payload(t, "github_push.json")
 	small := []byte(`{"ref":"refs/heads/main"}`)
@@ -345,6 +350,7 @@ func TestRefusals(t *testing.T) {
 		{"oversize body", "defs", headers(providerGitHub, "push", hookSecret, big), big, 413, outcomeTooLarge, "over 1024 bytes"},
 		{"not JSON", "defs", headers(providerGitHub, "push", hookSecret, []byte("ref=main")), []byte("ref=main"), 400, outcomeBadPayload, "not a push payload"},
 		{"no ref", "defs", headers(providerGitHub, "push", hookSecret, []byte(`{}`)), []byte(`{}`), 400, outcomeBadPayload, "has no ref"},
+		{"JSON sent as a form (curl -d)", "defs", formHeaders(headers(providerGitHub, "push", hookSecret, small)), small, 400, outcomeBadPayload, "has no payload= field: send JSON with Content-Type: application/json"},
 		{"bad signature shape", "defs", http.Header{"X-Github-Event": {"push"}, "X-Hub-Signature-256": {sign(hookSecret, small)}}, small, 401, outcomeBadSignature, "not sha256=<hex>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

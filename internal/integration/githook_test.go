@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,13 +81,21 @@ func TestGitWebhookSyncsAPush(t *testing.T) {
 		t.Errorf("version %d's origin = %+v, want commit %s by Bea Pusher, path jobs/b.yaml", def.Version, v.Origin, sha)
 	}
 
-	var audit struct {
-		Records []store.AuditRecord `json:"records"`
-	}
-	if code := in.call("GET", "/api/v1/audit?actor=webhook:defs", "", &audit); code != http.StatusOK || len(audit.Records) == 0 || audit.Records[0].Action != store.AuditSync {
-		t.Errorf("audit of webhook:defs: %d %+v, want a sync", code, audit.Records)
-	}
+	// The audit record is written when the whole sync ends, after the
+	// schedules stage: a moment after the definition is stored.
+	testsupport.Eventually(t, 10*time.Second, "the webhook's sync audited as webhook:defs", func() error {
+		var audit struct {
+			Records []store.AuditRecord `json:"records"`
+		}
+		if code := in.call("GET", "/api/v1/audit?actor=webhook:defs", "", &audit); code != http.StatusOK || len(audit.Records) == 0 || audit.Records[0].Action != store.AuditSync {
+			return fmt.Errorf("audit of webhook:defs: %d %+v, want a sync", code, audit.Records)
+		}
+		return nil
+	})
 }
+
+// deliveries numbers the webhooks the tests send.
+var deliveries atomic.Int64
 
 // postHook sends a GitHub push webhook signed with key.
 func postHook(t *testing.T, url, key, body string) (int, string) {
@@ -96,7 +105,7 @@ func postHook(t *testing.T, url, key, body string) (int, string) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", "it-delivery-1")
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("it-delivery-%d", deliveries.Add(1))) // a forge never repeats one
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
