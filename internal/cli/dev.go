@@ -166,7 +166,15 @@ func (c *DevCmd) Run(env *Env) error {
 			fmt.Fprintf(w, "\nTry: activity-core definitions list | activity-core runs list | activity-core sync --dry-run\nCtrl-C stops everything.\n")
 		},
 	}
-	// The first sync's line goes under the banner, whichever ends first.
+	firstSyncUnderBanner(&opts, env.Stdout)
+	err = app.Run(env.Ctx, opts)
+	fmt.Fprintln(env.Stderr, "stopping embedded engines ...")
+	return err
+}
+
+// firstSyncUnderBanner prints how the first sync went under the banner
+// (printFirstSync), whichever of the two ends first.
+func firstSyncUnderBanner(opts *app.Options, w io.Writer) {
 	var (
 		mu        stdsync.Mutex
 		bannerOut bool
@@ -185,14 +193,11 @@ func (c *DevCmd) Run(env *Env) error {
 	opts.OnStartupSync = func(res *syncer.Result, err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		firstSync = func() { printFirstSync(env.Stdout, res, err) }
+		firstSync = func() { printFirstSync(w, res, err) }
 		if bannerOut {
 			firstSync()
 		}
 	}
-	err = app.Run(env.Ctx, opts)
-	fmt.Fprintln(env.Stderr, "stopping embedded engines ...")
-	return err
 }
 
 // printFirstSync says under dev's banner how the first sync went, so
