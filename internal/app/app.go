@@ -321,16 +321,8 @@ func Run(ctx context.Context, o Options) error {
 		if viewer != nil { // a nil *Viewer in the interface would not be nil
 			acfg.Output = viewer
 		}
-		var api *adminapi.Server
-		hooks, err := newGitHooks(o.Sync.DefinitionPaths, secrets, metrics, &api, log)
+		api, err := newAPIWithHooks(runCtx, &wg, acfg, o.Sync.DefinitionPaths, secrets, metrics, log)
 		if err != nil {
-			return err
-		}
-		if hooks != nil {
-			acfg.GitHooks = hooks
-			wg.Go(func() { hooks.Run(runCtx) }) // polling; stops the hooks' syncs at shutdown
-		}
-		if api, err = adminapi.New(acfg); err != nil {
 			return err
 		}
 		// Keep the per-schedule overlap-skipped and missed catch-up gauges

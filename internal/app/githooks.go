@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/githook"
@@ -37,4 +38,25 @@ func newGitHooks(paths []string, secrets *secret.AllowList, m *adminapi.Metrics,
 			return err
 		},
 	})
+}
+
+// newAPIWithHooks makes the API, with the git webhooks and polling of the
+// sources in paths when any is a git source; polling runs in wg until ctx
+// ends, which also stops the hooks' syncs.
+func newAPIWithHooks(ctx context.Context, wg *sync.WaitGroup, acfg adminapi.Config, paths []string, secrets *secret.AllowList, m *adminapi.Metrics, log *slog.Logger) (*adminapi.Server, error) {
+	var api *adminapi.Server
+	hooks, err := newGitHooks(paths, secrets, m, &api, log)
+	if err != nil {
+		return nil, err
+	}
+	if hooks != nil {
+		acfg.GitHooks = hooks
+	}
+	if api, err = adminapi.New(acfg); err != nil {
+		return nil, err
+	}
+	if hooks != nil { // after api is set: the hooks' syncs go through it
+		wg.Go(func() { hooks.Run(ctx) })
+	}
+	return api, nil
 }
