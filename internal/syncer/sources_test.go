@@ -21,7 +21,7 @@ const (
 
 // gitSyncer is a syncer over sources (specs) with a real fetcher, and a
 // schedules stage that records what it was given.
-func gitSyncer(t *testing.T, st store.Store, sources ...string) (*Syncer, *[]store.Definition) {
+func gitSyncer(t testing.TB, st store.Store, sources ...string) (*Syncer, *[]store.Definition) {
 	t.Helper()
 	f, err := gitsource.NewFetcher(gitsource.FetcherConfig{Dir: filepath.Join(t.TempDir(), "git")})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/coulomb/activity-core/internal/store/sqlite"
 )
 
-func newStore(t *testing.T) store.Store {
+func newStore(t testing.TB) store.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "sync.db"), nil)
 	if err != nil {
@@ -29,7 +29,7 @@ func newStore(t *testing.T) store.Store {
 	return st
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func cronDef(id, cron string) string {
 	return fmt.Sprintf("id: %s\ntrigger: {trigger_type: cron, cron_expression: %q}\ninstruction: {kind: shell, cmd: echo %s}\n", id, cron, id)
 }
 
-func newSyncer(t *testing.T, st store.Store, sources ...string) *Syncer {
+func newSyncer(t testing.TB, st store.Store, sources ...string) *Syncer {
 	t.Helper()
 	s, err := New(Config{Store: st, Sources: sources, Schedules: func(context.Context, bool, []store.Definition) (ScheduleCounts, []Action, []Error, error) {
 		return ScheduleCounts{}, nil, nil, nil
@@ -54,7 +54,7 @@ func newSyncer(t *testing.T, st store.Store, sources ...string) *Syncer {
 	return s
 }
 
-func mustRun(t *testing.T, s *Syncer, opts Options) *Result {
+func mustRun(t testing.TB, s *Syncer, opts Options) *Result {
 	t.Helper()
 	res, err := s.Run(context.Background(), opts)
 	if err != nil {
