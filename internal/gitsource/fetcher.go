@@ -167,11 +167,13 @@ func (f *Fetcher) fetch(ctx context.Context, s Spec, ref string, record bool) (S
 	if err := f.ensureRepo(ctx, s.Name); err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
 	}
+	f.removePartialFetch(s.Name)
 	sha, err := f.fetchRef(ctx, s, ref)
 	if err == nil {
 		err = f.checkSize(ctx, s.Name)
 	}
 	if err != nil {
+		f.removePartialFetch(s.Name)
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: fetching %s from %s: %w", s.Name, ref, s.String(), hint(err))
 	}
 	snap, err := f.snapshot(ctx, s, sha)
@@ -338,3 +340,18 @@ type hiddenPathsError struct {
 
 func (e *hiddenPathsError) Error() string { return e.msg }
 func (e *hiddenPathsError) Unwrap() error { return e.err }
+
+// removePartialFetch deletes what a git fetch stopped part-way (by the
+// timeout, say) leaves in the repository: the pack it was receiving and
+// its index. Left alone they would add up fetch after fetch, past the
+// size cap, which only a finished fetch is measured against.
+func (f *Fetcher) removePartialFetch(name string) {
+	for _, pattern := range []string{"objects/pack/tmp_*", "objects/incoming-*", "shallow.lock"} {
+		matches, _ := filepath.Glob(filepath.Join(f.repoDir(name), pattern))
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				f.cfg.Logger.Warn("gitsource: could not remove a partial fetch", "source", name, "path", filepath.Base(m), "err", err)
+			}
+		}
+	}
+}

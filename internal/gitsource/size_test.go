@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -74,5 +76,38 @@ func TestFetchSHAFallbackReadsOnlyTheFollowedRef(t *testing.T) {
 	}
 	if _, err := f.local("ops").output(context.Background(), "cat-file", "-e", other+"^{commit}"); err == nil {
 		t.Fatal("the other branch was fetched")
+	}
+}
+
+// TestPartialFetchIsRemoved: what a fetch stopped part-way leaves (git's
+// temporary pack and index, a quarantine folder) is deleted by the next
+// fetch, so fetches that time out cannot add up past the size cap.
+func TestPartialFetchIsRemoved(t *testing.T) {
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"defs/a.yaml": "v1"}, ann, "small")
+	r.Push()
+	f := newFetcher(t)
+	s := mustSpec(t, "ops=git+"+r.FileURL()+"//defs")
+	ctx := context.Background()
+	if _, err := f.Fetch(ctx, s, ""); err != nil {
+		t.Fatal(err)
+	}
+	left := []string{"objects/pack/tmp_pack_Xy12ab", "objects/pack/tmp_idx_Xy12ab", "objects/incoming-Qr7/pack/p"}
+	for _, p := range left {
+		path := filepath.Join(f.repoDir("ops"), p)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(noise(t, 64<<10)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.Fetch(ctx, s, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{left[0], left[1], "objects/incoming-Qr7"} {
+		if _, err := os.Stat(filepath.Join(f.repoDir("ops"), p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after the next fetch: %v", p, err)
+		}
 	}
 }

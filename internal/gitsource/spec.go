@@ -131,7 +131,10 @@ func parseGit(body string) (Spec, error) {
 	}
 	rest, query, _ := strings.Cut(rest, "?")
 	scheme, after, ok := strings.Cut(rest, "://")
-	if !ok || !schemes[scheme] {
+	if !ok {
+		return Spec{}, fmt.Errorf("no :// after the scheme; write git+https://host/org/repo.git (or git+ssh://, git+file://)")
+	}
+	if !schemes[scheme] {
 		return Spec{}, fmt.Errorf("scheme git+%s is not supported; use git+https, git+ssh or git+file (git+http and git+git for local read-only mirrors)", scheme)
 	}
 	repo, path := after, ""
@@ -303,6 +306,10 @@ func redactSpec(raw string) string {
 	}
 	scheme, rest, ok := strings.Cut(body, "://")
 	if !ok {
+		if strings.Contains(body, "@") { // git+https:/user:pw@host, mistyped
+			scheme, _, _ = strings.Cut(body, ":")
+			return name + scheme + "://(hidden)"
+		}
 		return raw
 	}
 	hidden := name + scheme + "://(hidden)"

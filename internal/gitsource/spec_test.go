@@ -49,7 +49,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"https://host/org/repo.git", "starts with git+"},
 		{"git@github.com:org/repo.git", "scp-like addresses are not accepted; write git+ssh://"},
 		{"git+ftp://host/repo.git", "scheme git+ftp is not supported"},
-		{"git+https:host/repo.git", "scheme git+https:host"},
+		{"git+https:host/repo.git", "no :// after the scheme"},
 		{"git+https:///repo.git", "has no host"},
 		{"git+https://host", "no repository path"},
 		{"git+file://host/srv/repo.git", "absolute path"},
@@ -100,6 +100,7 @@ func TestParseSpecErrorHidesCredentials(t *testing.T) {
 		{"git+https://user:pa/ss@host/repo.git", []string{"pa/ss", "ss@"}, "git+https://xxxxx@host/repo.git"},
 		{"ops=git+https://user:pa?ss@host/repo.git", []string{"pa?ss", "ss@"}, `"ops=git+https://(hidden)"`},
 		{"git+https://[fe80::1/repo.git?tok=S3cret", []string{"S3cret", "fe80"}, `"git+https://(hidden)"`},
+		{"ops=git+https:/user:pw-S3cret@host/repo.git", []string{"pw-S3cret"}, `"ops=git+https://(hidden)"`},
 	}
 	for _, tt := range tests {
 		_, err := ParseSpec(tt.raw)
