@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // An outsider can send any headers and any body, as slowly as it likes:
@@ -121,5 +124,37 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || h.count("defs", outcomeBadPayload) != 1 {
 		t.Errorf("%d, want 400 counted as bad_payload", resp.StatusCode)
+	}
+}
+
+// TestBusyWebhookIsCaughtUp: a webhook refused unread because every slot
+// is taken still gets its source synced, once: further refusals within a
+// minute add nothing, so a flood costs at most a sync a minute.
+func TestBusyWebhookIsCaughtUp(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.BodyReads = 1 })
+	body := payload(t, "github_push.json")
+	held := &heldBody{started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan int)
+	go func() { done <- h.send("defs", headers(providerGitHub, "push", hookSecret, body), held).Code }()
+	<-held.started
+
+	if rec := h.send("defs", headers(providerGitHub, "push", hookSecret, body), unreadBody{t}); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("with every read slot taken: %d, want 503", rec.Code)
+	}
+	testsupport.Eventually(t, 10*time.Second, "a catch-up sync of defs", func() error {
+		if calls, _, _ := h.syncs.snapshot(); !slices.Equal(calls, []string{"defs webhook:defs"}) {
+			return fmt.Errorf("syncs %q", calls)
+		}
+		return nil
+	})
+	for range 3 {
+		if rec := h.send("defs", headers(providerGitHub, "push", hookSecret, body), unreadBody{t}); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("still busy: %d, want 503", rec.Code)
+		}
+	}
+	close(held.release)
+	<-done
+	if calls := h.settle(); len(calls) != 1 {
+		t.Errorf("syncs %q, want the one catch-up within the minute", calls)
 	}
 }

@@ -160,3 +160,34 @@ func (r *Receiver) poll(ctx context.Context, s *source) {
 		}
 	}
 }
+
+// catchUpSpacing is the least time between two syncs of a source asked for
+// by webhooks refused as busy: such a webhook may be a push nobody
+// redelivers, or an outsider holding every body slot, so its source is
+// synced anyway, no more often than a one-minute poll would.
+const catchUpSpacing = time.Minute
+
+// catchUpLater syncs s, once catchUpSpacing has passed since the last
+// catch-up, for a webhook that was refused unread because every body slot
+// was taken: a push is never lost to a flood, and the flood costs at most
+// one sync a minute a source.
+func (r *Receiver) catchUpLater(s *source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || s.catchUp {
+		return
+	}
+	s.catchUp = true
+	wait := max(0, s.lastCatchUp.Add(catchUpSpacing).Sub(r.cfg.Now()))
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if wait > 0 && !r.sleep(r.base, wait) {
+			return
+		}
+		r.mu.Lock()
+		s.catchUp, s.lastCatchUp = false, r.cfg.Now()
+		r.mu.Unlock()
+		r.trigger(s, triggerWebhook+":"+s.spec.Name)
+	}()
+}

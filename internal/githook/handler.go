@@ -100,6 +100,9 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, name string)
 	}
 	body, res, ok := r.readBody(w, req)
 	if !ok {
+		if res.outcome == outcomeBusy {
+			r.catchUpLater(s)
+		}
 		return res
 	}
 	if err := p.verify(cred, body, key); err != nil {

@@ -121,6 +121,10 @@ type source struct {
 	queuedBy string
 	// lastHook is when the last sync a webhook asked for started.
 	lastHook time.Time
+	// catchUp: a sync for webhooks refused as busy is pending; lastCatchUp
+	// is when the last one was asked for.
+	catchUp     bool
+	lastCatchUp time.Time
 	// deliveries are the ids of the latest authenticated deliveries.
 	deliveries *recent
 }
