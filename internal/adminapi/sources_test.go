@@ -13,9 +13,9 @@ import (
 
 	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/store"
-	"github.com/coulomb/activity-core/internal/store/sqlite"
 	"github.com/coulomb/activity-core/internal/syncer"
 	"github.com/coulomb/activity-core/internal/testsupport/gittest"
+	"github.com/coulomb/activity-core/internal/testsupport/teststore"
 )
 
 func gitCronDef(id, cron string) string {
@@ -26,16 +26,8 @@ func gitCronDef(id, cron string) string {
 // whose repository holds two commits of team.x; it returns them.
 func gitEnv(t *testing.T) (e *env, c1, c2 string) {
 	t.Helper()
-	ctx := context.Background()
+	st := teststore.SQLite(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	r := gittest.NewRepo(t)
 	c1 = r.Commit(map[string]string{"defs/x.yaml": gitCronDef("team.x", "0 * * * *")}, "Ann <ann@example.test>", "hourly")
 	c2 = r.Commit(map[string]string{"defs/x.yaml": gitCronDef("team.x", "5 * * * *")}, "Bob <bob@example.test>", "five past")

@@ -12,9 +12,9 @@ import (
 	"github.com/coulomb/activity-core/internal/adminapi"
 	"github.com/coulomb/activity-core/internal/gitsource"
 	"github.com/coulomb/activity-core/internal/store"
-	"github.com/coulomb/activity-core/internal/store/sqlite"
 	"github.com/coulomb/activity-core/internal/syncer"
 	"github.com/coulomb/activity-core/internal/testsupport/gittest"
+	"github.com/coulomb/activity-core/internal/testsupport/teststore"
 )
 
 const syncAdminToken = "admin-token-0123456789"
@@ -23,16 +23,8 @@ const syncAdminToken = "admin-token-0123456789"
 // holding two commits of team.x, and returns its URL and the commits.
 func apiWithGitSource(t *testing.T) (url, c1, c2 string) {
 	t.Helper()
-	ctx := context.Background()
+	st := teststore.SQLite(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "cli.db"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	r := gittest.NewRepo(t)
 	def := func(cron string) string {
 		return "id: team.x\ntrigger: {trigger_type: cron, cron_expression: \"" + cron + "\"}\ninstruction: {kind: shell, cmd: echo hi}\n"

@@ -13,21 +13,10 @@ import (
 
 	"github.com/coulomb/activity-core/internal/secret"
 	"github.com/coulomb/activity-core/internal/store"
-	"github.com/coulomb/activity-core/internal/store/sqlite"
+	"github.com/coulomb/activity-core/internal/testsupport/teststore"
 )
 
-func newStore(t testing.TB) store.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "sync.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+func newStore(t testing.TB) store.Store { return teststore.SQLite(t) }
 
 func write(t testing.TB, path, content string) {
 	t.Helper()
