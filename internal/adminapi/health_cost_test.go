@@ -9,13 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
-	"github.com/coulomb/activity-core/internal/store/sqlite"
+	"github.com/coulomb/activity-core/internal/testsupport/teststore"
 )
 
 // countingDefs counts the definition reads of a request.
@@ -36,14 +35,7 @@ func (c *countingDefs) GetDefinition(ctx context.Context, id string) (store.Defi
 // definition the deployment ever had.
 func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.SQLite(t)
 	const rows = 2000
 	for i := range rows {
 		if err := st.PutHealth(ctx, store.DefinitionHealth{DefinitionID: fmt.Sprintf("gone.%04d", i), State: store.HealthOK}); err != nil {
@@ -104,14 +96,7 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 // its cost must not be one store query per such row.
 func TestProblemsReadsDefinitionsInBoundedQueries(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.SQLite(t)
 	const rows = 2000
 	since := time.Now().Add(-time.Hour).UTC()
 	for i := range rows {

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,19 +23,14 @@ import (
 
 	"github.com/coulomb/activity-core/internal/githook"
 	"github.com/coulomb/activity-core/internal/gitsource"
-	"github.com/coulomb/activity-core/internal/store/sqlite"
+	"github.com/coulomb/activity-core/internal/testsupport/teststore"
 )
 
 // TestGitHookRoute sends webhooks through the API to a real receiver:
 // the route takes no token, and every answer matches the schema the
 // OpenAPI document gives its status (docs/git-sources.md#webhooks).
 func TestGitHookRoute(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.SQLite(t)
 	var mu sync.Mutex
 	var synced []string
 	rcv, err := githook.New(githook.Config{
@@ -112,7 +106,7 @@ func TestGitHookRoute(t *testing.T) {
 			if err != nil {
 				t.Fatalf("body is not JSON: %s", rec.Body)
 			}
-			if err := schemaFor("/hooks/git/{source}", "post", tc.code).Validate(inst); err != nil {
+			if err := mustSchema(t, schemaFor, "/hooks/git/{source}", "post", tc.code).Validate(inst); err != nil {
 				t.Errorf("%d %s does not match the document: %v", rec.Code, rec.Body, err)
 			}
 		})
@@ -148,41 +142,12 @@ func holdBodyRead(t *testing.T, api http.Handler, sig string) (release func()) {
 	}
 }
 
-// openAPISchemas compiles the document and returns the schema of one
-// documented response.
-func openAPISchemas(t *testing.T) func(path, method string, code int) *jsonschema.Schema {
-	t.Helper()
-	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("https://activity-core.local/openapi.json", raw); err != nil {
-		t.Fatal(err)
-	}
-	return func(path, method string, code int) *jsonschema.Schema {
-		loc := fmt.Sprintf("https://activity-core.local/openapi.json#/paths/%s/%s/responses/%d/content/application~1json/schema",
-			strings.ReplaceAll(strings.ReplaceAll(path, "~", "~0"), "/", "~1"), method, code)
-		sch, err := c.Compile(loc)
-		if err != nil {
-			t.Fatalf("%s %s answered %d, which is not documented: %v", method, path, code, err)
-		}
-		return sch
-	}
-}
-
 // TestGitHookRouteCutsOffASlowBody checks the receiver's read deadline
 // reaches the connection through the API (a wrapping ResponseWriter
 // without Unwrap would silently drop it): a webhook whose body stops
 // coming is answered without the sender finishing.
 func TestGitHookRouteCutsOffASlowBody(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.SQLite(t)
 	rcv, err := githook.New(githook.Config{
 		Sources:     []gitsource.Spec{{Name: "defs", Kind: gitsource.KindGit, Git: &gitsource.Remote{URL: "https://git.example.com/defs.git", Ref: "main", WebhookSecret: "HOOK"}}},
 		Secret:      func(string) (string, error) { return "hook-secret", nil },

@@ -673,15 +673,7 @@ func TestMethodsNeedAPrincipal(t *testing.T) {
 // TestOpenAPIRunControl checks the run-control endpoints' answers against
 // the schemas openapi.json documents for them.
 func TestOpenAPIRunControl(t *testing.T) {
-	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("https://activity-core.local/openapi.json", raw); err != nil {
-		t.Fatal(err)
-	}
+	schemaFor := openAPISchemas(t)
 	e := newRCEnv(t)
 	e.createRun("r-run", "t.a", store.RunRunning, "")
 	e.createRun("r-done", "t.in", store.RunSucceeded, `{"repo":"org/app"}`)
@@ -713,9 +705,7 @@ func TestOpenAPIRunControl(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, body, tc.want)
 			continue
 		}
-		loc := fmt.Sprintf("https://activity-core.local/openapi.json#/paths/%s/%s/responses/%d/content/application~1json/schema",
-			strings.ReplaceAll(tc.docPath, "/", "~1"), strings.ToLower(tc.method), code)
-		sch, err := c.Compile(loc)
+		sch, err := schemaFor(tc.docPath, tc.method, code)
 		if err != nil {
 			t.Errorf("%s %s answered %d, which is not documented: %v", tc.method, tc.path, code, err)
 			continue

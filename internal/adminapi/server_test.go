@@ -319,16 +319,7 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 		}
 	}
 
-	// Compile the document's schemas.
-	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("https://activity-core.local/openapi.json", raw); err != nil {
-		t.Fatal(err)
-	}
+	schemaFor := openAPISchemas(t)
 	e := newEnv(t, adminToken, readToken)
 	e.write("a.yaml", "id: t.a\ntrigger: {trigger_type: cron, cron_expression: '@daily'}\ninstruction: {kind: shell, cmd: 'true'}\n")
 	e.write("bad.yaml", "id: t.bad\n")
@@ -384,12 +375,7 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 		if len(resp.Content) == 0 {
 			continue
 		}
-		loc := fmt.Sprintf("https://activity-core.local/openapi.json#/paths/%s/%s/responses/%d/content/application~1json/schema",
-			strings.ReplaceAll(strings.ReplaceAll(tc.docPath, "~", "~0"), "/", "~1"), strings.ToLower(tc.method), code)
-		sch, err := c.Compile(loc)
-		if err != nil {
-			t.Fatalf("compiling %s: %v", loc, err)
-		}
+		sch := mustSchema(t, schemaFor, tc.docPath, tc.method, code)
 		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 		if err != nil {
 			t.Errorf("%s %s: body is not JSON: %s", tc.method, tc.path, body)
@@ -408,4 +394,34 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	if checked < 15 {
 		t.Errorf("only %d responses checked", checked)
 	}
+}
+
+// openAPISchemas compiles openapi.json and returns a lookup of the schema
+// it documents for one answer: path as documented, method in any case.
+func openAPISchemas(t *testing.T) func(path, method string, code int) (*jsonschema.Schema, error) {
+	t.Helper()
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("https://activity-core.local/openapi.json", raw); err != nil {
+		t.Fatal(err)
+	}
+	return func(path, method string, code int) (*jsonschema.Schema, error) {
+		return c.Compile(fmt.Sprintf("https://activity-core.local/openapi.json#/paths/%s/%s/responses/%d/content/application~1json/schema",
+			strings.ReplaceAll(strings.ReplaceAll(path, "~", "~0"), "/", "~1"), strings.ToLower(method), code))
+	}
+}
+
+// mustSchema is the documented schema of an answer; an undocumented one
+// ends the test.
+func mustSchema(t *testing.T, schemaFor func(string, string, int) (*jsonschema.Schema, error), path, method string, code int) *jsonschema.Schema {
+	t.Helper()
+	sch, err := schemaFor(path, method, code)
+	if err != nil {
+		t.Fatalf("%s %s answered %d, which is not documented: %v", method, path, code, err)
+	}
+	return sch
 }
