@@ -38,6 +38,24 @@ func ExportRef(ctx context.Context, repoDir, ref, path, dst string) (Commit, err
 	return c, nil
 }
 
+// DescribeRef resolves ref in the local repository repoDir and describes
+// its commit, offline: `plan` names both sides of a change with it.
+func DescribeRef(ctx context.Context, repoDir, ref string) (Commit, error) {
+	if ref == "" || strings.HasPrefix(ref, "-") {
+		return Commit{}, fmt.Errorf("ref %q: a ref may not be empty or start with '-'", ref)
+	}
+	g := gitRun{bin: "git", dir: repoDir}
+	sha, err := resolve(ctx, g, ref)
+	if err != nil {
+		return Commit{}, fmt.Errorf("ref %q is not a commit in %s (try `git fetch` or check the name)", ref, repoDir)
+	}
+	c, err := readCommit(ctx, g, sha)
+	if err != nil {
+		return Commit{}, fmt.Errorf("reading commit %s: %w", sha, err)
+	}
+	return c, nil
+}
+
 // export writes the folder path of commit sha into dst through a
 // temporary folder beside it, so dst appears whole or not at all.
 // of names the repository in errors ("ops", "/src/repo").

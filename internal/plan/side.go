@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/gitsource"
@@ -45,7 +43,7 @@ func repoPath(cfg *Config) string {
 // readRef exports cfg.Path at ref and loads it. A base without the folder
 // is empty (the change creates it); a head without it is an error.
 func readRef(ctx context.Context, cfg *Config, ref string, isBase bool) (*side, error) {
-	sha, err := resolve(ctx, cfg.RepoDir, ref)
+	commit, err := gitsource.DescribeRef(ctx, cfg.RepoDir, ref)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRef, err)
 	}
@@ -57,13 +55,10 @@ func readRef(ctx context.Context, cfg *Config, ref string, isBase bool) (*side, 
 	dst := filepath.Join(tmp, "tree")
 	p := repoPath(cfg)
 	s := &side{Label: ref}
-	c, err := gitsource.ExportRef(ctx, cfg.RepoDir, sha, p, dst)
+	c, err := gitsource.ExportRef(ctx, cfg.RepoDir, commit.SHA, p, dst)
 	switch {
 	case errors.Is(err, gitsource.ErrPathNotFound) && isBase:
-		if c, err = describeCommit(ctx, cfg.RepoDir, sha); err != nil {
-			return nil, err
-		}
-		s.Commit = &c
+		s.Commit = &commit
 		s.Note = fmt.Sprintf("%s does not exist at %s: everything is new", cmp.Or(p, "."), ref)
 		s.load(cfg, nil, "", "")
 		return s, nil
@@ -149,22 +144,4 @@ func (s *side) load(cfg *Config, dirs []string, from, to string) {
 		}
 		s.defs[d.ID] = d
 	}
-}
-
-// describeCommit describes sha when its tree has no definitions folder
-// (gitsource.ExportRef describes the commit it exports).
-func describeCommit(ctx context.Context, repoDir, sha string) (gitsource.Commit, error) {
-	var out bytes.Buffer
-	if err := git(ctx, repoDir, &out, "log", "-1", "--format=%cI%x00%an <%ae>%x00%s", sha, "--"); err != nil {
-		return gitsource.Commit{}, fmt.Errorf("reading commit %s: %v", sha, err)
-	}
-	parts := strings.SplitN(strings.TrimSuffix(out.String(), "\n"), "\x00", 3)
-	if len(parts) != 3 {
-		return gitsource.Commit{}, fmt.Errorf("reading commit %s: git log printed %q", sha, out.String())
-	}
-	t, err := time.Parse(time.RFC3339, parts[0])
-	if err != nil {
-		return gitsource.Commit{}, fmt.Errorf("reading commit %s: %v", sha, err)
-	}
-	return gitsource.Commit{SHA: sha, Time: t, Author: parts[1], Subject: parts[2]}, nil
 }
