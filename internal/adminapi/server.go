@@ -1,7 +1,10 @@
-// Package adminapi is activity-core's HTTP API (docs/architecture.md#adminapi-internaladminapi): sync, definitions,
-// runs, operator pauses, health and metrics. Handlers are plain net/http on
-// Go's pattern mux; every error is {"error": {"code", "message"}} with its
-// status chosen in one table (errorStatus).
+// Package adminapi is activity-core's HTTP API (docs/api.md): sync,
+// definitions, runs, run control, alerting reads, health and metrics, and
+// the methods the dashboard calls, so both check the same roles and write
+// the same audit. Handlers are plain net/http on Go's pattern mux; every
+// error is {"error": {"code", "message"}} with its status chosen in one
+// table, and the OpenAPI document it serves is checked against the
+// handlers by its tests.
 package adminapi
 
 import (

@@ -1,20 +1,13 @@
 // Package importer turns crontab files and systemd timer units into
-// ActivityDefinition files (docs/definitions.md, docs/architecture.md#cli-internalcli-cmdactivity-core `activity-core import`).
+// ActivityDefinition files (`activity-core import`, docs/import.md).
 //
-// The importer's one rule is that it never changes what a job means without
-// saying so. Every emitted definition is rendered to YAML and then read back
-// with definition.Parse, the same validation `activity-core validate` and
-// sync apply, so nothing it writes can fail to load. What the format cannot
-// express is either carried in an equivalent form and explained in the
-// definition's notes (crontab's % stdin becomes a shell here-doc; a crontab
-// line whose day-of-month and day-of-week are both restricted, which cron
-// ORs and Temporal ANDs, becomes two definitions with disjoint days), or the
-// entry is skipped with a message naming the file and line (@reboot,
-// systemd calendar events with seconds or years, monotonic timers).
-// Settings that have no counterpart (MAILTO, User=, sandboxing) are reported
-// as notices.
-//
-// See docs/import.md for the mapping tables.
+// Its one rule is that it never changes what a job means without saying
+// so. Every emitted definition is read back with definition.Parse, the
+// validation sync applies, so nothing it writes can fail to load. What the
+// format cannot express is carried in an equivalent form and explained in
+// the definition's notes (a crontab line whose two day fields are both
+// restricted, which cron ORs and Temporal ANDs, becomes two definitions),
+// or skipped with a message naming the file and line.
 package importer
 
 import (

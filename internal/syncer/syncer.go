@@ -1,7 +1,7 @@
-// Package syncer implements run_sync (docs/architecture.md#syncer-internalsyncer): read the definition sources,
-// store what changed, and project cron and once definitions onto Temporal
-// schedules, in stages that fail independently, serialized across every
-// replica through the store's sync lock.
+// Package syncer implements sync (docs/sync.md): read the definition
+// sources, store what changed, and project cron and once definitions onto
+// Temporal schedules, in stages that fail independently, serialized across
+// every replica through the store's sync lock.
 package syncer
 
 import (

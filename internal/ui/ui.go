@@ -1,22 +1,13 @@
 // Package ui is activity-core's web dashboard, served by the api role under
-// /ui/ (docs/dashboard.md). It is server-rendered html/template: every page
-// works without JavaScript (one embedded script, live.js, streams a running
-// run's output), everything is embedded in the binary, and there is no
-// Node build step.
+// /ui/ (docs/dashboard.md). It is server-rendered html/template, embedded
+// in the binary, with no Node build step; every page works without
+// JavaScript (one small script streams a running run's output).
 //
-// The dashboard is a second face of the HTTP API, not a second
-// implementation: reads come from the store the API reads, and every
-// action (run now, run again, cancel, backfill, pause, resume, plan, sync
-// now, explain) goes through the *adminapi.Server methods the JSON
-// endpoints use, so the role checks, the audit and the error messages are
-// the same.
-//
-// Sign-in uses the API's tokens (docs/dashboard.md#signing-in): the token is
-// typed once into a login form, and the store keeps a session under the
-// hash of a random id with the token's name and role, never the token. The
-// browser holds only the id, in an HttpOnly, SameSite=Strict cookie.
-// Buttons show by role; actions are POST forms carrying the session's
-// CSRF token, and reach the API as the session's principal.
+// It is a second face of the HTTP API, not a second implementation: reads
+// come from the store the API reads, and every action goes through the
+// *adminapi.Server methods the JSON endpoints use, so role checks, audit
+// and error messages are the same. Sign-in keeps a store session under the
+// hash of a random id, never the token (docs/dashboard.md#signing-in).
 package ui
 
 import (
