@@ -32,9 +32,9 @@ var notCarried = map[string]string{
 
 var envLine = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`)
 
-// IsSystemCrontab reports whether path is where the system crontab format
+// isSystemCrontab reports whether path is where the system crontab format
 // (with a user field) is used: /etc/crontab and files in /etc/cron.d.
-func IsSystemCrontab(path string) bool {
+func isSystemCrontab(path string) bool {
 	clean := filepath.Clean(path)
 	return clean == "/etc/crontab" || filepath.Dir(clean) == "/etc/cron.d"
 }
@@ -75,7 +75,7 @@ func ImportCrontab(file string, data []byte, opt Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	system := opt.System || IsSystemCrontab(file)
+	system := opt.System || isSystemCrontab(file)
 	st := &crontabState{}
 	ids := newIDSet(opt.Namespace)
 	explicitZone := false

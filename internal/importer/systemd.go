@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// PersistentCatchupWindow is the catch-up window written for Persistent=true.
+// persistentCatchupWindow is the catch-up window written for Persistent=true.
 // systemd runs a missed event once however long the machine was off;
 // Temporal's own default window (365 days) is the closest bound.
-const PersistentCatchupWindow = 365 * 24 * time.Hour
+const persistentCatchupWindow = 365 * 24 * time.Hour
 
 // monotonicKeys are timer settings relative to boot or activation; the
 // definition format has calendar, event and once triggers only.
@@ -243,7 +243,7 @@ func (s *systemdImport) timerSettings(d *draft) bool {
 				}
 				d.catchup = 0
 				if on {
-					d.catchup = PersistentCatchupWindow
+					d.catchup = persistentCatchupWindow
 				}
 			case "RandomizedDelaySec":
 				v, err := parseTimespan(e.value)
