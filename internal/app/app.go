@@ -41,16 +41,16 @@ import (
 
 // Roles.
 const (
-	RoleAPI    = "api"
+	roleAPI    = "api"
 	RoleWorker = "worker"
-	RoleRouter = "router"
-	// RoleDetector finds missed, stale, late and failing definitions and
+	roleRouter = "router"
+	// roleDetector finds missed, stale, late and failing definitions and
 	// sends notifications (docs/alerting.md#detector).
-	RoleDetector = "detector"
+	roleDetector = "detector"
 )
 
 // AllRoles is every role, as dev runs them.
-var AllRoles = []string{RoleAPI, RoleWorker, RoleRouter, RoleDetector}
+var AllRoles = []string{roleAPI, RoleWorker, roleRouter, roleDetector}
 
 // Options configure a process.
 type Options struct {
@@ -118,11 +118,11 @@ func ParseRoles(s string) ([]string, error) {
 // stops startup with one line.
 func (o *Options) Validate() error {
 	has := func(r string) bool { return slices.Contains(o.Roles, r) }
-	errs := []error{o.Engines.Validate(true, true, has(RoleRouter)), o.Sync.Validate()}
-	if has(RoleAPI) {
+	errs := []error{o.Engines.Validate(true, true, has(roleRouter)), o.Sync.Validate()}
+	if has(roleAPI) {
 		errs = append(errs, o.HTTP.Validate())
 	}
-	if has(RoleDetector) {
+	if has(roleDetector) {
 		errs = append(errs, o.Alerting.Validate(o.Transport))
 	}
 	return errors.Join(errs...)
@@ -255,7 +255,7 @@ func (p *parts) assemble(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if slices.Contains(o.Roles, RoleRouter) {
+	if slices.Contains(o.Roles, roleRouter) {
 		p.router, err = router.New(router.Config{
 			Conn: p.nats, JS: p.js, Temporal: p.temporal, Store: p.store, TaskQueue: o.Engines.TaskQueue,
 			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
@@ -305,7 +305,7 @@ func (p *parts) startRoles(ctx, runCtx context.Context, wg *sync.WaitGroup, o Op
 			return nil, err
 		}
 	}
-	if has(RoleDetector) {
+	if has(roleDetector) {
 		det, err := newDetector(o, detectorParts{store: p.store, temporal: p.temporal, proj: p.proj, nats: p.nats, secrets: p.secrets, metrics: p.metrics, log: p.log})
 		if err != nil {
 			closeShell()
@@ -337,7 +337,7 @@ func (p *parts) startRoles(ctx, runCtx context.Context, wg *sync.WaitGroup, o Op
 // goes to httpErr.
 func (p *parts) serveHTTP(runCtx context.Context, wg *sync.WaitGroup, o Options, httpErr chan<- error) (string, error) {
 	switch {
-	case slices.Contains(o.Roles, RoleAPI):
+	case slices.Contains(o.Roles, roleAPI):
 		if o.OpsAddr != "" {
 			p.log.Info("app: ACTIVITY_OPS_ADDR is ignored with the api role: /healthz, /readyz and /metrics are on the API address")
 		}
