@@ -37,22 +37,22 @@ import (
 )
 
 const (
-	// DefaultNamespace is the namespace a dev server creates when the config
+	// defaultNamespace is the namespace a dev server creates when the config
 	// names none: the temporal CLI and UI open it without flags.
-	DefaultNamespace = "default"
+	defaultNamespace = "default"
 
 	// defaultReadyTimeout bounds StartTemporal when the caller's context has
 	// no deadline; a healthy start takes about a second.
 	defaultReadyTimeout = 60 * time.Second
 
-	// HistoryCacheEntriesDefault bounds the history service's cache of
+	// historyCacheEntriesDefault bounds the history service's cache of
 	// workflow states (docs/benchmarks.md#memory-of-dev). The server's own
 	// default, 128,000 entries kept up to an hour, is sized for a cluster
 	// node: in dev every finished run stayed cached for an hour, and the
 	// process grew with the number of runs. A dev's working set is its
 	// running workflows (runs, schedules, locks); a state that falls out
 	// is read back from SQLite when its workflow next moves.
-	HistoryCacheEntriesDefault = 2000
+	historyCacheEntriesDefault = 2000
 
 	// historyCacheTTL drops a cached workflow state nobody touched for this
 	// long, so an idle dev gives its memory back (the server's default is
@@ -97,7 +97,7 @@ type TemporalConfig struct {
 	FrontendAddr string
 
 	// Namespace is created before the server starts (the server cannot create
-	// it faster itself). Empty means DefaultNamespace.
+	// it faster itself). Empty means defaultNamespace.
 	Namespace string
 
 	// SearchAttributes are registered on the namespace: at creation for a new
@@ -106,7 +106,7 @@ type TemporalConfig struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 
 	// HistoryCacheEntries bounds the history service's cache of workflow
-	// states; 0 means HistoryCacheEntriesDefault.
+	// states; 0 means historyCacheEntriesDefault.
 	HistoryCacheEntries int
 
 	// Logger receives the server's own logs at Warn and above (at Info the
@@ -264,14 +264,14 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 
 // withDefaults checks cfg and fills in the defaults of what it leaves zero.
 func (cfg TemporalConfig) withDefaults() (TemporalConfig, error) {
-	cfg.Namespace = cmp.Or(cfg.Namespace, DefaultNamespace)
+	cfg.Namespace = cmp.Or(cfg.Namespace, defaultNamespace)
 	if cfg.SearchAttributes == nil {
 		cfg.SearchAttributes = DefaultSearchAttributes()
 	}
 	if cfg.HistoryCacheEntries < 0 {
-		return cfg, fmt.Errorf("devserver: HistoryCacheEntries is %d; give a positive number or 0 for the default (%d)", cfg.HistoryCacheEntries, HistoryCacheEntriesDefault)
+		return cfg, fmt.Errorf("devserver: HistoryCacheEntries is %d; give a positive number or 0 for the default (%d)", cfg.HistoryCacheEntries, historyCacheEntriesDefault)
 	}
-	cfg.HistoryCacheEntries = cmp.Or(cfg.HistoryCacheEntries, HistoryCacheEntriesDefault)
+	cfg.HistoryCacheEntries = cmp.Or(cfg.HistoryCacheEntries, historyCacheEntriesDefault)
 	for name, typ := range cfg.SearchAttributes {
 		if name == "" || typ == enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED || enumspb.IndexedValueType_name[int32(typ)] == "" {
 			return cfg, fmt.Errorf("devserver: search attribute %q: invalid name or type %v", name, typ)
@@ -457,7 +457,7 @@ func newServer(scfg *config.Config, addrs serverAddrs, logger *slogLogger, cfg T
 // inline instead (same outcome), so all three are turned off.
 //
 // Memory: the history cache holds at most historyEntries workflow states,
-// for at most historyCacheTTL (see HistoryCacheEntriesDefault).
+// for at most historyCacheTTL (see historyCacheEntriesDefault).
 func devDynamicConfig(historyEntries int) dynamicconfig.StaticClient {
 	return dynamicconfig.StaticClient{
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key():        5000,
