@@ -27,8 +27,8 @@ import (
 	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
-// DevCmd runs everything in one process on embedded engines.
-type DevCmd struct {
+// devCmd runs everything in one process on embedded engines.
+type devCmd struct {
 	Definitions   []string `env:"ACTIVITY_DEFINITIONS,ACTIVITY_DEFINITION_PATHS" help:"Definition sources: folders and git remotes ([NAME=]DIR or [NAME=]git+https://host/org/repo.git//path?ref=main), repeat the flag (docs/git-sources.md)." placeholder:"SOURCE"`
 	AlertDefaults string   `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"File of deployment-wide alerting defaults (docs/alerting.md#defaults)." placeholder:"FILE"`
 	DataDir       string   `name:"data-dir" env:"ACTIVITY_DATA_DIR" default:".activity-core" help:"Where the SQLite store, Temporal's database, NATS streams and the token live."`
@@ -50,7 +50,7 @@ type DevCmd struct {
 }
 
 // Help is shown by "activity-core dev --help".
-func (c *DevCmd) Help() string {
+func (c *devCmd) Help() string {
 	return `Starts the real Temporal server and nats-server in-process (nothing to
 install), a SQLite store, and every role: API, worker, router, detector
 (docs/alerting.md). It syncs the
@@ -68,7 +68,7 @@ Examples:
 }
 
 // Run starts the engines and the roles and blocks until interrupted.
-func (c *DevCmd) Run(env *Env) error {
+func (c *devCmd) Run(env *cmdEnv) error {
 	if len(c.Definitions) == 0 {
 		return usageError("give at least one --definitions DIR (try --definitions examples/definitions)")
 	}
@@ -122,7 +122,7 @@ func (c *DevCmd) Run(env *Env) error {
 }
 
 // startEngines starts the embedded Temporal and NATS servers in dataDir.
-func (c *DevCmd) startEngines(env *Env, dataDir, natsHost string, natsPort int, logger *slog.Logger) (*devserver.Temporal, *devserver.NATS, error) {
+func (c *devCmd) startEngines(env *cmdEnv, dataDir, natsHost string, natsPort int, logger *slog.Logger) (*devserver.Temporal, *devserver.NATS, error) {
 	// A soft memory limit for the one process that holds every engine
 	// (docs/benchmarks.md#memory-of-dev); GOMEMLIMIT overrides it.
 	logger.Debug("dev: Go memory limit", "bytes", devserver.LimitMemory())
@@ -143,7 +143,7 @@ func (c *DevCmd) startEngines(env *Env, dataDir, natsHost string, natsPort int, 
 
 // appOptions runs every role on the embedded engines, with the store and
 // git fetches in dataDir.
-func (c *DevCmd) appOptions(dataDir, token string, tmp *devserver.Temporal, nsrv *devserver.NATS, logger *slog.Logger) app.Options {
+func (c *devCmd) appOptions(dataDir, token string, tmp *devserver.Temporal, nsrv *devserver.NATS, logger *slog.Logger) app.Options {
 	sync := config.Sync{
 		DefinitionPaths: c.Definitions, SyncIntervalSeconds: c.SyncInterval,
 		SchedulePrefix: config.SchedulePrefixDefault, SyncMaxErrors: config.SyncMaxErrorsDefault,
@@ -187,14 +187,14 @@ type devBanner struct {
 }
 
 // printReady prints where everything is once the API listens on addr.
-func (c *DevCmd) printReady(w io.Writer, b devBanner, addr string) {
+func (c *devCmd) printReady(w io.Writer, b devBanner, addr string) {
 	fmt.Fprintf(w, "\nactivity-core dev is ready (%s)\n", time.Since(b.start).Round(time.Millisecond))
 	fmt.Fprintf(w, "  HTTP API     http://%s\n", addr)
 	fmt.Fprintf(w, "  dashboard    http://%s/ui/   (sign in with the admin token)\n", addr)
 	if b.generated {
-		fmt.Fprintf(w, "  admin token  %s   (generated; kept in %s)\n", b.token, filepath.Join(b.dataDir, TokenFileName))
+		fmt.Fprintf(w, "  admin token  %s   (generated; kept in %s)\n", b.token, filepath.Join(b.dataDir, tokenFileName))
 	} else if c.AdminToken == "" {
-		fmt.Fprintf(w, "  admin token  in %s\n", filepath.Join(b.dataDir, TokenFileName))
+		fmt.Fprintf(w, "  admin token  in %s\n", filepath.Join(b.dataDir, tokenFileName))
 	} else {
 		fmt.Fprintf(w, "  admin token  from ACTIVITY_ADMIN_TOKEN\n")
 	}
@@ -254,7 +254,7 @@ func devToken(dataDir, given string) (token string, generated bool, err error) {
 	if given != "" {
 		return given, false, nil
 	}
-	path := filepath.Join(dataDir, TokenFileName)
+	path := filepath.Join(dataDir, tokenFileName)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		return strings.TrimSpace(string(b)), false, nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -290,7 +290,7 @@ func lockDataDir(dataDir string) (func(), error) {
 // checkBind keeps dev's engines, which have no TLS and no authentication,
 // on loopback unless the operator sets ACTIVITY_ALLOW_PLAINTEXT
 // (docs/deployment.md#secure-connections).
-func (c *DevCmd) checkBind() error {
+func (c *devCmd) checkBind() error {
 	if c.AllowPlaintext {
 		return nil
 	}
@@ -307,7 +307,7 @@ func (c *DevCmd) checkBind() error {
 
 // devAlerting is the operator's alerting settings, with notification links
 // to this dev's own dashboard unless ACTIVITY_PUBLIC_URL says otherwise.
-func (c *DevCmd) devAlerting() config.Alerting {
+func (c *devCmd) devAlerting() config.Alerting {
 	a := c.Alerting
 	a.PublicURL = cmp.Or(a.PublicURL, "http://"+c.HTTP)
 	return a
