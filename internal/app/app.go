@@ -41,16 +41,16 @@ import (
 
 // Roles.
 const (
-	RoleAPI    = "api"
+	roleAPI    = "api"
 	RoleWorker = "worker"
-	RoleRouter = "router"
-	// RoleDetector finds missed, stale, late and failing definitions and
+	roleRouter = "router"
+	// roleDetector finds missed, stale, late and failing definitions and
 	// sends notifications (docs/alerting.md#detector).
-	RoleDetector = "detector"
+	roleDetector = "detector"
 )
 
 // AllRoles is every role, as dev runs them.
-var AllRoles = []string{RoleAPI, RoleWorker, RoleRouter, RoleDetector}
+var AllRoles = []string{roleAPI, RoleWorker, roleRouter, roleDetector}
 
 // Options configure a process.
 type Options struct {
@@ -70,9 +70,9 @@ type Options struct {
 	// TemporalLogLevel is the level of the Temporal SDK's own logs
 	// (slog.LevelWarn keeps them quiet).
 	TemporalLogLevel slog.Level
-	// StartupSync runs a sync of definitions, event types and schedules
-	// when the worker starts (dev); otherwise workers sync definitions and
-	// schedules (docs/architecture.md#syncer-internalsyncer), best-effort.
+	// StartupSyncEventTypes makes the worker's startup sync, best-effort,
+	// include event types (dev); otherwise it syncs definitions and
+	// schedules only (docs/architecture.md#syncer-internalsyncer).
 	StartupSyncEventTypes bool
 	// Watch syncs whenever a file under the definition paths changes
 	// (dev --watch), debounced.
@@ -118,11 +118,11 @@ func ParseRoles(s string) ([]string, error) {
 // stops startup with one line.
 func (o *Options) Validate() error {
 	has := func(r string) bool { return slices.Contains(o.Roles, r) }
-	errs := []error{o.Engines.Validate(true, true, has(RoleRouter)), o.Sync.Validate()}
-	if has(RoleAPI) {
+	errs := []error{o.Engines.Validate(true, true, has(roleRouter)), o.Sync.Validate()}
+	if has(roleAPI) {
 		errs = append(errs, o.HTTP.Validate())
 	}
-	if has(RoleDetector) {
+	if has(roleDetector) {
 		errs = append(errs, o.Alerting.Validate(o.Transport))
 	}
 	return errors.Join(errs...)
@@ -134,25 +134,14 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := cmp.Or(o.Logger, slog.Default())
-	has := func(r string) bool { return slices.Contains(o.Roles, r) }
 	// The commands a worker runs share its user: they must not read its
 	// environment or memory (tokens, database URL).
 	if err := makeUndumpable(); err != nil {
 		log.Warn("app: commands of this user could read this process's environment", "error", err)
 	}
-	// The allow-list is the only way a definition reads a secret; a bad
-	// setting stops the process, naming it (docs/definitions.md#secrets-envname).
-	secrets, err := secret.New(secret.Config{Dir: o.Secrets.SecretsDir, Env: o.Secrets.SecretEnv})
+	secrets, codec, err := openSecrets(o.Secrets)
 	if err != nil {
-		// The message names the setting: "ACTIVITY_SECRET_ENV: ...".
-		setting, msg, _ := strings.Cut(err.Error(), ": ")
-		return &config.Error{Setting: setting, Msg: msg}
-	}
-	var codec *payloadcodec.Codec
-	if o.Secrets.PayloadKeyFile != "" {
-		if codec, err = payloadcodec.LoadFile(o.Secrets.PayloadKeyFile); err != nil {
-			return err
-		}
+		return err
 	}
 
 	st, err := storeopen.Open(ctx, o.Engines.DatabaseURL, log)
@@ -177,50 +166,8 @@ func Run(ctx context.Context, o Options) error {
 		defer nc.Drain()
 	}
 
-	metrics := adminapi.NewMetrics()
-	sink, viewer, err := liveOutput(nc, o.HTTP.OutputViewersMax, log)
-	if err != nil {
-		return err
-	}
-	proj, err := schedule.New(schedule.Config{
-		Client: tc, Store: st, Prefix: o.Sync.SchedulePrefix, TaskQueue: o.Engines.TaskQueue, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	var rt *router.Router
-	if has(RoleRouter) {
-		rt, err = router.New(router.Config{
-			Conn: nc, JS: js, Temporal: tc, Store: st, TaskQueue: o.Engines.TaskQueue,
-			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
-			StreamReplicas: o.Engines.NATSStreamReplicas, SchemaMode: o.Engines.EventSchemaMode,
-			Logger: log, Metrics: metrics.Registry(),
-		})
-		if err != nil {
-			return err
-		}
-	}
-	var workerPools []string // the pools this process's worker serves
-	if has(RoleWorker) {
-		workerPools, _ = o.Engines.WorkerPools() // checked by Validate
-	}
-	fetcher, err := newFetcher(o.Sync, log)
-	if err != nil {
-		return err
-	}
-	sy, err := syncer.New(syncer.Config{
-		Store: st, Sources: o.Sync.DefinitionPaths, Fetcher: fetcher, Schedules: schedulesStage(proj),
-		PoolWorkers: poolWorkers(tc, o.Engines.TaskQueue, workerPools),
-		MaxErrors:   o.Sync.SyncMaxErrors, Secrets: secrets, AlertDefaults: o.Sync.AlertDefaults, Logger: log,
-		OnDefinitionsChanged: func() {
-			if rt != nil {
-				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {
-					log.Warn("app: refreshing the router after a sync failed; it reloads on the next event", "error", err)
-				}
-			}
-		},
-	})
-	if err != nil {
+	p := &parts{store: st, temporal: tc, nats: nc, js: js, pub: pub, secrets: secrets, metrics: adminapi.NewMetrics(), log: log}
+	if err := p.assemble(ctx, o); err != nil {
 		return err
 	}
 
@@ -229,114 +176,16 @@ func Run(ctx context.Context, o Options) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if has(RoleWorker) {
-		closeShell, err := startWorkers(ctx, runCtx, &wg, o, workerParts{
-			store: st, temporal: tc, sync: sy, pub: pub, sink: sink, secrets: secrets, metrics: metrics, pools: workerPools, log: log,
-		})
-		if err != nil {
-			return err
-		}
-		defer closeShell()
-	}
-	if has(RoleDetector) {
-		det, err := newDetector(o, detectorParts{store: st, temporal: tc, proj: proj, nats: nc, secrets: secrets, metrics: metrics, log: log})
-		if err != nil {
-			return err
-		}
-		wg.Go(func() { runDetector(runCtx, det, log) })
-	}
 	routerErr := make(chan error, 1)
-	if rt != nil {
-		wg.Go(func() {
-			if err := rt.Run(runCtx); err != nil && runCtx.Err() == nil {
-				routerErr <- err
-			}
-		})
-	}
-	if o.Watch {
-		// Only folders: git sources change by fetching (webhooks, polling,
-		// the sync interval), not on this disk.
-		wg.Go(func() { watch(runCtx, sy.FolderSources(), time.Second, sy, metrics, log) })
-	}
-	if iv := o.Sync.SyncInterval(); iv > 0 {
-		wg.Go(func() { syncLoop(runCtx, sy, iv, metrics, log) })
-	}
-
-	httpErr := make(chan error, 1)
-	serve := func(addr, setting, what string, h http.Handler) (string, error) {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return "", &config.Error{Setting: setting, Msg: fmt.Sprintf("cannot listen on %s: %v", addr, err)}
-		}
-		srv := &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       time.Minute,
-			WriteTimeout:      10 * time.Minute, // a sync of thousands of schedules takes a while
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		wg.Go(func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				httpErr <- err
-			}
-		})
-		wg.Go(func() {
-			<-runCtx.Done()
-			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer scancel()
-			_ = srv.Shutdown(sctx)
-		})
-		log.Info("app: "+what+" listening", "addr", ln.Addr().String())
-		return ln.Addr().String(), nil
-	}
-	checks := []adminapi.Check{{Name: "temporal", Check: func(ctx context.Context) error {
-		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+	closeRoles, err := p.startRoles(ctx, runCtx, &wg, o, routerErr)
+	if err != nil {
 		return err
-	}}}
-	if nc != nil {
-		checks = append(checks, adminapi.Check{Name: "nats", Check: func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("not connected (%s)", nc.Status())
-			}
-			return nil
-		}})
 	}
-	readyAddr := ""
-	switch {
-	case has(RoleAPI):
-		if o.OpsAddr != "" {
-			log.Info("app: ACTIVITY_OPS_ADDR is ignored with the api role: /healthz, /readyz and /metrics are on the API address")
-		}
-		acfg := adminapi.Config{
-			Store: st, Syncer: sy, Schedules: scheduleControl{proj, metrics}, Runner: runner{tc, o.Engines.TaskQueue, st},
-			Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
-				return explain(ctx, st, router.IndexOptions{LifecyclePrefix: o.Engines.LifecyclePrefix, SchemaMode: o.Engines.EventSchemaMode}, subject, payload)
-			},
-			AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: checks, Metrics: metrics, Logger: log,
-			TokensFile: o.HTTP.TokensFile, Canceler: runCanceler{tc}, Backfiller: proj, Pools: newPools(tc, o.Engines),
-			UI: ui.NewHandler(ui.Config{Store: st, Logger: log, TrustForwardedProto: o.HTTP.TrustForwardedProto}),
-		}
-		if viewer != nil { // a nil *Viewer in the interface would not be nil
-			acfg.Output = viewer
-		}
-		api, err := newAPIWithHooks(runCtx, &wg, acfg, o.Sync.DefinitionPaths, secrets, metrics, log)
-		if err != nil {
-			return err
-		}
-		// Keep the per-schedule overlap-skipped and missed catch-up gauges
-		// fresh: Temporal reports them only in Describe, one call per
-		// schedule (~6 ms), so this runs in the background, spaced out.
-		wg.Go(func() { scheduleCountsLoop(runCtx, st, scheduleControl{proj, metrics}, 5*time.Minute, log) })
-		if readyAddr, err = serve(o.HTTP.HTTPAddr, "ACTIVITY_HTTP_ADDR", "HTTP API", api); err != nil {
-			return err
-		}
-	case o.OpsAddr != "":
-		all := append([]adminapi.Check{{Name: "store", Check: st.Ping}}, checks...)
-		if _, err := serve(o.OpsAddr, "ACTIVITY_OPS_ADDR", "health and metrics", adminapi.OpsHandler(metrics, all)); err != nil {
-			return err
-		}
+	defer closeRoles()
+	httpErr := make(chan error, 1)
+	readyAddr, err := p.serveHTTP(runCtx, &wg, o, httpErr)
+	if err != nil {
+		return err
 	}
 	if o.Ready != nil {
 		o.Ready(readyAddr)
@@ -351,6 +200,232 @@ func Run(ctx context.Context, o Options) error {
 	case err := <-routerErr:
 		return fmt.Errorf("router: %w", err)
 	}
+}
+
+// openSecrets reads the secrets allow-list and, when a key file is set,
+// the payload codec. The allow-list is the only way a definition reads a
+// secret; a bad setting stops the process, naming it
+// (docs/definitions.md#secrets-envname).
+func openSecrets(s config.Secrets) (*secret.AllowList, *payloadcodec.Codec, error) {
+	secrets, err := secret.New(secret.Config{Dir: s.SecretsDir, Env: s.SecretEnv})
+	if err != nil {
+		// The message names the setting: "ACTIVITY_SECRET_ENV: ...".
+		setting, msg, _ := strings.Cut(err.Error(), ": ")
+		return nil, nil, &config.Error{Setting: setting, Msg: msg}
+	}
+	var codec *payloadcodec.Codec
+	if s.PayloadKeyFile != "" {
+		if codec, err = payloadcodec.LoadFile(s.PayloadKeyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return secrets, codec, nil
+}
+
+// parts are what a process's roles share: the connections Run opens, and
+// what assemble builds on them.
+type parts struct {
+	store    store.Store
+	temporal client.Client
+	nats     *nats.Conn          // nil without NATS
+	js       jetstream.JetStream // nil without NATS
+	pub      *eventbus.Publisher // nil without NATS
+	secrets  *secret.AllowList
+	metrics  *adminapi.Metrics
+
+	sink   engine.OutputSink     // nil without NATS
+	viewer adminapi.OutputViewer // nil without NATS
+	proj   *schedule.Projector
+	router *router.Router // nil without the router role
+	sync   *syncer.Syncer
+	pools  []string // the pools this process's worker serves
+	log    *slog.Logger
+}
+
+// assemble builds the live output, the schedule projector, the router
+// (with the router role) and the syncer on p's connections.
+func (p *parts) assemble(ctx context.Context, o Options) error {
+	var err error
+	if p.sink, p.viewer, err = liveOutput(p.nats, o.HTTP.OutputViewersMax, p.log); err != nil {
+		return err
+	}
+	p.proj, err = schedule.New(schedule.Config{
+		Client: p.temporal, Store: p.store, Prefix: o.Sync.SchedulePrefix, TaskQueue: o.Engines.TaskQueue, Logger: p.log,
+	})
+	if err != nil {
+		return err
+	}
+	if slices.Contains(o.Roles, roleRouter) {
+		p.router, err = router.New(router.Config{
+			Conn: p.nats, JS: p.js, Temporal: p.temporal, Store: p.store, TaskQueue: o.Engines.TaskQueue,
+			Stream: o.Engines.NATSStream, Subjects: o.Engines.Subjects(), LifecyclePrefix: o.Engines.LifecyclePrefix,
+			StreamReplicas: o.Engines.NATSStreamReplicas, SchemaMode: o.Engines.EventSchemaMode,
+			Logger: p.log, Metrics: p.metrics.Registry(),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.Roles, RoleWorker) {
+		p.pools, _ = o.Engines.WorkerPools() // checked by Validate
+	}
+	fetcher, err := newFetcher(o.Sync, p.log)
+	if err != nil {
+		return err
+	}
+	rt, log := p.router, p.log
+	p.sync, err = syncer.New(syncer.Config{
+		Store: p.store, Sources: o.Sync.DefinitionPaths, Fetcher: fetcher, Schedules: schedulesStage(p.proj),
+		PoolWorkers: poolWorkers(p.temporal, o.Engines.TaskQueue, p.pools),
+		MaxErrors:   o.Sync.SyncMaxErrors, Secrets: p.secrets, AlertDefaults: o.Sync.AlertDefaults, Logger: log,
+		OnDefinitionsChanged: func() {
+			if rt != nil {
+				if err := rt.Refresh(context.WithoutCancel(ctx)); err != nil {
+					log.Warn("app: refreshing the router after a sync failed; it reloads on the next event", "error", err)
+				}
+			}
+		},
+	})
+	return err
+}
+
+// startRoles starts the worker, detector and router roles this process
+// has, and the watch and interval syncs, on wg until runCtx ends. The
+// router's failure goes to routerErr. The returned func closes the
+// workers' shell once wg is done.
+func (p *parts) startRoles(ctx, runCtx context.Context, wg *sync.WaitGroup, o Options, routerErr chan<- error) (func(), error) {
+	has := func(r string) bool { return slices.Contains(o.Roles, r) }
+	closeShell := func() {}
+	if has(RoleWorker) {
+		var err error
+		closeShell, err = startWorkers(ctx, runCtx, wg, o, workerParts{
+			store: p.store, temporal: p.temporal, sync: p.sync, pub: p.pub, sink: p.sink, secrets: p.secrets, metrics: p.metrics, pools: p.pools, log: p.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if has(roleDetector) {
+		det, err := newDetector(o, detectorParts{store: p.store, temporal: p.temporal, proj: p.proj, nats: p.nats, secrets: p.secrets, metrics: p.metrics, log: p.log})
+		if err != nil {
+			closeShell()
+			return nil, err
+		}
+		wg.Go(func() { runDetector(runCtx, det, p.log) })
+	}
+	if rt := p.router; rt != nil {
+		wg.Go(func() {
+			if err := rt.Run(runCtx); err != nil && runCtx.Err() == nil {
+				routerErr <- err
+			}
+		})
+	}
+	if o.Watch {
+		// Only folders: git sources change by fetching (webhooks, polling,
+		// the sync interval), not on this disk.
+		wg.Go(func() { watch(runCtx, p.sync.FolderSources(), time.Second, p.sync, p.metrics, p.log) })
+	}
+	if iv := o.Sync.SyncInterval(); iv > 0 {
+		wg.Go(func() { syncLoop(runCtx, p.sync, iv, p.metrics, p.log) })
+	}
+	return closeShell, nil
+}
+
+// serveHTTP serves the API with the api role, or else /healthz, /readyz
+// and /metrics on ACTIVITY_OPS_ADDR when set, until runCtx ends. It returns
+// the API's address ("" without the api role); a failure of the server
+// goes to httpErr.
+func (p *parts) serveHTTP(runCtx context.Context, wg *sync.WaitGroup, o Options, httpErr chan<- error) (string, error) {
+	switch {
+	case slices.Contains(o.Roles, roleAPI):
+		if o.OpsAddr != "" {
+			p.log.Info("app: ACTIVITY_OPS_ADDR is ignored with the api role: /healthz, /readyz and /metrics are on the API address")
+		}
+		api, err := p.api(runCtx, wg, o)
+		if err != nil {
+			return "", err
+		}
+		// Keep the per-schedule overlap-skipped and missed catch-up gauges
+		// fresh: Temporal reports them only in Describe, one call per
+		// schedule (~6 ms), so this runs in the background, spaced out.
+		wg.Go(func() { scheduleCountsLoop(runCtx, p.store, scheduleControl{p.proj, p.metrics}, 5*time.Minute, p.log) })
+		return p.listen(runCtx, wg, o.HTTP.HTTPAddr, "ACTIVITY_HTTP_ADDR", "HTTP API", api, httpErr)
+	case o.OpsAddr != "":
+		all := append([]adminapi.Check{{Name: "store", Check: p.store.Ping}}, p.readyChecks()...)
+		if _, err := p.listen(runCtx, wg, o.OpsAddr, "ACTIVITY_OPS_ADDR", "health and metrics", adminapi.OpsHandler(p.metrics, all), httpErr); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// api builds the admin API, with the git hooks when a git source has them.
+func (p *parts) api(runCtx context.Context, wg *sync.WaitGroup, o Options) (http.Handler, error) {
+	st := p.store
+	acfg := adminapi.Config{
+		Store: st, Syncer: p.sync, Schedules: scheduleControl{p.proj, p.metrics}, Runner: runner{p.temporal, o.Engines.TaskQueue, st},
+		Explain: func(ctx context.Context, subject string, payload json.RawMessage) (any, error) {
+			return explain(ctx, st, router.IndexOptions{LifecyclePrefix: o.Engines.LifecyclePrefix, SchemaMode: o.Engines.EventSchemaMode}, subject, payload)
+		},
+		AdminToken: o.HTTP.AdminToken, ReadToken: o.HTTP.ReadToken, Ready: p.readyChecks(), Metrics: p.metrics, Logger: p.log,
+		TokensFile: o.HTTP.TokensFile, Canceler: runCanceler{p.temporal}, Backfiller: p.proj, Pools: newPools(p.temporal, o.Engines),
+		UI: ui.NewHandler(ui.Config{Store: st, Logger: p.log, TrustForwardedProto: o.HTTP.TrustForwardedProto}),
+	}
+	if p.viewer != nil { // a nil *Viewer in the interface would not be nil
+		acfg.Output = p.viewer
+	}
+	return newAPIWithHooks(runCtx, wg, acfg, o.Sync.DefinitionPaths, p.secrets, p.metrics, p.log)
+}
+
+// readyChecks are the /readyz checks of the engines: Temporal, and NATS
+// when configured.
+func (p *parts) readyChecks() []adminapi.Check {
+	tc, nc := p.temporal, p.nats
+	checks := []adminapi.Check{{Name: "temporal", Check: func(ctx context.Context) error {
+		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}}
+	if nc != nil {
+		checks = append(checks, adminapi.Check{Name: "nats", Check: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("not connected (%s)", nc.Status())
+			}
+			return nil
+		}})
+	}
+	return checks
+}
+
+// listen serves h on addr until runCtx ends, then shuts it down. setting
+// names addr in the error when it cannot be listened on; what names the
+// server in the log.
+func (p *parts) listen(runCtx context.Context, wg *sync.WaitGroup, addr, setting, what string, h http.Handler, httpErr chan<- error) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", &config.Error{Setting: setting, Msg: fmt.Sprintf("cannot listen on %s: %v", addr, err)}
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      10 * time.Minute, // a sync of thousands of schedules takes a while
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	})
+	wg.Go(func() {
+		<-runCtx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	})
+	p.log.Info("app: "+what+" listening", "addr", ln.Addr().String())
+	return ln.Addr().String(), nil
 }
 
 // migrate applies migrations, retrying while the database is unavailable

@@ -34,7 +34,7 @@ func TestRunRefusesUnusableNATSCreds(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := Run(context.Background(), Options{
-		Roles: []string{RoleRouter},
+		Roles: []string{roleRouter},
 		Engines: config.Engines{
 			DatabaseURL: "sqlite://" + filepath.Join(dir, "s.db"), TemporalAddress: config.TemporalAddressDefault,
 			TemporalNamespace: "default", TaskQueue: config.TaskQueueDefault, NATSURL: "nats://127.0.0.1:1",

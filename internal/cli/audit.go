@@ -12,8 +12,8 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// AuditCmd lists the audit (docs/run-control.md#who-did-what).
-type AuditCmd struct {
+// auditCmd lists the audit (docs/run-control.md#who-did-what).
+type auditCmd struct {
 	ClientFlags
 	Actor      string `help:"Only calls by this token name (admin and read are the two simple tokens)." placeholder:"NAME"`
 	Action     string `help:"Only this action." enum:",sync,run,cancel,pause,resume,backfill,sign-in,sign-out" default:""`
@@ -24,7 +24,7 @@ type AuditCmd struct {
 }
 
 // Help is shown by "activity-core audit --help".
-func (c *AuditCmd) Help() string {
+func (c *auditCmd) Help() string {
 	return `Every mutating call writes one audit record: sync, run (a rerun is a run
 with rerun_of in its detail), cancel, pause, resume, backfill (dry runs
 too), and the dashboard's sign-in and sign-out. Each names the token that
@@ -48,7 +48,7 @@ type auditPage struct {
 }
 
 // Run lists.
-func (c *AuditCmd) Run(env *Env) error {
+func (c *auditCmd) Run(env *cmdEnv) error {
 	if c.Limit < 1 || c.Limit > store.AuditLimitMax {
 		return usageError("--limit %d: use 1 to %d", c.Limit, store.AuditLimitMax)
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 )
 
-// BackfillCmd asks Temporal to run a cron definition's fires of a past
+// backfillCmd asks Temporal to run a cron definition's fires of a past
 // window (docs/run-control.md#backfill).
-type BackfillCmd struct {
+type backfillCmd struct {
 	ClientFlags
 	ID      string `arg:"" help:"Definition id (a cron definition)."`
 	From    string `required:"" help:"Start of the window, included: RFC 3339, or 'YYYY-MM-DD HH:MM' in the definition's zone." placeholder:"TIME"`
@@ -27,7 +27,7 @@ type BackfillCmd struct {
 }
 
 // Help is shown by "activity-core backfill --help".
-func (c *BackfillCmd) Help() string {
+func (c *backfillCmd) Help() string {
 	return `Fills a gap after an outage: Temporal's schedule backfill fires the
 definition's schedule for every fire time in [--from, --to), so the fires
 are Temporal's own, on the definition's pool. Each run records trigger
@@ -48,7 +48,7 @@ Examples:
 }
 
 // Run plans or starts the backfill.
-func (c *BackfillCmd) Run(env *Env) error {
+func (c *backfillCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ var windowLayouts = []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02
 
 // window reads --from and --to. A time without an offset is read in the
 // definition's zone, asked of the server only then.
-func (c *BackfillCmd) window(ctx context.Context, cl *apiClient) (time.Time, time.Time, error) {
+func (c *backfillCmd) window(ctx context.Context, cl *apiClient) (time.Time, time.Time, error) {
 	var loc *time.Location
 	var out [2]time.Time
 	for i, f := range []struct{ flag, value string }{{"--from", c.From}, {"--to", c.To}} {

@@ -27,14 +27,14 @@ const (
 // so that scripts and CI can tell them apart (docs/architecture.md, cli).
 const (
 	ExitRunSkipped  = 3 // the rule or a guard skipped the run
-	ExitRunTimedOut = 4 // the run hit its timeout
-	ExitRunCanceled = 5 // the run was canceled
+	exitRunTimedOut = 4 // the run hit its timeout
+	exitRunCanceled = 5 // the run was canceled
 	ExitWaitTimeout = 6 // the run had not finished when --timeout ran out
 )
 
-// Env carries what a command may touch: its output streams, a logger and a
+// cmdEnv carries what a command may touch: its output streams, a logger and a
 // context. Commands never write to os.Stdout directly.
-type Env struct {
+type cmdEnv struct {
 	Ctx context.Context
 	// Stdin is read only by commands that take a secret there (tokens
 	// hash), never by default.
@@ -63,43 +63,43 @@ func usageError(format string, args ...any) error {
 
 // root is the whole command tree.
 type root struct {
-	Dev   DevCmd   `cmd:"" help:"Run everything in one process: embedded Temporal, NATS and SQLite, all roles." group:"Run"`
+	Dev   devCmd   `cmd:"" help:"Run everything in one process: embedded Temporal, NATS and SQLite, all roles." group:"Run"`
 	Serve ServeCmd `cmd:"" help:"Run roles (api, worker, router) against Temporal, PostgreSQL and NATS." group:"Run"`
 
-	Sync        SyncCmd        `cmd:"" help:"Sync definitions and schedules on a running server (or plan it with --dry-run)." group:"Operate"`
-	Definitions DefinitionsCmd `cmd:"" help:"List or show definitions." group:"Operate"`
-	Runs        RunsCmd        `cmd:"" help:"List, show, cancel or rerun runs." group:"Operate"`
-	Run         RunCmd         `cmd:"" help:"Start a manual run of a definition, with its inputs." group:"Operate"`
-	Pause       PauseCmd       `cmd:"" help:"Pause a definition's schedule (an operator pause sync keeps)." group:"Operate"`
-	Resume      ResumeCmd      `cmd:"" help:"Resume a paused schedule." group:"Operate"`
-	Backfill    BackfillCmd    `cmd:"" help:"Run a cron definition's missed fires of a past window (or list them with --dry-run)." group:"Operate"`
-	Workers     WorkersCmd     `cmd:"" help:"List worker pools, the workers polling each and their backlog." group:"Operate"`
-	Audit       AuditCmd       `cmd:"" help:"List who did what: every sync, run, cancel, pause, resume, backfill and sign-in." group:"Operate"`
-	Tokens      TokensCmd      `cmd:"" help:"Make a named API token with a role, or hash one, for ACTIVITY_TOKENS_FILE." group:"Operate"`
-	Events      EventsCmd      `cmd:"" help:"Explain what an event would run." group:"Operate"`
-	Why         WhyCmd         `cmd:"" help:"Tell a definition's story: versions, pauses, runs, misses, problems, alerts (why didn't it run?)." group:"Operate"`
-	Problems    ProblemsCmd    `cmd:"" help:"List every definition failing, stale, late or missed now, oldest first." group:"Operate"`
+	Sync        syncCmd        `cmd:"" help:"Sync definitions and schedules on a running server (or plan it with --dry-run)." group:"Operate"`
+	Definitions definitionsCmd `cmd:"" help:"List or show definitions." group:"Operate"`
+	Runs        runsCmd        `cmd:"" help:"List, show, cancel or rerun runs." group:"Operate"`
+	Run         runCmd         `cmd:"" help:"Start a manual run of a definition, with its inputs." group:"Operate"`
+	Pause       pauseCmd       `cmd:"" help:"Pause a definition's schedule (an operator pause sync keeps)." group:"Operate"`
+	Resume      resumeCmd      `cmd:"" help:"Resume a paused schedule." group:"Operate"`
+	Backfill    backfillCmd    `cmd:"" help:"Run a cron definition's missed fires of a past window (or list them with --dry-run)." group:"Operate"`
+	Workers     workersCmd     `cmd:"" help:"List worker pools, the workers polling each and their backlog." group:"Operate"`
+	Audit       auditCmd       `cmd:"" help:"List who did what: every sync, run, cancel, pause, resume, backfill and sign-in." group:"Operate"`
+	Tokens      tokensCmd      `cmd:"" help:"Make a named API token with a role, or hash one, for ACTIVITY_TOKENS_FILE." group:"Operate"`
+	Events      eventsCmd      `cmd:"" help:"Explain what an event would run." group:"Operate"`
+	Why         whyCmd         `cmd:"" help:"Tell a definition's story: versions, pauses, runs, misses, problems, alerts (why didn't it run?)." group:"Operate"`
+	Problems    problemsCmd    `cmd:"" help:"List every definition failing, stale, late or missed now, oldest first." group:"Operate"`
 
-	Validate ValidateCmd `cmd:"" help:"Check definition and event-type files; exit 1 on errors." group:"Author"`
-	Next     NextCmd     `cmd:"" help:"Show the next fire times of a definition, in its zone and in UTC." group:"Author"`
-	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of the definition format (for editors)." group:"Author"`
-	Test     TestCmd     `cmd:"" help:"Simulate definitions offline against events, fixtures and times; exit 1 on a failed expectation." group:"Author"`
-	Import   ImportCmd   `cmd:"" help:"Convert a crontab file or systemd timer into definitions." group:"Author"`
-	Plan     PlanCmd     `cmd:"" help:"Preview what a change to definitions does (diff, fire times, collisions, overlap risk) for a pull request." group:"Author"`
+	Validate validateCmd `cmd:"" help:"Check definition and event-type files; exit 1 on errors." group:"Author"`
+	Next     nextCmd     `cmd:"" help:"Show the next fire times of a definition, in its zone and in UTC." group:"Author"`
+	Schema   schemaCmd   `cmd:"" help:"Print the JSON Schema of the definition format (for editors)." group:"Author"`
+	Test     testCmd     `cmd:"" help:"Simulate definitions offline against events, fixtures and times; exit 1 on a failed expectation." group:"Author"`
+	Import   importCmd   `cmd:"" help:"Convert a crontab file or systemd timer into definitions." group:"Author"`
+	Plan     planCmd     `cmd:"" help:"Preview what a change to definitions does (diff, fire times, collisions, overlap risk) for a pull request." group:"Author"`
 
-	Cutover CutoverCmd `cmd:"" help:"Prove a migration: compare the legacy job's runs with a definition's fires." group:"Operate"`
+	Cutover cutoverCmd `cmd:"" help:"Prove a migration: compare the legacy job's runs with a definition's fires." group:"Operate"`
 
-	Migrate MigrateCmd `cmd:"" help:"Apply database migrations (also done at every start)." group:"Maintain"`
-	Version VersionCmd `cmd:"" help:"Print the version." group:"Maintain"`
+	Migrate migrateCmd `cmd:"" help:"Apply database migrations (also done at every start)." group:"Maintain"`
+	Version versionCmd `cmd:"" help:"Print the version." group:"Maintain"`
 }
 
-// RunsCmd groups the run commands.
-type RunsCmd struct {
-	List   RunsListCmd   `cmd:"" help:"List runs, newest first: pool, and why they wait, failed or were canceled."`
-	Show   RunsShowCmd   `cmd:"" help:"Show one run: trigger, pool, inputs, cancel, context, rule, output."`
-	Cancel RunsCancelCmd `cmd:"" help:"Cancel a pending or running run, with a note."`
-	Rerun  RunsRerunCmd  `cmd:"" help:"Run a run's definition again with the same inputs."`
-	Logs   RunsLogsCmd   `cmd:"" help:"Print a run's output; with -f follow it live until the run ends."`
+// runsCmd groups the run commands.
+type runsCmd struct {
+	List   runsListCmd   `cmd:"" help:"List runs, newest first: pool, and why they wait, failed or were canceled."`
+	Show   runsShowCmd   `cmd:"" help:"Show one run: trigger, pool, inputs, cancel, context, rule, output."`
+	Cancel runsCancelCmd `cmd:"" help:"Cancel a pending or running run, with a note."`
+	Rerun  runsRerunCmd  `cmd:"" help:"Run a run's definition again with the same inputs."`
+	Logs   runsLogsCmd   `cmd:"" help:"Print a run's output; with -f follow it live until the run ends."`
 }
 
 const description = `activity-core runs automations declared as YAML files: on cron schedules,
@@ -172,7 +172,7 @@ func mainIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		return ExitUsage
 	}
-	env := &Env{
+	env := &cmdEnv{
 		Ctx:    ctx,
 		Stdin:  stdin,
 		Stdout: stdout,

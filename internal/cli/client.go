@@ -17,12 +17,12 @@ import (
 	"time"
 )
 
-// TokenFileName is where `dev` keeps its admin token, inside its data dir;
+// tokenFileName is where `dev` keeps its admin token, inside its data dir;
 // client commands read it when no token is given.
-const TokenFileName = "admin-token"
+const tokenFileName = "admin-token"
 
-// DataDirDefault is dev's default data dir.
-const DataDirDefault = ".activity-core"
+// dataDirDefault is dev's default data dir.
+const dataDirDefault = ".activity-core"
 
 // ClientFlags are shared by the commands that talk to a running server.
 type ClientFlags struct {
@@ -47,7 +47,7 @@ func (f *ClientFlags) client() (*apiClient, error) {
 	}
 	token := f.Token
 	if token == "" {
-		b, err := os.ReadFile(filepath.Join(f.DataDir, TokenFileName))
+		b, err := os.ReadFile(filepath.Join(f.DataDir, tokenFileName))
 		if err == nil {
 			token = strings.TrimSpace(string(b))
 		}

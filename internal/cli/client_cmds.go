@@ -21,8 +21,8 @@ import (
 	"github.com/coulomb/activity-core/internal/timeline"
 )
 
-// SyncCmd asks a running server to sync, and prints the result.
-type SyncCmd struct {
+// syncCmd asks a running server to sync, and prints the result.
+type syncCmd struct {
 	ClientFlags
 	Definitions bool `default:"true" negatable:"" help:"Run the definitions stage."`
 	Schedules   bool `default:"true" negatable:"" help:"Run the schedules stage."`
@@ -35,7 +35,7 @@ type SyncCmd struct {
 }
 
 // Help is shown by "activity-core sync --help".
-func (c *SyncCmd) Help() string {
+func (c *syncCmd) Help() string {
 	return `Runs POST /admin/sync on the server: reads the definition sources (folders,
 and git sources fetched at their ref), stores what changed and projects
 cron/once definitions onto Temporal schedules. No worker restarts: the
@@ -65,7 +65,7 @@ Examples:
 }
 
 // Run performs the sync.
-func (c *SyncCmd) Run(env *Env) error {
+func (c *syncCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (c *SyncCmd) Run(env *Env) error {
 			return err
 		}
 	} else {
-		PrintSyncResult(env.Stdout, &res)
+		printSyncResult(env.Stdout, &res)
 	}
 	if !res.OK() {
 		return failed()
@@ -108,8 +108,8 @@ func (c *SyncCmd) Run(env *Env) error {
 	return nil
 }
 
-// PrintSyncResult prints a sync result as tables: counts, actions, errors.
-func PrintSyncResult(w io.Writer, res *syncer.Result) {
+// printSyncResult prints a sync result as tables: counts, actions, errors.
+func printSyncResult(w io.Writer, res *syncer.Result) {
 	title := "sync"
 	if res.DryRun {
 		title = "plan (dry run: nothing was changed)"
@@ -153,12 +153,12 @@ func printSyncSources(w io.Writer, sources []syncer.SourceResult) {
 	}
 	fmt.Fprintln(w, "\nsources:")
 	for _, s := range sources {
-		fmt.Fprintf(w, "  %s\n", FormatSourceResult(s))
+		fmt.Fprintf(w, "  %s\n", formatSourceResult(s))
 	}
 }
 
-// FormatSourceResult is one source's line of a sync result.
-func FormatSourceResult(s syncer.SourceResult) string {
+// formatSourceResult is one source's line of a sync result.
+func formatSourceResult(s syncer.SourceResult) string {
 	var what string
 	switch {
 	case s.Kept:
@@ -203,14 +203,14 @@ func formatSyncError(e syncer.Error) string {
 	return b.String()
 }
 
-// DefinitionsCmd groups the definition commands.
-type DefinitionsCmd struct {
-	List DefinitionsListCmd `cmd:"" help:"List definitions."`
-	Show DefinitionsShowCmd `cmd:"" help:"Show one definition with its schedule and recent runs."`
+// definitionsCmd groups the definition commands.
+type definitionsCmd struct {
+	List definitionsListCmd `cmd:"" help:"List definitions."`
+	Show definitionsShowCmd `cmd:"" help:"Show one definition with its schedule and recent runs."`
 }
 
-// DefinitionsListCmd lists definitions.
-type DefinitionsListCmd struct {
+// definitionsListCmd lists definitions.
+type definitionsListCmd struct {
 	ClientFlags
 	Trigger string `help:"Only this trigger type: cron, event or once." enum:",cron,event,once" default:""`
 	Removed bool   `help:"Include removed definitions."`
@@ -219,7 +219,7 @@ type DefinitionsListCmd struct {
 }
 
 // Help is shown by "activity-core definitions list --help".
-func (c *DefinitionsListCmd) Help() string {
+func (c *definitionsListCmd) Help() string {
 	return `STATE is the schedule's state: active, paused by operator (with its note
 and until), paused by sync (disabled in its file), paused by external (by
 hand in Temporal), not scheduled (the next sync creates it), listening or
@@ -256,7 +256,7 @@ type definitionsListItem struct {
 const definitionsAllPage = 1000
 
 // Run lists.
-func (c *DefinitionsListCmd) Run(env *Env) error {
+func (c *definitionsListCmd) Run(env *cmdEnv) error {
 	if c.Limit < 0 || c.Limit > definitionsAllPage {
 		return fmt.Errorf("--limit %d: use 1 to %d, or leave it out to list every definition", c.Limit, definitionsAllPage)
 	}
@@ -355,14 +355,14 @@ func stateText(d store.Definition, st adminapi.DefinitionState) string {
 	return out
 }
 
-// DefinitionsShowCmd shows one definition.
-type DefinitionsShowCmd struct {
+// definitionsShowCmd shows one definition.
+type definitionsShowCmd struct {
 	ClientFlags
 	ID string `arg:"" help:"Definition id."`
 }
 
 // Help is shown by "activity-core definitions show --help".
-func (c *DefinitionsShowCmd) Help() string {
+func (c *definitionsShowCmd) Help() string {
 	return `Shows the definition's version and where it came from (for a git source:
 the commit, the file in the repository, the author and the commit time),
 its schedule as Temporal has it, the pool it runs on (run_on), the inputs a
@@ -383,7 +383,7 @@ type definitionShow struct {
 }
 
 // Run shows.
-func (c *DefinitionsShowCmd) Run(env *Env) error {
+func (c *definitionsShowCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -516,8 +516,8 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// PauseCmd pauses a definition's schedule as an operator.
-type PauseCmd struct {
+// pauseCmd pauses a definition's schedule as an operator.
+type pauseCmd struct {
 	ClientFlags
 	ID    string `arg:"" help:"Definition id."`
 	Note  string `help:"Why (shown in the API, the dashboard and Temporal); at most 500 bytes."`
@@ -525,7 +525,7 @@ type PauseCmd struct {
 }
 
 // Help is shown by "activity-core pause --help".
-func (c *PauseCmd) Help() string {
+func (c *pauseCmd) Help() string {
 	return `An operator pause is kept by every sync until "activity-core resume" or until
 --until passes. (A definition disabled in its file is paused by sync instead.)
 
@@ -535,7 +535,7 @@ Examples:
 }
 
 // Run pauses.
-func (c *PauseCmd) Run(env *Env) error {
+func (c *pauseCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -559,14 +559,14 @@ func (c *PauseCmd) Run(env *Env) error {
 	return nil
 }
 
-// ResumeCmd clears an operator pause.
-type ResumeCmd struct {
+// resumeCmd clears an operator pause.
+type resumeCmd struct {
 	ClientFlags
 	ID string `arg:"" help:"Definition id."`
 }
 
 // Run resumes.
-func (c *ResumeCmd) Run(env *Env) error {
+func (c *resumeCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err

@@ -17,14 +17,14 @@ import (
 	"github.com/coulomb/activity-core/internal/timeline"
 )
 
-// CutoverCmd groups the cutover commands (docs/cutover.md).
-type CutoverCmd struct {
-	Report CutoverReportCmd `cmd:"" help:"Compare when the legacy job ran with when the definition fired; exit 1 when they disagree."`
+// cutoverCmd groups the cutover commands (docs/cutover.md).
+type cutoverCmd struct {
+	Report cutoverReportCmd `cmd:"" help:"Compare when the legacy job ran with when the definition fired; exit 1 when they disagree."`
 }
 
-// CutoverReportCmd compares a legacy job's runs with a definition's fires
+// cutoverReportCmd compares a legacy job's runs with a definition's fires
 // (docs/cutover.md#the-report).
-type CutoverReportCmd struct {
+type cutoverReportCmd struct {
 	ClientFlags
 	ID          string        `arg:"" help:"Definition ID." name:"id"`
 	Legacy      string        `required:"" help:"The legacy job's runs: journal:UNIT (journalctl), syslog:FILE (cron's CMD lines) or file:TIMES (RFC 3339 times, one a line)." placeholder:"SOURCE"`
@@ -38,7 +38,7 @@ type CutoverReportCmd struct {
 }
 
 // Help is shown by "activity-core cutover report --help".
-func (c *CutoverReportCmd) Help() string {
+func (c *cutoverReportCmd) Help() string {
 	return `Pairs each run of the legacy job with the definition's nearest fire within
 --tolerance, and lists the runs only one side made, the legacy exit status
 beside the run's status, and a time zone mistake when a whole-hour shift
@@ -57,7 +57,7 @@ Examples:
 }
 
 // Run prints the report.
-func (c *CutoverReportCmd) Run(env *Env) error {
+func (c *cutoverReportCmd) Run(env *cmdEnv) error {
 	now := time.Now().UTC()
 	w, err := c.window(now)
 	if err != nil {
@@ -103,7 +103,7 @@ func (c *CutoverReportCmd) Run(env *Env) error {
 }
 
 // window reads --since, --until and --tolerance.
-func (c *CutoverReportCmd) window(now time.Time) (cutover.Window, error) {
+func (c *cutoverReportCmd) window(now time.Time) (cutover.Window, error) {
 	since, err := timeline.ParseTime(c.Since, now)
 	if err != nil {
 		return cutover.Window{}, usageError("--since %q is %v", c.Since, err)
@@ -124,7 +124,7 @@ func (c *CutoverReportCmd) window(now time.Time) (cutover.Window, error) {
 }
 
 // legacySource splits --legacy and checks the flags that go with it.
-func (c *CutoverReportCmd) legacySource() (kind, arg string, err error) {
+func (c *cutoverReportCmd) legacySource() (kind, arg string, err error) {
 	kind, arg, ok := strings.Cut(c.Legacy, ":")
 	if !ok || arg == "" {
 		return "", "", usageError("--legacy %q: use journal:UNIT, syslog:FILE or file:TIMES", c.Legacy)
@@ -149,7 +149,7 @@ func (c *CutoverReportCmd) legacySource() (kind, arg string, err error) {
 
 // definitionZone fetches the definition and returns the zone its
 // schedule is read in; an event definition has no schedule to compare.
-func (c *CutoverReportCmd) definitionZone(env *Env, cl *apiClient) (string, error) {
+func (c *cutoverReportCmd) definitionZone(env *cmdEnv, cl *apiClient) (string, error) {
 	var def struct {
 		Spec struct {
 			Trigger definition.Trigger `json:"trigger"`
@@ -169,7 +169,7 @@ const runsPagesMax = 200
 
 // runsSince pages through the definition's runs, newest first, until
 // one was created before from.
-func (c *CutoverReportCmd) runsSince(env *Env, cl *apiClient, from time.Time) ([]store.Run, error) {
+func (c *cutoverReportCmd) runsSince(env *cmdEnv, cl *apiClient, from time.Time) ([]store.Run, error) {
 	var all []store.Run
 	q := url.Values{"definition_id": {c.ID}, "limit": {strconv.Itoa(store.RunListLimitMax)}}
 	for range runsPagesMax {
@@ -191,7 +191,7 @@ func (c *CutoverReportCmd) runsSince(env *Env, cl *apiClient, from time.Time) ([
 
 // readLegacy reads the legacy side's runs within the window (widened by
 // the tolerance), with notes on what was assumed.
-func (c *CutoverReportCmd) readLegacy(env *Env, kind, arg string, zone *time.Location, w cutover.Window, now time.Time) ([]cutover.LegacyRun, []string, error) {
+func (c *cutoverReportCmd) readLegacy(env *cmdEnv, kind, arg string, zone *time.Location, w cutover.Window, now time.Time) ([]cutover.LegacyRun, []string, error) {
 	var runs []cutover.LegacyRun
 	var notes []string
 	var err error
@@ -224,7 +224,7 @@ func (c *CutoverReportCmd) readLegacy(env *Env, kind, arg string, zone *time.Loc
 }
 
 // readJournal runs journalctl, or reads --journal-file.
-func (c *CutoverReportCmd) readJournal(env *Env, unit string, w cutover.Window) ([]cutover.LegacyRun, []string, error) {
+func (c *cutoverReportCmd) readJournal(env *cmdEnv, unit string, w cutover.Window) ([]cutover.LegacyRun, []string, error) {
 	args := cutover.JournalArgs(unit, c.User, w.Since.Add(-w.Tolerance))
 	if c.JournalFile != "" {
 		runs, err := readFile(c.JournalFile, func(r io.Reader) ([]cutover.LegacyRun, error) { return cutover.ParseJournal(r, c.JournalFile, unit) })

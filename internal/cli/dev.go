@@ -27,8 +27,8 @@ import (
 	"github.com/coulomb/activity-core/internal/tlsconf"
 )
 
-// DevCmd runs everything in one process on embedded engines.
-type DevCmd struct {
+// devCmd runs everything in one process on embedded engines.
+type devCmd struct {
 	Definitions   []string `env:"ACTIVITY_DEFINITIONS,ACTIVITY_DEFINITION_PATHS" help:"Definition sources: folders and git remotes ([NAME=]DIR or [NAME=]git+https://host/org/repo.git//path?ref=main), repeat the flag (docs/git-sources.md)." placeholder:"SOURCE"`
 	AlertDefaults string   `name:"alert-defaults" env:"ACTIVITY_ALERT_DEFAULTS" help:"File of deployment-wide alerting defaults (docs/alerting.md#defaults)." placeholder:"FILE"`
 	DataDir       string   `name:"data-dir" env:"ACTIVITY_DATA_DIR" default:".activity-core" help:"Where the SQLite store, Temporal's database, NATS streams and the token live."`
@@ -50,7 +50,7 @@ type DevCmd struct {
 }
 
 // Help is shown by "activity-core dev --help".
-func (c *DevCmd) Help() string {
+func (c *devCmd) Help() string {
 	return `Starts the real Temporal server and nats-server in-process (nothing to
 install), a SQLite store, and every role: API, worker, router, detector
 (docs/alerting.md). It syncs the
@@ -68,7 +68,7 @@ Examples:
 }
 
 // Run starts the engines and the roles and blocks until interrupted.
-func (c *DevCmd) Run(env *Env) error {
+func (c *devCmd) Run(env *cmdEnv) error {
 	if len(c.Definitions) == 0 {
 		return usageError("give at least one --definitions DIR (try --definitions examples/definitions)")
 	}
@@ -100,25 +100,50 @@ func (c *DevCmd) Run(env *Env) error {
 		return err
 	}
 
+	start := time.Now()
+	tmp, nsrv, err := c.startEngines(env, dataDir, natsHost, natsPort, logger)
+	if err != nil {
+		return err
+	}
+	defer tmp.Stop()
+	defer nsrv.Stop()
+	logger.Info("dev: engines ready", "took", time.Since(start).Round(time.Millisecond))
+
+	opts := c.appOptions(dataDir, token, tmp, nsrv, logger)
+	banner := devBanner{
+		start: start, dataDir: dataDir, token: token, generated: generated,
+		temporal: tmp, natsURL: nsrv.ClientURL(), storeURL: opts.Engines.DatabaseURL, sources: opts.Sync.RedactedSources(),
+	}
+	opts.Ready = func(addr string) { c.printReady(env.Stdout, banner, addr) }
+	firstSyncUnderBanner(&opts, env.Stdout)
+	err = app.Run(env.Ctx, opts)
+	fmt.Fprintln(env.Stderr, "stopping embedded engines ...")
+	return err
+}
+
+// startEngines starts the embedded Temporal and NATS servers in dataDir.
+func (c *devCmd) startEngines(env *cmdEnv, dataDir, natsHost string, natsPort int, logger *slog.Logger) (*devserver.Temporal, *devserver.NATS, error) {
 	// A soft memory limit for the one process that holds every engine
 	// (docs/benchmarks.md#memory-of-dev); GOMEMLIMIT overrides it.
 	logger.Debug("dev: Go memory limit", "bytes", devserver.LimitMemory())
 	fmt.Fprintf(env.Stderr, "starting embedded Temporal (%s) and NATS (%s) in %s ...\n", c.TemporalAddr, c.NATSAddr, dataDir)
-	start := time.Now()
 	sctx, cancel := context.WithTimeout(env.Ctx, 2*time.Minute)
 	defer cancel()
 	tmp, err := devserver.StartTemporal(sctx, devserver.TemporalConfig{DataDir: dataDir, FrontendAddr: c.TemporalAddr, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("embedded Temporal: %w", err)
+		return nil, nil, fmt.Errorf("embedded Temporal: %w", err)
 	}
-	defer tmp.Stop()
 	nsrv, err := devserver.StartNATS(devserver.NATSConfig{DataDir: dataDir, Host: natsHost, Port: natsPort})
 	if err != nil {
-		return fmt.Errorf("embedded NATS: %w", err)
+		_ = tmp.Stop()
+		return nil, nil, fmt.Errorf("embedded NATS: %w", err)
 	}
-	defer nsrv.Stop()
-	logger.Info("dev: engines ready", "took", time.Since(start).Round(time.Millisecond))
+	return tmp, nsrv, nil
+}
 
+// appOptions runs every role on the embedded engines, with the store and
+// git fetches in dataDir.
+func (c *devCmd) appOptions(dataDir, token string, tmp *devserver.Temporal, nsrv *devserver.NATS, logger *slog.Logger) app.Options {
 	sync := config.Sync{
 		DefinitionPaths: c.Definitions, SyncIntervalSeconds: c.SyncInterval,
 		SchedulePrefix: config.SchedulePrefixDefault, SyncMaxErrors: config.SyncMaxErrorsDefault,
@@ -138,7 +163,7 @@ func (c *DevCmd) Run(env *Env) error {
 		LifecyclePrefix:   config.LifecyclePrefixDefault,
 		StateHubURL:       c.StateHubURL,
 	}
-	opts := app.Options{
+	return app.Options{
 		Roles: app.AllRoles, Engines: engines, Sync: sync, Logger: logger, TemporalLogLevel: slog.LevelWarn,
 		HTTP:                  config.HTTP{HTTPAddr: c.HTTP, AdminToken: token, ReadToken: c.ReadToken, TokensFile: c.TokensFile},
 		Secrets:               c.Secrets,
@@ -147,29 +172,38 @@ func (c *DevCmd) Run(env *Env) error {
 		Transport:             c.Transport,
 		StartupSyncEventTypes: true,
 		Watch:                 c.Watch,
-		Ready: func(addr string) {
-			w := env.Stdout
-			fmt.Fprintf(w, "\nactivity-core dev is ready (%s)\n", time.Since(start).Round(time.Millisecond))
-			fmt.Fprintf(w, "  HTTP API     http://%s\n", addr)
-			fmt.Fprintf(w, "  dashboard    http://%s/ui/   (sign in with the admin token)\n", addr)
-			if generated {
-				fmt.Fprintf(w, "  admin token  %s   (generated; kept in %s)\n", token, filepath.Join(dataDir, TokenFileName))
-			} else if c.AdminToken == "" {
-				fmt.Fprintf(w, "  admin token  in %s\n", filepath.Join(dataDir, TokenFileName))
-			} else {
-				fmt.Fprintf(w, "  admin token  from ACTIVITY_ADMIN_TOKEN\n")
-			}
-			fmt.Fprintf(w, "  Temporal     %s  namespace %s  (temporal --address %s schedule list)\n", tmp.Address(), tmp.Namespace(), tmp.Address())
-			fmt.Fprintf(w, "  NATS         %s\n", nsrv.ClientURL())
-			fmt.Fprintf(w, "  store        %s\n", engines.DatabaseURL)
-			fmt.Fprintf(w, "  definitions  %s%s\n", strings.Join(sync.RedactedSources(), ", "), map[bool]string{true: "  (watched)"}[c.Watch])
-			fmt.Fprintf(w, "\nTry: activity-core definitions list | activity-core runs list | activity-core sync --dry-run\nCtrl-C stops everything.\n")
-		},
 	}
-	firstSyncUnderBanner(&opts, env.Stdout)
-	err = app.Run(env.Ctx, opts)
-	fmt.Fprintln(env.Stderr, "stopping embedded engines ...")
-	return err
+}
+
+// devBanner is what the ready banner shows besides the options.
+type devBanner struct {
+	start          time.Time
+	dataDir, token string
+	generated      bool // the token was generated and kept in the data dir
+	temporal       *devserver.Temporal
+	natsURL        string
+	storeURL       string
+	sources        []string // redacted
+}
+
+// printReady prints where everything is once the API listens on addr.
+func (c *devCmd) printReady(w io.Writer, b devBanner, addr string) {
+	fmt.Fprintf(w, "\nactivity-core dev is ready (%s)\n", time.Since(b.start).Round(time.Millisecond))
+	fmt.Fprintf(w, "  HTTP API     http://%s\n", addr)
+	fmt.Fprintf(w, "  dashboard    http://%s/ui/   (sign in with the admin token)\n", addr)
+	if b.generated {
+		fmt.Fprintf(w, "  admin token  %s   (generated; kept in %s)\n", b.token, filepath.Join(b.dataDir, tokenFileName))
+	} else if c.AdminToken == "" {
+		fmt.Fprintf(w, "  admin token  in %s\n", filepath.Join(b.dataDir, tokenFileName))
+	} else {
+		fmt.Fprintf(w, "  admin token  from ACTIVITY_ADMIN_TOKEN\n")
+	}
+	tmp := b.temporal
+	fmt.Fprintf(w, "  Temporal     %s  namespace %s  (temporal --address %s schedule list)\n", tmp.Address(), tmp.Namespace(), tmp.Address())
+	fmt.Fprintf(w, "  NATS         %s\n", b.natsURL)
+	fmt.Fprintf(w, "  store        %s\n", b.storeURL)
+	fmt.Fprintf(w, "  definitions  %s%s\n", strings.Join(b.sources, ", "), map[bool]string{true: "  (watched)"}[c.Watch])
+	fmt.Fprintf(w, "\nTry: activity-core definitions list | activity-core runs list | activity-core sync --dry-run\nCtrl-C stops everything.\n")
 }
 
 // firstSyncUnderBanner prints how the first sync went under the banner
@@ -220,7 +254,7 @@ func devToken(dataDir, given string) (token string, generated bool, err error) {
 	if given != "" {
 		return given, false, nil
 	}
-	path := filepath.Join(dataDir, TokenFileName)
+	path := filepath.Join(dataDir, tokenFileName)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		return strings.TrimSpace(string(b)), false, nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -256,7 +290,7 @@ func lockDataDir(dataDir string) (func(), error) {
 // checkBind keeps dev's engines, which have no TLS and no authentication,
 // on loopback unless the operator sets ACTIVITY_ALLOW_PLAINTEXT
 // (docs/deployment.md#secure-connections).
-func (c *DevCmd) checkBind() error {
+func (c *devCmd) checkBind() error {
 	if c.AllowPlaintext {
 		return nil
 	}
@@ -273,7 +307,7 @@ func (c *DevCmd) checkBind() error {
 
 // devAlerting is the operator's alerting settings, with notification links
 // to this dev's own dashboard unless ACTIVITY_PUBLIC_URL says otherwise.
-func (c *DevCmd) devAlerting() config.Alerting {
+func (c *devCmd) devAlerting() config.Alerting {
 	a := c.Alerting
 	a.PublicURL = cmp.Or(a.PublicURL, "http://"+c.HTTP)
 	return a

@@ -25,12 +25,12 @@ func TestDevRefusesNonLoopbackBind(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q (stdout %q)", tc.args, code, errOut, out)
 		}
 	}
-	d := &DevCmd{TemporalAddr: "0.0.0.0:7233", NATSAddr: "127.0.0.1:4223"}
+	d := &devCmd{TemporalAddr: "0.0.0.0:7233", NATSAddr: "127.0.0.1:4223"}
 	d.AllowPlaintext = true
 	if err := d.checkBind(); err != nil {
 		t.Errorf("with ACTIVITY_ALLOW_PLAINTEXT: %v", err)
 	}
-	d = &DevCmd{TemporalAddr: "localhost:7233", NATSAddr: "[::1]:4223"}
+	d = &devCmd{TemporalAddr: "localhost:7233", NATSAddr: "[::1]:4223"}
 	if err := d.checkBind(); err != nil {
 		t.Errorf("loopback: %v", err)
 	}

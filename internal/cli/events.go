@@ -6,20 +6,20 @@ import (
 	"text/tabwriter"
 )
 
-// EventsCmd groups the event commands.
-type EventsCmd struct {
-	Explain EventsExplainCmd `cmd:"" help:"Would this event run anything? Per event definition: matched, or what said no."`
+// eventsCmd groups the event commands.
+type eventsCmd struct {
+	Explain eventsExplainCmd `cmd:"" help:"Would this event run anything? Per event definition: matched, or what said no."`
 }
 
-// EventsExplainCmd asks the server to explain an event.
-type EventsExplainCmd struct {
+// eventsExplainCmd asks the server to explain an event.
+type eventsExplainCmd struct {
 	ClientFlags
 	Subject string `required:"" help:"The event's NATS subject."`
 	Payload string `default:"{}" help:"The event's JSON payload (an object)."`
 }
 
 // Help is shown by "activity-core events explain --help".
-func (c *EventsExplainCmd) Help() string {
+func (c *eventsExplainCmd) Help() string {
 	return `Nothing is published and nothing runs: the server matches the event against
 the event definitions of the last sync and says, for each, whether it would
 start a run, or which part said no (subject pattern, a filter, the rule,
@@ -31,7 +31,7 @@ Examples:
 }
 
 // Run explains.
-func (c *EventsExplainCmd) Run(env *Env) error {
+func (c *eventsExplainCmd) Run(env *cmdEnv) error {
 	if !json.Valid([]byte(c.Payload)) {
 		return usageError("--payload is not valid JSON: %s", c.Payload)
 	}

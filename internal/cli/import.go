@@ -8,12 +8,12 @@ import (
 	"github.com/coulomb/activity-core/internal/importer"
 )
 
-// ImportCmd converts crontab files and systemd timers into definitions, so
+// importCmd converts crontab files and systemd timers into definitions, so
 // a migration starts from files that already validate instead of a blank
 // editor.
-type ImportCmd struct {
-	Crontab ImportCrontabCmd `cmd:"" help:"Convert a crontab file: one definition per entry."`
-	Systemd ImportSystemdCmd `cmd:"" help:"Convert a systemd timer and its service into a definition."`
+type importCmd struct {
+	Crontab importCrontabCmd `cmd:"" help:"Convert a crontab file: one definition per entry."`
+	Systemd importSystemdCmd `cmd:"" help:"Convert a systemd timer and its service into a definition."`
 }
 
 // importOutput holds the flags both import commands share.
@@ -30,15 +30,15 @@ func (o *importOutput) options() importer.Options {
 	return importer.Options{Namespace: o.Namespace, Timezone: o.Timezone, MisfirePolicy: o.MisfirePolicy}
 }
 
-// ImportCrontabCmd is "activity-core import crontab FILE".
-type ImportCrontabCmd struct {
+// importCrontabCmd is "activity-core import crontab FILE".
+type importCrontabCmd struct {
 	File   string `arg:"" name:"file" help:"A crontab file (crontab -l > FILE), /etc/crontab or a file in /etc/cron.d."`
 	System bool   `help:"Read the system format, whose sixth field is a user (detected for /etc/crontab and /etc/cron.d/*)." env:"ACTIVITY_IMPORT_SYSTEM"`
 	importOutput
 }
 
 // Help is shown by "activity-core import crontab --help".
-func (c *ImportCrontabCmd) Help() string {
+func (c *importCrontabCmd) Help() string {
 	return `Each entry becomes one definition (an entry whose day-of-month and
 day-of-week are both restricted becomes two: cron ORs them, Temporal ANDs
 them). VAR=value lines become env for the entries below them; CRON_TZ/TZ
@@ -60,7 +60,7 @@ Examples:
 }
 
 // Run imports the crontab.
-func (c *ImportCrontabCmd) Run(env *Env) error {
+func (c *importCrontabCmd) Run(env *cmdEnv) error {
 	data, err := os.ReadFile(c.File)
 	if err != nil {
 		return usageError("reading crontab: %v", err)
@@ -74,15 +74,15 @@ func (c *ImportCrontabCmd) Run(env *Env) error {
 	return c.importOutput.write(env, res)
 }
 
-// ImportSystemdCmd is "activity-core import systemd UNIT.timer [UNIT.service]".
-type ImportSystemdCmd struct {
+// importSystemdCmd is "activity-core import systemd UNIT.timer [UNIT.service]".
+type importSystemdCmd struct {
 	Timer   string `arg:"" name:"timer" help:"The .timer unit file."`
 	Service string `arg:"" optional:"" name:"service" help:"The .service unit it starts (default: the timer's Unit= or the same-named .service beside it)."`
 	importOutput
 }
 
 // Help is shown by "activity-core import systemd --help".
-func (c *ImportSystemdCmd) Help() string {
+func (c *importSystemdCmd) Help() string {
 	return `The unit name becomes the id. OnCalendar= becomes cron_expression where
 cron can say it (whole minutes, no year, no ~); Persistent= becomes
 catchup_window, RandomizedDelaySec= jitter, ExecStart= args (split by
@@ -99,7 +99,7 @@ Examples:
 }
 
 // Run imports the timer.
-func (c *ImportSystemdCmd) Run(env *Env) error {
+func (c *importSystemdCmd) Run(env *cmdEnv) error {
 	res, err := importer.ImportSystemd(c.Timer, c.Service, c.options())
 	if err != nil {
 		return usageError("%v", err)
@@ -108,7 +108,7 @@ func (c *ImportSystemdCmd) Run(env *Env) error {
 }
 
 // write sends the result where the flags say and reports what was skipped.
-func (o *importOutput) write(env *Env, res *importer.Result) error {
+func (o *importOutput) write(env *cmdEnv, res *importer.Result) error {
 	if o.DryRun {
 		if err := importer.WriteTable(env.Stdout, res); err != nil {
 			return err

@@ -14,16 +14,16 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// RunsLogsCmd prints a run's output: its kept tails, or with --follow its
+// runsLogsCmd prints a run's output: its kept tails, or with --follow its
 // live output until it ends (docs/run-control.md#live-output).
-type RunsLogsCmd struct {
+type runsLogsCmd struct {
 	ClientFlags
 	ID     string `arg:"" help:"Run id."`
 	Follow bool   `short:"f" help:"Follow the output live until the run ends; the exit status is then the run's, as with run --wait."`
 }
 
 // Help is shown by "activity-core runs logs --help".
-func (c *RunsLogsCmd) Help() string {
+func (c *runsLogsCmd) Help() string {
 	return `Prints the run's stdout on stdout and its stderr on stderr: the last 64 KiB
 of each the run keeps. With -f it prints them as the command writes them,
 then exits when the run ends, with the status "run --wait" gives:
@@ -37,7 +37,7 @@ Examples:
 }
 
 // Run prints the output.
-func (c *RunsLogsCmd) Run(env *Env) error {
+func (c *runsLogsCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func (c *RunsLogsCmd) Run(env *Env) error {
 
 // openStream asks for the run's event stream. --timeout bounds the wait
 // for the answer's headers, not the stream.
-func (c *RunsLogsCmd) openStream(ctx context.Context, cl *apiClient) (io.ReadCloser, error) {
+func (c *runsLogsCmd) openStream(ctx context.Context, cl *apiClient) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+"/api/v1/runs/"+url.PathEscape(c.ID)+"/output", nil)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func (c *RunsLogsCmd) openStream(ctx context.Context, cl *apiClient) (io.ReadClo
 }
 
 // follow prints the stream's events until its end.
-func (c *RunsLogsCmd) follow(env *Env, body io.Reader) error {
+func (c *runsLogsCmd) follow(env *cmdEnv, body io.Reader) error {
 	sc := bufio.NewScanner(body)
 	// A line holds at most a chunk or a stored tail, JSON-escaped.
 	sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
@@ -128,7 +128,7 @@ func (c *RunsLogsCmd) follow(env *Env, body io.Reader) error {
 }
 
 // event prints one event; done is true at the end.
-func (c *RunsLogsCmd) event(env *Env, name, data string) (done bool, err error) {
+func (c *runsLogsCmd) event(env *cmdEnv, name, data string) (done bool, err error) {
 	if c.Format == "json" {
 		fmt.Fprintf(env.Stdout, "{\"event\":%q,\"data\":%s}\n", name, data)
 	}
@@ -164,7 +164,7 @@ func (c *RunsLogsCmd) event(env *Env, name, data string) (done bool, err error) 
 }
 
 // endStatus is the command's outcome for the run's status at the end.
-func (c *RunsLogsCmd) endStatus(st store.RunStatus, note string) error {
+func (c *runsLogsCmd) endStatus(st store.RunStatus, note string) error {
 	if !st.Terminal() {
 		return &exitError{code: ExitWaitTimeout, msg: fmt.Sprintf("run %s is still %s: %s", c.ID, st, note)}
 	}

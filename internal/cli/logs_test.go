@@ -228,7 +228,7 @@ func TestRunsLogsFollowFinishedRun(t *testing.T) {
 	}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	for id, want := range map[string]int{"r-failed": ExitFailure, "r-canceled": ExitRunCanceled, "r-ok": ExitOK} {
+	for id, want := range map[string]int{"r-failed": ExitFailure, "r-canceled": exitRunCanceled, "r-ok": ExitOK} {
 		var out, errOut bytes.Buffer
 		code := Main(ctx, []string{"runs", "logs", "-f", id, "--server", srv.URL, "--token", logsReadToken}, &out, &errOut)
 		if code != want || out.String() != "out of "+id+"\n" || !strings.HasPrefix(errOut.String(), "err\n") {

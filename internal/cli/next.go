@@ -11,9 +11,9 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 )
 
-// NextCmd answers "when will this fire?" from the definition alone, with the
+// nextCmd answers "when will this fire?" from the definition alone, with the
 // same reading of cron and of DST changes that Temporal applies.
-type NextCmd struct {
+type nextCmd struct {
 	Target      string    `arg:"" name:"id|file" help:"A definition id (looked up in --definitions) or a definition file."`
 	Count       int       `short:"n" help:"How many fire times to show." default:"5"`
 	From        string    `help:"Show fires after this RFC 3339 time instead of now." placeholder:"TIME"`
@@ -23,7 +23,7 @@ type NextCmd struct {
 }
 
 // Help is shown by "activity-core next --help".
-func (c *NextCmd) Help() string {
+func (c *nextCmd) Help() string {
 	return `Times are computed the way Temporal's scheduler computes them: cron fields
 are read in the definition's timezone; a wall time skipped by a DST change
 (02:30 on a spring-forward day) and a wall time that happens twice (autumn)
@@ -52,7 +52,7 @@ type nextReport struct {
 }
 
 // Run prints the next fire times.
-func (c *NextCmd) Run(env *Env) error {
+func (c *nextCmd) Run(env *cmdEnv) error {
 	if c.Count < 1 || c.Count > 1000 {
 		return usageError("--count must be between 1 and 1000, got %d", c.Count)
 	}
@@ -135,7 +135,7 @@ func (c *NextCmd) Run(env *Env) error {
 
 // find loads the definition named by Target: a file if one exists at that
 // path, else an id looked up in the definitions folders.
-func (c *NextCmd) find(env *Env) (*definition.Definition, error) {
+func (c *nextCmd) find(env *cmdEnv) (*definition.Definition, error) {
 	if info, err := os.Stat(c.Target); err == nil && !info.IsDir() {
 		res := definition.Load([]string{c.Target})
 		if err := res.Err(); err != nil {

@@ -22,9 +22,9 @@ import (
 // in CI must not hang on a database it can live without.
 const planStoreTimeout = 5 * time.Second
 
-// PlanCmd previews what a change to definitions would do, from two git
+// planCmd previews what a change to definitions would do, from two git
 // refs (docs/cutover.md#plan).
-type PlanCmd struct {
+type planCmd struct {
 	Base   string `name:"base" required:"" help:"The git ref the change starts from (e.g. origin/main)." placeholder:"REF"`
 	Head   string `name:"head" help:"The git ref or folder of the change (default: the working tree)." placeholder:"REF|DIR"`
 	Format string `name:"format" enum:"markdown,json" default:"markdown" help:"Output: markdown (for a pull-request comment) or json."`
@@ -43,7 +43,7 @@ type PlanCmd struct {
 }
 
 // Help is shown by "activity-core plan --help".
-func (c *PlanCmd) Help() string {
+func (c *planCmd) Help() string {
 	return `Compares the definitions at --base with those at --head (a ref, or a
 folder; by default the working tree) and prints what the change does:
 definitions added, removed and changed field by field; for every added or
@@ -65,7 +65,7 @@ Examples:
 }
 
 // Run prints the plan.
-func (c *PlanCmd) Run(env *Env) error {
+func (c *planCmd) Run(env *cmdEnv) error {
 	cfg, err := c.config(env)
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func (c *PlanCmd) Run(env *Env) error {
 }
 
 // config turns the flags into a plan.Config.
-func (c *PlanCmd) config(env *Env) (plan.Config, error) {
+func (c *planCmd) config(env *cmdEnv) (plan.Config, error) {
 	now := time.Now()
 	if c.Now != "" {
 		t, err := time.Parse(time.RFC3339, c.Now)
@@ -141,7 +141,7 @@ func (c *PlanCmd) config(env *Env) (plan.Config, error) {
 
 // openStore sets cfg.Runs, or says in cfg.RunsUnavailable why not; the
 // plan goes on either way.
-func (c *PlanCmd) openStore(env *Env, cfg *plan.Config) func() {
+func (c *planCmd) openStore(env *cmdEnv, cfg *plan.Config) func() {
 	ctx, cancel := context.WithTimeout(env.Ctx, planStoreTimeout)
 	defer cancel()
 	st, err := storeopen.Open(ctx, c.DatabaseURL, env.Logger)

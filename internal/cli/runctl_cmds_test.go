@@ -97,7 +97,7 @@ func TestRunRefusedInputs(t *testing.T) {
 func TestRunWaitExitCodes(t *testing.T) {
 	a := newRunctlAPI(t)
 	for id, want := range map[string]int{"team.succeeds": ExitOK, "team.fails": ExitFailure, "team.skips": ExitRunSkipped,
-		"team.times-out": ExitRunTimedOut, "team.cancels": ExitRunCanceled} {
+		"team.times-out": exitRunTimedOut, "team.cancels": exitRunCanceled} {
 		code, out, errOut := a.as(t, a.admin, "run", id, "--wait")
 		if code != want || !strings.Contains(out, "--- stdout (last 64 KiB) ---\nhi\n") {
 			t.Errorf("run %s --wait: exit %d, want %d\n%s%s", id, code, want, out, errOut)

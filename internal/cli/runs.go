@@ -32,8 +32,8 @@ type runPage struct {
 	Next string    `json:"next,omitempty"`
 }
 
-// RunsListCmd lists runs.
-type RunsListCmd struct {
+// runsListCmd lists runs.
+type runsListCmd struct {
 	ClientFlags
 	Definition string `help:"Only runs of this definition." placeholder:"ID"`
 	Status     string `help:"Only runs with this status." enum:",pending,running,succeeded,failed,skipped,timed_out,canceled,missed,shadow" default:""`
@@ -42,7 +42,7 @@ type RunsListCmd struct {
 }
 
 // Help is shown by "activity-core runs list --help".
-func (c *RunsListCmd) Help() string {
+func (c *runsListCmd) Help() string {
 	return `POOL is the worker pool the run was placed on (run_on). WHY says why a run
 was skipped or failed, who canceled it, or, for a pending run, "waiting for
 a worker in pool P" when no worker polls its pool (start one with
@@ -56,7 +56,7 @@ Examples:
 }
 
 // Run lists.
-func (c *RunsListCmd) Run(env *Env) error {
+func (c *runsListCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -146,14 +146,14 @@ func poolName(p string) string { return cmp.Or(p, definition.PoolDefault) }
 // note cannot break a table.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// RunsShowCmd shows one run.
-type RunsShowCmd struct {
+// runsShowCmd shows one run.
+type runsShowCmd struct {
 	ClientFlags
 	ID string `arg:"" help:"Run id."`
 }
 
 // Help is shown by "activity-core runs show --help".
-func (c *RunsShowCmd) Help() string {
+func (c *runsShowCmd) Help() string {
 	return `Shows the run's status (and, while pending, whether it waits for a worker
 of its pool), trigger (a backfill run names the fire time it stands for),
 pool, inputs, who canceled it and why, context, rule outcome and the last
@@ -165,7 +165,7 @@ Examples:
 }
 
 // Run shows.
-func (c *RunsShowCmd) Run(env *Env) error {
+func (c *runsShowCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -300,8 +300,8 @@ func printRunBody(w io.Writer, r store.Run) {
 	}
 }
 
-// RunCmd starts a manual run.
-type RunCmd struct {
+// runCmd starts a manual run.
+type runCmd struct {
 	ClientFlags
 	ID    string   `arg:"" help:"Definition id."`
 	Input []string `short:"i" sep:"none" placeholder:"NAME=VALUE" help:"An input of the run, as the definition declares it (repeat for each; see definitions show ID)."`
@@ -310,7 +310,7 @@ type RunCmd struct {
 }
 
 // Help is shown by "activity-core run --help".
-func (c *RunCmd) Help() string {
+func (c *runCmd) Help() string {
 	return `A manual run skips the schedule: it runs now, even when the definition is
 disabled (it still checks context and the rule), on the definition's pool.
 
@@ -336,7 +336,7 @@ Examples:
 }
 
 // Run starts the run.
-func (c *RunCmd) Run(env *Env) error {
+func (c *runCmd) Run(env *cmdEnv) error {
 	var body map[string]any
 	if len(c.Input) > 0 {
 		inputs, err := definition.ParseInputFlags(c.Input)
@@ -369,7 +369,7 @@ func (c *RunCmd) Run(env *Env) error {
 
 // started reports a run just started (what says more about it) and, with
 // wait, waits for it to end and exits by its final status.
-func (f *ClientFlags) started(env *Env, cl *apiClient, s adminapi.RunStarted, wait bool, what string) error {
+func (f *ClientFlags) started(env *cmdEnv, cl *apiClient, s adminapi.RunStarted, wait bool, what string) error {
 	if !wait {
 		if f.Format == "json" {
 			return printJSON(env.Stdout, s)
@@ -382,7 +382,7 @@ func (f *ClientFlags) started(env *Env, cl *apiClient, s adminapi.RunStarted, wa
 	if err != nil {
 		return err
 	}
-	show := RunsShowCmd{ClientFlags: *f, ID: s.RunID}
+	show := runsShowCmd{ClientFlags: *f, ID: s.RunID}
 	if err := show.Run(env); err != nil {
 		return err
 	}
@@ -424,22 +424,22 @@ func runExitCode(st store.RunStatus) int {
 	case store.RunSkipped:
 		return ExitRunSkipped
 	case store.RunTimedOut:
-		return ExitRunTimedOut
+		return exitRunTimedOut
 	case store.RunCanceled:
-		return ExitRunCanceled
+		return exitRunCanceled
 	}
 	return ExitFailure
 }
 
-// RunsCancelCmd asks the server to cancel a run.
-type RunsCancelCmd struct {
+// runsCancelCmd asks the server to cancel a run.
+type runsCancelCmd struct {
 	ClientFlags
 	ID   string `arg:"" help:"Run id."`
 	Note string `help:"Why (recorded on the run and in the audit)."`
 }
 
 // Help is shown by "activity-core runs cancel --help".
-func (c *RunsCancelCmd) Help() string {
+func (c *runsCancelCmd) Help() string {
 	return `Cancels the run's workflow wherever it is: waiting for a worker, on its
 concurrency key or guard, gathering context, or in its command, whose whole
 process tree ends. The run is recorded canceled, with your token's name and
@@ -454,7 +454,7 @@ Examples:
 }
 
 // Run cancels.
-func (c *RunsCancelCmd) Run(env *Env) error {
+func (c *runsCancelCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -482,8 +482,8 @@ func (c *RunsCancelCmd) Run(env *Env) error {
 	return nil
 }
 
-// RunsRerunCmd starts a new manual run with the inputs a run had.
-type RunsRerunCmd struct {
+// runsRerunCmd starts a new manual run with the inputs a run had.
+type runsRerunCmd struct {
 	ClientFlags
 	ID   string `arg:"" help:"Run id whose inputs to use again."`
 	Note string `help:"Why (kept in the audit)."`
@@ -491,7 +491,7 @@ type RunsRerunCmd struct {
 }
 
 // Help is shown by "activity-core runs rerun --help".
-func (c *RunsRerunCmd) Help() string {
+func (c *runsRerunCmd) Help() string {
 	return `Starts a new manual run of the run's definition with the inputs that run
 recorded, checked again against the definition's current declaration (a
 removed or retyped input is refused, naming it). The new run uses the
@@ -507,7 +507,7 @@ Examples:
 }
 
 // Run reruns.
-func (c *RunsRerunCmd) Run(env *Env) error {
+func (c *runsRerunCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err

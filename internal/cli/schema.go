@@ -4,12 +4,12 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 )
 
-// SchemaCmd prints the JSON Schema of the definition format so editors can
+// schemaCmd prints the JSON Schema of the definition format so editors can
 // check files as they are typed.
-type SchemaCmd struct{}
+type schemaCmd struct{}
 
 // Help is shown by "activity-core schema --help".
-func (c *SchemaCmd) Help() string {
+func (c *schemaCmd) Help() string {
 	return `The schema is JSON Schema 2020-12. It catches structure and types as you
 type; "activity-core validate" is still the authority (it also checks cron
 ranges, time zones and compiles rules).
@@ -23,7 +23,7 @@ Examples:
 }
 
 // Run prints the schema.
-func (c *SchemaCmd) Run(env *Env) error {
+func (c *schemaCmd) Run(env *cmdEnv) error {
 	_, err := env.Stdout.Write(definition.JSONSchema())
 	return err
 }

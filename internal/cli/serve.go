@@ -69,7 +69,7 @@ Examples:
 }
 
 // Run serves until interrupted.
-func (c *ServeCmd) Run(env *Env) error {
+func (c *ServeCmd) Run(env *cmdEnv) error {
 	roles, err := app.ParseRoles(c.Roles)
 	if err != nil {
 		return err
@@ -97,13 +97,13 @@ func (c *ServeCmd) Run(env *Env) error {
 	})
 }
 
-// MigrateCmd applies the database migrations.
-type MigrateCmd struct {
+// migrateCmd applies the database migrations.
+type migrateCmd struct {
 	DatabaseURL string `name:"database-url" env:"ACTIVITY_DATABASE_URL" required:"" help:"postgres://… or sqlite:///path." placeholder:"URL"`
 }
 
 // Help is shown by "activity-core migrate --help".
-func (c *MigrateCmd) Help() string {
+func (c *migrateCmd) Help() string {
 	return `Migrations are embedded in the binary and also applied at every start;
 applying them twice, or from two processes at once, is safe.
 
@@ -113,7 +113,7 @@ Examples:
 }
 
 // Run migrates.
-func (c *MigrateCmd) Run(env *Env) error {
+func (c *migrateCmd) Run(env *cmdEnv) error {
 	st, err := storeopen.Open(env.Ctx, c.DatabaseURL, env.Logger)
 	if err != nil {
 		return err

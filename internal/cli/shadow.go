@@ -43,7 +43,7 @@ func printShadowPlan(w io.Writer, r store.Run) {
 
 // shadowPlanOf reads a run's plan for run --wait's last line; nil when
 // it cannot.
-func shadowPlanOf(env *Env, cl *apiClient, runID string) json.RawMessage {
+func shadowPlanOf(env *cmdEnv, cl *apiClient, runID string) json.RawMessage {
 	var r store.Run
 	if cl.do(env.Ctx, "GET", "/api/v1/runs/"+url.PathEscape(runID), nil, &r) != nil {
 		return nil

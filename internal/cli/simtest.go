@@ -8,10 +8,10 @@ import (
 	"github.com/coulomb/activity-core/internal/simulate"
 )
 
-// TestCmd simulates definitions against events, fixtures and times,
+// testCmd simulates definitions against events, fixtures and times,
 // offline, so a definitions repository can test its definitions in its own
 // CI before they are merged and synced.
-type TestCmd struct {
+type testCmd struct {
 	Paths   []string `arg:"" name:"path" help:"Definition files or folders, as validate and sync read them."`
 	Events  string   `help:"JSON Lines file: one event per line, {\"subject\", \"id\", \"time\", \"payload\", \"context\"}." placeholder:"EVENTS.jsonl"`
 	Context string   `help:"Context fixtures: a YAML/JSON file (bind name, URL or kind -> value) or a folder of them." placeholder:"FIXTURES"`
@@ -27,7 +27,7 @@ type TestCmd struct {
 }
 
 // Help is shown by "activity-core test --help".
-func (c *TestCmd) Help() string {
+func (c *testCmd) Help() string {
 	return `Nothing runs and no server is needed. Definitions are loaded as sync loads
 them (an invalid file is reported as validate reports it, and exits 1).
 Each event is matched through the router's own code; for each event
@@ -48,7 +48,7 @@ Examples:
 }
 
 // Run simulates and prints the report.
-func (c *TestCmd) Run(env *Env) error {
+func (c *testCmd) Run(env *cmdEnv) error {
 	if c.Events == "" && c.At == "" && c.Expect == "" {
 		return usageError("test needs something to simulate: --events FILE, --at TIME and/or --expect FILE")
 	}

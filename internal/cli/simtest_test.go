@@ -88,10 +88,10 @@ func TestSimulateUsage(t *testing.T) {
 // TestSimulateEventsWithoutTime: an event line without a time gets the
 // command's clock.
 func TestSimulateEventsWithoutTime(t *testing.T) {
-	c := &TestCmd{Paths: []string{simdata + "/defs"}, Events: simdata + "/bad-events.jsonl", Context: simdata + "/fixtures.yaml",
+	c := &testCmd{Paths: []string{simdata + "/defs"}, Events: simdata + "/bad-events.jsonl", Context: simdata + "/fixtures.yaml",
 		Format: "json", now: time.Date(2026, 3, 29, 12, 0, 0, 0, time.UTC)}
 	var out strings.Builder
-	err := c.Run(&Env{Ctx: context.Background(), Stdout: &out, Stderr: &out})
+	err := c.Run(&cmdEnv{Ctx: context.Background(), Stdout: &out, Stderr: &out})
 	if err == nil {
 		t.Fatal("bad lines must fail")
 	}

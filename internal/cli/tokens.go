@@ -16,10 +16,10 @@ import (
 	"github.com/coulomb/activity-core/internal/config"
 )
 
-// TokensCmd groups the token commands (docs/run-control.md#who-did-what).
-type TokensCmd struct {
-	New  TokensNewCmd  `cmd:"" help:"Make a random token for NAME with ROLE and print it once, with its line for ACTIVITY_TOKENS_FILE."`
-	Hash TokensHashCmd `cmd:"" help:"Read a token from standard input and print its sha256:HEX hash for ACTIVITY_TOKENS_FILE."`
+// tokensCmd groups the token commands (docs/run-control.md#who-did-what).
+type tokensCmd struct {
+	New  tokensNewCmd  `cmd:"" help:"Make a random token for NAME with ROLE and print it once, with its line for ACTIVITY_TOKENS_FILE."`
+	Hash tokensHashCmd `cmd:"" help:"Read a token from standard input and print its sha256:HEX hash for ACTIVITY_TOKENS_FILE."`
 }
 
 // tokenBytes is how much randomness a new token carries.
@@ -35,15 +35,15 @@ func tokenHash(token string) string {
 	return config.TokenHashPrefix + hex.EncodeToString(sum[:])
 }
 
-// TokensNewCmd makes a named token.
-type TokensNewCmd struct {
+// tokensNewCmd makes a named token.
+type tokensNewCmd struct {
 	Name   string `arg:"" help:"Who holds the token: a person or a job (lowercase letters, digits, . _ -; at most 63). It is the actor in the audit."`
 	Role   string `arg:"" help:"What it may do: read, operate (also run, rerun, cancel, pause, resume, backfill) or admin (also sync)."`
 	Format string `help:"Output format: text or json." enum:"text,json" default:"text"`
 }
 
 // Help is shown by "activity-core tokens new --help".
-func (c *TokensNewCmd) Help() string {
+func (c *tokensNewCmd) Help() string {
 	return `Prints a new random token (32 bytes, hex) once and the line that grants it:
 NAME ROLE sha256:HEX. Only the hash goes into the file, so the file is not a
 secret worth stealing; the token itself is shown once, here, and never
@@ -61,7 +61,7 @@ Examples:
 }
 
 // Run makes the token.
-func (c *TokensNewCmd) Run(env *Env) error {
+func (c *tokensNewCmd) Run(env *cmdEnv) error {
 	if !tokenNameRe.MatchString(c.Name) {
 		return usageError("token name %q: use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", c.Name)
 	}
@@ -87,11 +87,11 @@ func (c *TokensNewCmd) Run(env *Env) error {
 	return nil
 }
 
-// TokensHashCmd hashes a token read from stdin.
-type TokensHashCmd struct{}
+// tokensHashCmd hashes a token read from stdin.
+type tokensHashCmd struct{}
 
 // Help is shown by "activity-core tokens hash --help".
-func (c *TokensHashCmd) Help() string {
+func (c *tokensHashCmd) Help() string {
 	return `Reads one token from standard input (its first line, surrounding whitespace
 trimmed, as the CLI and the dashboard trim a token) and prints sha256:HEX,
 the form ACTIVITY_TOKENS_FILE keeps. Use it to grant a token you already
@@ -109,7 +109,7 @@ Examples:
 const tokenReadMax = 4096
 
 // Run hashes.
-func (c *TokensHashCmd) Run(env *Env) error {
+func (c *tokensHashCmd) Run(env *cmdEnv) error {
 	if env.Stdin == nil {
 		return fmt.Errorf("no standard input to read the token from")
 	}

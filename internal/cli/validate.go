@@ -9,9 +9,9 @@ import (
 	"github.com/coulomb/activity-core/internal/secret"
 )
 
-// ValidateCmd checks definition files the way sync would, without a store
+// validateCmd checks definition files the way sync would, without a store
 // or a server, so it can run in CI and in pre-commit hooks.
-type ValidateCmd struct {
+type validateCmd struct {
 	Paths  []string `arg:"" name:"path" help:"Definition files or folders (folders are read recursively)."`
 	Format string   `help:"Output format: text or json." enum:"text,json" default:"text" env:"ACTIVITY_FORMAT"`
 	// The deployment's secrets allow-list, to check ${env:NAME} as sync does.
@@ -21,7 +21,7 @@ type ValidateCmd struct {
 }
 
 // Help is shown by "activity-core validate --help".
-func (c *ValidateCmd) Help() string {
+func (c *validateCmd) Help() string {
 	return `Every *.yaml/*.yml file below a folder holds one definition; files inside
 folders named event-types hold event types. Hidden files and folders are
 skipped. Every problem is printed as file:line:column: field: message, all
@@ -64,7 +64,7 @@ type validateReport struct {
 }
 
 // Run validates and prints the report.
-func (c *ValidateCmd) Run(env *Env) error {
+func (c *validateCmd) Run(env *cmdEnv) error {
 	allow, err := secret.New(secret.Config{Dir: c.SecretsDir, Env: c.SecretEnv})
 	if err != nil {
 		return usageError("%v", err)

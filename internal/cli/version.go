@@ -10,11 +10,11 @@ import (
 // -ldflags "-X github.com/coulomb/activity-core/internal/cli.Version=v1.2.3".
 var Version = "dev"
 
-// VersionCmd prints the version and what the binary was built from.
-type VersionCmd struct{}
+// versionCmd prints the version and what the binary was built from.
+type versionCmd struct{}
 
 // Run prints the version line.
-func (c *VersionCmd) Run(env *Env) error {
+func (c *versionCmd) Run(env *cmdEnv) error {
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {

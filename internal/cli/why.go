@@ -13,8 +13,8 @@ import (
 	"github.com/coulomb/activity-core/internal/timeline"
 )
 
-// WhyCmd tells one definition's story: GET /api/v1/definitions/{id}/timeline.
-type WhyCmd struct {
+// whyCmd tells one definition's story: GET /api/v1/definitions/{id}/timeline.
+type whyCmd struct {
 	ClientFlags
 	ID    string `arg:"" help:"Definition id."`
 	Since string `default:"7d" help:"Start of the story: a duration back from now (7d, 36h, 2w) or a time (RFC 3339, or a UTC date 2026-03-01)." placeholder:"WHEN"`
@@ -23,7 +23,7 @@ type WhyCmd struct {
 }
 
 // Help is shown by "activity-core why --help".
-func (c *WhyCmd) Help() string {
+func (c *whyCmd) Help() string {
 	return `Answers "why didn't my job run last night?" in one command: everything that
 touched the definition, oldest first, one line per thing, times in UTC:
 
@@ -52,7 +52,7 @@ Examples:
 }
 
 // Run tells the story.
-func (c *WhyCmd) Run(env *Env) error {
+func (c *whyCmd) Run(env *cmdEnv) error {
 	if c.Limit < 0 || c.Limit > timeline.LimitMax {
 		return usageError("--limit %d: use 1 to %d", c.Limit, timeline.LimitMax)
 	}
@@ -90,13 +90,13 @@ func (c *WhyCmd) Run(env *Env) error {
 	return story.WriteText(env.Stdout)
 }
 
-// ProblemsCmd lists what is wrong now: GET /api/v1/problems.
-type ProblemsCmd struct {
+// problemsCmd lists what is wrong now: GET /api/v1/problems.
+type problemsCmd struct {
 	ClientFlags
 }
 
 // Help is shown by "activity-core problems --help".
-func (c *ProblemsCmd) Help() string {
+func (c *problemsCmd) Help() string {
 	return `Every definition failing, stale, late or missed now, oldest problem first,
 with each problem's reason. Then ask why one is in trouble with
 "activity-core why ID".
@@ -110,7 +110,7 @@ Examples:
 }
 
 // Run lists the problems.
-func (c *ProblemsCmd) Run(env *Env) error {
+func (c *problemsCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err

@@ -11,13 +11,13 @@ import (
 	"github.com/coulomb/activity-core/internal/adminapi"
 )
 
-// WorkersCmd lists worker pools (docs/run-control.md#placement).
-type WorkersCmd struct {
+// workersCmd lists worker pools (docs/run-control.md#placement).
+type workersCmd struct {
 	ClientFlags
 }
 
 // Help is shown by "activity-core workers --help".
-func (c *WorkersCmd) Help() string {
+func (c *workersCmd) Help() string {
 	return `A pool is a Temporal task queue: a definition's run_on names it (default
 "default"), and a worker serves the pools it is given (serve --pools a,b or
 ACTIVITY_WORKER_POOLS). For every pool in use this lists the workers
@@ -31,7 +31,7 @@ Examples:
 }
 
 // Run lists.
-func (c *WorkersCmd) Run(env *Env) error {
+func (c *workersCmd) Run(env *cmdEnv) error {
 	cl, err := c.client()
 	if err != nil {
 		return err

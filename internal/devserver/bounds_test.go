@@ -13,9 +13,9 @@ import (
 // (docs/benchmarks.md#memory-of-dev), not the server's 128,000 entries
 // for an hour.
 func TestDevDynamicConfigBoundsTheHistoryCache(t *testing.T) {
-	dc := devDynamicConfig(HistoryCacheEntriesDefault)
-	if got := dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()]; got != HistoryCacheEntriesDefault {
-		t.Errorf("history cache entries = %v, want %d", got, HistoryCacheEntriesDefault)
+	dc := devDynamicConfig(historyCacheEntriesDefault)
+	if got := dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()]; got != historyCacheEntriesDefault {
+		t.Errorf("history cache entries = %v, want %d", got, historyCacheEntriesDefault)
 	}
 	if got := dc[dynamicconfig.HistoryCacheTTL.Key()]; got != historyCacheTTL {
 		t.Errorf("history cache TTL = %v, want %v", got, historyCacheTTL)
@@ -33,8 +33,8 @@ func TestLimitMemory(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
 	t.Setenv("GOMEMLIMIT", "")
-	if got := LimitMemory(); got != MemoryLimitDefault || debug.SetMemoryLimit(-1) != MemoryLimitDefault {
-		t.Errorf("LimitMemory() = %d, runtime limit %d; want %d", got, debug.SetMemoryLimit(-1), MemoryLimitDefault)
+	if got := LimitMemory(); got != memoryLimitDefault || debug.SetMemoryLimit(-1) != memoryLimitDefault {
+		t.Errorf("LimitMemory() = %d, runtime limit %d; want %d", got, debug.SetMemoryLimit(-1), memoryLimitDefault)
 	}
 	debug.SetMemoryLimit(1 << 30)
 	t.Setenv("GOMEMLIMIT", "1GiB")

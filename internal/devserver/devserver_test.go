@@ -145,8 +145,8 @@ func TestClientSeesNamespaceAndSearchAttributes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	if testTemporal.Namespace() != DefaultNamespace {
-		t.Errorf("Namespace() = %q, want %q", testTemporal.Namespace(), DefaultNamespace)
+	if testTemporal.Namespace() != defaultNamespace {
+		t.Errorf("Namespace() = %q, want %q", testTemporal.Namespace(), defaultNamespace)
 	}
 	resp, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: testTemporal.Namespace()})
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"runtime/debug"
 )
 
-// MemoryLimitDefault is the soft memory limit `dev` gives the Go runtime
+// memoryLimitDefault is the soft memory limit `dev` gives the Go runtime
 // (docs/benchmarks.md#memory-of-dev). Without one the runtime lets the
 // heap grow to twice what is live before collecting, and freed pages go
 // back to the system slowly: the RSS of a dev that embeds Temporal, NATS
@@ -15,16 +15,16 @@ import (
 // the scavenger work harder. It is a soft limit: a dev whose live heap
 // needs more (many thousands of definitions) goes past it and collects
 // more often; it is never killed for it. GOMEMLIMIT overrides it.
-const MemoryLimitDefault = 128 << 20
+const memoryLimitDefault = 128 << 20
 
 // LimitMemory sets the Go runtime's soft memory limit to
-// MemoryLimitDefault, unless the GOMEMLIMIT environment variable already
+// memoryLimitDefault, unless the GOMEMLIMIT environment variable already
 // chose one (the runtime reads it at start). It returns the limit in
 // force. Only `dev` calls it: it changes the whole process.
 func LimitMemory() int64 {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1) // -1 reads the current limit
 	}
-	debug.SetMemoryLimit(MemoryLimitDefault)
-	return MemoryLimitDefault
+	debug.SetMemoryLimit(memoryLimitDefault)
+	return memoryLimitDefault
 }

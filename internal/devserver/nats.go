@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// DefaultNATSPort is the port `dev` uses for its NATS server: 4222 is often
+// defaultNATSPort is the port `dev` uses for its NATS server: 4222 is often
 // taken by a system nats-server, so the dev engine stays off it.
-const DefaultNATSPort = 4223
+const defaultNATSPort = 4223
 
 const (
 	natsSubdir        = "nats"
@@ -35,7 +35,7 @@ type NATSConfig struct {
 	Host string
 
 	// Port is the client port; 0 picks a free one (tests), `dev` passes
-	// DefaultNATSPort or its --nats-addr.
+	// defaultNATSPort or its --nats-addr.
 	Port int
 }
 

@@ -1,6 +1,7 @@
 package devserver
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -49,9 +50,7 @@ func checkFree(addr string) error {
 // and "localhost" to the IPv4 loopback (resolving "localhost" can yield ::1,
 // which clients dialing 127.0.0.1 would not reach).
 func splitAddr(addr, defaultAddr string) (string, int, error) {
-	if addr == "" {
-		addr = defaultAddr
-	}
+	addr = cmp.Or(addr, defaultAddr)
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, fmt.Errorf("address %q: %w", addr, err)

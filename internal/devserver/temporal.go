@@ -37,22 +37,22 @@ import (
 )
 
 const (
-	// DefaultNamespace is the namespace a dev server creates when the config
+	// defaultNamespace is the namespace a dev server creates when the config
 	// names none: the temporal CLI and UI open it without flags.
-	DefaultNamespace = "default"
+	defaultNamespace = "default"
 
 	// defaultReadyTimeout bounds StartTemporal when the caller's context has
 	// no deadline; a healthy start takes about a second.
 	defaultReadyTimeout = 60 * time.Second
 
-	// HistoryCacheEntriesDefault bounds the history service's cache of
+	// historyCacheEntriesDefault bounds the history service's cache of
 	// workflow states (docs/benchmarks.md#memory-of-dev). The server's own
 	// default, 128,000 entries kept up to an hour, is sized for a cluster
 	// node: in dev every finished run stayed cached for an hour, and the
 	// process grew with the number of runs. A dev's working set is its
 	// running workflows (runs, schedules, locks); a state that falls out
 	// is read back from SQLite when its workflow next moves.
-	HistoryCacheEntriesDefault = 2000
+	historyCacheEntriesDefault = 2000
 
 	// historyCacheTTL drops a cached workflow state nobody touched for this
 	// long, so an idle dev gives its memory back (the server's default is
@@ -97,7 +97,7 @@ type TemporalConfig struct {
 	FrontendAddr string
 
 	// Namespace is created before the server starts (the server cannot create
-	// it faster itself). Empty means DefaultNamespace.
+	// it faster itself). Empty means defaultNamespace.
 	Namespace string
 
 	// SearchAttributes are registered on the namespace: at creation for a new
@@ -106,7 +106,7 @@ type TemporalConfig struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 
 	// HistoryCacheEntries bounds the history service's cache of workflow
-	// states; 0 means HistoryCacheEntriesDefault.
+	// states; 0 means historyCacheEntriesDefault.
 	HistoryCacheEntries int
 
 	// Logger receives the server's own logs at Warn and above (at Info the
@@ -218,55 +218,14 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 		ctx, cancel = context.WithTimeout(ctx, defaultReadyTimeout)
 		defer cancel()
 	}
-	if cfg.Namespace == "" {
-		cfg.Namespace = DefaultNamespace
-	}
-	if cfg.SearchAttributes == nil {
-		cfg.SearchAttributes = DefaultSearchAttributes()
-	}
-	if cfg.HistoryCacheEntries < 0 {
-		return nil, fmt.Errorf("devserver: HistoryCacheEntries is %d; give a positive number or 0 for the default (%d)", cfg.HistoryCacheEntries, HistoryCacheEntriesDefault)
-	}
-	cfg.HistoryCacheEntries = cmp.Or(cfg.HistoryCacheEntries, HistoryCacheEntriesDefault)
-	for name, typ := range cfg.SearchAttributes {
-		if name == "" || typ == enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED || enumspb.IndexedValueType_name[int32(typ)] == "" {
-			return nil, fmt.Errorf("devserver: search attribute %q: invalid name or type %v", name, typ)
-		}
-	}
-
-	frontIP, frontPort, err := splitAddr(cfg.FrontendAddr, net.JoinHostPort(loopback, "0"))
+	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("devserver: frontend: %w", err)
+		return nil, err
 	}
-	ports, err := freePorts(loopback, 3)
+	addrs, err := pickAddrs(cfg.FrontendAddr)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: %w", err)
+		return nil, err
 	}
-	// The frontend's HTTP API (Nexus, the HTTP flavour of the API) always
-	// gets a free port beside the gRPC one: the server warns on every start
-	// without it, and nobody needs it at a fixed address.
-	frontPorts, err := freePorts(frontIP, 2)
-	if err != nil {
-		return nil, fmt.Errorf("devserver: frontend: %w", err)
-	}
-	httpPort := frontPorts[1]
-	if frontPort == 0 {
-		frontPort = frontPorts[0]
-	} else if err := checkFree(net.JoinHostPort(frontIP, strconv.Itoa(frontPort))); err != nil {
-		return nil, fmt.Errorf("devserver: frontend: %w", err)
-	}
-	hostPorts := map[primitives.ServiceName]struct {
-		ip   string
-		port int
-	}{
-		primitives.FrontendService: {frontIP, frontPort},
-		primitives.HistoryService:  {loopback, ports[0]},
-		primitives.MatchingService: {loopback, ports[1]},
-		primitives.WorkerService:   {loopback, ports[2]},
-	}
-	frontendDial := net.JoinHostPort(dialHost(frontIP), strconv.Itoa(frontPort))
-	frontendHTTP := net.JoinHostPort(dialHost(frontIP), strconv.Itoa(httpPort))
-
 	sqlCfg, newDB, clusterID, err := prepareStore(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: %w", err)
@@ -276,6 +235,108 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 	level.Set(slog.LevelWarn)
 	logger := newSlogLogger(cfg.Logger, level)
 
+	scfg := serverConfig(sqlCfg, clusterID, addrs)
+	if cfg.TLS != nil {
+		scfg.Global.TLS = cfg.TLS.rootTLS()
+	}
+	dialOpt, err := cfg.TLS.dialOption()
+	if err != nil {
+		return nil, fmt.Errorf("devserver: TLS: %w", err)
+	}
+	if err := createNamespace(sqlCfg, newDB, cfg); err != nil {
+		return nil, err
+	}
+	srv, err := newServer(scfg, addrs, logger, cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &Temporal{srv: srv, addr: addrs.frontendDial, namespace: cfg.Namespace, level: level, dial: dialOpt}
+	if err := srv.Start(); err != nil {
+		_ = t.Stop()
+		return nil, fmt.Errorf("devserver: start Temporal server: %w", err)
+	}
+	if err := t.waitReady(ctx, cfg.SearchAttributes); err != nil {
+		_ = t.Stop()
+		return nil, fmt.Errorf("devserver: Temporal server on %s not ready: %w", addrs.frontendDial, err)
+	}
+	return t, nil
+}
+
+// withDefaults checks cfg and fills in the defaults of what it leaves zero.
+func (cfg TemporalConfig) withDefaults() (TemporalConfig, error) {
+	cfg.Namespace = cmp.Or(cfg.Namespace, defaultNamespace)
+	if cfg.SearchAttributes == nil {
+		cfg.SearchAttributes = DefaultSearchAttributes()
+	}
+	if cfg.HistoryCacheEntries < 0 {
+		return cfg, fmt.Errorf("devserver: HistoryCacheEntries is %d; give a positive number or 0 for the default (%d)", cfg.HistoryCacheEntries, historyCacheEntriesDefault)
+	}
+	cfg.HistoryCacheEntries = cmp.Or(cfg.HistoryCacheEntries, historyCacheEntriesDefault)
+	for name, typ := range cfg.SearchAttributes {
+		if name == "" || typ == enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED || enumspb.IndexedValueType_name[int32(typ)] == "" {
+			return cfg, fmt.Errorf("devserver: search attribute %q: invalid name or type %v", name, typ)
+		}
+	}
+	return cfg, nil
+}
+
+// hostPort is where one of the server's services listens.
+type hostPort struct {
+	ip   string
+	port int
+}
+
+// serverAddrs are the addresses the server's services listen on.
+type serverAddrs struct {
+	services map[primitives.ServiceName]hostPort
+	// httpPort is the frontend's HTTP API port, on the frontend's IP.
+	httpPort int
+	// frontendDial and frontendHTTP are the frontend's gRPC and HTTP
+	// addresses as a client dials them.
+	frontendDial, frontendHTTP string
+}
+
+// pickAddrs chooses the services' addresses: the frontend's from
+// frontendAddr (a free port when it names none), the others free ports
+// on loopback.
+func pickAddrs(frontendAddr string) (serverAddrs, error) {
+	frontIP, frontPort, err := splitAddr(frontendAddr, net.JoinHostPort(loopback, "0"))
+	if err != nil {
+		return serverAddrs{}, fmt.Errorf("devserver: frontend: %w", err)
+	}
+	ports, err := freePorts(loopback, 3)
+	if err != nil {
+		return serverAddrs{}, fmt.Errorf("devserver: %w", err)
+	}
+	// The frontend's HTTP API (Nexus, the HTTP flavour of the API) always
+	// gets a free port beside the gRPC one: the server warns on every start
+	// without it, and nobody needs it at a fixed address.
+	frontPorts, err := freePorts(frontIP, 2)
+	if err != nil {
+		return serverAddrs{}, fmt.Errorf("devserver: frontend: %w", err)
+	}
+	httpPort := frontPorts[1]
+	if frontPort == 0 {
+		frontPort = frontPorts[0]
+	} else if err := checkFree(net.JoinHostPort(frontIP, strconv.Itoa(frontPort))); err != nil {
+		return serverAddrs{}, fmt.Errorf("devserver: frontend: %w", err)
+	}
+	return serverAddrs{
+		services: map[primitives.ServiceName]hostPort{
+			primitives.FrontendService: {frontIP, frontPort},
+			primitives.HistoryService:  {loopback, ports[0]},
+			primitives.MatchingService: {loopback, ports[1]},
+			primitives.WorkerService:   {loopback, ports[2]},
+		},
+		httpPort:     httpPort,
+		frontendDial: net.JoinHostPort(dialHost(frontIP), strconv.Itoa(frontPort)),
+		frontendHTTP: net.JoinHostPort(dialHost(frontIP), strconv.Itoa(httpPort)),
+	}, nil
+}
+
+// serverConfig is the server's configuration: one cluster of one shard on
+// the SQLite store sqlCfg, no archival, the services at addrs.
+func serverConfig(sqlCfg *config.SQL, clusterID string, addrs serverAddrs) *config.Config {
 	scfg := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{
@@ -298,8 +359,8 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 				clusterName: {
 					Enabled:                true,
 					InitialFailoverVersion: 1,
-					RPCAddress:             frontendDial,
-					HTTPAddress:            frontendHTTP,
+					RPCAddress:             addrs.frontendDial,
+					HTTPAddress:            addrs.frontendHTTP,
 					ClusterID:              clusterID,
 				},
 			},
@@ -318,39 +379,43 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 		},
 		// The worker service (which runs schedules) dials the frontend
 		// through this; without it the server panics at start.
-		PublicClient: config.PublicClient{HostPort: frontendDial},
+		PublicClient: config.PublicClient{HostPort: addrs.frontendDial},
 	}
-	if cfg.TLS != nil {
-		scfg.Global.TLS = cfg.TLS.rootTLS()
-	}
-	dialOpt, err := cfg.TLS.dialOption()
-	if err != nil {
-		return nil, fmt.Errorf("devserver: TLS: %w", err)
-	}
-	hosts := make(map[primitives.ServiceName]static.Hosts, len(hostPorts))
-	for svc, hp := range hostPorts {
+	for svc, hp := range addrs.services {
 		rpc := config.RPC{GRPCPort: hp.port, BindOnIP: hp.ip}
 		if svc == primitives.FrontendService {
-			rpc.HTTPPort = httpPort
+			rpc.HTTPPort = addrs.httpPort
 		}
 		scfg.Services[string(svc)] = config.Service{RPC: rpc}
-		hosts[svc] = static.SingleLocalHost(net.JoinHostPort(dialHost(hp.ip), strconv.Itoa(hp.port)))
 	}
+	return scfg
+}
 
+// createNamespace creates the schema in a new database, and the namespace
+// with its search attributes.
+func createNamespace(sqlCfg *config.SQL, newDB bool, cfg TemporalConfig) error {
 	if newDB {
 		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
 			removeDB(sqlCfg.DatabaseName)
-			return nil, fmt.Errorf("devserver: create SQLite schema: %w", err)
+			return fmt.Errorf("devserver: create SQLite schema: %w", err)
 		}
 	}
 	nsCfg, err := sqliteschema.NewNamespaceConfig(clusterName, cfg.Namespace, false, cfg.SearchAttributes)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: namespace %q: %w", cfg.Namespace, err)
+		return fmt.Errorf("devserver: namespace %q: %w", cfg.Namespace, err)
 	}
 	if err := sqliteschema.CreateNamespaces(sqlCfg, nsCfg); err != nil {
-		return nil, fmt.Errorf("devserver: create namespace %q: %w", cfg.Namespace, err)
+		return fmt.Errorf("devserver: create namespace %q: %w", cfg.Namespace, err)
 	}
+	return nil
+}
 
+// newServer makes the server of all services, each on its own address.
+func newServer(scfg *config.Config, addrs serverAddrs, logger *slogLogger, cfg TemporalConfig) (temporal.Server, error) {
+	hosts := make(map[primitives.ServiceName]static.Hosts, len(addrs.services))
+	for svc, hp := range addrs.services {
+		hosts[svc] = static.SingleLocalHost(net.JoinHostPort(dialHost(hp.ip), strconv.Itoa(hp.port)))
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&scfg.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: authorizer: %w", err)
@@ -359,7 +424,6 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
 	}
-
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(scfg),
 		temporal.ForServices(temporal.DefaultServices),
@@ -373,16 +437,7 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devserver: create Temporal server: %w", err)
 	}
-	t := &Temporal{srv: srv, addr: frontendDial, namespace: cfg.Namespace, level: level, dial: dialOpt}
-	if err := srv.Start(); err != nil {
-		_ = t.Stop()
-		return nil, fmt.Errorf("devserver: start Temporal server: %w", err)
-	}
-	if err := t.waitReady(ctx, cfg.SearchAttributes); err != nil {
-		_ = t.Stop()
-		return nil, fmt.Errorf("devserver: Temporal server on %s not ready: %w", frontendDial, err)
-	}
-	return t, nil
+	return srv, nil
 }
 
 // devDynamicConfig adapts a server built for shared production clusters to
@@ -402,7 +457,7 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 // inline instead (same outcome), so all three are turned off.
 //
 // Memory: the history cache holds at most historyEntries workflow states,
-// for at most historyCacheTTL (see HistoryCacheEntriesDefault).
+// for at most historyCacheTTL (see historyCacheEntriesDefault).
 func devDynamicConfig(historyEntries int) dynamicconfig.StaticClient {
 	return dynamicconfig.StaticClient{
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key():        5000,

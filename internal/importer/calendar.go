@@ -41,17 +41,8 @@ func parseCalendar(spec string) (sc schedule, zone string, err error) {
 	if len(toks) == 0 {
 		return sc, "", fmt.Errorf("empty calendar event")
 	}
-	if len(toks) > 1 {
-		last := toks[len(toks)-1]
-		// A date starts with a digit or '*' and a time holds ':', so a last
-		// part that starts with a letter is a zone (weekdays come first).
-		if c := last[0]; (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && !strings.Contains(last, ":") {
-			if _, lerr := time.LoadLocation(last); lerr != nil || last == "Local" {
-				return sc, "", fmt.Errorf("%q is not a time zone systemd or activity-core knows (use an IANA name such as Europe/Berlin)", last)
-			}
-			zone = last
-			toks = toks[:len(toks)-1]
-		}
+	if toks, zone, err = calendarZone(toks); err != nil {
+		return sc, "", err
 	}
 	if len(toks) == 1 {
 		if full, ok := calendarShorthands[strings.ToLower(toks[0])]; ok {
@@ -79,8 +70,37 @@ func parseCalendar(spec string) (sc schedule, zone string, err error) {
 	default:
 		return sc, "", fmt.Errorf("expected [WEEKDAYS] [DATE] [TIME] [ZONE], got %d parts", len(toks)+1)
 	}
+	if err := parseCalendarDate(date, &sc); err != nil {
+		return sc, "", err
+	}
+	if err := parseCalendarTime(clock, &sc); err != nil {
+		return sc, "", err
+	}
+	return sc, zone, nil
+}
+
+// calendarZone takes a trailing time zone off the event's parts.
+func calendarZone(toks []string) ([]string, string, error) {
+	if len(toks) < 2 {
+		return toks, "", nil
+	}
+	last := toks[len(toks)-1]
+	// A date starts with a digit or '*' and a time holds ':', so a last
+	// part that starts with a letter is a zone (weekdays come first).
+	if c := last[0]; (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && !strings.Contains(last, ":") {
+		if _, lerr := time.LoadLocation(last); lerr != nil || last == "Local" {
+			return nil, "", fmt.Errorf("%q is not a time zone systemd or activity-core knows (use an IANA name such as Europe/Berlin)", last)
+		}
+		return toks[:len(toks)-1], last, nil
+	}
+	return toks, "", nil
+}
+
+// parseCalendarDate reads YEAR-MONTH-DAY or MONTH-DAY into the month and
+// day-of-month sets of sc.
+func parseCalendarDate(date string, sc *schedule) (err error) {
 	if strings.Contains(date, "~") {
-		return sc, "", inexpressible("%q counts days back from the end of the month (~); cron has no last-day syntax", date)
+		return inexpressible("%q counts days back from the end of the month (~); cron has no last-day syntax", date)
 	}
 	dp := strings.Split(date, "-")
 	switch len(dp) {
@@ -88,49 +108,55 @@ func parseCalendar(spec string) (sc schedule, zone string, err error) {
 		dp = append([]string{"*"}, dp...)
 	case 3:
 	default:
-		return sc, "", fmt.Errorf("date %q: expected YEAR-MONTH-DAY or MONTH-DAY", date)
+		return fmt.Errorf("date %q: expected YEAR-MONTH-DAY or MONTH-DAY", date)
 	}
 	if dp[0] != "*" {
 		if _, err := parseCalendarComponent(dp[0], "year", 1970, 2199); err != nil {
-			return sc, "", err
+			return err
 		}
-		return sc, "", inexpressible("year %q: cron has no year field, so the schedule would repeat every year (for a single date, write trigger_type: once with run_at)", dp[0])
+		return inexpressible("year %q: cron has no year field, so the schedule would repeat every year (for a single date, write trigger_type: once with run_at)", dp[0])
 	}
 	if sc.fields[3], err = parseCalendarComponent(dp[1], "month", 1, 12); err != nil {
-		return sc, "", err
+		return err
 	}
 	if sc.fields[2], err = parseCalendarComponent(dp[2], "day", 1, 31); err != nil {
-		return sc, "", err
+		return err
 	}
+	return nil
+}
+
+// parseCalendarTime reads HOUR:MINUTE[:SECOND] into the hour and minute
+// sets of sc. The seconds must be 0: cron fires on whole minutes.
+func parseCalendarTime(clock string, sc *schedule) (err error) {
 	tp := strings.Split(clock, ":")
 	switch len(tp) {
 	case 2:
 		tp = append(tp, "00")
 	case 3:
 	default:
-		return sc, "", fmt.Errorf("time %q: expected HOUR:MINUTE[:SECOND]", clock)
+		return fmt.Errorf("time %q: expected HOUR:MINUTE[:SECOND]", clock)
 	}
 	if sc.fields[1], err = parseCalendarComponent(tp[0], "hour", 0, 23); err != nil {
-		return sc, "", err
+		return err
 	}
 	if sc.fields[0], err = parseCalendarComponent(tp[1], "minute", 0, 59); err != nil {
-		return sc, "", err
+		return err
 	}
 	sec := tp[2]
 	if whole, frac, ok := strings.Cut(sec, "."); ok && strings.Trim(frac, "0") == "" {
 		sec = whole
 	}
 	if strings.Contains(sec, ".") {
-		return sc, "", inexpressible("second %q: cron fires on whole minutes, not at fractions of a second", tp[2])
+		return inexpressible("second %q: cron fires on whole minutes, not at fractions of a second", tp[2])
 	}
 	secs, err := parseCalendarComponent(sec, "second", 0, 59)
 	if err != nil {
-		return sc, "", err
+		return err
 	}
 	if secs != 1 { // only second 0
-		return sc, "", inexpressible("second %q: cron fires once a minute at :00; this event fires at other seconds", tp[2])
+		return inexpressible("second %q: cron fires once a minute at :00; this event fires at other seconds", tp[2])
 	}
-	return sc, zone, nil
+	return nil
 }
 
 // isWeekdaySpec reports whether tok looks like "Mon..Fri,Sun".

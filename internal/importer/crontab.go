@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -31,9 +32,9 @@ var notCarried = map[string]string{
 
 var envLine = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`)
 
-// IsSystemCrontab reports whether path is where the system crontab format
+// isSystemCrontab reports whether path is where the system crontab format
 // (with a user field) is used: /etc/crontab and files in /etc/cron.d.
-func IsSystemCrontab(path string) bool {
+func isSystemCrontab(path string) bool {
 	clean := filepath.Clean(path)
 	return clean == "/etc/crontab" || filepath.Dir(clean) == "/etc/cron.d"
 }
@@ -74,7 +75,7 @@ func ImportCrontab(file string, data []byte, opt Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	system := opt.System || IsSystemCrontab(file)
+	system := opt.System || isSystemCrontab(file)
 	st := &crontabState{}
 	ids := newIDSet(opt.Namespace)
 	explicitZone := false
@@ -194,95 +195,22 @@ type cronDraft struct {
 
 // crontabEntry reads one schedule line.
 func crontabEntry(file string, line int, text string, system bool, st *crontabState, opt Options) ([]cronDraft, error) {
-	nFields := 5
-	if strings.HasPrefix(text, "@") {
-		nFields = 1
-	}
-	if system {
-		nFields++
-	}
-	fields, rest := splitFields(text, nFields)
-	if len(fields) < nFields || strings.TrimSpace(rest) == "" {
-		want := "5 time fields and a command"
-		if nFields == 1 || nFields == 2 && strings.HasPrefix(text, "@") {
-			want = "a shortcut and a command"
-		}
-		if system {
-			want = strings.Replace(want, " and a command", ", a user and a command", 1)
-		}
-		example := "0 3 * * * /usr/local/bin/backup"
-		if system {
-			example = "0 3 * * * root /usr/local/bin/backup"
-		}
-		return nil, fmt.Errorf("expected %s (e.g. %q), got %q", want, example, text)
+	fields, user, rest, err := entryFields(text, system)
+	if err != nil {
+		return nil, err
 	}
 	if st.tzErr != "" {
 		return nil, fmt.Errorf("%s", st.tzErr)
 	}
-	var user string
-	if system {
-		user = fields[len(fields)-1]
-		fields = fields[:len(fields)-1]
+	exprs, schedNotes, andIntended, err := entrySchedule(fields)
+	if err != nil {
+		return nil, err
 	}
-
-	var exprs []string
-	andIntended := false
-	var schedNotes []string
-	if strings.HasPrefix(fields[0], "@") {
-		m := fields[0]
-		switch {
-		case m == "@reboot":
-			return nil, fmt.Errorf("@reboot runs a job when cron starts; activity-core has no boot trigger, so this entry was skipped (run it from a systemd service or the host's boot scripts)")
-		case crontabMacros[m]:
-			exprs = []string{m}
-		default:
-			return nil, fmt.Errorf("unknown shortcut %q: crontab knows @reboot, @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly (lower case)", m)
-		}
-	} else {
-		var sc schedule
-		for i, f := range cronFields {
-			s, note, err := parseCrontabField(fields[i], f)
-			if err != nil {
-				return nil, err
-			}
-			sc.fields[i], sc.text[i] = s, fields[i]
-			if note != "" {
-				schedNotes = append(schedNotes, note)
-			}
-		}
-		var splitNote string
-		var err error
-		exprs, splitNote, err = crontabExpressions(sc)
-		if err != nil {
-			return nil, err
-		}
-		if splitNote != "" {
-			schedNotes = append(schedNotes, splitNote)
-			andIntended = true
-		}
+	cmd, cmdNotes, err := entryCommand(rest)
+	if err != nil {
+		return nil, err
 	}
-
-	cmd, stdin, hasStdin := splitPercent(rest)
-	if strings.TrimSpace(cmd) == "" {
-		return nil, fmt.Errorf("the command is empty")
-	}
-	var cmdNotes []string
-	if hasStdin {
-		var note string
-		cmd, note = hereDoc(cmd, stdin)
-		cmdNotes = append(cmdNotes, note)
-	}
-	if strings.Contains(rest, `\%`) {
-		cmdNotes = append(cmdNotes, `\% in the command is a literal % to cron; it is written as % here`)
-	}
-
-	zone := st.zone()
-	if zone == "" {
-		zone = opt.Timezone
-	}
-	if zone == "" {
-		zone = "UTC"
-	}
+	zone := cmp.Or(st.zone(), opt.Timezone, "UTC")
 	var out []cronDraft
 	for i, expr := range exprs {
 		d := &draft{
@@ -318,6 +246,92 @@ func crontabEntry(file string, line int, text string, system bool, st *crontabSt
 		out = append(out, cd)
 	}
 	return out, nil
+}
+
+// entryFields splits a schedule line into its time fields (or @-shortcut),
+// the user of a system crontab, and the command text after them.
+func entryFields(text string, system bool) (fields []string, user, rest string, err error) {
+	nFields := 5
+	if strings.HasPrefix(text, "@") {
+		nFields = 1
+	}
+	if system {
+		nFields++
+	}
+	fields, rest = splitFields(text, nFields)
+	if len(fields) < nFields || strings.TrimSpace(rest) == "" {
+		want := "5 time fields and a command"
+		if nFields == 1 || nFields == 2 && strings.HasPrefix(text, "@") {
+			want = "a shortcut and a command"
+		}
+		if system {
+			want = strings.Replace(want, " and a command", ", a user and a command", 1)
+		}
+		example := "0 3 * * * /usr/local/bin/backup"
+		if system {
+			example = "0 3 * * * root /usr/local/bin/backup"
+		}
+		return nil, "", "", fmt.Errorf("expected %s (e.g. %q), got %q", want, example, text)
+	}
+	if system {
+		user = fields[len(fields)-1]
+		fields = fields[:len(fields)-1]
+	}
+	return fields, user, rest, nil
+}
+
+// entrySchedule turns the time fields (or @-shortcut) into Temporal
+// expressions, with notes on what changed in the writing. andIntended is
+// set when cron's OR of the two day fields became two expressions.
+func entrySchedule(fields []string) (exprs, notes []string, andIntended bool, err error) {
+	if m := fields[0]; strings.HasPrefix(m, "@") {
+		switch {
+		case m == "@reboot":
+			return nil, nil, false, fmt.Errorf("@reboot runs a job when cron starts; activity-core has no boot trigger, so this entry was skipped (run it from a systemd service or the host's boot scripts)")
+		case crontabMacros[m]:
+			return []string{m}, nil, false, nil
+		default:
+			return nil, nil, false, fmt.Errorf("unknown shortcut %q: crontab knows @reboot, @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly (lower case)", m)
+		}
+	}
+	var sc schedule
+	for i, f := range cronFields {
+		s, note, err := parseCrontabField(fields[i], f)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		sc.fields[i], sc.text[i] = s, fields[i]
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+	exprs, splitNote, err := crontabExpressions(sc)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if splitNote != "" {
+		notes = append(notes, splitNote)
+		andIntended = true
+	}
+	return exprs, notes, andIntended, nil
+}
+
+// entryCommand reads the command text after the time fields: a % starts
+// its standard input, \% is a literal %.
+func entryCommand(rest string) (cmd string, notes []string, err error) {
+	cmd, stdin, hasStdin := splitPercent(rest)
+	if strings.TrimSpace(cmd) == "" {
+		return "", nil, fmt.Errorf("the command is empty")
+	}
+	if hasStdin {
+		var note string
+		cmd, note = hereDoc(cmd, stdin)
+		notes = append(notes, note)
+	}
+	if strings.Contains(rest, `\%`) {
+		notes = append(notes, `\% in the command is a literal % to cron; it is written as % here`)
+	}
+	return cmd, notes, nil
 }
 
 // splitFields returns the first n whitespace-separated fields and the rest

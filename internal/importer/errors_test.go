@@ -109,8 +109,8 @@ func TestOptionErrors(t *testing.T) {
 			t.Errorf("systemd %+v: error %v, want %q", c.opt, err, c.want)
 		}
 	}
-	if _, err := ImportCrontab("x", nil, Options{}); !errors.Is(err, ErrNamespace) {
-		t.Errorf("want ErrNamespace, got %v", err)
+	if _, err := ImportCrontab("x", nil, Options{}); !errors.Is(err, errNamespace) {
+		t.Errorf("want errNamespace, got %v", err)
 	}
 }
 

@@ -175,35 +175,9 @@ var (
 // variable substitution with the unit's Environment= values ($NAME as a
 // whole word splits at whitespace; ${NAME} anywhere is one piece).
 func parseExecLine(e unitEntry, names unitNames, env []kv) (*execCommand, error) {
-	cmd := &execCommand{key: e.key, line: e.line}
-	v, err := expandSpecifiers(e.value, names)
+	cmd, words, err := execWords(e, names)
 	if err != nil {
 		return nil, err
-	}
-	for v != "" && strings.IndexByte("@-:+!|", v[0]) >= 0 {
-		cmd.prefixes += v[:1]
-		v = v[1:]
-	}
-	if strings.Contains(cmd.prefixes, "|") {
-		return nil, fmt.Errorf("the | prefix (run through the user's login shell) is not supported; write the command with sh -c")
-	}
-	words, err := splitSystemdWords(v)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range words {
-		if w == ";" {
-			return nil, fmt.Errorf("\";\" separating several commands on one line is not supported: give each its own %s= line", e.key)
-		}
-	}
-	if strings.Contains(cmd.prefixes, "@") {
-		if len(words) < 2 {
-			return nil, fmt.Errorf("the @ prefix needs the program and the argv[0] to give it")
-		}
-		words = append(words[:1], words[2:]...)
-	}
-	if len(words) == 0 {
-		return nil, fmt.Errorf("no command")
 	}
 	cmd.ignoreFailure = strings.Contains(cmd.prefixes, "-")
 	if strings.Contains(cmd.prefixes, ":") {
@@ -214,40 +188,96 @@ func parseExecLine(e unitEntry, names unitNames, env []kv) (*execCommand, error)
 	for i, w := range words {
 		words[i] = strings.ReplaceAll(w, "$$", "\x00")
 	}
-	restore := func(w string) string { return strings.ReplaceAll(w, "\x00", "$") }
 	known := map[string]string{}
 	for _, kv := range env {
 		known[kv.name] = kv.value
 	}
-	unknown := false
-	for _, w := range words {
-		if m := wholeVar.FindStringSubmatch(w); m != nil {
-			if _, ok := known[m[1]]; !ok {
-				unknown = true
-			}
-		}
-		for _, m := range bracedVar.FindAllStringSubmatch(w, -1) {
-			if _, ok := known[m[1]]; !ok {
-				unknown = true
-			}
-		}
-	}
-	if !unknown {
-		for _, w := range words {
-			if m := wholeVar.FindStringSubmatch(w); m != nil {
-				cmd.argv = append(cmd.argv, strings.Fields(known[m[1]])...)
-				continue
-			}
-			cmd.argv = append(cmd.argv, restore(bracedVar.ReplaceAllStringFunc(w, func(ref string) string {
-				return known[bracedVar.FindStringSubmatch(ref)[1]]
-			})))
-		}
+	if !refersUnknown(words, known) {
+		cmd.argv = substituteVars(words, known)
 		if len(cmd.argv) == 0 {
 			return nil, fmt.Errorf("the command is empty after variable substitution")
 		}
 		return cmd, nil
 	}
 	// Some variable is not known here: let /bin/sh expand it on the worker.
+	cmd.shell = shellVars(words)
+	return cmd, nil
+}
+
+// execWords reads an Exec*= line's prefixes and splits the rest into words.
+func execWords(e unitEntry, names unitNames) (*execCommand, []string, error) {
+	cmd := &execCommand{key: e.key, line: e.line}
+	v, err := expandSpecifiers(e.value, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	for v != "" && strings.IndexByte("@-:+!|", v[0]) >= 0 {
+		cmd.prefixes += v[:1]
+		v = v[1:]
+	}
+	if strings.Contains(cmd.prefixes, "|") {
+		return nil, nil, fmt.Errorf("the | prefix (run through the user's login shell) is not supported; write the command with sh -c")
+	}
+	words, err := splitSystemdWords(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range words {
+		if w == ";" {
+			return nil, nil, fmt.Errorf("\";\" separating several commands on one line is not supported: give each its own %s= line", e.key)
+		}
+	}
+	if strings.Contains(cmd.prefixes, "@") {
+		if len(words) < 2 {
+			return nil, nil, fmt.Errorf("the @ prefix needs the program and the argv[0] to give it")
+		}
+		words = append(words[:1], words[2:]...)
+	}
+	if len(words) == 0 {
+		return nil, nil, fmt.Errorf("no command")
+	}
+	return cmd, words, nil
+}
+
+// unhideDollars turns the hidden "$$" back into the literal "$" it means.
+func unhideDollars(w string) string { return strings.ReplaceAll(w, "\x00", "$") }
+
+// refersUnknown reports whether a word refers to a variable not in known.
+func refersUnknown(words []string, known map[string]string) bool {
+	for _, w := range words {
+		if m := wholeVar.FindStringSubmatch(w); m != nil {
+			if _, ok := known[m[1]]; !ok {
+				return true
+			}
+		}
+		for _, m := range bracedVar.FindAllStringSubmatch(w, -1) {
+			if _, ok := known[m[1]]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// substituteVars replaces variable references as systemd does: a whole-word
+// $VAR splits into words, ${VAR} is substituted inside its word.
+func substituteVars(words []string, known map[string]string) []string {
+	var argv []string
+	for _, w := range words {
+		if m := wholeVar.FindStringSubmatch(w); m != nil {
+			argv = append(argv, strings.Fields(known[m[1]])...)
+			continue
+		}
+		argv = append(argv, unhideDollars(bracedVar.ReplaceAllStringFunc(w, func(ref string) string {
+			return known[bracedVar.FindStringSubmatch(ref)[1]]
+		})))
+	}
+	return argv
+}
+
+// shellVars writes the words as one /bin/sh line that expands the variable
+// references and quotes everything else.
+func shellVars(words []string) string {
 	parts := make([]string, len(words))
 	for i, w := range words {
 		if m := wholeVar.FindStringSubmatch(w); m != nil {
@@ -258,18 +288,17 @@ func parseExecLine(e unitEntry, names unitNames, env []kv) (*execCommand, error)
 		last := 0
 		for _, loc := range bracedVar.FindAllStringSubmatchIndex(w, -1) {
 			if loc[0] > last {
-				b.WriteString(shellQuote(restore(w[last:loc[0]])))
+				b.WriteString(shellQuote(unhideDollars(w[last:loc[0]])))
 			}
 			b.WriteString(`"${` + w[loc[2]:loc[3]] + `}"`)
 			last = loc[1]
 		}
 		if last < len(w) || last == 0 {
-			b.WriteString(shellQuote(restore(w[last:])))
+			b.WriteString(shellQuote(unhideDollars(w[last:])))
 		}
 		parts[i] = b.String()
 	}
-	cmd.shell = strings.Join(parts, " ")
-	return cmd, nil
+	return strings.Join(parts, " ")
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

@@ -37,17 +37,17 @@ type Options struct {
 	System bool
 }
 
-// ErrNamespace is returned when Options.Namespace is not a valid id prefix.
-var ErrNamespace = errors.New("invalid namespace")
+// errNamespace is returned when Options.Namespace is not a valid id prefix.
+var errNamespace = errors.New("invalid namespace")
 
 var namespacePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 
 func (o Options) check() error {
 	if o.Namespace == "" {
-		return fmt.Errorf("%w: --namespace is required (the part before the dot in every id, e.g. ops)", ErrNamespace)
+		return fmt.Errorf("%w: --namespace is required (the part before the dot in every id, e.g. ops)", errNamespace)
 	}
 	if !namespacePattern.MatchString(o.Namespace) {
-		return fmt.Errorf("%w: %q: use lower-case letters, digits and '-' (dots separate parts), e.g. ops or team.backups", ErrNamespace, o.Namespace)
+		return fmt.Errorf("%w: %q: use lower-case letters, digits and '-' (dots separate parts), e.g. ops or team.backups", errNamespace, o.Namespace)
 	}
 	if o.Timezone != "" {
 		if _, err := time.LoadLocation(o.Timezone); err != nil || o.Timezone == "Local" {

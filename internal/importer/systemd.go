@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// PersistentCatchupWindow is the catch-up window written for Persistent=true.
+// persistentCatchupWindow is the catch-up window written for Persistent=true.
 // systemd runs a missed event once however long the machine was off;
 // Temporal's own default window (365 days) is the closest bound.
-const PersistentCatchupWindow = 365 * 24 * time.Hour
+const persistentCatchupWindow = 365 * 24 * time.Hour
 
 // monotonicKeys are timer settings relative to boot or activation; the
 // definition format has calendar, event and once triggers only.
@@ -138,6 +138,7 @@ type systemdImport struct {
 	res            *Result
 	timer, service *unitFile
 	id             string
+	notes          []string // for every definition the timer becomes
 }
 
 // calendarEvent is one OnCalendar= line read into cron sets.
@@ -152,9 +153,46 @@ func (s *systemdImport) skip(u *unitFile, line int, format string, args ...any) 
 	s.res.skip(u.path, line, format, args...)
 }
 
+// run converts the timer and its service into definitions. A setting that
+// cannot be carried over skips the timer (recorded in s.res) or adds a note
+// to every definition written.
 func (s *systemdImport) run() {
-	t, svc := s.timer, s.service
-	// Triggers.
+	events, ok := s.calendarEvents()
+	if !ok {
+		return
+	}
+	d := draft{misfire: s.opt.MisfirePolicy, source: s.timer.name}
+	if !s.timerSettings(&d) {
+		return
+	}
+	names := newUnitNames(s.service.name)
+	env, ok := s.serviceEnv(names)
+	if !ok {
+		return
+	}
+	cmds, ok := s.serviceCommands(names, env)
+	if !ok {
+		return
+	}
+	if !s.serviceSettings(&d, names) {
+		return
+	}
+	d.env = env
+	s.command(&d, cmds)
+	d.description = s.description()
+	s.emit(d, events)
+}
+
+// note adds a note to every definition the timer becomes.
+func (s *systemdImport) note(format string, args ...any) {
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+}
+
+// calendarEvents reads the timer's triggers: its OnCalendar= events, merged
+// where they fit one cron expression. Monotonic triggers are noted, or skip
+// the timer when they are all it has.
+func (s *systemdImport) calendarEvents() ([]calendarEvent, bool) {
+	t := s.timer
 	var events []calendarEvent
 	for _, e := range t.list("Timer", "OnCalendar") {
 		sc, zone, err := parseCalendar(e.value)
@@ -165,7 +203,7 @@ func (s *systemdImport) run() {
 			} else {
 				s.skip(t, e.line, "OnCalendar=%s: %v; the timer was not imported", e.value, err)
 			}
-			return
+			return nil, false
 		}
 		events = append(events, calendarEvent{sc: sc, zone: zone, texts: []string{e.value}, line: e.line})
 	}
@@ -181,16 +219,17 @@ func (s *systemdImport) run() {
 		} else {
 			s.skip(t, 0, "the timer has no OnCalendar= line, so there is no schedule to import")
 		}
-		return
+		return nil, false
 	}
-	var notes []string
 	if len(monotonic) > 0 {
-		notes = append(notes, fmt.Sprintf("%s not carried over: definitions have no interval counted from boot or from the last run (the OnCalendar= schedule is kept)", strings.Join(monotonic, ", ")))
+		s.note("%s not carried over: definitions have no interval counted from boot or from the last run (the OnCalendar= schedule is kept)", strings.Join(monotonic, ", "))
 	}
-	events = mergeEvents(events)
+	return mergeEvents(events), true
+}
 
-	d := draft{misfire: s.opt.MisfirePolicy, source: t.name}
-	// [Timer] settings.
+// timerSettings carries the timer's other settings into d.
+func (s *systemdImport) timerSettings(d *draft) bool {
+	t := s.timer
 	for _, e := range t.entries {
 		switch {
 		case e.section == "Timer":
@@ -200,143 +239,169 @@ func (s *systemdImport) run() {
 				on, err := parseBool(e.value)
 				if err != nil {
 					s.skip(t, e.line, "Persistent=%s: %v; the timer was not imported", e.value, err)
-					return
+					return false
 				}
 				d.catchup = 0
 				if on {
-					d.catchup = PersistentCatchupWindow
+					d.catchup = persistentCatchupWindow
 				}
 			case "RandomizedDelaySec":
 				v, err := parseTimespan(e.value)
 				if err != nil {
 					s.skip(t, e.line, "RandomizedDelaySec=%s: %v; the timer was not imported", e.value, err)
-					return
+					return false
 				}
 				d.jitter = v
 			default:
 				if why, ok := timerNotCarried[e.key]; ok {
-					notes = append(notes, fmt.Sprintf("%s=%s not carried over: %s", e.key, e.value, why))
+					s.note("%s=%s not carried over: %s", e.key, e.value, why)
 				} else {
-					notes = append(notes, fmt.Sprintf("%s=%s (%s line %d) not carried over: activity-core has no counterpart", e.key, e.value, t.name, e.line))
+					s.note("%s=%s (%s line %d) not carried over: activity-core has no counterpart", e.key, e.value, t.name, e.line)
 				}
 			}
 		case e.section == "Unit" && e.key != "Description" && e.key != "Documentation":
-			notes = append(notes, fmt.Sprintf("%s=%s in the timer's [Unit] not carried over: definitions have no unit dependencies or conditions", e.key, e.value))
+			s.note("%s=%s in the timer's [Unit] not carried over: definitions have no unit dependencies or conditions", e.key, e.value)
 		}
 	}
 	if d.catchup > 0 {
-		notes = append(notes, fmt.Sprintf("Persistent=true: catchup_window %s, so a fire missed while activity-core was down still runs when it is back, as systemd runs a missed event at boot", fmtDuration(d.catchup)))
+		s.note("Persistent=true: catchup_window %s, so a fire missed while activity-core was down still runs when it is back, as systemd runs a missed event at boot", fmtDuration(d.catchup))
 	}
 	if d.jitter > 0 {
-		notes = append(notes, fmt.Sprintf("RandomizedDelaySec: jitter %s (a random delay up to this much on every fire, as in systemd)", fmtDuration(d.jitter)))
+		s.note("RandomizedDelaySec: jitter %s (a random delay up to this much on every fire, as in systemd)", fmtDuration(d.jitter))
 	}
+	return true
+}
 
-	// [Service] settings.
-	names := newUnitNames(svc.name)
+// serviceEnv reads the service's Environment= lines.
+func (s *systemdImport) serviceEnv(names unitNames) ([]kv, bool) {
+	svc := s.service
 	var env []kv
 	for _, e := range svc.list("Service", "Environment") {
 		v, err := expandSpecifiers(e.value, names)
 		if err != nil {
 			s.skip(svc, e.line, "Environment=: %v; the timer was not imported", err)
-			return
+			return nil, false
 		}
 		words, err := splitSystemdWords(v)
 		if err != nil {
 			s.skip(svc, e.line, "Environment=: %v; the timer was not imported", err)
-			return
+			return nil, false
 		}
 		for _, w := range words {
 			k, val, ok := strings.Cut(w, "=")
 			if !ok || !envNameOK(k) {
 				s.skip(svc, e.line, "Environment=: %q is not NAME=VALUE; the timer was not imported", w)
-				return
+				return nil, false
 			}
 			env = setKV(env, k, val)
 		}
 	}
+	return env, true
+}
+
+// serviceCommands reads the service's ExecStartPre=, ExecStart= and
+// ExecStartPost= lines, in the order systemd runs them.
+func (s *systemdImport) serviceCommands(names unitNames, env []kv) ([]*execCommand, bool) {
+	svc := s.service
 	var cmds []*execCommand
 	for _, key := range []string{"ExecStartPre", "ExecStart", "ExecStartPost"} {
 		for _, e := range svc.list("Service", key) {
 			c, err := parseExecLine(e, names, env)
 			if err != nil {
 				s.skip(svc, e.line, "%s=: %v; the timer was not imported", key, err)
-				return
+				return nil, false
 			}
 			cmds = append(cmds, c)
 		}
 	}
 	if !hasKey(cmds, "ExecStart") {
 		s.skip(svc, 0, "the service has no ExecStart=, so there is nothing to run")
-		return
+		return nil, false
 	}
+	return cmds, true
+}
+
+// serviceSettings carries the service's other settings into d.
+func (s *systemdImport) serviceSettings(d *draft, names unitNames) bool {
+	svc := s.service
 	var sandbox []string
 	for _, e := range svc.entries {
 		switch {
 		case e.section == "Unit" && e.key == "Description":
 		case e.section == "Unit" && e.key != "Documentation":
-			notes = append(notes, fmt.Sprintf("%s=%s in the service's [Unit] not carried over: definitions have no unit dependencies or conditions", e.key, e.value))
+			s.note("%s=%s in the service's [Unit] not carried over: definitions have no unit dependencies or conditions", e.key, e.value)
 		case e.section != "Service":
 		case strings.HasPrefix(e.key, "ExecStart") || e.key == "Environment" || serviceIgnored[e.key]:
 			if e.key == "Type" && e.value != "oneshot" && e.value != "simple" && e.value != "exec" {
-				notes = append(notes, fmt.Sprintf("Type=%s: the command is run to completion and its exit code is the run's result", e.value))
+				s.note("Type=%s: the command is run to completion and its exit code is the run's result", e.value)
 			}
 		case sandboxKeys[e.key]:
 			sandbox = append(sandbox, e.key+"="+e.value)
 		case e.key == "WorkingDirectory":
-			wd := strings.TrimPrefix(e.value, "-")
-			wd, err := expandSpecifiers(wd, names)
-			if err != nil {
-				s.skip(svc, e.line, "WorkingDirectory=: %v; the timer was not imported", err)
-				return
-			}
-			if !strings.HasPrefix(wd, "/") {
-				notes = append(notes, fmt.Sprintf("WorkingDirectory=%s not carried over: only an absolute path can be a workdir (~ is the user's home, which the importer cannot know)", e.value))
-				continue
-			}
-			d.workdir = wd
-			if strings.HasPrefix(e.value, "-") {
-				notes = append(notes, "WorkingDirectory=-…: systemd ignores a missing directory; the worker fails the run instead")
+			if !s.workdir(d, e, names) {
+				return false
 			}
 		case e.key == "TimeoutStartSec" || e.key == "TimeoutSec" || e.key == "RuntimeMaxSec":
 			v, err := parseTimespan(e.value)
 			if err != nil {
 				s.skip(svc, e.line, "%s=%s: %v; the timer was not imported", e.key, e.value, err)
-				return
+				return false
 			}
 			if v > 0 && (d.timeout == 0 || v < d.timeout) {
 				d.timeout = v
 			}
 		case e.key == "EnvironmentFile":
-			notes = append(notes, fmt.Sprintf("EnvironmentFile=%s not carried over: copy its variables into instruction.env, or for secrets export them on the worker and write NAME: \"${env:NAME}\"", e.value))
+			s.note("EnvironmentFile=%s not carried over: copy its variables into instruction.env, or for secrets export them on the worker and write NAME: \"${env:NAME}\"", e.value)
 		case e.key == "PassEnvironment":
-			notes = append(notes, fmt.Sprintf("PassEnvironment=%s not carried over: the command inherits the worker's environment", e.value))
+			s.note("PassEnvironment=%s not carried over: the command inherits the worker's environment", e.value)
 		case e.key == "StandardOutput" || e.key == "StandardError" || e.key == "SyslogIdentifier" || e.key == "StandardInput":
-			notes = append(notes, fmt.Sprintf("%s=%s not carried over: output goes to the run history (stdout/stderr tails)", e.key, e.value))
+			s.note("%s=%s not carried over: output goes to the run history (stdout/stderr tails)", e.key, e.value)
 		case e.key == "Restart" || e.key == "RestartSec":
-			notes = append(notes, fmt.Sprintf("%s=%s not carried over: set retry (max_attempts, initial_interval) in the definition to retry failed runs", e.key, e.value))
+			s.note("%s=%s not carried over: set retry (max_attempts, initial_interval) in the definition to retry failed runs", e.key, e.value)
 		default:
-			notes = append(notes, fmt.Sprintf("%s=%s (%s line %d) not carried over: activity-core has no counterpart", e.key, e.value, svc.name, e.line))
+			s.note("%s=%s (%s line %d) not carried over: activity-core has no counterpart", e.key, e.value, svc.name, e.line)
 		}
 	}
 	if len(sandbox) > 0 {
 		sort.Strings(sandbox)
-		notes = append(notes, fmt.Sprintf("not carried over, the worker runs the command as its own user without them: %s", strings.Join(sandbox, ", ")))
+		s.note("not carried over, the worker runs the command as its own user without them: %s", strings.Join(sandbox, ", "))
 	}
-	d.env = env
+	return true
+}
 
-	// The command.
+// workdir carries WorkingDirectory= into d when it is an absolute path.
+func (s *systemdImport) workdir(d *draft, e unitEntry, names unitNames) bool {
+	wd, err := expandSpecifiers(strings.TrimPrefix(e.value, "-"), names)
+	if err != nil {
+		s.skip(s.service, e.line, "WorkingDirectory=: %v; the timer was not imported", err)
+		return false
+	}
+	if !strings.HasPrefix(wd, "/") {
+		s.note("WorkingDirectory=%s not carried over: only an absolute path can be a workdir (~ is the user's home, which the importer cannot know)", e.value)
+		return true
+	}
+	d.workdir = wd
+	if strings.HasPrefix(e.value, "-") {
+		s.note("WorkingDirectory=-…: systemd ignores a missing directory; the worker fails the run instead")
+	}
+	return true
+}
+
+// command sets d's command: the argv of a lone ExecStart=, or one /bin/sh
+// line running every command line in order.
+func (s *systemdImport) command(d *draft, cmds []*execCommand) {
 	for _, c := range cmds {
 		if strings.ContainsAny(c.prefixes, "+!") {
-			notes = append(notes, fmt.Sprintf("%s= prefix %q (privileges) dropped: the command runs with the worker's privileges", c.key, c.prefixes))
+			s.note("%s= prefix %q (privileges) dropped: the command runs with the worker's privileges", c.key, c.prefixes)
 		}
 		if strings.Contains(c.prefixes, "@") {
-			notes = append(notes, fmt.Sprintf("%s= prefix @ dropped: the program gets its own path as argv[0], not the name the unit gave it", c.key))
+			s.note("%s= prefix @ dropped: the program gets its own path as argv[0], not the name the unit gave it", c.key)
 		}
 		if strings.Contains(c.prefixes, ":") {
-			notes = append(notes, fmt.Sprintf("%s= prefix : kept in effect: $ references were not substituted", c.key))
+			s.note("%s= prefix : kept in effect: $ references were not substituted", c.key)
 		}
 		if c.shell != "" {
-			notes = append(notes, fmt.Sprintf("%s= (line %d) references variables the unit does not set; it runs through /bin/sh so the worker's environment supplies them", c.key, c.line))
+			s.note("%s= (line %d) references variables the unit does not set; it runs through /bin/sh so the worker's environment supplies them", c.key, c.line)
 		}
 	}
 	if len(cmds) == 1 && cmds[0].shell == "" {
@@ -344,41 +409,49 @@ func (s *systemdImport) run() {
 		d.command = cmds[0].shellText()
 		if cmds[0].ignoreFailure {
 			d.onFailure = "log_and_continue"
-			notes = append(notes, "ExecStart=- (failure ignored): on_failure log_and_continue")
+			s.note("ExecStart=- (failure ignored): on_failure log_and_continue")
 		}
-	} else {
-		parts := make([]string, len(cmds))
-		for i, c := range cmds {
-			parts[i] = c.shellText()
-			if c.ignoreFailure {
-				if len(cmds) == 1 {
-					d.onFailure = "log_and_continue"
-					notes = append(notes, fmt.Sprintf("%s=- (failure ignored): on_failure log_and_continue", c.key))
-				} else {
-					parts[i] = "{ " + parts[i] + " || true; }"
-				}
+		return
+	}
+	parts := make([]string, len(cmds))
+	for i, c := range cmds {
+		parts[i] = c.shellText()
+		if c.ignoreFailure {
+			if len(cmds) == 1 {
+				d.onFailure = "log_and_continue"
+				s.note("%s=- (failure ignored): on_failure log_and_continue", c.key)
+			} else {
+				parts[i] = "{ " + parts[i] + " || true; }"
 			}
 		}
-		d.cmd = strings.Join(parts, " && ")
-		d.command = d.cmd
-		if len(cmds) > 1 {
-			notes = append(notes, fmt.Sprintf("%d command lines (ExecStartPre/ExecStart/ExecStartPost) run in order by /bin/sh, stopping at the first failure as systemd does; a - prefix became || true", len(cmds)))
-		}
 	}
+	d.cmd = strings.Join(parts, " && ")
+	d.command = d.cmd
+	if len(cmds) > 1 {
+		s.note("%d command lines (ExecStartPre/ExecStart/ExecStartPost) run in order by /bin/sh, stopping at the first failure as systemd does; a - prefix became || true", len(cmds))
+	}
+}
 
-	desc, _, ok := svc.get("Unit", "Description")
+// description is the service's Description=, else the timer's, else a line
+// naming the timer.
+func (s *systemdImport) description() string {
+	desc, _, ok := s.service.get("Unit", "Description")
 	if !ok {
-		desc, _, _ = t.get("Unit", "Description")
+		desc, _, _ = s.timer.get("Unit", "Description")
 	}
-	d.description = desc
-	if d.description == "" {
-		d.description = "Imported from " + t.name + "."
+	if desc == "" {
+		return "Imported from " + s.timer.name + "."
 	}
+	return desc
+}
 
+// emit writes one definition per calendar event from the draft d.
+func (s *systemdImport) emit(d draft, events []calendarEvent) {
+	t, svc := s.timer, s.service
 	explicitZone := true
 	for i, ev := range events {
 		dd := d
-		dd.notes = append([]string(nil), notes...)
+		dd.notes = append([]string(nil), s.notes...)
 		dd.id = s.id
 		if len(events) > 1 {
 			dd.id = s.id + "-" + strconv.Itoa(i+1)
