@@ -29,7 +29,7 @@ const (
 	// each), but such pushes are rare and a refused one is synced at the
 	// next poll or sync (docs/git-sources.md#webhooks).
 	MaxBodyBytesDefault = 5 << 20
-	// SyncTimeoutDefault bounds one sync the receiver starts.
+	// syncTimeoutDefault bounds one sync the receiver starts.
 	syncTimeoutDefault = 10 * time.Minute
 	// bodyReadsDefault bounds the webhook bodies read at once, over all
 	// sources: with MaxBodyBytesDefault, at most ~40 MiB of buffers

@@ -5,7 +5,7 @@
 package limits
 
 const (
-	// TemporalBlob is Temporal's default largest payload (its server
+	// temporalBlob is Temporal's default largest payload (its server
 	// setting limit.blobSize.error); it warns from 512 KiB.
 	temporalBlob = 2 << 20
 

@@ -18,7 +18,7 @@ import (
 	"strings"
 )
 
-// MaxFileSize bounds one secret file: secrets are tokens and keys, not data.
+// maxFileSize bounds one secret file: secrets are tokens and keys, not data.
 const maxFileSize = 64 << 10
 
 // reservedPrefixes name the variables that configure activity-core and its
@@ -34,7 +34,7 @@ var (
 // ErrNotAllowed is returned for a name outside the allow-list.
 var ErrNotAllowed = errors.New("secret not allowed")
 
-// ErrNotSet is returned for an allowed name that has no value on this
+// errNotSet is returned for an allowed name that has no value on this
 // machine.
 var errNotSet = errors.New("secret not set")
 
