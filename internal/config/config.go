@@ -6,6 +6,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -245,10 +246,7 @@ func (s *Sync) Validate() error {
 // when it is missing. An empty DataDir is $STATE_DIRECTORY (set by
 // systemd's StateDirectory=), else ~/.local/state/activity-core.
 func (s *Sync) GitDir() (string, error) {
-	dir := s.DataDir
-	if dir == "" {
-		dir = DataDirDefault()
-	}
+	dir := cmp.Or(s.DataDir, DataDirDefault())
 	if dir == "" {
 		return "", bad("ACTIVITY_DATA_DIR", "not set, and neither $STATE_DIRECTORY nor a home folder is known: set it to a folder activity-core may write")
 	}

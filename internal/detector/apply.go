@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,9 +149,7 @@ func (d *Detector) fillRun(ctx context.Context, ev *event) {
 		tail = stderrTail(d.cfg.Redact(tail))
 	}
 	ev.msg.StderrTail = tail
-	if ev.msg.WorkflowID == "" {
-		ev.msg.WorkflowID = r.WorkflowID
-	}
+	ev.msg.WorkflowID = cmp.Or(ev.msg.WorkflowID, r.WorkflowID)
 }
 
 // remember keeps the open missed records for the next pass.

@@ -29,8 +29,8 @@ const (
 	// each), but such pushes are rare and a refused one is synced at the
 	// next poll or sync (docs/git-sources.md#webhooks).
 	MaxBodyBytesDefault = 5 << 20
-	// SyncTimeoutDefault bounds one sync the receiver starts.
-	SyncTimeoutDefault = 10 * time.Minute
+	// syncTimeoutDefault bounds one sync the receiver starts.
+	syncTimeoutDefault = 10 * time.Minute
 	// bodyReadsDefault bounds the webhook bodies read at once, over all
 	// sources: with MaxBodyBytesDefault, at most ~40 MiB of buffers
 	// however many connections an outsider opens. Forges send one push
@@ -135,7 +135,7 @@ func New(cfg Config) (*Receiver, error) {
 		return nil, errors.New("githook: Config.Sync is required")
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, MaxBodyBytesDefault)
-	cfg.SyncTimeout = cmp.Or(cfg.SyncTimeout, SyncTimeoutDefault)
+	cfg.SyncTimeout = cmp.Or(cfg.SyncTimeout, syncTimeoutDefault)
 	cfg.BodyReads = cmp.Or(cfg.BodyReads, bodyReadsDefault)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, readTimeoutDefault)
 	cfg.SyncSpacing = cmp.Or(cfg.SyncSpacing, syncSpacingDefault)

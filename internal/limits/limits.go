@@ -5,9 +5,9 @@
 package limits
 
 const (
-	// TemporalBlob is Temporal's default largest payload (its server
+	// temporalBlob is Temporal's default largest payload (its server
 	// setting limit.blobSize.error); it warns from 512 KiB.
-	TemporalBlob = 2 << 20
+	temporalBlob = 2 << 20
 
 	// MaxEventPayload is the largest event payload, in bytes, the router
 	// routes and explain accepts. It travels in the workflow input and in

@@ -86,11 +86,11 @@ func TestMarkdownCut(t *testing.T) {
 // three, a midnight move counts two fires, and what is cut is counted
 // where it was cut and in all.
 func TestPlanListFires(t *testing.T) {
-	fires := func(n int) []Fire { return make([]Fire, n) }
-	rep := &Report{Schedules: []Schedule{{
+	fires := func(n int) []fire { return make([]fire, n) }
+	rep := &Report{Schedules: []schedule{{
 		Before:         &Timing{Fires: fires(10)},
-		After:          &Timing{Fires: fires(10), DST: []DSTDay{{Fires: fires(5)}}},
-		AcrossMidnight: make([]Move, 10),
+		After:          &Timing{Fires: fires(10), DST: []dstDay{{Fires: fires(5)}}},
+		AcrossMidnight: make([]move, 10),
 	}}}
 	rep.listFires(12)
 	s := rep.Schedules[0]

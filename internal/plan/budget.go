@@ -6,7 +6,7 @@ import "slices"
 // DST days, midnight moves counting two), so that a change adding a
 // hundred every-minute jobs makes a JSON of a few MB, not 120 (attack
 // review finding 7). What is left out is counted, never silently lost.
-const FiresListedDefault = 20_000
+const firesListedDefault = 20_000
 
 // collisionsListed bounds the collisions listed, and warned about, largest
 // first: jobs every minute make one per minute of the day and set of jobs.
@@ -62,6 +62,6 @@ func (r *Report) listCollisions() {
 		r.Collisions = slices.Clone(r.Collisions[:collisionsListed])
 	}
 	for _, c := range r.Collisions {
-		r.Warnings = append(r.Warnings, Warning{Kind: WarnCollision, Message: c.Message()})
+		r.Warnings = append(r.Warnings, warning{Kind: warnCollision, Message: c.Message()})
 	}
 }

@@ -19,7 +19,7 @@ const (
 
 // Collision is a minute of the day (UTC) at which the same jobs, at
 // least the threshold of them, fire together, and how often.
-type Collision struct {
+type collision struct {
 	// UTC is the minute of the day, "15:04".
 	UTC string `json:"utc"`
 	// Jobs is len(IDs).
@@ -68,7 +68,7 @@ func (r *Report) collisions(cfg *Config, head *side) {
 	for _, c := range r.Changed {
 		changed[c.ID] = true
 	}
-	groups := map[string]*Collision{}
+	groups := map[string]*collision{}
 	for m, ids := range byMinute {
 		if len(ids) < cfg.CollisionThreshold {
 			continue
@@ -77,7 +77,7 @@ func (r *Report) collisions(cfg *Config, head *side) {
 		key := at.Format("15:04") + " " + strings.Join(ids, ",")
 		g := groups[key]
 		if g == nil {
-			g = &Collision{UTC: at.Format("15:04"), Jobs: len(ids), IDs: ids}
+			g = &collision{UTC: at.Format("15:04"), Jobs: len(ids), IDs: ids}
 			for _, id := range ids {
 				g.Changed = g.Changed || changed[id]
 			}
@@ -94,7 +94,7 @@ func (r *Report) collisions(cfg *Config, head *side) {
 	r.listCollisions()
 }
 
-func sortCollisions(cs []Collision) {
+func sortCollisions(cs []collision) {
 	sort.Slice(cs, func(i, j int) bool {
 		a, b := cs[i], cs[j]
 		switch {
@@ -112,7 +112,7 @@ func sortCollisions(cs []Collision) {
 // recurrence names the pattern of a collision's dates: daily when it
 // happens on every day of the window that has that minute, weekly when
 // on every such day of one weekday, else how many days.
-func recurrence(c *Collision, w Window) string {
+func recurrence(c *collision, w window) string {
 	var all, sameWeekday []string
 	first, _ := time.Parse(time.DateOnly, c.Dates[0])
 	hm, _ := time.Parse("15:04", c.UTC)
@@ -143,7 +143,7 @@ func equal(a, b []string) bool {
 
 // Message is the collision in one line: "14 jobs at 03:00 UTC (daily):
 // a, b, … and 4 more".
-func (c Collision) Message() string {
+func (c collision) Message() string {
 	return fmt.Sprintf("%d jobs at %s UTC (%s): %s", c.Jobs, c.UTC, c.Recurrence, idList(c.IDs))
 }
 

@@ -11,7 +11,7 @@ import (
 
 // DSTDay is a day on which the zone changes its clocks, and what the
 // schedule does that day. Wall times are "15:04".
-type DSTDay struct {
+type dstDay struct {
 	// Date is the local date.
 	Date string `json:"date"`
 	// Change says what the clocks do: "at 01:00 UTC clocks go from
@@ -25,22 +25,22 @@ type DSTDay struct {
 	// Extra are wall times that fire although the fields do not name them.
 	Extra []string `json:"extra"`
 	// Fires are the fires on that day.
-	Fires []Fire `json:"fires"`
+	Fires []fire `json:"fires"`
 	// FiresLeftOut counts the fires that day not listed (the report's
 	// fire budget).
 	FiresLeftOut int `json:"fires_left_out,omitempty"`
 }
 
 // Affected reports whether the schedule fires differently that day.
-func (d DSTDay) Affected() bool {
+func (d dstDay) Affected() bool {
 	return len(d.Skipped)+len(d.Twice)+len(d.Extra) > 0
 }
 
 // dstDays finds the zone's clock changes in the window, flags the fires
 // on those days and, for cron, compares them with the wall times the
 // fields name.
-func dstDays(t definition.Trigger, tm *Timing, w Window) []DSTDay {
-	out := []DSTDay{}
+func dstDays(t definition.Trigger, tm *Timing, w window) []dstDay {
+	out := []dstDay{}
 	loc := tm.loc
 	var sched *cronexpr.Schedule
 	if t.Type == definition.TriggerCron {
@@ -54,7 +54,7 @@ func dstDays(t definition.Trigger, tm *Timing, w Window) []DSTDay {
 		if off0 == off1 {
 			continue
 		}
-		d := DSTDay{Date: day.Format(time.DateOnly), Change: clockChange(day, next, loc), Skipped: []string{}, Twice: []string{}, Extra: []string{}, Fires: []Fire{}}
+		d := dstDay{Date: day.Format(time.DateOnly), Change: clockChange(day, next, loc), Skipped: []string{}, Twice: []string{}, Extra: []string{}, Fires: []fire{}}
 		actual := map[string]int{}
 		for i := range tm.Fires {
 			if date(tm.Fires[i].t, loc) == d.Date {
@@ -75,7 +75,7 @@ func dstDays(t definition.Trigger, tm *Timing, w Window) []DSTDay {
 
 // compareWall compares the fires of one day with the wall times the cron
 // fields name for that date (read as if the zone had no DST).
-func compareWall(d *DSTDay, sched *cronexpr.Schedule, day time.Time, actual map[string]int) {
+func compareWall(d *dstDay, sched *cronexpr.Schedule, day time.Time, actual map[string]int) {
 	start := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
 	named := map[string]bool{}
 	var order []string
@@ -138,7 +138,7 @@ func (r *Report) dstWarnings(id string, tm *Timing) {
 		if len(what) == 0 {
 			continue
 		}
-		r.Warnings = append(r.Warnings, Warning{Kind: WarnDST, DefinitionID: id,
+		r.Warnings = append(r.Warnings, warning{Kind: warnDST, DefinitionID: id,
 			Message: fmt.Sprintf("%s: on %s (%s, %s) %s", id, d.Date, tm.Timezone, d.Change, strings.Join(what, "; "))})
 	}
 }

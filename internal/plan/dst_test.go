@@ -41,7 +41,7 @@ func TestPlanDSTCrossingChange(t *testing.T) {
 	if n := len(backup.Before.Fires) - len(backup.After.Fires); n != 1 {
 		t.Errorf("before %d fires, after %d: want one fewer after", len(backup.Before.Fires), len(backup.After.Fires))
 	}
-	if !hasWarning(rep, WarnDST, "team.backup", "02:30 does not exist") {
+	if !hasWarning(rep, warnDST, "team.backup", "02:30 does not exist") {
 		t.Errorf("no DST warning for team.backup: %+v", rep.Warnings)
 	}
 	report := rep.Schedules[1]

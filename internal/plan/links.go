@@ -11,7 +11,7 @@ import (
 
 // ErrLink is returned (wrapped) when a folder read as the head holds a
 // symbolic link that does not lead inside it.
-var ErrLink = errors.New("plan: symbolic link out of the folder")
+var errLink = errors.New("plan: symbolic link out of the folder")
 
 // checkLinks walks dir as the definitions loader does (names starting
 // with '.' skipped, links followed) and refuses the first symbolic link
@@ -27,7 +27,7 @@ func checkLinks(dir, root, where string, show func(string) string) error {
 		return nil // the loader reports a root it cannot read
 	}
 	refuse := func(p string) error {
-		return fmt.Errorf("%w: %q is a symbolic link that does not lead inside %s: plan does not follow it (remove the link, or plan a ref: refs are exported without links)", ErrLink, show(p), where)
+		return fmt.Errorf("%w: %q is a symbolic link that does not lead inside %s: plan does not follow it (remove the link, or plan a ref: refs are exported without links)", errLink, show(p), where)
 	}
 	if real, err := realAbs(dir); err != nil || !inside(real, realRoot) {
 		return refuse(dir)

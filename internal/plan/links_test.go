@@ -33,14 +33,14 @@ func TestPlanRefusesLinksOut(t *testing.T) {
 				mustLink(t, "../.hidden", filepath.Join(r.dir, "defs", "shared"))
 			}
 			_, err := Build(context.Background(), Config{RepoDir: r.dir, Path: "defs", Base: "main", Now: now, TempDir: t.TempDir()})
-			if !errors.Is(err, ErrLink) || !strings.Contains(err.Error(), "defs/") {
+			if !errors.Is(err, errLink) || !strings.Contains(err.Error(), "defs/") {
 				t.Fatalf("err = %v, want ErrLink naming the link", err)
 			}
 			if strings.Contains(err.Error(), outside) || strings.Contains(err.Error(), "runner-secret") {
 				t.Errorf("the error shows the target: %v", err)
 			}
 			_, err = Build(context.Background(), Config{RepoDir: r.dir, Path: "defs", Base: "main", HeadDir: filepath.Join(r.dir, "defs"), Now: now, TempDir: t.TempDir()})
-			if !errors.Is(err, ErrLink) || strings.Contains(err.Error(), outside) {
+			if !errors.Is(err, errLink) || strings.Contains(err.Error(), outside) {
 				t.Errorf("--head DIR: err = %v, want ErrLink without the target", err)
 			}
 		})

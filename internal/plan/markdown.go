@@ -67,7 +67,7 @@ func (r *Report) mdErrors(b *strings.Builder) {
 func (r *Report) mdWarnings(b *strings.Builder) {
 	var lines []string
 	for _, w := range r.Warnings {
-		if w.Kind != WarnCollision {
+		if w.Kind != warnCollision {
 			lines = append(lines, fmt.Sprintf("- %s: %s\n", text(w.Kind), text(w.Message)))
 		}
 	}
@@ -133,7 +133,7 @@ func (r *Report) mdSchedules(b *strings.Builder) {
 	}
 }
 
-func scheduleTitle(s Schedule) string {
+func scheduleTitle(s schedule) string {
 	t := func(tm *Timing) string {
 		if tm == nil {
 			return "(none)"
@@ -193,7 +193,7 @@ func mdTiming(b *strings.Builder, title string, tm *Timing) {
 
 // fireText is "Sun 2026-03-29 03:00 CEST (01:00 UTC)", or the UTC time
 // alone for a UTC schedule.
-func fireText(f Fire) string {
+func fireText(f fire) string {
 	local := f.t // in the definition's zone, with its abbreviation
 	if local.IsZero() {
 		local, _ = time.Parse(time.RFC3339, f.Local)
@@ -208,7 +208,7 @@ func fireText(f Fire) string {
 	return fmt.Sprintf("%s (%s)", local.Format("Mon 2006-01-02 15:04 MST"), utc)
 }
 
-func mdMoves(b *strings.Builder, moves []Move, leftOut int) {
+func mdMoves(b *strings.Builder, moves []move, leftOut int) {
 	if len(moves) == 0 {
 		return
 	}

@@ -16,15 +16,15 @@ const overlapPagesMax = 5
 
 // Overlap is the overlap-risk check: each changed schedule's shortest
 // interval against the p95 duration of its recent finished runs.
-type Overlap struct {
+type overlap struct {
 	// Checked is false when there was no store to ask; Note says why.
 	Checked bool           `json:"checked"`
 	Note    string         `json:"note,omitempty"`
-	Checks  []OverlapCheck `json:"checks"`
+	Checks  []overlapCheck `json:"checks"`
 }
 
 // OverlapCheck is one definition's numbers.
-type OverlapCheck struct {
+type overlapCheck struct {
 	ID       string              `json:"id"`
 	Interval definition.Duration `json:"interval"`
 	// Runs is how many finished runs P95 is computed from.
@@ -38,7 +38,7 @@ type OverlapCheck struct {
 // overlap fills Overlap for every added or changed schedule with at least
 // two fires in the window.
 func (r *Report) overlap(ctx context.Context, cfg *Config) {
-	r.Overlap.Checks = []OverlapCheck{}
+	r.Overlap.Checks = []overlapCheck{}
 	if cfg.Runs == nil {
 		r.Overlap.Note = "overlap risk not checked: " + cmp.Or(cfg.RunsUnavailable, "no store configured (set ACTIVITY_DATABASE_URL)")
 		return
@@ -48,7 +48,7 @@ func (r *Report) overlap(ctx context.Context, cfg *Config) {
 		if s.Unchanged || s.ShortestInterval <= 0 {
 			continue
 		}
-		c := OverlapCheck{ID: s.ID, Interval: s.ShortestInterval}
+		c := overlapCheck{ID: s.ID, Interval: s.ShortestInterval}
 		durs, err := finishedDurations(ctx, cfg, s.ID)
 		switch {
 		case err != nil:
@@ -60,7 +60,7 @@ func (r *Report) overlap(ctx context.Context, cfg *Config) {
 			c.Risk = 2*c.P95 >= c.Interval
 		}
 		if c.Risk {
-			r.Warnings = append(r.Warnings, Warning{Kind: WarnOverlap, DefinitionID: s.ID, Message: fmt.Sprintf(
+			r.Warnings = append(r.Warnings, warning{Kind: warnOverlap, DefinitionID: s.ID, Message: fmt.Sprintf(
 				"%s: runs may overlap: p95 duration %s of the last %d finished runs is %d%% of the shortest interval %s",
 				s.ID, c.P95, c.Runs, int64(100*c.P95/c.Interval), c.Interval)})
 		}
@@ -71,7 +71,7 @@ func (r *Report) overlap(ctx context.Context, cfg *Config) {
 // finishedDurations reads the durations (started to finished) of the
 // definition's most recent cfg.OverlapRuns finished runs.
 func finishedDurations(ctx context.Context, cfg *Config, id string) ([]time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, StoreTimeoutDefault)
+	ctx, cancel := context.WithTimeout(ctx, storeTimeoutDefault)
 	defer cancel()
 	var durs []time.Duration
 	f := store.RunFilter{DefinitionID: id, Limit: min(2*cfg.OverlapRuns, store.RunListLimitMax)}

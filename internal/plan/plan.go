@@ -19,13 +19,13 @@ import (
 
 // Defaults of Config.
 const (
-	DaysDefault               = 30
-	CollisionThresholdDefault = 5
+	daysDefault               = 30
+	collisionThresholdDefault = 5
 	// OverlapRunsDefault is how many finished runs the p95 duration is
 	// computed from.
-	OverlapRunsDefault = 100
+	overlapRunsDefault = 100
 	// StoreTimeoutDefault bounds every question asked of the store.
-	StoreTimeoutDefault = 10 * time.Second
+	storeTimeoutDefault = 10 * time.Second
 	daysMax             = 366
 )
 
@@ -33,7 +33,7 @@ const (
 var ErrRef = errors.New("plan: bad ref")
 
 // RunLister is the part of the store the overlap check reads.
-type RunLister interface {
+type runLister interface {
 	ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error)
 }
 
@@ -68,7 +68,7 @@ type Config struct {
 	SecretsUnchecked bool
 	// Runs, when set, is asked for run history (overlap risk);
 	// RunsUnavailable says why it is not set ("" when not configured).
-	Runs            RunLister
+	Runs            runLister
 	RunsUnavailable string
 	// OverlapRuns is how many finished runs make the p95 (OverlapRunsDefault).
 	OverlapRuns int
@@ -81,10 +81,10 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
-	c.Days = cmp.Or(c.Days, DaysDefault)
-	c.CollisionThreshold = cmp.Or(c.CollisionThreshold, CollisionThresholdDefault)
-	c.OverlapRuns = cmp.Or(c.OverlapRuns, OverlapRunsDefault)
-	c.FiresListed = cmp.Or(c.FiresListed, FiresListedDefault)
+	c.Days = cmp.Or(c.Days, daysDefault)
+	c.CollisionThreshold = cmp.Or(c.CollisionThreshold, collisionThresholdDefault)
+	c.OverlapRuns = cmp.Or(c.OverlapRuns, overlapRunsDefault)
+	c.FiresListed = cmp.Or(c.FiresListed, firesListedDefault)
 	switch {
 	case c.RepoDir == "":
 		return errors.New("plan: RepoDir is required")

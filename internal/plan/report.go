@@ -19,12 +19,12 @@ type Report struct {
 	Base Side `json:"base"`
 	Head Side `json:"head"`
 	// Window is the span fire times were computed over.
-	Window Window `json:"window"`
+	Window window `json:"window"`
 	// Summary is one line: counts of everything below.
 	Summary string `json:"summary"`
 
 	Added   []Definition `json:"added"`
-	Changed []Change     `json:"changed"`
+	Changed []change     `json:"changed"`
 	Removed []Definition `json:"removed"`
 	// Held are base definitions missing from the head because their file
 	// has errors there: not removed, not applied either.
@@ -34,9 +34,9 @@ type Report struct {
 	// plan fail.
 	Errors []*definition.Error `json:"errors"`
 	// Warnings fail the plan only with --fail-on warning.
-	Warnings []Warning `json:"warnings"`
+	Warnings []warning `json:"warnings"`
 
-	Schedules []Schedule `json:"schedules"`
+	Schedules []schedule `json:"schedules"`
 	// SchedulesLeftOut counts schedules past the first schedulesMax (100),
 	// not analysed.
 	SchedulesLeftOut int `json:"schedules_left_out,omitempty"`
@@ -45,14 +45,14 @@ type Report struct {
 	// each list keeps only its first three (a midnight move counts two).
 	// Counts in the schedules say where.
 	FiresLeftOut int         `json:"fires_left_out,omitempty"`
-	Collisions   []Collision `json:"collisions"`
+	Collisions   []collision `json:"collisions"`
 	// CollisionsNote says when collisions were counted over part of the
 	// head only (too many fires).
 	CollisionsNote string `json:"collisions_note,omitempty"`
 	// CollisionsLeftOut counts the collisions past the first 1,000 listed
 	// (and warned about).
 	CollisionsLeftOut int     `json:"collisions_left_out,omitempty"`
-	Overlap           Overlap `json:"overlap"`
+	Overlap           overlap `json:"overlap"`
 }
 
 // Side names one side of the change.
@@ -69,7 +69,7 @@ type Side struct {
 }
 
 // Window is [From, To) over which fires are listed.
-type Window struct {
+type window struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
 	Days int       `json:"days"`
@@ -83,15 +83,15 @@ type Definition struct {
 }
 
 // Change is a definition on both sides with different canonical JSON.
-type Change struct {
+type change struct {
 	ID     string        `json:"id"`
 	File   string        `json:"file"`
-	Fields []FieldChange `json:"fields"`
+	Fields []fieldChange `json:"fields"`
 }
 
 // FieldChange is one changed leaf of the canonical JSON; Before or After
 // is "" when the field is absent on that side.
-type FieldChange struct {
+type fieldChange struct {
 	Path   string `json:"path"`
 	Before string `json:"before,omitempty"`
 	After  string `json:"after,omitempty"`
@@ -99,14 +99,14 @@ type FieldChange struct {
 
 // Warning kinds.
 const (
-	WarnDefinition = "definition"
-	WarnDST        = "dst"
-	WarnCollision  = "collision"
-	WarnOverlap    = "overlap"
+	warnDefinition = "definition"
+	warnDST        = "dst"
+	warnCollision  = "collision"
+	warnOverlap    = "overlap"
 )
 
 // Warning is something valid that is probably not meant.
-type Warning struct {
+type warning struct {
 	Kind         string `json:"kind"`
 	DefinitionID string `json:"definition_id,omitempty"`
 	Message      string `json:"message"`
@@ -126,9 +126,9 @@ func newReport(cfg *Config, base, head *side) *Report {
 	r := &Report{
 		Base:   describe(base),
 		Head:   describe(head),
-		Window: Window{From: from, To: from.AddDate(0, 0, cfg.Days), Days: cfg.Days},
-		Added:  []Definition{}, Changed: []Change{}, Removed: []Definition{}, Held: []Definition{},
-		Errors: head.errs, Warnings: []Warning{}, Schedules: []Schedule{}, Collisions: []Collision{},
+		Window: window{From: from, To: from.AddDate(0, 0, cfg.Days), Days: cfg.Days},
+		Added:  []Definition{}, Changed: []change{}, Removed: []Definition{}, Held: []Definition{},
+		Errors: head.errs, Warnings: []warning{}, Schedules: []schedule{}, Collisions: []collision{},
 	}
 	if r.Errors == nil {
 		r.Errors = []*definition.Error{}
@@ -155,12 +155,12 @@ func (r *Report) diff(base, head *side) {
 		case !ok:
 			r.Added = append(r.Added, named(h))
 		case string(b.CanonicalJSON()) != string(h.CanonicalJSON()):
-			r.Changed = append(r.Changed, Change{ID: id, File: h.Source.File, Fields: fieldChanges(b, h)})
+			r.Changed = append(r.Changed, change{ID: id, File: h.Source.File, Fields: fieldChanges(b, h)})
 		default:
 			continue
 		}
 		for _, w := range h.Warnings {
-			r.Warnings = append(r.Warnings, Warning{Kind: WarnDefinition, DefinitionID: id, Message: w.Error()})
+			r.Warnings = append(r.Warnings, warning{Kind: warnDefinition, DefinitionID: id, Message: w.Error()})
 		}
 	}
 	for _, id := range sortedIDs(base.defs) {
@@ -202,16 +202,16 @@ func triggerText(d *definition.Definition) string {
 
 // fieldChanges lists the leaves of the canonical JSON that differ, by
 // dotted path ("trigger.cron_expression", "instruction.args[1]").
-func fieldChanges(b, h *definition.Definition) []FieldChange {
+func fieldChanges(b, h *definition.Definition) []fieldChange {
 	var bv, hv any
 	_ = json.Unmarshal(b.CanonicalJSON(), &bv)
 	_ = json.Unmarshal(h.CanonicalJSON(), &hv)
-	var out []FieldChange
+	var out []fieldChange
 	walkDiff("", bv, hv, &out)
 	return out
 }
 
-func walkDiff(p string, b, h any, out *[]FieldChange) {
+func walkDiff(p string, b, h any, out *[]fieldChange) {
 	bm, bok := b.(map[string]any)
 	hm, hok := h.(map[string]any)
 	if bok && hok {
@@ -237,7 +237,7 @@ func walkDiff(p string, b, h any, out *[]FieldChange) {
 	}
 	bs, hs := jsonText(b), jsonText(h)
 	if bs != hs {
-		*out = append(*out, FieldChange{Path: p, Before: bs, After: hs})
+		*out = append(*out, fieldChange{Path: p, Before: bs, After: hs})
 	}
 }
 
@@ -268,7 +268,7 @@ func sortedIDs[V any](m map[string]V) []string {
 
 // finish sorts the warnings and writes the summary line.
 func (r *Report) finish() {
-	order := map[string]int{WarnDefinition: 0, WarnDST: 1, WarnOverlap: 2, WarnCollision: 3}
+	order := map[string]int{warnDefinition: 0, warnDST: 1, warnOverlap: 2, warnCollision: 3}
 	sort.SliceStable(r.Warnings, func(i, j int) bool {
 		a, b := r.Warnings[i], r.Warnings[j]
 		if order[a.Kind] != order[b.Kind] {

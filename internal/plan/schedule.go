@@ -18,7 +18,7 @@ const (
 
 // Schedule is the timing of one added or changed cron or once definition,
 // before and after the change.
-type Schedule struct {
+type schedule struct {
 	ID string `json:"id"`
 	// Unchanged is set when the change leaves the trigger (and enabled)
 	// as it was: the fires are the same.
@@ -28,7 +28,7 @@ type Schedule struct {
 	After  *Timing `json:"after,omitempty"`
 	// AcrossMidnight lists fires whose local date (in the head's zone)
 	// differs before and after: 00:30 moved to 23:30 the day before.
-	AcrossMidnight []Move `json:"across_midnight"`
+	AcrossMidnight []move `json:"across_midnight"`
 	// AcrossMidnightLeftOut counts the moves not listed (the report's
 	// fire budget, Report.FiresLeftOut).
 	AcrossMidnightLeftOut int `json:"across_midnight_left_out,omitempty"`
@@ -42,7 +42,7 @@ type Timing struct {
 	Schedule string `json:"schedule"`
 	Timezone string `json:"timezone"`
 	Enabled  bool   `json:"enabled"`
-	Fires    []Fire `json:"fires"`
+	Fires    []fire `json:"fires"`
 	// Truncated is set when the fires were cut at firesMax.
 	Truncated bool `json:"truncated,omitempty"`
 	// FiresLeftOut counts the fires (of the firesMax computed) not listed
@@ -50,13 +50,13 @@ type Timing struct {
 	FiresLeftOut int `json:"fires_left_out,omitempty"`
 	// DST lists the zone's DST-change days in the window on which this
 	// schedule fires or should have fired.
-	DST []DSTDay `json:"dst"`
+	DST []dstDay `json:"dst"`
 
 	loc *time.Location
 }
 
 // Fire is one fire time, in the definition's zone and in UTC.
-type Fire struct {
+type fire struct {
 	Local string `json:"local"`
 	UTC   string `json:"utc"`
 	// DSTDay is set when the fire falls on a DST-change day in the zone.
@@ -66,14 +66,14 @@ type Fire struct {
 }
 
 // Move is a fire whose local date changes.
-type Move struct {
-	Before Fire `json:"before"`
-	After  Fire `json:"after"`
+type move struct {
+	Before fire `json:"before"`
+	After  fire `json:"after"`
 }
 
-func newFire(t time.Time, loc *time.Location) Fire {
+func newFire(t time.Time, loc *time.Location) fire {
 	t = t.In(loc)
-	return Fire{Local: t.Format(time.RFC3339), UTC: t.UTC().Format(time.RFC3339), t: t}
+	return fire{Local: t.Format(time.RFC3339), UTC: t.UTC().Format(time.RFC3339), t: t}
 }
 
 // clocked reports whether a definition fires on a clock.
@@ -100,7 +100,7 @@ func (r *Report) schedules(cfg *Config, base, head *side) {
 			r.SchedulesLeftOut++
 			continue
 		}
-		s := Schedule{ID: id, AcrossMidnight: []Move{}}
+		s := schedule{ID: id, AcrossMidnight: []move{}}
 		if clocked(b) {
 			s.Before = timing(b, r.Window)
 		}
@@ -136,10 +136,10 @@ func sameClock(b, h *definition.Definition) bool {
 
 // timing computes a definition's fires in the window with the project's
 // own cron engine (as `activity-core next` does), and its DST days.
-func timing(d *definition.Definition, w Window) *Timing {
+func timing(d *definition.Definition, w window) *Timing {
 	t := d.Trigger
 	loc := t.Location()
-	tm := &Timing{Timezone: cmp.Or(t.Timezone, "UTC"), Enabled: d.Enabled, Fires: []Fire{}, DST: []DSTDay{}, loc: loc}
+	tm := &Timing{Timezone: cmp.Or(t.Timezone, "UTC"), Enabled: d.Enabled, Fires: []fire{}, DST: []dstDay{}, loc: loc}
 	switch t.Type {
 	case definition.TriggerOnce:
 		tm.Schedule = "once at " + t.RunAt.In(loc).Format(time.RFC3339)
@@ -159,15 +159,15 @@ func timing(d *definition.Definition, w Window) *Timing {
 }
 
 // cronFires lists the fires in [w.From, w.To), at most firesMax.
-func cronFires(sched *cronexpr.Schedule, loc *time.Location, w Window) ([]Fire, bool) {
-	fires := []Fire{}
+func cronFires(sched *cronexpr.Schedule, loc *time.Location, w window) ([]fire, bool) {
+	fires := []fire{}
 	truncated := eachFire(sched, loc, w, firesMax, func(t time.Time) { fires = append(fires, newFire(t, loc)) })
 	return fires, truncated
 }
 
 // eachFire calls f with each fire in [w.From, w.To), at most max times;
 // it reports whether fires were left out.
-func eachFire(sched *cronexpr.Schedule, loc *time.Location, w Window, max int, f func(time.Time)) bool {
+func eachFire(sched *cronexpr.Schedule, loc *time.Location, w window, max int, f func(time.Time)) bool {
 	after := w.From.Add(-time.Second)
 	for n := 0; ; n++ {
 		next := sched.Next(after, loc)
@@ -183,7 +183,7 @@ func eachFire(sched *cronexpr.Schedule, loc *time.Location, w Window, max int, f
 }
 
 // shortest is the least gap between successive fires.
-func shortest(fires []Fire) time.Duration {
+func shortest(fires []fire) time.Duration {
 	var min time.Duration
 	for i := 1; i < len(fires); i++ {
 		if d := fires[i].t.Sub(fires[i-1].t); min == 0 || d < min {
@@ -196,11 +196,11 @@ func shortest(fires []Fire) time.Duration {
 // acrossMidnight pairs fires before and after (by position when there are
 // as many, else each after-fire with the nearest before-fire within 12
 // hours) and keeps the pairs whose local date differs in loc.
-func acrossMidnight(before, after []Fire, loc *time.Location) []Move {
-	moves := []Move{}
-	pair := func(b, a Fire) {
+func acrossMidnight(before, after []fire, loc *time.Location) []move {
+	moves := []move{}
+	pair := func(b, a fire) {
 		if date(b.t, loc) != date(a.t, loc) {
-			moves = append(moves, Move{Before: newFire(b.t, loc), After: a})
+			moves = append(moves, move{Before: newFire(b.t, loc), After: a})
 		}
 	}
 	if len(before) == len(after) {

@@ -27,7 +27,7 @@ func TestDSTDays(t *testing.T) {
 		{"0 12 * * *", "UTC", time.Date(2026, 3, 28, 0, 0, 0, 0, time.UTC), ""},
 	} {
 		d := &definition.Definition{ID: "t", Enabled: true, Trigger: definition.Trigger{Type: definition.TriggerCron, CronExpression: c.expr, Timezone: c.zone}}
-		tm := timing(d, Window{From: c.from, To: c.from.AddDate(0, 0, 3)})
+		tm := timing(d, window{From: c.from, To: c.from.AddDate(0, 0, 3)})
 		var got []string
 		for _, day := range tm.DST {
 			got = append(got, fmt.Sprintf("%s %s|%s|%s", day.Date, strings.Join(day.Skipped, ","), strings.Join(day.Twice, ","), strings.Join(day.Extra, ",")))
@@ -42,10 +42,10 @@ func TestDSTDays(t *testing.T) {
 func TestOnceTiming(t *testing.T) {
 	at := time.Date(2026, 3, 20, 9, 0, 0, 0, time.UTC)
 	d := &definition.Definition{ID: "t", Enabled: true, Trigger: definition.Trigger{Type: definition.TriggerOnce, RunAt: &at, Timezone: "Europe/Berlin"}}
-	if tm := timing(d, Window{From: now, To: now.AddDate(0, 0, 30)}); len(tm.Fires) != 1 || tm.Fires[0].Local != "2026-03-20T10:00:00+01:00" {
+	if tm := timing(d, window{From: now, To: now.AddDate(0, 0, 30)}); len(tm.Fires) != 1 || tm.Fires[0].Local != "2026-03-20T10:00:00+01:00" {
 		t.Errorf("fires = %+v", tm.Fires)
 	}
-	if tm := timing(d, Window{From: at.Add(time.Hour), To: at.AddDate(0, 0, 30)}); len(tm.Fires) != 0 {
+	if tm := timing(d, window{From: at.Add(time.Hour), To: at.AddDate(0, 0, 30)}); len(tm.Fires) != 0 {
 		t.Errorf("a past run_at fires: %+v", tm.Fires)
 	}
 }
@@ -107,7 +107,7 @@ func TestFinishedDurations(t *testing.T) {
 // TestFieldChanges: nested maps and lists diff leaf by leaf; lists of
 // another length show whole.
 func TestFieldChanges(t *testing.T) {
-	var out []FieldChange
+	var out []fieldChange
 	walkDiff("", map[string]any{"a": map[string]any{"b": 1.0, "c": []any{"x", "y"}}, "gone": true, "l": []any{1.0}},
 		map[string]any{"a": map[string]any{"b": 2.0, "c": []any{"x", "z"}}, "new": "v", "l": []any{1.0, 2.0}}, &out)
 	got := fmt.Sprint(out)

@@ -18,8 +18,8 @@ import (
 	"strings"
 )
 
-// MaxFileSize bounds one secret file: secrets are tokens and keys, not data.
-const MaxFileSize = 64 << 10
+// maxFileSize bounds one secret file: secrets are tokens and keys, not data.
+const maxFileSize = 64 << 10
 
 // reservedPrefixes name the variables that configure activity-core and its
 // engines (the temporal and nats CLIs' names are aliases of its own); no
@@ -34,9 +34,9 @@ var (
 // ErrNotAllowed is returned for a name outside the allow-list.
 var ErrNotAllowed = errors.New("secret not allowed")
 
-// ErrNotSet is returned for an allowed name that has no value on this
+// errNotSet is returned for an allowed name that has no value on this
 // machine.
-var ErrNotSet = errors.New("secret not set")
+var errNotSet = errors.New("secret not set")
 
 // Config is the operator's allow-list.
 type Config struct {
@@ -192,7 +192,7 @@ func (l *AllowList) Resolve(name string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s is allowed but has no value on this worker (no file %s in ACTIVITY_SECRETS_DIR, no such environment variable)", ErrNotSet, name, name)
+	return "", fmt.Errorf("%w: %s is allowed but has no value on this worker (no file %s in ACTIVITY_SECRETS_DIR, no such environment variable)", errNotSet, name, name)
 }
 
 // readFile reads one secret file: a regular file (symlinks followed, as
@@ -214,12 +214,12 @@ func readFile(path string) (string, bool, error) {
 		return "", false, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return "", false, err
 	}
-	if len(b) > MaxFileSize {
-		return "", false, fmt.Errorf("%s is over %d bytes", path, MaxFileSize)
+	if len(b) > maxFileSize {
+		return "", false, fmt.Errorf("%s is over %d bytes", path, maxFileSize)
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	return s, true, nil

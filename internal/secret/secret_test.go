@@ -47,7 +47,7 @@ func TestResolveOnlyAllowed(t *testing.T) {
 			t.Errorf("Resolve(%s): got %v, want ErrNotAllowed", name, err)
 		}
 	}
-	if _, err := l.Resolve("SOLO"); !errors.Is(err, ErrNotSet) {
+	if _, err := l.Resolve("SOLO"); !errors.Is(err, errNotSet) {
 		t.Errorf("Resolve(SOLO): got %v, want ErrNotSet", err)
 	}
 	var zero *AllowList
@@ -61,7 +61,7 @@ func TestResolveRefusesSpecialFiles(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "SUBDIR"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "HUGE"), make([]byte, MaxFileSize+1), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "HUGE"), make([]byte, maxFileSize+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l, err := New(Config{Dir: dir})

@@ -47,9 +47,7 @@ func entryItem(ctx context.Context, versions *versionCache, e store.TimelineEntr
 	case store.TimelineProblem, store.TimelineRecovered:
 		problemItem(&it)
 	}
-	if it.Summary == "" {
-		it.Summary = e.Kind
-	}
+	it.Summary = cmp.Or(it.Summary, e.Kind)
 	return it
 }
 
@@ -132,9 +130,7 @@ func problemItem(it *Item) {
 	if json.Unmarshal(it.Detail, &p) != nil || p.Kind == "" {
 		return
 	}
-	if it.RunID == "" {
-		it.RunID = p.RunID
-	}
+	it.RunID = cmp.Or(it.RunID, p.RunID)
 	if it.Summary != "" && it.Summary != it.Kind {
 		return
 	}

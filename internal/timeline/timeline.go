@@ -137,10 +137,7 @@ func Build(ctx context.Context, st Store, q Query) (*Story, error) {
 	if q.DefinitionID == "" {
 		return nil, fmt.Errorf("%w: timeline: no definition id", store.ErrInvalid)
 	}
-	if q.Limit <= 0 {
-		q.Limit = LimitDefault
-	}
-	q.Limit = min(q.Limit, LimitMax)
+	q.Limit = min(cmp.Or(max(q.Limit, 0), LimitDefault), LimitMax)
 	q.Since, q.Until = q.Since.UTC(), q.Until.UTC()
 	entries, entriesLeft, err := newestEntries(ctx, st, q)
 	if err != nil {

@@ -4,6 +4,7 @@
 package browsertest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,16 +19,16 @@ import (
 	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
+// chromiumDefault is where Debian's chromium package puts the browser.
+const chromiumDefault = "/usr/bin/chromium"
+
 // Chromium returns the browser the tests drive: Debian's chromium
 // (ACTIVITY_TEST_CHROMIUM overrides). Without it the test skips, unless
 // ACTIVITY_TEST_BROWSER=1 (CI) makes a missing browser a failure. Call it
 // first to skip before any costly setup.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	path := os.Getenv("ACTIVITY_TEST_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
+	path := cmp.Or(os.Getenv("ACTIVITY_TEST_CHROMIUM"), chromiumDefault)
 	if _, err := os.Stat(path); err != nil {
 		if os.Getenv("ACTIVITY_TEST_BROWSER") == "1" {
 			t.Fatalf("ACTIVITY_TEST_BROWSER=1 but there is no browser at %s (apt-get install -y chromium): %v", path, err)
