@@ -13,6 +13,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // BenchmarkPass is the budget of docs/benchmarks.md: one detector pass over
@@ -102,13 +103,13 @@ func bareList(b *testing.B, tc client.Client, prefix string) int {
 
 // waitListed waits until the visibility store lists every schedule.
 func waitListed(b *testing.B, tc client.Client, prefix string, n int) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for bareList(b, tc, prefix) < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("the %d schedules are not all listed after 5 minutes", n)
+	b.Helper()
+	testsupport.Eventually(b, 5*time.Minute, "every schedule listed", func() error {
+		if got := bareList(b, tc, prefix); got < n {
+			return fmt.Errorf("%d of %d listed", got, n)
 		}
-		time.Sleep(100 * time.Millisecond) // poll interval, not a wait for an event
-	}
+		return nil
+	})
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -27,6 +27,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // One Temporal and one NATS for the whole package: a server start costs
@@ -98,26 +100,6 @@ func dial(t *testing.T, tmp *Temporal) client.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// eventually polls cond until it returns nil or the deadline passes; used
-// wherever the server is eventually consistent (visibility lags writes).
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 10 * time.Millisecond
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
-		}
-		timer := time.NewTimer(wait)
-		<-timer.C
-		wait = min(wait*2, 250*time.Millisecond)
-	}
 }
 
 func requireKeywordAttributes(t *testing.T, c client.Client, ns string, names ...string) {
@@ -230,7 +212,7 @@ func TestScheduleSearchAttributeLifecycle(t *testing.T) {
 		t.Errorf("duplicate create: err = %v, want ErrScheduleAlreadyRunning", err)
 	}
 
-	eventually(t, 20*time.Second, "listed by spec hash", func() error {
+	testsupport.Eventually(t, 20*time.Second, "listed by spec hash", func() error {
 		e, err := findSchedule(ctx, c, saSpecHash+" = 'hash-1'", id)
 		if err != nil || e == nil {
 			return fmt.Errorf("entry=%v err=%v", e, err)
@@ -240,7 +222,7 @@ func TestScheduleSearchAttributeLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, "listed by ID prefix", func() error {
+	testsupport.Eventually(t, 20*time.Second, "listed by ID prefix", func() error {
 		e, err := findSchedule(ctx, c, "ScheduleId STARTS_WITH 'activity-core:'", id)
 		if err != nil || e == nil {
 			return fmt.Errorf("entry=%v err=%v", e, err)
@@ -260,7 +242,7 @@ func TestScheduleSearchAttributeLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("update schedule: %v", err)
 	}
-	eventually(t, 20*time.Second, "updated hash is queryable", func() error {
+	testsupport.Eventually(t, 20*time.Second, "updated hash is queryable", func() error {
 		e, err := findSchedule(ctx, c, saSpecHash+" = 'hash-2'", id)
 		if err != nil || e == nil {
 			return fmt.Errorf("new hash: entry=%v err=%v", e, err)
@@ -287,7 +269,7 @@ func TestScheduleSearchAttributeLifecycle(t *testing.T) {
 	if !errors.As(err, &nf) {
 		t.Errorf("describe after delete: err = %v, want NotFound", err)
 	}
-	eventually(t, 20*time.Second, "deleted schedule leaves the list", func() error {
+	testsupport.Eventually(t, 20*time.Second, "deleted schedule leaves the list", func() error {
 		e, err := findSchedule(ctx, c, "ScheduleId = '"+id+"'", id)
 		if err != nil || e != nil {
 			return fmt.Errorf("entry=%v err=%v", e, err)
@@ -425,7 +407,7 @@ func TestFileModeSurvivesRestart(t *testing.T) {
 			if !desc.Schedule.State.Paused {
 				t.Errorf("schedule lost its paused state")
 			}
-			eventually(t, 20*time.Second, "persisted schedule listed by hash", func() error {
+			testsupport.Eventually(t, 20*time.Second, "persisted schedule listed by hash", func() error {
 				e, err := findSchedule(ctx, c, saSpecHash+" = 'persisted'", scheduleID)
 				if err != nil || e == nil {
 					return fmt.Errorf("entry=%v err=%v", e, err)
@@ -503,7 +485,7 @@ func TestStopFreesFrontendPort(t *testing.T) {
 	// the bound catches regressions such as the never-stopped system
 	// workers devDynamicConfig turns off (~100 goroutines, still polling).
 	left := -1
-	eventually(t, 10*time.Second, "server goroutines exit", func() error {
+	testsupport.Eventually(t, 10*time.Second, "server goroutines exit", func() error {
 		left = runtime.NumGoroutine() - goroutinesBefore
 		if left > 50 {
 			return fmt.Errorf("%d more goroutines than before start", left)

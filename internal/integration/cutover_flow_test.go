@@ -64,17 +64,17 @@ instruction:
 `
 }
 
-// TestCutoverFlow is issue 14's "done when", end to end on real git, the
-// embedded Temporal and NATS and a whole activity-core process: seed 002's
-// cleanup is migrated as docs/cutover.md's runbook says. Its definition
-// comes from a git repository served by git http-backend and is synced by
-// a signed GitHub push webhook (step 1); in shadow mode a run records what
-// it would have run and runs nothing (step 2); a week of fires (a
-// backfill) against the legacy job's times makes a cutover report that
-// passes, and a legacy log that disagrees makes one that fails (step 3); a
-// one-line commit switches it to active, the timeline shows the switch
-// with the commit, and a run now executes (step 4). Each step goes back:
-// pinning the source to the first commit puts the definition back in
+// TestCutoverFlow walks docs/cutover.md#runbook-seed-002s-state-hub end to
+// end on real git, the embedded Temporal and NATS and a whole
+// activity-core process: seed 002's cleanup is migrated as its steps say.
+// Its definition comes from a git repository served by git http-backend
+// and is synced by a signed GitHub push webhook (step 1); in shadow mode a
+// run records what it would have run and runs nothing (step 2); a week of
+// fires (a backfill) against the legacy job's times makes a cutover report
+// that passes, and a legacy log that disagrees makes one that fails (step
+// 3); a one-line commit switches it to active, the timeline shows the
+// switch with the commit, and a run now executes (step 4). Each step goes
+// back: pinning the source to the first commit puts the definition back in
 // shadow, and following main again restores active (step 5).
 func TestCutoverFlow(t *testing.T) {
 	for _, tool := range []string{"git"} {
@@ -315,9 +315,10 @@ func TestCutoverFlow(t *testing.T) {
 		t.Errorf("a push while pinned moved the definition: mode %s, version %d", d.mode(), d.Version)
 	}
 
-	// Forward again: follow main (the issue's --ref main), and the
-	// definition is active at main's commit (the README commit on top of
-	// the cutover: the version records the commit it was read at).
+	// Forward again: follow main (--ref main,
+	// docs/git-sources.md#pinning-and-rollback), and the definition is
+	// active at main's commit (the README commit on top of the cutover:
+	// the version records the commit it was read at).
 	code, out, errOut = in.cli(t, "sync", "--source", source, "--ref", "main")
 	if code != cli.ExitOK {
 		t.Fatalf("sync --source %s --ref main: exit %d\n%s%s", source, code, out, errOut)
@@ -328,7 +329,7 @@ func TestCutoverFlow(t *testing.T) {
 	}
 	in.assertModeSwitch(t, 4, 3, "shadow", "active", nextSHA)
 	if st := in.sourceState(t, source); st.PinnedRef != "" || st.Commit != nextSHA {
-		t.Errorf("sync --ref main left the source pinned: status commit %s, pinned %q; want main's %s, not pinned (issue 14: \"--ref main follows the branch again\")",
+		t.Errorf("sync --ref main left the source pinned: status commit %s, pinned %q; want main's %s, not pinned (docs/cutover.md#trying-the-runbook-in-dev: \"--ref main\" follows the branch again)",
 			timeline.ShortSHA(st.Commit), st.PinnedRef, timeline.ShortSHA(nextSHA))
 	}
 	// Following again means the next push moves it.

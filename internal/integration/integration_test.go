@@ -7,6 +7,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -154,17 +155,14 @@ func (in *instance) waitStartupSync() {
 	if in.base == "http://" { // no api role: nothing to ask
 		return
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testsupport.Eventually(in.t, time.Minute, "the worker's startup sync finished", func() error {
 		var st adminapi.SyncStatus
-		if code := in.call("GET", "/admin/sync/status", "", &st); code == http.StatusOK && !st.Running && (st.LastResult != nil && string(st.LastResult) != "null" || st.LastError != nil) {
-			return
+		code := in.call("GET", "/admin/sync/status", "", &st)
+		if code == http.StatusOK && !st.Running && (st.LastResult != nil && string(st.LastResult) != "null" || st.LastError != nil) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			in.t.Fatal("the worker's startup sync did not finish within a minute")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the startup sync
-	}
+		return fmt.Errorf("status %d, running %t", code, st.Running)
+	})
 }
 
 func (in *instance) write(name, content string) {
@@ -212,9 +210,9 @@ func (in *instance) sync(query string) *syncer.Result {
 // the listing equals want (visibility lags writes).
 func (in *instance) waitSchedules(want map[string]bool) map[string]*client.ScheduleListEntry {
 	in.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := map[string]*client.ScheduleListEntry{}
+	var got map[string]*client.ScheduleListEntry
+	testsupport.Eventually(in.t, 20*time.Second, "schedules listed", func() error {
+		got = map[string]*client.ScheduleListEntry{}
 		it, err := in.tc.ScheduleClient().List(context.Background(), client.ScheduleListOptions{})
 		if err != nil {
 			in.t.Fatal(err)
@@ -234,33 +232,29 @@ func (in *instance) waitSchedules(want map[string]bool) map[string]*client.Sched
 			match = match && ok && e.Paused == paused
 		}
 		if match {
-			return got
+			return nil
 		}
-		if time.Now().After(deadline) {
-			var have []string
-			for id, e := range got {
-				have = append(have, fmt.Sprintf("%s(paused=%v)", id, e.Paused))
-			}
-			in.t.Fatalf("schedules: have %v, want %v", have, want)
+		var have []string
+		for id, e := range got {
+			have = append(have, fmt.Sprintf("%s(paused=%v)", id, e.Paused))
 		}
-		time.Sleep(100 * time.Millisecond) // polling visibility with a deadline
-	}
+		return fmt.Errorf("have %v, want %v", have, want)
+	})
+	return got
 }
 
 // waitRun polls the API until the run is finished.
 func (in *instance) waitRun(id string) store.Run {
 	in.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var r store.Run
-		if code := in.call("GET", "/api/v1/runs/"+id, "", &r); code == 200 && r.Status.Terminal() {
-			return r
+	var r store.Run
+	testsupport.Eventually(in.t, 60*time.Second, "run "+id+" finished", func() error {
+		r = store.Run{}
+		if code := in.call("GET", "/api/v1/runs/"+id, "", &r); code != 200 || !r.Status.Terminal() {
+			return fmt.Errorf("status %d, run %s", code, r.Status)
 		}
-		if time.Now().After(deadline) {
-			in.t.Fatalf("run %s did not finish", id)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
+	return r
 }
 
 func cron(id, expr, extra string) string {
@@ -363,17 +357,14 @@ func TestTemporalDownThenBack(t *testing.T) {
 		t.Fatalf("sync with Temporal down: %+v %+v", res.Definitions, res.Errors)
 	}
 	px.setUp(true)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// The client reconnects with backoff: sync until it converges.
+	testsupport.Eventually(t, 60*time.Second, "sync converged", func() error {
 		res = in.sync("")
 		if res.OK() && res.Schedules.Upserted == 1 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("did not converge: %+v %+v", res.Schedules, res.Errors)
-		}
-		time.Sleep(200 * time.Millisecond) // the client reconnects with backoff
-	}
+		return fmt.Errorf("%+v %+v", res.Schedules, res.Errors)
+	})
 	in.waitSchedules(map[string]bool{"it.a": false})
 }
 
@@ -445,21 +436,18 @@ func TestScheduleFiresARun(t *testing.T) {
 	if err := in.tc.ScheduleClient().GetHandle(context.Background(), in.prefix+"it.tick").Trigger(context.Background(), client.ScheduleTriggerOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var page store.RunPage
+	var page store.RunPage
+	testsupport.Eventually(t, 30*time.Second, "a finished run after the trigger", func() error {
+		page = store.RunPage{}
 		in.call("GET", "/api/v1/runs?definition_id=it.tick", "", &page)
-		if len(page.Runs) == 1 && page.Runs[0].Status.Terminal() {
-			r := in.waitRun(page.Runs[0].ID)
-			if r.Status != store.RunSucceeded || r.Trigger != store.RunTriggerCron || r.Stdout != "it.tick\n" || !strings.HasPrefix(r.WorkflowID, in.prefix) {
-				t.Fatalf("run %+v", r)
-			}
-			return
+		if len(page.Runs) != 1 || !page.Runs[0].Status.Terminal() {
+			return fmt.Errorf("runs: %+v", page)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no run after trigger: %+v", page)
-		}
-		time.Sleep(100 * time.Millisecond) // polling with a deadline
+		return nil
+	})
+	r := in.waitRun(page.Runs[0].ID)
+	if r.Status != store.RunSucceeded || r.Trigger != store.RunTriggerCron || r.Stdout != "it.tick\n" || !strings.HasPrefix(r.WorkflowID, in.prefix) {
+		t.Fatalf("run %+v", r)
 	}
 }
 
@@ -628,32 +616,21 @@ instruction: {kind: shell, cmd: 'printf %%s "$ACTIVITY_EVENT_JSON"'}
 	payload := `{"repo_slug":"coulomb/state-hub","sha":"abc1234"}`
 	ctx := context.Background()
 	// The router creates the stream when it starts; wait for it.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err = js.Publish(ctx, subject, []byte(payload), jetstream.WithMsgID("evt-1"))
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	testsupport.Eventually(t, 20*time.Second, "publish once the stream exists", func() error {
+		_, err := js.Publish(ctx, subject, []byte(payload), jetstream.WithMsgID("evt-1"))
+		return err
+	})
 	if _, err := js.Publish(ctx, subject, []byte(payload), jetstream.WithMsgID("evt-1")); err != nil {
 		t.Fatal(err)
 	}
 	var page store.RunPage
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	testsupport.Eventually(t, 30*time.Second, "a finished run for the event", func() error {
 		in.call("GET", "/api/v1/runs?definition_id=it.on-push", "", &page)
-		if len(page.Runs) > 0 && page.Runs[0].Status.Terminal() {
-			break
+		if len(page.Runs) == 0 || !page.Runs[0].Status.Terminal() {
+			return fmt.Errorf("runs: %+v", page)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no run for the event: %+v", page)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 	r := in.waitRun(page.Runs[0].ID)
 	if r.Status != store.RunSucceeded || r.Trigger != store.RunTriggerEvent || r.Stdout != payload || r.WorkflowID != "activity-core:evt:it.on-push:evt-1" {
 		t.Fatalf("run %+v", r)
@@ -734,23 +711,21 @@ func BenchmarkFireToShellStart(b *testing.B) {
 		if err := in.tc.ScheduleClient().GetHandle(context.Background(), in.prefix+id).Trigger(context.Background(), client.ScheduleTriggerOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		// The latency is the shell's own clock minus fired: how soon
+		// this poll sees the run does not change it.
+		testsupport.Eventually(b, 30*time.Second, fmt.Sprintf("fire %d of %s ran", i, id), func() error {
 			in.call("GET", "/api/v1/runs?definition_id="+id+"&status=succeeded&limit=1", "", &page)
-			if len(page.Runs) == 1 && !before[page.Runs[0].ID] {
-				r := in.waitRun(page.Runs[0].ID)
-				ns, err := strconv.ParseInt(strings.TrimSpace(r.Stdout), 10, 64)
-				if err != nil || r.ScheduledAt == nil {
-					b.Fatalf("run %+v", r)
-				}
-				lat = append(lat, time.Unix(0, ns).Sub(fired))
-				break
+			if len(page.Runs) != 1 || before[page.Runs[0].ID] {
+				return errors.New("no new succeeded run")
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("fire %d of %s did not run", i, id)
-			}
-			time.Sleep(2 * time.Millisecond) // polling with a deadline
+			return nil
+		})
+		r := in.waitRun(page.Runs[0].ID)
+		ns, err := strconv.ParseInt(strings.TrimSpace(r.Stdout), 10, 64)
+		if err != nil || r.ScheduledAt == nil {
+			b.Fatalf("run %+v", r)
 		}
+		lat = append(lat, time.Unix(0, ns).Sub(fired))
 	}
 	b.StopTimer()
 	slices.Sort(lat)
@@ -777,18 +752,14 @@ instruction: {kind: shell, cmd: 'sleep 300 & echo $! > %s; echo waiting; wait'}
 		t.Fatalf("run: %d", code)
 	}
 	var pid int
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testsupport.Eventually(t, 30*time.Second, "the command started", func() error {
 		b, err := os.ReadFile(pidFile)
-		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("command never started")
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	})
 	if err := in.tc.CancelWorkflow(context.Background(), started.WorkflowID, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -796,13 +767,14 @@ instruction: {kind: shell, cmd: 'sleep 300 & echo $! > %s; echo waiting; wait'}
 	if r.Status != store.RunCanceled || r.Stdout != "waiting\n" {
 		t.Errorf("run %+v", r)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("grandchild %d survived the cancel", pid)
+	if err := testsupport.Poll(10*time.Second, func() error {
+		if syscall.Kill(pid, 0) == nil {
+			return errors.New("still alive")
 		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
+		return nil
+	}); err != nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("grandchild %d survived the cancel", pid)
 	}
 }
 
@@ -894,17 +866,12 @@ func TestWorkerOpsListener(t *testing.T) {
 		ready.Checks["store"] != "ok" || ready.Checks["temporal"] != "ok" || ready.Checks["nats"] != "ok" {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body := get("/metrics")
-		if code == http.StatusOK && strings.Contains(body, "activity_core_syncs_total{") {
-			break
+	testsupport.Eventually(t, 30*time.Second, "the worker's startup sync in its metrics", func() error {
+		if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "activity_core_syncs_total{") {
+			return fmt.Errorf("%d\n%s", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the worker's startup sync never showed in its metrics: %d\n%s", code, body)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the startup sync
-	}
+		return nil
+	})
 	if code, _ := get("/api/v1/definitions"); code != http.StatusNotFound {
 		t.Errorf("the API on an ops listener: %d", code)
 	}

@@ -110,13 +110,12 @@ func BenchmarkDevRSS(b *testing.B) {
 			}
 			<-js.PublishAsyncComplete()
 			sent += n
-			deadline := time.Now().Add(5 * time.Minute)
-			for done.Load() < int64(sent) {
-				if time.Now().After(deadline) {
-					b.Fatalf("%d of %d runs finished", done.Load(), sent)
+			testsupport.Eventually(b, 5*time.Minute, "every run finished", func() error {
+				if d := done.Load(); d < int64(sent) {
+					return fmt.Errorf("%d of %d runs finished", d, sent)
 				}
-				time.Sleep(50 * time.Millisecond) // polling with a deadline
-			}
+				return nil
+			})
 			if sent%1000 == 0 || sent == total {
 				fmt.Printf("| %d | %s |\n", sent, rss())
 			}

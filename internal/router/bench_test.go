@@ -22,6 +22,7 @@ import (
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // benchDefs builds n event definitions shaped like a large deployment,
@@ -357,7 +358,7 @@ func (rb *routeBench) bareID(durable string, msg jetstream.Msg) string {
 	}
 	_ = json.Unmarshal(msg.Data(), &p)
 	hook := "hook-" + strings.TrimPrefix(p.RepoSlug, "repo-")
-	return WorkflowID(rb.w.tok+"b."+hook, msg.Headers().Get(jetstream.MsgIDHeader))
+	return workflowID(rb.w.tok+"b."+hook, msg.Headers().Get(jetstream.MsgIDHeader))
 }
 
 func (rb *routeBench) routed(b *testing.B, durable string, n, concurrency int) time.Duration {
@@ -393,14 +394,14 @@ func (rb *routeBench) routed(b *testing.B, durable string, n, concurrency int) t
 	case err := <-runDone:
 		b.Fatalf("Run: %v", err)
 	case <-time.After(5 * time.Minute):
-		b.Fatalf("router did not finish: %+v", r.Stats())
+		b.Fatalf("router did not finish: %+v", countsOf(r))
 	}
 	elapsed := time.Since(start)
 	cancel()
 	if err := <-runDone; err != nil {
 		b.Fatal(err)
 	}
-	if st := r.Stats(); st.Started != uint64(n) || st.StartFailures != 0 {
+	if st := countsOf(r); st.Started != uint64(n) || st.StartFailures != 0 {
 		b.Fatalf("stats: %+v", st)
 	}
 	return elapsed
@@ -551,7 +552,7 @@ func BenchmarkRouteLatency200(b *testing.B) {
 		}
 		stop := rb.w.start(r)
 		publish(rd)
-		poll(b, 60*time.Second, "all started", func() error {
+		testsupport.Eventually(b, 60*time.Second, "all started", func() error {
 			if s := started.Load(); s < events {
 				return fmt.Errorf("%d started", s)
 			}

@@ -22,15 +22,15 @@ const (
 	StageSubject   = "subject"    // event_type does not match the subject
 	StageSchema    = "schema"     // the payload does not conform to its event type's schema
 	StageFilter    = "filter"     // a filter does not accept the payload
-	StageLoopGuard = "loop_guard" // matched, but the loop guard forbids the run
+	stageLoopGuard = "loop_guard" // matched, but the loop guard forbids the run
 )
 
 // Rule outcomes at explain time.
 const (
-	RulePassed       = "passed"        // every expression is true on the event alone
-	RuleFailed       = "failed"        // an expression is false: the run would be skipped
-	RuleNeedsContext = "needs_context" // depends on context binds, fetched only at run time
-	RuleError        = "error"         // an expression fails on this event (the run would fail its rule)
+	rulePassed       = "passed"        // every expression is true on the event alone
+	ruleFailed       = "failed"        // an expression is false: the run would be skipped
+	ruleNeedsContext = "needs_context" // depends on context binds, fetched only at run time
+	ruleError        = "error"         // an expression fails on this event (the run would fail its rule)
 )
 
 // Explanation says, for one event definition, whether an event would start
@@ -127,7 +127,7 @@ func (ix *Index) Explain(ctx context.Context, subject string, payload map[string
 	if err := ix.CheckSchema(subject, payload); err != nil {
 		schemaErr = err.Error()
 	}
-	enforce := ix.opts.SchemaMode != SchemaWarn
+	enforce := ix.opts.SchemaMode != schemaWarn
 	var celPayload any
 	out := make([]Explanation, 0, len(ix.entries))
 	for _, e := range ix.entries {
@@ -169,7 +169,7 @@ func (ix *Index) Explain(ctx context.Context, subject string, payload map[string
 			x.Stage = StageFilter
 			x.Reason = failed.reason()
 		case guard != "":
-			x.Stage = StageLoopGuard
+			x.Stage = stageLoopGuard
 			x.Reason = guard
 		default:
 			x.Matched = true
@@ -238,6 +238,29 @@ type compiledRule struct {
 	err   error
 }
 
+// eval evaluates the expression with the event alone: "true", "false",
+// ruleNeedsContext when it reads a context bind, or ruleError, with a
+// message for the last two.
+func (cr *compiledRule) eval(ctx context.Context, act any) (outcome, message string) {
+	val, err := definition.EvalRule(ctx, cr.prg, act)
+	switch {
+	case err != nil && (errors.Is(err, definition.ErrRuleCost) || ctx.Err() != nil):
+		return ruleError, err.Error()
+	case err != nil && len(cr.binds) > 0, err == nil && types.IsUnknown(val):
+		return ruleNeedsContext, fmt.Sprintf("needs context %s: evaluated at run time", strings.Join(cr.binds, ", "))
+	case err != nil:
+		return ruleError, err.Error()
+	}
+	b, ok := val.Value().(bool)
+	switch {
+	case !ok:
+		return ruleError, fmt.Sprintf("yielded %v (%s), not a bool", val.Value(), val.Type().TypeName())
+	case b:
+		return "true", ""
+	}
+	return "false", ""
+}
+
 type ruleCache struct {
 	once  sync.Once
 	binds []string
@@ -292,7 +315,7 @@ func (e *entry) explainRule(ctx context.Context, subject string, payload any, no
 	}
 	act, actErr := cel.PartialVars(vars, unknowns...)
 
-	out := &RuleCheck{Outcome: RulePassed, Expressions: []ExpressionResult{}}
+	out := &RuleCheck{Outcome: rulePassed, Expressions: []ExpressionResult{}}
 	var pending []ExpressionResult // needs-context results, in order
 	var needs []string
 	decided := false
@@ -302,33 +325,11 @@ func (e *entry) explainRule(ctx context.Context, subject string, payload any, no
 		case decided:
 			r.Outcome, r.Message = "not evaluated", "an earlier expression decided the rule"
 		case cr.err != nil:
-			r.Outcome, r.Message = RuleError, cr.err.Error()
+			r.Outcome, r.Message = ruleError, cr.err.Error()
 		case actErr != nil:
-			r.Outcome, r.Message = RuleError, actErr.Error()
+			r.Outcome, r.Message = ruleError, actErr.Error()
 		default:
-			val, err := definition.EvalRule(ctx, cr.prg, act)
-			switch {
-			case err != nil && (errors.Is(err, definition.ErrRuleCost) || ctx.Err() != nil):
-				r.Outcome, r.Message = RuleError, err.Error()
-			case err != nil && len(cr.binds) > 0:
-				r.Outcome = RuleNeedsContext
-				r.Message = fmt.Sprintf("needs context %s: evaluated at run time", strings.Join(cr.binds, ", "))
-			case err != nil:
-				r.Outcome, r.Message = RuleError, err.Error()
-			case types.IsUnknown(val):
-				r.Outcome = RuleNeedsContext
-				r.Message = fmt.Sprintf("needs context %s: evaluated at run time", strings.Join(cr.binds, ", "))
-			default:
-				b, ok := val.Value().(bool)
-				switch {
-				case !ok:
-					r.Outcome, r.Message = RuleError, fmt.Sprintf("yielded %v (%s), not a bool", val.Value(), val.Type().TypeName())
-				case b:
-					r.Outcome = "true"
-				default:
-					r.Outcome = "false"
-				}
-			}
+			r.Outcome, r.Message = cr.eval(ctx, act)
 		}
 		out.Expressions = append(out.Expressions, r)
 		if decided {
@@ -336,14 +337,14 @@ func (e *entry) explainRule(ctx context.Context, subject string, payload any, no
 		}
 		switch r.Outcome {
 		case "false":
-			out.Outcome, out.Expression = RuleFailed, cr.expr
+			out.Outcome, out.Expression = ruleFailed, cr.expr
 			out.Message = fmt.Sprintf("rule expression %q is false: the run would be skipped", cr.expr)
 			decided = true
-		case RuleError:
-			out.Outcome, out.Expression = RuleError, cr.expr
+		case ruleError:
+			out.Outcome, out.Expression = ruleError, cr.expr
 			out.Message = fmt.Sprintf("rule expression %q fails on this event: %s", cr.expr, r.Message)
 			decided = true
-		case RuleNeedsContext:
+		case ruleNeedsContext:
 			pending = append(pending, r)
 			for _, b := range cr.binds {
 				if !slices.Contains(needs, b) {
@@ -353,11 +354,11 @@ func (e *entry) explainRule(ctx context.Context, subject string, payload any, no
 		}
 	}
 	if !decided && len(pending) > 0 {
-		out.Outcome, out.Expression = RuleNeedsContext, pending[0].Expression
+		out.Outcome, out.Expression = ruleNeedsContext, pending[0].Expression
 		out.NeedsContext = needs
 		out.Message = fmt.Sprintf("rule needs context %s: evaluated at run time", strings.Join(needs, ", "))
 	}
-	if out.Outcome == RulePassed {
+	if out.Outcome == rulePassed {
 		out.Message = "every rule expression is true for this event"
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 )
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	ctxSource := "context:\n  - kind: http_get\n    url: http://127.0.0.1:1/health\n    bind: hub\n"
 	defs := []store.Definition{
 		eventDef(t, "e.hook", "org.repo.commit.pushed", map[string]any{"repo_slug": "*"}, ""),
@@ -81,17 +82,17 @@ func TestExplain(t *testing.T) {
 	if got["e.hook"].Rule != nil {
 		t.Error("e.hook has no rule, but Rule is set")
 	}
-	rule("e.rule-true", RulePassed, "true")
-	r := rule("e.rule-false", RuleFailed, `"event.payload.repo_slug == 'web'" is false`)
+	rule("e.rule-true", rulePassed, "true")
+	r := rule("e.rule-false", ruleFailed, `"event.payload.repo_slug == 'web'" is false`)
 	if r != nil && (len(r.Expressions) != 2 || r.Expressions[1].Outcome != "not evaluated") {
 		t.Errorf("e.rule-false expressions: %+v", r.Expressions)
 	}
-	r = rule("e.rule-ctx", RuleNeedsContext, "rule needs context hub: evaluated at run time")
+	r = rule("e.rule-ctx", ruleNeedsContext, "rule needs context hub: evaluated at run time")
 	if r != nil && (!slices.Equal(r.NeedsContext, []string{"hub"}) || r.Expressions[0].Outcome != "true") {
 		t.Errorf("e.rule-ctx: %+v", r)
 	}
-	rule("e.rule-ctx-false", RuleFailed, "is false")
-	rule("e.rule-error", RuleError, "fails on this event")
+	rule("e.rule-ctx-false", ruleFailed, "is false")
+	rule("e.rule-error", ruleError, "fails on this event")
 	if !got["e.rule-true"].Matched {
 		t.Error("a rule does not make Matched false: the run starts and the rule decides there")
 	}
@@ -115,7 +116,7 @@ func TestExplain(t *testing.T) {
 			}
 		}
 		if x.Matched != tc.matched || x.ChainDepth != tc.depth || !strings.Contains(x.Reason, tc.reason) ||
-			(!tc.matched && x.Stage != StageLoopGuard) {
+			(!tc.matched && x.Stage != stageLoopGuard) {
 			t.Errorf("payload %s: %+v", tc.payload, x)
 		}
 	}

@@ -20,9 +20,9 @@ import (
 
 // Defaults of IndexOptions and Config.
 const (
-	// ChainDepthLimitDefault bounds how many lifecycle events may lead to
+	// chainDepthLimitDefault bounds how many lifecycle events may lead to
 	// one run (see Index.Guard).
-	ChainDepthLimitDefault = 8
+	chainDepthLimitDefault = 8
 
 	// keyedMin is the number of definitions sharing one subject pattern
 	// from which the index also keys them by a literal filter value.
@@ -37,22 +37,22 @@ type IndexOptions struct {
 	// ChainDepthLimit is the deepest chain a lifecycle event may start:
 	// a run triggered by a lifecycle event whose chain_depth is d gets
 	// depth d+1, and is not started when d+1 exceeds the limit. Default
-	// ChainDepthLimitDefault; negative means no depth limit.
+	// chainDepthLimitDefault; negative means no depth limit.
 	ChainDepthLimit int
 	// EventTypes are the known event types: a payload whose subject names
 	// one with a schema is validated against it (see CheckSchema).
 	EventTypes []store.EventType
-	// SchemaMode is SchemaEnforce (the default: a non-conforming payload
-	// is not routed) or SchemaWarn (it is routed, counted and logged).
+	// SchemaMode is schemaEnforce (the default: a non-conforming payload
+	// is not routed) or schemaWarn (it is routed, counted and logged).
 	SchemaMode string
 }
 
 func (o IndexOptions) withDefaults() IndexOptions {
 	o.LifecyclePrefix = cmp.Or(o.LifecyclePrefix, engine.LifecyclePrefixDefault)
 	if o.ChainDepthLimit == 0 {
-		o.ChainDepthLimit = ChainDepthLimitDefault
+		o.ChainDepthLimit = chainDepthLimitDefault
 	}
-	o.SchemaMode = cmp.Or(o.SchemaMode, SchemaModeDefault)
+	o.SchemaMode = cmp.Or(o.SchemaMode, schemaModeDefault)
 	o.EventTypes = nil // compiled into Index.schemas
 	return o
 }
@@ -636,14 +636,14 @@ func (ix *Index) LoadedAt() time.Time { return ix.loadedAt }
 // numbers kept as json.Number so filters see their exact text. Anything
 // else (not JSON, an array, a string, null, trailing data), a payload over
 // limits.MaxEventPayload bytes or nested deeper than limits.MaxPayloadDepth
-// is an error (ErrPayloadTooLarge, ErrPayloadTooDeep).
+// is an error (errPayloadTooLarge, errPayloadTooDeep).
 func DecodePayload(data []byte) (map[string]any, error) {
 	return decodePayload(data, limits.MaxEventPayload)
 }
 
 func decodePayload(data []byte, maxBytes int) (map[string]any, error) {
 	if len(data) > maxBytes {
-		return nil, fmt.Errorf("%w: %d bytes, over the %d-byte limit", ErrPayloadTooLarge, len(data), maxBytes)
+		return nil, fmt.Errorf("%w: %d bytes, over the %d-byte limit", errPayloadTooLarge, len(data), maxBytes)
 	}
 	i := 0
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
@@ -697,7 +697,7 @@ func checkDepth(data []byte, max int) error {
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
 			if len(open)+1 > max {
-				return fmt.Errorf("%w: nested deeper than %d levels", ErrPayloadTooDeep, max)
+				return fmt.Errorf("%w: nested deeper than %d levels", errPayloadTooDeep, max)
 			}
 			obj := tok == json.Delim('{')
 			open = append(open, frame{object: obj, wantKey: obj, keys: map[string]bool{}})
@@ -711,7 +711,7 @@ func checkDepth(data []byte, max int) error {
 			top := &open[len(open)-1]
 			if key, ok := tok.(string); ok && top.object && top.wantKey {
 				if top.keys[key] {
-					return fmt.Errorf("%w: %q", ErrPayloadDuplicateKey, clip(key, 64))
+					return fmt.Errorf("%w: %q", errPayloadDuplicateKey, clip(key, 64))
 				}
 				top.keys[key], top.wantKey = true, false
 				continue

@@ -31,6 +31,7 @@ func matchIDs(ms []Match) []string {
 }
 
 func TestMatchTable(t *testing.T) {
+	t.Parallel()
 	defs := []store.Definition{
 		// The seed's commit hook: any repository.
 		eventDef(t, "seed.commit-hook", "org.repo.commit.pushed", map[string]any{"repo_slug": "*"}, ""),
@@ -111,6 +112,7 @@ func TestMatchTable(t *testing.T) {
 }
 
 func TestMatchReusesUnchangedEntries(t *testing.T) {
+	t.Parallel()
 	a := eventDef(t, "n.a", "org.x", nil, "")
 	b := eventDef(t, "n.b", "org.x", nil, "")
 	ix1 := NewIndex([]store.Definition{a, b}, IndexOptions{})
@@ -131,6 +133,7 @@ func TestMatchReusesUnchangedEntries(t *testing.T) {
 }
 
 func TestIndexProblems(t *testing.T) {
+	t.Parallel()
 	good := eventDef(t, "p.good", "org.x", nil, "")
 	bad := store.Definition{ID: "p.bad", TriggerType: store.TriggerEvent, Enabled: true, ContentHash: "h", Spec: json.RawMessage(`{"id": 3}`)}
 	ix := NewIndex([]store.Definition{good, bad}, IndexOptions{})
@@ -146,6 +149,7 @@ func TestIndexProblems(t *testing.T) {
 // against the obvious scan on random definitions and events, including
 // many definitions on one subject (keyed buckets).
 func TestMatchAgreesWithReference(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	toks := []string{"org", "repo", "commit", "pushed", "a", "b"}
 	vals := []string{"api", "web", "db", "x", "team-api", "1", "true"}
@@ -243,6 +247,7 @@ func TestMatchAgreesWithReference(t *testing.T) {
 }
 
 func TestGlobAffixes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ glob, prefix, suffix string }{
 		{"team-*", "team-", ""},
 		{"*-api", "", "-api"},
@@ -258,6 +263,7 @@ func TestGlobAffixes(t *testing.T) {
 }
 
 func TestDecodePayload(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in      string
 		wantErr error
@@ -289,6 +295,7 @@ func TestDecodePayload(t *testing.T) {
 }
 
 func TestValueText(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   any
 		want string
@@ -304,6 +311,7 @@ func TestValueText(t *testing.T) {
 }
 
 func TestGuard(t *testing.T) {
+	t.Parallel()
 	ix := NewIndex(nil, IndexOptions{LifecyclePrefix: "activity", ChainDepthLimit: 3})
 	for _, tc := range []struct {
 		subject, payload, def string
@@ -328,6 +336,7 @@ func TestGuard(t *testing.T) {
 }
 
 func TestSubjectSets(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		a, b          string
 		overlap, aInB bool
@@ -361,12 +370,13 @@ func TestSubjectSets(t *testing.T) {
 }
 
 func TestWorkflowID(t *testing.T) {
-	if got := WorkflowID("a.b", "42"); got != "activity-core:evt:a.b:42" {
+	t.Parallel()
+	if got := workflowID("a.b", "42"); got != "activity-core:evt:a.b:42" {
 		t.Errorf("got %s", got)
 	}
 	long := strings.Repeat("x", 2000)
-	got := WorkflowID("a.b", long)
-	if len(got) > maxWorkflowIDLen || !strings.HasPrefix(got, "activity-core:evt:a.b:sha256-") || got != WorkflowID("a.b", long) {
+	got := workflowID("a.b", long)
+	if len(got) > maxWorkflowIDLen || !strings.HasPrefix(got, "activity-core:evt:a.b:sha256-") || got != workflowID("a.b", long) {
 		t.Errorf("long id: %s", got)
 	}
 }

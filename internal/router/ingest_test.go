@@ -7,34 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/limits"
 	"github.com/coulomb/activity-core/internal/store"
 )
-
-// counterValue reads a counter of the registry, labeled reason when
-// reason is not empty.
-func counterValue(t testing.TB, reg *prometheus.Registry, name, reason string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if reason == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == reason) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no counter %s{reason=%q}", name, reason)
-	return 0
-}
 
 // nested is a payload object nested depth levels deep: {"a":{"a":...}}.
 func nested(depth int) string {
@@ -42,27 +20,28 @@ func nested(depth int) string {
 }
 
 func TestDecodePayloadBounds(t *testing.T) {
+	t.Parallel()
 	if _, err := DecodePayload([]byte(nested(limits.MaxPayloadDepth))); err != nil {
 		t.Errorf("payload at the depth limit: %v", err)
 	}
 	_, err := DecodePayload([]byte(nested(limits.MaxPayloadDepth + 1)))
-	if !errors.Is(err, ErrPayloadTooDeep) {
-		t.Errorf("one level over: err = %v, want ErrPayloadTooDeep", err)
+	if !errors.Is(err, errPayloadTooDeep) {
+		t.Errorf("one level over: err = %v, want errPayloadTooDeep", err)
 	}
 	// The shape of the report: 20 KB of arrays, 10,000 deep.
 	_, err = DecodePayload([]byte(`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`))
-	if !errors.Is(err, ErrPayloadTooDeep) {
-		t.Errorf("10,000 deep: err = %v, want ErrPayloadTooDeep", err)
+	if !errors.Is(err, errPayloadTooDeep) {
+		t.Errorf("10,000 deep: err = %v, want errPayloadTooDeep", err)
 	}
 	_, err = DecodePayload([]byte(`{"big":"` + strings.Repeat("x", limits.MaxEventPayload) + `"}`))
-	if !errors.Is(err, ErrPayloadTooLarge) {
-		t.Errorf("over the size limit: err = %v, want ErrPayloadTooLarge", err)
+	if !errors.Is(err, errPayloadTooLarge) {
+		t.Errorf("over the size limit: err = %v, want errPayloadTooLarge", err)
 	}
 	// A key given twice: the schema would check one value, a command's
 	// parser might read the other.
 	for _, p := range []string{`{"ref":"$(evil)","ref":"main"}`, `{"a":{"x":1,"y":[{"k":1}],"x":2}}`} {
-		if _, err := DecodePayload([]byte(p)); !errors.Is(err, ErrPayloadDuplicateKey) {
-			t.Errorf("%s: err = %v, want ErrPayloadDuplicateKey", p, err)
+		if _, err := DecodePayload([]byte(p)); !errors.Is(err, errPayloadDuplicateKey) {
+			t.Errorf("%s: err = %v, want errPayloadDuplicateKey", p, err)
 		}
 	}
 	for _, p := range []string{`{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":2}]}`, `{"x":[1,"x",{"x":"x"}],"y":"x"}`} {
@@ -96,14 +75,14 @@ const goodSHA = "0123456789abcdef0123456789abcdef01234567"
 // counted by reason and not routed; in warn mode the schema failure is
 // routed and counted.
 func TestIngestBoundsAndSchema(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		subject := w.subj("org.repo.commit.pushed")
 		if _, err := w.st.UpsertEventTypes(context.Background(), eventType(t, subject)); err != nil {
 			t.Fatal(err)
 		}
 		w.setDefs(eventDef(t, w.id("hook"), subject, nil, ""))
-		reg := prometheus.NewRegistry()
-		r := w.newRouter(func(c *Config) { c.Metrics = reg })
+		r := w.newRouter()
 		w.start(r)
 		w.publish(subject, nested(limits.MaxPayloadDepth+1), "deep")
 		w.publish(subject, map[string]any{"sha": goodSHA, "repo_slug": "x$(shell touch /tmp/p)"}, "bad-slug")
@@ -111,38 +90,38 @@ func TestIngestBoundsAndSchema(t *testing.T) {
 		w.publish(subject, map[string]any{"sha": goodSHA, "repo_slug": "a/b"}, "good")
 		got := w.waitRuns(1)
 		w.waitIdle(DurableDefault)
-		if _, ok := got[WorkflowID(w.id("hook"), "good")]; !ok || len(got) != 1 {
+		if _, ok := got[workflowID(w.id("hook"), "good")]; !ok || len(got) != 1 {
 			t.Errorf("runs: %v, want only the conforming event", sortedKeys(got))
 		}
-		st := w.settledStats(r)
+		st := w.settledCounts(r)
 		if st.Invalid != 3 || st.Acked != 4 || st.Started != 1 {
 			t.Errorf("stats: %+v", st)
 		}
-		if n := counterValue(t, reg, "activity_core_router_events_invalid_total", "too_deep"); n != 1 {
+		if n := testutil.ToFloat64(r.m.invalid.WithLabelValues("too_deep")); n != 1 {
 			t.Errorf("too_deep = %v, want 1", n)
 		}
-		if n := counterValue(t, reg, "activity_core_router_events_invalid_total", "schema"); n != 2 {
+		if n := testutil.ToFloat64(r.m.invalid.WithLabelValues("schema")); n != 2 {
 			t.Errorf("schema = %v, want 2", n)
 		}
 	})
 }
 
 func TestSchemaWarnModeRoutes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, testNATS.ClientURL())
 	subject := w.subj("org.repo.commit.pushed")
 	if _, err := w.st.UpsertEventTypes(context.Background(), eventType(t, subject)); err != nil {
 		t.Fatal(err)
 	}
 	w.setDefs(eventDef(t, w.id("hook"), subject, nil, ""))
-	reg := prometheus.NewRegistry()
-	r := w.newRouter(func(c *Config) { c.SchemaMode = SchemaWarn; c.Metrics = reg })
+	r := w.newRouter(func(c *Config) { c.SchemaMode = schemaWarn })
 	w.start(r)
 	w.publish(subject, map[string]any{"sha": "main", "repo_slug": "a/b"}, "bad-sha")
 	got := w.waitRuns(1)
-	if _, ok := got[WorkflowID(w.id("hook"), "bad-sha")]; !ok {
+	if _, ok := got[workflowID(w.id("hook"), "bad-sha")]; !ok {
 		t.Errorf("runs: %v", sortedKeys(got))
 	}
-	if n := counterValue(t, reg, "activity_core_router_events_schema_warned_total", ""); n != 1 {
+	if n := testutil.ToFloat64(r.m.schemaWarned); n != 1 {
 		t.Errorf("schema warned = %v, want 1", n)
 	}
 	if _, err := New(Config{Conn: w.nc, Temporal: testClient, Store: w.st, SchemaMode: "lenient"}); err == nil {
@@ -153,10 +132,11 @@ func TestSchemaWarnModeRoutes(t *testing.T) {
 // Explain says which field fails the schema and that the event is not
 // routed.
 func TestExplainSchema(t *testing.T) {
+	t.Parallel()
 	subject := "org.repo.commit.pushed"
 	defs := []store.Definition{eventDef(t, "team.hook", subject, nil, "")}
 	payload := map[string]any{"sha": goodSHA, "repo_slug": "x$(shell touch /tmp/p)"}
-	for _, mode := range []string{SchemaEnforce, SchemaWarn} {
+	for _, mode := range []string{schemaEnforce, schemaWarn} {
 		ix := NewIndex(defs, IndexOptions{EventTypes: []store.EventType{eventType(t, subject)}, SchemaMode: mode})
 		xs := ix.Explain(t.Context(), subject, payload)
 		if len(xs) != 1 {
@@ -166,10 +146,10 @@ func TestExplainSchema(t *testing.T) {
 		if !strings.Contains(x.SchemaError, "/repo_slug") || !strings.Contains(x.SchemaError, "does not match pattern") {
 			t.Errorf("%s: schema error %q does not name the field and the failure", mode, x.SchemaError)
 		}
-		if mode == SchemaEnforce && (x.Matched || x.Stage != StageSchema) {
+		if mode == schemaEnforce && (x.Matched || x.Stage != StageSchema) {
 			t.Errorf("enforce: %+v, want stage schema, not matched", x)
 		}
-		if mode == SchemaWarn && !x.Matched {
+		if mode == schemaWarn && !x.Matched {
 			t.Errorf("warn: %+v, want matched", x)
 		}
 	}
@@ -178,6 +158,7 @@ func TestExplainSchema(t *testing.T) {
 // An explained rule that would run for seconds is stopped by the cost
 // limit and reported as an error; a canceled request stops evaluation.
 func TestExplainRuleCostAndCancel(t *testing.T) {
+	t.Parallel()
 	subject := "org.repo.commit.pushed"
 	rule := "rule:\n  when:\n    - \"event.payload.items.all(a, event.payload.items.all(b, event.payload.items.all(c, a + b + c >= 0.0)))\"\n"
 	ix := NewIndex([]store.Definition{eventDef(t, "team.hook", subject, nil, rule)}, IndexOptions{})
@@ -187,7 +168,7 @@ func TestExplainRuleCostAndCancel(t *testing.T) {
 	}
 	payload := map[string]any{"items": items}
 	x := ix.Explain(t.Context(), subject, payload)[0]
-	if x.Rule == nil || x.Rule.Outcome != RuleError || !strings.Contains(x.Rule.Message, "cost limit") {
+	if x.Rule == nil || x.Rule.Outcome != ruleError || !strings.Contains(x.Rule.Message, "cost limit") {
 		t.Fatalf("rule: %+v, want an error naming the cost limit", x.Rule)
 	}
 	ctx, cancel := context.WithCancel(t.Context())

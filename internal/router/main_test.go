@@ -18,6 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -28,6 +30,7 @@ import (
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // One embedded NATS and one in-memory Temporal for the package, plus a
@@ -109,36 +112,17 @@ func (r *recorder) add(id string, in engine.RunInput) {
 }
 
 // with returns the runs whose workflow id starts with
-// WorkflowIDPrefix+defPrefix, by workflow id.
+// workflowIDPrefix+defPrefix, by workflow id.
 func (r *recorder) with(defPrefix string) map[string][]engine.RunInput {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string][]engine.RunInput{}
 	for id, ins := range r.byID {
-		if strings.HasPrefix(id, WorkflowIDPrefix+defPrefix) {
+		if strings.HasPrefix(id, workflowIDPrefix+defPrefix) {
 			out[id] = append([]engine.RunInput(nil), ins...)
 		}
 	}
 	return out
-}
-
-// poll retries check until it returns nil or the deadline passes.
-func poll(t testing.TB, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 5 * time.Millisecond
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
-		}
-		timer := time.NewTimer(wait) // poll interval, not a wait for an event
-		<-timer.C
-		wait = min(wait*2, 100*time.Millisecond)
-	}
 }
 
 // natsTargets are the servers consumer tests run against: the embedded
@@ -154,7 +138,10 @@ func natsTargets() []struct{ name, url string } {
 // forEachNATS runs fn as a subtest per NATS server.
 func forEachNATS(t *testing.T, fn func(t *testing.T, w *world)) {
 	for _, target := range natsTargets() {
-		t.Run(target.name, func(t *testing.T) { fn(t, newWorld(t, target.url)) })
+		t.Run(target.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newWorld(t, target.url))
+		})
 	}
 }
 
@@ -373,7 +360,7 @@ func (w *world) publish(subject string, payload any, msgID string) *jetstream.Pu
 func (w *world) waitRuns(n int) map[string][]engine.RunInput {
 	w.t.Helper()
 	var got map[string][]engine.RunInput
-	poll(w.t, 60*time.Second, fmt.Sprintf("%d runs", n), func() error {
+	testsupport.Eventually(w.t, 60*time.Second, fmt.Sprintf("%d runs", n), func() error {
 		got = runs.with(w.tok + ".")
 		if len(got) < n {
 			return fmt.Errorf("%d runs so far", len(got))
@@ -396,7 +383,7 @@ func (w *world) waitRuns(n int) map[string][]engine.RunInput {
 func (w *world) waitIdle(durable string) *jetstream.ConsumerInfo {
 	w.t.Helper()
 	var info *jetstream.ConsumerInfo
-	poll(w.t, 60*time.Second, "consumer idle", func() error {
+	testsupport.Eventually(w.t, 60*time.Second, "consumer idle", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		c, err := w.js.Consumer(ctx, w.stream, durable)
@@ -414,22 +401,40 @@ func (w *world) waitIdle(durable string) *jetstream.ConsumerInfo {
 	return info
 }
 
-// settledStats waits until the router has counted an outcome (ack or nak)
-// for every delivery the consumer made, then returns its stats: the server
-// sees an ack before the router's counter does, so reading Stats right
-// after waitIdle races with the last ack.
-func (w *world) settledStats(r *Router) Stats {
+// counts are the router's counters, read from its Prometheus metrics.
+type counts struct {
+	Received, Invalid, Matched, Started, Deduplicated, LoopGuarded, StartFailures, Acked, Naked, IndexLoads uint64
+}
+
+func countsOf(r *Router) counts {
+	n := func(c prometheus.Collector) uint64 { return uint64(testutil.ToFloat64(c)) }
+	var invalid uint64
+	for _, reason := range []string{"not_json", "not_object", "too_large", "too_deep", "duplicate_key", "schema"} {
+		invalid += n(r.m.invalid.WithLabelValues(reason))
+	}
+	return counts{
+		Received: n(r.m.received), Invalid: invalid, Matched: n(r.m.matched), Started: n(r.m.started),
+		Deduplicated: n(r.m.deduplicated), LoopGuarded: n(r.m.guarded), StartFailures: n(r.m.startFailures),
+		Acked: n(r.m.acked), Naked: n(r.m.naked), IndexLoads: n(r.m.indexLoads),
+	}
+}
+
+// settledCounts waits until the router has counted an outcome (ack or
+// nak) for every delivery the consumer made, then returns its counts: the
+// server sees an ack before the router's counter does, so reading them
+// right after waitIdle races with the last ack.
+func (w *world) settledCounts(r *Router) counts {
 	w.t.Helper()
-	var st Stats
-	poll(w.t, 60*time.Second, "router counted every delivery", func() error {
+	var c counts
+	testsupport.Eventually(w.t, 60*time.Second, "router counted every delivery", func() error {
 		info := w.waitIdle(DurableDefault)
-		st = r.Stats()
-		if done := st.Acked + st.Naked; done < info.Delivered.Consumer {
+		c = countsOf(r)
+		if done := c.Acked + c.Naked; done < info.Delivered.Consumer {
 			return fmt.Errorf("%d deliveries, %d acked or naked", info.Delivered.Consumer, done)
 		}
 		return nil
 	})
-	return st
+	return c
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -7,11 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// metrics are the router's counters: the one place it counts what it did,
+// read by Prometheus and by the tests (through testutil).
 type metrics struct {
-	received, matched, started, deduplicated, guarded, startFailures, refreshErrors, schemaWarned prometheus.Counter
-	invalid                                                                                       *prometheus.CounterVec
-	latency                                                                                       prometheus.Histogram
-	definitions                                                                                   prometheus.Gauge
+	received, matched, started, deduplicated, guarded, startFailures prometheus.Counter
+	acked, naked, indexLoads, refreshErrors, schemaWarned            prometheus.Counter
+	invalid                                                          *prometheus.CounterVec
+	latency                                                          prometheus.Histogram
+	definitions                                                      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,6 +28,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		deduplicated:  counter("runs_deduplicated_total", "Starts Temporal refused because the event's run already exists (redelivery, repeated Nats-Msg-Id)."),
 		guarded:       counter("loop_guarded_total", "Matches the loop guard did not start (chain too deep, or a definition's own lifecycle event)."),
 		startFailures: counter("start_failures_total", "Failed workflow starts; the message is redelivered with backoff."),
+		acked:         counter("events_acked_total", "Messages acked and confirmed by the server: routed, matching nothing, or invalid."),
+		naked:         counter("events_naked_total", "Messages naked for redelivery after a failed start."),
+		indexLoads:    counter("index_loads_total", "Loads of the definition index: at start, periodically, and after a sync."),
 		schemaWarned:  counter("events_schema_warned_total", "Events routed although their payload does not conform to their event type's schema (schema mode warn)."),
 		refreshErrors: counter("refresh_errors_total", "Failed index reloads or sync checks (routing continues with the loaded definitions)."),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.received, m.matched, m.started, m.deduplicated, m.guarded, m.startFailures,
-		m.refreshErrors, m.schemaWarned, m.invalid, m.latency, m.definitions} {
+		m.acked, m.naked, m.indexLoads, m.refreshErrors, m.schemaWarned, m.invalid, m.latency, m.definitions} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -7,12 +7,14 @@ import (
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // An event starts each matched definition's run on that definition's
 // pool's task queue (docs/run-control.md#placement): the default pool on
 // the base queue, pool b on <base>.b, where no worker polls here.
 func TestRoutePool(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, testNATS.ClientURL())
 	w.setDefs(
 		eventDef(t, w.id("here"), w.subj("org.pool.ping"), nil, ""),
@@ -23,8 +25,8 @@ func TestRoutePool(t *testing.T) {
 
 	queues := map[string]string{w.id("here"): testTaskQueue, w.id("there"): testTaskQueue + ".b"}
 	for id, want := range queues {
-		wid := WorkflowID(id, "ping-1")
-		poll(t, 30*time.Second, "run of "+id+" started", func() error {
+		wid := workflowID(id, "ping-1")
+		testsupport.Eventually(t, 30*time.Second, "run of "+id+" started", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			d, err := testClient.DescribeWorkflowExecution(ctx, wid, "")

@@ -29,20 +29,20 @@ import (
 
 // Defaults of Config.
 const (
-	StreamDefault          = "ACTIVITY"
+	streamDefault          = "ACTIVITY"
 	DurableDefault         = "activity-core-router"
-	MaxPayloadDefault      = limits.MaxEventPayload
-	ConcurrencyDefault     = 16
-	AckWaitDefault         = 30 * time.Second
-	RefreshIntervalDefault = 30 * time.Second
-	StartTimeoutDefault    = 10 * time.Second
-	StreamMaxAgeDefault    = 7 * 24 * time.Hour
-	NakDelayMinDefault     = time.Second
-	NakDelayMaxDefault     = 2 * time.Minute
+	maxPayloadDefault      = limits.MaxEventPayload
+	concurrencyDefault     = 16
+	ackWaitDefault         = 30 * time.Second
+	refreshIntervalDefault = 30 * time.Second
+	startTimeoutDefault    = 10 * time.Second
+	streamMaxAgeDefault    = 7 * 24 * time.Hour
+	nakDelayMinDefault     = time.Second
+	nakDelayMaxDefault     = 2 * time.Minute
 
-	// WorkflowIDPrefix starts the id of every event-triggered run:
+	// workflowIDPrefix starts the id of every event-triggered run:
 	// activity-core:evt:<definition id>:<event id>.
-	WorkflowIDPrefix = "activity-core:evt:"
+	workflowIDPrefix = "activity-core:evt:"
 
 	// duplicateWindow is the Nats-Msg-Id window of a stream the router
 	// creates (JetStream's default).
@@ -52,9 +52,9 @@ const (
 	maxWorkflowIDLen = 1000
 )
 
-// DefaultSubjects are the stream subjects when none are configured: org.>
+// defaultSubjects are the stream subjects when none are configured: org.>
 // for events from the outside, activity.> for run lifecycle events.
-func DefaultSubjects() []string { return []string{"org.>", "activity.>"} }
+func defaultSubjects() []string { return []string{"org.>", "activity.>"} }
 
 // DefinitionStore is what the router reads from the store; every
 // store.Store satisfies it.
@@ -80,7 +80,7 @@ type Config struct {
 
 	// Stream is the JetStream stream (ACTIVITY_NATS_STREAM, "ACTIVITY").
 	Stream string
-	// Subjects the stream must hold (ACTIVITY_NATS_SUBJECTS; DefaultSubjects).
+	// Subjects the stream must hold (ACTIVITY_NATS_SUBJECTS; defaultSubjects).
 	Subjects []string
 	// Durable is the pull consumer all router replicas share.
 	Durable string
@@ -94,7 +94,7 @@ type Config struct {
 	LifecyclePrefix string
 	// SchemaMode is what happens to an event whose payload does not
 	// conform to its event type's schema (ACTIVITY_EVENT_SCHEMA_MODE):
-	// SchemaEnforce (default) acks it unrouted, SchemaWarn routes it; both
+	// schemaEnforce (default) acks it unrouted, schemaWarn routes it; both
 	// count it.
 	SchemaMode string
 
@@ -125,27 +125,13 @@ type Config struct {
 
 	Logger *slog.Logger
 	// Metrics registers the router's metrics; nil keeps them unregistered
-	// (Stats still counts).
+	// (they still count).
 	Metrics prometheus.Registerer
 
 	// onStarted, when set (tests, benchmarks), sees each run started:
 	// latency from the event's store time, and the router's own part,
 	// from receiving the message to calling StartWorkflow.
 	onStarted func(definitionID, eventID string, latency, own time.Duration)
-}
-
-// Stats are the router's counters since New.
-type Stats struct {
-	Received      uint64 // messages taken from the stream (redeliveries included)
-	Invalid       uint64 // not a JSON object, too large, too deep or against its schema: acked, never routed
-	Matched       uint64 // messages that matched at least one definition
-	Started       uint64 // runs started
-	Deduplicated  uint64 // starts Temporal refused as already started: counted as done
-	LoopGuarded   uint64 // matches the loop guard did not start
-	StartFailures uint64 // failed StartWorkflow calls (the message is naked)
-	Acked         uint64
-	Naked         uint64
-	Refreshes     uint64 // index loads
 }
 
 // Router turns stream messages into runs (the router role).
@@ -163,10 +149,6 @@ type Router struct {
 	ready         chan struct{}
 	readyOnce     sync.Once
 	warnLimit     logLimiter
-
-	stats struct {
-		received, invalid, matched, started, dedup, guarded, failures, acked, naked, refreshes atomic.Uint64
-	}
 }
 
 // New checks the configuration and registers the metrics. Nothing is
@@ -189,9 +171,9 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 	cfg.TaskQueue = cmp.Or(cfg.TaskQueue, engine.TaskQueueDefault)
-	cfg.Stream = cmp.Or(cfg.Stream, StreamDefault)
+	cfg.Stream = cmp.Or(cfg.Stream, streamDefault)
 	if len(cfg.Subjects) == 0 {
-		cfg.Subjects = DefaultSubjects()
+		cfg.Subjects = defaultSubjects()
 	}
 	for _, s := range cfg.Subjects {
 		if err := validateStreamSubject(s); err != nil {
@@ -200,20 +182,20 @@ func New(cfg Config) (*Router, error) {
 	}
 	cfg.Subjects = normalizeSubjects(cfg.Subjects)
 	cfg.Durable = cmp.Or(cfg.Durable, DurableDefault)
-	cfg.MaxPayload = cmp.Or(cfg.MaxPayload, MaxPayloadDefault)
-	cfg.ChainDepthLimit = cmp.Or(cfg.ChainDepthLimit, ChainDepthLimitDefault)
+	cfg.MaxPayload = cmp.Or(cfg.MaxPayload, maxPayloadDefault)
+	cfg.ChainDepthLimit = cmp.Or(cfg.ChainDepthLimit, chainDepthLimitDefault)
 	cfg.LifecyclePrefix = cmp.Or(cfg.LifecyclePrefix, engine.LifecyclePrefixDefault)
 	if !validSchemaMode(cfg.SchemaMode) {
-		return nil, fmt.Errorf("router: schema mode must be %q or %q, got %q", SchemaEnforce, SchemaWarn, cfg.SchemaMode)
+		return nil, fmt.Errorf("router: schema mode must be %q or %q, got %q", schemaEnforce, schemaWarn, cfg.SchemaMode)
 	}
-	cfg.SchemaMode = cmp.Or(cfg.SchemaMode, SchemaModeDefault)
-	cfg.Concurrency = cmp.Or(cfg.Concurrency, ConcurrencyDefault)
-	cfg.AckWait = cmp.Or(cfg.AckWait, AckWaitDefault)
-	cfg.StartTimeout = cmp.Or(cfg.StartTimeout, StartTimeoutDefault)
-	cfg.NakDelayMin = cmp.Or(cfg.NakDelayMin, NakDelayMinDefault)
-	cfg.NakDelayMax = max(cmp.Or(cfg.NakDelayMax, NakDelayMaxDefault), cfg.NakDelayMin)
-	cfg.RefreshInterval = cmp.Or(cfg.RefreshInterval, RefreshIntervalDefault)
-	cfg.StreamMaxAge = cmp.Or(cfg.StreamMaxAge, StreamMaxAgeDefault)
+	cfg.SchemaMode = cmp.Or(cfg.SchemaMode, schemaModeDefault)
+	cfg.Concurrency = cmp.Or(cfg.Concurrency, concurrencyDefault)
+	cfg.AckWait = cmp.Or(cfg.AckWait, ackWaitDefault)
+	cfg.StartTimeout = cmp.Or(cfg.StartTimeout, startTimeoutDefault)
+	cfg.NakDelayMin = cmp.Or(cfg.NakDelayMin, nakDelayMinDefault)
+	cfg.NakDelayMax = max(cmp.Or(cfg.NakDelayMax, nakDelayMaxDefault), cfg.NakDelayMin)
+	cfg.RefreshInterval = cmp.Or(cfg.RefreshInterval, refreshIntervalDefault)
+	cfg.StreamMaxAge = cmp.Or(cfg.StreamMaxAge, streamMaxAgeDefault)
 	if cfg.StreamReplicas < 0 || cfg.StreamReplicas > 5 {
 		return nil, fmt.Errorf("router: stream replicas must be 1 to 5, got %d", cfg.StreamReplicas)
 	}
@@ -282,16 +264,6 @@ func (r *Router) Ready() <-chan struct{} { return r.ready }
 // load).
 func (r *Router) Index() *Index { return r.idx.Load() }
 
-// Stats returns the counters.
-func (r *Router) Stats() Stats {
-	s := &r.stats
-	return Stats{
-		Received: s.received.Load(), Invalid: s.invalid.Load(), Matched: s.matched.Load(), Started: s.started.Load(),
-		Deduplicated: s.dedup.Load(), LoopGuarded: s.guarded.Load(), StartFailures: s.failures.Load(),
-		Acked: s.acked.Load(), Naked: s.naked.Load(), Refreshes: s.refreshes.Load(),
-	}
-}
-
 // Refresh reloads the index from the store and swaps it in atomically;
 // matching goes on with the old index meanwhile, and keeps it if the load
 // fails. Definitions whose content hash did not change are not compiled
@@ -327,7 +299,7 @@ func (r *Router) refreshLocked(ctx context.Context) error {
 	r.logProblems(prev, ix)
 	r.idx.Store(ix)
 	r.fresh.markChecked(start)
-	r.stats.refreshes.Add(1)
+	r.m.indexLoads.Inc()
 	r.m.definitions.Set(float64(ix.Enabled()))
 	if prev == nil || prev.Enabled() != ix.Enabled() || prev.syncID != ix.syncID {
 		r.log.Info("router: index loaded", "definitions", ix.Len(), "enabled", ix.Enabled(), "problems", len(ix.problems),
@@ -457,7 +429,7 @@ func (f *freshness) markChecked(t time.Time) {
 func (r *Router) Run(ctx context.Context) error {
 	if err := retry(ctx, r.log, "ensuring the stream", func() error {
 		err := r.EnsureStream(ctx)
-		var oe *OverlapError
+		var oe *overlapError
 		if errors.As(err, &oe) {
 			return permanent{err}
 		}
@@ -653,7 +625,6 @@ func (r *Router) consume(ctx context.Context, cons jetstream.Consumer) error {
 
 // handle routes one message and acks or naks it.
 func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Time) {
-	r.stats.received.Add(1)
 	r.m.received.Inc()
 	subject := msg.Subject()
 	meta, err := msg.Metadata()
@@ -676,7 +647,7 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 	r.ensureFresh(ctx, received)
 	ix := r.idx.Load()
 	if err := ix.CheckSchema(subject, payload); err != nil {
-		if ix.opts.SchemaMode != SchemaWarn {
+		if ix.opts.SchemaMode != schemaWarn {
 			r.invalid(ctx, msg, meta, "schema", err)
 			return
 		}
@@ -691,52 +662,56 @@ func (r *Router) handle(ctx context.Context, msg jetstream.Msg, received time.Ti
 		r.ack(ctx, msg, meta)
 		return
 	}
-	r.stats.matched.Add(1)
 	r.m.matched.Inc()
 
 	stop := r.keepAlive(msg)
 	defer stop()
 	ev := &engine.Event{Subject: subject, ID: eventID, Time: meta.Timestamp, Payload: json.RawMessage(data)}
+	if failed := r.startAll(ctx, ix, matches, ev, payload, meta, received); failed > 0 {
+		r.nak(msg, meta)
+		return
+	}
+	r.ack(ctx, msg, meta)
+}
+
+// startAll starts a run per match the loop guard allows, up to 8 at once,
+// and returns how many starts failed (the message is then naked).
+func (r *Router) startAll(ctx context.Context, ix *Index, matches []Match, ev *engine.Event, payload map[string]any,
+	meta *jetstream.MsgMetadata, received time.Time) int {
 	var failed atomic.Int32
 	start := func(m Match) {
-		depth, blocked := ix.Guard(subject, payload, m.DefinitionID)
+		depth, blocked := ix.Guard(ev.Subject, payload, m.DefinitionID)
 		if blocked != "" {
-			r.stats.guarded.Add(1)
 			r.m.guarded.Inc()
 			r.warnLimit.do(func() {
-				r.log.Warn("router: run not started", "definition_id", m.DefinitionID, "subject", subject, "event_id", eventID, "reason", blocked)
+				r.log.Warn("router: run not started", "definition_id", m.DefinitionID, "subject", ev.Subject, "event_id", ev.ID, "reason", blocked)
 			})
 			return
 		}
 		if err := r.startRun(ctx, m, ev, depth, meta.Timestamp, received); err != nil {
 			failed.Add(1)
-			r.stats.failures.Add(1)
 			r.m.startFailures.Inc()
 			r.warnLimit.do(func() {
 				r.log.Warn("router: starting a run failed; the event will be redelivered", "definition_id", m.DefinitionID,
-					"subject", subject, "event_id", eventID, "delivery", meta.NumDelivered, "error", err)
+					"subject", ev.Subject, "event_id", ev.ID, "delivery", meta.NumDelivered, "error", err)
 			})
 		}
 	}
 	if len(matches) == 1 {
 		start(matches[0])
-	} else {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 8)
-		for _, m := range matches {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				start(m)
-			})
-		}
-		wg.Wait()
+		return int(failed.Load())
 	}
-	if failed.Load() > 0 {
-		r.nak(msg, meta)
-		return
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, m := range matches {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			start(m)
+		})
 	}
-	r.ack(ctx, msg, meta)
+	wg.Wait()
+	return int(failed.Load())
 }
 
 // startRun starts one run on the matched definition's pool
@@ -747,7 +722,7 @@ func (r *Router) startRun(ctx context.Context, m Match, ev *engine.Event, depth 
 	defer cancel()
 	defID := m.DefinitionID
 	opts := client.StartWorkflowOptions{
-		ID:                                       WorkflowID(defID, ev.ID),
+		ID:                                       workflowID(defID, ev.ID),
 		TaskQueue:                                engine.TaskQueueFor(r.cfg.TaskQueue, m.Definition.Pool()),
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
@@ -759,14 +734,12 @@ func (r *Router) startRun(ctx context.Context, m Match, ev *engine.Event, depth 
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
-		r.stats.dedup.Add(1)
 		r.m.deduplicated.Inc()
 		return nil
 	case err != nil:
 		return err
 	}
 	lat := time.Since(published)
-	r.stats.started.Add(1)
 	r.m.started.Inc()
 	r.m.latency.Observe(lat.Seconds())
 	if r.cfg.onStarted != nil {
@@ -778,13 +751,13 @@ func (r *Router) startRun(ctx context.Context, m Match, ev *engine.Event, depth 
 // WorkflowID is the id of the run an event starts for a definition:
 // activity-core:evt:<definition id>:<event id>. An event id that would make
 // it longer than Temporal accepts is replaced by "sha256-" and its hash.
-func WorkflowID(definitionID, eventID string) string {
-	id := WorkflowIDPrefix + definitionID + ":" + eventID
+func workflowID(definitionID, eventID string) string {
+	id := workflowIDPrefix + definitionID + ":" + eventID
 	if len(id) <= maxWorkflowIDLen {
 		return id
 	}
 	sum := sha256.Sum256([]byte(eventID))
-	return WorkflowIDPrefix + definitionID + ":sha256-" + hex.EncodeToString(sum[:])
+	return workflowIDPrefix + definitionID + ":sha256-" + hex.EncodeToString(sum[:])
 }
 
 // keepAlive tells the server the message is still being worked on while
@@ -819,11 +792,11 @@ func (r *Router) keepAlive(msg jetstream.Msg) func() {
 // invalidReason is the metric label of a payload DecodePayload refused.
 func invalidReason(err error) string {
 	switch {
-	case errors.Is(err, ErrPayloadTooLarge):
+	case errors.Is(err, errPayloadTooLarge):
 		return "too_large"
-	case errors.Is(err, ErrPayloadTooDeep):
+	case errors.Is(err, errPayloadTooDeep):
 		return "too_deep"
-	case errors.Is(err, ErrPayloadDuplicateKey):
+	case errors.Is(err, errPayloadDuplicateKey):
 		return "duplicate_key"
 	case errors.Is(err, errNotObject):
 		return "not_object"
@@ -832,7 +805,6 @@ func invalidReason(err error) string {
 }
 
 func (r *Router) invalid(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, reason string, err error) {
-	r.stats.invalid.Add(1)
 	r.m.invalid.WithLabelValues(reason).Inc()
 	r.warnLimit.do(func() {
 		r.log.Warn("router: invalid event acked without routing", "subject", msg.Subject(), "stream_seq", meta.Sequence.Stream,
@@ -856,7 +828,7 @@ func (r *Router) ack(ctx context.Context, msg jetstream.Msg, meta *jetstream.Msg
 		err = msg.DoubleAck(actx)
 		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			r.stats.acked.Add(1)
+			r.m.acked.Inc()
 			return
 		}
 		if errors.Is(err, nats.ErrConnectionClosed) {
@@ -877,7 +849,7 @@ func (r *Router) nak(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 		r.log.Warn("router: nak failed; the event is redelivered after the ack wait", "subject", msg.Subject(), "error", err)
 		return
 	}
-	r.stats.naked.Add(1)
+	r.m.naked.Inc()
 }
 
 func nakDelay(lo, hi time.Duration, delivered uint64) time.Duration {

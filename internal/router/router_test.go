@@ -16,14 +16,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.temporal.io/sdk/client"
 
 	"github.com/coulomb/activity-core/internal/devserver"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 func TestRouteEvents(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		w.setDefs(
 			eventDef(t, w.id("commit-hook"), w.subj("org.repo.commit.pushed"), map[string]any{"repo_slug": "*"}, ""),
@@ -41,7 +44,7 @@ func TestRouteEvents(t *testing.T) {
 		got := w.waitRuns(3)
 		w.waitIdle(DurableDefault)
 
-		in := got[WorkflowID(w.id("commit-hook"), "push-1")]
+		in := got[workflowID(w.id("commit-hook"), "push-1")]
 		if len(in) != 1 {
 			t.Fatalf("commit-hook run missing: %v", sortedKeys(got))
 		}
@@ -57,30 +60,23 @@ func TestRouteEvents(t *testing.T) {
 			t.Errorf("payload not passed through verbatim: %s (%v)", ri.Event.Payload, err)
 		}
 		_ = ack1
-		if _, ok := got[WorkflowID(w.id("main-only"), "push-1")]; !ok {
+		if _, ok := got[workflowID(w.id("main-only"), "push-1")]; !ok {
 			t.Errorf("main-only did not run: %v", sortedKeys(got))
 		}
 		// Without Nats-Msg-Id the event id is the stream sequence.
 		seq := strconv.FormatUint(ack3.Sequence, 10)
-		if ins := got[WorkflowID(w.id("issues"), seq)]; len(ins) != 1 || ins[0].Event.ID != seq {
+		if ins := got[workflowID(w.id("issues"), seq)]; len(ins) != 1 || ins[0].Event.ID != seq {
 			t.Errorf("issues run by stream sequence %s missing: %v", seq, sortedKeys(got))
 		}
-		st := w.settledStats(r)
+		st := w.settledCounts(r)
 		if st.Received != 3 || st.Matched != 2 || st.Started != 3 || st.Invalid != 0 || st.StartFailures != 0 || st.Acked != 3 {
 			t.Errorf("stats: %+v", st)
 		}
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		names := map[string]bool{}
-		for _, mf := range mfs {
-			names[mf.GetName()] = true
-		}
 		for _, n := range []string{"activity_core_router_events_received_total", "activity_core_router_events_matched_total",
 			"activity_core_router_events_invalid_total", "activity_core_router_loop_guarded_total",
-			"activity_core_router_start_failures_total", "activity_core_router_routing_latency_seconds"} {
-			if !names[n] {
+			"activity_core_router_start_failures_total", "activity_core_router_routing_latency_seconds",
+			"activity_core_router_events_acked_total", "activity_core_router_index_loads_total"} {
+			if c, err := testutil.GatherAndCount(reg, n); err != nil || c == 0 {
 				t.Errorf("metric %s not registered", n)
 			}
 		}
@@ -127,19 +123,20 @@ func (c *flakyClient) ExecuteWorkflow(ctx context.Context, o client.StartWorkflo
 }
 
 func TestRedeliveryRunsOnce(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		a, b := w.id("a"), w.id("b")
 		w.setDefs(
 			eventDef(t, a, w.subj("org.x"), nil, ""),
 			eventDef(t, b, w.subj("org.x"), nil, ""),
 		)
-		fc := &flakyClient{Client: testClient, broken: map[string]bool{WorkflowID(b, "ev-1"): true}}
+		fc := &flakyClient{Client: testClient, broken: map[string]bool{workflowID(b, "ev-1"): true}}
 		r := w.newRouter(func(c *Config) { c.Temporal = fc })
 		w.start(r)
 		w.publish(w.subj("org.x"), map[string]any{}, "ev-1")
 		w.waitRuns(2)
 		info := w.waitIdle(DurableDefault)
-		st := w.settledStats(r)
+		st := w.settledCounts(r)
 		// Delivery 1: a started, b started but "failed" -> nak.
 		// Delivery 2: both already started -> ack.
 		if st.Received != 2 || st.Started != 1 || st.Deduplicated != 2 || st.StartFailures != 1 || st.Naked != 1 || st.Acked != 1 {
@@ -152,6 +149,7 @@ func TestRedeliveryRunsOnce(t *testing.T) {
 }
 
 func TestStartFailureBacksOffUntilTemporalReturns(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		w.setDefs(eventDef(t, w.id("a"), w.subj("org.x"), nil, ""))
 		fc := &flakyClient{Client: testClient}
@@ -159,8 +157,8 @@ func TestStartFailureBacksOffUntilTemporalReturns(t *testing.T) {
 		r := w.newRouter(func(c *Config) { c.Temporal = fc })
 		w.start(r)
 		w.publish(w.subj("org.x"), map[string]any{}, "ev-1")
-		poll(t, 30*time.Second, "three failed deliveries", func() error {
-			if n := r.Stats().StartFailures; n < 3 {
+		testsupport.Eventually(t, 30*time.Second, "three failed deliveries", func() error {
+			if n := countsOf(r).StartFailures; n < 3 {
 				return fmt.Errorf("%d failures", n)
 			}
 			return nil
@@ -168,7 +166,7 @@ func TestStartFailureBacksOffUntilTemporalReturns(t *testing.T) {
 		fc.failAll.Store(false)
 		w.waitRuns(1)
 		w.waitIdle(DurableDefault)
-		if st := r.Stats(); st.Started != 1 || st.Naked < 3 {
+		if st := countsOf(r); st.Started != 1 || st.Naked < 3 {
 			t.Errorf("stats: %+v", st)
 		}
 	})
@@ -177,6 +175,7 @@ func TestStartFailureBacksOffUntilTemporalReturns(t *testing.T) {
 // TestSlowStartIsNotRedelivered: a start slower than AckWait keeps its
 // message in progress, so the server does not hand it to another replica.
 func TestSlowStartIsNotRedelivered(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		w.setDefs(eventDef(t, w.id("a"), w.subj("org.x"), nil, ""))
 		fc := &flakyClient{Client: testClient, delay: 2500 * time.Millisecond}
@@ -188,7 +187,7 @@ func TestSlowStartIsNotRedelivered(t *testing.T) {
 		w.publish(w.subj("org.x"), map[string]any{}, "slow-1")
 		w.waitRuns(1)
 		w.waitIdle(DurableDefault)
-		if st := w.settledStats(r); st.Received != 1 || fc.calls.Load() != 1 || st.Acked != 1 {
+		if st := w.settledCounts(r); st.Received != 1 || fc.calls.Load() != 1 || st.Acked != 1 {
 			t.Errorf("redelivered while in progress: stats %+v, %d starts", st, fc.calls.Load())
 		}
 	})
@@ -198,6 +197,7 @@ func TestSlowStartIsNotRedelivered(t *testing.T) {
 // stream's duplicate window, so the stream stores it twice and the router
 // sees it twice: one run.
 func TestRepeatedMsgIDRunsOnce(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -214,7 +214,7 @@ func TestRepeatedMsgIDRunsOnce(t *testing.T) {
 		first := w.publish(w.subj("org.x"), map[string]any{"n": 1}, "same-id")
 		w.waitRuns(1)
 		var second *jetstream.PubAck
-		poll(t, 10*time.Second, "republish outside the duplicate window", func() error {
+		testsupport.Eventually(t, 10*time.Second, "republish outside the duplicate window", func() error {
 			second = w.publish(w.subj("org.x"), map[string]any{"n": 2}, "same-id")
 			if second.Duplicate {
 				return errors.New("still a duplicate")
@@ -226,10 +226,10 @@ func TestRepeatedMsgIDRunsOnce(t *testing.T) {
 		}
 		w.waitIdle(DurableDefault)
 		got := w.waitRuns(1)
-		if ins := got[WorkflowID(w.id("a"), "same-id")]; len(ins) != 1 {
+		if ins := got[workflowID(w.id("a"), "same-id")]; len(ins) != 1 {
 			t.Errorf("runs: %v", got)
 		}
-		if st := r.Stats(); st.Received != 2 || st.Started != 1 || st.Deduplicated != 1 {
+		if st := countsOf(r); st.Received != 2 || st.Started != 1 || st.Deduplicated != 1 {
 			t.Errorf("stats: %+v", st)
 		}
 		info, err := w.js.Stream(ctx, w.stream)
@@ -245,6 +245,7 @@ func TestRepeatedMsgIDRunsOnce(t *testing.T) {
 // TestStopMidStreamAndRestart: N events, a router that dies abruptly
 // (connection gone, acks lost) part way, a new router: exactly N runs.
 func TestStopMidStreamAndRestart(t *testing.T) {
+	t.Parallel()
 	const n = 200
 	forEachNATS(t, func(t *testing.T, w *world) {
 		w.setDefs(eventDef(t, w.id("a"), w.subj("org.x.*"), nil, ""))
@@ -263,15 +264,15 @@ func TestStopMidStreamAndRestart(t *testing.T) {
 				w.publish(w.subj(fmt.Sprintf("org.x.%d", i)), map[string]any{"i": i}, fmt.Sprintf("ev-%d", i))
 			}
 		})
-		poll(t, 60*time.Second, "first router started some runs", func() error {
-			if s := r1.Stats().Started; s < n/4 {
+		testsupport.Eventually(t, 60*time.Second, "first router started some runs", func() error {
+			if s := countsOf(r1).Started; s < n/4 {
 				return fmt.Errorf("%d started", s)
 			}
 			return nil
 		})
 		nc1.Close() // the crash: in-flight acks are lost
 		stop1()
-		started1 := r1.Stats().Started
+		started1 := countsOf(r1).Started
 		if started1 >= n {
 			t.Logf("first router finished everything before the crash (%d)", started1)
 		}
@@ -287,11 +288,11 @@ func TestStopMidStreamAndRestart(t *testing.T) {
 		got := w.waitRuns(n)
 		w.waitIdle(DurableDefault)
 		for i := range n {
-			if _, ok := got[WorkflowID(w.id("a"), fmt.Sprintf("ev-%d", i))]; !ok {
+			if _, ok := got[workflowID(w.id("a"), fmt.Sprintf("ev-%d", i))]; !ok {
 				t.Errorf("event %d has no run", i)
 			}
 		}
-		s1, s2 := r1.Stats(), r2.Stats()
+		s1, s2 := countsOf(r1), countsOf(r2)
 		if s1.Started+s2.Started != n {
 			t.Errorf("started %d + %d, want %d (stats %+v / %+v)", s1.Started, s2.Started, n, s1, s2)
 		}
@@ -301,6 +302,7 @@ func TestStopMidStreamAndRestart(t *testing.T) {
 }
 
 func TestInvalidPayloadsAckedAndCounted(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		w.setDefs(eventDef(t, w.id("a"), w.subj("org.>"), nil, ""))
 		r := w.newRouter(func(c *Config) { c.MaxPayload = 1024 })
@@ -312,10 +314,10 @@ func TestInvalidPayloadsAckedAndCounted(t *testing.T) {
 		w.publish(w.subj("org.good"), map[string]any{"ok": true}, "good-1")
 		got := w.waitRuns(1)
 		info := w.waitIdle(DurableDefault)
-		if _, ok := got[WorkflowID(w.id("a"), "good-1")]; !ok {
+		if _, ok := got[workflowID(w.id("a"), "good-1")]; !ok {
 			t.Errorf("runs: %v", sortedKeys(got))
 		}
-		st := w.settledStats(r)
+		st := w.settledCounts(r)
 		if st.Invalid != 4 || st.Received != 5 || st.Acked != 5 || st.Started != 1 {
 			t.Errorf("stats: %+v", st)
 		}
@@ -326,6 +328,7 @@ func TestInvalidPayloadsAckedAndCounted(t *testing.T) {
 }
 
 func TestRefreshHotDefinitions(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		a := eventDef(t, w.id("a"), w.subj("org.x"), nil, "")
 		b := eventDef(t, w.id("b"), w.subj("org.x"), nil, "")
@@ -343,7 +346,7 @@ func TestRefreshHotDefinitions(t *testing.T) {
 		}
 		w.publish(w.subj("org.x"), map[string]any{}, "e2")
 		got := w.waitRuns(3)
-		if _, ok := got[WorkflowID(w.id("b"), "e2")]; !ok {
+		if _, ok := got[workflowID(w.id("b"), "e2")]; !ok {
 			t.Errorf("added definition did not match the next event: %v", sortedKeys(got))
 		}
 
@@ -354,7 +357,7 @@ func TestRefreshHotDefinitions(t *testing.T) {
 		w.publish(w.subj("org.x"), map[string]any{}, "e3")
 		got = w.waitRuns(4)
 		w.waitIdle(DurableDefault)
-		if _, ok := got[WorkflowID(w.id("a"), "e3")]; ok {
+		if _, ok := got[workflowID(w.id("a"), "e3")]; ok {
 			t.Errorf("disabled definition still matched")
 		}
 
@@ -362,6 +365,7 @@ func TestRefreshHotDefinitions(t *testing.T) {
 }
 
 func TestSyncInAnotherProcessIsSeenByTheNextEvent(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		a := eventDef(t, w.id("a"), w.subj("org.x"), nil, "")
 		b := eventDef(t, w.id("b"), w.subj("org.x"), nil, "")
@@ -370,7 +374,7 @@ func TestSyncInAnotherProcessIsSeenByTheNextEvent(t *testing.T) {
 		w.start(r)
 		w.publish(w.subj("org.x"), map[string]any{}, "e1")
 		w.waitRuns(1)
-		refreshes := r.Stats().Refreshes
+		refreshes := countsOf(r).IndexLoads
 
 		// As a sync in another process would: definitions and a sync
 		// result stored, nobody calls Refresh.
@@ -378,25 +382,26 @@ func TestSyncInAnotherProcessIsSeenByTheNextEvent(t *testing.T) {
 		w.publish(w.subj("org.x"), map[string]any{}, "e2")
 		got := w.waitRuns(2)
 		w.waitIdle(DurableDefault)
-		if _, ok := got[WorkflowID(w.id("b"), "e2")]; !ok {
+		if _, ok := got[workflowID(w.id("b"), "e2")]; !ok {
 			t.Errorf("definition added by the sync did not match the next event: %v", sortedKeys(got))
 		}
-		if _, ok := got[WorkflowID(w.id("a"), "e2")]; ok {
+		if _, ok := got[workflowID(w.id("a"), "e2")]; ok {
 			t.Errorf("definition disabled by the sync still matched")
 		}
-		if n := r.Stats().Refreshes; n != refreshes+1 {
+		if n := countsOf(r).IndexLoads; n != refreshes+1 {
 			t.Errorf("refreshes %d -> %d, want exactly one reload", refreshes, n)
 		}
 		// No sync since: events do not reload.
 		w.publish(w.subj("org.x"), map[string]any{}, "e3")
 		w.waitRuns(3)
-		if n := r.Stats().Refreshes; n != refreshes+1 {
+		if n := countsOf(r).IndexLoads; n != refreshes+1 {
 			t.Errorf("reloaded without a new sync: %d", n)
 		}
 	})
 }
 
 func TestLoopGuard(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		notifier := w.id("notifier")
 		w.setDefs(eventDef(t, notifier, w.lifecycle+".run.*", nil, ""))
@@ -411,19 +416,20 @@ func TestLoopGuard(t *testing.T) {
 		life("succeeded", engine.LifecycleEvent{RunID: "r4", DefinitionID: notifier, Status: store.RunSucceeded}, "l4")               // itself
 		got := w.waitRuns(2)
 		w.waitIdle(DurableDefault)
-		if ins := got[WorkflowID(notifier, "l1")]; len(ins) != 1 || ins[0].ChainDepth != 1 {
+		if ins := got[workflowID(notifier, "l1")]; len(ins) != 1 || ins[0].ChainDepth != 1 {
 			t.Errorf("l1: %+v", ins)
 		}
-		if ins := got[WorkflowID(notifier, "l2")]; len(ins) != 1 || ins[0].ChainDepth != 3 {
+		if ins := got[workflowID(notifier, "l2")]; len(ins) != 1 || ins[0].ChainDepth != 3 {
 			t.Errorf("l2: %+v", ins)
 		}
-		if st := w.settledStats(r); st.LoopGuarded != 2 || st.Started != 2 || st.Acked != 4 || st.Naked != 0 {
+		if st := w.settledCounts(r); st.LoopGuarded != 2 || st.Started != 2 || st.Acked != 4 || st.Naked != 0 {
 			t.Errorf("stats: %+v", st)
 		}
 	})
 }
 
 func TestEnsureStream(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -484,7 +490,7 @@ func TestEnsureStream(t *testing.T) {
 			c.Subjects = []string{w.subj("held.>")}
 		})
 		err = r3.EnsureStream(ctx)
-		var oe *OverlapError
+		var oe *overlapError
 		if !errors.As(err, &oe) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "ACTIVITY_NATS_STREAM") {
 			t.Errorf("overlap error = %v", err)
 		}
@@ -505,6 +511,7 @@ func slicesClone(s []string) []string { return append([]string(nil), s...) }
 // publisher retries with the same Nats-Msg-Id until acknowledged, the
 // router reconnects on its own, and every event gets exactly one run.
 func TestNATSRestartLosesNoneDoublesNone(t *testing.T) {
+	t.Parallel()
 	const n = 150
 	dataDir := t.TempDir()
 	port := freePort(t)
@@ -540,23 +547,21 @@ func TestNATSRestartLosesNoneDoublesNone(t *testing.T) {
 	pubWG.Go(func() {
 		for i := range n {
 			id := fmt.Sprintf("ev-%d", i)
-			deadline := time.Now().Add(60 * time.Second)
-			for {
+			// Retried while NATS restarts: the message id makes a retry
+			// after a lost ack harmless.
+			if err := testsupport.Poll(60*time.Second, func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
 				_, err := pjs.Publish(ctx, w.subj("org.x"), []byte(fmt.Sprintf(`{"i": %d}`, i)), jetstream.WithMsgID(id))
-				cancel()
-				if err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("publishing %s: %v", id, err)
-					return
-				}
+				return err
+			}); err != nil {
+				t.Errorf("publishing %s: %v", id, err)
+				return
 			}
 			published.Add(1)
 		}
 	})
-	poll(t, 60*time.Second, "a third published", func() error {
+	testsupport.Eventually(t, 60*time.Second, "a third published", func() error {
 		if p := published.Load(); p < n/3 {
 			return fmt.Errorf("%d published", p)
 		}
@@ -574,11 +579,11 @@ func TestNATSRestartLosesNoneDoublesNone(t *testing.T) {
 	got := w.waitRuns(n)
 	w.waitIdle(DurableDefault)
 	for i := range n {
-		if _, ok := got[WorkflowID(w.id("a"), fmt.Sprintf("ev-%d", i))]; !ok {
+		if _, ok := got[workflowID(w.id("a"), fmt.Sprintf("ev-%d", i))]; !ok {
 			t.Errorf("event %d lost", i)
 		}
 	}
-	t.Logf("stats: %+v", r.Stats())
+	t.Logf("counts: %+v", countsOf(r))
 }
 
 func freePort(t *testing.T) int {
@@ -595,6 +600,7 @@ func freePort(t *testing.T) int {
 // running router; it creates it again and goes on, and replayed events
 // do not run twice.
 func TestConsumerDeletedIsRecreated(t *testing.T) {
+	t.Parallel()
 	forEachNATS(t, func(t *testing.T, w *world) {
 		w.setDefs(eventDef(t, w.id("a"), w.subj("org.x"), nil, ""))
 		r := w.newRouter()
@@ -607,14 +613,14 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 		if err := w.js.DeleteConsumer(ctx, w.stream, DurableDefault); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, 60*time.Second, "consumer recreated", func() error {
+		testsupport.Eventually(t, 60*time.Second, "consumer recreated", func() error {
 			_, err := w.js.Consumer(ctx, w.stream, DurableDefault)
 			return err
 		})
 		w.publish(w.subj("org.x"), map[string]any{}, "after")
 		got := w.waitRuns(2)
 		w.waitIdle(DurableDefault)
-		if _, ok := got[WorkflowID(w.id("a"), "after")]; !ok {
+		if _, ok := got[workflowID(w.id("a"), "after")]; !ok {
 			t.Errorf("runs: %v", sortedKeys(got))
 		}
 	})

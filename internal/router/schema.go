@@ -14,31 +14,31 @@ import (
 
 // Schema modes (ACTIVITY_EVENT_SCHEMA_MODE; docs/definitions.md#event-types).
 const (
-	// SchemaEnforce: an event whose payload does not conform to its event
+	// schemaEnforce: an event whose payload does not conform to its event
 	// type's schema is acked, counted and not routed (the default).
-	SchemaEnforce = "enforce"
-	// SchemaWarn: such an event is routed, and counted and logged.
-	SchemaWarn = "warn"
+	schemaEnforce = "enforce"
+	// schemaWarn: such an event is routed, and counted and logged.
+	schemaWarn = "warn"
 
-	// SchemaModeDefault is the mode when none is set.
-	SchemaModeDefault = SchemaEnforce
+	// schemaModeDefault is the mode when none is set.
+	schemaModeDefault = schemaEnforce
 
 	maxSchemaErrors    = 5
 	maxSchemaErrorText = 200
 )
 
 // validSchemaMode reports whether m is a schema mode ("" is the default).
-func validSchemaMode(m string) bool { return m == "" || m == SchemaEnforce || m == SchemaWarn }
+func validSchemaMode(m string) bool { return m == "" || m == schemaEnforce || m == schemaWarn }
 
-// SchemaError is a payload that does not conform to the JSON Schema of
+// schemaError is a payload that does not conform to the JSON Schema of
 // the event type named by its subject.
-type SchemaError struct {
+type schemaError struct {
 	EventType string
 	// Problems are "<JSON pointer>: <message>", at most maxSchemaErrors.
 	Problems []string
 }
 
-func (e *SchemaError) Error() string {
+func (e *schemaError) Error() string {
 	return fmt.Sprintf("payload does not conform to the schema of event type %s: %s", e.EventType, strings.Join(e.Problems, "; "))
 }
 
@@ -92,7 +92,7 @@ func compileSchema(raw []byte) (*jsonschema.Schema, error) {
 
 // CheckSchema validates a decoded payload against the schema of the event
 // type its subject names; nil when it conforms or the subject has no
-// schema. The error is a *SchemaError.
+// schema. The error is a *schemaError.
 func (ix *Index) CheckSchema(subject string, payload map[string]any) error {
 	if ix == nil {
 		return nil
@@ -105,7 +105,7 @@ func (ix *Index) CheckSchema(subject string, payload map[string]any) error {
 	if err == nil {
 		return nil
 	}
-	se := &SchemaError{EventType: subject}
+	se := &schemaError{EventType: subject}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
 		se.Problems = []string{clip(err.Error(), maxSchemaErrorText)}

@@ -51,7 +51,7 @@ func routeOne(t *testing.T, w *world) {
 		t.Fatal(err)
 	}
 	got := w.waitRuns(1)
-	if in := got[WorkflowID(w.id("hook"), "secure-1")]; len(in) != 1 || string(in[0].Event.Payload) != `{"repo":"x"}` {
+	if in := got[workflowID(w.id("hook"), "secure-1")]; len(in) != 1 || string(in[0].Event.Payload) != `{"repo":"x"}` {
 		t.Errorf("runs: %v", got)
 	}
 	w.waitIdle(DurableDefault)
@@ -60,6 +60,7 @@ func routeOne(t *testing.T, w *world) {
 // TestRouteOverMTLSAndCreds routes an event end to end over mTLS with an
 // operator-mode .creds user whose account has JetStream.
 func TestRouteOverMTLSAndCreds(t *testing.T) {
+	t.Parallel()
 	ca := testsupport.NewCA(t, "router test CA")
 	dir := t.TempDir()
 	caFile := ca.WriteCA(t, dir, "ca.pem")
@@ -77,6 +78,7 @@ func TestRouteOverMTLSAndCreds(t *testing.T) {
 // domain from a leaf node that has no JetStream of its own: only a
 // context in the domain reaches it.
 func TestRouteThroughJetStreamDomain(t *testing.T) {
+	t.Parallel()
 	leafAddr := testsupport.FreeAddr(t)
 	natstest.Start(t, natstest.Config{Domain: "hub", Body: fmt.Sprintf("leafnodes {\n listen: %q\n}\n", leafAddr)})
 	leaf := natstest.Start(t, natstest.Config{NoJetStream: true, Body: fmt.Sprintf("leafnodes {\n remotes: [ { url: \"nats://%s\" } ]\n}\n", leafAddr)})
@@ -113,6 +115,7 @@ func TestRouteThroughJetStreamDomain(t *testing.T) {
 // APP imports the API under JS.JS.API, and the router in APP reaches it
 // through that prefix.
 func TestRouteThroughJetStreamAPIPrefix(t *testing.T) {
+	t.Parallel()
 	srv := natstest.Start(t, natstest.Config{Body: `accounts {
   JS: {
     jetstream: enabled

@@ -15,10 +15,10 @@ import (
 // name.
 const jsErrCodeStreamSubjectOverlap = 10065
 
-// OverlapError says the configured subjects overlap another stream's, so
+// overlapError says the configured subjects overlap another stream's, so
 // the router's stream cannot be created (JetStream stores a subject in one
 // stream only).
-type OverlapError struct {
+type overlapError struct {
 	Stream   string
 	Subjects []string
 	// Others maps each overlapping stream to its overlapping subjects
@@ -26,7 +26,7 @@ type OverlapError struct {
 	Others map[string][]string
 }
 
-func (e *OverlapError) Error() string {
+func (e *overlapError) Error() string {
 	var parts []string
 	for _, name := range slices.Sorted(mapKeys(e.Others)) {
 		parts = append(parts, fmt.Sprintf("stream %s (%s)", name, strings.Join(e.Others[name], ", ")))
@@ -46,7 +46,7 @@ func (e *OverlapError) Error() string {
 //   - missing: it is created with the configured subjects (file storage,
 //     limits retention, MaxAge Config.StreamMaxAge, Config.StreamReplicas
 //     replicas, a two-minute Nats-Msg-Id duplicate window); if they
-//     overlap another stream the error is an *OverlapError naming it;
+//     overlap another stream the error is an *overlapError naming it;
 //   - present: configured subjects it does not cover are added, unless
 //     they overlap another stream, in which case a warning says which
 //     events will not reach the router. Its other settings are left as the
@@ -119,7 +119,7 @@ func (r *Router) createStream(ctx context.Context) (created bool, err error) {
 		return false, fmt.Errorf("router: listing streams: %w", err)
 	}
 	if conflicts := overlapsOthers(r.cfg.Subjects, others); len(conflicts) > 0 {
-		return false, &OverlapError{Stream: name, Subjects: r.cfg.Subjects, Others: conflicts}
+		return false, &overlapError{Stream: name, Subjects: r.cfg.Subjects, Others: conflicts}
 	}
 	_, err = r.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
@@ -141,7 +141,7 @@ func (r *Router) createStream(ctx context.Context) (created bool, err error) {
 	case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 		return false, nil
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeStreamSubjectOverlap:
-		return false, &OverlapError{Stream: name, Subjects: r.cfg.Subjects}
+		return false, &overlapError{Stream: name, Subjects: r.cfg.Subjects}
 	default:
 		return false, fmt.Errorf("router: creating stream %s: %w", name, err)
 	}

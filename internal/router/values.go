@@ -13,14 +13,14 @@ var (
 	errNotJSON      = errors.New("payload is not JSON")
 	errNotObject    = errors.New("payload is JSON but not an object")
 
-	// ErrPayloadTooLarge and ErrPayloadTooDeep: the payload is over a
+	// errPayloadTooLarge and errPayloadTooDeep: the payload is over a
 	// bound of internal/limits; such an event is never routed.
-	ErrPayloadTooLarge = errors.New("payload is too large")
-	ErrPayloadTooDeep  = errors.New("payload is nested too deeply")
-	// ErrPayloadDuplicateKey is a payload with an object key given twice:
+	errPayloadTooLarge = errors.New("payload is too large")
+	errPayloadTooDeep  = errors.New("payload is nested too deeply")
+	// errPayloadDuplicateKey is a payload with an object key given twice:
 	// the schema would see one value and a command's parser maybe the
 	// other, so such an event is never routed.
-	ErrPayloadDuplicateKey = errors.New("payload has a duplicate key")
+	errPayloadDuplicateKey = errors.New("payload has a duplicate key")
 )
 
 // How filters read a payload (documented in the package doc too):

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // A backfill of [from, to) over a */15 schedule fires exactly the eight
@@ -36,7 +37,7 @@ func TestBackfillWindow(t *testing.T) {
 		want = append(want, at)
 	}
 	var fired []time.Time
-	poll(t, "8 backfilled fires", func() error {
+	testsupport.Eventually(t, 60*time.Second, "8 backfilled fires", func() error {
 		st, err := e.p.Describe(ctxT(t), "b.quarter")
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // docs/benchmarks.md budgets 1 and 2, measured against the embedded server in the same
@@ -83,17 +84,12 @@ func bareList(b *testing.B, prefix string) int {
 
 func waitCount(b *testing.B, prefix string, n int) {
 	b.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		got := bareList(b, prefix)
-		if got == n {
-			return
+	testsupport.Eventually(b, 5*time.Minute, "schedules listed under "+prefix, func() error {
+		if got := bareList(b, prefix); got != n {
+			return fmt.Errorf("%d listed, want %d", got, n)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d schedules listed under %s, want %d", got, prefix, n)
-		}
-		time.Sleep(200 * time.Millisecond) // poll interval
-	}
+		return nil
+	})
 }
 
 func median(ds []time.Duration) time.Duration {

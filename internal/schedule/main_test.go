@@ -20,6 +20,7 @@ import (
 	"github.com/coulomb/activity-core/internal/devserver"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/sqlite"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // One embedded Temporal server for the package (a start costs about a second
@@ -243,19 +244,13 @@ func (e *env) listed() (map[string]*client.ScheduleListEntry, error) {
 // it, or fails the test at the deadline with check's last complaint.
 func (e *env) waitListed(check func(map[string]*client.ScheduleListEntry) error) {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testsupport.Eventually(e.t, 60*time.Second, "schedule list converged", func() error {
 		got, err := e.listed()
-		if err == nil {
-			if err = check(got); err == nil {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("schedule list never converged: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, not a wait for an event
-	}
+		return check(got)
+	})
 }
 
 // want describes a listed schedule: present, and paused or not.
@@ -284,22 +279,6 @@ func listedExactly(wants map[string]want) func(map[string]*client.ScheduleListEn
 			}
 		}
 		return nil
-	}
-}
-
-// poll retries check until it returns nil or the deadline passes.
-func poll(t testing.TB, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
 	}
 }
 

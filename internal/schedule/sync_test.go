@@ -19,6 +19,7 @@ import (
 	"github.com/coulomb/activity-core/internal/devserver"
 	"github.com/coulomb/activity-core/internal/engine"
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 func act(id, action, reason string) Action {
@@ -155,7 +156,7 @@ func TestSyncRename(t *testing.T) {
 	}
 
 	// The once definition fires (with trigger "once"), and is kept after.
-	poll(t, "the once schedule fires", func() error {
+	testsupport.Eventually(t, 60*time.Second, "the once schedule fires", func() error {
 		d := mustDescribe(t, e.sid("ops.migrate"))
 		if len(d.Info.RecentActions) == 0 {
 			return fmt.Errorf("no action yet (next: %v)", d.Info.NextActionTimes)
@@ -328,7 +329,7 @@ func TestSyncOnceRunAtPassed(t *testing.T) {
 		act("late.long-ago", ActionSkip, reasonRunAtPassed),
 	)
 	wantMissing(t, e.sid("late.long-ago"))
-	poll(t, "late.just-now fires", func() error {
+	testsupport.Eventually(t, 60*time.Second, "late.just-now fires", func() error {
 		if d := mustDescribe(t, e.sid("late.just-now")); len(d.Info.RecentActions) != 1 {
 			return fmt.Errorf("%d actions, want 1", len(d.Info.RecentActions))
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 var baseEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
@@ -124,32 +127,29 @@ func pidAlive(pid int) bool {
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for pidAlive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still alive", pid)
+	testsupport.Eventually(t, 10*time.Second, fmt.Sprintf("process %d gone", pid), func() error {
+		if pidAlive(pid) {
+			return errors.New("still alive")
 		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 }
 
 func readPID(t *testing.T, path string) int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var pid int
+	testsupport.Eventually(t, 10*time.Second, "pid file "+path+" written", func() error {
 		b, err := os.ReadFile(path)
-		if err == nil && len(bytes.TrimSpace(b)) > 0 {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid file %s never written", path)
+		if len(bytes.TrimSpace(b)) == 0 {
+			return errors.New("empty")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	})
+	return pid
 }
 
 // TestCancelKillsWholeGroup: a command that ignores SIGTERM and has a

@@ -3,6 +3,7 @@
 package testsupport
 
 import (
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -18,6 +19,10 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 }
 
+// ErrGaveUp, wrapped in cond's error, stops Poll and Eventually at once:
+// the condition can no longer become true (the process it waits for exited).
+var ErrGaveUp = errors.New("gave up")
+
 // Poll is Eventually for callers that are not a test (a harness's setup):
 // it returns cond's last error when timeout passes.
 func Poll(timeout time.Duration, cond func() error) error {
@@ -25,7 +30,7 @@ func Poll(timeout time.Duration, cond func() error) error {
 	wait := 5 * time.Millisecond
 	for {
 		err := cond()
-		if err == nil || time.Now().After(deadline) {
+		if err == nil || errors.Is(err, ErrGaveUp) || time.Now().After(deadline) {
 			return err
 		}
 		timer := time.NewTimer(wait) // poll interval, not a wait for an event

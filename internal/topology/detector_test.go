@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coulomb/activity-core/internal/notify"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // The detector replicas' pass interval and lease, short so that a
@@ -72,7 +73,7 @@ func (h *hookReceiver) count(definitionID, event string) int {
 
 func (h *hookReceiver) waitCount(t testing.TB, definitionID, event string, want int) {
 	t.Helper()
-	if err := waitFor(time.Minute, 100*time.Millisecond, func() error {
+	if err := testsupport.Poll(time.Minute, func() error {
 		if n := h.count(definitionID, event); n != want {
 			return fmt.Errorf("%d %s notification(s) for %s, want %d", n, event, definitionID, want)
 		}
@@ -86,7 +87,7 @@ func (h *hookReceiver) waitCount(t testing.TB, definitionID, event string, want 
 func (c *cluster) detectorLeader(t testing.TB) string {
 	t.Helper()
 	var leader string
-	err := waitFor(30*time.Second, 100*time.Millisecond, func() error {
+	err := testsupport.Poll(30*time.Second, func() error {
 		var holder string
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 		defer cancel()
@@ -161,7 +162,7 @@ func TestTopology8DetectorFailover(t *testing.T) {
 	c.restartActivityCore(t, victim)
 	runFailed("s8.b")
 	for _, id := range []string{"s8.a", "s8.b"} {
-		if err := waitFor(3*detectorLeaseTTL, 100*time.Millisecond, func() error {
+		if err := testsupport.Poll(3*detectorLeaseTTL, func() error {
 			var n int
 			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 			defer cancel()

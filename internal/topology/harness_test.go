@@ -29,6 +29,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // TemporalVersion is the Temporal server the harness builds: the version
@@ -460,7 +462,7 @@ func (c *cluster) pgURL(db string) string {
 
 // waitPostgres polls until PostgreSQL accepts queries.
 func (c *cluster) waitPostgres(timeout time.Duration) error {
-	return waitFor(timeout, 100*time.Millisecond, func() error {
+	return testsupport.Poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, c.pgURL("postgres"))
@@ -633,7 +635,7 @@ func (c *cluster) startTemporal(p Process, logf func(string, ...any)) error {
 // namespace).
 func (c *cluster) setupNamespace(timeout time.Duration) error {
 	var err error
-	if err = waitFor(timeout, 250*time.Millisecond, func() error {
+	if err = testsupport.Poll(timeout, func() error {
 		// Services started together on fresh databases sometimes race to
 		// initialise the cluster metadata and one exits at start; restart
 		// it, as a process supervisor would (compose: restart on-failure).
@@ -643,17 +645,17 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 				continue
 			}
 			if pr.startCount() >= 4 {
-				return fmt.Errorf("%w: %s exited %d times:\n%s", errGaveUp, p.Name, pr.startCount(), pr.tail(5))
+				return fmt.Errorf("%w: %s exited %d times:\n%s", testsupport.ErrGaveUp, p.Name, pr.startCount(), pr.tail(5))
 			}
 			if err := pr.start(); err != nil {
-				return fmt.Errorf("%w: %v", errGaveUp, err)
+				return fmt.Errorf("%w: %v", testsupport.ErrGaveUp, err)
 			}
 			fmt.Fprintf(os.Stderr, "topology: %s exited during bring-up; restarted it\n", p.Name)
 		}
 		if c.tc == nil {
 			opts, err := c.temporalOptions(namespace)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errGaveUp, err)
+				return fmt.Errorf("%w: %v", testsupport.ErrGaveUp, err)
 			}
 			c.tc, err = client.Dial(opts)
 			if err != nil {
@@ -674,7 +676,7 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 		return err
 	}
 	defer nsc.Close()
-	if err := waitFor(timeout, 250*time.Millisecond, func() error {
+	if err := testsupport.Poll(timeout, func() error {
 		err := nsc.Register(c.ctx, &workflowservice.RegisterNamespaceRequest{
 			Namespace: namespace, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
 		})
@@ -685,7 +687,7 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 	}); err != nil {
 		return fmt.Errorf("register namespace: %w", err)
 	}
-	if err := waitFor(timeout, 250*time.Millisecond, func() error {
+	if err := testsupport.Poll(timeout, func() error {
 		_, err := c.tc.OperatorService().AddSearchAttributes(c.ctx, &operatorservice.AddSearchAttributesRequest{
 			Namespace: namespace, SearchAttributes: searchAttributes,
 		})
@@ -705,7 +707,7 @@ func (c *cluster) setupNamespace(timeout time.Duration) error {
 	}); err != nil {
 		return fmt.Errorf("search attributes: %w", err)
 	}
-	return waitFor(timeout, 500*time.Millisecond, func() error {
+	return testsupport.Poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 		defer cancel()
 		id := "topology-probe-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -773,7 +775,7 @@ func (c *cluster) waitNATS(logf func(string, ...any)) error {
 	if c.js, err = jetstream.New(c.nc); err != nil {
 		return err
 	}
-	return waitFor(60*time.Second, 200*time.Millisecond, func() error {
+	return testsupport.Poll(60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 		defer cancel()
 		_, err := c.js.AccountInfo(ctx)
@@ -820,7 +822,7 @@ func (c *cluster) startActivityCore(p Process, apiPorts []int) error {
 // api replica, answers /readyz).
 func (c *cluster) waitActivityCore(name string, timeout time.Duration) error {
 	p := c.procs[name]
-	err := waitFor(timeout, 100*time.Millisecond, func() error {
+	err := testsupport.Poll(timeout, func() error {
 		if !p.running() {
 			return fmt.Errorf("%s exited:\n%s", name, p.tail(20))
 		}
@@ -860,7 +862,7 @@ func (c *cluster) waitActivityCore(name string, timeout time.Duration) error {
 // replicated stream; TestTopologyStreamReplicas reports the gap.
 func (c *cluster) ensureStreamReplicated(logf func(string, ...any)) error {
 	var info *jetstream.StreamInfo
-	if err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
+	if err := testsupport.Poll(60*time.Second, func() error {
 		s, err := c.js.Stream(c.ctx, streamName)
 		if err != nil {
 			return err
@@ -879,7 +881,7 @@ func (c *cluster) ensureStreamReplicated(logf func(string, ...any)) error {
 			return fmt.Errorf("scaling stream: %w", err)
 		}
 	}
-	return waitFor(60*time.Second, 200*time.Millisecond, c.streamHealthy)
+	return testsupport.Poll(60*time.Second, c.streamHealthy)
 }
 
 // streamHealthy checks that the stream has a leader and every replica is

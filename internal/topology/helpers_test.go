@@ -20,6 +20,7 @@ import (
 	"github.com/coulomb/activity-core/internal/router"
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 var httpClient = &http.Client{Timeout: 5 * time.Minute}
@@ -136,7 +137,7 @@ func (c *cluster) schedules(idPrefix string) (map[string]bool, error) {
 func (c *cluster) waitSchedules(t testing.TB, idPrefix string, want map[string]bool) {
 	t.Helper()
 	var got map[string]bool
-	err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
+	err := testsupport.Poll(60*time.Second, func() error {
 		var err error
 		if got, err = c.schedules(idPrefix); err != nil {
 			return err
@@ -205,7 +206,7 @@ func (c *cluster) waitRunsTerminal(t testing.TB, definitionID string, want int, 
 	t.Helper()
 	var by map[store.RunStatus]int
 	var total int
-	err := waitFor(timeout, 250*time.Millisecond, func() error {
+	err := testsupport.Poll(timeout, func() error {
 		by, total, _ = c.runCounts(t, definitionID)
 		terminal := 0
 		for s, n := range by {
@@ -238,7 +239,7 @@ func (c *cluster) publishEvents(ctx context.Context, subject, idPrefix string, n
 	for i := range n {
 		payload := fmt.Sprintf(`{"seq":%d,"repo_slug":"coulomb/topology"}`, i)
 		id := fmt.Sprintf("%s-%d", idPrefix, i)
-		err := waitFor(2*time.Minute, 100*time.Millisecond, func() error {
+		err := testsupport.Poll(2*time.Minute, func() error {
 			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			_, err := c.js.Publish(pctx, subject, []byte(payload), jetstream.WithMsgID(id))
@@ -262,7 +263,7 @@ func (c *cluster) publishEvents(ctx context.Context, subject, idPrefix string, n
 func (c *cluster) waitConsumerDrained(t testing.TB, timeout time.Duration) *jetstream.ConsumerInfo {
 	t.Helper()
 	var info *jetstream.ConsumerInfo
-	err := waitFor(timeout, 250*time.Millisecond, func() error {
+	err := testsupport.Poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
 		defer cancel()
 		s, err := c.js.Stream(ctx, streamName)
@@ -308,7 +309,7 @@ func (c *cluster) pids(kind string) map[string]int {
 func (c *cluster) workflowStatus(t testing.TB, id string) string {
 	t.Helper()
 	var status string
-	err := waitFor(time.Minute, 50*time.Millisecond, func() error {
+	err := testsupport.Poll(time.Minute, func() error {
 		d, err := c.tc.DescribeWorkflowExecution(c.ctx, id, "")
 		if err != nil {
 			return fmt.Errorf("describe %s: %w", id, err)
@@ -329,7 +330,7 @@ func (c *cluster) workflowStatus(t testing.TB, id string) string {
 // polling until it equals want (visibility is eventually consistent).
 func (c *cluster) waitWorkflowCount(t testing.TB, query string, want int64) {
 	t.Helper()
-	err := waitFor(60*time.Second, 500*time.Millisecond, func() error {
+	err := testsupport.Poll(60*time.Second, func() error {
 		resp, err := c.tc.CountWorkflow(c.ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query})
 		if err != nil {
 			return err

@@ -207,22 +207,6 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// waitFor polls cond every interval until it returns nil or the deadline
-// passes; it returns the last error.
-func waitFor(timeout, interval time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil || errors.Is(err, errGaveUp) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", timeout, err)
-		}
-		time.Sleep(interval) // polling with a deadline
-	}
-}
-
 // run runs a one-shot command and returns its combined output in the
 // error when it fails.
 func run(env []string, dir, name string, args ...string) error {
@@ -236,8 +220,4 @@ func run(env []string, dir, name string, args ...string) error {
 	return nil
 }
 
-var (
-	errNotReady = errors.New("not ready")
-	// errGaveUp, wrapped in a condition's error, stops waitFor at once.
-	errGaveUp = errors.New("gave up")
-)
+var errNotReady = errors.New("not ready")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // TestTopology9RunControl is run control (docs/run-control.md) across
@@ -401,7 +402,7 @@ func (c *cluster) runctlCancel(t *testing.T, marker string) {
 	}
 	c.mustCall(t, "api-2", "POST", "/api/v1/definitions/s9.sleeper/run", "", &started)
 	var tree []int
-	if err := waitFor(2*time.Minute, 100*time.Millisecond, func() error {
+	if err := testsupport.Poll(2*time.Minute, func() error {
 		tree = processesWith(marker)
 		if len(tree) < 4 { // sh -c (the instruction), sh -c, sleep, sleep
 			return fmt.Errorf("%d processes carry %s: %v", len(tree), marker, tree)
@@ -425,7 +426,7 @@ func (c *cluster) runctlCancel(t *testing.T, marker string) {
 	if run.Status != store.RunCanceled || run.CanceledBy != "admin" || run.CancelNote != note {
 		t.Errorf("run after the cancel: status %s, canceled_by %q, cancel_note %q, error %q", run.Status, run.CanceledBy, run.CancelNote, run.Error)
 	}
-	if err := waitFor(30*time.Second, 50*time.Millisecond, func() error {
+	if err := testsupport.Poll(30*time.Second, func() error {
 		if left := processesWith(marker); len(left) > 0 {
 			return fmt.Errorf("processes of the canceled run still alive: %v", left)
 		}
@@ -562,9 +563,9 @@ func (c *cluster) startPoolWorker(t testing.TB, name, pool string) *proc {
 			t.Logf("==== %s last 30 lines:\n%s", name, p.tail(30))
 		}
 	})
-	if err := waitFor(90*time.Second, 100*time.Millisecond, func() error {
+	if err := testsupport.Poll(90*time.Second, func() error {
 		if !p.running() {
-			return fmt.Errorf("%w: %s exited:\n%s", errGaveUp, name, p.tail(20))
+			return fmt.Errorf("%w: %s exited:\n%s", testsupport.ErrGaveUp, name, p.tail(20))
 		}
 		if !p.logContains(`msg="app: worker polling"`) {
 			return fmt.Errorf("%s: not polling yet", name)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/syncer"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // TestTopologyLayout: every process of Layout is up, the Temporal cluster
@@ -177,7 +178,7 @@ func TestTopology1Seed000Rename(t *testing.T) {
 func (c *cluster) waitRun(t testing.TB, api, id string) store.Run {
 	t.Helper()
 	var r store.Run
-	err := waitFor(3*time.Minute, 200*time.Millisecond, func() error {
+	err := testsupport.Poll(3*time.Minute, func() error {
 		r = store.Run{}
 		if _, err := c.call(api, "GET", "/api/v1/runs/"+id, "", &r); err != nil {
 			return err
@@ -287,7 +288,7 @@ instruction:
 
 	// Which worker runs it: the shell's parent.
 	var victim string
-	err := waitFor(time.Minute, 50*time.Millisecond, func() error {
+	err := testsupport.Poll(time.Minute, func() error {
 		b, _ := os.ReadFile(marker)
 		f := strings.Fields(string(b))
 		if len(f) < 2 {
@@ -314,7 +315,7 @@ instruction:
 			c.restartActivityCore(t, victim)
 		}
 	})
-	if err := waitFor(30*time.Second, 50*time.Millisecond, func() error {
+	if err := testsupport.Poll(30*time.Second, func() error {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", shellPID)); err == nil {
 			return fmt.Errorf("command %d outlived its worker", shellPID)
 		}
@@ -432,7 +433,7 @@ func TestTopology5NATSNodeKilled(t *testing.T) {
 	if _, total, workflows := c.runCounts(t, "s5.on-event"); workflows != n || total != n {
 		t.Errorf("%d runs in %d workflows, want %d in %d", total, workflows, n, n)
 	}
-	if err := waitFor(time.Minute, 250*time.Millisecond, c.streamHealthy); err != nil {
+	if err := testsupport.Poll(time.Minute, c.streamHealthy); err != nil {
 		t.Errorf("after the restart: %v", err)
 	}
 	c.waitConsumerDrained(t, time.Minute)
@@ -481,7 +482,7 @@ func TestTopology6FrontendRestartDuringSync(t *testing.T) {
 	t.Cleanup(func() {
 		if !fe.running() {
 			_ = fe.start()
-			_ = waitFor(time.Minute, 250*time.Millisecond, func() error {
+			_ = testsupport.Poll(time.Minute, func() error {
 				_, err := c.tc.CheckHealth(c.ctx, &client.CheckHealthRequest{})
 				return err
 			})
@@ -500,7 +501,7 @@ func TestTopology6FrontendRestartDuringSync(t *testing.T) {
 	}()
 	// Kill the frontend once the definitions stage has stored them, i.e.
 	// while the schedules stage runs.
-	if err := waitFor(time.Minute, 20*time.Millisecond, func() error {
+	if err := testsupport.Poll(time.Minute, func() error {
 		var k int
 		if err := c.db.QueryRow(c.ctx, `SELECT count(*) FROM definitions WHERE id LIKE 's6.%' AND removed_at IS NULL`).Scan(&k); err != nil {
 			return err
@@ -525,14 +526,14 @@ func TestTopology6FrontendRestartDuringSync(t *testing.T) {
 	if err := fe.start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(2*time.Minute, 250*time.Millisecond, func() error {
+	if err := testsupport.Poll(2*time.Minute, func() error {
 		_, err := c.tc.CheckHealth(c.ctx, &client.CheckHealthRequest{})
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	var res *syncer.Result
-	if err := waitFor(2*time.Minute, time.Second, func() error {
+	if err := testsupport.Poll(2*time.Minute, func() error {
 		var rr syncer.Result
 		if _, err := c.call("api-2", "POST", "/admin/sync", "", &rr); err != nil {
 			return err
@@ -596,7 +597,7 @@ instruction:
 		RunID string `json:"run_id"`
 	}
 	c.mustCall(t, "api-1", "POST", "/api/v1/definitions/s7.finish-in-outage/run", "", &inOutage)
-	if err := waitFor(time.Minute, 50*time.Millisecond, func() error {
+	if err := testsupport.Poll(time.Minute, func() error {
 		_, err := os.Stat(startedMarker)
 		return err
 	}); err != nil {
@@ -665,7 +666,7 @@ instruction:
 	// Every role reconnected in place: both api replicas sync, a worker
 	// runs, the routers routed (above), and no process restarted.
 	for _, api := range []string{"api-1", "api-2"} {
-		if err := waitFor(time.Minute, time.Second, func() error {
+		if err := testsupport.Poll(time.Minute, func() error {
 			var res syncer.Result
 			if _, err := c.call(api, "POST", "/admin/sync", "", &res); err != nil {
 				return err

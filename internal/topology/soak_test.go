@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // soakSetting reads an integer or duration knob of the soak.
@@ -130,7 +132,7 @@ func TestSoak(t *testing.T) {
 	publishedFor := time.Since(deadline.Add(-dur))
 	var total int
 	drain := soakSetting(t, "ACTIVITY_SOAK_DRAIN", 10*time.Minute)
-	drainErr := waitFor(drain, time.Second, func() error {
+	drainErr := testsupport.Poll(drain, func() error {
 		if err := c.db.QueryRow(c.ctx, `SELECT count(*) FROM runs WHERE definition_id LIKE 'soak.%' AND status IN ('succeeded','failed','skipped','timed_out','canceled')`).Scan(&total); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coulomb/activity-core/internal/store"
 	"github.com/coulomb/activity-core/internal/store/postgres"
+	"github.com/coulomb/activity-core/internal/testsupport"
 )
 
 // proxy forwards TCP connections to PostgreSQL and can be taken down (the
@@ -118,21 +120,15 @@ func TestOutage(t *testing.T) {
 	}
 
 	p.up(p.addr)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// The pool reconnects on the next call; an error that is not
+	// retryable ends the wait at once.
+	testsupport.Eventually(t, 30*time.Second, "the store recovered", func() error {
 		_, err := s.GetDefinition(ctx, "ex.a")
-		if err == nil {
-			break
+		if err != nil && !store.IsRetryable(err) {
+			return fmt.Errorf("%w: after the database came back: %w", testsupport.ErrGaveUp, err)
 		}
-		if !store.IsRetryable(err) {
-			t.Fatalf("after the database came back: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the store did not recover within 30s: %v", err)
-		}
-		// The pool reconnects on the next call; no need to wait long.
-		<-time.After(10 * time.Millisecond)
-	}
+		return err
+	})
 	if _, err := s.CreateRun(ctx, store.Run{ID: "r", DefinitionID: "ex.a", Trigger: store.RunTriggerManual, Status: store.RunPending}); err != nil {
 		t.Errorf("CreateRun after recovery: %v", err)
 	}
