@@ -19,6 +19,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -34,8 +36,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -73,10 +77,11 @@ type Config struct {
 
 // Store is the PostgreSQL Store. Create it with Open or New.
 type Store struct {
+	*sqlstore.Store
 	pool           *pgxpool.Pool
+	db             *sql.DB // the pool through database/sql, for sqlstore
 	lockConfig     *pgx.ConnConfig
 	logger         *slog.Logger
-	now            func() time.Time
 	lockCheck      time.Duration
 	schema         string
 	syncLockKey    int64
@@ -110,11 +115,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		logger:    cmp.Or(cfg.Logger, slog.Default()),
-		now:       cfg.Now,
 		lockCheck: cmp.Or(cfg.LockCheckInterval, LockCheckIntervalDefault),
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	// The lock connection cancels a waiting pg_advisory_lock on the server
 	// when ctx ends, rather than only dropping the socket: a dropped socket
@@ -144,6 +145,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s.syncLockKey = lockKey("sync", s.schema)
 	s.migrateLockKey = lockKey("migrate", s.schema)
 	s.catalogLockKey = lockKey("catalog", s.schema)
+	// database/sql over the same pool keeps its configuration: connect
+	// timeout, TLS, application_name and search_path.
+	s.db = stdlib.OpenDBFromPool(s.pool)
+	s.Store = sqlstore.New(dialect{s.catalogLockKey}, s.db, s.db, s.logger, cfg.Now)
 	return s, nil
 }
 
@@ -160,8 +165,30 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	err := s.db.Close()
 	s.pool.Close()
+	return err
+}
+
+// Migrate implements store.Store. It runs in one transaction under a
+// transaction-level advisory lock, so concurrent callers (replicas starting
+// together) wait for each other and the later ones find nothing to do.
+func (s *Store) Migrate(ctx context.Context) error {
+	err := s.Store.Migrate(ctx, migrationFS, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL)`,
+		func(tx *sqlstore.Tx) error { return advisoryXactLock(ctx, tx, s.migrateLockKey) },
+		slog.String("schema", s.schema))
+	if err != nil {
+		return fmt.Errorf("migrating PostgreSQL schema %q: %w", s.schema, err)
+	}
 	return nil
+}
+
+func advisoryXactLock(ctx context.Context, tx *sqlstore.Tx, key int64) error {
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", key)
+	return err
 }
 
 // lockKey derives an advisory lock key from a purpose and the schema, so
@@ -271,6 +298,7 @@ func retryable(err error) bool {
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	return errors.As(err, &connectErr) ||
+		errors.Is(err, driver.ErrBadConn) ||
 		errors.As(err, &netErr) ||
 		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) ||
@@ -280,6 +308,64 @@ func retryable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) ||
 		pgconn.SafeToRetry(err)
+}
+
+// dialect is PostgreSQL's sqlstore.Dialect.
+type dialect struct{ catalogLockKey int64 }
+
+func (dialect) Time(t time.Time) any        { return t }
+func (dialect) List(keys []string) any      { return keys }
+func (dialect) In(col, param string) string { return col + " = ANY(" + param + ")" }
+func (dialect) ValidJSON(col string) string { return "TRUE" } // the json type keeps it valid
+func (dialect) Classify(err error) sqlstore.ErrKind {
+	switch {
+	case retryable(err):
+		return sqlstore.ErrUnavailable
+	case pgCode(err) == "23505": // unique_violation
+		return sqlstore.ErrUnique
+	case pgCode(err) == "23503": // foreign_key_violation
+		return sqlstore.ErrForeignKey
+	}
+	return sqlstore.ErrOther
+}
+
+// Lease is by the server's clock.
+func (dialect) Lease(param string, ttl time.Duration) (now, expires string, arg any) {
+	return "now()", "now() + " + param + "::bigint * interval '1 microsecond'", ttl.Microseconds()
+}
+
+// LockCatalog takes a transaction-level advisory lock, so two batches of
+// definitions or event types never interleave between their read and
+// their write: version numbers cannot be skipped or taken twice, and
+// nobody has to retry.
+func (d dialect) LockCatalog(ctx context.Context, tx *sqlstore.Tx) error {
+	return advisoryXactLock(ctx, tx, d.catalogLockKey)
+}
+
+// ExecBatch sends stmts as one pipelined pgx batch: one round trip for a
+// whole sync's writes (docs/benchmarks-store.md#upsert-10000-definitions-the-definitions-stage-of-a-sync).
+func (dialect) ExecBatch(ctx context.Context, tx *sqlstore.Tx, stmts []sqlstore.Stmt) ([]int64, error) {
+	if len(stmts) == 0 {
+		return nil, nil
+	}
+	out := make([]int64, 0, len(stmts))
+	err := tx.Conn.Raw(func(dc any) error {
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.SQL, st.Args...)
+		}
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		defer br.Close()
+		for range stmts {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			out = append(out, tag.RowsAffected())
+		}
+		return br.Close()
+	})
+	return out, err
 }
 
 // pgCode is the SQLSTATE of err, or "".

@@ -23,6 +23,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +37,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/coulomb/activity-core/internal/store"
-	"github.com/coulomb/activity-core/internal/store/internal/contract"
+	"github.com/coulomb/activity-core/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -69,12 +70,11 @@ type Config struct {
 
 // Store is the SQLite Store. Create it with Open or New.
 type Store struct {
+	*sqlstore.Store
 	path     string
 	lockPath string
 	writer   *sql.DB // exactly one connection; every write goes here
 	reader   *sql.DB // query-only connections
-	logger   *slog.Logger
-	now      func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -134,15 +134,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	busy := cmp.Or(cfg.BusyTimeout, BusyTimeoutDefault).Milliseconds()
 	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", abs, busy)
 
-	s := &Store{
-		path:     abs,
-		lockPath: abs + ".sync-lock",
-		logger:   cmp.Or(cfg.Logger, slog.Default()),
-		now:      cfg.Now,
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Store{path: abs, lockPath: abs + ".sync-lock"}
 	s.writer, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
@@ -165,6 +157,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	n := cmp.Or(cfg.ReadConns, ReadConnsDefault)
 	s.reader.SetMaxOpenConns(n)
 	s.reader.SetMaxIdleConns(n)
+	s.Store = sqlstore.New(dialect{}, s.reader, s.writer, cmp.Or(cfg.Logger, slog.Default()), cfg.Now)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
@@ -191,88 +184,79 @@ func (s *Store) Close() error {
 
 // Migrate implements store.Store. The whole migration runs in one
 // BEGIN IMMEDIATE transaction on the writer, which excludes every other
-// writer, in this process or another, until it commits; SQLite DDL is
-// transactional, so a failed migration leaves no trace.
+// writer, in this process or another, until it commits.
 func (s *Store) Migrate(ctx context.Context) error {
-	migrations, err := contract.Migrations(migrationFS, "migrations")
-	if err != nil {
-		return fmt.Errorf("reading migrations: %w", err)
-	}
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	err := s.Store.Migrate(ctx, migrationFS, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER NOT NULL PRIMARY KEY,
 			name       TEXT    NOT NULL,
-			applied_at TEXT    NOT NULL) STRICT`); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
-		if err != nil {
-			return err
-		}
-		done := map[int]bool{}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return err
-			}
-			done[v] = true
-			if v > len(migrations) {
-				s.logger.WarnContext(ctx, "store: database schema is newer than this release; upgrade activity-core",
-					"path", s.path, "version", v, "known", len(migrations))
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		for _, m := range migrations {
-			if done[m.Version] {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return fmt.Errorf("applying %s: %w", m.Name, err)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				m.Version, m.Name, fmtTime(s.now())); err != nil {
-				return err
-			}
-			s.logger.InfoContext(ctx, "store: applied migration", "path", s.path, "migration", m.Name)
-		}
-		return nil
-	})
+			applied_at TEXT    NOT NULL) STRICT`,
+		func(*sqlstore.Tx) error { return nil }, slog.String("path", s.path))
 	if err != nil {
-		return fmt.Errorf("migrating SQLite database %s: %w", s.path, dbErr(err))
+		return fmt.Errorf("migrating SQLite database %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer.
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// dialect is SQLite's sqlstore.Dialect.
+type dialect struct{}
+
+// Time is stored as text in sqlstore.TimeLayout: fixed width, so text
+// order is time order.
+func (dialect) Time(t time.Time) any { return t.Format(sqlstore.TimeLayout) }
+
+// List passes keys as one JSON array, read with json_each: SQLite has no
+// arrays.
+func (dialect) List(keys []string) any {
+	b, _ := json.Marshal(keys)
+	return string(b)
 }
 
-// sqliteCode is the primary result code of err, or 0.
-func sqliteCode(err error) int {
+func (dialect) In(col, param string) string {
+	return col + " IN (SELECT value FROM json_each(" + param + "))"
+}
+
+func (dialect) ValidJSON(col string) string { return "json_valid(" + col + ")" }
+
+// sqlNow is SQLite's clock in the stored time format (strftime's %f has
+// milliseconds; the zeros pad them to microseconds); the host's, shared by
+// every process using the file.
+const sqlNow = `strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'`
+
+func (dialect) Lease(param string, ttl time.Duration) (now, expires string, arg any) {
+	return sqlNow + ")", sqlNow + ", " + param + ")", fmt.Sprintf("+%.3f seconds", ttl.Seconds())
+}
+
+// Classify: the file locked by another process beyond busy_timeout is
+// worth retrying.
+func (dialect) Classify(err error) sqlstore.ErrKind {
 	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() & 0xff
+	if !errors.As(err, &se) {
+		return sqlstore.ErrOther
 	}
-	return 0
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ErrForeignKey
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return sqlstore.ErrUnavailable
+	case sqlite3.SQLITE_CONSTRAINT:
+		return sqlstore.ErrUnique
+	}
+	return sqlstore.ErrOther
 }
 
-// dbErr marks errors worth retrying with store.ErrUnavailable: the file is
-// locked by another process beyond busy_timeout.
+// LockCatalog does nothing: there is one writer, and BEGIN IMMEDIATE
+// excludes other processes' writers.
+func (dialect) LockCatalog(context.Context, *sqlstore.Tx) error { return nil }
+
+func (dialect) ExecBatch(ctx context.Context, tx *sqlstore.Tx, stmts []sqlstore.Stmt) ([]int64, error) {
+	return sqlstore.ExecPrepared(ctx, tx, stmts)
+}
+
+// dbErr marks errors worth retrying with store.ErrUnavailable.
 func dbErr(err error) error {
-	switch sqliteCode(err) {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+	if err != nil && (dialect{}).Classify(err) == sqlstore.ErrUnavailable {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
