@@ -1,17 +1,13 @@
 // Package postgres is the production Store, on PostgreSQL through pgx v5.
+// The queries are sqlstore's, run through pgx's database/sql adapter over
+// this package's pgxpool; this package connects, migrates, takes the sync
+// lock, maps errors and supplies PostgreSQL's dialect.
 //
-// A deployment lives in one schema: the connection's search_path decides
-// which (public unless the URL says otherwise, e.g.
-// postgres://host/db?search_path=activity). Migrate creates the tables
-// there, and the sync lock's key is derived from the schema name, so
-// deployments (and test runs) sharing a database in separate schemas never
-// block each other.
-//
-// The sync lock is a session-level advisory lock (pg_advisory_lock) held on
-// a connection of its own, outside the pool: it waits in the server's queue,
-// is released explicitly when the sync returns, and by the server when the
-// session ends, so a crashed process never leaves it taken. See
-// WithSyncLock.
+// A deployment lives in one schema, chosen by the URL's search_path; the
+// advisory lock keys derive from the schema name, so deployments sharing a
+// database never block each other. The sync lock is a session-level
+// advisory lock on a connection of its own, outside the pool (see
+// WithSyncLock).
 package postgres
 
 import (
@@ -47,16 +43,16 @@ var migrationFS embed.FS
 
 // Defaults of Config.
 const (
-	// ConnectTimeoutDefault bounds each connection attempt, so that a bad
+	// connectTimeoutDefault bounds each connection attempt, so that a bad
 	// host stops startup within seconds instead of the operating system's
 	// minutes. A connect_timeout in the URL wins.
-	ConnectTimeoutDefault = 5 * time.Second
-	// LockCheckIntervalDefault is how often a held sync lock checks that
+	connectTimeoutDefault = 5 * time.Second
+	// lockCheckIntervalDefault is how often a held sync lock checks that
 	// its session is still alive.
-	LockCheckIntervalDefault = 5 * time.Second
-	// ApplicationNameDefault names activity-core's sessions in
+	lockCheckIntervalDefault = 5 * time.Second
+	// applicationNameDefault names activity-core's sessions in
 	// pg_stat_activity, unless the URL sets application_name.
-	ApplicationNameDefault = "activity-core"
+	applicationNameDefault = "activity-core"
 )
 
 // Config configures a Store. Only URL is required.
@@ -69,9 +65,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock the store stamps records with. Default: time.Now.
 	Now func() time.Time
-	// ConnectTimeout: see ConnectTimeoutDefault.
+	// ConnectTimeout bounds each connection attempt, unless the URL sets
+	// connect_timeout. Default: 5s.
 	ConnectTimeout time.Duration
-	// LockCheckInterval: see LockCheckIntervalDefault.
+	// LockCheckInterval is how often a held sync lock checks its session.
+	// Default: 5s.
 	LockCheckInterval time.Duration
 }
 
@@ -108,14 +106,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	cc := pc.ConnConfig
 	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, ConnectTimeoutDefault)
+		cc.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, connectTimeoutDefault)
 	}
 	if cc.RuntimeParams["application_name"] == "" {
-		cc.RuntimeParams["application_name"] = ApplicationNameDefault
+		cc.RuntimeParams["application_name"] = applicationNameDefault
 	}
 	s := &Store{
 		logger:    cmp.Or(cfg.Logger, slog.Default()),
-		lockCheck: cmp.Or(cfg.LockCheckInterval, LockCheckIntervalDefault),
+		lockCheck: cmp.Or(cfg.LockCheckInterval, lockCheckIntervalDefault),
 	}
 	// The lock connection cancels a waiting pg_advisory_lock on the server
 	// when ctx ends, rather than only dropping the socket: a dropped socket
@@ -151,9 +149,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s.Store = sqlstore.New(dialect{s.catalogLockKey}, s.db, s.db, s.logger, cfg.Now)
 	return s, nil
 }
-
-// Schema is the schema the store works in.
-func (s *Store) Schema() string { return s.schema }
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {

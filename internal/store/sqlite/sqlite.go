@@ -1,21 +1,13 @@
 // Package sqlite is the embedded Store, on one SQLite file through
 // modernc.org/sqlite (pure Go, no cgo), for `activity-core dev` and
-// single-node installs.
+// single-node installs. The queries are sqlstore's; this package opens the
+// file, migrates it, takes the sync lock and supplies SQLite's dialect.
 //
-// Concurrency: the file is in WAL mode, so readers never wait for the
-// writer. All writes in this process go through a pool of exactly one
-// connection, whose transactions start with BEGIN IMMEDIATE: goroutines
-// queue in database/sql instead of failing with SQLITE_BUSY, and a
-// transaction never has to upgrade a read lock (which busy_timeout cannot
-// help with). Other processes writing the same file wait on busy_timeout
-// (BusyTimeoutDefault). Reads use a separate pool of query-only
-// connections.
-//
-// The sync lock is an exclusive flock(2) on a file beside the database,
-// "<database>.sync-lock": it holds between processes and between Store
-// instances in one process (each lock attempt opens the file anew, and
-// flock locks belong to the open file), and the kernel releases it when
-// the process dies. See WithSyncLock.
+// The file is in WAL mode, so readers never wait for the writer. All
+// writes of a process go through one connection whose transactions start
+// with BEGIN IMMEDIATE, so goroutines queue in database/sql instead of
+// failing with SQLITE_BUSY. The sync lock is a flock(2) on
+// "<database>.sync-lock" (see WithSyncLock).
 package sqlite
 
 import (
@@ -45,11 +37,11 @@ var migrationFS embed.FS
 
 // Defaults of Config.
 const (
-	// BusyTimeoutDefault is how long a write waits for another process's
+	// busyTimeoutDefault is how long a write waits for another process's
 	// write transaction before failing with store.ErrUnavailable.
-	BusyTimeoutDefault = 10 * time.Second
-	// ReadConnsDefault is the size of the read pool.
-	ReadConnsDefault = 4
+	busyTimeoutDefault = 10 * time.Second
+	// readConnsDefault is the size of the read pool.
+	readConnsDefault = 4
 )
 
 // Config configures a Store. Only Path is required.
@@ -62,9 +54,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock the store stamps records with. Default: time.Now.
 	Now func() time.Time
-	// BusyTimeout: see BusyTimeoutDefault.
+	// BusyTimeout is how long a write waits for another process's write
+	// transaction. Default: 10s.
 	BusyTimeout time.Duration
-	// ReadConns: see ReadConnsDefault.
+	// ReadConns is the size of the read pool. Default: 4.
 	ReadConns int
 }
 
@@ -131,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("SQLite database %s: directory %s does not exist; create it or fix the path", abs, filepath.Dir(abs))
 	}
-	busy := cmp.Or(cfg.BusyTimeout, BusyTimeoutDefault).Milliseconds()
+	busy := cmp.Or(cfg.BusyTimeout, busyTimeoutDefault).Milliseconds()
 	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", abs, busy)
 
 	s := &Store{path: abs, lockPath: abs + ".sync-lock"}
@@ -154,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.writer.Close()
 		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
 	}
-	n := cmp.Or(cfg.ReadConns, ReadConnsDefault)
+	n := cmp.Or(cfg.ReadConns, readConnsDefault)
 	s.reader.SetMaxOpenConns(n)
 	s.reader.SetMaxIdleConns(n)
 	s.Store = sqlstore.New(dialect{}, s.reader, s.writer, cmp.Or(cfg.Logger, slog.Default()), cfg.Now)
@@ -164,9 +157,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	return s, nil
 }
-
-// Path is the absolute path of the database file.
-func (s *Store) Path() string { return s.path }
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
