@@ -20,7 +20,8 @@ const definitionColumns = `id, version, content_hash, spec, source_file, source_
 // decoded is logged and read as none (contract.OriginOf).
 func (s *Store) scanDefinition(ctx context.Context, row scanner) (store.Definition, error) {
 	var d store.Definition
-	var spec, trigger string
+	var trigger string
+	var spec []byte // one copy of the driver's bytes, not two
 	var created, updated, removed timeCol
 	var origin sql.NullString
 	err := row.Scan(&d.ID, &d.Version, &d.ContentHash, &spec, &d.SourceFile, &d.SourceDir,
@@ -28,7 +29,7 @@ func (s *Store) scanDefinition(ctx context.Context, row scanner) (store.Definiti
 	if err != nil {
 		return d, err
 	}
-	d.Spec = []byte(spec)
+	d.Spec = spec
 	d.Origin = contract.OriginOf(ctx, s.logger, "definitions", d.ID, jsonOf(origin))
 	d.TriggerType = store.TriggerType(trigger)
 	var ts times
