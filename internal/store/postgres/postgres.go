@@ -1,17 +1,13 @@
 // Package postgres is the production Store, on PostgreSQL through pgx v5.
+// The queries are sqlstore's, run through pgx's database/sql adapter over
+// this package's pgxpool; this package connects, migrates, takes the sync
+// lock, maps errors and supplies PostgreSQL's dialect.
 //
-// A deployment lives in one schema: the connection's search_path decides
-// which (public unless the URL says otherwise, e.g.
-// postgres://host/db?search_path=activity). Migrate creates the tables
-// there, and the sync lock's key is derived from the schema name, so
-// deployments (and test runs) sharing a database in separate schemas never
-// block each other.
-//
-// The sync lock is a session-level advisory lock (pg_advisory_lock) held on
-// a connection of its own, outside the pool: it waits in the server's queue,
-// is released explicitly when the sync returns, and by the server when the
-// session ends, so a crashed process never leaves it taken. See
-// WithSyncLock.
+// A deployment lives in one schema, chosen by the URL's search_path; the
+// advisory lock keys derive from the schema name, so deployments sharing a
+// database never block each other. The sync lock is a session-level
+// advisory lock on a connection of its own, outside the pool (see
+// WithSyncLock).
 package postgres
 
 import (
@@ -19,6 +15,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -34,8 +32,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/coulomb/activity-core/internal/store"
+	"github.com/coulomb/activity-core/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -43,16 +43,16 @@ var migrationFS embed.FS
 
 // Defaults of Config.
 const (
-	// ConnectTimeoutDefault bounds each connection attempt, so that a bad
+	// connectTimeoutDefault bounds each connection attempt, so that a bad
 	// host stops startup within seconds instead of the operating system's
 	// minutes. A connect_timeout in the URL wins.
-	ConnectTimeoutDefault = 5 * time.Second
-	// LockCheckIntervalDefault is how often a held sync lock checks that
+	connectTimeoutDefault = 5 * time.Second
+	// lockCheckIntervalDefault is how often a held sync lock checks that
 	// its session is still alive.
-	LockCheckIntervalDefault = 5 * time.Second
-	// ApplicationNameDefault names activity-core's sessions in
+	lockCheckIntervalDefault = 5 * time.Second
+	// applicationNameDefault names activity-core's sessions in
 	// pg_stat_activity, unless the URL sets application_name.
-	ApplicationNameDefault = "activity-core"
+	applicationNameDefault = "activity-core"
 )
 
 // Config configures a Store. Only URL is required.
@@ -65,18 +65,21 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock the store stamps records with. Default: time.Now.
 	Now func() time.Time
-	// ConnectTimeout: see ConnectTimeoutDefault.
+	// ConnectTimeout bounds each connection attempt, unless the URL sets
+	// connect_timeout. Default: 5s.
 	ConnectTimeout time.Duration
-	// LockCheckInterval: see LockCheckIntervalDefault.
+	// LockCheckInterval is how often a held sync lock checks its session.
+	// Default: 5s.
 	LockCheckInterval time.Duration
 }
 
 // Store is the PostgreSQL Store. Create it with Open or New.
 type Store struct {
+	*sqlstore.Store
 	pool           *pgxpool.Pool
+	db             *sql.DB // the pool through database/sql, for sqlstore
 	lockConfig     *pgx.ConnConfig
 	logger         *slog.Logger
-	now            func() time.Time
 	lockCheck      time.Duration
 	schema         string
 	syncLockKey    int64
@@ -103,18 +106,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	cc := pc.ConnConfig
 	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, ConnectTimeoutDefault)
+		cc.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, connectTimeoutDefault)
 	}
 	if cc.RuntimeParams["application_name"] == "" {
-		cc.RuntimeParams["application_name"] = ApplicationNameDefault
+		cc.RuntimeParams["application_name"] = applicationNameDefault
 	}
 	s := &Store{
 		logger:    cmp.Or(cfg.Logger, slog.Default()),
-		now:       cfg.Now,
-		lockCheck: cmp.Or(cfg.LockCheckInterval, LockCheckIntervalDefault),
-	}
-	if s.now == nil {
-		s.now = time.Now
+		lockCheck: cmp.Or(cfg.LockCheckInterval, lockCheckIntervalDefault),
 	}
 	// The lock connection cancels a waiting pg_advisory_lock on the server
 	// when ctx ends, rather than only dropping the socket: a dropped socket
@@ -144,11 +143,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s.syncLockKey = lockKey("sync", s.schema)
 	s.migrateLockKey = lockKey("migrate", s.schema)
 	s.catalogLockKey = lockKey("catalog", s.schema)
+	// database/sql over the same pool keeps its configuration: connect
+	// timeout, TLS, application_name and search_path.
+	s.db = stdlib.OpenDBFromPool(s.pool)
+	s.Store = sqlstore.New(dialect{s.catalogLockKey}, s.db, s.db, s.logger, cfg.Now)
 	return s, nil
 }
-
-// Schema is the schema the store works in.
-func (s *Store) Schema() string { return s.schema }
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
@@ -160,8 +160,30 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	err := s.db.Close()
 	s.pool.Close()
+	return err
+}
+
+// Migrate implements store.Store. It runs in one transaction under a
+// transaction-level advisory lock, so concurrent callers (replicas starting
+// together) wait for each other and the later ones find nothing to do.
+func (s *Store) Migrate(ctx context.Context) error {
+	err := s.Store.Migrate(ctx, migrationFS, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL)`,
+		func(tx *sqlstore.Tx) error { return advisoryXactLock(ctx, tx, s.migrateLockKey) },
+		slog.String("schema", s.schema))
+	if err != nil {
+		return fmt.Errorf("migrating PostgreSQL schema %q: %w", s.schema, err)
+	}
 	return nil
+}
+
+func advisoryXactLock(ctx context.Context, tx *sqlstore.Tx, key int64) error {
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", key)
+	return err
 }
 
 // lockKey derives an advisory lock key from a purpose and the schema, so
@@ -271,6 +293,7 @@ func retryable(err error) bool {
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	return errors.As(err, &connectErr) ||
+		errors.Is(err, driver.ErrBadConn) ||
 		errors.As(err, &netErr) ||
 		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) ||
@@ -280,6 +303,64 @@ func retryable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) ||
 		pgconn.SafeToRetry(err)
+}
+
+// dialect is PostgreSQL's sqlstore.Dialect.
+type dialect struct{ catalogLockKey int64 }
+
+func (dialect) Time(t time.Time) any        { return t }
+func (dialect) List(keys []string) any      { return keys }
+func (dialect) In(col, param string) string { return col + " = ANY(" + param + ")" }
+func (dialect) ValidJSON(col string) string { return "TRUE" } // the json type keeps it valid
+func (dialect) Classify(err error) sqlstore.ErrKind {
+	switch {
+	case retryable(err):
+		return sqlstore.ErrUnavailable
+	case pgCode(err) == "23505": // unique_violation
+		return sqlstore.ErrUnique
+	case pgCode(err) == "23503": // foreign_key_violation
+		return sqlstore.ErrForeignKey
+	}
+	return sqlstore.ErrOther
+}
+
+// Lease is by the server's clock.
+func (dialect) Lease(param string, ttl time.Duration) (now, expires string, arg any) {
+	return "now()", "now() + " + param + "::bigint * interval '1 microsecond'", ttl.Microseconds()
+}
+
+// LockCatalog takes a transaction-level advisory lock, so two batches of
+// definitions or event types never interleave between their read and
+// their write: version numbers cannot be skipped or taken twice, and
+// nobody has to retry.
+func (d dialect) LockCatalog(ctx context.Context, tx *sqlstore.Tx) error {
+	return advisoryXactLock(ctx, tx, d.catalogLockKey)
+}
+
+// ExecBatch sends stmts as one pipelined pgx batch: one round trip for a
+// whole sync's writes (docs/benchmarks-store.md#upsert-10000-definitions-the-definitions-stage-of-a-sync).
+func (dialect) ExecBatch(ctx context.Context, tx *sqlstore.Tx, stmts []sqlstore.Stmt) ([]int64, error) {
+	if len(stmts) == 0 {
+		return nil, nil
+	}
+	out := make([]int64, 0, len(stmts))
+	err := tx.Conn.Raw(func(dc any) error {
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.SQL, st.Args...)
+		}
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		defer br.Close()
+		for range stmts {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			out = append(out, tag.RowsAffected())
+		}
+		return br.Close()
+	})
+	return out, err
 }
 
 // pgCode is the SQLSTATE of err, or "".

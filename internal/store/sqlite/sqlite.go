@@ -1,21 +1,13 @@
 // Package sqlite is the embedded Store, on one SQLite file through
 // modernc.org/sqlite (pure Go, no cgo), for `activity-core dev` and
-// single-node installs.
+// single-node installs. The queries are sqlstore's; this package opens the
+// file, migrates it, takes the sync lock and supplies SQLite's dialect.
 //
-// Concurrency: the file is in WAL mode, so readers never wait for the
-// writer. All writes in this process go through a pool of exactly one
-// connection, whose transactions start with BEGIN IMMEDIATE: goroutines
-// queue in database/sql instead of failing with SQLITE_BUSY, and a
-// transaction never has to upgrade a read lock (which busy_timeout cannot
-// help with). Other processes writing the same file wait on busy_timeout
-// (BusyTimeoutDefault). Reads use a separate pool of query-only
-// connections.
-//
-// The sync lock is an exclusive flock(2) on a file beside the database,
-// "<database>.sync-lock": it holds between processes and between Store
-// instances in one process (each lock attempt opens the file anew, and
-// flock locks belong to the open file), and the kernel releases it when
-// the process dies. See WithSyncLock.
+// The file is in WAL mode, so readers never wait for the writer. All
+// writes of a process go through one connection whose transactions start
+// with BEGIN IMMEDIATE, so goroutines queue in database/sql instead of
+// failing with SQLITE_BUSY. The sync lock is a flock(2) on
+// "<database>.sync-lock" (see WithSyncLock).
 package sqlite
 
 import (
@@ -23,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +29,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/coulomb/activity-core/internal/store"
-	"github.com/coulomb/activity-core/internal/store/internal/contract"
+	"github.com/coulomb/activity-core/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -44,11 +37,11 @@ var migrationFS embed.FS
 
 // Defaults of Config.
 const (
-	// BusyTimeoutDefault is how long a write waits for another process's
+	// busyTimeoutDefault is how long a write waits for another process's
 	// write transaction before failing with store.ErrUnavailable.
-	BusyTimeoutDefault = 10 * time.Second
-	// ReadConnsDefault is the size of the read pool.
-	ReadConnsDefault = 4
+	busyTimeoutDefault = 10 * time.Second
+	// readConnsDefault is the size of the read pool.
+	readConnsDefault = 4
 )
 
 // Config configures a Store. Only Path is required.
@@ -61,20 +54,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock the store stamps records with. Default: time.Now.
 	Now func() time.Time
-	// BusyTimeout: see BusyTimeoutDefault.
+	// BusyTimeout is how long a write waits for another process's write
+	// transaction. Default: 10s.
 	BusyTimeout time.Duration
-	// ReadConns: see ReadConnsDefault.
+	// ReadConns is the size of the read pool. Default: 4.
 	ReadConns int
 }
 
 // Store is the SQLite Store. Create it with Open or New.
 type Store struct {
+	*sqlstore.Store
 	path     string
 	lockPath string
 	writer   *sql.DB // exactly one connection; every write goes here
 	reader   *sql.DB // query-only connections
-	logger   *slog.Logger
-	now      func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -131,18 +124,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("SQLite database %s: directory %s does not exist; create it or fix the path", abs, filepath.Dir(abs))
 	}
-	busy := cmp.Or(cfg.BusyTimeout, BusyTimeoutDefault).Milliseconds()
+	busy := cmp.Or(cfg.BusyTimeout, busyTimeoutDefault).Milliseconds()
 	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", abs, busy)
 
-	s := &Store{
-		path:     abs,
-		lockPath: abs + ".sync-lock",
-		logger:   cmp.Or(cfg.Logger, slog.Default()),
-		now:      cfg.Now,
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Store{path: abs, lockPath: abs + ".sync-lock"}
 	s.writer, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
@@ -162,18 +147,16 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.writer.Close()
 		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
 	}
-	n := cmp.Or(cfg.ReadConns, ReadConnsDefault)
+	n := cmp.Or(cfg.ReadConns, readConnsDefault)
 	s.reader.SetMaxOpenConns(n)
 	s.reader.SetMaxIdleConns(n)
+	s.Store = sqlstore.New(dialect{}, s.reader, s.writer, cmp.Or(cfg.Logger, slog.Default()), cfg.Now)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("SQLite database %s: %w", abs, err)
 	}
 	return s, nil
 }
-
-// Path is the absolute path of the database file.
-func (s *Store) Path() string { return s.path }
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
@@ -191,88 +174,79 @@ func (s *Store) Close() error {
 
 // Migrate implements store.Store. The whole migration runs in one
 // BEGIN IMMEDIATE transaction on the writer, which excludes every other
-// writer, in this process or another, until it commits; SQLite DDL is
-// transactional, so a failed migration leaves no trace.
+// writer, in this process or another, until it commits.
 func (s *Store) Migrate(ctx context.Context) error {
-	migrations, err := contract.Migrations(migrationFS, "migrations")
-	if err != nil {
-		return fmt.Errorf("reading migrations: %w", err)
-	}
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	err := s.Store.Migrate(ctx, migrationFS, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER NOT NULL PRIMARY KEY,
 			name       TEXT    NOT NULL,
-			applied_at TEXT    NOT NULL) STRICT`); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
-		if err != nil {
-			return err
-		}
-		done := map[int]bool{}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return err
-			}
-			done[v] = true
-			if v > len(migrations) {
-				s.logger.WarnContext(ctx, "store: database schema is newer than this release; upgrade activity-core",
-					"path", s.path, "version", v, "known", len(migrations))
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		for _, m := range migrations {
-			if done[m.Version] {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return fmt.Errorf("applying %s: %w", m.Name, err)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				m.Version, m.Name, fmtTime(s.now())); err != nil {
-				return err
-			}
-			s.logger.InfoContext(ctx, "store: applied migration", "path", s.path, "migration", m.Name)
-		}
-		return nil
-	})
+			applied_at TEXT    NOT NULL) STRICT`,
+		func(*sqlstore.Tx) error { return nil }, slog.String("path", s.path))
 	if err != nil {
-		return fmt.Errorf("migrating SQLite database %s: %w", s.path, dbErr(err))
+		return fmt.Errorf("migrating SQLite database %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer.
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// dialect is SQLite's sqlstore.Dialect.
+type dialect struct{}
+
+// Time is stored as text in sqlstore.TimeLayout: fixed width, so text
+// order is time order.
+func (dialect) Time(t time.Time) any { return t.Format(sqlstore.TimeLayout) }
+
+// List passes keys as one JSON array, read with json_each: SQLite has no
+// arrays.
+func (dialect) List(keys []string) any {
+	b, _ := json.Marshal(keys)
+	return string(b)
 }
 
-// sqliteCode is the primary result code of err, or 0.
-func sqliteCode(err error) int {
+func (dialect) In(col, param string) string {
+	return col + " IN (SELECT value FROM json_each(" + param + "))"
+}
+
+func (dialect) ValidJSON(col string) string { return "json_valid(" + col + ")" }
+
+// sqlNow is SQLite's clock in the stored time format (strftime's %f has
+// milliseconds; the zeros pad them to microseconds); the host's, shared by
+// every process using the file.
+const sqlNow = `strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'`
+
+func (dialect) Lease(param string, ttl time.Duration) (now, expires string, arg any) {
+	return sqlNow + ")", sqlNow + ", " + param + ")", fmt.Sprintf("+%.3f seconds", ttl.Seconds())
+}
+
+// Classify: the file locked by another process beyond busy_timeout is
+// worth retrying.
+func (dialect) Classify(err error) sqlstore.ErrKind {
 	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() & 0xff
+	if !errors.As(err, &se) {
+		return sqlstore.ErrOther
 	}
-	return 0
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ErrForeignKey
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return sqlstore.ErrUnavailable
+	case sqlite3.SQLITE_CONSTRAINT:
+		return sqlstore.ErrUnique
+	}
+	return sqlstore.ErrOther
 }
 
-// dbErr marks errors worth retrying with store.ErrUnavailable: the file is
-// locked by another process beyond busy_timeout.
+// LockCatalog does nothing: there is one writer, and BEGIN IMMEDIATE
+// excludes other processes' writers.
+func (dialect) LockCatalog(context.Context, *sqlstore.Tx) error { return nil }
+
+func (dialect) ExecBatch(ctx context.Context, tx *sqlstore.Tx, stmts []sqlstore.Stmt) ([]int64, error) {
+	return sqlstore.ExecPrepared(ctx, tx, stmts)
+}
+
+// dbErr marks errors worth retrying with store.ErrUnavailable.
 func dbErr(err error) error {
-	switch sqliteCode(err) {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+	if err != nil && (dialect{}).Classify(err) == sqlstore.ErrUnavailable {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err

@@ -1,7 +1,7 @@
-package sqlite
+package sqlstore
 
-// The run-control queries of the SQLite driver (store.RunControlStore),
-// mirroring the postgres driver's runctl.go.
+// The run-control queries (store.RunControlStore): the audit, sessions,
+// backfills and cancel requests.
 
 import (
 	"context"
@@ -22,7 +22,7 @@ const auditColumns = `id, at, actor, role, surface, action, definition_id, run_i
 
 func scanAudit(row scanner) (store.AuditRecord, error) {
 	var a store.AuditRecord
-	var at string
+	var at timeCol
 	var detail sql.NullString
 	if err := row.Scan(&a.ID, &at, &a.Actor, &a.Role, &a.Surface, &a.Action, &a.DefinitionID,
 		&a.RunID, &a.Note, &a.Outcome, &a.Message, &detail); err != nil {
@@ -37,38 +37,21 @@ func scanAudit(row scanner) (store.AuditRecord, error) {
 	return a, nil
 }
 
-// AppendAudit implements store.RunControlStore.
+// AppendAudit implements store.RunControlStore: one batch in one
+// transaction.
 func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	now := contract.Time(s.now())
-	in, err := contract.PrepareAll(recs, now, contract.PrepareAudit)
-	if err != nil {
-		return fmt.Errorf("appending to the audit: %w", err)
-	}
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		var st stmts
-		defer st.close()
-		for _, a := range in {
-			if err := st.exec(ctx, tx, `INSERT INTO audit (at, actor, role, surface, action,
-					definition_id, run_id, note, outcome, message, detail)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				fmtTime(a.At), a.Actor, a.Role, a.Surface, a.Action, a.DefinitionID, a.RunID,
-				a.Note, a.Outcome, a.Message, jsonArg(a.Detail)); err != nil {
-				return err
-			}
-		}
-		return nil
+	return appendAll(ctx, s, "the audit", recs, contract.PrepareAudit, func(a store.AuditRecord) Stmt {
+		return Stmt{`INSERT INTO audit (at, actor, role, surface, action, definition_id, run_id, note,
+				outcome, message, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			[]any{s.time(a.At), a.Actor, a.Role, a.Surface, a.Action, a.DefinitionID, a.RunID,
+				a.Note, a.Outcome, a.Message, jsonArg(a.Detail)}}
 	})
-	if err != nil {
-		return fmt.Errorf("appending to the audit: %w", dbErr(err))
-	}
-	return nil
 }
 
 // ListAudit implements store.RunControlStore: a range scan of the primary
-// key, or of the actor, definition or run index, from the cursor down.
+// key, or of the actor, action, definition or run index, from the cursor
+// down.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
 	limit, err := contract.AuditQuery(f)
 	if err != nil {
@@ -85,16 +68,8 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if f.BeforeID > 0 {
 		w.add("id < ?", f.BeforeID)
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit`+w.sql()+
-		` ORDER BY id DESC LIMIT ?`, append(w.args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("listing the audit: %w", dbErr(err))
-	}
-	recs, err := collect(ctx, s, rows, scanAudit)
-	if err != nil {
-		return nil, fmt.Errorf("listing the audit: %w", dbErr(err))
-	}
-	return recs, nil
+	return list(ctx, s, "the audit", `SELECT `+auditColumns+` FROM audit`+w.sql()+
+		` ORDER BY id DESC LIMIT `+w.param(limit), w.args, scanAudit)
 }
 
 // --- sessions ---
@@ -103,7 +78,7 @@ const sessionColumns = `id_hash, actor, role, csrf, flash, created_at, last_seen
 
 func scanSession(row scanner) (store.Session, error) {
 	var ss store.Session
-	var created, seen, expires string
+	var created, seen, expires timeCol
 	if err := row.Scan(&ss.IDHash, &ss.Actor, &ss.Role, &ss.CSRF, &ss.Flash, &created, &seen, &expires); err != nil {
 		return ss, err
 	}
@@ -117,6 +92,11 @@ func scanSession(row scanner) (store.Session, error) {
 	return ss, nil
 }
 
+// validKey reports whether s can be a stored key at all: PostgreSQL text
+// refuses NUL and invalid UTF-8 with an error, where a lookup of such a
+// key (a cookie is the caller's input) should find nothing.
+func validKey(s string) bool { return contract.Key("key", s) == nil }
+
 // PutSession implements store.RunControlStore.
 func (s *Store) PutSession(ctx context.Context, ss store.Session) error {
 	ss, err := contract.PrepareSession(ss, contract.Time(s.now()))
@@ -124,36 +104,35 @@ func (s *Store) PutSession(ctx context.Context, ss store.Session) error {
 		return fmt.Errorf("putting session: %w", err)
 	}
 	if _, err := s.writer.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (id_hash) DO UPDATE SET actor = excluded.actor, role = excluded.role,
 			csrf = excluded.csrf, flash = excluded.flash, created_at = excluded.created_at,
 			last_seen = excluded.last_seen, expires_at = excluded.expires_at`,
-		ss.IDHash, ss.Actor, ss.Role, ss.CSRF, ss.Flash, fmtTime(ss.CreatedAt),
-		fmtTime(ss.LastSeen), fmtTime(ss.ExpiresAt)); err != nil {
-		return fmt.Errorf("putting session of %q: %w", ss.Actor, dbErr(err))
+		ss.IDHash, ss.Actor, ss.Role, ss.CSRF, ss.Flash, s.time(ss.CreatedAt),
+		s.time(ss.LastSeen), s.time(ss.ExpiresAt)); err != nil {
+		return fmt.Errorf("putting session of %q: %w", ss.Actor, s.dbErr(err))
 	}
 	return nil
 }
 
 // GetSession implements store.RunControlStore.
 func (s *Store) GetSession(ctx context.Context, idHash string, now time.Time) (store.Session, error) {
-	ss, err := scanSession(s.reader.QueryRowContext(ctx, `SELECT `+sessionColumns+`
-		FROM sessions WHERE id_hash = ? AND expires_at >= ?`, idHash, fmtTime(now)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return ss, fmt.Errorf("session: %w", store.ErrNotFound)
+	if !validKey(idHash) {
+		return store.Session{}, fmt.Errorf("session: %w", store.ErrNotFound)
 	}
-	if err != nil {
-		return ss, fmt.Errorf("getting session: %w", dbErr(err))
-	}
-	return ss, nil
+	return get(ctx, s, "session", `SELECT `+sessionColumns+`
+		FROM sessions WHERE id_hash = $1 AND expires_at >= $2`, []any{idHash, s.time(now)}, scanSession)
 }
 
 // TouchSession implements store.RunControlStore.
 func (s *Store) TouchSession(ctx context.Context, idHash string, lastSeen, expiresAt time.Time) error {
-	res, err := s.writer.ExecContext(ctx, `UPDATE sessions SET last_seen = ?, expires_at = ?
-		WHERE id_hash = ?`, fmtTime(lastSeen), fmtTime(expiresAt), idHash)
+	if !validKey(idHash) {
+		return fmt.Errorf("touching session: %w", store.ErrNotFound)
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE sessions SET last_seen = $2, expires_at = $3
+		WHERE id_hash = $1`, idHash, s.time(lastSeen), s.time(expiresAt))
 	if err != nil {
-		return fmt.Errorf("touching session: %w", dbErr(err))
+		return fmt.Errorf("touching session: %w", s.dbErr(err))
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return fmt.Errorf("touching session: %w", firstErr(err, store.ErrNotFound))
@@ -163,21 +142,24 @@ func (s *Store) TouchSession(ctx context.Context, idHash string, lastSeen, expir
 
 // DeleteSession implements store.RunControlStore.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
-	if _, err := s.writer.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
-		return fmt.Errorf("deleting session: %w", dbErr(err))
+	if !validKey(idHash) {
+		return nil
+	}
+	if _, err := s.writer.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash); err != nil {
+		return fmt.Errorf("deleting session: %w", s.dbErr(err))
 	}
 	return nil
 }
 
 // DeleteExpiredSessions implements store.RunControlStore.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.writer.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, fmtTime(now))
+	res, err := s.writer.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < $1`, s.time(now))
 	if err != nil {
-		return 0, fmt.Errorf("deleting expired sessions: %w", dbErr(err))
+		return 0, fmt.Errorf("deleting expired sessions: %w", s.dbErr(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("deleting expired sessions: %w", dbErr(err))
+		return 0, fmt.Errorf("deleting expired sessions: %w", s.dbErr(err))
 	}
 	return int(n), nil
 }
@@ -188,7 +170,7 @@ const backfillColumns = `id, definition_id, from_at, to_at, overlap, requested_a
 
 func scanBackfill(row scanner) (store.Backfill, error) {
 	var b store.Backfill
-	var from, to, requested string
+	var from, to, requested timeCol
 	if err := row.Scan(&b.ID, &b.DefinitionID, &from, &to, &b.Overlap, &requested, &b.Actor); err != nil {
 		return b, err
 	}
@@ -210,10 +192,10 @@ func (s *Store) RecordBackfill(ctx context.Context, b store.Backfill) (store.Bac
 	}
 	err = s.writer.QueryRowContext(ctx, `INSERT INTO backfills (definition_id, from_at, to_at,
 			overlap, requested_at, actor)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		b.DefinitionID, fmtTime(b.From), fmtTime(b.To), b.Overlap, fmtTime(b.RequestedAt), b.Actor).Scan(&b.ID)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		b.DefinitionID, s.time(b.From), s.time(b.To), b.Overlap, s.time(b.RequestedAt), b.Actor).Scan(&b.ID)
 	if err != nil {
-		return b, fmt.Errorf("recording backfill of %q: %w", b.DefinitionID, dbErr(err))
+		return b, fmt.Errorf("recording backfill of %q: %w", b.DefinitionID, s.dbErr(err))
 	}
 	return b, nil
 }
@@ -223,12 +205,16 @@ func (s *Store) RecordBackfill(ctx context.Context, b store.Backfill) (store.Bac
 // holding the fire time. A corrupt row is skipped (and logged), so one bad
 // row cannot make every run of its definition fail.
 func (s *Store) FindBackfill(ctx context.Context, definitionID string, fireTime, startedAt time.Time) (store.Backfill, error) {
-	fire := fmtTime(fireTime)
+	notFound := fmt.Errorf("backfill of %q holding %s: %w", definitionID,
+		fireTime.UTC().Format(time.RFC3339), store.ErrNotFound)
+	if !validKey(definitionID) {
+		return store.Backfill{}, notFound
+	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+backfillColumns+` FROM backfills
-		WHERE definition_id = ? AND requested_at <= ? AND from_at <= ? AND to_at > ?
-		ORDER BY requested_at DESC, id DESC`, definitionID, fmtTime(startedAt), fire, fire)
+		WHERE definition_id = $1 AND requested_at <= $2 AND from_at <= $3 AND to_at > $3
+		ORDER BY requested_at DESC, id DESC`, definitionID, s.time(startedAt), s.time(fireTime))
 	if err != nil {
-		return store.Backfill{}, fmt.Errorf("finding backfill of %q: %w", definitionID, dbErr(err))
+		return store.Backfill{}, fmt.Errorf("finding backfill of %q: %w", definitionID, s.dbErr(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -237,44 +223,47 @@ func (s *Store) FindBackfill(ctx context.Context, definitionID string, fireTime,
 			return b, nil
 		}
 		if err := contract.SkipCorrupt(ctx, s.logger, err); err != nil {
-			return store.Backfill{}, fmt.Errorf("finding backfill of %q: %w", definitionID, dbErr(err))
+			return store.Backfill{}, fmt.Errorf("finding backfill of %q: %w", definitionID, s.dbErr(err))
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return store.Backfill{}, fmt.Errorf("finding backfill of %q: %w", definitionID, dbErr(err))
+		return store.Backfill{}, fmt.Errorf("finding backfill of %q: %w", definitionID, s.dbErr(err))
 	}
-	return store.Backfill{}, fmt.Errorf("backfill of %q holding %s: %w", definitionID,
-		fireTime.UTC().Format(time.RFC3339), store.ErrNotFound)
+	return store.Backfill{}, notFound
 }
 
 // --- cancel ---
 
-// RequestRunCancel implements store.RunControlStore. The run's UpdatedAt
-// moves, so feeds and pages see the request.
+// RequestRunCancel implements store.RunControlStore in one UPDATE that
+// checks the status it changes, so an engine finishing the run meanwhile
+// either comes first (and the request is a conflict) or after (and keeps
+// the request's fields, see UpdateRun). The run's UpdatedAt moves, so
+// feeds and pages see the request.
 func (s *Store) RequestRunCancel(ctx context.Context, runID, by, note string) error {
 	by, note, err := contract.PrepareCancel(runID, by, note)
 	if err != nil {
 		return fmt.Errorf("requesting cancel: %w", err)
 	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE runs SET canceled_by = $2, cancel_note = $3, updated_at = $4
+		WHERE id = $1 AND NOT (`+s.d.In("status", "$5")+`)`,
+		runID, by, note, s.time(s.now()), s.keys(contract.TerminalStatuses()))
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return fmt.Errorf("requesting cancel of run %q: %w", runID, s.dbErr(err))
+	}
+	if n == 1 {
+		return nil
+	}
 	var status string
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, runID).Scan(&status); err != nil {
-			return err
-		}
-		if store.RunStatus(status).Terminal() {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET canceled_by = ?, cancel_note = ?, updated_at = ?
-			WHERE id = ?`, by, note, fmtTime(s.now()), runID)
-		return err
-	})
+	err = s.writer.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = $1`, runID).Scan(&status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("run %q: %w", runID, store.ErrNotFound)
 	case err != nil:
-		return fmt.Errorf("requesting cancel of run %q: %w", runID, dbErr(err))
-	case store.RunStatus(status).Terminal():
-		return fmt.Errorf("cancelling run %q: it is already %s: %w", runID, status, store.ErrConflict)
+		return fmt.Errorf("requesting cancel of run %q: %w", runID, s.dbErr(err))
 	}
-	return nil
+	return fmt.Errorf("cancelling run %q: it is already %s: %w", runID, status, store.ErrConflict)
 }
