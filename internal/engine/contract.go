@@ -10,6 +10,13 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
+// The workflow contract: what schedules, the router and the API send to
+// the run workflow (RunInput, Event), what it answers (RunOutput) and
+// announces (LifecycleEvent), and the names and task queues it is found
+// by. Histories and schedules already stored hold these values, so a
+// change here must stay readable by the workers of the previous release
+// (docs/architecture.md#the-run-workflow).
+
 // Names under which the workflows are registered. Schedules and the router
 // start workflows by these names, so they are part of the contract with
 // Temporal and must not change between releases.
