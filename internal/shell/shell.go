@@ -130,17 +130,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	// The child writes straight into the pipes (no copying goroutines in
 	// os/exec), so Wait returns when the main process exits even if a
 	// grandchild still holds the pipes open.
-	mk := func() *exec.Cmd {
-		return &exec.Cmd{
-			Path: path, Args: argv, Dir: c.Dir,
-			Env:    append(append([]string{}, c.Env...), sc.env()...),
-			Stdout: outW, Stderr: errW,
-			SysProcAttr: &syscall.SysProcAttr{
-				Setpgid: true, Pdeathsig: syscall.SIGKILL,
-				UseCgroupFD: sc.cg != "", CgroupFD: sc.fd,
-			},
-		}
-	}
+	mk := func() *exec.Cmd { return c.cmd(path, argv, sc, outW, errW) }
 	res := &Result{ExitCode: -1, Started: time.Now()}
 	p, err := start(mk, sc)
 	outW.Close()
@@ -154,47 +144,11 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	// it cannot block, even when the loop below panics.
 	defer func() { sc.close(); p.reap() }()
 	res.Containment = sc.mode()
-	pgid := p.pid
 
 	var readers sync.WaitGroup
-	pump := func(r *os.File, tail *Tail, live io.Writer) {
-		defer r.Close()
-		var w io.Writer = tail
-		if live != nil {
-			w = io.MultiWriter(tail, &liveWriter{w: live})
-		}
-		_, _ = io.Copy(w, r)
-	}
 	readers.Go(func() { pump(outR, outTail, c.Stdout) })
 	readers.Go(func() { pump(errR, errTail, c.Stderr) })
-
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	var killTimer <-chan time.Time
-	ctxDone := ctx.Done()
-loop:
-	for {
-		select {
-		case <-p.exited:
-			break loop
-		case <-ctxDone:
-			res.Canceled = true
-			ctxDone = nil
-			sc.signal(syscall.SIGTERM)
-			killTimer = time.After(grace)
-		case <-killTimer:
-			res.Killed = true
-			sc.kill()
-		case <-ticker.C:
-			if c.Progress != nil {
-				c.Progress(Progress{
-					PID: pgid, Elapsed: time.Since(res.Started),
-					StdoutBytes: outTail.Total(), StderrBytes: errTail.Total(),
-					LastStdout: lastLine(outTail), ProcessAlive: true, Containment: res.Containment,
-				})
-			}
-		}
-	}
+	c.watch(ctx, p, sc, res, grace, every, outTail, errTail)
 	res.Leftover = settle(sc, &readers, []*os.File{outR, errR}, grace, res.Killed)
 	// The leader is reaped only once nothing is signalled any more: until
 	// then it is a zombie, so its pid, which is the group's id, cannot be
@@ -206,6 +160,63 @@ loop:
 	res.Stdout, res.Stderr = outTail.String(), errTail.String()
 	res.StdoutBytes, res.StderrBytes = outTail.Total(), errTail.Total()
 	return res, exitStatus(res, p.err)
+}
+
+// cmd is the command's process, its output going into the pipes' write
+// ends, inside its own process group and the scope's cgroup.
+func (c Command) cmd(path string, argv []string, sc *scope, outW, errW *os.File) *exec.Cmd {
+	return &exec.Cmd{
+		Path: path, Args: argv, Dir: c.Dir,
+		Env:    append(append([]string{}, c.Env...), sc.env()...),
+		Stdout: outW, Stderr: errW,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid: true, Pdeathsig: syscall.SIGKILL,
+			UseCgroupFD: sc.cg != "", CgroupFD: sc.fd,
+		},
+	}
+}
+
+// pump reads one output stream into its tail (and to a live viewer, if
+// any) until the stream ends, then closes it.
+func pump(r *os.File, tail *Tail, live io.Writer) {
+	defer r.Close()
+	var w io.Writer = tail
+	if live != nil {
+		w = io.MultiWriter(tail, &liveWriter{w: live})
+	}
+	_, _ = io.Copy(w, r)
+}
+
+// watch waits for the main process to exit. Meanwhile it reports progress
+// every `every`, and when ctx ends it sends SIGTERM to the scope, then
+// SIGKILL after the grace period.
+func (c Command) watch(ctx context.Context, p *proc, sc *scope, res *Result, grace, every time.Duration, outTail, errTail *Tail) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	var killTimer <-chan time.Time
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case <-p.exited:
+			return
+		case <-ctxDone:
+			res.Canceled = true
+			ctxDone = nil
+			sc.signal(syscall.SIGTERM)
+			killTimer = time.After(grace)
+		case <-killTimer:
+			res.Killed = true
+			sc.kill()
+		case <-ticker.C:
+			if c.Progress != nil {
+				c.Progress(Progress{
+					PID: p.pid, Elapsed: time.Since(res.Started),
+					StdoutBytes: outTail.Total(), StderrBytes: errTail.Total(),
+					LastStdout: lastLine(outTail), ProcessAlive: true, Containment: res.Containment,
+				})
+			}
+		}
+	}
 }
 
 // liveWriter passes output to a live viewer's writer until it fails, and
