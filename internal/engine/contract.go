@@ -116,15 +116,15 @@ type OutputSink interface {
 // decides when a worker counts as lost, stays a minute.
 const (
 	HeartbeatEveryDefault = time.Second
-	HeartbeatThrottleMax  = time.Second
+	heartbeatThrottleMax  = time.Second
 )
 
 // WorkerOptions are o with what the engine's activities need of the
-// worker that runs them: heartbeats sent at most HeartbeatThrottleMax
+// worker that runs them: heartbeats sent at most heartbeatThrottleMax
 // apart, so a cancel arrives in time.
 func WorkerOptions(o worker.Options) worker.Options {
-	if o.MaxHeartbeatThrottleInterval == 0 || o.MaxHeartbeatThrottleInterval > HeartbeatThrottleMax {
-		o.MaxHeartbeatThrottleInterval = HeartbeatThrottleMax
+	if o.MaxHeartbeatThrottleInterval == 0 || o.MaxHeartbeatThrottleInterval > heartbeatThrottleMax {
+		o.MaxHeartbeatThrottleInterval = heartbeatThrottleMax
 	}
 	return o
 }

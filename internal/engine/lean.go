@@ -110,7 +110,7 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	}
 	// A successful attempt gives back what the run holds, then records and
 	// announces the run's end itself.
-	iin.Finish = &InstructionFinish{
+	iin.Finish = &instructionFinish{
 		ContextSnapshot: gathered.Snapshot, RuleOutcome: f.rule, OnFailure: def.OnFailure, Lifecycle: f.lifecycle(),
 		Release: hold.held, WorkflowRunID: info.WorkflowExecution.RunID,
 	}
@@ -157,7 +157,7 @@ func (f *finisher) holdLean(def *definition.Definition, asked bool) (hold *leanH
 	f.release = release
 	hold = &leanHold{}
 	if release != nil {
-		hold.held = append(hold.held, GuardWorkflowID(f.in.DefinitionID))
+		hold.held = append(hold.held, guardWorkflowID(f.in.DefinitionID))
 	}
 	if takesKey(def) {
 		releaseKey, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
@@ -165,7 +165,7 @@ func (f *finisher) holdLean(def *definition.Definition, asked bool) (hold *leanH
 			return nil, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, false
 		}
 		hold.releaseKey = releaseKey
-		hold.held = append(hold.held, LockWorkflowID(def.ConcurrencyKey))
+		hold.held = append(hold.held, lockWorkflowID(def.ConcurrencyKey))
 	}
 	return hold, FinishRunInput{}, true
 }
@@ -219,8 +219,8 @@ func endBeforeBegin(ctx workflow.Context, in RunInput, runID string) (*RunOutput
 func leaveGuard(ctx workflow.Context, definitionID string) {
 	info := workflow.GetInfo(ctx)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	rel := LockRelease{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
-	if err := workflow.SignalExternalWorkflow(dctx, GuardWorkflowID(definitionID), "", lockReleaseSignal, rel).Get(dctx, nil); err != nil {
+	rel := lockRelease{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	if err := workflow.SignalExternalWorkflow(dctx, guardWorkflowID(definitionID), "", lockReleaseSignal, rel).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Info("engine: leaving the definition's guard", "definition_id", definitionID, "error", err)
 	}
 }
@@ -478,9 +478,9 @@ func (a *Activities) announce(ctx context.Context, ev LifecycleEvent) {
 	}
 }
 
-// InstructionFinish lets a successful attempt record the run's end and
+// instructionFinish lets a successful attempt record the run's end and
 // announce it, saving the workflow a step.
-type InstructionFinish struct {
+type instructionFinish struct {
 	ContextSnapshot json.RawMessage `json:"context_snapshot,omitempty"`
 	RuleOutcome     json.RawMessage `json:"rule_outcome,omitempty"`
 	OnFailure       string          `json:"on_failure,omitempty"`
@@ -502,7 +502,7 @@ func (a *Activities) releaseLocks(ctx context.Context, in InstructionInput) erro
 		return errors.New("no Temporal client on the worker")
 	}
 	for _, id := range in.Finish.Release {
-		err := a.cfg.Temporal.SignalWorkflow(ctx, id, "", lockReleaseSignal, LockRelease{WorkflowID: in.Finish.Lifecycle.WorkflowID, RunID: in.Finish.WorkflowRunID})
+		err := a.cfg.Temporal.SignalWorkflow(ctx, id, "", lockReleaseSignal, lockRelease{WorkflowID: in.Finish.Lifecycle.WorkflowID, RunID: in.Finish.WorkflowRunID})
 		if err != nil {
 			return fmt.Errorf("releasing %s: %w", id, err)
 		}

@@ -17,7 +17,7 @@ import (
 
 // concurrency_key is built on Temporal, not on a process-local mutex, so it
 // holds across any number of workers: each key has a lock workflow with the
-// id LockWorkflowID(key). A run that needs the key signals the lock
+// id lockWorkflowID(key). A run that needs the key signals the lock
 // workflow ("acquire", starting it if it is not running), waits for a
 // "lock-granted" signal, and signals "release" when it is done. The lock
 // workflow grants the key to one run at a time, in arrival order, and ends
@@ -27,7 +27,7 @@ import (
 //
 // The same machinery guards a definition whose misfire_policy forbids
 // overlap, whatever started the run (docs/definitions.md#misfire-policy):
-// its lock workflow has the id GuardWorkflowID(definition id). With skip,
+// its lock workflow has the id guardWorkflowID(definition id). With skip,
 // the run asks in try mode: the lock workflow grants the key only when
 // nobody holds it or waits for it, and otherwise answers "lock-refused"
 // with the holder's run id, so the run ends skipped at once.
@@ -43,16 +43,16 @@ const (
 	lockHistoryLimit = 500
 )
 
-// LockWorkflowID is the id of the lock workflow of a concurrency key.
-func LockWorkflowID(key string) string { return "activity-core:lock:" + key }
+// lockWorkflowID is the id of the lock workflow of a concurrency key.
+func lockWorkflowID(key string) string { return "activity-core:lock:" + key }
 
-// GuardWorkflowID is the id of the lock workflow that keeps runs of one
-// definition from overlapping. Its prefix differs from LockWorkflowID's, so
+// guardWorkflowID is the id of the lock workflow that keeps runs of one
+// definition from overlapping. Its prefix differs from lockWorkflowID's, so
 // no concurrency_key can name it.
-func GuardWorkflowID(definitionID string) string { return "activity-core:guard:" + definitionID }
+func guardWorkflowID(definitionID string) string { return "activity-core:guard:" + definitionID }
 
-// LockRequest asks for a key.
-type LockRequest struct {
+// lockRequest asks for a key.
+type lockRequest struct {
 	WorkflowID string        `json:"workflow_id"`
 	RunID      string        `json:"run_id"`
 	Lease      time.Duration `json:"lease"`
@@ -61,29 +61,29 @@ type LockRequest struct {
 	// Try asks for the key only if it is free: otherwise the lock workflow
 	// answers lockRefusedSignal instead of queueing the request.
 	Try bool `json:"try,omitempty"`
-	// LockID is the lock workflow's id when it is not LockWorkflowID(key).
+	// LockID is the lock workflow's id when it is not lockWorkflowID(key).
 	LockID string `json:"lock_id,omitempty"`
 }
 
-// LockRefusal answers a try request for a key that is taken.
-type LockRefusal struct {
+// lockRefusal answers a try request for a key that is taken.
+type lockRefusal struct {
 	Key string `json:"key"`
 	// Holder is the activity-core run id of the run holding the key (or,
 	// when the key is between holders, of the first waiter).
 	Holder string `json:"holder,omitempty"`
 }
 
-// LockRelease gives a key back (or leaves the queue).
-type LockRelease struct {
+// lockRelease gives a key back (or leaves the queue).
+type lockRelease struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 }
 
-// LockState is carried over when the lock workflow continues as new.
-type LockState struct {
+// lockState is carried over when the lock workflow continues as new.
+type lockState struct {
 	Key    string        `json:"key"`
-	Queue  []LockRequest `json:"queue,omitempty"`
-	Holder *LockRequest  `json:"holder,omitempty"`
+	Queue  []lockRequest `json:"queue,omitempty"`
+	Holder *lockRequest  `json:"holder,omitempty"`
 }
 
 // lockLease is the longest a run may hold its key: every attempt at its
@@ -104,7 +104,7 @@ func lockLease(def *definition.Definition) time.Duration {
 
 // lockAsk is what a run asks of a lock workflow.
 type lockAsk struct {
-	key   string // the grant's payload, and LockWorkflowID(key) unless id is set
+	key   string // the grant's payload, and lockWorkflowID(key) unless id is set
 	id    string
 	lease time.Duration
 	run   string // the activity-core run id
@@ -129,9 +129,9 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 	info := workflow.GetInfo(ctx)
 	id := ask.id
 	if id == "" {
-		id = LockWorkflowID(ask.key)
+		id = lockWorkflowID(ask.key)
 	}
-	req := LockRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lease: ask.lease, Run: ask.run, Try: ask.try}
+	req := lockRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lease: ask.lease, Run: ask.run, Try: ask.try}
 	if ask.id != "" {
 		req.LockID = ask.id
 	}
@@ -141,7 +141,7 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 	})
 	release = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		err := workflow.SignalExternalWorkflow(dctx, id, "", lockReleaseSignal, LockRelease{WorkflowID: req.WorkflowID, RunID: req.RunID}).Get(dctx, nil)
+		err := workflow.SignalExternalWorkflow(dctx, id, "", lockReleaseSignal, lockRelease{WorkflowID: req.WorkflowID, RunID: req.RunID}).Get(dctx, nil)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("engine: releasing lock failed (the lease will expire)", "lock", id, "error", err)
 		}
@@ -152,7 +152,7 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 			return nil, "", err
 		}
 	}
-	var refusal *LockRefusal
+	var refusal *lockRefusal
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(workflow.GetSignalChannel(ctx, lockGrantedSignal), func(c workflow.ReceiveChannel, _ bool) {
 		var got string
@@ -160,7 +160,7 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 	})
 	if ask.try {
 		sel.AddReceive(workflow.GetSignalChannel(ctx, lockRefusedSignal), func(c workflow.ReceiveChannel, _ bool) {
-			refusal = &LockRefusal{}
+			refusal = &lockRefusal{}
 			c.Receive(ctx, refusal)
 		})
 	}
@@ -178,19 +178,19 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 
 // AcquireLock signals the key's lock workflow, starting it if needed. It
 // only enqueues the request: the grant arrives as a signal to the run.
-func (a *Activities) AcquireLock(ctx context.Context, key string, req LockRequest) error {
+func (a *Activities) AcquireLock(ctx context.Context, key string, req lockRequest) error {
 	if a.cfg.Temporal == nil {
 		return temporal.NewNonRetryableApplicationError("concurrency_key needs a Temporal client on the worker", errTypeConfig, nil)
 	}
 	id := req.LockID
 	if id == "" {
-		id = LockWorkflowID(key)
+		id = lockWorkflowID(key)
 	}
 	_, err := a.cfg.Temporal.SignalWithStartWorkflow(ctx, id, lockAcquireSignal, req,
 		client.StartWorkflowOptions{
 			ID:        id,
 			TaskQueue: a.lockQueue(ctx),
-		}, LockWorkflowName, LockState{Key: key})
+		}, LockWorkflowName, lockState{Key: key})
 	if err != nil {
 		activity.GetLogger(ctx).Warn("engine: signalling lock workflow failed", "key", key, "error", err)
 	}
@@ -212,7 +212,7 @@ func (a *Activities) lockQueue(ctx context.Context) string {
 }
 
 // ConcurrencyLockWorkflow serializes the runs that share a concurrency key.
-func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
+func ConcurrencyLockWorkflow(ctx workflow.Context, st lockState) error {
 	l := &lockWorkflow{
 		ctx:     ctx,
 		logger:  workflow.GetLogger(ctx),
@@ -249,11 +249,11 @@ func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
 type lockWorkflow struct {
 	ctx         workflow.Context
 	logger      log.Logger
-	st          LockState
+	st          lockState
 	acquire     workflow.ReceiveChannel
 	release     workflow.ReceiveChannel
 	grants      int
-	tries       []LockRequest // try requests, decided after the pending releases
+	tries       []lockRequest // try requests, decided after the pending releases
 	refusals    []lockRefusalTo
 	leaseCancel workflow.CancelFunc
 	leaseTimer  workflow.Future
@@ -261,7 +261,7 @@ type lockWorkflow struct {
 
 // lockRefusalTo is a refusal to send to a try request.
 type lockRefusalTo struct {
-	to     LockRequest
+	to     lockRequest
 	holder string
 }
 
@@ -278,7 +278,7 @@ func (l *lockWorkflow) known(runID string) bool {
 	return false
 }
 
-func (l *lockWorkflow) enqueue(r LockRequest) {
+func (l *lockWorkflow) enqueue(r lockRequest) {
 	switch {
 	case l.known(r.RunID):
 	case r.Try:
@@ -309,7 +309,7 @@ func (l *lockWorkflow) decide() {
 // refuse answers the try requests that found the key taken.
 func (l *lockWorkflow) refuse() {
 	for _, r := range l.refusals {
-		err := workflow.SignalExternalWorkflow(l.ctx, r.to.WorkflowID, r.to.RunID, lockRefusedSignal, LockRefusal{Key: l.st.Key, Holder: r.holder}).Get(l.ctx, nil)
+		err := workflow.SignalExternalWorkflow(l.ctx, r.to.WorkflowID, r.to.RunID, lockRefusedSignal, lockRefusal{Key: l.st.Key, Holder: r.holder}).Get(l.ctx, nil)
 		if err != nil {
 			l.logger.Info("lock: refused requester is gone", "key", l.st.Key, "workflow_id", r.to.WorkflowID, "error", err)
 		}
@@ -335,7 +335,7 @@ func (l *lockWorkflow) dequeue(runID string) {
 func (l *lockWorkflow) drain() bool {
 	got := false
 	for {
-		var r LockRequest
+		var r lockRequest
 		if !l.acquire.ReceiveAsync(&r) {
 			break
 		}
@@ -343,7 +343,7 @@ func (l *lockWorkflow) drain() bool {
 		got = true
 	}
 	for {
-		var r LockRelease
+		var r lockRelease
 		if !l.release.ReceiveAsync(&r) {
 			break
 		}
@@ -384,12 +384,12 @@ func (l *lockWorkflow) wait() {
 	ctx := l.ctx
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(l.acquire, func(c workflow.ReceiveChannel, _ bool) {
-		var r LockRequest
+		var r lockRequest
 		c.Receive(ctx, &r)
 		l.enqueue(r)
 	})
 	sel.AddReceive(l.release, func(c workflow.ReceiveChannel, _ bool) {
-		var r LockRelease
+		var r lockRelease
 		c.Receive(ctx, &r)
 		l.dequeue(r.RunID)
 	})
@@ -435,7 +435,7 @@ const lockLeaseCheckSignal = "lock-lease-check"
 
 // holderAlive reports whether the holder's workflow is still running, by
 // signalling it: the signal fails once the workflow has closed.
-func holderAlive(ctx workflow.Context, h *LockRequest) bool {
+func holderAlive(ctx workflow.Context, h *lockRequest) bool {
 	if workflow.GetVersion(ctx, leaseProbeVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return false
 	}
@@ -465,10 +465,10 @@ func takesGuard(def *definition.Definition) bool {
 func guardKey(definitionID string) string { return "definition " + definitionID }
 
 // guardRequest is what a run of def asks of the definition's guard.
-func guardRequest(def *definition.Definition, definitionID, runID, workflowID, workflowRunID string) LockRequest {
-	return LockRequest{
+func guardRequest(def *definition.Definition, definitionID, runID, workflowID, workflowRunID string) lockRequest {
+	return lockRequest{
 		WorkflowID: workflowID, RunID: workflowRunID, Lease: lockLease(def), Run: runID,
-		Try: def.Trigger.MisfirePolicy == definition.MisfireSkip, LockID: GuardWorkflowID(definitionID),
+		Try: def.Trigger.MisfirePolicy == definition.MisfireSkip, LockID: guardWorkflowID(definitionID),
 	}
 }
 
@@ -492,7 +492,7 @@ func guardRun(ctx workflow.Context, definitionID, runID string, def *definition.
 		return nil, "", nil
 	}
 	try := def.Trigger.MisfirePolicy == definition.MisfireSkip
-	release, holder, err := takeLock(ctx, lockAsk{key: guardKey(definitionID), id: GuardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try, asked: asked})
+	release, holder, err := takeLock(ctx, lockAsk{key: guardKey(definitionID), id: guardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try, asked: asked})
 	if err != nil || release != nil {
 		return release, "", err
 	}
