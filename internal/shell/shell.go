@@ -27,8 +27,8 @@ import (
 // Defaults.
 const (
 	GraceDefault     = 10 * time.Second
-	ProgressDefault  = 5 * time.Second
-	ShellPathDefault = "/bin/sh"
+	progressDefault  = 5 * time.Second
+	shellPathDefault = "/bin/sh"
 )
 
 // Command says what to run. Exactly one of Cmd and Args is set.
@@ -97,12 +97,12 @@ type Result struct {
 	Finished time.Time
 }
 
-// ErrStart reports a command that could not be started (no such program,
+// errStart reports a command that could not be started (no such program,
 // bad working directory): a permanent failure, retrying will not help.
-var ErrStart = errors.New("command did not start")
+var errStart = errors.New("command did not start")
 
 // Run starts the command and waits for it. It returns an error only when
-// the command could not start (wrapping ErrStart); a command that ran and
+// the command could not start (wrapping errStart); a command that ran and
 // failed is a Result with a non-zero ExitCode.
 //
 // Nothing the command starts outlives the run: it starts inside its own
@@ -118,7 +118,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 		return nil, err
 	}
 	grace := cmp.Or(max(c.Grace, 0), GraceDefault)
-	every := cmp.Or(max(c.ProgressEvery, 0), ProgressDefault)
+	every := cmp.Or(max(c.ProgressEvery, 0), progressDefault)
 
 	outTail, errTail := NewTail(c.TailSize), NewTail(c.TailSize)
 	outR, outW, errR, errW, err := pipes()
@@ -138,7 +138,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return nil, fmt.Errorf("%w: %v", ErrStart, err)
+		return nil, fmt.Errorf("%w: %v", errStart, err)
 	}
 	// Closing the scope ends the main process if it still runs, so reaping
 	// it cannot block, even when the loop below panics.
@@ -295,12 +295,12 @@ func settle(sc *scope, readers *sync.WaitGroup, pipes []*os.File, grace time.Dur
 // pipes makes the stdout and stderr pipes.
 func pipes() (outR, outW, errR, errW *os.File, err error) {
 	if outR, outW, err = os.Pipe(); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%w: creating stdout pipe: %v", ErrStart, err)
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stdout pipe: %v", errStart, err)
 	}
 	if errR, errW, err = os.Pipe(); err != nil {
 		outR.Close()
 		outW.Close()
-		return nil, nil, nil, nil, fmt.Errorf("%w: creating stderr pipe: %v", ErrStart, err)
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stderr pipe: %v", errStart, err)
 	}
 	return outR, outW, errR, errW, nil
 }
@@ -376,18 +376,18 @@ func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
 }
 
 // Argv is the command line Run would start, as exec receives it: Cmd as
-// ShellPathDefault -c Cmd, or Args as given. A shadow run records it
+// shellPathDefault -c Cmd, or Args as given. A shadow run records it
 // instead of running it (docs/cutover.md#shadow-runs).
 func (c Command) Argv() ([]string, error) {
 	switch {
 	case c.Cmd != "" && len(c.Args) > 0:
-		return nil, fmt.Errorf("%w: both cmd and args given", ErrStart)
+		return nil, fmt.Errorf("%w: both cmd and args given", errStart)
 	case c.Cmd != "":
-		return []string{ShellPathDefault, "-c", c.Cmd}, nil
+		return []string{shellPathDefault, "-c", c.Cmd}, nil
 	case len(c.Args) > 0:
 		return append([]string(nil), c.Args...), nil
 	}
-	return nil, fmt.Errorf("%w: nothing to run", ErrStart)
+	return nil, fmt.Errorf("%w: nothing to run", errStart)
 }
 
 // argv is the command line and the program's path.
@@ -400,7 +400,7 @@ func (c Command) argv() ([]string, string, error) {
 	if lp, err := exec.LookPath(argv[0]); err == nil {
 		path = lp
 	} else if c.Cmd == "" {
-		return nil, "", fmt.Errorf("%w: %v", ErrStart, err)
+		return nil, "", fmt.Errorf("%w: %v", errStart, err)
 	}
 	return argv, path, nil
 }
