@@ -31,8 +31,8 @@ const (
 	StageSchedules   = "schedules"
 )
 
-// MaxErrorsDefault bounds errors[] (ACTIVITY_SYNC_MAX_ERRORS).
-const MaxErrorsDefault = 50
+// maxErrorsDefault bounds errors[] (ACTIVITY_SYNC_MAX_ERRORS).
+const maxErrorsDefault = 50
 
 // Options choose the stages of one sync.
 type Options struct {
@@ -192,7 +192,7 @@ type Config struct {
 	// Schedules runs the schedules stage; nil makes that stage an error.
 	Schedules SchedulesFunc
 	// MaxErrors bounds the per-file and per-item errors of Result.Errors
-	// (MaxErrorsDefault when 0). Source errors (a source or a folder that
+	// (maxErrorsDefault when 0). Source errors (a source or a folder that
 	// could not be read) come first and are never dropped.
 	MaxErrors int
 	// Secrets is the operator's allow-list: a definition that references
@@ -231,7 +231,7 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("syncer: Config.Store is required")
 	}
-	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, MaxErrorsDefault)
+	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, maxErrorsDefault)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
