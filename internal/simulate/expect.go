@@ -47,18 +47,18 @@ type NameAt struct {
 	Line int
 }
 
-// LoadExpectations reads an expect file. Every problem is reported with
+// loadExpectations reads an expect file. Every problem is reported with
 // its line; what parsed is returned.
-func LoadExpectations(file string) (*Expectations, []*definition.Error) {
+func loadExpectations(file string) (*Expectations, []*definition.Error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, []*definition.Error{{File: file, Message: "cannot read expect file: " + pathErr(err)}}
 	}
-	return ParseExpectations(file, data)
+	return parseExpectations(file, data)
 }
 
-// ParseExpectations is LoadExpectations on the file's contents.
-func ParseExpectations(file string, data []byte) (*Expectations, []*definition.Error) {
+// parseExpectations is loadExpectations on the file's contents.
+func parseExpectations(file string, data []byte) (*Expectations, []*definition.Error) {
 	x := &Expectations{File: file}
 	p := &expParser{file: file}
 	var doc yaml.Node

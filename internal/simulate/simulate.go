@@ -96,12 +96,12 @@ func Run(ctx context.Context, cfg Config) *Report {
 	defs, eventTypes := rep.load(cfg.Paths)
 	var fixtures *Fixtures
 	if cfg.ContextPath != "" {
-		fx, errs := LoadFixtures(cfg.ContextPath)
+		fx, errs := loadFixtures(cfg.ContextPath)
 		rep.Problems = append(rep.Problems, errs...)
 		fixtures = fx
 		rep.Counts.Fixtures = fx.Len()
 	}
-	sim := NewSimulator(defs, eventTypes, fixtures, cfg.Env)
+	sim := newSimulator(defs, eventTypes, fixtures, cfg.Env)
 	sim.secrets = cfg.Secrets
 
 	if cfg.EventsFile != "" {
@@ -146,7 +146,7 @@ func (rep *Report) load(paths []string) ([]*definition.Definition, []*definition
 
 // simulateEvents runs every event of the events file through sim.
 func (rep *Report) simulateEvents(ctx context.Context, sim *Simulator, file string, now time.Time, eventTypes []*definition.EventType) {
-	events, errs := LoadEvents(file, now)
+	events, errs := loadEvents(file, now)
 	rep.Problems = append(rep.Problems, errs...)
 	rep.Counts.Events = len(events)
 	for _, ev := range events {
@@ -161,7 +161,7 @@ func (rep *Report) simulateEvents(ctx context.Context, sim *Simulator, file stri
 
 // check checks the expectations file against the report's traces.
 func (rep *Report) check(sim *Simulator, file string) {
-	x, errs := LoadExpectations(file)
+	x, errs := loadExpectations(file)
 	rep.Problems = append(rep.Problems, errs...)
 	sum := &ExpectSummary{File: file, Results: []CheckResult{}}
 	if x != nil {
