@@ -66,7 +66,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 // document checks size and encoding, parses exactly one YAML document and
 // returns its top-level mapping node, or nil after reporting why not.
 func (d *decoder) document(data []byte) *yaml.Node {
-	if len(data) > MaxFileSize {
+	if len(data) > maxFileSize {
 		d.errorf(nil, "", "file is %d bytes, over the 1 MiB limit for a %s", len(data), d.fileNoun())
 		return nil
 	}
@@ -148,7 +148,7 @@ var topFields = []string{"id", "description", "enabled", "trigger", "context", "
 	"expect", "notify", "pause_after_failures", "run_on", "inputs", "mode"}
 
 func (d *decoder) definition(root *yaml.Node) *Definition {
-	def := &Definition{Enabled: true, OnFailure: OnFailureDefault}
+	def := &Definition{Enabled: true, OnFailure: onFailureDefault}
 	f, _ := d.mapping(root, "")
 	d.allowOnly(f, "", topFields, "")
 
@@ -576,7 +576,7 @@ func (d *decoder) instruction(n *yaml.Node, in *Instruction) {
 	}
 	in.Kind = kind
 	d.allowOnly(f, "instruction", allowed, "for instruction kind "+kind)
-	in.Timeout = Duration(InstructionTimeoutDefault)
+	in.Timeout = Duration(instructionTimeoutDefault)
 	if tn := f.get("timeout"); tn != nil {
 		if v, ok := d.duration(tn, "instruction.timeout"); ok {
 			if v <= 0 {
@@ -638,7 +638,7 @@ func (d *decoder) shellInstruction(n *yaml.Node, f *fields, in *Instruction) {
 
 // httpInstruction decodes the fields of an http instruction.
 func (d *decoder) httpInstruction(n *yaml.Node, f *fields, in *Instruction) {
-	in.Method = HTTPMethodDefault
+	in.Method = httpMethodDefault
 	if mn := f.get("method"); mn != nil {
 		if v, ok := d.str(mn, "instruction.method"); ok {
 			switch strings.ToUpper(v) {
@@ -785,10 +785,10 @@ func (d *decoder) duration(n *yaml.Node, field string) (time.Duration, bool) {
 
 func (d *decoder) retry(n *yaml.Node) Retry {
 	r := Retry{
-		MaxAttempts:        RetryMaxAttemptsDefault,
-		InitialInterval:    Duration(RetryInitialIntervalDefault),
-		BackoffCoefficient: RetryBackoffCoefficientDefault,
-		MaxInterval:        Duration(RetryMaxIntervalDefault),
+		MaxAttempts:        retryMaxAttemptsDefault,
+		InitialInterval:    Duration(retryInitialIntervalDefault),
+		BackoffCoefficient: retryBackoffCoefficientDefault,
+		MaxInterval:        Duration(retryMaxIntervalDefault),
 	}
 	if n == nil {
 		return r
