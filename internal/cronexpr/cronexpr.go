@@ -231,34 +231,11 @@ type parsed struct {
 // that canonicalizeSpec and the SpecBuilder apply (spec.go).
 func parseTemporal(expr string) (*parsed, *Error) {
 	p := &parsed{sched: &Schedule{}}
-	c := strings.TrimSpace(expr)
-
-	// split out timezone (calendar.go parseCronString)
-	var tzName, tzPrefix string
-	if strings.HasPrefix(c, "TZ=") || strings.HasPrefix(c, "CRON_TZ=") {
-		tzPrefix = c[:strings.IndexByte(c, '=')+1]
-		tz, rest, found := strings.Cut(c, " ")
-		if !found {
-			return nil, errorf("", "%s prefix must be followed by a space and the schedule fields", tzPrefix)
-		}
-		c = rest
-		_, tzName, _ = strings.Cut(tz, "=")
-		p.hadTZ = true
+	c, tzName, tzPrefix, err := p.splitZone(strings.TrimSpace(expr))
+	if err != nil {
+		return nil, err
 	}
-
-	// split out comment
-	var comment string
-	if i := strings.IndexByte(c, '#'); i >= 0 {
-		p.hadHash = true
-		if i > 0 {
-			if r, _ := utf8.DecodeLastRuneInString(c[:i]); !unicode.IsSpace(r) {
-				p.gluedHash, p.gluedBefore = gluedToken(c, i)
-			}
-		}
-	}
-	c, comment, _ = strings.Cut(c, "#")
-	c = strings.TrimSpace(c)
-	comment = strings.TrimSpace(comment)
+	c, comment := p.splitComment(c)
 
 	// handle @every intervals; Temporal drops the zone and comment for these.
 	if strings.HasPrefix(c, "@every") {
@@ -277,67 +254,20 @@ func parseTemporal(expr string) (*parsed, *Error) {
 		p.sched.macro = canonicalMacro[c]
 		c = exp
 	}
-
-	toks := strings.Fields(c)
-	var second, minute, hour, dom, month, dow, year string
-	second, year = "0", "*"
-	switch len(toks) {
-	case 5:
-		minute, hour, dom, month, dow = toks[0], toks[1], toks[2], toks[3], toks[4]
-	case 6:
-		minute, hour, dom, month, dow, year = toks[0], toks[1], toks[2], toks[3], toks[4], toks[5]
-	case 7:
-		second, minute, hour, dom, month, dow, year = toks[0], toks[1], toks[2], toks[3], toks[4], toks[5], toks[6]
-	default:
-		if len(toks) == 1 && strings.HasPrefix(toks[0], "@") {
-			if lower := strings.ToLower(toks[0]); macroExpansion[lower] != "" {
-				return nil, errorf("", "unknown macro %q: macros are lowercase (write %q)", toks[0], lower)
-			}
-			return nil, errorf("", "unknown macro %q: use one of %s, or @every", toks[0], macroList)
-		}
-		if len(toks) > 1 && macroExpansion[toks[0]] != "" {
-			return nil, errorf("", "macro %s must be used alone, got %q", toks[0], c)
-		}
-		if len(toks) == 0 {
-			return nil, errorf("", "empty expression: expected 5 to 7 fields or a macro such as @daily")
-		}
-		return nil, errorf("", "expected 5 to 7 fields, got %d", len(toks))
-	}
-	p.fields = toks
-
-	s := p.sched
-	// parseCalendarToStructured: same fields, ranges and defaults.
-	var err *Error
-	if s.second, _, err = p.parseField(second, fieldSecond); err != nil {
+	fields, err := splitFields(c)
+	if err != nil {
 		return nil, err
 	}
-	if s.minute, _, err = p.parseField(minute, fieldMinute); err != nil {
+	p.fields = strings.Fields(c)
+	if err := p.parseFields(fields); err != nil {
 		return nil, err
-	}
-	if s.hour, _, err = p.parseField(hour, fieldHour); err != nil {
-		return nil, err
-	}
-	if s.dom, _, err = p.parseField(dom, fieldDom); err != nil {
-		return nil, err
-	}
-	if s.month, _, err = p.parseField(month, fieldMonth); err != nil {
-		return nil, err
-	}
-	if s.dow, _, err = p.parseField(dow, fieldDow); err != nil {
-		return nil, err
-	}
-	if s.year, s.yearAll, err = p.parseField(year, fieldYear); err != nil {
-		return nil, err
-	}
-	if p.sundayDropped != "" && s.dow.has(0) {
-		p.sundayDropped = "" // Sunday is listed separately, e.g. "1-7,0"
 	}
 
 	// spec.go validateStructuredCalendar: maxCommentLen = 200 (bytes).
 	if len(comment) > maxCommentLen {
 		return nil, errorf("comment", "comment is too long: %d bytes, Temporal allows at most %d", len(comment), maxCommentLen)
 	}
-	s.comment = comment
+	p.sched.comment = comment
 
 	// spec.go: the cron zone becomes the spec's TimezoneName, which the
 	// SpecBuilder loads with time.LoadLocation.
@@ -346,9 +276,103 @@ func parseTemporal(expr string) (*parsed, *Error) {
 		if lerr != nil {
 			return nil, errorf("timezone", "unknown time zone %q in %s prefix", tzName, tzPrefix)
 		}
-		s.tzName, s.loc = tzName, loc
+		p.sched.tzName, p.sched.loc = tzName, loc
 	}
 	return p, nil
+}
+
+// splitZone splits a TZ= or CRON_TZ= prefix off c (calendar.go
+// parseCronString): the zone's name and the prefix as written.
+func (p *parsed) splitZone(c string) (rest, tzName, tzPrefix string, err *Error) {
+	if !strings.HasPrefix(c, "TZ=") && !strings.HasPrefix(c, "CRON_TZ=") {
+		return c, "", "", nil
+	}
+	tzPrefix = c[:strings.IndexByte(c, '=')+1]
+	tz, rest, found := strings.Cut(c, " ")
+	if !found {
+		return "", "", "", errorf("", "%s prefix must be followed by a space and the schedule fields", tzPrefix)
+	}
+	_, tzName, _ = strings.Cut(tz, "=")
+	p.hadTZ = true
+	return rest, tzName, tzPrefix, nil
+}
+
+// splitComment splits a # comment off c, noting a '#' glued to a field.
+func (p *parsed) splitComment(c string) (rest, comment string) {
+	if i := strings.IndexByte(c, '#'); i >= 0 {
+		p.hadHash = true
+		if i > 0 {
+			if r, _ := utf8.DecodeLastRuneInString(c[:i]); !unicode.IsSpace(r) {
+				p.gluedHash, p.gluedBefore = gluedToken(c, i)
+			}
+		}
+	}
+	rest, comment, _ = strings.Cut(c, "#")
+	return strings.TrimSpace(rest), strings.TrimSpace(comment)
+}
+
+// cronFields are the seven fields of a calendar expression, in order:
+// second, minute, hour, day of month, month, day of week, year.
+type cronFields [7]string
+
+// splitFields spreads 5 to 7 fields over the seven, defaulting the second
+// to 0 and the year to *.
+func splitFields(c string) (cronFields, *Error) {
+	toks := strings.Fields(c)
+	f := cronFields{"0", "", "", "", "", "", "*"}
+	switch len(toks) {
+	case 5, 6:
+		copy(f[1:], toks)
+	case 7:
+		copy(f[:], toks)
+	default:
+		if len(toks) == 1 && strings.HasPrefix(toks[0], "@") {
+			if lower := strings.ToLower(toks[0]); macroExpansion[lower] != "" {
+				return f, errorf("", "unknown macro %q: macros are lowercase (write %q)", toks[0], lower)
+			}
+			return f, errorf("", "unknown macro %q: use one of %s, or @every", toks[0], macroList)
+		}
+		if len(toks) > 1 && macroExpansion[toks[0]] != "" {
+			return f, errorf("", "macro %s must be used alone, got %q", toks[0], c)
+		}
+		if len(toks) == 0 {
+			return f, errorf("", "empty expression: expected 5 to 7 fields or a macro such as @daily")
+		}
+		return f, errorf("", "expected 5 to 7 fields, got %d", len(toks))
+	}
+	return f, nil
+}
+
+// parseFields parses the seven fields into the schedule
+// (parseCalendarToStructured: same fields, ranges and defaults).
+func (p *parsed) parseFields(f cronFields) *Error {
+	s := p.sched
+	var err *Error
+	if s.second, _, err = p.parseField(f[0], fieldSecond); err != nil {
+		return err
+	}
+	if s.minute, _, err = p.parseField(f[1], fieldMinute); err != nil {
+		return err
+	}
+	if s.hour, _, err = p.parseField(f[2], fieldHour); err != nil {
+		return err
+	}
+	if s.dom, _, err = p.parseField(f[3], fieldDom); err != nil {
+		return err
+	}
+	if s.month, _, err = p.parseField(f[4], fieldMonth); err != nil {
+		return err
+	}
+	if s.dow, _, err = p.parseField(f[5], fieldDow); err != nil {
+		return err
+	}
+	if s.year, s.yearAll, err = p.parseField(f[6], fieldYear); err != nil {
+		return err
+	}
+	if p.sundayDropped != "" && s.dow.has(0) {
+		p.sundayDropped = "" // Sunday is listed separately, e.g. "1-7,0"
+	}
+	return nil
 }
 
 const maxCommentLen = 200 // calendar.go maxCommentLen

@@ -95,7 +95,8 @@ func (s *Schedule) matchYear(y int) bool {
 }
 
 // calendarNext is calendar.go (*compiledCalendar).next, transcribed statement
-// by statement, with the field predicates replaced by bit tests. Do not
+// by statement (its loop's carries are calCursor.normalize, its field
+// matching matchFrom), with the field predicates replaced by bit tests. Do not
 // "simplify" it: its treatment of DST gaps and repeated hours (the dstoffset
 // logic and the final Hour() check) is what this package promises to
 // reproduce, quirks included.
@@ -104,99 +105,119 @@ func (s *Schedule) calendarNext(ts time.Time, tz *time.Location) time.Time {
 	ts = ts.In(tz)
 
 	// get ymdhms from ts
-	y, mo, d := ts.Date()
-	h, m, sec := ts.Clock()
-	dstoffset := 0 * time.Hour
-	if ts.Add(-time.Hour).Hour() == h {
+	c := &calCursor{tz: tz}
+	c.y, c.mo, c.d = ts.Date()
+	c.h, c.m, c.sec = ts.Clock()
+	if ts.Add(-time.Hour).Hour() == c.h {
 		// we're in the second copy of a dst repeated hour
-		dstoffset = 1 * time.Hour
+		c.dstoffset = 1 * time.Hour
 	}
 
 	// looking for first matching time after ts, so add 1 second
-	sec++
+	c.sec++
 
-Outer:
 	for {
-		// normalize after carries
-		if sec >= 60 {
-			m, sec = m+1, 0
+		c.normalize()
+		if c.y > maxCalendarYear {
+			// no more matching times (up to max we checked)
+			return time.Time{}
 		}
-		if m >= 60 {
-			prev := time.Date(y, mo, d, h, 0, 0, 0, tz)
-			h, m = h+1, 0
-			next := time.Date(y, mo, d, h, 0, 0, 0, tz)
-			// if we moved to the next hour but it's two hours later, then we
-			// skipped over a dst repeated hour. try it again with an offset.
-			if dstoffset == 0 && next.Sub(prev) > time.Hour {
-				h = h - 1
-				dstoffset = 1 * time.Hour
-			} else {
-				dstoffset = 0
-			}
-		}
-		if h >= 24 {
-			d, h = d+1, 0
-		}
-		if d > daysInMonth(mo, y) {
-			mo, d = mo+1, 1
-		}
-		if mo > time.December {
-			y, mo = y+1, time.January
-		}
-		if y > maxCalendarYear {
-			break Outer
-		}
-		// try to match year, month, etc. from outside in
-		if !s.matchYear(y) {
-			y, mo, d, h, m, sec = y+1, time.January, 1, 0, 0, 0
-			dstoffset = 0
-			continue Outer
-		}
-		for !s.month.has(int(mo)) {
-			mo, d, h, m, sec = mo+1, 1, 0, 0, 0
-			dstoffset = 0
-			if mo > time.December {
-				continue Outer
-			}
-		}
-		for !s.dom.has(d) || !s.dow.has(int(time.Date(y, mo, d, h, m, sec, 0, tz).Weekday())) {
-			d, h, m, sec = d+1, 0, 0, 0
-			dstoffset = 0
-			if d > daysInMonth(mo, y) {
-				continue Outer
-			}
-		}
-		for !s.hour.has(h) {
-			h, m, sec = h+1, 0, 0
-			dstoffset = 0
-			if h >= 24 {
-				continue Outer
-			}
-		}
-		for !s.minute.has(m) {
-			m, sec = m+1, 0
-			if m >= 60 {
-				continue Outer
-			}
-		}
-		for !s.second.has(sec) {
-			sec = sec + 1
-			if sec >= 60 {
-				continue Outer
-			}
+		if !s.matchFrom(c) {
+			continue
 		}
 		// everything matches
-		nextTs := time.Date(y, mo, d, h, m, sec, 0, tz)
+		nextTs := time.Date(c.y, c.mo, c.d, c.h, c.m, c.sec, 0, tz)
 		// we might have reached a nonexistent time that got jumped over by a
 		// dst transition. we can tell if the hour is different from what we
 		// think it should be.
-		if nextTs.Hour() != h {
-			h, m, sec = h+1, 0, 0
-			continue Outer
+		if nextTs.Hour() != c.h {
+			c.h, c.m, c.sec = c.h+1, 0, 0
+			continue
 		}
-		return nextTs.Add(dstoffset)
+		return nextTs.Add(c.dstoffset)
 	}
+}
 
-	// no more matching times (up to max we checked)
-	return time.Time{}
+// calCursor is calendarNext's position: a wall-clock time in tz, and the
+// offset that puts it in the second copy of an hour a DST change repeats.
+type calCursor struct {
+	y            int
+	mo           time.Month
+	d, h, m, sec int
+	dstoffset    time.Duration
+	tz           *time.Location
+}
+
+// normalize carries the fields that ran over into the next larger one.
+func (c *calCursor) normalize() {
+	if c.sec >= 60 {
+		c.m, c.sec = c.m+1, 0
+	}
+	if c.m >= 60 {
+		prev := time.Date(c.y, c.mo, c.d, c.h, 0, 0, 0, c.tz)
+		c.h, c.m = c.h+1, 0
+		next := time.Date(c.y, c.mo, c.d, c.h, 0, 0, 0, c.tz)
+		// if we moved to the next hour but it's two hours later, then we
+		// skipped over a dst repeated hour. try it again with an offset.
+		if c.dstoffset == 0 && next.Sub(prev) > time.Hour {
+			c.h = c.h - 1
+			c.dstoffset = 1 * time.Hour
+		} else {
+			c.dstoffset = 0
+		}
+	}
+	if c.h >= 24 {
+		c.d, c.h = c.d+1, 0
+	}
+	if c.d > daysInMonth(c.mo, c.y) {
+		c.mo, c.d = c.mo+1, 1
+	}
+	if c.mo > time.December {
+		c.y, c.mo = c.y+1, time.January
+	}
+}
+
+// matchFrom moves c forward to the first time whose fields all match,
+// trying year, month, etc. from outside in. It returns false when a field
+// ran over: c must be normalized and the match tried again.
+func (s *Schedule) matchFrom(c *calCursor) bool {
+	if !s.matchYear(c.y) {
+		c.y, c.mo, c.d, c.h, c.m, c.sec = c.y+1, time.January, 1, 0, 0, 0
+		c.dstoffset = 0
+		return false
+	}
+	for !s.month.has(int(c.mo)) {
+		c.mo, c.d, c.h, c.m, c.sec = c.mo+1, 1, 0, 0, 0
+		c.dstoffset = 0
+		if c.mo > time.December {
+			return false
+		}
+	}
+	for !s.dom.has(c.d) || !s.dow.has(int(time.Date(c.y, c.mo, c.d, c.h, c.m, c.sec, 0, c.tz).Weekday())) {
+		c.d, c.h, c.m, c.sec = c.d+1, 0, 0, 0
+		c.dstoffset = 0
+		if c.d > daysInMonth(c.mo, c.y) {
+			return false
+		}
+	}
+	for !s.hour.has(c.h) {
+		c.h, c.m, c.sec = c.h+1, 0, 0
+		c.dstoffset = 0
+		if c.h >= 24 {
+			return false
+		}
+	}
+	for !s.minute.has(c.m) {
+		c.m, c.sec = c.m+1, 0
+		if c.m >= 60 {
+			return false
+		}
+	}
+	for !s.second.has(c.sec) {
+		c.sec = c.sec + 1
+		if c.sec >= 60 {
+			return false
+		}
+	}
+	return true
 }

@@ -71,76 +71,14 @@ func (p *parsed) parseField(text string, f *field) (set bitset, all bool, _ *Err
 	if s == "*" && f.mode == modeYear {
 		return set, true, nil
 	}
-	for part := range strings.SplitSeq(s, ",") {
-		item := part
-		step, hasStep := 1, false
-		switch strings.Count(part, "/") {
-		case 0:
-		case 1:
-			before, after, _ := strings.Cut(part, "/")
-			if after == "" {
-				return set, false, errorf(f.name, "%q is missing the step after /", item)
-			}
-			n, err := strconv.Atoi(after)
-			if err != nil {
-				if errors.Is(err, strconv.ErrRange) {
-					return set, false, errorf(f.name, "step %s in %q is too large", after, item)
-				}
-				return set, false, errorf(f.name, "step %q in %q is not a number", after, item)
-			}
-			if n < 1 {
-				return set, false, errorf(f.name, "step %s in %q must be at least 1", after, item)
-			}
-			part, step, hasStep = before, n, true
-		default:
-			return set, false, errorf(f.name, "%q has more than one /", item)
+	for item := range strings.SplitSeq(s, ",") {
+		part, step, hasStep, err := splitStep(item, f)
+		if err != nil {
+			return set, false, err
 		}
-
-		start, end := f.min, f.max
-		if part != "*" {
-			if strings.Contains(part, "-") {
-				if strings.Count(part, "-") > 1 {
-					return set, false, errorf(f.name, "%q has more than one - (negative numbers are not allowed)", item)
-				}
-				a, b, _ := strings.Cut(part, "-")
-				switch a {
-				case "":
-					return set, false, errorf(f.name, "%q is missing the start of the range (negative numbers are not allowed)", item)
-				case "*":
-					return set, false, errorf(f.name, "%q is not a valid range: * cannot be part of a range", item)
-				}
-				var verr valueErr
-				if start, verr = p.value(a, f); verr != vOK {
-					return set, false, badValue(a, f, verr)
-				}
-				if b == "" {
-					return set, false, errorf(f.name, "%q is missing the end of the range", item)
-				}
-				if end, verr = p.value(b, f); verr != vOK {
-					return set, false, badValue(b, f, verr)
-				}
-				if end < start {
-					return set, false, wrapError(part, start, end, f, hasStep)
-				}
-			} else {
-				if part == "" {
-					if hasStep {
-						return set, false, errorf(f.name, "%q is missing a start value before the /: write */%d", item, step)
-					}
-					return set, false, errorf(f.name, "empty list element in %q", s)
-				}
-				var verr valueErr
-				if start, verr = p.value(part, f); verr != vOK {
-					return set, false, badValue(part, f, verr)
-				}
-				if !hasStep {
-					// if / is present, a single value is treated as that value to
-					// the end. otherwise a single value is just the single value.
-					end = start
-				} else {
-					p.stepNoRange = append(p.stepNoRange, item)
-				}
-			}
+		start, end, err := p.bounds(part, item, s, f, step, hasStep)
+		if err != nil {
+			return set, false, err
 		}
 
 		// makeRange's special handling for Sunday, verbatim: 7 becomes 0 by
@@ -163,6 +101,85 @@ func (p *parsed) parseField(text string, f *field) (set bitset, all bool, _ *Err
 		}
 	}
 	return set, false, nil
+}
+
+// splitStep splits a list item into its range and its /step (1 when it
+// has none).
+func splitStep(item string, f *field) (part string, step int, hasStep bool, _ *Error) {
+	switch strings.Count(item, "/") {
+	case 0:
+		return item, 1, false, nil
+	case 1:
+		before, after, _ := strings.Cut(item, "/")
+		if after == "" {
+			return "", 0, false, errorf(f.name, "%q is missing the step after /", item)
+		}
+		n, err := strconv.Atoi(after)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return "", 0, false, errorf(f.name, "step %s in %q is too large", after, item)
+			}
+			return "", 0, false, errorf(f.name, "step %q in %q is not a number", after, item)
+		}
+		if n < 1 {
+			return "", 0, false, errorf(f.name, "step %s in %q must be at least 1", after, item)
+		}
+		return before, n, true, nil
+	default:
+		return "", 0, false, errorf(f.name, "%q has more than one /", item)
+	}
+}
+
+// bounds are the first and last value of an item's range (part, the item
+// without its step; s is the whole field, for errors).
+func (p *parsed) bounds(part, item, s string, f *field, step int, hasStep bool) (start, end int, _ *Error) {
+	start, end = f.min, f.max
+	if part == "*" {
+		return start, end, nil
+	}
+	if strings.Contains(part, "-") {
+		if strings.Count(part, "-") > 1 {
+			return 0, 0, errorf(f.name, "%q has more than one - (negative numbers are not allowed)", item)
+		}
+		a, b, _ := strings.Cut(part, "-")
+		switch a {
+		case "":
+			return 0, 0, errorf(f.name, "%q is missing the start of the range (negative numbers are not allowed)", item)
+		case "*":
+			return 0, 0, errorf(f.name, "%q is not a valid range: * cannot be part of a range", item)
+		}
+		var verr valueErr
+		if start, verr = p.value(a, f); verr != vOK {
+			return 0, 0, badValue(a, f, verr)
+		}
+		if b == "" {
+			return 0, 0, errorf(f.name, "%q is missing the end of the range", item)
+		}
+		if end, verr = p.value(b, f); verr != vOK {
+			return 0, 0, badValue(b, f, verr)
+		}
+		if end < start {
+			return 0, 0, wrapError(part, start, end, f, hasStep)
+		}
+		return start, end, nil
+	}
+	if part == "" {
+		if hasStep {
+			return 0, 0, errorf(f.name, "%q is missing a start value before the /: write */%d", item, step)
+		}
+		return 0, 0, errorf(f.name, "empty list element in %q", s)
+	}
+	var verr valueErr
+	if start, verr = p.value(part, f); verr != vOK {
+		return 0, 0, badValue(part, f, verr)
+	}
+	if !hasStep {
+		// if / is present, a single value is treated as that value to
+		// the end. otherwise a single value is just the single value.
+		return start, start, nil
+	}
+	p.stepNoRange = append(p.stepNoRange, item)
+	return start, end, nil
 }
 
 type valueErr int

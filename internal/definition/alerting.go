@@ -21,11 +21,11 @@ import (
 // set, so the layers merge field by field; the merged values are what the
 // definition holds, and so what its canonical JSON and hash hold.
 
-// DefaultsFileName is the name of a folder's alerting defaults file.
-const DefaultsFileName = "_defaults.yaml"
+// defaultsFileName is the name of a folder's alerting defaults file.
+const defaultsFileName = "_defaults.yaml"
 
-// NotifyAfterFailuresDefault is notify.after_failures when not given.
-const NotifyAfterFailuresDefault = 1
+// notifyAfterFailuresDefault is notify.after_failures when not given.
+const notifyAfterFailuresDefault = 1
 
 var (
 	notifyEvents = []string{EventFailed, EventTimedOut, EventMissed, EventStale, EventLate, EventRecovered, EventSkipped, EventPaused}
@@ -62,7 +62,7 @@ type alerting struct {
 	targets       []NotifyTarget
 	targetsSet    bool
 	// targetRefs are the secrets the targets name, where they are.
-	targetRefs []SecretRef
+	targetRefs []secretRef
 
 	pause *int
 }
@@ -337,7 +337,7 @@ func (d *decoder) secretName(n *yaml.Node, field string) string {
 		d.errorf(n, field, "%q is not a secret name: give the NAME of an allow-listed secret (letters, digits and _), not its value nor ${env:NAME}", v)
 		return v
 	}
-	d.refs = append(d.refs, SecretRef{Name: v, Field: field, Line: n.Line, Column: n.Column})
+	d.refs = append(d.refs, secretRef{Name: v, Field: field, Line: n.Line, Column: n.Column})
 	return v
 }
 
@@ -409,7 +409,7 @@ func (def *Definition) applyAlerting(layers []*alerting) {
 			n.On = slices.Clone(NotifyOnDefault)
 		}
 		if n.AfterFailures == 0 {
-			n.AfterFailures = NotifyAfterFailuresDefault
+			n.AfterFailures = notifyAfterFailuresDefault
 		}
 		if len(n.Targets) == 0 {
 			n.Targets = nil

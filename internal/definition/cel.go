@@ -14,13 +14,13 @@ import (
 
 // Limits of rule evaluation (docs/definitions.md#rule-cost).
 const (
-	// RuleCostLimit bounds the CEL cost units one evaluation of one rule
+	// ruleCostLimit bounds the CEL cost units one evaluation of one rule
 	// expression may spend, wherever it runs (the engine's rule, explain,
 	// the simulator). A realistic rule costs tens of units; a comprehension
 	// over a 200-item list nested three deep costs tens of millions.
-	RuleCostLimit = 1_000_000
+	ruleCostLimit = 1_000_000
 	// ruleCheckSize is the size of every list, map and string of the
-	// "small input" a rule must finish on within RuleCostLimit when it is
+	// "small input" a rule must finish on within ruleCostLimit when it is
 	// validated: a rule whose worst case on such input is over the limit
 	// is rejected at sync.
 	ruleCheckSize = 20
@@ -29,7 +29,7 @@ const (
 	interruptEvery = 100
 )
 
-// ErrRuleCost is returned when an evaluation spent RuleCostLimit.
+// ErrRuleCost is returned when an evaluation spent ruleCostLimit.
 var ErrRuleCost = errors.New("rule expression exceeded its cost limit")
 
 // Rule variables every expression sees besides the context binds.
@@ -101,15 +101,15 @@ func CompileExpression(expr string, binds []string) (*cel.Ast, error) {
 
 // checkRuleCost rejects an expression whose worst-case cost, when every
 // list, map and string it reads has ruleCheckSize elements, is over
-// RuleCostLimit: it could not finish at run time even on small events.
+// ruleCostLimit: it could not finish at run time even on small events.
 func checkRuleCost(env *cel.Env, ast *cel.Ast) error {
 	est, err := env.EstimateCost(ast, smallInput{})
 	if err != nil {
 		return fmt.Errorf("CEL: estimating cost: %w", err)
 	}
-	if est.Max > RuleCostLimit {
+	if est.Max > ruleCostLimit {
 		return fmt.Errorf("CEL: expression costs up to %d units when lists, maps and strings have %d elements, over the limit of %d: "+
-			"it cannot finish at run time; avoid nested comprehensions over event or context data", est.Max, ruleCheckSize, RuleCostLimit)
+			"it cannot finish at run time; avoid nested comprehensions over event or context data", est.Max, ruleCheckSize, ruleCostLimit)
 	}
 	return nil
 }
@@ -135,7 +135,7 @@ func RuleProgram(env *cel.Env, ast *cel.Ast, partial bool) (cel.Program, error) 
 	if partial {
 		opt = cel.OptPartialEval
 	}
-	return env.Program(ast, cel.EvalOptions(opt), cel.CostLimit(RuleCostLimit), cel.InterruptCheckFrequency(interruptEvery))
+	return env.Program(ast, cel.EvalOptions(opt), cel.CostLimit(ruleCostLimit), cel.InterruptCheckFrequency(interruptEvery))
 }
 
 // EvalRule evaluates a program from RuleProgram with vars (a map or a
@@ -145,7 +145,7 @@ func EvalRule(ctx context.Context, prg cel.Program, vars any) (ref.Val, error) {
 	val, _, err := prg.ContextEval(ctx, vars)
 	if err != nil {
 		if strings.Contains(err.Error(), "cost limit exceeded") {
-			return nil, fmt.Errorf("%w (%d units)", ErrRuleCost, RuleCostLimit)
+			return nil, fmt.Errorf("%w (%d units)", ErrRuleCost, ruleCostLimit)
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("rule evaluation stopped: %w", context.Cause(ctx))

@@ -63,18 +63,18 @@ const (
 	MisfirePolicyDefault      = MisfireSkip
 	CatchupWindowDefault      = time.Minute
 	ContextTimeoutDefault     = 10 * time.Second
-	InstructionTimeoutDefault = time.Hour
-	OnFailureDefault          = OnFailureFail
-	HTTPMethodDefault         = "POST"
-	// RetryMaxAttemptsDefault is 1 (no retry): a shell command is not
+	instructionTimeoutDefault = time.Hour
+	onFailureDefault          = OnFailureFail
+	httpMethodDefault         = "POST"
+	// retryMaxAttemptsDefault is 1 (no retry): a shell command is not
 	// idempotent in general, so retrying must be asked for.
-	RetryMaxAttemptsDefault        = 1
-	RetryInitialIntervalDefault    = 10 * time.Second
-	RetryBackoffCoefficientDefault = 2.0
-	RetryMaxIntervalDefault        = 5 * time.Minute
-	// MaxFileSize bounds a definition file: anything bigger is a mistake
+	retryMaxAttemptsDefault        = 1
+	retryInitialIntervalDefault    = 10 * time.Second
+	retryBackoffCoefficientDefault = 2.0
+	retryMaxIntervalDefault        = 5 * time.Minute
+	// maxFileSize bounds a definition file: anything bigger is a mistake
 	// (a generated dump, a binary) and is refused before it is parsed.
-	MaxFileSize = 1 << 20
+	maxFileSize = 1 << 20
 )
 
 // Definition is one parsed, validated ActivityDefinition with every default
@@ -117,7 +117,7 @@ type Definition struct {
 	// SecretRefs is every ${env:NAME} the worker will resolve and every
 	// secret a notification target names, where it is, so sync and
 	// validate can check it against the allow-list.
-	SecretRefs []SecretRef `json:"-"`
+	SecretRefs []secretRef `json:"-"`
 
 	// own is the alerting fields as the file wrote them, for merging
 	// defaults in at load time.

@@ -291,11 +291,11 @@ func TestSubjects(t *testing.T) {
 func TestExpandEnvRefs(t *testing.T) {
 	env := map[string]string{"TOKEN": "s3cret", "EMPTY": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	got, err := ExpandEnvRefs("Bearer ${env:TOKEN}${env:EMPTY}", lookup)
+	got, err := expandEnvRefs("Bearer ${env:TOKEN}${env:EMPTY}", lookup)
 	if err != nil || got != "Bearer s3cret" {
 		t.Errorf("got %q, %v", got, err)
 	}
-	_, err = ExpandEnvRefs("x ${env:MISSING} ${env:TOKEN}", lookup)
+	_, err = expandEnvRefs("x ${env:MISSING} ${env:TOKEN}", lookup)
 	if err == nil || !strings.Contains(err.Error(), "MISSING") {
 		t.Errorf("unset variable not named: %v", err)
 	}

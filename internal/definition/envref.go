@@ -24,10 +24,10 @@ func EnvRefs(s string) []string {
 	return names
 }
 
-// ExpandEnvRefs replaces every ${env:NAME} in s using lookup. It fails on
+// expandEnvRefs replaces every ${env:NAME} in s using lookup. It fails on
 // the first unset name, naming it, because running with a blank secret is
 // worse than not running.
-func ExpandEnvRefs(s string, lookup func(string) (string, bool)) (string, error) {
+func expandEnvRefs(s string, lookup func(string) (string, bool)) (string, error) {
 	var missing string
 	out := envRefPattern.ReplaceAllStringFunc(s, func(ref string) string {
 		name := envRefPattern.FindStringSubmatch(ref)[1]
@@ -43,12 +43,12 @@ func ExpandEnvRefs(s string, lookup func(string) (string, bool)) (string, error)
 	return out, nil
 }
 
-// ExpandSecrets is ExpandEnvRefs through a resolver that may refuse a
+// ExpandSecrets is expandEnvRefs through a resolver that may refuse a
 // name (the secret allow-list): the first refusal is returned as is, and
 // every value resolved is passed to remember, so the caller can redact it.
 func ExpandSecrets(s string, resolve func(string) (string, error), remember func(string)) (string, error) {
 	var failure error
-	out, err := ExpandEnvRefs(s, func(name string) (string, bool) {
+	out, err := expandEnvRefs(s, func(name string) (string, bool) {
 		v, err := resolve(name)
 		if err != nil {
 			failure = cmp.Or(failure, err)
@@ -63,9 +63,9 @@ func ExpandSecrets(s string, resolve func(string) (string, error), remember func
 	return out, err
 }
 
-// SecretRef is one ${env:NAME} reference, or a secret named by a
+// secretRef is one ${env:NAME} reference, or a secret named by a
 // notification target, and where it is.
-type SecretRef struct {
+type secretRef struct {
 	Name   string
 	Field  string
 	Line   int
@@ -111,7 +111,7 @@ func (r *Result) CheckSecrets(check func(name string) error) {
 // ${env: but is not ${env:NAME}.
 func (d *decoder) checkEnvRefs(n *yaml.Node, field, s string) {
 	for _, name := range EnvRefs(s) {
-		d.refs = append(d.refs, SecretRef{Name: name, Field: field, Line: n.Line, Column: n.Column})
+		d.refs = append(d.refs, secretRef{Name: name, Field: field, Line: n.Line, Column: n.Column})
 	}
 	rest := envRefPattern.ReplaceAllString(s, "")
 	if i := strings.Index(rest, "${env:"); i >= 0 {

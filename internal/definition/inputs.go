@@ -29,11 +29,11 @@ const (
 // environment variable of the command, so both their number and their size
 // are bounded.
 const (
-	// MaxInputs is how many inputs a definition may declare.
-	MaxInputs = 32
-	// MaxInputBytes bounds a string, enum or duration value (and an enum's
+	// maxInputs is how many inputs a definition may declare.
+	maxInputs = 32
+	// maxInputBytes bounds a string, enum or duration value (and an enum's
 	// values), in bytes.
-	MaxInputBytes = 4096
+	maxInputBytes = 4096
 )
 
 // PoolDefault is the pool a definition without run_on runs on
@@ -166,7 +166,7 @@ func (d *Definition) ResolveInputs(given map[string]any) (map[string]any, error)
 }
 
 // undeclared reports the given names the definition does not declare, at
-// most MaxInputs of them (a request may name thousands).
+// most maxInputs of them (a request may name thousands).
 func (d *Definition) undeclared(given map[string]any) InputErrors {
 	var names []string
 	for name := range given {
@@ -184,7 +184,7 @@ func (d *Definition) undeclared(given map[string]any) InputErrors {
 	}
 	var errs InputErrors
 	for i, name := range names {
-		if i == MaxInputs {
+		if i == maxInputs {
 			errs = append(errs, &InputError{Field: "…", Msg: fmt.Sprintf("and %d more undeclared names", len(names)-i)})
 			break
 		}
@@ -236,8 +236,8 @@ func (in *InputDecl) check(v any) (any, string) {
 // checkText says what is wrong with a string value, or "".
 func checkText(s string) string {
 	switch {
-	case len(s) > MaxInputBytes:
-		return fmt.Sprintf("is %d bytes long, the limit is %d", len(s), MaxInputBytes)
+	case len(s) > maxInputBytes:
+		return fmt.Sprintf("is %d bytes long, the limit is %d", len(s), maxInputBytes)
 	case strings.IndexByte(s, 0) >= 0:
 		return "contains a NUL byte"
 	case !utf8.ValidString(s):
@@ -303,7 +303,7 @@ func checkDuration(v any) (any, string) {
 	case time.Duration:
 		dur = x
 	case string:
-		if len(x) > MaxInputBytes {
+		if len(x) > maxInputBytes {
 			return nil, checkText(x)
 		}
 		d, err := time.ParseDuration(strings.TrimSpace(x))

@@ -56,7 +56,7 @@ var inputExprTypes = map[string][]*cel.Type{
 
 // compileInputExpr compiles a trigger.inputs expression for the declared
 // input, refusing one whose type cannot give a value of the input's type
-// and one that could not finish within RuleCostLimit on a small event.
+// and one that could not finish within ruleCostLimit on a small event.
 func compileInputExpr(expr string, in *InputDecl) (*cel.Env, *cel.Ast, error) {
 	env, err := inputCELEnv()
 	if err != nil {
@@ -90,7 +90,7 @@ func compileInputExpr(expr string, in *InputDecl) (*cel.Env, *cel.Ast, error) {
 // come back converted to the declared types. A CEL expression that fails
 // or gives a value of the wrong type is an InputError naming the input;
 // every such input is reported at once as InputErrors. Each expression is
-// bounded by RuleCostLimit, as rules are.
+// bounded by ruleCostLimit, as rules are.
 func (d *Definition) TriggerInputValues(ev *EventView) (map[string]any, error) {
 	names := make([]string, 0, len(d.Trigger.Inputs))
 	for name := range d.Trigger.Inputs {

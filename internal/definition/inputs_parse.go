@@ -80,8 +80,8 @@ func (d *decoder) inputDecls(n *yaml.Node, keys map[string]*yaml.Node) []InputDe
 	if !ok {
 		return nil
 	}
-	if len(f.order) > MaxInputs {
-		d.errorf(n, "inputs", "declares %d inputs, the limit is %d", len(f.order), MaxInputs)
+	if len(f.order) > maxInputs {
+		d.errorf(n, "inputs", "declares %d inputs, the limit is %d", len(f.order), maxInputs)
 	}
 	out := make([]InputDecl, 0, len(f.order))
 	for _, name := range f.order {

@@ -125,7 +125,7 @@ func TestResolveInputs(t *testing.T) {
 
 func TestResolveInputsRefused(t *testing.T) {
 	d := mustParse(t, inputsDef)
-	long := strings.Repeat("x", MaxInputBytes+1)
+	long := strings.Repeat("x", maxInputBytes+1)
 	cases := []struct {
 		name  string
 		given map[string]any
@@ -202,10 +202,10 @@ func TestResolveInputsBounded(t *testing.T) {
 	if !errors.As(err, &ies) {
 		t.Fatalf("error %v", err)
 	}
-	if len(ies) != MaxInputs+2 {
-		t.Errorf("%d errors, want %d (repo, %d names, one summary)", len(ies), MaxInputs+2, MaxInputs)
+	if len(ies) != maxInputs+2 {
+		t.Errorf("%d errors, want %d (repo, %d names, one summary)", len(ies), maxInputs+2, maxInputs)
 	}
-	if last := ies[len(ies)-1]; last.Msg != fmt.Sprintf("and %d more undeclared names", 5000-MaxInputs) {
+	if last := ies[len(ies)-1]; last.Msg != fmt.Sprintf("and %d more undeclared names", 5000-maxInputs) {
 		t.Errorf("summary: %v", last)
 	}
 	if n := len(err.Error()); n > 8000 {
@@ -373,7 +373,7 @@ func TestTriggerInputValuesRefused(t *testing.T) {
 			map[string]string{"repo": `trigger.inputs expression "event.payload.repo": want a string, got a list`}},
 		{"NUL", map[string]any{"repo": "a\x00", "depth": 1.0},
 			map[string]string{"repo": `trigger.inputs expression "event.payload.repo": contains a NUL byte`}},
-		{"too long", map[string]any{"repo": strings.Repeat("r", MaxInputBytes+1), "depth": 1.0},
+		{"too long", map[string]any{"repo": strings.Repeat("r", maxInputBytes+1), "depth": 1.0},
 			map[string]string{"repo": `trigger.inputs expression "event.payload.repo": is 4097 bytes long, the limit is 4096`}},
 	}
 	for _, tc := range cases {
@@ -431,7 +431,7 @@ func TestInputsParseErrors(t *testing.T) {
 		return "id: team.job\ntrigger: {trigger_type: event, event_type: a.b, inputs: " + inputs + "}\ninstruction: {kind: shell, cmd: \"true\"}\n"
 	}
 	many := "inputs:\n"
-	for i := range MaxInputs + 1 {
+	for i := range maxInputs + 1 {
 		many += fmt.Sprintf("  i%d: {type: bool}\n", i)
 	}
 	cases := []struct{ name, src, want string }{
@@ -441,7 +441,7 @@ func TestInputsParseErrors(t *testing.T) {
 		{"run_on a number", cron + "run_on: 5\n", `x.yaml:4:9: run_on: must be a string, got integer 5 (quote it: "5")`},
 		{"run_on with a dot", cron + "run_on: a.b\n", `x.yaml:4:9: run_on: pool name "a.b" is not valid: use at most 63 lower-case letters, digits, '-' and '_', starting with a letter or digit (e.g. state-hub)`},
 		{"inputs not a mapping", cron + "inputs: [repo]\n", `x.yaml:4:9: inputs: must be a mapping, got a list`},
-		{"too many inputs", cron + many, fmt.Sprintf("x.yaml:5:3: inputs: declares %d inputs, the limit is %d", MaxInputs+1, MaxInputs)},
+		{"too many inputs", cron + many, fmt.Sprintf("x.yaml:5:3: inputs: declares %d inputs, the limit is %d", maxInputs+1, maxInputs)},
 		{"bad input name", cron + "inputs: {Repo: {type: string}}\n",
 			`x.yaml:4:10: inputs.Repo: "Repo" is not a valid input name: use lower-case letters, digits and _, starting with a letter, at most 63 characters (it becomes ACTIVITY_INPUT_NAME)`},
 		{"input name with a dash", cron + "inputs: {dry-run: {type: bool}}\n",
@@ -454,7 +454,7 @@ func TestInputsParseErrors(t *testing.T) {
 		{"required not a bool", cron + "inputs: {repo: {type: string, default: x, required: yes}}\n", `x.yaml:4:53: inputs.repo.required: must be true or false, got string "yes"`},
 		{"description not a string", cron + "inputs: {repo: {type: string, description: 5}}\n", `x.yaml:4:44: inputs.repo.description: must be a string, got integer 5 (quote it: "5")`},
 		{"string default is a number", cron + "inputs: {repo: {type: string, default: 5}}\n", `x.yaml:4:40: inputs.repo.default: must be a string, got integer 5 (quote it: "5")`},
-		{"string default too long", cron + "inputs: {repo: {type: string, default: " + strings.Repeat("a", MaxInputBytes+1) + "}}\n",
+		{"string default too long", cron + "inputs: {repo: {type: string, default: " + strings.Repeat("a", maxInputBytes+1) + "}}\n",
 			`x.yaml:4:40: inputs.repo.default: is 4097 bytes long, the limit is 4096`},
 		{"string default with NUL", cron + "inputs: {repo: {type: string, default: \"a\\0b\"}}\n", `x.yaml:4:40: inputs.repo.default: contains a NUL byte`},
 		{"int default is text", cron + "inputs: {depth: {type: int, default: three}}\n", `x.yaml:4:38: inputs.depth.default: must be an integer, got string "three"`},
@@ -472,7 +472,7 @@ func TestInputsParseErrors(t *testing.T) {
 		{"enum value twice", cron + "inputs: {mode: {type: enum, values: [fast, fast]}}\n", `x.yaml:4:44: inputs.mode.values[1]: "fast" is already listed as inputs.mode.values[0]`},
 		{"enum value empty", cron + "inputs: {mode: {type: enum, values: [\"\"]}}\n", `x.yaml:4:38: inputs.mode.values[0]: is empty: an enum value must be some text`},
 		{"enum value with NUL", cron + "inputs: {mode: {type: enum, values: [fast, \"a\\0\"]}}\n", `x.yaml:4:44: inputs.mode.values[1]: contains a NUL byte`},
-		{"enum value too long", cron + "inputs: {mode: {type: enum, values: [" + strings.Repeat("v", MaxInputBytes+1) + "]}}\n",
+		{"enum value too long", cron + "inputs: {mode: {type: enum, values: [" + strings.Repeat("v", maxInputBytes+1) + "]}}\n",
 			`x.yaml:4:38: inputs.mode.values[0]: is 4097 bytes long, the limit is 4096`},
 		{"cel on a once trigger", "id: team.job\ntrigger: {trigger_type: once, run_at: \"2026-12-01T03:00:00Z\", inputs: {repo: {cel: \"'x'\"}}}\ninstruction: {kind: shell, cmd: \"true\"}\ninputs: {repo: {type: string}}\n",
 			`x.yaml:2:84: trigger.inputs.repo.cel: applies to event triggers only: a once trigger has no event to read, so write a literal string`},

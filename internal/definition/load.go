@@ -383,16 +383,16 @@ func (sr *SourceResult) loadFile(root, path string, eventType, inside bool) {
 	}
 	sr.Files = append(sr.Files, path)
 	switch name := filepath.Base(path); {
-	case name == DefaultsFileName && eventType:
+	case name == defaultsFileName && eventType:
 		sr.FailedFiles[path] = true
 		sr.fileErrs = append(sr.fileErrs, &Error{File: path, Message: "alerting defaults apply to definitions: an event-types folder holds event types only (move it to the folder above)"})
 		return
-	case name == DefaultsFileName:
+	case name == defaultsFileName:
 		sr.loadDefaults(path, data, inside)
 		return
 	case strings.EqualFold(strings.TrimSuffix(name, filepath.Ext(name)), "_defaults"):
 		sr.FailedFiles[path] = true
-		sr.fileErrs = append(sr.fileErrs, &Error{File: path, Message: "alerting defaults must be in a file named exactly " + DefaultsFileName + ": rename it"})
+		sr.fileErrs = append(sr.fileErrs, &Error{File: path, Message: "alerting defaults must be in a file named exactly " + defaultsFileName + ": rename it"})
 		return
 	}
 	if eventType {
@@ -441,7 +441,7 @@ func unquoted(errs Errors, path string, inside bool) []*Error {
 	}}
 }
 
-// readLimited reads a regular file, refusing anything over MaxFileSize
+// readLimited reads a regular file, refusing anything over maxFileSize
 // without reading it whole. It opens without blocking and checks the open
 // file, so a FIFO swapped in after the walk looked cannot hang a sync.
 func readLimited(path string) ([]byte, error) {
@@ -457,11 +457,11 @@ func readLimited(path string) ([]byte, error) {
 	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("is %s, not a regular file: a definition must be a regular file", kindOfFile(info.Mode()))
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read file: %s", linkErr(err))
 	}
-	if len(data) > MaxFileSize {
+	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("file is over the 1 MiB limit for a definition file")
 	}
 	return data, nil

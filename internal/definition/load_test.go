@@ -123,7 +123,7 @@ func TestLoadDuplicateIDs(t *testing.T) {
 
 func TestLoadBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "big.yaml"), "description: "+strings.Repeat("x", MaxFileSize)+"\n")
+	writeFile(t, filepath.Join(dir, "big.yaml"), "description: "+strings.Repeat("x", maxFileSize)+"\n")
 	writeFile(t, filepath.Join(dir, "latin1.yaml"), "id: team.a\ndescription: caf\xe9\n")
 	writeFile(t, filepath.Join(dir, "ok.yaml"), cronDef("team.ok"))
 	// A symlink loop: loop/again -> loop.

@@ -66,7 +66,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 // document checks size and encoding, parses exactly one YAML document and
 // returns its top-level mapping node, or nil after reporting why not.
 func (d *decoder) document(data []byte) *yaml.Node {
-	if len(data) > MaxFileSize {
+	if len(data) > maxFileSize {
 		d.errorf(nil, "", "file is %d bytes, over the 1 MiB limit for a %s", len(data), d.fileNoun())
 		return nil
 	}
@@ -148,7 +148,7 @@ var topFields = []string{"id", "description", "enabled", "trigger", "context", "
 	"expect", "notify", "pause_after_failures", "run_on", "inputs", "mode"}
 
 func (d *decoder) definition(root *yaml.Node) *Definition {
-	def := &Definition{Enabled: true, OnFailure: OnFailureDefault}
+	def := &Definition{Enabled: true, OnFailure: onFailureDefault}
 	f, _ := d.mapping(root, "")
 	d.allowOnly(f, "", topFields, "")
 
@@ -255,89 +255,109 @@ func (d *decoder) trigger(n *yaml.Node, t *Trigger) {
 	d.trigInputs = f.get("inputs")
 
 	if typ == TriggerCron || typ == TriggerOnce {
-		t.Timezone = TimezoneDefault
-		if n := f.get("timezone"); n != nil {
-			if v, ok := d.str(n, "trigger.timezone"); ok {
-				if _, err := loadLocation(v); err != nil {
-					d.errorf(n, "trigger.timezone", "%q is not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)", v)
-				}
-				t.Timezone = v
-			}
-		}
-		t.MisfirePolicy = MisfirePolicyDefault
-		if n := f.get("misfire_policy"); n != nil {
-			if v, ok := d.str(n, "trigger.misfire_policy"); ok {
-				switch v {
-				case MisfireSkip, MisfireBufferOne, MisfireBufferAll, MisfireAllowAll, MisfireCancelOther, MisfireTerminateOther:
-				default:
-					d.errorf(n, "trigger.misfire_policy", "%q is not one of skip, buffer_one, buffer_all, allow_all, cancel_other, terminate_other", v)
-				}
-				t.MisfirePolicy = v
-			}
-		}
-		t.CatchupWindow = Duration(CatchupWindowDefault)
-		if n := f.get("catchup_window"); n != nil {
-			if v, ok := d.duration(n, "trigger.catchup_window"); ok {
-				// Temporal's minimum catch-up window is 10s.
-				if v < 10*time.Second {
-					d.errorf(n, "trigger.catchup_window", "%s is below Temporal's minimum of 10s", v)
-				}
-				t.CatchupWindow = Duration(v)
-			}
-		}
+		d.scheduleTrigger(f, t)
 	}
-
 	switch typ {
 	case TriggerCron:
-		if n := f.get("cron_expression"); n != nil {
-			if v, ok := d.str(n, "trigger.cron_expression"); ok {
-				t.CronExpression = v
-				if _, err := cronexpr.Parse(v); err != nil {
-					d.errorf(n, "trigger.cron_expression", "%v", err)
-				} else if note := vixieNote(v, t.Timezone); note != "" {
-					// Not an error: the expression is valid, it just does not
-					// mean what it means to crontab.
-					d.warnings = append(d.warnings, &Error{File: d.file, Line: n.Line, Column: n.Column, Field: "trigger.cron_expression", Message: note})
-				}
-			}
-		} else {
-			d.errorf(f.node, "trigger.cron_expression", "is required for trigger_type cron (e.g. \"*/15 * * * *\" or @daily)")
-		}
-		if n := f.get("jitter"); n != nil {
-			if v, ok := d.duration(n, "trigger.jitter"); ok {
-				t.Jitter = Duration(v)
-			}
-		}
+		d.cronTrigger(f, t)
 	case TriggerOnce:
-		if n := f.get("run_at"); n != nil {
-			if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "!!timestamp") {
-				ts, err := time.Parse(time.RFC3339, n.Value)
-				if err != nil {
-					d.errorf(n, "trigger.run_at", "%q is not an RFC 3339 time with a zone offset (e.g. \"2026-12-01T03:00:00Z\")", n.Value)
-				} else {
-					ts = ts.UTC()
-					t.RunAt = &ts
-				}
-			} else {
-				d.errorf(n, "trigger.run_at", "must be an RFC 3339 time, got %s", kindName(n))
-			}
-		} else {
-			d.errorf(f.node, "trigger.run_at", "is required for trigger_type once (RFC 3339, e.g. \"2026-12-01T03:00:00Z\")")
-		}
+		d.onceTrigger(f, t)
 	case TriggerEvent:
-		if n := f.get("event_type"); n != nil {
-			if v, ok := d.str(n, "trigger.event_type"); ok {
-				if err := ValidateSubjectPattern(v); err != nil {
-					d.errorf(n, "trigger.event_type", "%v", err)
-				}
-				t.EventType = v
+		d.eventTrigger(f, t)
+	}
+}
+
+// scheduleTrigger decodes the fields cron and once triggers share: the
+// time zone, the misfire policy and the catch-up window.
+func (d *decoder) scheduleTrigger(f *fields, t *Trigger) {
+	t.Timezone = TimezoneDefault
+	if n := f.get("timezone"); n != nil {
+		if v, ok := d.str(n, "trigger.timezone"); ok {
+			if _, err := loadLocation(v); err != nil {
+				d.errorf(n, "trigger.timezone", "%q is not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)", v)
+			}
+			t.Timezone = v
+		}
+	}
+	t.MisfirePolicy = MisfirePolicyDefault
+	if n := f.get("misfire_policy"); n != nil {
+		if v, ok := d.str(n, "trigger.misfire_policy"); ok {
+			switch v {
+			case MisfireSkip, MisfireBufferOne, MisfireBufferAll, MisfireAllowAll, MisfireCancelOther, MisfireTerminateOther:
+			default:
+				d.errorf(n, "trigger.misfire_policy", "%q is not one of skip, buffer_one, buffer_all, allow_all, cancel_other, terminate_other", v)
+			}
+			t.MisfirePolicy = v
+		}
+	}
+	t.CatchupWindow = Duration(CatchupWindowDefault)
+	if n := f.get("catchup_window"); n != nil {
+		if v, ok := d.duration(n, "trigger.catchup_window"); ok {
+			// Temporal's minimum catch-up window is 10s.
+			if v < 10*time.Second {
+				d.errorf(n, "trigger.catchup_window", "%s is below Temporal's minimum of 10s", v)
+			}
+			t.CatchupWindow = Duration(v)
+		}
+	}
+}
+
+// cronTrigger decodes the fields of a cron trigger.
+func (d *decoder) cronTrigger(f *fields, t *Trigger) {
+	if n := f.get("cron_expression"); n != nil {
+		if v, ok := d.str(n, "trigger.cron_expression"); ok {
+			t.CronExpression = v
+			if _, err := cronexpr.Parse(v); err != nil {
+				d.errorf(n, "trigger.cron_expression", "%v", err)
+			} else if note := vixieNote(v, t.Timezone); note != "" {
+				// Not an error: the expression is valid, it just does not
+				// mean what it means to crontab.
+				d.warnings = append(d.warnings, &Error{File: d.file, Line: n.Line, Column: n.Column, Field: "trigger.cron_expression", Message: note})
+			}
+		}
+	} else {
+		d.errorf(f.node, "trigger.cron_expression", "is required for trigger_type cron (e.g. \"*/15 * * * *\" or @daily)")
+	}
+	if n := f.get("jitter"); n != nil {
+		if v, ok := d.duration(n, "trigger.jitter"); ok {
+			t.Jitter = Duration(v)
+		}
+	}
+}
+
+// onceTrigger decodes the fields of a once trigger.
+func (d *decoder) onceTrigger(f *fields, t *Trigger) {
+	if n := f.get("run_at"); n != nil {
+		if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "!!timestamp") {
+			ts, err := time.Parse(time.RFC3339, n.Value)
+			if err != nil {
+				d.errorf(n, "trigger.run_at", "%q is not an RFC 3339 time with a zone offset (e.g. \"2026-12-01T03:00:00Z\")", n.Value)
+			} else {
+				ts = ts.UTC()
+				t.RunAt = &ts
 			}
 		} else {
-			d.errorf(f.node, "trigger.event_type", "is required for trigger_type event (a NATS subject pattern, e.g. org.repo.commit.pushed)")
+			d.errorf(n, "trigger.run_at", "must be an RFC 3339 time, got %s", kindName(n))
 		}
-		if n := f.get("filters"); n != nil {
-			t.Filters = d.filters(n)
+	} else {
+		d.errorf(f.node, "trigger.run_at", "is required for trigger_type once (RFC 3339, e.g. \"2026-12-01T03:00:00Z\")")
+	}
+}
+
+// eventTrigger decodes the fields of an event trigger.
+func (d *decoder) eventTrigger(f *fields, t *Trigger) {
+	if n := f.get("event_type"); n != nil {
+		if v, ok := d.str(n, "trigger.event_type"); ok {
+			if err := ValidateSubjectPattern(v); err != nil {
+				d.errorf(n, "trigger.event_type", "%v", err)
+			}
+			t.EventType = v
 		}
+	} else {
+		d.errorf(f.node, "trigger.event_type", "is required for trigger_type event (a NATS subject pattern, e.g. org.repo.commit.pushed)")
+	}
+	if n := f.get("filters"); n != nil {
+		t.Filters = d.filters(n)
 	}
 }
 
@@ -556,7 +576,7 @@ func (d *decoder) instruction(n *yaml.Node, in *Instruction) {
 	}
 	in.Kind = kind
 	d.allowOnly(f, "instruction", allowed, "for instruction kind "+kind)
-	in.Timeout = Duration(InstructionTimeoutDefault)
+	in.Timeout = Duration(instructionTimeoutDefault)
 	if tn := f.get("timeout"); tn != nil {
 		if v, ok := d.duration(tn, "instruction.timeout"); ok {
 			if v <= 0 {
@@ -567,89 +587,105 @@ func (d *decoder) instruction(n *yaml.Node, in *Instruction) {
 	}
 	switch kind {
 	case InstructionShell:
-		cmd, args := f.get("cmd"), f.get("args")
-		switch {
-		case cmd != nil && args != nil:
-			d.errorf(args, "instruction.args", "give either cmd (run by /bin/sh -c) or args (run directly), not both")
-		case cmd == nil && args == nil:
-			d.errorf(n, "instruction.cmd", "shell needs cmd (run by /bin/sh -c) or args (a program and its arguments)")
-		case cmd != nil:
-			if v, ok := d.str(cmd, "instruction.cmd"); ok {
-				if strings.TrimSpace(v) == "" {
-					d.errorf(cmd, "instruction.cmd", "is empty")
-				}
-				d.noEnvRefs(cmd, "instruction.cmd", v)
-				in.Cmd = v
-			}
-		default:
-			if v, ok := d.stringList(args, "instruction.args"); ok {
-				if len(v) == 0 || v[0] == "" {
-					d.errorf(args, "instruction.args", "needs at least the program to run")
-				}
-				for i, a := range v {
-					d.noEnvRefs(args.Content[i], index("instruction.args", i), a)
-				}
-				in.Args = v
-			}
-		}
-		if wn := f.get("workdir"); wn != nil {
-			if v, ok := d.str(wn, "instruction.workdir"); ok {
-				if !strings.HasPrefix(v, "/") {
-					d.errorf(wn, "instruction.workdir", "%q must be an absolute path", v)
-				}
-				in.Workdir = v
-			}
-		}
-		if en := f.get("env"); en != nil {
-			in.Env = d.env(en)
-		}
+		d.shellInstruction(n, f, in)
 	case InstructionHTTP:
-		in.Method = HTTPMethodDefault
-		if mn := f.get("method"); mn != nil {
-			if v, ok := d.str(mn, "instruction.method"); ok {
-				switch strings.ToUpper(v) {
-				case "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD":
-					in.Method = strings.ToUpper(v)
-				default:
-					d.errorf(mn, "instruction.method", "%q is not one of GET, POST, PUT, PATCH, DELETE, HEAD", v)
-				}
-			}
-		}
-		if un := f.get("url"); un != nil {
-			in.URL, _ = d.url(un, "instruction.url")
-		} else {
-			d.errorf(n, "instruction.url", "is required for kind http")
-		}
-		if hn := f.get("headers"); hn != nil {
-			in.Headers = d.headers(hn, "instruction.headers")
-		}
-		if bn := f.get("body"); bn != nil {
-			if v, ok := d.value(bn, "instruction.body"); ok {
-				d.envRefsIn(bn, "instruction.body")
-				in.Body = v
-			}
-		}
-		if sn := f.get("expect_status"); sn != nil {
-			in.ExpectStatus = d.statuses(sn)
-		}
+		d.httpInstruction(n, f, in)
 	case InstructionPublish:
-		if sn := f.get("subject"); sn != nil {
-			if v, ok := d.str(sn, "instruction.subject"); ok {
-				if err := ValidateSubject(v); err != nil {
-					d.errorf(sn, "instruction.subject", "%v", err)
-				}
-				in.Subject = v
+		d.publishInstruction(n, f, in)
+	}
+}
+
+// shellInstruction decodes the fields of a shell instruction (n is the
+// instruction's node, f its fields).
+func (d *decoder) shellInstruction(n *yaml.Node, f *fields, in *Instruction) {
+	cmd, args := f.get("cmd"), f.get("args")
+	switch {
+	case cmd != nil && args != nil:
+		d.errorf(args, "instruction.args", "give either cmd (run by /bin/sh -c) or args (run directly), not both")
+	case cmd == nil && args == nil:
+		d.errorf(n, "instruction.cmd", "shell needs cmd (run by /bin/sh -c) or args (a program and its arguments)")
+	case cmd != nil:
+		if v, ok := d.str(cmd, "instruction.cmd"); ok {
+			if strings.TrimSpace(v) == "" {
+				d.errorf(cmd, "instruction.cmd", "is empty")
 			}
-		} else {
-			d.errorf(n, "instruction.subject", "is required for kind publish (a NATS subject, e.g. org.backup.done)")
+			d.noEnvRefs(cmd, "instruction.cmd", v)
+			in.Cmd = v
 		}
-		if pn := f.get("payload"); pn != nil {
-			if pn.Kind != yaml.MappingNode {
-				d.errorf(pn, "instruction.payload", "must be a mapping (published as a JSON object), got %s", kindName(pn))
-			} else if v, ok := d.value(pn, "instruction.payload"); ok {
-				d.envRefsIn(pn, "instruction.payload")
-				in.Payload = v.(map[string]any)
+	default:
+		if v, ok := d.stringList(args, "instruction.args"); ok {
+			if len(v) == 0 || v[0] == "" {
+				d.errorf(args, "instruction.args", "needs at least the program to run")
 			}
+			for i, a := range v {
+				d.noEnvRefs(args.Content[i], index("instruction.args", i), a)
+			}
+			in.Args = v
+		}
+	}
+	if wn := f.get("workdir"); wn != nil {
+		if v, ok := d.str(wn, "instruction.workdir"); ok {
+			if !strings.HasPrefix(v, "/") {
+				d.errorf(wn, "instruction.workdir", "%q must be an absolute path", v)
+			}
+			in.Workdir = v
+		}
+	}
+	if en := f.get("env"); en != nil {
+		in.Env = d.env(en)
+	}
+}
+
+// httpInstruction decodes the fields of an http instruction.
+func (d *decoder) httpInstruction(n *yaml.Node, f *fields, in *Instruction) {
+	in.Method = httpMethodDefault
+	if mn := f.get("method"); mn != nil {
+		if v, ok := d.str(mn, "instruction.method"); ok {
+			switch strings.ToUpper(v) {
+			case "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD":
+				in.Method = strings.ToUpper(v)
+			default:
+				d.errorf(mn, "instruction.method", "%q is not one of GET, POST, PUT, PATCH, DELETE, HEAD", v)
+			}
+		}
+	}
+	if un := f.get("url"); un != nil {
+		in.URL, _ = d.url(un, "instruction.url")
+	} else {
+		d.errorf(n, "instruction.url", "is required for kind http")
+	}
+	if hn := f.get("headers"); hn != nil {
+		in.Headers = d.headers(hn, "instruction.headers")
+	}
+	if bn := f.get("body"); bn != nil {
+		if v, ok := d.value(bn, "instruction.body"); ok {
+			d.envRefsIn(bn, "instruction.body")
+			in.Body = v
+		}
+	}
+	if sn := f.get("expect_status"); sn != nil {
+		in.ExpectStatus = d.statuses(sn)
+	}
+}
+
+// publishInstruction decodes the fields of a publish instruction.
+func (d *decoder) publishInstruction(n *yaml.Node, f *fields, in *Instruction) {
+	if sn := f.get("subject"); sn != nil {
+		if v, ok := d.str(sn, "instruction.subject"); ok {
+			if err := ValidateSubject(v); err != nil {
+				d.errorf(sn, "instruction.subject", "%v", err)
+			}
+			in.Subject = v
+		}
+	} else {
+		d.errorf(n, "instruction.subject", "is required for kind publish (a NATS subject, e.g. org.backup.done)")
+	}
+	if pn := f.get("payload"); pn != nil {
+		if pn.Kind != yaml.MappingNode {
+			d.errorf(pn, "instruction.payload", "must be a mapping (published as a JSON object), got %s", kindName(pn))
+		} else if v, ok := d.value(pn, "instruction.payload"); ok {
+			d.envRefsIn(pn, "instruction.payload")
+			in.Payload = v.(map[string]any)
 		}
 	}
 }
@@ -749,10 +785,10 @@ func (d *decoder) duration(n *yaml.Node, field string) (time.Duration, bool) {
 
 func (d *decoder) retry(n *yaml.Node) Retry {
 	r := Retry{
-		MaxAttempts:        RetryMaxAttemptsDefault,
-		InitialInterval:    Duration(RetryInitialIntervalDefault),
-		BackoffCoefficient: RetryBackoffCoefficientDefault,
-		MaxInterval:        Duration(RetryMaxIntervalDefault),
+		MaxAttempts:        retryMaxAttemptsDefault,
+		InitialInterval:    Duration(retryInitialIntervalDefault),
+		BackoffCoefficient: retryBackoffCoefficientDefault,
+		MaxInterval:        Duration(retryMaxIntervalDefault),
 	}
 	if n == nil {
 		return r

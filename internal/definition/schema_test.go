@@ -322,7 +322,7 @@ func TestSchemaAcceptsValidFiles(t *testing.T) {
 				if err != nil {
 					t.Fatalf("converting YAML to JSON: %v", err)
 				}
-				if filepath.Base(file) == DefaultsFileName {
+				if filepath.Base(file) == defaultsFileName {
 					if _, err := ParseDefaults(file, data); err != nil {
 						t.Errorf("ParseDefaults rejects a valid defaults file:\n%v", err)
 					}
@@ -1156,13 +1156,13 @@ func TestSchemaFieldsAgreeWithParse(t *testing.T) {
 		}, []string{`repo`, `a1`, `a_b`, `Repo`, `1a`, `_a`, `a-b`, `"a b"`, "a" + strings.Repeat("b", 62), "a" + strings.Repeat("b", 63)}},
 		{"inputs", func(v string) string {
 			return doc(cron, shell, "inputs: "+v+"\n")
-		}, []string{`{}`, `[]`, `x`, manyInputs(MaxInputs), manyInputs(MaxInputs + 1)}},
+		}, []string{`{}`, `[]`, `x`, manyInputs(maxInputs), manyInputs(maxInputs + 1)}},
 		{"input declaration", func(v string) string {
 			return doc(cron, shell, "inputs: {x: "+v+"}\n")
 		}, []string{`{type: string}`, `{type: strng}`, `{}`, `string`, `{type: string, values: [a]}`, `{type: string, help: x}`,
 			`{type: string, description: a}`, `{type: string, description: 1}`, `{type: string, required: yes, default: a}`,
 			`{type: string, required: false}`, `{type: string, default: 5}`, `{type: string, default: "a\0b"}`, `{type: string, default: ""}`,
-			`{type: string, default: ` + strings.Repeat("d", MaxInputBytes) + `}`, `{type: string, default: ` + strings.Repeat("d", MaxInputBytes+1) + `}`,
+			`{type: string, default: ` + strings.Repeat("d", maxInputBytes) + `}`, `{type: string, default: ` + strings.Repeat("d", maxInputBytes+1) + `}`,
 			`{type: enum, values: [a]}`, `{type: enum}`, `{type: enum, values: []}`, `{type: enum, values: [a, a]}`, `{type: enum, values: [""]}`,
 			`{type: enum, values: [1]}`, `{type: enum, values: a}`, `{type: enum, values: [a], default: a}`, `{type: enum, values: [a], default: 1}`,
 			`{type: int, default: 3}`, `{type: int, default: -3}`, `{type: int, default: "3"}`, `{type: int, default: x}`, `{type: int, default: true}`,

@@ -18,7 +18,7 @@ type decoder struct {
 	defaults bool
 	errs     []*Error
 	warnings []*Error
-	refs     []SecretRef
+	refs     []secretRef
 	// trigInputs is trigger.inputs, decoded once the inputs are known.
 	trigInputs *yaml.Node
 }

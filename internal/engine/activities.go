@@ -52,7 +52,7 @@ type Config struct {
 	StateHubURL string
 	// LifecyclePrefix prefixes lifecycle subjects (LifecyclePrefixDefault).
 	LifecyclePrefix string
-	// ShellGrace is the time between SIGTERM and SIGKILL (10s default).
+	// ShellGrace is the time between SIGTERM and SIGKILL (shell.GraceDefault).
 	ShellGrace time.Duration
 	// HeartbeatEvery is how often a running instruction heartbeats
 	// (HeartbeatEveryDefault). A cancel reaches the command with the
@@ -97,7 +97,7 @@ func NewActivities(cfg Config) (*Activities, error) {
 	}
 	client.CheckRedirect = sameOriginRedirect
 	cfg.HTTPClient = &client
-	cfg.ShellGrace = cmp.Or(cfg.ShellGrace, 10*time.Second)
+	cfg.ShellGrace = cmp.Or(cfg.ShellGrace, shell.GraceDefault)
 	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, HeartbeatEveryDefault)
 	if cfg.BaseEnv == nil {
 		for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"} {

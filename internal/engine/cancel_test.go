@@ -277,7 +277,7 @@ func TestLocksStartOnTheRunsQueue(t *testing.T) {
 	if err := wr.Get(ctx, &out); err != nil || out.Status != store.RunSucceeded {
 		t.Fatalf("run: %v %+v", err, out)
 	}
-	for _, id := range []string{GuardWorkflowID("c.locks"), LockWorkflowID("c-queue-key")} {
+	for _, id := range []string{guardWorkflowID("c.locks"), lockWorkflowID("c-queue-key")} {
 		desc, err := h.tc.DescribeWorkflowExecution(context.Background(), id, "")
 		if err != nil {
 			t.Fatal(err)

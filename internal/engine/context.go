@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,9 +117,9 @@ func sizeText(n int) string {
 	return fmt.Sprintf("%d KiB", n>>10)
 }
 
-// fetchContext GETs one source; max bounds its body (the context budget
+// fetchContext GETs one source; limit bounds its body (the context budget
 // left).
-func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definition.ContextSource, max int) (json.RawMessage, error) {
+func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definition.ContextSource, limit int) (json.RawMessage, error) {
 	var url string
 	switch c.Kind {
 	case definition.ContextHTTPGet:
@@ -139,10 +140,7 @@ func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definitio
 	default:
 		return nil, fmt.Errorf("unknown context kind %q", c.Kind)
 	}
-	timeout := c.Timeout.D()
-	if timeout <= 0 {
-		timeout = definition.ContextTimeoutDefault
-	}
+	timeout := cmp.Or(max(c.Timeout.D(), 0), definition.ContextTimeoutDefault)
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
@@ -167,12 +165,12 @@ func (a *Activities) fetchContext(ctx context.Context, sec *secrets, c definitio
 		return nil, fmt.Errorf("GET %s: %v", sec.redact(url), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: reading body: %v", sec.redact(url), err)
 	}
-	if len(body) > max {
-		return nil, fmt.Errorf("GET %s: body over %d bytes: a run's context is at most %s in all; bind smaller documents (docs/definitions.md#limits)", sec.redact(url), max, sizeText(limits.Context))
+	if len(body) > limit {
+		return nil, fmt.Errorf("GET %s: body over %d bytes: a run's context is at most %s in all; bind smaller documents (docs/definitions.md#limits)", sec.redact(url), limit, sizeText(limits.Context))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("GET %s: status %d after %s: %s", sec.redact(url), resp.StatusCode, time.Since(start).Round(time.Millisecond), clip(sec.redact(string(body)), 200)+redirectNote(resp))

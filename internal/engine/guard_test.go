@@ -20,10 +20,10 @@ import (
 // holder, and then a try request is refused.
 func (h *harness) stubLocks(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(h.acts.AcquireLock, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, key string, req LockRequest) error {
+		func(_ context.Context, key string, req lockRequest) error {
 			h.asked = append(h.asked, req)
 			if holder, ok := h.held[key]; ok && req.Try {
-				env.SignalWorkflow(lockRefusedSignal, LockRefusal{Key: key, Holder: holder})
+				env.SignalWorkflow(lockRefusedSignal, lockRefusal{Key: key, Holder: holder})
 				return nil
 			}
 			env.SignalWorkflow(lockGrantedSignal, key)
@@ -56,7 +56,7 @@ func TestGuardSkipsAnOverlappingRun(t *testing.T) {
 			t.Errorf("%s: a refused run ran its instruction: %+v", trig, run)
 		}
 	}
-	if len(h.asked) != 2 || !h.asked[0].Try || h.asked[0].LockID != GuardWorkflowID("t.guard") || h.asked[0].Run == "" {
+	if len(h.asked) != 2 || !h.asked[0].Try || h.asked[0].LockID != guardWorkflowID("t.guard") || h.asked[0].Run == "" {
 		t.Errorf("guard requests %+v", h.asked)
 	}
 	if len(h.released) != 0 {
@@ -68,7 +68,7 @@ func TestGuardSkipsAnOverlappingRun(t *testing.T) {
 	if err != nil || run.Status != store.RunSucceeded {
 		t.Fatalf("free guard: %v %+v", err, run)
 	}
-	if len(h.released) != 1 || h.released[0] != GuardWorkflowID("t.guard") {
+	if len(h.released) != 1 || h.released[0] != guardWorkflowID("t.guard") {
 		t.Errorf("released %v, want the guard once", h.released)
 	}
 }
@@ -109,7 +109,7 @@ func TestLockRefusesATryWhileHeld(t *testing.T) {
 	var sent []string
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_, workflowID, _, signal string, arg any) error {
-			if r, ok := arg.(LockRefusal); ok {
+			if r, ok := arg.(lockRefusal); ok {
 				signal += " holder=" + r.Holder
 			}
 			sent = append(sent, workflowID+" "+signal)
@@ -117,20 +117,20 @@ func TestLockRefusesATryWhileHeld(t *testing.T) {
 		})
 	ask := func(at time.Duration, wf string, try bool) {
 		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(lockAcquireSignal, LockRequest{WorkflowID: wf, RunID: wf + "-r", Run: "run-" + wf, Lease: time.Hour, Try: try})
+			env.SignalWorkflow(lockAcquireSignal, lockRequest{WorkflowID: wf, RunID: wf + "-r", Run: "run-" + wf, Lease: time.Hour, Try: try})
 		}, at)
 	}
 	ask(time.Second, "b", true)
 	ask(2*time.Second, "c", false)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(lockReleaseSignal, LockRelease{WorkflowID: "a", RunID: "a-r"})
+		env.SignalWorkflow(lockReleaseSignal, lockRelease{WorkflowID: "a", RunID: "a-r"})
 	}, 3*time.Second)
 	ask(4*time.Second, "d", true)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(lockReleaseSignal, LockRelease{WorkflowID: "c", RunID: "c-r"})
+		env.SignalWorkflow(lockReleaseSignal, lockRelease{WorkflowID: "c", RunID: "c-r"})
 	}, 5*time.Second)
 	// a holds the key when the workflow starts (as after a continue-as-new).
-	env.ExecuteWorkflow(ConcurrencyLockWorkflow, LockState{Key: "definition t", Holder: &LockRequest{WorkflowID: "a", RunID: "a-r", Run: "run-a", Lease: time.Hour}})
+	env.ExecuteWorkflow(ConcurrencyLockWorkflow, lockState{Key: "definition t", Holder: &lockRequest{WorkflowID: "a", RunID: "a-r", Run: "run-a", Lease: time.Hour}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
 			if signal == lockLeaseCheckSignal && holderGone {
 				return errors.New("workflow execution already completed")
 			}
-			if r, ok := arg.(LockRefusal); ok {
+			if r, ok := arg.(lockRefusal); ok {
 				signal += " holder=" + r.Holder
 			}
 			sent = append(sent, workflowID+" "+signal)
@@ -163,12 +163,12 @@ func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
 		})
 	ask := func(at time.Duration, wf string) {
 		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(lockAcquireSignal, LockRequest{WorkflowID: wf, RunID: wf + "-r", Run: "run-" + wf, Lease: time.Minute, Try: true})
+			env.SignalWorkflow(lockAcquireSignal, lockRequest{WorkflowID: wf, RunID: wf + "-r", Run: "run-" + wf, Lease: time.Minute, Try: true})
 		}, at)
 	}
 	ask(90*time.Second, "b") // after the first expiry: a still runs
 	env.RegisterDelayedCallback(func() { holderGone = true }, 100*time.Second)
-	env.ExecuteWorkflow(ConcurrencyLockWorkflow, LockState{Key: "definition t", Holder: &LockRequest{WorkflowID: "a", RunID: "a-r", Run: "run-a", Lease: time.Minute}})
+	env.ExecuteWorkflow(ConcurrencyLockWorkflow, lockState{Key: "definition t", Holder: &lockRequest{WorkflowID: "a", RunID: "a-r", Run: "run-a", Lease: time.Minute}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestCanceledBeginRunLeavesTheGuard(t *testing.T) {
 				if _, err := h.acts.StartRun(ctx, in.StartRunInput); err != nil {
 					return nil, err
 				}
-				h.asked = append(h.asked, LockRequest{Run: in.RunID, LockID: GuardWorkflowID("t.gone")})
+				h.asked = append(h.asked, lockRequest{Run: in.RunID, LockID: guardWorkflowID("t.gone")})
 				env.CancelWorkflow()
 				<-ctx.Done()
 				return nil, ctx.Err()
@@ -203,7 +203,7 @@ func TestCanceledBeginRunLeavesTheGuard(t *testing.T) {
 	if werr == nil || len(h.asked) != 1 {
 		t.Fatalf("run %v, asked %v", werr, h.asked)
 	}
-	if len(h.released) != 1 || h.released[0] != GuardWorkflowID("t.gone") {
+	if len(h.released) != 1 || h.released[0] != guardWorkflowID("t.gone") {
 		t.Errorf("released %v, want the guard", h.released)
 	}
 }

@@ -38,7 +38,7 @@ type InstructionInput struct {
 	// (docs/run-control.md#inputs); empty when it has none.
 	Inputs json.RawMessage `json:"inputs,omitempty"`
 	// Finish, when set, has a successful attempt record the run's end.
-	Finish *InstructionFinish `json:"finish,omitempty"`
+	Finish *instructionFinish `json:"finish,omitempty"`
 }
 
 // InstructionResult is what an attempt left behind; secrets are redacted.

@@ -82,36 +82,13 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	}
 	ref := &SpecRef{DefinitionID: in.DefinitionID, Version: begin.Version, ContentHash: begin.ContentHash}
 
-	release, skipped, err := guardRun(ctx, in.DefinitionID, runID, def, begin.GuardAsked)
-	if err != nil {
-		return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, def.OnFailure)
+	hold, fin, ok := f.holdLean(def, begin.GuardAsked)
+	if !ok {
+		return f.end(out, fin, def.OnFailure)
 	}
-	if skipped != "" {
-		return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, def.OnFailure)
-	}
-	f.release = release
-	// held are the lock workflows the run holds, which a successful
-	// attempt gives back before it records the run's end.
-	var held []string
-	releasedByActivity := func() {}
-	if release != nil {
-		held = append(held, GuardWorkflowID(in.DefinitionID))
-	}
-	if takesKey(def) {
-		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
-		if err != nil {
-			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, def.OnFailure)
-		}
-		keyReleased := false
-		defer func() {
-			if !keyReleased {
-				release()
-			}
-		}()
-		held = append(held, LockWorkflowID(def.ConcurrencyKey))
-		releasedByActivity = func() { keyReleased = true }
-	}
+	defer hold.releaseKeyUnlessGiven()
 
+	var a *Activities // names the activity; the worker runs its registered value
 	var gathered GatherResult
 	if len(def.Context) > 0 {
 		if err := workflow.ExecuteActivity(gatherOptions(ctx, def), a.GatherContext, GatherInput{Ref: ref}).Get(ctx, &gathered); err != nil {
@@ -133,19 +110,64 @@ func runLean(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 	}
 	// A successful attempt gives back what the run holds, then records and
 	// announces the run's end itself.
-	iin.Finish = &InstructionFinish{
+	iin.Finish = &instructionFinish{
 		ContextSnapshot: gathered.Snapshot, RuleOutcome: f.rule, OnFailure: def.OnFailure, Lifecycle: f.lifecycle(),
-		Release: held, WorkflowRunID: info.WorkflowExecution.RunID,
+		Release: hold.held, WorkflowRunID: info.WorkflowExecution.RunID,
 	}
 	var result InstructionResult
 	err = workflow.ExecuteActivity(instructionOptions(ctx, def), a.RunInstruction, iin).Get(ctx, &result)
 	if err == nil && result.Recorded {
 		f.release = nil
-		releasedByActivity()
+		hold.keyGiven = true
 		out.Status = store.RunSucceeded
 		return out, nil
 	}
 	return f.end(out, instructionOutcome(ctx, err, &result, gathered.Snapshot, f.rule), def.OnFailure)
+}
+
+// leanHold is what a lean run holds besides the guard f.release gives
+// back: the lock workflows a successful attempt gives back before it
+// records the run's end, and the concurrency key.
+type leanHold struct {
+	held       []string
+	releaseKey func() // nil when the run takes no concurrency key
+	keyGiven   bool   // the attempt gave the key back
+}
+
+// releaseKeyUnlessGiven gives the concurrency key back, unless the run
+// takes none or its successful attempt gave it back already.
+func (h *leanHold) releaseKeyUnlessGiven() {
+	if h.releaseKey != nil && !h.keyGiven {
+		h.releaseKey()
+	}
+}
+
+// holdLean takes the definition's guard (asked says BeginRun sent the
+// request), then its concurrency key. When the run cannot go on, ok is
+// false and fin is its end.
+func (f *finisher) holdLean(def *definition.Definition, asked bool) (hold *leanHold, fin FinishRunInput, ok bool) {
+	ctx := f.ctx
+	release, skipped, err := guardRun(ctx, f.in.DefinitionID, f.runID, def, asked)
+	if err != nil {
+		return nil, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, false
+	}
+	if skipped != "" {
+		return nil, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, false
+	}
+	f.release = release
+	hold = &leanHold{}
+	if release != nil {
+		hold.held = append(hold.held, guardWorkflowID(f.in.DefinitionID))
+	}
+	if takesKey(def) {
+		releaseKey, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
+		if err != nil {
+			return nil, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, false
+		}
+		hold.releaseKey = releaseKey
+		hold.held = append(hold.held, lockWorkflowID(def.ConcurrencyKey))
+	}
+	return hold, FinishRunInput{}, true
 }
 
 // leanBegin runs BeginRun. done means the run ended there, with out and
@@ -197,8 +219,8 @@ func endBeforeBegin(ctx workflow.Context, in RunInput, runID string) (*RunOutput
 func leaveGuard(ctx workflow.Context, definitionID string) {
 	info := workflow.GetInfo(ctx)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	rel := LockRelease{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
-	if err := workflow.SignalExternalWorkflow(dctx, GuardWorkflowID(definitionID), "", lockReleaseSignal, rel).Get(dctx, nil); err != nil {
+	rel := lockRelease{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	if err := workflow.SignalExternalWorkflow(dctx, guardWorkflowID(definitionID), "", lockReleaseSignal, rel).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Info("engine: leaving the definition's guard", "definition_id", definitionID, "error", err)
 	}
 }
@@ -282,6 +304,7 @@ func (f *finisher) lifecycle() LifecycleEvent {
 // endLean records and announces the run's end in one local activity.
 func (f *finisher) endLean(out *RunOutput, fin FinishRunInput) (*RunOutput, error) {
 	dctx, _ := workflow.NewDisconnectedContext(f.ctx)
+	var a *Activities // names the activity; the worker runs its registered value
 	var res EndRunResult
 	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(dctx, endLocal), a.EndRun,
 		EndRunInput{FinishRunInput: fin, Lifecycle: f.lifecycle()}).Get(dctx, &res)
@@ -455,9 +478,9 @@ func (a *Activities) announce(ctx context.Context, ev LifecycleEvent) {
 	}
 }
 
-// InstructionFinish lets a successful attempt record the run's end and
+// instructionFinish lets a successful attempt record the run's end and
 // announce it, saving the workflow a step.
-type InstructionFinish struct {
+type instructionFinish struct {
 	ContextSnapshot json.RawMessage `json:"context_snapshot,omitempty"`
 	RuleOutcome     json.RawMessage `json:"rule_outcome,omitempty"`
 	OnFailure       string          `json:"on_failure,omitempty"`
@@ -479,7 +502,7 @@ func (a *Activities) releaseLocks(ctx context.Context, in InstructionInput) erro
 		return errors.New("no Temporal client on the worker")
 	}
 	for _, id := range in.Finish.Release {
-		err := a.cfg.Temporal.SignalWorkflow(ctx, id, "", lockReleaseSignal, LockRelease{WorkflowID: in.Finish.Lifecycle.WorkflowID, RunID: in.Finish.WorkflowRunID})
+		err := a.cfg.Temporal.SignalWorkflow(ctx, id, "", lockReleaseSignal, lockRelease{WorkflowID: in.Finish.Lifecycle.WorkflowID, RunID: in.Finish.WorkflowRunID})
 		if err != nil {
 			return fmt.Errorf("releasing %s: %w", id, err)
 		}
@@ -537,6 +560,7 @@ func beginLean(ctx workflow.Context, in RunInput, info *workflow.Info, runID str
 		t = t.UTC()
 		scheduledAt = &t
 	}
+	var a *Activities // names the activity; the worker runs its registered value
 	var begin BeginRunResult
 	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, storeLocal), a.BeginRun, BeginRunInput{
 		StartRunInput: StartRunInput{
@@ -557,6 +581,7 @@ func (f *finisher) leanRule(out *RunOutput, begin *BeginRunResult, ref *SpecRef,
 	outcome, ruleErr := begin.Rule, begin.RuleError
 	if outcome == nil && ruleErr == "" {
 		outcome = &RuleOutcome{}
+		var a *Activities // names the activity; the worker runs its registered value
 		err := workflow.ExecuteLocalActivity(ruleOptions(ctx), a.EvaluateRule, RuleInput{
 			Ref: ref, ContentHash: begin.ContentHash, Context: gathered.Values, Event: f.in.Event, Now: workflow.Now(ctx),
 		}).Get(ctx, outcome)

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -16,7 +17,7 @@ import (
 
 // concurrency_key is built on Temporal, not on a process-local mutex, so it
 // holds across any number of workers: each key has a lock workflow with the
-// id LockWorkflowID(key). A run that needs the key signals the lock
+// id lockWorkflowID(key). A run that needs the key signals the lock
 // workflow ("acquire", starting it if it is not running), waits for a
 // "lock-granted" signal, and signals "release" when it is done. The lock
 // workflow grants the key to one run at a time, in arrival order, and ends
@@ -26,7 +27,7 @@ import (
 //
 // The same machinery guards a definition whose misfire_policy forbids
 // overlap, whatever started the run (docs/definitions.md#misfire-policy):
-// its lock workflow has the id GuardWorkflowID(definition id). With skip,
+// its lock workflow has the id guardWorkflowID(definition id). With skip,
 // the run asks in try mode: the lock workflow grants the key only when
 // nobody holds it or waits for it, and otherwise answers "lock-refused"
 // with the holder's run id, so the run ends skipped at once.
@@ -42,16 +43,16 @@ const (
 	lockHistoryLimit = 500
 )
 
-// LockWorkflowID is the id of the lock workflow of a concurrency key.
-func LockWorkflowID(key string) string { return "activity-core:lock:" + key }
+// lockWorkflowID is the id of the lock workflow of a concurrency key.
+func lockWorkflowID(key string) string { return "activity-core:lock:" + key }
 
-// GuardWorkflowID is the id of the lock workflow that keeps runs of one
-// definition from overlapping. Its prefix differs from LockWorkflowID's, so
+// guardWorkflowID is the id of the lock workflow that keeps runs of one
+// definition from overlapping. Its prefix differs from lockWorkflowID's, so
 // no concurrency_key can name it.
-func GuardWorkflowID(definitionID string) string { return "activity-core:guard:" + definitionID }
+func guardWorkflowID(definitionID string) string { return "activity-core:guard:" + definitionID }
 
-// LockRequest asks for a key.
-type LockRequest struct {
+// lockRequest asks for a key.
+type lockRequest struct {
 	WorkflowID string        `json:"workflow_id"`
 	RunID      string        `json:"run_id"`
 	Lease      time.Duration `json:"lease"`
@@ -60,29 +61,29 @@ type LockRequest struct {
 	// Try asks for the key only if it is free: otherwise the lock workflow
 	// answers lockRefusedSignal instead of queueing the request.
 	Try bool `json:"try,omitempty"`
-	// LockID is the lock workflow's id when it is not LockWorkflowID(key).
+	// LockID is the lock workflow's id when it is not lockWorkflowID(key).
 	LockID string `json:"lock_id,omitempty"`
 }
 
-// LockRefusal answers a try request for a key that is taken.
-type LockRefusal struct {
+// lockRefusal answers a try request for a key that is taken.
+type lockRefusal struct {
 	Key string `json:"key"`
 	// Holder is the activity-core run id of the run holding the key (or,
 	// when the key is between holders, of the first waiter).
 	Holder string `json:"holder,omitempty"`
 }
 
-// LockRelease gives a key back (or leaves the queue).
-type LockRelease struct {
+// lockRelease gives a key back (or leaves the queue).
+type lockRelease struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 }
 
-// LockState is carried over when the lock workflow continues as new.
-type LockState struct {
+// lockState is carried over when the lock workflow continues as new.
+type lockState struct {
 	Key    string        `json:"key"`
-	Queue  []LockRequest `json:"queue,omitempty"`
-	Holder *LockRequest  `json:"holder,omitempty"`
+	Queue  []lockRequest `json:"queue,omitempty"`
+	Holder *lockRequest  `json:"holder,omitempty"`
 }
 
 // lockLease is the longest a run may hold its key: every attempt at its
@@ -103,7 +104,7 @@ func lockLease(def *definition.Definition) time.Duration {
 
 // lockAsk is what a run asks of a lock workflow.
 type lockAsk struct {
-	key   string // the grant's payload, and LockWorkflowID(key) unless id is set
+	key   string // the grant's payload, and lockWorkflowID(key) unless id is set
 	id    string
 	lease time.Duration
 	run   string // the activity-core run id
@@ -128,9 +129,9 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 	info := workflow.GetInfo(ctx)
 	id := ask.id
 	if id == "" {
-		id = LockWorkflowID(ask.key)
+		id = lockWorkflowID(ask.key)
 	}
-	req := LockRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lease: ask.lease, Run: ask.run, Try: ask.try}
+	req := lockRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lease: ask.lease, Run: ask.run, Try: ask.try}
 	if ask.id != "" {
 		req.LockID = ask.id
 	}
@@ -140,17 +141,18 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 	})
 	release = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		err := workflow.SignalExternalWorkflow(dctx, id, "", lockReleaseSignal, LockRelease{WorkflowID: req.WorkflowID, RunID: req.RunID}).Get(dctx, nil)
+		err := workflow.SignalExternalWorkflow(dctx, id, "", lockReleaseSignal, lockRelease{WorkflowID: req.WorkflowID, RunID: req.RunID}).Get(dctx, nil)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("engine: releasing lock failed (the lease will expire)", "lock", id, "error", err)
 		}
 	}
 	if !ask.asked {
+		var a *Activities // names the activity; the worker runs its registered value
 		if err := workflow.ExecuteActivity(actx, a.AcquireLock, ask.key, req).Get(ctx, nil); err != nil {
 			return nil, "", err
 		}
 	}
-	var refusal *LockRefusal
+	var refusal *lockRefusal
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(workflow.GetSignalChannel(ctx, lockGrantedSignal), func(c workflow.ReceiveChannel, _ bool) {
 		var got string
@@ -158,7 +160,7 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 	})
 	if ask.try {
 		sel.AddReceive(workflow.GetSignalChannel(ctx, lockRefusedSignal), func(c workflow.ReceiveChannel, _ bool) {
-			refusal = &LockRefusal{}
+			refusal = &lockRefusal{}
 			c.Receive(ctx, refusal)
 		})
 	}
@@ -176,19 +178,19 @@ func takeLock(ctx workflow.Context, ask lockAsk) (release func(), holder string,
 
 // AcquireLock signals the key's lock workflow, starting it if needed. It
 // only enqueues the request: the grant arrives as a signal to the run.
-func (a *Activities) AcquireLock(ctx context.Context, key string, req LockRequest) error {
+func (a *Activities) AcquireLock(ctx context.Context, key string, req lockRequest) error {
 	if a.cfg.Temporal == nil {
 		return temporal.NewNonRetryableApplicationError("concurrency_key needs a Temporal client on the worker", errTypeConfig, nil)
 	}
 	id := req.LockID
 	if id == "" {
-		id = LockWorkflowID(key)
+		id = lockWorkflowID(key)
 	}
 	_, err := a.cfg.Temporal.SignalWithStartWorkflow(ctx, id, lockAcquireSignal, req,
 		client.StartWorkflowOptions{
 			ID:        id,
 			TaskQueue: a.lockQueue(ctx),
-		}, LockWorkflowName, LockState{Key: key})
+		}, LockWorkflowName, lockState{Key: key})
 	if err != nil {
 		activity.GetLogger(ctx).Warn("engine: signalling lock workflow failed", "key", key, "error", err)
 	}
@@ -210,175 +212,216 @@ func (a *Activities) lockQueue(ctx context.Context) string {
 }
 
 // ConcurrencyLockWorkflow serializes the runs that share a concurrency key.
-func ConcurrencyLockWorkflow(ctx workflow.Context, st LockState) error {
-	logger := workflow.GetLogger(ctx)
-	acquire := workflow.GetSignalChannel(ctx, lockAcquireSignal)
-	release := workflow.GetSignalChannel(ctx, lockReleaseSignal)
-	grants := 0
-	type refusal struct {
-		to     LockRequest
-		holder string
+func ConcurrencyLockWorkflow(ctx workflow.Context, st lockState) error {
+	l := &lockWorkflow{
+		ctx:     ctx,
+		logger:  workflow.GetLogger(ctx),
+		st:      st,
+		acquire: workflow.GetSignalChannel(ctx, lockAcquireSignal),
+		release: workflow.GetSignalChannel(ctx, lockReleaseSignal),
 	}
-	var refusals []refusal
-
-	var tries []LockRequest
-	known := func(runID string) bool {
-		if st.Holder != nil && st.Holder.RunID == runID {
-			return true
-		}
-		for _, q := range st.Queue {
-			if q.RunID == runID {
-				return true
-			}
-		}
-		return false
-	}
-	enqueue := func(r LockRequest) {
-		switch {
-		case known(r.RunID):
-		case r.Try:
-			tries = append(tries, r) // decided after the pending releases
-		default:
-			st.Queue = append(st.Queue, r)
-		}
-	}
-	// decide queues a try request if the key is free, else refuses it.
-	decide := func() {
-		for _, r := range tries {
-			switch {
-			case known(r.RunID):
-			case st.Holder != nil || len(st.Queue) > 0:
-				holder := st.Holder
-				if holder == nil {
-					holder = &st.Queue[0]
-				}
-				refusals = append(refusals, refusal{to: r, holder: holder.Run})
-			default:
-				st.Queue = append(st.Queue, r)
-			}
-		}
-		tries = nil
-	}
-	// refuse answers the try requests that found the key taken.
-	refuse := func() {
-		for _, r := range refusals {
-			err := workflow.SignalExternalWorkflow(ctx, r.to.WorkflowID, r.to.RunID, lockRefusedSignal, LockRefusal{Key: st.Key, Holder: r.holder}).Get(ctx, nil)
-			if err != nil {
-				logger.Info("lock: refused requester is gone", "key", st.Key, "workflow_id", r.to.WorkflowID, "error", err)
-			}
-		}
-		refusals = nil
-	}
-	dequeue := func(runID string) {
-		if st.Holder != nil && st.Holder.RunID == runID {
-			st.Holder = nil
-			return
-		}
-		for i, q := range st.Queue {
-			if q.RunID == runID {
-				st.Queue = append(st.Queue[:i], st.Queue[i+1:]...)
-				return
-			}
-		}
-	}
-	drain := func() bool {
-		got := false
-		for {
-			var r LockRequest
-			if !acquire.ReceiveAsync(&r) {
-				break
-			}
-			enqueue(r)
-			got = true
-		}
-		for {
-			var r LockRelease
-			if !release.ReceiveAsync(&r) {
-				break
-			}
-			dequeue(r.RunID)
-			got = true
-		}
-		return got
-	}
-
-	var leaseCancel workflow.CancelFunc
-	var leaseTimer workflow.Future
-	startLease := func() {
-		if leaseCancel != nil {
-			leaseCancel()
-		}
-		tctx, cancel := workflow.WithCancel(ctx)
-		leaseCancel = cancel
-		leaseTimer = workflow.NewTimer(tctx, st.Holder.Lease)
-	}
-	if st.Holder != nil {
-		startLease()
+	if l.st.Holder != nil {
+		l.startLease()
 	}
 	for {
-		drain()
-		decide()
-		refuse()
-		// Grant to the next waiter whose workflow is still there.
-		for st.Holder == nil && len(st.Queue) > 0 {
-			next := st.Queue[0]
-			st.Queue = st.Queue[1:]
-			err := workflow.SignalExternalWorkflow(ctx, next.WorkflowID, next.RunID, lockGrantedSignal, st.Key).Get(ctx, nil)
-			if err != nil {
-				logger.Info("lock: waiter is gone, skipping it", "key", st.Key, "workflow_id", next.WorkflowID, "error", err)
-				continue
-			}
-			st.Holder = &next
-			grants++
-			startLease()
-		}
-		if st.Holder == nil && len(st.Queue) == 0 {
-			if drain() || len(tries) > 0 {
+		l.drain()
+		l.decide()
+		l.refuse()
+		l.grant()
+		if l.st.Holder == nil && len(l.st.Queue) == 0 {
+			if l.drain() || len(l.tries) > 0 {
 				continue
 			}
 			return nil
 		}
-		if grants >= lockHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			drain()
-			decide()
-			refuse()
-			return workflow.NewContinueAsNewError(ctx, LockWorkflowName, st)
+		if l.grants >= lockHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			l.drain()
+			l.decide()
+			l.refuse()
+			return workflow.NewContinueAsNewError(ctx, LockWorkflowName, l.st)
 		}
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(acquire, func(c workflow.ReceiveChannel, _ bool) {
-			var r LockRequest
-			c.Receive(ctx, &r)
-			enqueue(r)
-		})
-		sel.AddReceive(release, func(c workflow.ReceiveChannel, _ bool) {
-			var r LockRelease
-			c.Receive(ctx, &r)
-			dequeue(r.RunID)
-		})
-		if st.Holder != nil && leaseTimer != nil {
-			holder := st.Holder.RunID
-			sel.AddFuture(leaseTimer, func(f workflow.Future) {
-				if f.Get(ctx, nil) != nil || st.Holder == nil || st.Holder.RunID != holder {
-					return
-				}
-				if holderAlive(ctx, st.Holder) {
-					// Still running (queued behind busy workers, or waiting for
-					// its concurrency key): taking the key back would let a
-					// second run overlap it. Renew the lease.
-					logger.Info("lock: lease ran out but the holder still runs; renewed", "key", st.Key, "workflow_id", st.Holder.WorkflowID)
-					startLease()
-					return
-				}
-				logger.Warn("lock: lease expired and the holder is gone, taking the key back", "key", st.Key, "workflow_id", st.Holder.WorkflowID)
-				st.Holder = nil
-			})
-		}
-		sel.Select(ctx)
-		if st.Holder == nil && leaseCancel != nil {
-			leaseCancel()
-			leaseCancel, leaseTimer = nil, nil
+		l.wait()
+	}
+}
+
+// lockWorkflow is the state of one run of ConcurrencyLockWorkflow: the
+// key's holder and queue, and what the current turn of its loop decided.
+type lockWorkflow struct {
+	ctx         workflow.Context
+	logger      log.Logger
+	st          lockState
+	acquire     workflow.ReceiveChannel
+	release     workflow.ReceiveChannel
+	grants      int
+	tries       []lockRequest // try requests, decided after the pending releases
+	refusals    []lockRefusalTo
+	leaseCancel workflow.CancelFunc
+	leaseTimer  workflow.Future
+}
+
+// lockRefusalTo is a refusal to send to a try request.
+type lockRefusalTo struct {
+	to     lockRequest
+	holder string
+}
+
+// known reports whether the run holds the key or waits for it.
+func (l *lockWorkflow) known(runID string) bool {
+	if l.st.Holder != nil && l.st.Holder.RunID == runID {
+		return true
+	}
+	for _, q := range l.st.Queue {
+		if q.RunID == runID {
+			return true
 		}
 	}
+	return false
+}
+
+func (l *lockWorkflow) enqueue(r lockRequest) {
+	switch {
+	case l.known(r.RunID):
+	case r.Try:
+		l.tries = append(l.tries, r) // decided after the pending releases
+	default:
+		l.st.Queue = append(l.st.Queue, r)
+	}
+}
+
+// decide queues a try request if the key is free, else refuses it.
+func (l *lockWorkflow) decide() {
+	for _, r := range l.tries {
+		switch {
+		case l.known(r.RunID):
+		case l.st.Holder != nil || len(l.st.Queue) > 0:
+			holder := l.st.Holder
+			if holder == nil {
+				holder = &l.st.Queue[0]
+			}
+			l.refusals = append(l.refusals, lockRefusalTo{to: r, holder: holder.Run})
+		default:
+			l.st.Queue = append(l.st.Queue, r)
+		}
+	}
+	l.tries = nil
+}
+
+// refuse answers the try requests that found the key taken.
+func (l *lockWorkflow) refuse() {
+	for _, r := range l.refusals {
+		err := workflow.SignalExternalWorkflow(l.ctx, r.to.WorkflowID, r.to.RunID, lockRefusedSignal, lockRefusal{Key: l.st.Key, Holder: r.holder}).Get(l.ctx, nil)
+		if err != nil {
+			l.logger.Info("lock: refused requester is gone", "key", l.st.Key, "workflow_id", r.to.WorkflowID, "error", err)
+		}
+	}
+	l.refusals = nil
+}
+
+func (l *lockWorkflow) dequeue(runID string) {
+	if l.st.Holder != nil && l.st.Holder.RunID == runID {
+		l.st.Holder = nil
+		return
+	}
+	for i, q := range l.st.Queue {
+		if q.RunID == runID {
+			l.st.Queue = append(l.st.Queue[:i], l.st.Queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// drain takes every pending acquire, then every pending release; it
+// reports whether there was any.
+func (l *lockWorkflow) drain() bool {
+	got := false
+	for {
+		var r lockRequest
+		if !l.acquire.ReceiveAsync(&r) {
+			break
+		}
+		l.enqueue(r)
+		got = true
+	}
+	for {
+		var r lockRelease
+		if !l.release.ReceiveAsync(&r) {
+			break
+		}
+		l.dequeue(r.RunID)
+		got = true
+	}
+	return got
+}
+
+// startLease (re)starts the timer of the holder's lease.
+func (l *lockWorkflow) startLease() {
+	if l.leaseCancel != nil {
+		l.leaseCancel()
+	}
+	tctx, cancel := workflow.WithCancel(l.ctx)
+	l.leaseCancel = cancel
+	l.leaseTimer = workflow.NewTimer(tctx, l.st.Holder.Lease)
+}
+
+// grant gives a free key to the next waiter whose workflow is still there.
+func (l *lockWorkflow) grant() {
+	for l.st.Holder == nil && len(l.st.Queue) > 0 {
+		next := l.st.Queue[0]
+		l.st.Queue = l.st.Queue[1:]
+		err := workflow.SignalExternalWorkflow(l.ctx, next.WorkflowID, next.RunID, lockGrantedSignal, l.st.Key).Get(l.ctx, nil)
+		if err != nil {
+			l.logger.Info("lock: waiter is gone, skipping it", "key", l.st.Key, "workflow_id", next.WorkflowID, "error", err)
+			continue
+		}
+		l.st.Holder = &next
+		l.grants++
+		l.startLease()
+	}
+}
+
+// wait blocks for the next acquire, release or end of the holder's lease.
+func (l *lockWorkflow) wait() {
+	ctx := l.ctx
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(l.acquire, func(c workflow.ReceiveChannel, _ bool) {
+		var r lockRequest
+		c.Receive(ctx, &r)
+		l.enqueue(r)
+	})
+	sel.AddReceive(l.release, func(c workflow.ReceiveChannel, _ bool) {
+		var r lockRelease
+		c.Receive(ctx, &r)
+		l.dequeue(r.RunID)
+	})
+	if l.st.Holder != nil && l.leaseTimer != nil {
+		holder := l.st.Holder.RunID
+		sel.AddFuture(l.leaseTimer, func(f workflow.Future) {
+			if f.Get(ctx, nil) != nil || l.st.Holder == nil || l.st.Holder.RunID != holder {
+				return
+			}
+			l.leaseEnded()
+		})
+	}
+	sel.Select(ctx)
+	if l.st.Holder == nil && l.leaseCancel != nil {
+		l.leaseCancel()
+		l.leaseCancel, l.leaseTimer = nil, nil
+	}
+}
+
+// leaseEnded renews the lease of a holder that still runs, and takes the
+// key back from one that is gone.
+func (l *lockWorkflow) leaseEnded() {
+	if holderAlive(l.ctx, l.st.Holder) {
+		// Still running (queued behind busy workers, or waiting for
+		// its concurrency key): taking the key back would let a
+		// second run overlap it. Renew the lease.
+		l.logger.Info("lock: lease ran out but the holder still runs; renewed", "key", l.st.Key, "workflow_id", l.st.Holder.WorkflowID)
+		l.startLease()
+		return
+	}
+	l.logger.Warn("lock: lease expired and the holder is gone, taking the key back", "key", l.st.Key, "workflow_id", l.st.Holder.WorkflowID)
+	l.st.Holder = nil
 }
 
 // leaseProbeVersion marks lock workflows that ask a holder whose lease ran
@@ -392,7 +435,7 @@ const lockLeaseCheckSignal = "lock-lease-check"
 
 // holderAlive reports whether the holder's workflow is still running, by
 // signalling it: the signal fails once the workflow has closed.
-func holderAlive(ctx workflow.Context, h *LockRequest) bool {
+func holderAlive(ctx workflow.Context, h *lockRequest) bool {
 	if workflow.GetVersion(ctx, leaseProbeVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return false
 	}
@@ -422,10 +465,10 @@ func takesGuard(def *definition.Definition) bool {
 func guardKey(definitionID string) string { return "definition " + definitionID }
 
 // guardRequest is what a run of def asks of the definition's guard.
-func guardRequest(def *definition.Definition, definitionID, runID, workflowID, workflowRunID string) LockRequest {
-	return LockRequest{
+func guardRequest(def *definition.Definition, definitionID, runID, workflowID, workflowRunID string) lockRequest {
+	return lockRequest{
 		WorkflowID: workflowID, RunID: workflowRunID, Lease: lockLease(def), Run: runID,
-		Try: def.Trigger.MisfirePolicy == definition.MisfireSkip, LockID: GuardWorkflowID(definitionID),
+		Try: def.Trigger.MisfirePolicy == definition.MisfireSkip, LockID: guardWorkflowID(definitionID),
 	}
 }
 
@@ -449,7 +492,7 @@ func guardRun(ctx workflow.Context, definitionID, runID string, def *definition.
 		return nil, "", nil
 	}
 	try := def.Trigger.MisfirePolicy == definition.MisfireSkip
-	release, holder, err := takeLock(ctx, lockAsk{key: guardKey(definitionID), id: GuardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try, asked: asked})
+	release, holder, err := takeLock(ctx, lockAsk{key: guardKey(definitionID), id: guardWorkflowID(definitionID), lease: lockLease(def), run: runID, try: try, asked: asked})
 	if err != nil || release != nil {
 		return release, "", err
 	}

@@ -152,6 +152,7 @@ func (f *finisher) shadowEnd(out *RunOutput, iin InstructionInput, snapshot json
 	}
 	fin := FinishRunInput{RunID: f.runID, ContextSnapshot: snapshot, RuleOutcome: f.rule, OnFailure: onFailure}
 	dctx, _ := workflow.NewDisconnectedContext(f.ctx)
+	var a *Activities // names the activity; the worker runs its registered value
 	var res EndRunResult
 	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(dctx, storeLocal), a.ShadowRun,
 		ShadowRunInput{Instruction: iin, Finish: fin}).Get(dctx, &res)

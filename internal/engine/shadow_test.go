@@ -183,7 +183,7 @@ func TestShadowRun(t *testing.T) {
 		t.Fatalf("the shadow run ran its command: %v", err)
 	}
 	var notFound *serviceerror.NotFound
-	if _, err := h.tc.DescribeWorkflowExecution(context.Background(), LockWorkflowID("shadow-test-key"), ""); !errors.As(err, &notFound) {
+	if _, err := h.tc.DescribeWorkflowExecution(context.Background(), lockWorkflowID("shadow-test-key"), ""); !errors.As(err, &notFound) {
 		t.Errorf("the shadow run took its concurrency key: %v", err)
 	}
 	if got := watch.about(t, runID); len(got) != 0 {

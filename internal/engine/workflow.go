@@ -22,10 +22,6 @@ func Register(w worker.Registry, a *Activities) {
 	w.RegisterActivity(a)
 }
 
-// a is a nil receiver used only to name activity methods in ExecuteActivity
-// (the samples-go idiom); the worker runs the registered value.
-var a *Activities
-
 // storeRetry retries store activities while the database is unavailable:
 // an outage of a few minutes delays runs, it does not lose them.
 var storeRetry = &temporal.RetryPolicy{
@@ -69,16 +65,7 @@ func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 		ScheduleToCloseTimeout: time.Hour,
 		RetryPolicy:            storeRetry,
 	})
-	var scheduledAt *time.Time
-	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartKey); ok {
-		t = t.UTC()
-		scheduledAt = &t
-	}
-	var start StartRunResult
-	err := workflow.ExecuteActivity(short, a.StartRun, StartRunInput{
-		RunID: runID, WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
-		Input: in, ScheduledAt: scheduledAt, Attempt: int(info.Attempt),
-	}).Get(ctx, &start)
+	start, err := startRunV0(ctx, short, in, runID)
 	if err != nil {
 		return nil, fmt.Errorf("starting run: %w", err)
 	}
@@ -99,94 +86,106 @@ func runV0(ctx workflow.Context, in RunInput) (*RunOutput, error) {
 
 	// The definition's guard (misfire_policy), then its concurrency_key,
 	// before anything else.
-	release, skipped, err := guardRunV0(ctx, in.DefinitionID, runID, def)
-	if err != nil {
-		return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, def.OnFailure)
+	releaseKey, fin, ok := f.holdV0(def)
+	if !ok {
+		return f.end(out, fin, def.OnFailure)
 	}
-	if skipped != "" {
-		return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, def.OnFailure)
-	}
-	// The guard is given back before the run is recorded, so a run shown
-	// finished never holds its definition.
-	f.release = release
-	if takesKey(def) {
-		release, err := acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
-		if err != nil {
-			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, def.OnFailure)
-		}
-		defer release()
+	if releaseKey != nil {
+		defer releaseKey()
 	}
 
 	var gathered GatherResult
 	if len(def.Context) > 0 {
-		var total time.Duration
-		for _, c := range def.Context {
-			total += c.Timeout.D()
-		}
-		cctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: total + 10*time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
-				NonRetryableErrorTypes: []string{errTypeConfig, errTypeStore},
-			},
-		})
-		if err := workflow.ExecuteActivity(cctx, a.GatherContext, GatherInput{Spec: start.Spec}).Get(ctx, &gathered); err != nil {
+		var a *Activities // names the activity; the worker runs its registered value
+		if err := workflow.ExecuteActivity(gatherOptions(ctx, def), a.GatherContext, GatherInput{Spec: start.Spec}).Get(ctx, &gathered); err != nil {
 			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageContext, Error: errMessage(err)}, def.OnFailure)
 		}
 	}
-
-	var outcome RuleOutcome
-	if len(def.Rule.When) > 0 {
-		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: 10 * time.Second,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-		})
-		err := workflow.ExecuteLocalActivity(lctx, a.EvaluateRule, RuleInput{
-			Spec: start.Spec, ContentHash: start.ContentHash, Context: gathered.Values, Event: in.Event, Now: workflow.Now(ctx),
-		}).Get(ctx, &outcome)
-		if err != nil {
-			return f.end(out, FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: errMessage(err)}, def.OnFailure)
-		}
-		ruleJSON, _ := json.Marshal(outcome)
-		switch {
-		case outcome.Error != "":
-			return f.end(out, FinishRunInput{Status: store.RunFailed, Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, RuleOutcome: ruleJSON, Error: outcome.Error}, def.OnFailure)
-		case !outcome.Passed:
-			reason := fmt.Sprintf("rule false: %s", outcome.Failed)
-			return f.end(out, FinishRunInput{Status: store.RunSkipped, Reason: reason, ContextSnapshot: gathered.Snapshot, RuleOutcome: ruleJSON}, def.OnFailure)
-		}
-		f.rule = ruleJSON
+	if fin := f.ruleV0(start, def, gathered); fin != nil {
+		return f.end(out, *fin, def.OnFailure)
 	}
 
-	if def.Shadow() {
-		return f.shadowEnd(out, InstructionInput{
-			RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Spec: start.Spec, Event: in.Event, Context: gathered.Values,
-		}, gathered.Snapshot, def.OnFailure)
-	}
-	ictx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// The activity stops the instruction at its own timeout and reports
-		// the output; StartToClose is the backstop for a lost worker.
-		StartToCloseTimeout: def.Instruction.Timeout.D() + 2*time.Minute,
-		HeartbeatTimeout:    time.Minute,
-		WaitForCancellation: true,
-		RetryPolicy:         instructionRetry(def.Retry),
-	})
-	var result InstructionResult
-	err = workflow.ExecuteActivity(ictx, a.RunInstruction, InstructionInput{
+	iin := InstructionInput{
 		RunID: runID, DefinitionID: in.DefinitionID, Trigger: string(in.Trigger), Spec: start.Spec, Event: in.Event, Context: gathered.Values,
-	}).Get(ctx, &result)
-	fin := FinishRunInput{Status: store.RunSucceeded, Stage: store.StageNone, ContextSnapshot: gathered.Snapshot, RuleOutcome: f.rule, Result: &result}
-	if err != nil {
-		fin.Stage = store.StageInstruction
-		fin.Status = statusOf(ctx, err)
-		fin.Error = errMessage(err)
-		fin.Result = resultFromError(err)
-		if fin.Result != nil && fin.Result.Error != "" {
-			fin.Error = fin.Result.Error
-		}
-		fin.LostCompletion = heartbeatTimedOut(err)
 	}
-	return f.end(out, fin, def.OnFailure)
+	if def.Shadow() {
+		return f.shadowEnd(out, iin, gathered.Snapshot, def.OnFailure)
+	}
+	var a *Activities // names the activity; the worker runs its registered value
+	var result InstructionResult
+	err = workflow.ExecuteActivity(instructionOptions(ctx, def), a.RunInstruction, iin).Get(ctx, &result)
+	return f.end(out, instructionOutcome(ctx, err, &result, gathered.Snapshot, f.rule), def.OnFailure)
+}
+
+// startRunV0 records the start of a run of the first shape (StartRun).
+func startRunV0(ctx, short workflow.Context, in RunInput, runID string) (StartRunResult, error) {
+	info := workflow.GetInfo(ctx)
+	var scheduledAt *time.Time
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartKey); ok {
+		t = t.UTC()
+		scheduledAt = &t
+	}
+	var a *Activities // names the activity; the worker runs its registered value
+	var start StartRunResult
+	err := workflow.ExecuteActivity(short, a.StartRun, StartRunInput{
+		RunID: runID, WorkflowID: info.WorkflowExecution.ID, WorkflowRunID: info.WorkflowExecution.RunID,
+		Input: in, ScheduledAt: scheduledAt, Attempt: int(info.Attempt),
+	}).Get(ctx, &start)
+	return start, err
+}
+
+// holdV0 takes the definition's guard, then its concurrency key, for a run
+// of the first shape. The guard is given back when the run ends (f.end);
+// releaseKey, when not nil, gives the key back. When the run cannot go
+// on, ok is false and fin is its end.
+func (f *finisher) holdV0(def *definition.Definition) (releaseKey func(), fin FinishRunInput, ok bool) {
+	ctx := f.ctx
+	release, skipped, err := guardRunV0(ctx, f.in.DefinitionID, f.runID, def)
+	if err != nil {
+		return nil, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for the definition's earlier run: " + err.Error()}, false
+	}
+	if skipped != "" {
+		return nil, FinishRunInput{Status: store.RunSkipped, Reason: skipped}, false
+	}
+	// The guard is given back before the run is recorded, so a run shown
+	// finished never holds its definition.
+	f.release = release
+	if !takesKey(def) {
+		return nil, FinishRunInput{}, true
+	}
+	releaseKey, err = acquireLock(ctx, def.ConcurrencyKey, lockLease(def))
+	if err != nil {
+		return nil, FinishRunInput{Status: statusOf(ctx, err), Error: "waiting for concurrency key " + def.ConcurrencyKey + ": " + err.Error()}, false
+	}
+	return releaseKey, FinishRunInput{}, true
+}
+
+// ruleV0 evaluates the rule of a run of the first shape in a local
+// activity. It returns the run's end when the rule failed or said no, and
+// nil when the run goes on (and f keeps the outcome for its record).
+func (f *finisher) ruleV0(start StartRunResult, def *definition.Definition, gathered GatherResult) *FinishRunInput {
+	if len(def.Rule.When) == 0 {
+		return nil
+	}
+	ctx := f.ctx
+	var a *Activities // names the activity; the worker runs its registered value
+	var outcome RuleOutcome
+	err := workflow.ExecuteLocalActivity(ruleOptions(ctx), a.EvaluateRule, RuleInput{
+		Spec: start.Spec, ContentHash: start.ContentHash, Context: gathered.Values, Event: f.in.Event, Now: workflow.Now(ctx),
+	}).Get(ctx, &outcome)
+	if err != nil {
+		return &FinishRunInput{Status: statusOf(ctx, err), Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, Error: errMessage(err)}
+	}
+	ruleJSON, _ := json.Marshal(outcome)
+	switch {
+	case outcome.Error != "":
+		return &FinishRunInput{Status: store.RunFailed, Stage: store.StageRule, ContextSnapshot: gathered.Snapshot, RuleOutcome: ruleJSON, Error: outcome.Error}
+	case !outcome.Passed:
+		reason := fmt.Sprintf("rule false: %s", outcome.Failed)
+		return &FinishRunInput{Status: store.RunSkipped, Reason: reason, ContextSnapshot: gathered.Snapshot, RuleOutcome: ruleJSON}
+	}
+	f.rule = ruleJSON
+	return nil
 }
 
 // NewRunID makes a run id: a UUIDv7, so ids sort in creation order.
@@ -288,6 +287,7 @@ func (f *finisher) end(out *RunOutput, fin FinishRunInput, onFailure string) (*R
 		return f.endLean(out, fin)
 	}
 	dctx, _ := workflow.NewDisconnectedContext(f.short)
+	var a *Activities // names the activity; the worker runs its registered value
 	var run store.Run
 	if err := workflow.ExecuteActivity(dctx, a.FinishRun, fin).Get(dctx, &run); err != nil {
 		workflow.GetLogger(f.ctx).Error("engine: recording run outcome failed", "run_id", f.runID, "error", err)
@@ -351,6 +351,7 @@ func (f *finisher) announce(status store.RunStatus, stage store.RunStage, reason
 		Stage: stage, Reason: reason, ExitCode: exit, WorkflowID: f.workflowID,
 		StartedAt: &started, FinishedAt: &now, ChainDepth: f.in.ChainDepth,
 	}
+	var a *Activities // names the activity; the worker runs its registered value
 	if err := workflow.ExecuteActivity(pctx, a.PublishLifecycle, ev).Get(dctx, nil); err != nil {
 		workflow.GetLogger(f.ctx).Warn("engine: publishing lifecycle event failed", "run_id", f.runID, "status", status, "error", err)
 	}

@@ -69,7 +69,7 @@ type harness struct {
 	env   map[string]string
 	// held, asked, released: see stubLocks.
 	held     map[string]string
-	asked    []LockRequest
+	asked    []lockRequest
 	released []string
 	// lastStart is the start time of the last workflow run: the SDK's test
 	// environment gives every workflow the same run ID, so the lean run's

@@ -136,12 +136,8 @@ func New(cfg Config) (*Projector, error) {
 	}
 	cfg.Prefix = cmp.Or(cfg.Prefix, PrefixDefault)
 	cfg.TaskQueue = cmp.Or(cfg.TaskQueue, engine.TaskQueueDefault)
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Concurrency = cmp.Or(max(cfg.Concurrency, 0), ConcurrencyDefault)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

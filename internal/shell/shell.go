@@ -27,8 +27,8 @@ import (
 // Defaults.
 const (
 	GraceDefault     = 10 * time.Second
-	ProgressDefault  = 5 * time.Second
-	ShellPathDefault = "/bin/sh"
+	progressDefault  = 5 * time.Second
+	shellPathDefault = "/bin/sh"
 )
 
 // Command says what to run. Exactly one of Cmd and Args is set.
@@ -97,12 +97,12 @@ type Result struct {
 	Finished time.Time
 }
 
-// ErrStart reports a command that could not be started (no such program,
+// errStart reports a command that could not be started (no such program,
 // bad working directory): a permanent failure, retrying will not help.
-var ErrStart = errors.New("command did not start")
+var errStart = errors.New("command did not start")
 
 // Run starts the command and waits for it. It returns an error only when
-// the command could not start (wrapping ErrStart); a command that ran and
+// the command could not start (wrapping errStart); a command that ran and
 // failed is a Result with a non-zero ExitCode.
 //
 // Nothing the command starts outlives the run: it starts inside its own
@@ -118,7 +118,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 		return nil, err
 	}
 	grace := cmp.Or(max(c.Grace, 0), GraceDefault)
-	every := cmp.Or(max(c.ProgressEvery, 0), ProgressDefault)
+	every := cmp.Or(max(c.ProgressEvery, 0), progressDefault)
 
 	outTail, errTail := NewTail(c.TailSize), NewTail(c.TailSize)
 	outR, outW, errR, errW, err := pipes()
@@ -130,17 +130,7 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	// The child writes straight into the pipes (no copying goroutines in
 	// os/exec), so Wait returns when the main process exits even if a
 	// grandchild still holds the pipes open.
-	mk := func() *exec.Cmd {
-		return &exec.Cmd{
-			Path: path, Args: argv, Dir: c.Dir,
-			Env:    append(append([]string{}, c.Env...), sc.env()...),
-			Stdout: outW, Stderr: errW,
-			SysProcAttr: &syscall.SysProcAttr{
-				Setpgid: true, Pdeathsig: syscall.SIGKILL,
-				UseCgroupFD: sc.cg != "", CgroupFD: sc.fd,
-			},
-		}
-	}
+	mk := func() *exec.Cmd { return c.cmd(path, argv, sc, outW, errW) }
 	res := &Result{ExitCode: -1, Started: time.Now()}
 	p, err := start(mk, sc)
 	outW.Close()
@@ -148,53 +138,17 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return nil, fmt.Errorf("%w: %v", ErrStart, err)
+		return nil, fmt.Errorf("%w: %v", errStart, err)
 	}
 	// Closing the scope ends the main process if it still runs, so reaping
 	// it cannot block, even when the loop below panics.
 	defer func() { sc.close(); p.reap() }()
 	res.Containment = sc.mode()
-	pgid := p.pid
 
 	var readers sync.WaitGroup
-	pump := func(r *os.File, tail *Tail, live io.Writer) {
-		defer r.Close()
-		var w io.Writer = tail
-		if live != nil {
-			w = io.MultiWriter(tail, &liveWriter{w: live})
-		}
-		_, _ = io.Copy(w, r)
-	}
 	readers.Go(func() { pump(outR, outTail, c.Stdout) })
 	readers.Go(func() { pump(errR, errTail, c.Stderr) })
-
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	var killTimer <-chan time.Time
-	ctxDone := ctx.Done()
-loop:
-	for {
-		select {
-		case <-p.exited:
-			break loop
-		case <-ctxDone:
-			res.Canceled = true
-			ctxDone = nil
-			sc.signal(syscall.SIGTERM)
-			killTimer = time.After(grace)
-		case <-killTimer:
-			res.Killed = true
-			sc.kill()
-		case <-ticker.C:
-			if c.Progress != nil {
-				c.Progress(Progress{
-					PID: pgid, Elapsed: time.Since(res.Started),
-					StdoutBytes: outTail.Total(), StderrBytes: errTail.Total(),
-					LastStdout: lastLine(outTail), ProcessAlive: true, Containment: res.Containment,
-				})
-			}
-		}
-	}
+	c.watch(ctx, p, sc, res, grace, every, outTail, errTail)
 	res.Leftover = settle(sc, &readers, []*os.File{outR, errR}, grace, res.Killed)
 	// The leader is reaped only once nothing is signalled any more: until
 	// then it is a zombie, so its pid, which is the group's id, cannot be
@@ -206,6 +160,63 @@ loop:
 	res.Stdout, res.Stderr = outTail.String(), errTail.String()
 	res.StdoutBytes, res.StderrBytes = outTail.Total(), errTail.Total()
 	return res, exitStatus(res, p.err)
+}
+
+// cmd is the command's process, its output going into the pipes' write
+// ends, inside its own process group and the scope's cgroup.
+func (c Command) cmd(path string, argv []string, sc *scope, outW, errW *os.File) *exec.Cmd {
+	return &exec.Cmd{
+		Path: path, Args: argv, Dir: c.Dir,
+		Env:    append(append([]string{}, c.Env...), sc.env()...),
+		Stdout: outW, Stderr: errW,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid: true, Pdeathsig: syscall.SIGKILL,
+			UseCgroupFD: sc.cg != "", CgroupFD: sc.fd,
+		},
+	}
+}
+
+// pump reads one output stream into its tail (and to a live viewer, if
+// any) until the stream ends, then closes it.
+func pump(r *os.File, tail *Tail, live io.Writer) {
+	defer r.Close()
+	var w io.Writer = tail
+	if live != nil {
+		w = io.MultiWriter(tail, &liveWriter{w: live})
+	}
+	_, _ = io.Copy(w, r)
+}
+
+// watch waits for the main process to exit. Meanwhile it reports progress
+// every `every`, and when ctx ends it sends SIGTERM to the scope, then
+// SIGKILL after the grace period.
+func (c Command) watch(ctx context.Context, p *proc, sc *scope, res *Result, grace, every time.Duration, outTail, errTail *Tail) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	var killTimer <-chan time.Time
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case <-p.exited:
+			return
+		case <-ctxDone:
+			res.Canceled = true
+			ctxDone = nil
+			sc.signal(syscall.SIGTERM)
+			killTimer = time.After(grace)
+		case <-killTimer:
+			res.Killed = true
+			sc.kill()
+		case <-ticker.C:
+			if c.Progress != nil {
+				c.Progress(Progress{
+					PID: p.pid, Elapsed: time.Since(res.Started),
+					StdoutBytes: outTail.Total(), StderrBytes: errTail.Total(),
+					LastStdout: lastLine(outTail), ProcessAlive: true, Containment: res.Containment,
+				})
+			}
+		}
+	}
 }
 
 // liveWriter passes output to a live viewer's writer until it fails, and
@@ -284,12 +295,12 @@ func settle(sc *scope, readers *sync.WaitGroup, pipes []*os.File, grace time.Dur
 // pipes makes the stdout and stderr pipes.
 func pipes() (outR, outW, errR, errW *os.File, err error) {
 	if outR, outW, err = os.Pipe(); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%w: creating stdout pipe: %v", ErrStart, err)
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stdout pipe: %v", errStart, err)
 	}
 	if errR, errW, err = os.Pipe(); err != nil {
 		outR.Close()
 		outW.Close()
-		return nil, nil, nil, nil, fmt.Errorf("%w: creating stderr pipe: %v", ErrStart, err)
+		return nil, nil, nil, nil, fmt.Errorf("%w: creating stderr pipe: %v", errStart, err)
 	}
 	return outR, outW, errR, errW, nil
 }
@@ -365,18 +376,18 @@ func start(mk func() *exec.Cmd, sc *scope) (*proc, error) {
 }
 
 // Argv is the command line Run would start, as exec receives it: Cmd as
-// ShellPathDefault -c Cmd, or Args as given. A shadow run records it
+// shellPathDefault -c Cmd, or Args as given. A shadow run records it
 // instead of running it (docs/cutover.md#shadow-runs).
 func (c Command) Argv() ([]string, error) {
 	switch {
 	case c.Cmd != "" && len(c.Args) > 0:
-		return nil, fmt.Errorf("%w: both cmd and args given", ErrStart)
+		return nil, fmt.Errorf("%w: both cmd and args given", errStart)
 	case c.Cmd != "":
-		return []string{ShellPathDefault, "-c", c.Cmd}, nil
+		return []string{shellPathDefault, "-c", c.Cmd}, nil
 	case len(c.Args) > 0:
 		return append([]string(nil), c.Args...), nil
 	}
-	return nil, fmt.Errorf("%w: nothing to run", ErrStart)
+	return nil, fmt.Errorf("%w: nothing to run", errStart)
 }
 
 // argv is the command line and the program's path.
@@ -389,7 +400,7 @@ func (c Command) argv() ([]string, string, error) {
 	if lp, err := exec.LookPath(argv[0]); err == nil {
 		path = lp
 	} else if c.Cmd == "" {
-		return nil, "", fmt.Errorf("%w: %v", ErrStart, err)
+		return nil, "", fmt.Errorf("%w: %v", errStart, err)
 	}
 	return argv, path, nil
 }

@@ -114,7 +114,7 @@ func TestRunStartFailures(t *testing.T) {
 		{Cmd: "true", Dir: "/no/such/dir"},
 		{},
 	} {
-		if _, err := Run(context.Background(), c); !errors.Is(err, ErrStart) {
+		if _, err := Run(context.Background(), c); !errors.Is(err, errStart) {
 			t.Errorf("%+v: err = %v, want ErrStart", c, err)
 		}
 	}

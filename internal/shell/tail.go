@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"cmp"
 	"sync"
 	"unicode/utf8"
 )
@@ -22,12 +23,10 @@ type Tail struct {
 	max   int
 }
 
-// NewTail returns a Tail keeping the last max bytes (TailSize when max <= 0).
-func NewTail(max int) *Tail {
-	if max <= 0 {
-		max = TailSize
-	}
-	return &Tail{max: max, buf: make([]byte, 0, min(max, 4096))}
+// NewTail returns a Tail keeping the last n bytes (TailSize when n <= 0).
+func NewTail(n int) *Tail {
+	n = cmp.Or(max(n, 0), TailSize)
+	return &Tail{max: n, buf: make([]byte, 0, min(n, 4096))}
 }
 
 // Write keeps the end of p; it never fails.

@@ -13,11 +13,11 @@ import (
 
 // Limits of a window listing.
 const (
-	// MaxWindow is the longest window --at accepts.
-	MaxWindow = 366 * 24 * time.Hour
-	// MaxListedFires is how many fires per definition a listing shows; the
+	// maxWindow is the longest window --at accepts.
+	maxWindow = 366 * 24 * time.Hour
+	// maxListedFires is how many fires per definition a listing shows; the
 	// rest are counted.
-	MaxListedFires = 100
+	maxListedFires = 100
 	// maxCountedFires stops counting (a every-second schedule over a year).
 	maxCountedFires = 100_000
 )
@@ -70,8 +70,8 @@ func ParseWindow(s string) (Window, error) {
 	switch {
 	case !w.End.After(w.Start):
 		return w, fmt.Errorf("window %q ends before it starts", s)
-	case w.End.Sub(w.Start) > MaxWindow:
-		return w, fmt.Errorf("window %q is longer than %d days", s, int(MaxWindow.Hours()/24))
+	case w.End.Sub(w.Start) > maxWindow:
+		return w, fmt.Errorf("window %q is longer than %d days", s, int(maxWindow.Hours()/24))
 	}
 	return w, nil
 }
@@ -110,7 +110,7 @@ type FireList struct {
 	Count int `json:"count"`
 	// CountCapped is true when counting stopped at a large number.
 	CountCapped bool `json:"count_capped,omitempty"`
-	// Fires lists the first MaxListedFires fires.
+	// Fires lists the first maxListedFires fires.
 	Fires []Fire `json:"fires"`
 	Note  string `json:"note,omitempty"`
 }
@@ -150,7 +150,7 @@ func Fires(defs []*definition.Definition, w Window) *AtReport {
 		fl := FireList{DefinitionID: d.ID, Trigger: t.Type, Timezone: loc.String(), Enabled: d.Enabled, Fires: []Fire{}}
 		add := func(ts time.Time) {
 			fl.Count++
-			if len(fl.Fires) < MaxListedFires {
+			if len(fl.Fires) < maxListedFires {
 				fl.Fires = append(fl.Fires, Fire{Local: ts.In(loc).Format(time.RFC3339), UTC: ts.UTC().Format(time.RFC3339)})
 			}
 		}

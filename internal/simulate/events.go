@@ -17,9 +17,9 @@ import (
 	"github.com/coulomb/activity-core/internal/router"
 )
 
-// MaxEventLine bounds one line of an events file (the payload and its
+// maxEventLine bounds one line of an events file (the payload and its
 // envelope): a test event is a message, not a data dump.
-const MaxEventLine = 1 << 20
+const maxEventLine = 1 << 20
 
 // Event is one line of an events file: the envelope the router hands a run
 // (engine.Event: subject, id, time, payload), plus the context fixtures for
@@ -50,23 +50,23 @@ func (e *Event) Engine() *engine.Event {
 
 var eventFields = []string{"subject", "id", "time", "payload", "context"}
 
-// LoadEvents reads an events file: JSON Lines, one event object per line.
+// loadEvents reads an events file: JSON Lines, one event object per line.
 // Blank lines and lines starting with # are skipped. Every bad line is
 // reported (file:line: field: message) and left out; the good ones are
 // returned. An event without an id gets its line number, as the router
 // uses the stream sequence when a message has no Nats-Msg-Id; one without
 // a time gets now.
-func LoadEvents(file string, now time.Time) ([]*Event, []*definition.Error) {
+func loadEvents(file string, now time.Time) ([]*Event, []*definition.Error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, []*definition.Error{{File: file, Message: "cannot read events file: " + pathErr(err)}}
 	}
 	defer f.Close()
-	return ReadEvents(file, f, now)
+	return readEvents(file, f, now)
 }
 
-// ReadEvents is LoadEvents on an open reader; file names it in messages.
-func ReadEvents(file string, r io.Reader, now time.Time) ([]*Event, []*definition.Error) {
+// readEvents is loadEvents on an open reader; file names it in messages.
+func readEvents(file string, r io.Reader, now time.Time) ([]*Event, []*definition.Error) {
 	var events []*Event
 	var errs []*definition.Error
 	seen := map[string]int{}
@@ -86,7 +86,7 @@ func ReadEvents(file string, r io.Reader, now time.Time) ([]*Event, []*definitio
 		trimmed := bytes.TrimSpace(text)
 		switch {
 		case tooLong:
-			fail("", "line is over the %d-byte limit for one event", MaxEventLine)
+			fail("", "line is over the %d-byte limit for one event", maxEventLine)
 			continue
 		case len(trimmed) == 0 || trimmed[0] == '#':
 			continue
@@ -112,7 +112,7 @@ func ReadEvents(file string, r io.Reader, now time.Time) ([]*Event, []*definitio
 	return events, errs
 }
 
-// readLine reads one line of any length, keeping at most MaxEventLine
+// readLine reads one line of any length, keeping at most maxEventLine
 // bytes of it.
 func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 	for {
@@ -120,7 +120,7 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 		if err != nil {
 			return line, tooLong, err
 		}
-		if len(line)+len(chunk) > MaxEventLine {
+		if len(line)+len(chunk) > maxEventLine {
 			tooLong = true
 		} else {
 			line = append(line, chunk...)

@@ -47,18 +47,18 @@ type NameAt struct {
 	Line int
 }
 
-// LoadExpectations reads an expect file. Every problem is reported with
+// loadExpectations reads an expect file. Every problem is reported with
 // its line; what parsed is returned.
-func LoadExpectations(file string) (*Expectations, []*definition.Error) {
+func loadExpectations(file string) (*Expectations, []*definition.Error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, []*definition.Error{{File: file, Message: "cannot read expect file: " + pathErr(err)}}
 	}
-	return ParseExpectations(file, data)
+	return parseExpectations(file, data)
 }
 
-// ParseExpectations is LoadExpectations on the file's contents.
-func ParseExpectations(file string, data []byte) (*Expectations, []*definition.Error) {
+// parseExpectations is loadExpectations on the file's contents.
+func parseExpectations(file string, data []byte) (*Expectations, []*definition.Error) {
 	x := &Expectations{File: file}
 	p := &expParser{file: file}
 	var doc yaml.Node
@@ -283,110 +283,132 @@ func (c CheckResult) String() string {
 // definitions. Expectations that name an unknown event or definition, or a
 // definition of the wrong kind, are problems (not results).
 func Check(x *Expectations, sim *Simulator, traces []EventTrace) ([]CheckResult, []*definition.Error) {
-	var res []CheckResult
-	var errs []*definition.Error
-	problem := func(line int, field, format string, args ...any) {
-		errs = append(errs, &definition.Error{File: x.File, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	byEvent := map[string]*EventTrace{}
-	var ids []string
+	c := &checker{x: x, sim: sim, byEvent: map[string]*EventTrace{}}
 	for i := range traces {
-		byEvent[traces[i].Event.ID] = &traces[i]
-		ids = append(ids, traces[i].Event.ID)
+		c.byEvent[traces[i].Event.ID] = &traces[i]
+		c.ids = append(c.ids, traces[i].Event.ID)
 	}
 	for _, e := range x.Events {
-		field := "events." + e.EventID + "." + e.DefinitionID
-		tr, ok := byEvent[e.EventID]
-		if !ok {
-			problem(e.Line, "events."+e.EventID, "no event with id %q in the events file (ids: %s)", e.EventID, clipList(ids))
-			continue
-		}
-		def, ok := sim.Definition(e.DefinitionID)
-		if !ok {
-			problem(e.Line, field, "no valid definition with id %q was loaded", e.DefinitionID)
-			continue
-		}
-		if def.Trigger.Type != definition.TriggerEvent {
-			problem(e.Line, field, "%s is a %s definition: event expectations name event definitions", def.ID, def.Trigger.Type)
-			continue
-		}
-		var dt *DefinitionTrace
-		for i := range tr.Definitions {
-			if tr.Definitions[i].DefinitionID == e.DefinitionID {
-				dt = &tr.Definitions[i]
-			}
-		}
-		if dt == nil {
-			problem(e.Line, field, "definition %s has no trace for event %q", e.DefinitionID, e.EventID)
-			continue
-		}
-		subject := fmt.Sprintf("event %s / %s", e.EventID, e.DefinitionID)
-		add := func(check string, want *bool, got string, why string) {
-			if want == nil {
-				return
-			}
-			w := strconv.FormatBool(*want)
-			res = append(res, CheckResult{File: x.File, Line: e.Line, Pass: w == got, Subject: subject, Check: check, Expected: w, Got: got, Why: why})
-		}
-		add("matched", e.Matched, strconv.FormatBool(dt.Match.Matched), dt.Match.Reason)
-		ruleGot, ruleWhy := "not evaluated", dt.Reason
-		if dt.RulePassed != nil {
-			ruleGot = strconv.FormatBool(*dt.RulePassed)
-		}
-		add("rule", e.Rule, ruleGot, ruleWhy)
-		add("runs", e.Runs, strconv.FormatBool(dt.Runs()), dt.Reason)
+		c.event(e)
 	}
 	for ai, a := range x.At {
-		rep := Fires(sim.Definitions(), a.Window)
-		counts := map[string]int{}
-		for _, d := range rep.Definitions {
-			counts[d.DefinitionID] = d.Count
-		}
-		subject := "at " + a.Window.Text
-		checkName := func(n NameAt, field string) bool {
-			def, ok := sim.Definition(n.ID)
-			switch {
-			case !ok:
-				problem(n.Line, field, "no valid definition with id %q was loaded", n.ID)
-				return false
-			case def.Trigger.Type == definition.TriggerEvent:
-				problem(n.Line, field, "%s is an event definition: it fires on events, not on a clock", n.ID)
-				return false
-			}
-			return true
-		}
-		for _, n := range a.Fire {
-			if !checkName(n, fmt.Sprintf("at[%d].fire", ai)) {
-				continue
-			}
-			c := counts[n.ID]
-			res = append(res, CheckResult{File: x.File, Line: n.Line, Pass: c > 0, Subject: subject + " / " + n.ID, Check: "fire",
-				Expected: "at least one fire", Got: fireCount(c), Why: fireWhy(rep, n.ID)})
-		}
-		for _, n := range a.NoFire {
-			if !checkName(n, fmt.Sprintf("at[%d].no_fire", ai)) {
-				continue
-			}
-			c := counts[n.ID]
-			res = append(res, CheckResult{File: x.File, Line: n.Line, Pass: c == 0, Subject: subject + " / " + n.ID, Check: "no_fire",
-				Expected: "no fire", Got: fireCount(c), Why: fireWhy(rep, n.ID)})
-		}
-		if a.Exact {
-			var extra []string
-			for _, id := range rep.Firing() {
-				if !slices.ContainsFunc(a.Fire, func(n NameAt) bool { return n.ID == id }) {
-					extra = append(extra, id)
-				}
-			}
-			got := "no other definition fires"
-			if len(extra) > 0 {
-				got = "also firing: " + strings.Join(extra, ", ")
-			}
-			res = append(res, CheckResult{File: x.File, Line: a.Line, Pass: len(extra) == 0, Subject: subject, Check: "exact",
-				Expected: "only the listed definitions fire", Got: got})
+		c.at(ai, a)
+	}
+	return c.res, c.errs
+}
+
+// checker holds what Check found so far: the results, and the problems
+// of the expectations file itself.
+type checker struct {
+	x       *Expectations
+	sim     *Simulator
+	byEvent map[string]*EventTrace
+	ids     []string // the events' ids, in the events file's order
+	res     []CheckResult
+	errs    []*definition.Error
+}
+
+func (c *checker) problem(line int, field, format string, args ...any) {
+	c.errs = append(c.errs, &definition.Error{File: c.x.File, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// event checks one event expectation against the event's trace.
+func (c *checker) event(e EventExpectation) {
+	field := "events." + e.EventID + "." + e.DefinitionID
+	tr, ok := c.byEvent[e.EventID]
+	if !ok {
+		c.problem(e.Line, "events."+e.EventID, "no event with id %q in the events file (ids: %s)", e.EventID, clipList(c.ids))
+		return
+	}
+	def, ok := c.sim.Definition(e.DefinitionID)
+	if !ok {
+		c.problem(e.Line, field, "no valid definition with id %q was loaded", e.DefinitionID)
+		return
+	}
+	if def.Trigger.Type != definition.TriggerEvent {
+		c.problem(e.Line, field, "%s is a %s definition: event expectations name event definitions", def.ID, def.Trigger.Type)
+		return
+	}
+	var dt *DefinitionTrace
+	for i := range tr.Definitions {
+		if tr.Definitions[i].DefinitionID == e.DefinitionID {
+			dt = &tr.Definitions[i]
 		}
 	}
-	return res, errs
+	if dt == nil {
+		c.problem(e.Line, field, "definition %s has no trace for event %q", e.DefinitionID, e.EventID)
+		return
+	}
+	subject := fmt.Sprintf("event %s / %s", e.EventID, e.DefinitionID)
+	add := func(check string, want *bool, got string, why string) {
+		if want == nil {
+			return
+		}
+		w := strconv.FormatBool(*want)
+		c.res = append(c.res, CheckResult{File: c.x.File, Line: e.Line, Pass: w == got, Subject: subject, Check: check, Expected: w, Got: got, Why: why})
+	}
+	add("matched", e.Matched, strconv.FormatBool(dt.Match.Matched), dt.Match.Reason)
+	ruleGot, ruleWhy := "not evaluated", dt.Reason
+	if dt.RulePassed != nil {
+		ruleGot = strconv.FormatBool(*dt.RulePassed)
+	}
+	add("rule", e.Rule, ruleGot, ruleWhy)
+	add("runs", e.Runs, strconv.FormatBool(dt.Runs()), dt.Reason)
+}
+
+// at checks the ai-th at expectation against the fires in its window.
+func (c *checker) at(ai int, a AtExpectation) {
+	rep := Fires(c.sim.Definitions(), a.Window)
+	counts := map[string]int{}
+	for _, d := range rep.Definitions {
+		counts[d.DefinitionID] = d.Count
+	}
+	subject := "at " + a.Window.Text
+	for _, n := range a.Fire {
+		if !c.clockDefinition(n, fmt.Sprintf("at[%d].fire", ai)) {
+			continue
+		}
+		k := counts[n.ID]
+		c.res = append(c.res, CheckResult{File: c.x.File, Line: n.Line, Pass: k > 0, Subject: subject + " / " + n.ID, Check: "fire",
+			Expected: "at least one fire", Got: fireCount(k), Why: fireWhy(rep, n.ID)})
+	}
+	for _, n := range a.NoFire {
+		if !c.clockDefinition(n, fmt.Sprintf("at[%d].no_fire", ai)) {
+			continue
+		}
+		k := counts[n.ID]
+		c.res = append(c.res, CheckResult{File: c.x.File, Line: n.Line, Pass: k == 0, Subject: subject + " / " + n.ID, Check: "no_fire",
+			Expected: "no fire", Got: fireCount(k), Why: fireWhy(rep, n.ID)})
+	}
+	if a.Exact {
+		var extra []string
+		for _, id := range rep.Firing() {
+			if !slices.ContainsFunc(a.Fire, func(n NameAt) bool { return n.ID == id }) {
+				extra = append(extra, id)
+			}
+		}
+		got := "no other definition fires"
+		if len(extra) > 0 {
+			got = "also firing: " + strings.Join(extra, ", ")
+		}
+		c.res = append(c.res, CheckResult{File: c.x.File, Line: a.Line, Pass: len(extra) == 0, Subject: subject, Check: "exact",
+			Expected: "only the listed definitions fire", Got: got})
+	}
+}
+
+// clockDefinition reports whether n names a loaded definition that fires
+// on a clock, and records a problem when it does not.
+func (c *checker) clockDefinition(n NameAt, field string) bool {
+	def, ok := c.sim.Definition(n.ID)
+	switch {
+	case !ok:
+		c.problem(n.Line, field, "no valid definition with id %q was loaded", n.ID)
+		return false
+	case def.Trigger.Type == definition.TriggerEvent:
+		c.problem(n.Line, field, "%s is an event definition: it fires on events, not on a clock", n.ID)
+		return false
+	}
+	return true
 }
 
 func fireCount(n int) string {

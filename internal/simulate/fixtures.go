@@ -49,11 +49,11 @@ func (f *Fixtures) Get(key string) (Fixture, bool) {
 	return x, ok
 }
 
-// LoadFixtures reads a fixtures file (YAML or JSON: a mapping of key to
+// loadFixtures reads a fixtures file (YAML or JSON: a mapping of key to
 // value) or every *.yaml, *.yml and *.json file of a directory (not
 // recursive, hidden files skipped), merged; a key defined twice is an
 // error naming both places.
-func LoadFixtures(path string) (*Fixtures, []*definition.Error) {
+func loadFixtures(path string) (*Fixtures, []*definition.Error) {
 	fx := &Fixtures{Path: path, byKey: map[string]Fixture{}}
 	info, err := os.Stat(path)
 	if err != nil {

@@ -93,7 +93,35 @@ func Run(ctx context.Context, cfg Config) *Report {
 		now = time.Now().UTC().Truncate(time.Second)
 	}
 
-	loaded := definition.Load(cfg.Paths)
+	defs, eventTypes := rep.load(cfg.Paths)
+	var fixtures *Fixtures
+	if cfg.ContextPath != "" {
+		fx, errs := loadFixtures(cfg.ContextPath)
+		rep.Problems = append(rep.Problems, errs...)
+		fixtures = fx
+		rep.Counts.Fixtures = fx.Len()
+	}
+	sim := newSimulator(defs, eventTypes, fixtures, cfg.Env)
+	sim.secrets = cfg.Secrets
+
+	if cfg.EventsFile != "" {
+		rep.simulateEvents(ctx, sim, cfg.EventsFile, now, eventTypes)
+	}
+	if cfg.At != nil {
+		rep.At = Fires(sim.Definitions(), *cfg.At)
+	}
+	if cfg.ExpectFile != "" {
+		rep.check(sim, cfg.ExpectFile)
+	}
+	rep.sortProblems()
+	rep.OK = len(rep.Problems) == 0 && (rep.Expectations == nil || rep.Expectations.Failed == 0)
+	return rep
+}
+
+// load loads the definitions and event types, counting them and keeping
+// their problems and warnings.
+func (rep *Report) load(paths []string) ([]*definition.Definition, []*definition.EventType) {
+	loaded := definition.Load(paths)
 	rep.Problems = append(rep.Problems, loaded.SourceErrors...)
 	for _, s := range loaded.Sources {
 		rep.Counts.Files += len(s.Files)
@@ -113,55 +141,47 @@ func Run(ctx context.Context, cfg Config) *Report {
 	}
 	eventTypes := loaded.EventTypes()
 	rep.Counts.EventTypes = len(eventTypes)
+	return defs, eventTypes
+}
 
-	var fixtures *Fixtures
-	if cfg.ContextPath != "" {
-		fx, errs := LoadFixtures(cfg.ContextPath)
-		rep.Problems = append(rep.Problems, errs...)
-		fixtures = fx
-		rep.Counts.Fixtures = fx.Len()
-	}
-	sim := NewSimulator(defs, eventTypes, fixtures, cfg.Env)
-	sim.secrets = cfg.Secrets
-
-	if cfg.EventsFile != "" {
-		events, errs := LoadEvents(cfg.EventsFile, now)
-		rep.Problems = append(rep.Problems, errs...)
-		rep.Counts.Events = len(events)
-		for _, ev := range events {
-			if w := unknownEventType(ev, eventTypes); w != nil {
-				rep.Warnings = append(rep.Warnings, w)
-			}
-			tr, errs := sim.Event(ctx, ev)
-			rep.Problems = append(rep.Problems, errs...)
-			rep.Events = append(rep.Events, tr)
+// simulateEvents runs every event of the events file through sim.
+func (rep *Report) simulateEvents(ctx context.Context, sim *Simulator, file string, now time.Time, eventTypes []*definition.EventType) {
+	events, errs := loadEvents(file, now)
+	rep.Problems = append(rep.Problems, errs...)
+	rep.Counts.Events = len(events)
+	for _, ev := range events {
+		if w := unknownEventType(ev, eventTypes); w != nil {
+			rep.Warnings = append(rep.Warnings, w)
 		}
-	}
-
-	if cfg.At != nil {
-		rep.At = Fires(sim.Definitions(), *cfg.At)
-	}
-
-	if cfg.ExpectFile != "" {
-		x, errs := LoadExpectations(cfg.ExpectFile)
+		tr, errs := sim.Event(ctx, ev)
 		rep.Problems = append(rep.Problems, errs...)
-		sum := &ExpectSummary{File: cfg.ExpectFile, Results: []CheckResult{}}
-		if x != nil {
-			results, errs := Check(x, sim, rep.Events)
-			rep.Problems = append(rep.Problems, errs...)
-			sum.Results = results
-			for _, r := range results {
-				if r.Pass {
-					sum.Passed++
-				} else {
-					sum.Failed++
-				}
+		rep.Events = append(rep.Events, tr)
+	}
+}
+
+// check checks the expectations file against the report's traces.
+func (rep *Report) check(sim *Simulator, file string) {
+	x, errs := loadExpectations(file)
+	rep.Problems = append(rep.Problems, errs...)
+	sum := &ExpectSummary{File: file, Results: []CheckResult{}}
+	if x != nil {
+		results, errs := Check(x, sim, rep.Events)
+		rep.Problems = append(rep.Problems, errs...)
+		sum.Results = results
+		for _, r := range results {
+			if r.Pass {
+				sum.Passed++
+			} else {
+				sum.Failed++
 			}
 		}
-		rep.Expectations = sum
 	}
+	rep.Expectations = sum
+}
 
-	// Problems of one file read top to bottom, whichever step found them.
+// sortProblems orders the problems so that those of one file read top to
+// bottom, whichever step found them.
+func (rep *Report) sortProblems() {
 	fileOrder := map[string]int{}
 	for _, p := range rep.Problems {
 		if _, ok := fileOrder[p.File]; !ok {
@@ -175,8 +195,6 @@ func Run(ctx context.Context, cfg Config) *Report {
 		}
 		return a.Line < b.Line
 	})
-	rep.OK = len(rep.Problems) == 0 && (rep.Expectations == nil || rep.Expectations.Failed == 0)
-	return rep
 }
 
 // unknownEventType warns about an event whose subject no event type names,

@@ -84,7 +84,7 @@ func TestEventTrace(t *testing.T) {
 	}
 	wantEnv := []string{
 		"DEPLOY_TOKEN=***", "MODE=fast",
-		"ACTIVITY_RUN_ID=" + RunIDPlaceholder,
+		"ACTIVITY_RUN_ID=" + runIDPlaceholder,
 		"ACTIVITY_DEFINITION_ID=test.deploy-on-push",
 		"ACTIVITY_TRIGGER=event",
 		`ACTIVITY_CONTEXT_JSON={"ci":{"green":true},"hub":{"status":"ok"}}`,
@@ -206,7 +206,7 @@ func TestFixtureProblems(t *testing.T) {
 		{"intkeys.yaml", "ci:\n  1: x\n", "intkeys.yaml:1:1: ci: a mapping inside the value has a key that is not a string"},
 		{"dup.yaml", "ci: 1\nci: 2\n", "dup.yaml:2:1: ci: fixture \"ci\" is also defined at"},
 	} {
-		_, errs := LoadFixtures(write(tc.name, tc.text))
+		_, errs := loadFixtures(write(tc.name, tc.text))
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, errs, tc.want)
 		}
@@ -218,11 +218,11 @@ func TestFixtureProblems(t *testing.T) {
 	}
 	write("d/a.yaml", "ci: 1\n")
 	write("d/b.json", `{"ci": 2}`)
-	_, errs := LoadFixtures(sub)
+	_, errs := loadFixtures(sub)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "d/b.json:1") || !strings.Contains(errs[0].Error(), "also defined at "+filepath.Join(sub, "a.yaml")+":1") {
 		t.Errorf("duplicate across files: %v", errs)
 	}
-	_, errs = LoadFixtures(filepath.Join(dir, "nope"))
+	_, errs = loadFixtures(filepath.Join(dir, "nope"))
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "cannot read fixtures") {
 		t.Errorf("missing: %v", errs)
 	}
@@ -265,7 +265,7 @@ func TestMissingFixture(t *testing.T) {
 }
 
 func TestBadEventLines(t *testing.T) {
-	events, errs := LoadEvents("testdata/bad-events.jsonl", testNow)
+	events, errs := loadEvents("testdata/bad-events.jsonl", testNow)
 	want := map[int]string{
 		2:  `id: event id "ok-1" is already used on line 1`,
 		3:  "not valid JSON",
@@ -309,15 +309,15 @@ func TestBadEventLines(t *testing.T) {
 	if rep.OK || len(rep.Events) != 2 {
 		t.Errorf("ok %v, %d events", rep.OK, len(rep.Events))
 	}
-	_, errs = LoadEvents("testdata/nope.jsonl", testNow)
+	_, errs = loadEvents("testdata/nope.jsonl", testNow)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "cannot read events file") {
 		t.Errorf("missing file: %v", errs)
 	}
 }
 
 func TestLongEventLine(t *testing.T) {
-	line := `{"subject": "a.b", "payload": {"x": "` + strings.Repeat("y", MaxEventLine) + `"}}` + "\n" + `{"subject": "a.b", "payload": {}}` + "\n"
-	events, errs := ReadEvents("big.jsonl", strings.NewReader(line), testNow)
+	line := `{"subject": "a.b", "payload": {"x": "` + strings.Repeat("y", maxEventLine) + `"}}` + "\n" + `{"subject": "a.b", "payload": {}}` + "\n"
+	events, errs := readEvents("big.jsonl", strings.NewReader(line), testNow)
 	if len(errs) != 1 || errs[0].Line != 1 || !strings.Contains(errs[0].Message, "over the") {
 		t.Errorf("errs %v", errs)
 	}
@@ -447,7 +447,7 @@ func TestExpectationsUnknown(t *testing.T) {
 		{"events:\n  e1:\n    a.b: {runs: true}\n    a.b: {runs: false}\n", "events.e1.a.b: is also written on line 3"},
 		{"events: [", "not valid YAML"},
 	} {
-		_, errs := ParseExpectations("x.yaml", []byte(tc.text))
+		_, errs := parseExpectations("x.yaml", []byte(tc.text))
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.text, errs, tc.want)
 		}
@@ -582,14 +582,14 @@ func TestAtWindowDST(t *testing.T) {
 		t.Errorf("new york fall back: %+v", got)
 	}
 
-	// A long window counts everything and lists the first MaxListedFires.
+	// A long window counts everything and lists the first maxListedFires.
 	w, _ = ParseWindow("2026-03-01T00:00:00Z/30d")
 	every := "id: t.every\ntrigger: {trigger_type: cron, cron_expression: \"* * * * *\"}\ninstruction: {kind: shell, cmd: \"true\"}\n"
 	if err := os.WriteFile(filepath.Join(dir, "ny.yaml"), []byte(every), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rep = Fires(loadDefs(t, dir), w)
-	if d := rep.Definitions[0]; d.Count != 30*24*60 || len(d.Fires) != MaxListedFires || d.CountCapped {
+	if d := rep.Definitions[0]; d.Count != 30*24*60 || len(d.Fires) != maxListedFires || d.CountCapped {
 		t.Errorf("every minute for 30 days: count %d, listed %d", d.Count, len(d.Fires))
 	}
 	var out bytes.Buffer

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/engine"
 )
 
 // TextOptions shapes the human-readable output.
@@ -138,46 +140,51 @@ func writeDefinition(w io.Writer, dt DefinitionTrace) {
 	if dt.Reason != "" {
 		fmt.Fprintf(w, "    => %s\n", dt.Reason)
 	}
-	if in := dt.Instruction; in != nil {
-		fmt.Fprintf(w, "    would run: %s, timeout %s\n", in.Kind, in.Timeout)
-		switch {
-		case in.Cmd != "":
-			fmt.Fprintf(w, "      cmd (/bin/sh -c): %s\n", in.Cmd)
-		case len(in.Args) > 0:
-			fmt.Fprintf(w, "      args (no shell): %s\n", quoteAll(in.Args))
-		}
-		if in.Workdir != "" {
-			fmt.Fprintf(w, "      workdir: %s\n", in.Workdir)
-		}
-		for i, e := range in.Env {
-			label := "      env:"
-			if i > 0 {
-				label = "          "
-			}
-			fmt.Fprintf(w, "%s %s\n", label, clipText(e))
-		}
-		if in.URL != "" {
-			fmt.Fprintf(w, "      %s %s", in.Method, in.URL)
-			if len(in.ExpectStatus) > 0 {
-				fmt.Fprintf(w, " (expect %v)", in.ExpectStatus)
-			}
-			fmt.Fprintln(w)
-			for _, k := range slices.Sorted(maps.Keys(in.Headers)) {
-				fmt.Fprintf(w, "      header %s: %s\n", k, in.Headers[k])
-			}
-			if in.Body != nil {
-				fmt.Fprintf(w, "      body: %s\n", clipText(jsonText(in.Body)))
-			}
-		}
-		if in.Subject != "" {
-			fmt.Fprintf(w, "      publish to %s: %s\n", in.Subject, clipText(jsonText(in.Payload)))
-		}
+	if dt.Instruction != nil {
+		writeInstruction(w, dt.Instruction)
 	}
 	for _, name := range slices.Sorted(maps.Keys(dt.NotAllowedEnv)) {
 		fmt.Fprintf(w, "    the run would fail: ${env:%s}: %s\n", name, dt.NotAllowedEnv[name])
 	}
 	if len(dt.UnresolvedEnv) > 0 {
 		fmt.Fprintf(w, "    note: ${env:%s} resolved by the worker at run time (give --env NAME=VALUE to preview it redacted)\n", strings.Join(dt.UnresolvedEnv, "}, ${env:"))
+	}
+}
+
+// writeInstruction writes what a run would start.
+func writeInstruction(w io.Writer, in *engine.PlannedInstruction) {
+	fmt.Fprintf(w, "    would run: %s, timeout %s\n", in.Kind, in.Timeout)
+	switch {
+	case in.Cmd != "":
+		fmt.Fprintf(w, "      cmd (/bin/sh -c): %s\n", in.Cmd)
+	case len(in.Args) > 0:
+		fmt.Fprintf(w, "      args (no shell): %s\n", quoteAll(in.Args))
+	}
+	if in.Workdir != "" {
+		fmt.Fprintf(w, "      workdir: %s\n", in.Workdir)
+	}
+	for i, e := range in.Env {
+		label := "      env:"
+		if i > 0 {
+			label = "          "
+		}
+		fmt.Fprintf(w, "%s %s\n", label, clipText(e))
+	}
+	if in.URL != "" {
+		fmt.Fprintf(w, "      %s %s", in.Method, in.URL)
+		if len(in.ExpectStatus) > 0 {
+			fmt.Fprintf(w, " (expect %v)", in.ExpectStatus)
+		}
+		fmt.Fprintln(w)
+		for _, k := range slices.Sorted(maps.Keys(in.Headers)) {
+			fmt.Fprintf(w, "      header %s: %s\n", k, in.Headers[k])
+		}
+		if in.Body != nil {
+			fmt.Fprintf(w, "      body: %s\n", clipText(jsonText(in.Body)))
+		}
+	}
+	if in.Subject != "" {
+		fmt.Fprintf(w, "      publish to %s: %s\n", in.Subject, clipText(jsonText(in.Payload)))
 	}
 }
 

@@ -24,8 +24,8 @@ const (
 	OutcomeContextMissing = "context_missing" // a fixture is missing: nothing can be said about the rule
 )
 
-// RunIDPlaceholder stands in for the run id a workflow would make.
-const RunIDPlaceholder = "<run-id>"
+// runIDPlaceholder stands in for the run id a workflow would make.
+const runIDPlaceholder = "<run-id>"
 
 // EventTrace is the decision trace of one event: one entry per event
 // definition, in id order.
@@ -88,12 +88,12 @@ type Simulator struct {
 	secrets  *secret.AllowList // the worker's allow-list, when given
 }
 
-// NewSimulator builds a simulator over valid definitions and the event
+// newSimulator builds a simulator over valid definitions and the event
 // types whose schemas payloads are checked against (as the router checks
 // them, in enforce mode). fixtures may be
 // nil (then every context bind must come from the event lines); env holds
 // the ${env:NAME} values to resolve (and redact) as a worker would.
-func NewSimulator(defs []*definition.Definition, types []*definition.EventType, fixtures *Fixtures, env map[string]string) *Simulator {
+func newSimulator(defs []*definition.Definition, types []*definition.EventType, fixtures *Fixtures, env map[string]string) *Simulator {
 	s := &Simulator{byID: map[string]*definition.Definition{}, fixtures: fixtures, env: env}
 	s.defs = append(s.defs, defs...)
 	sort.Slice(s.defs, func(i, j int) bool { return s.defs[i].ID < s.defs[j].ID })
@@ -154,7 +154,7 @@ func (s *Simulator) Event(ctx context.Context, ev *Event) (EventTrace, []*defini
 		}
 		pv, err := engine.PreviewRun(ctx, engine.PreviewInput{
 			Definition: def, Trigger: string(store.RunTriggerEvent), Event: ev.Engine(),
-			Context: values, Now: ev.Time, RunID: RunIDPlaceholder, LookupEnv: s.lookupEnv, Secrets: s.secrets,
+			Context: values, Now: ev.Time, RunID: runIDPlaceholder, LookupEnv: s.lookupEnv, Secrets: s.secrets,
 		})
 		if err != nil {
 			problems = append(problems, &definition.Error{File: ev.File, Line: ev.Line, DefinitionID: def.ID, Message: err.Error()})

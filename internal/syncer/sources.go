@@ -17,9 +17,9 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
-// RefFollow, as Options.Ref, unpins a source: it follows its configured
+// refFollow, as Options.Ref, unpins a source: it follows its configured
 // ref again (docs/git-sources.md#pinning-and-rollback).
-const RefFollow = "follow"
+const refFollow = "follow"
 
 // gitSourceDirPrefix starts the store SourceDir of a git source's
 // definitions ("git:NAME"): a snapshot folder changes with every commit,
@@ -51,9 +51,9 @@ func (s *Syncer) CheckOptions(opts Options) error {
 	if sp.Kind != gitsource.KindGit {
 		return &OptionsError{fmt.Sprintf("source %q is a folder: only git sources can be pinned to a ref", sp.Name)}
 	}
-	if opts.Ref != RefFollow {
+	if opts.Ref != refFollow {
 		if err := gitsource.CheckRef(opts.Ref); err != nil {
-			return &OptionsError{fmt.Sprintf("%v: give a full commit SHA, a branch or a tag (or %q to unpin)", err, RefFollow)}
+			return &OptionsError{fmt.Sprintf("%v: give a full commit SHA, a branch or a tag (or %q to unpin)", err, refFollow)}
 		}
 	}
 	return nil
@@ -179,11 +179,11 @@ func (s *Syncer) fetchGit(ctx context.Context, rs *readSource, opts Options) {
 }
 
 // follows reports whether ref, asked of a source, means "follow the
-// configured ref again": RefFollow, or the configured ref itself (HEAD
+// configured ref again": refFollow, or the configured ref itself (HEAD
 // when the spec names none), so `--ref main` unpins a source that follows
 // main (docs/git-sources.md#pinning-and-rollback).
 func follows(sp gitsource.Spec, ref string) bool {
-	return ref == RefFollow || (sp.Git != nil && ref == cmp.Or(sp.Git.Ref, "HEAD"))
+	return ref == refFollow || (sp.Git != nil && ref == cmp.Or(sp.Git.Ref, "HEAD"))
 }
 
 // pinError says why a pin (or an unpin) asked for did not happen: the sync

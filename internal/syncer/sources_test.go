@@ -233,7 +233,7 @@ func TestPinRollbackAndFollow(t *testing.T) {
 		t.Errorf("pinned sync moved: %+v %+v", src, res.Definitions)
 	}
 	follow := DefaultOptions()
-	follow.Source, follow.Ref = "ops", RefFollow
+	follow.Source, follow.Ref = "ops", refFollow
 	res = mustRun(t, s, follow)
 	if src := sourceResult(t, res, "ops"); src.Commit != c3 || src.PinnedRef != "" || src.Previous != c1 {
 		t.Errorf("follow: %+v, want %s → %s unpinned", src, c1, c3)

@@ -31,8 +31,8 @@ const (
 	StageSchedules   = "schedules"
 )
 
-// MaxErrorsDefault bounds errors[] (ACTIVITY_SYNC_MAX_ERRORS).
-const MaxErrorsDefault = 50
+// maxErrorsDefault bounds errors[] (ACTIVITY_SYNC_MAX_ERRORS).
+const maxErrorsDefault = 50
 
 // Options choose the stages of one sync.
 type Options struct {
@@ -192,7 +192,7 @@ type Config struct {
 	// Schedules runs the schedules stage; nil makes that stage an error.
 	Schedules SchedulesFunc
 	// MaxErrors bounds the per-file and per-item errors of Result.Errors
-	// (MaxErrorsDefault when 0). Source errors (a source or a folder that
+	// (maxErrorsDefault when 0). Source errors (a source or a folder that
 	// could not be read) come first and are never dropped.
 	MaxErrors int
 	// Secrets is the operator's allow-list: a definition that references
@@ -231,7 +231,7 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("syncer: Config.Store is required")
 	}
-	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, MaxErrorsDefault)
+	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, maxErrorsDefault)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -428,41 +428,64 @@ func storeDefinition(d *definition.Definition, origin *store.Origin) store.Defin
 
 // syncDefinitions upserts every valid definition and tombstones those whose
 // file disappeared, source by source. A source that could not be read
-// removes nothing; a file that failed keeps its last good version. In a
-// dry run, planned is the live set as the real sync would leave it.
+// removes nothing; a file that failed keeps its last good version. A dry
+// run plans instead (planDefinitions): planned is the live set as the
+// real sync would leave it.
 func (s *Syncer) syncDefinitions(ctx context.Context, loaded *loadedSources, opts Options, res *Result) (changed bool, planned []store.Definition) {
 	s.countLoaded(loaded.Result, res)
 	records := s.definitionRecords(ctx, loaded, opts, res)
-	var plannedByID map[string]store.Definition
 	if opts.DryRun {
-		var ok bool
-		if plannedByID, ok = s.planUpserts(ctx, records, res); !ok {
-			return false, nil
+		return false, s.planDefinitions(ctx, loaded, records, res)
+	}
+	return s.applyDefinitions(ctx, loaded, records, res), nil
+}
+
+// planDefinitions is a dry run's syncDefinitions: it counts what the sync
+// would change and returns the live set as it would leave it, by id.
+func (s *Syncer) planDefinitions(ctx context.Context, loaded *loadedSources, records []store.Definition, res *Result) []store.Definition {
+	plannedByID, ok := s.planUpserts(ctx, records, res)
+	if !ok {
+		return nil
+	}
+	for _, src := range loaded.Sources {
+		gone, _ := s.goneDefinitions(ctx, src, res)
+		for _, id := range gone {
+			delete(plannedByID, id)
+			countRemoved(res, id)
 		}
-	} else if len(records) > 0 {
+	}
+	planned := make([]store.Definition, 0, len(plannedByID))
+	for _, d := range plannedByID {
+		planned = append(planned, d)
+	}
+	sort.Slice(planned, func(i, j int) bool { return planned[i].ID < planned[j].ID })
+	return planned
+}
+
+// applyDefinitions stores the records and tombstones what each readable
+// source no longer holds; it reports whether anything changed.
+func (s *Syncer) applyDefinitions(ctx context.Context, loaded *loadedSources, records []store.Definition, res *Result) (changed bool) {
+	if len(records) > 0 {
 		ch, ok := s.applyUpserts(ctx, records, res)
 		if !ok {
-			return false, nil
+			return false
 		}
 		changed = ch
 	}
 	for _, src := range loaded.Sources {
-		gone := s.tombstones(ctx, src, opts.DryRun, res)
-		changed = changed || (len(gone) > 0 && !opts.DryRun)
-		for _, id := range gone {
-			delete(plannedByID, id)
-			res.Definitions.Removed++
-			res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "remove", Reason: "its file is gone"})
+		removed := s.removeGone(ctx, src, res)
+		changed = changed || len(removed) > 0
+		for _, id := range removed {
+			countRemoved(res, id)
 		}
 	}
-	if opts.DryRun {
-		planned = make([]store.Definition, 0, len(plannedByID))
-		for _, d := range plannedByID {
-			planned = append(planned, d)
-		}
-		sort.Slice(planned, func(i, j int) bool { return planned[i].ID < planned[j].ID })
-	}
-	return changed, planned
+	return changed
+}
+
+// countRemoved counts a definition whose file is gone.
+func countRemoved(res *Result, id string) {
+	res.Definitions.Removed++
+	res.Actions = append(res.Actions, Action{Stage: StageDefinitions, ID: id, Action: "remove", Reason: "its file is gone"})
 }
 
 // countLoaded counts the files scanned and invalid and reports the
@@ -565,13 +588,13 @@ func (s *Syncer) applyUpserts(ctx context.Context, records []store.Definition, r
 	return changed, true
 }
 
-// tombstones removes (or, in a dry run, lists) the stored definitions of
-// one readable source that it no longer holds, and returns their ids.
-func (s *Syncer) tombstones(ctx context.Context, src *definition.SourceResult, dryRun bool, res *Result) []string {
+// goneDefinitions lists, sorted, the stored definitions of one readable
+// source that it no longer holds, and returns the ids it keeps.
+func (s *Syncer) goneDefinitions(ctx context.Context, src *definition.SourceResult, res *Result) (gone []string, keep map[string]bool) {
 	if src.Err != nil {
-		return nil
+		return nil, nil
 	}
-	keep := map[string]bool{}
+	keep = map[string]bool{}
 	for _, d := range src.Definitions {
 		keep[d.ID] = true
 	}
@@ -581,9 +604,8 @@ func (s *Syncer) tombstones(ctx context.Context, src *definition.SourceResult, d
 	live, err := s.cfg.Store.ListDefinitions(ctx, store.DefinitionFilter{SourceDir: src.Dir})
 	if err != nil {
 		s.addError(res, Error{Stage: StageDefinitions, File: src.Dir, Message: "listing stored definitions: " + err.Error()})
-		return nil
+		return nil, nil
 	}
-	var gone []string
 	for _, d := range live {
 		if src.FailedFiles[d.SourceFile] || src.Unknown(d.SourceFile) {
 			keep[d.ID] = true // broken or unreadable now: keep its last good version
@@ -592,9 +614,16 @@ func (s *Syncer) tombstones(ctx context.Context, src *definition.SourceResult, d
 			gone = append(gone, d.ID)
 		}
 	}
-	if len(gone) == 0 || dryRun {
-		sort.Strings(gone)
-		return gone
+	sort.Strings(gone)
+	return gone, keep
+}
+
+// removeGone tombstones the stored definitions of one readable source that
+// it no longer holds, and returns their ids, sorted.
+func (s *Syncer) removeGone(ctx context.Context, src *definition.SourceResult, res *Result) []string {
+	gone, keep := s.goneDefinitions(ctx, src, res)
+	if len(gone) == 0 {
+		return nil
 	}
 	ids := make([]string, 0, len(keep))
 	for id := range keep {

@@ -186,7 +186,7 @@ func TestErrorsBounded(t *testing.T) {
 	}
 	s, _ := New(Config{Store: st, Sources: []string{dir}})
 	res := mustRun(t, s, Options{Definitions: true})
-	if len(res.Errors) != MaxErrorsDefault || res.ErrorsDropped == 0 || res.Definitions.Invalid != 60 {
+	if len(res.Errors) != maxErrorsDefault || res.ErrorsDropped == 0 || res.Definitions.Invalid != 60 {
 		t.Errorf("errors %d dropped %d invalid %d", len(res.Errors), res.ErrorsDropped, res.Definitions.Invalid)
 	}
 }

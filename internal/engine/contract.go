@@ -10,6 +10,13 @@ import (
 	"github.com/coulomb/activity-core/internal/store"
 )
 
+// The workflow contract: what schedules, the router and the API send to
+// the run workflow (RunInput, Event), what it answers (RunOutput) and
+// announces (LifecycleEvent), and the names and task queues it is found
+// by. Histories and schedules already stored hold these values, so a
+// change here must stay readable by the workers of the previous release
+// (docs/architecture.md#the-run-workflow).
+
 // Names under which the workflows are registered. Schedules and the router
 // start workflows by these names, so they are part of the contract with
 // Temporal and must not change between releases.
@@ -109,15 +116,15 @@ type OutputSink interface {
 // decides when a worker counts as lost, stays a minute.
 const (
 	HeartbeatEveryDefault = time.Second
-	HeartbeatThrottleMax  = time.Second
+	heartbeatThrottleMax  = time.Second
 )
 
 // WorkerOptions are o with what the engine's activities need of the
-// worker that runs them: heartbeats sent at most HeartbeatThrottleMax
+// worker that runs them: heartbeats sent at most heartbeatThrottleMax
 // apart, so a cancel arrives in time.
 func WorkerOptions(o worker.Options) worker.Options {
-	if o.MaxHeartbeatThrottleInterval == 0 || o.MaxHeartbeatThrottleInterval > HeartbeatThrottleMax {
-		o.MaxHeartbeatThrottleInterval = HeartbeatThrottleMax
+	if o.MaxHeartbeatThrottleInterval == 0 || o.MaxHeartbeatThrottleInterval > heartbeatThrottleMax {
+		o.MaxHeartbeatThrottleInterval = heartbeatThrottleMax
 	}
 	return o
 }

@@ -106,23 +106,80 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 	if def == nil {
 		return nil, errors.New("engine: preview needs a definition")
 	}
-	if in.Event != nil {
-		// The event reaches the activities through workflow history, as
-		// JSON: a json.RawMessage comes out compacted, and that is what a
-		// command sees in ACTIVITY_EVENT_JSON.
-		ev := *in.Event
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, ev.Payload); err == nil {
-			ev.Payload = buf.Bytes()
-		}
-		in.Event = &ev
+	in.Event = compactEvent(in.Event)
+	env := newPreviewEnv(in)
+
+	// Context: resolve what GatherContext would resolve (so its secrets are
+	// redacted from the snapshot), and build the snapshot it would record.
+	snapshot := previewSnapshot(def, in.Context, env.sec)
+	// Resolve the instruction's references before anything is redacted, so
+	// every text below is redacted with every secret the run would know.
+	for _, v := range def.Instruction.Env {
+		_, _ = env.sec.expand(v)
 	}
-	unresolved, notAllowed := map[string]bool{}, map[string]string{}
-	lookup := func(name string) (string, error) {
+	env.forget()
+	// The engine redacts context values before they leave GatherContext:
+	// the rule and the command see them redacted.
+	if len(in.Context) > 0 {
+		redacted := make(map[string]json.RawMessage, len(in.Context))
+		for k, v := range in.Context {
+			redacted[k] = env.sec.redactJSON(v)
+		}
+		in.Context = redacted
+	}
+
+	out := &Preview{}
+	if len(def.Context) > 0 {
+		b, _ := json.Marshal(snapshot)
+		out.ContextSnapshot = json.RawMessage(env.sec.redact(string(b)))
+	}
+	if len(def.Rule.When) > 0 && !previewRule(ctx, def, in, env.sec, out) {
+		out.Unresolved, out.NotAllowed = sortedKeys(env.unresolved), nilIfEmpty(env.notAllowed)
+		return out, nil
+	}
+
+	out.Runs = true
+	p, err := planInstruction(def, in, env.sec)
+	if err != nil {
+		return nil, err
+	}
+	env.forget()
+	out.Instruction = redactPlan(p, env.sec)
+	out.Unresolved, out.NotAllowed = sortedKeys(env.unresolved), nilIfEmpty(env.notAllowed)
+	return out, nil
+}
+
+// compactEvent is the event as the activities see it: it reaches them
+// through workflow history, as JSON, so a json.RawMessage comes out
+// compacted, and that is what a command sees in ACTIVITY_EVENT_JSON.
+func compactEvent(e *Event) *Event {
+	if e == nil {
+		return nil
+	}
+	ev := *e
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, ev.Payload); err == nil {
+		ev.Payload = buf.Bytes()
+	}
+	return &ev
+}
+
+// previewEnv resolves ${env:NAME} for a preview as the worker would, and
+// keeps the names it could not resolve (unresolved) or that the
+// allow-list refuses (notAllowed, with why).
+type previewEnv struct {
+	sec        *secrets
+	unresolved map[string]bool
+	notAllowed map[string]string
+}
+
+func newPreviewEnv(in PreviewInput) *previewEnv {
+	e := &previewEnv{unresolved: map[string]bool{}, notAllowed: map[string]string{}}
+	e.sec = newSecretsFunc(func(name string) (string, error) {
 		if in.Secrets != nil {
 			if err := in.Secrets.Check(name); err != nil {
-				notAllowed[name] = err.Error()
-				unresolved[name] = true
+				e.notAllowed[name] = err.Error()
+				e.unresolved[name] = true
 				return "${env:" + name + "}", nil
 			}
 		}
@@ -131,18 +188,23 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 				return v, nil
 			}
 		}
-		unresolved[name] = true
+		e.unresolved[name] = true
 		return "${env:" + name + "}", nil
-	}
-	sec := newSecretsFunc(lookup)
-	forget := func() {
-		for name := range unresolved {
-			sec.values.Forget("${env:" + name + "}")
-		}
-	}
+	})
+	return e
+}
 
-	// Context: resolve what GatherContext would resolve (so its secrets are
-	// redacted from the snapshot), and build the snapshot it would record.
+// forget keeps the references left as written from being redacted as
+// secrets.
+func (e *previewEnv) forget() {
+	for name := range e.unresolved {
+		e.sec.values.Forget("${env:" + name + "}")
+	}
+}
+
+// previewSnapshot resolves the references GatherContext would resolve and
+// builds the context snapshot it would record.
+func previewSnapshot(def *definition.Definition, values map[string]json.RawMessage, sec *secrets) map[string]any {
 	snapshot := map[string]any{}
 	for _, c := range def.Context {
 		if c.Kind == definition.ContextHTTPGet {
@@ -152,70 +214,37 @@ func PreviewRun(ctx context.Context, in PreviewInput) (*Preview, error) {
 			_, _ = sec.expand(h)
 		}
 		var v any
-		if raw, ok := in.Context[c.Bind]; ok {
+		if raw, ok := values[c.Bind]; ok {
 			_ = json.Unmarshal(raw, &v)
 		}
 		snapshot[c.Bind] = v
 	}
-	// Resolve the instruction's references before anything is redacted, so
-	// every text below is redacted with every secret the run would know.
-	inst := def.Instruction
-	for _, v := range inst.Env {
-		_, _ = sec.expand(v)
-	}
-	forget()
-	// The engine redacts context values before they leave GatherContext:
-	// the rule and the command see them redacted.
-	if len(in.Context) > 0 {
-		redacted := make(map[string]json.RawMessage, len(in.Context))
-		for k, v := range in.Context {
-			redacted[k] = sec.redactJSON(v)
-		}
-		in.Context = redacted
-	}
+	return snapshot
+}
 
-	out := &Preview{}
-	if len(def.Context) > 0 {
-		b, _ := json.Marshal(snapshot)
-		out.ContextSnapshot = json.RawMessage(sec.redact(string(b)))
-	}
-
-	spec := def.CanonicalJSON()
+// previewRule evaluates the rule into out (with the expressions the engine
+// would not reach) and reports whether it passed.
+func previewRule(ctx context.Context, def *definition.Definition, in PreviewInput, sec *secrets, out *Preview) bool {
 	a := &Activities{rules: newRuleCache(1)}
-	ruleIn := RuleInput{Spec: spec, ContentHash: def.ContentHash(), Context: in.Context, Event: in.Event, Now: in.Now}
-	if len(def.Rule.When) > 0 {
-		outcome, err := a.EvaluateRule(ctx, ruleIn)
-		if err != nil {
-			var appErr *temporal.ApplicationError
-			msg := err.Error()
-			if errors.As(err, &appErr) {
-				msg = appErr.Message()
-			}
-			outcome = &RuleOutcome{FailedIndex: 0, Error: msg, Expressions: []ExpressionOutcome{}}
-		}
-		for i := range outcome.Expressions {
-			outcome.Expressions[i].Error = sec.redact(outcome.Expressions[i].Error)
-		}
-		outcome.Error = sec.redact(outcome.Error)
-		out.Rule = outcome
-		if !outcome.Passed && outcome.FailedIndex >= 0 {
-			out.Unreached = previewUnreached(ctx, a, def, ruleIn, outcome.FailedIndex+1, sec)
-		}
-		if !outcome.Passed {
-			out.Unresolved, out.NotAllowed = sortedKeys(unresolved), nilIfEmpty(notAllowed)
-			return out, nil
-		}
-	}
-
-	out.Runs = true
-	p, err := planInstruction(def, in, sec)
+	ruleIn := RuleInput{Spec: def.CanonicalJSON(), ContentHash: def.ContentHash(), Context: in.Context, Event: in.Event, Now: in.Now}
+	outcome, err := a.EvaluateRule(ctx, ruleIn)
 	if err != nil {
-		return nil, err
+		var appErr *temporal.ApplicationError
+		msg := err.Error()
+		if errors.As(err, &appErr) {
+			msg = appErr.Message()
+		}
+		outcome = &RuleOutcome{FailedIndex: 0, Error: msg, Expressions: []ExpressionOutcome{}}
 	}
-	forget()
-	out.Instruction = redactPlan(p, sec)
-	out.Unresolved, out.NotAllowed = sortedKeys(unresolved), nilIfEmpty(notAllowed)
-	return out, nil
+	for i := range outcome.Expressions {
+		outcome.Expressions[i].Error = sec.redact(outcome.Expressions[i].Error)
+	}
+	outcome.Error = sec.redact(outcome.Error)
+	out.Rule = outcome
+	if !outcome.Passed && outcome.FailedIndex >= 0 {
+		out.Unreached = previewUnreached(ctx, a, def, ruleIn, outcome.FailedIndex+1, sec)
+	}
+	return outcome.Passed
 }
 
 // previewUnreached evaluates the expressions from index `from` on, each on
