@@ -232,15 +232,12 @@ func (s *Store) UpdateNotifications(ctx context.Context, ns ...store.Notificatio
 	}
 	err := s.writeTx(ctx, func(tx *Tx) error {
 		counts, err := s.d.ExecBatch(ctx, tx, stmts)
-		if err != nil {
-			return err
-		}
-		for i, k := range counts {
+		for i, k := range counts { // the statements that ran, before err
 			if k == 0 {
 				return fmt.Errorf("notification %q: %w", ns[i].ID, store.ErrNotFound)
 			}
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("updating notifications: %w", s.dbErr(err))

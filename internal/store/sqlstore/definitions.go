@@ -178,10 +178,10 @@ func insertVersion(d store.Definition, version int, now, origin any) Stmt {
 // the stored version (0 when new).
 func upsertEntries(d store.Definition, outcome store.UpsertOutcome, version int, newContent bool, now time.Time) []store.TimelineEntry {
 	var out []store.TimelineEntry
-	switch {
-	case outcome == store.Created:
+	switch outcome {
+	case store.Created:
 		return append(out, contract.VersionEntry(d.ID, 1, 0, now))
-	case outcome == store.Restored:
+	case store.Restored:
 		v := version
 		if newContent {
 			v++

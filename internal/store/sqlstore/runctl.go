@@ -244,26 +244,36 @@ func (s *Store) RequestRunCancel(ctx context.Context, runID, by, note string) er
 	if err != nil {
 		return fmt.Errorf("requesting cancel: %w", err)
 	}
-	res, err := s.writer.ExecContext(ctx, `UPDATE runs SET canceled_by = $2, cancel_note = $3, updated_at = $4
-		WHERE id = $1 AND NOT (`+s.d.In("status", "$5")+`)`,
-		runID, by, note, s.time(s.now()), s.keys(contract.TerminalStatuses()))
-	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
-	}
-	if err != nil {
-		return fmt.Errorf("requesting cancel of run %q: %w", runID, s.dbErr(err))
-	}
-	if n == 1 {
-		return nil
-	}
 	var status string
-	err = s.writer.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = $1`, runID).Scan(&status)
+	err = s.writeTx(ctx, func(tx *Tx) error {
+		// A run created between the UPDATE and the SELECT reads as not
+		// terminal: the second UPDATE then finds it. Runs never leave a
+		// terminal status, so two tries settle it.
+		for try := 0; try < 2 && !store.RunStatus(status).Terminal(); try++ {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET canceled_by = $2, cancel_note = $3, updated_at = $4
+				WHERE id = $1 AND NOT (`+s.d.In("status", "$5")+`)`,
+				runID, by, note, s.time(s.now()), s.keys(contract.TerminalStatuses()))
+			var n int64
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			if err != nil || n == 1 {
+				status = ""
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = $1`, runID).Scan(&status); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("run %q: %w", runID, store.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("requesting cancel of run %q: %w", runID, s.dbErr(err))
+	case status == "":
+		return nil
 	}
 	return fmt.Errorf("cancelling run %q: it is already %s: %w", runID, status, store.ErrConflict)
 }

@@ -136,18 +136,18 @@ func (s *Store) batch(ctx context.Context, stmts []Stmt) ([]int64, error) {
 // anything else means another writer got there first.
 func (s *Store) execOne(ctx context.Context, tx *Tx, stmts []Stmt) error {
 	n, err := s.d.ExecBatch(ctx, tx, stmts)
-	if err != nil && s.d.Classify(err) == ErrUnique {
-		return fmt.Errorf("%w: %w", errRace, err)
-	}
-	if err != nil {
-		return err
-	}
+	// The counts of the statements that ran come first: an update that
+	// missed its row makes the next statement fail (a version row's foreign
+	// key), and the miss is the cause.
 	for _, k := range n {
 		if k != 1 {
 			return errRace
 		}
 	}
-	return nil
+	if err != nil && s.d.Classify(err) == ErrUnique {
+		return fmt.Errorf("%w: %w", errRace, err)
+	}
+	return err
 }
 
 // ExecPrepared is the plain ExecBatch: each distinct statement prepared
