@@ -49,7 +49,7 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 	}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/definitions?health=ok&limit=1", nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/definitions?health=ok&limit=1", nil)
 	req.Header.Set("Authorization", "Bearer "+readToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	if n := counted.gets.Load(); n > 500 {
@@ -75,7 +75,7 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 		if pages > rows/100 {
 			t.Fatalf("still a next page after %d pages", pages)
 		}
-		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/definitions?health=ok&limit=1&after="+url.QueryEscape(page.Next), nil)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/definitions?health=ok&limit=1&after="+url.QueryEscape(page.Next), nil)
 		req.Header.Set("Authorization", "Bearer "+readToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -84,7 +84,7 @@ func TestHealthFilteredPageReadsABoundedNumberOfDefinitions(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		page.Next = ""
-		if resp.StatusCode != 200 || json.Unmarshal(body, &page) != nil || len(page.Definitions) != 0 {
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Definitions) != 0 {
 			t.Fatalf("page after a short one: %d %s", resp.StatusCode, body)
 		}
 	}

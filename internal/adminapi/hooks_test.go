@@ -90,7 +90,7 @@ func TestGitHookRoute(t *testing.T) {
 				release := holdBodyRead(t, api, sign(push))
 				defer release()
 			}
-			req := httptest.NewRequest("POST", tc.path, tc.body)
+			req := httptest.NewRequest(http.MethodPost, tc.path, tc.body)
 			req.Header.Set("X-GitHub-Event", tc.event)
 			req.Header.Set("X-GitHub-Delivery", tc.delivery)
 			req.Header.Set("X-Hub-Signature-256", tc.sig)
@@ -128,7 +128,7 @@ func holdBodyRead(t *testing.T, api http.Handler, sig string) (release func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req := httptest.NewRequest("POST", "/hooks/git/defs", pr)
+		req := httptest.NewRequest(http.MethodPost, "/hooks/git/defs", pr)
 		req.Header.Set("X-GitHub-Event", "push")
 		req.Header.Set("X-Hub-Signature-256", sig)
 		api.ServeHTTP(httptest.NewRecorder(), req)

@@ -175,7 +175,7 @@ func (p *liveProc) mem(b *testing.B) string {
 // liveBenchViewer reads one run's stream, counting bytes; attached is
 // done at its first output event.
 func liveBenchViewer(ctx context.Context, addr, runID string, attached *sync.WaitGroup, received, skipped *atomic.Int64) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/api/v1/runs/"+runID+"/output", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/runs/"+runID+"/output", nil)
 	req.Header.Set("Authorization", "Bearer "+readToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

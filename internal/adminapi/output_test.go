@@ -87,7 +87,7 @@ func (e *outputEnv) openOutput(t *testing.T, runID string) (int, <-chan sseEvent
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/runs/"+runID+"/output", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/api/v1/runs/"+runID+"/output", nil)
 	req.Header.Set("Authorization", "Bearer "+readToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -170,7 +170,7 @@ func TestOutputOfRunningRunNeedsNATS(t *testing.T) {
 	t.Parallel()
 	e := newOutputEnv(t, false, 0)
 	e.createRun(t, store.Run{ID: "r-running", Status: store.RunRunning})
-	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/runs/r-running/output", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/runs/r-running/output", nil)
 	req.Header.Set("Authorization", "Bearer "+readToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -265,7 +265,7 @@ func TestOutputViewersShareByToken(t *testing.T) {
 	open := func(token string) (int, string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/runs/r-share/output", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/api/v1/runs/r-share/output", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

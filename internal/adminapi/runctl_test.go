@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -294,7 +295,7 @@ func TestEveryMutatingCallAuditsOnce(t *testing.T) {
 		}
 	}
 	// The dashboard's sign-in and sign-out.
-	req := httptest.NewRequest("POST", "/ui/login", nil)
+	req := httptest.NewRequest(http.MethodPost, "/ui/login", nil)
 	p, err := e.api.SignIn(req, bobToken)
 	if err != nil || p != (Principal{Name: "bob", Role: RoleRead, Surface: "ui"}) {
 		t.Fatalf("sign-in: %+v %v", p, err)

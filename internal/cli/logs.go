@@ -65,7 +65,7 @@ func (c *runsLogsCmd) Run(env *cmdEnv) error {
 // openStream asks for the run's event stream. --timeout bounds the wait
 // for the answer's headers, not the stream.
 func (c *runsLogsCmd) openStream(ctx context.Context, cl *apiClient) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+"/api/v1/runs/"+url.PathEscape(c.ID)+"/output", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cl.base+"/api/v1/runs/"+url.PathEscape(c.ID)+"/output", nil)
 	if err != nil {
 		return nil, err
 	}

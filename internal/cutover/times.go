@@ -2,6 +2,7 @@ package cutover
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ func scanLines(r io.Reader, name string, fn func(n int, line string) error) erro
 		}
 	}
 	if err := sc.Err(); err != nil {
-		if err == bufio.ErrTooLong {
+		if errors.Is(err, bufio.ErrTooLong) {
 			return inputError(name, n+1, "line longer than %d bytes: is this the right file?", lineMax)
 		}
 		return inputError(name, 0, "reading: %v", err)

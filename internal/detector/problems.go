@@ -3,9 +3,10 @@ package detector
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/coulomb/activity-core/internal/limits"
 	"strings"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/limits"
 
 	"github.com/coulomb/activity-core/internal/store"
 )

@@ -205,7 +205,7 @@ func (h *harness) post(source string, hdr http.Header, body []byte) (int, map[st
 // send posts a webhook whose body is read from body.
 func (h *harness) send(source string, hdr http.Header, body io.Reader) *httptest.ResponseRecorder {
 	h.t.Helper()
-	req := httptest.NewRequest("POST", "/hooks/git/"+url.PathEscape(source), body)
+	req := httptest.NewRequest(http.MethodPost, "/hooks/git/"+url.PathEscape(source), body)
 	for k, v := range hdr {
 		req.Header[k] = v
 	}

@@ -36,7 +36,7 @@ func extractTar(r io.Reader, dst string, opt extractOptions) (skipped []string, 
 	var total int64
 	for count := 0; ; count++ {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return skipped, nil
 		}
 		if err != nil {

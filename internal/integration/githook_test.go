@@ -102,7 +102,7 @@ func postHook(t *testing.T, url, key, body string) (int, string) {
 	t.Helper()
 	mac := hmac.New(sha256.New, []byte(key))
 	mac.Write([]byte(body))
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("it-delivery-%d", deliveries.Add(1))) // a forge never repeats one

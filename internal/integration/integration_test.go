@@ -490,7 +490,7 @@ func TestManualRunAndOperatorPause(t *testing.T) {
 		t.Errorf("detail: %+v", detail.Schedule)
 	}
 	// /metrics carries the schedule's Temporal counts.
-	req, _ := http.NewRequest("GET", in.base+"/metrics", nil)
+	req, _ := http.NewRequest(http.MethodGet, in.base+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

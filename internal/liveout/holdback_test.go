@@ -50,9 +50,7 @@ func TestHoldbackNeverPublishesPartOfASecret(t *testing.T) {
 	const sec = "s3cr3t-T0ken/value+x"
 	redact, longest := redactor(sec)
 	var forms []string
-	for _, f := range secret.Forms(sec) {
-		forms = append(forms, f)
-	}
+	forms = append(forms, secret.Forms(sec)...)
 	out := "start " + strings.Join(forms, " and ") + " " + sec + sec + "\nend " + sec
 	want := redact(out)
 	if strings.Contains(want, sec) {

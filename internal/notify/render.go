@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"github.com/coulomb/activity-core/internal/limits"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/limits"
 
 	"github.com/coulomb/activity-core/internal/store"
 )

@@ -9,12 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/coulomb/activity-core/internal/limits"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/coulomb/activity-core/internal/limits"
 
 	"github.com/coulomb/activity-core/internal/definition"
 	"github.com/coulomb/activity-core/internal/tlsconf"

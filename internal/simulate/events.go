@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,10 +74,10 @@ func readEvents(file string, r io.Reader, now time.Time) ([]*Event, []*definitio
 	br := bufio.NewReaderSize(r, 64<<10)
 	for line := 1; ; line++ {
 		text, tooLong, err := readLine(br)
-		if err == io.EOF && text == nil {
+		if errors.Is(err, io.EOF) && text == nil {
 			break
 		}
-		if err != nil && err != io.EOF {
+		if err != nil && !errors.Is(err, io.EOF) {
 			errs = append(errs, &definition.Error{File: file, Line: line, Message: "cannot read: " + err.Error()})
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,7 +149,7 @@ func TestEventTrace(t *testing.T) {
 		t.Fatalf("push-red/notify: %+v", dt)
 	}
 	in = dt.Instruction
-	if in.URL != "https://hooks.example/notify?key=***" || in.Headers["X-Token"] != "***" || in.Body.(map[string]any)["key"] != "***" || in.Method != "POST" {
+	if in.URL != "https://hooks.example/notify?key=***" || in.Headers["X-Token"] != "***" || in.Body.(map[string]any)["key"] != "***" || in.Method != http.MethodPost {
 		t.Errorf("http plan: %+v", in)
 	}
 	b, _ := json.Marshal(rep)

@@ -835,7 +835,7 @@ func (c *cluster) waitActivityCore(name string, timeout time.Duration) error {
 				return err
 			}
 			resp.Body.Close()
-			if resp.StatusCode != 200 {
+			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("%s /readyz: %d", name, resp.StatusCode)
 			}
 		}

@@ -108,7 +108,7 @@ func (c *cluster) runctlLiveOutput(t *testing.T) {
 	c.mustCall(t, "api-1", "POST", "/api/v1/definitions/s9.ticker/run", `{"note":"topology live output"}`, &started)
 	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", c.apiURL["api-2"]+"/api/v1/runs/"+started.RunID+"/output", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL["api-2"]+"/api/v1/runs/"+started.RunID+"/output", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func (c *cluster) runctlLiveOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("api-2 output stream: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}

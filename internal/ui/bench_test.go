@@ -94,7 +94,7 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 		b.Fatal(err)
 	}
 	page := func(b *testing.B, query string) {
-		req := httptest.NewRequest("GET", "/ui/definitions"+query, nil)
+		req := httptest.NewRequest(http.MethodGet, "/ui/definitions"+query, nil)
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: s.id})
 		rec := httptest.NewRecorder()
 		u.ServeHTTP(rec, req)

@@ -396,7 +396,7 @@ func TestLiveOutputRoute(t *testing.T) {
 		t.Fatalf("anonymous stream: %d %q", anon.status, anon.loc)
 	}
 
-	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/runs/r-done/output", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/runs/r-done/output", nil)
 	req.Header.Set("Authorization", "Bearer "+readToken)
 	api := e.browser().do(req)
 	b := e.browser()

@@ -224,7 +224,7 @@ func TestSecureCookie(t *testing.T) {
 			e := newEnv(t, adminToken, readToken, Config{})
 			srv := e.replica(Config{TrustForwardedProto: tc.trust})
 			form := url.Values{"nonce": {"n0nce"}, "token": {adminToken}}
-			req := httptest.NewRequest("POST", "/ui/login", strings.NewReader(form.Encode()))
+			req := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.AddCookie(&http.Cookie{Name: loginCookie, Value: "n0nce"})
 			if tc.proto != "" {

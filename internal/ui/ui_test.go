@@ -365,13 +365,13 @@ func (b *browser) do(req *http.Request) *browser {
 
 func (b *browser) get(path string) *browser {
 	b.e.t.Helper()
-	req, _ := http.NewRequest("GET", b.url()+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, b.url()+path, nil)
 	return b.do(req)
 }
 
 func (b *browser) post(path string, form url.Values, header ...string) *browser {
 	b.e.t.Helper()
-	req, _ := http.NewRequest("POST", b.url()+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, b.url()+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
