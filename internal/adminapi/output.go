@@ -161,9 +161,9 @@ func (s *Server) streamAttempt(ctx context.Context, sse *sseWriter, wt *liveout.
 	}
 }
 
-// viewerShare is how many of max live-output streams one principal may
+// viewerShare is how many of limit live-output streams one principal may
 // hold, so that one token cannot take them all from the others.
-func viewerShare(max int) int { return cmp.Or(max/4, 1) }
+func viewerShare(limit int) int { return cmp.Or(limit/4, 1) }
 
 // viewerCounts counts the live-output streams each principal holds.
 type viewerCounts struct {

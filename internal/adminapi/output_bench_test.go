@@ -242,7 +242,7 @@ func TestLiveBenchAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go http.Serve(ln, api)
+	go func() { _ = http.Serve(ln, api) }() // serves until the process exits
 	fmt.Println("addr", ln.Addr())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {

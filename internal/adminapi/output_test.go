@@ -30,7 +30,7 @@ type outputEnv struct {
 	nc    *nats.Conn
 }
 
-func newOutputEnv(t *testing.T, withNATS bool, max int) *outputEnv {
+func newOutputEnv(t *testing.T, withNATS bool, maxViewers int) *outputEnv {
 	t.Helper()
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,7 +53,7 @@ func newOutputEnv(t *testing.T, withNATS bool, max int) *outputEnv {
 			t.Fatalf("connecting to ACTIVITY_TEST_NATS_URL: %v", err)
 		}
 		t.Cleanup(e.nc.Close)
-		v, err := liveout.NewViewer(liveout.ViewerConfig{Conn: e.nc, Max: max, Logger: quiet})
+		v, err := liveout.NewViewer(liveout.ViewerConfig{Conn: e.nc, Max: maxViewers, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,6 +66,14 @@ func newOutputEnv(t *testing.T, withNATS bool, max int) *outputEnv {
 	e.srv = httptest.NewServer(api)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// mustWrite writes s to a run's output stream, failing the test on an error.
+func mustWrite(t *testing.T, w io.Writer, s string) {
+	t.Helper()
+	if _, err := io.WriteString(w, s); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *outputEnv) createRun(t *testing.T, r store.Run) {
@@ -197,8 +205,8 @@ func TestOutputFollowsARunningRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, stderr, done := sink.Open(runID, nil, 0)
-	io.WriteString(stdout, "before the viewer\n")
-	io.WriteString(stdout, "é"[:1]) // a character cut between two writes
+	mustWrite(t, stdout, "before the viewer\n")
+	mustWrite(t, stdout, "é"[:1]) // a character cut between two writes
 	code, ch := e.openOutput(t, runID)
 	if code != 200 {
 		t.Fatalf("status %d", code)
@@ -216,8 +224,8 @@ func TestOutputFollowsARunningRun(t *testing.T) {
 	if code, _ := e.openOutput(t, runID); code != http.StatusServiceUnavailable {
 		t.Fatalf("a second viewer with a maximum of 1: status %d, want 503", code)
 	}
-	io.WriteString(stdout, "é"[1:]+" live\n")
-	io.WriteString(stderr, "err line\n")
+	mustWrite(t, stdout, "é"[1:]+" live\n")
+	mustWrite(t, stderr, "err line\n")
 	done()
 	if _, err := e.store.UpdateRun(context.Background(), store.Run{ID: runID, DefinitionID: "t.live", Trigger: store.RunTriggerManual, Status: store.RunSucceeded, Stdout: "x"}); err != nil {
 		t.Fatal(err)

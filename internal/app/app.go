@@ -163,7 +163,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if nc != nil {
-		defer nc.Drain()
+		// Shutdown: Drain fails only on a connection already closed or
+		// reconnecting (which it then closes), with nothing left to do.
+		defer func() { _ = nc.Drain() }()
 	}
 
 	p := &parts{store: st, temporal: tc, nats: nc, js: js, pub: pub, secrets: secrets, metrics: adminapi.NewMetrics(), log: log}
@@ -480,7 +482,8 @@ func syncLoop(ctx context.Context, sy *syncer.Syncer, every time.Duration, m *ad
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			backgroundSync(ctx, sy, syncer.Options{Definitions: true, EventTypes: true, Schedules: true}, m, log, "interval")
+			// backgroundSync logs and counts the outcome; the loop goes on.
+			_, _ = backgroundSync(ctx, sy, syncer.Options{Definitions: true, EventTypes: true, Schedules: true}, m, log, "interval")
 		}
 	}
 }

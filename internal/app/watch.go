@@ -37,7 +37,8 @@ func watch(ctx context.Context, dirs []string, every time.Duration, sy *syncer.S
 		case pending:
 			pending = false
 			log.Info("app: definition files changed, syncing")
-			backgroundSync(ctx, sy, syncer.Options{Definitions: true, EventTypes: true, Schedules: true}, m, log, "watch")
+			// backgroundSync logs and counts the outcome; watching goes on.
+			_, _ = backgroundSync(ctx, sy, syncer.Options{Definitions: true, EventTypes: true, Schedules: true}, m, log, "watch")
 		}
 	}
 }
@@ -49,7 +50,7 @@ func fingerprint(dirs []string) string {
 		_ = filepath.WalkDir(d, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				fmt.Fprintf(h, "%s:err;", path)
-				return nil
+				return nil //nolint:nilerr // an unreadable path is part of the fingerprint; the walk goes on
 			}
 			if info, err := e.Info(); err == nil {
 				fmt.Fprintf(h, "%s:%d:%d;", path, info.Size(), info.ModTime().UnixNano())

@@ -249,7 +249,9 @@ func accessAttacks(t *testing.T, d *devProc) {
 		total := 0.0
 		for _, mm := range re.FindAllStringSubmatch(string(m), -1) {
 			var v float64
-			fmt.Sscan(mm[2], &v)
+			if _, err := fmt.Sscan(mm[2], &v); err != nil {
+				t.Fatalf("metric value %q: %v", mm[2], err)
+			}
 			total += v
 		}
 		if total < 3 {

@@ -173,10 +173,12 @@ func (d *devProc) stop() {
 	}
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-d.done:
+	case err := <-d.done:
+		_ = err // the exit status of a stopped dev says nothing
 	case <-time.After(30 * time.Second):
 		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
+		err := <-d.done
+		_ = err // killed: its exit status is the kill's
 	}
 	d.cmd = nil
 }
@@ -184,7 +186,8 @@ func (d *devProc) stop() {
 // kill SIGKILLs the dev process alone (not its group), as a crash would.
 func (d *devProc) kill() {
 	_ = d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.done
+	err := <-d.done
+	_ = err // killed: its exit status is the kill's
 	d.cmd = nil
 }
 

@@ -21,9 +21,6 @@ import (
 // client commands read it when no token is given.
 const tokenFileName = "admin-token"
 
-// dataDirDefault is dev's default data dir.
-const dataDirDefault = ".activity-core"
-
 // ClientFlags are shared by the commands that talk to a running server.
 type ClientFlags struct {
 	Server  string        `env:"ACTIVITY_SERVER" default:"http://127.0.0.1:8080" help:"activity-core HTTP API to talk to."`

@@ -105,7 +105,9 @@ func (c *devCmd) Run(env *cmdEnv) error {
 	if err != nil {
 		return err
 	}
-	defer tmp.Stop()
+	// dev is exiting: a failed stop of the embedded Temporal leaves nothing
+	// for it to do.
+	defer func() { _ = tmp.Stop() }()
 	defer nsrv.Stop()
 	logger.Info("dev: engines ready", "took", time.Since(start).Round(time.Millisecond))
 

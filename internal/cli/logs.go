@@ -122,7 +122,7 @@ func (c *runsLogsCmd) follow(env *cmdEnv, body io.Reader) error {
 		return fmt.Errorf("reading run %s's output: %w", c.ID, err)
 	}
 	if env.Ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // the user stopped following (Ctrl-C): not a failure
 	}
 	return fmt.Errorf("the server closed run %s's output before the run ended; run the command again to keep following", c.ID)
 }

@@ -60,7 +60,7 @@ func TestLiveWorkerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Drain()
+	defer func() { _ = nc.Drain() }()
 	sink, err := liveout.NewSink(liveout.SinkConfig{Conn: nc})
 	if err != nil {
 		t.Fatal(err)

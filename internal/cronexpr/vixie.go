@@ -86,7 +86,7 @@ func quoteList(items []string) string {
 // stepNoRangeExample turns "5/15" into "5-59/15" for the field it came from.
 func stepNoRangeExample(item string, p *parsed) string {
 	v, step, _ := strings.Cut(item, "/")
-	max := "max"
+	hiText := "max"
 	fieldsInOrder := []*field{fieldMinute, fieldHour, fieldDom, fieldMonth, fieldDow, fieldYear}
 	if len(p.fields) == 7 {
 		fieldsInOrder = append([]*field{fieldSecond}, fieldsInOrder...)
@@ -97,11 +97,11 @@ func stepNoRangeExample(item string, p *parsed) string {
 			if fieldsInOrder[i].mode == modeDow {
 				hi = 7
 			}
-			max = fmt.Sprint(hi)
+			hiText = fmt.Sprint(hi)
 			break
 		}
 	}
-	return v + "-" + max + "/" + step
+	return v + "-" + hiText + "/" + step
 }
 
 func containsItem(fieldText, item string) bool {

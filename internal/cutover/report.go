@@ -120,7 +120,7 @@ func (r Report) writePairs(w io.Writer) {
 	}
 	tw.Flush()
 	for _, line := range strings.SplitAfter(b.String(), "\n") {
-		io.WriteString(w, strings.TrimRight(line, " \n")+strings.Repeat("\n", strings.Count(line, "\n")))
+		_, _ = io.WriteString(w, strings.TrimRight(line, " \n")+strings.Repeat("\n", strings.Count(line, "\n")))
 	}
 }
 

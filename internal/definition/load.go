@@ -356,7 +356,7 @@ func idOf(info fs.FileInfo) (fileID, bool) {
 	if !ok {
 		return fileID{}, false
 	}
-	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true //nolint:unconvert // syscall.Stat_t field types differ across platforms
 }
 
 // fail records a problem with a whole file.

@@ -90,7 +90,11 @@ func TestLoadMissingAndUnreadable(t *testing.T) {
 	if err := os.Chmod(locked, 0); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Chmod(locked, 0o755)
+	defer func() {
+		if err := os.Chmod(locked, 0o755); err != nil {
+			t.Error(err)
+		}
+	}()
 	res = Load([]string{locked})
 	if res.Sources[0].Err == nil {
 		t.Errorf("unreadable dir gave no error")

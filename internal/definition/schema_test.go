@@ -235,11 +235,11 @@ func yamlNodeValue(n *yaml.Node) (any, error) {
 			if err := n.Decode(&u); err == nil {
 				return u, nil
 			}
-			f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-			if err != nil {
-				return n.Value, nil
+			if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil {
+				return f, nil
 			}
-			return f, nil
+			// Not a number at all: keep the text.
+			return n.Value, nil
 		case "!!float":
 			var f float64
 			if err := n.Decode(&f); err != nil {

@@ -58,11 +58,6 @@ type fields struct {
 	order []string
 }
 
-func (f *fields) has(key string) bool {
-	e, ok := f.byKey[key]
-	return ok && !isNull(e.val)
-}
-
 func (f *fields) get(key string) *yaml.Node {
 	e, ok := f.byKey[key]
 	if !ok || isNull(e.val) {

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		temporalTC.Close()
 	}
 	if temporalSrv != nil {
-		temporalSrv.Stop()
+		_ = temporalSrv.Stop()
 	}
 	os.Exit(code)
 }

@@ -12,10 +12,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// defaultNATSPort is the port `dev` uses for its NATS server: 4222 is often
-// taken by a system nats-server, so the dev engine stays off it.
-const defaultNATSPort = 4223
-
 const (
 	natsSubdir        = "nats"
 	natsReadyTimeout  = 10 * time.Second
@@ -35,7 +31,8 @@ type NATSConfig struct {
 	Host string
 
 	// Port is the client port; 0 picks a free one (tests), `dev` passes
-	// defaultNATSPort or its --nats-addr.
+	// the port of its --nats-addr (4223 by default: 4222 is often taken by a
+	// system nats-server, so the dev engine stays off it).
 	Port int
 }
 
@@ -93,7 +90,7 @@ func StartNATS(cfg NATSConfig) (*NATS, error) {
 	}
 
 	n := &NATS{}
-	storeDir := ""
+	var storeDir string
 	if cfg.DataDir == "" {
 		d, err := os.MkdirTemp("", "activity-core-nats-")
 		if err != nil {

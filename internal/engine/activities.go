@@ -489,14 +489,14 @@ func (a *Activities) logOutcome(run store.Run, onFailure string) {
 	a.log.Log(context.Background(), level, "engine: run "+string(run.Status), attrs...)
 }
 
-// tail is the last max bytes of s, cut at a UTF-8 boundary, trimmed, and
+// tail is the last limit bytes of s, cut at a UTF-8 boundary, trimmed, and
 // marked when cut.
-func tail(s string, max int) string {
+func tail(s string, limit int) string {
 	s = strings.TrimSpace(s)
-	if len(s) <= max {
+	if len(s) <= limit {
 		return s
 	}
-	s = s[len(s)-max:]
+	s = s[len(s)-limit:]
 	for len(s) > 0 && !utf8.RuneStart(s[0]) {
 		s = s[1:]
 	}

@@ -21,7 +21,7 @@ import (
 func TestTimeoutIgnoringTERM(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.stubborn", "instruction: {kind: shell, cmd: 'trap \"\" TERM; echo started; while :; do sleep 0.1; done', timeout: 1s}\n"))
-	out, err, run := h.run(RunInput{DefinitionID: "t.stubborn", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.stubborn", Trigger: store.RunTriggerCron})
 	var appErr *temporal.ApplicationError
 	if err == nil || !errors.As(err, &appErr) || temporal.IsCanceledError(err) {
 		t.Fatalf("on_failure fail: workflow error %v", err)
@@ -53,7 +53,7 @@ func TestLostWorkerRecordedWithReason(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.lost", "retry: {max_attempts: 3, initial_interval: 1s}\ninstruction: {kind: shell, cmd: 'sleep 300'}\n"))
 	calls := 0
-	out, err, run := h.runWith(RunInput{DefinitionID: "t.lost", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
+	out, run, err := h.runWith(RunInput{DefinitionID: "t.lost", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
 		env.OnActivity(h.acts.RunInstruction, mock.Anything, mock.Anything).Return(func(context.Context, InstructionInput) (*InstructionResult, error) {
 			calls++
 			return nil, temporal.NewHeartbeatTimeoutError()

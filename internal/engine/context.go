@@ -107,7 +107,7 @@ func rememberInstruction(sec *secrets, in definition.Instruction) {
 		}
 	}
 	_, _ = sec.expandAny(in.Body)
-	_, _ = sec.expandAny(map[string]any(in.Payload))
+	_, _ = sec.expandAny(in.Payload)
 }
 
 func sizeText(n int) string {

@@ -68,7 +68,7 @@ func TestOutcomeLoggedAtPolicyLevel(t *testing.T) {
 		level slog.Level
 	}{{"t.ok", slog.LevelInfo}, {"t.lac", slog.LevelWarn}, {"t.fail", slog.LevelError}}
 	for _, c := range cases {
-		_, _, run := h.run(RunInput{DefinitionID: c.id, Trigger: store.RunTriggerCron})
+		_, run, _ := h.run(RunInput{DefinitionID: c.id, Trigger: store.RunTriggerCron})
 		level, attrs := rec.outcome(t, run.ID)
 		if level != c.level || attrs["status"] != string(run.Status) {
 			t.Errorf("%s: logged %s %v, want %s", c.id, level, attrs, c.level)
@@ -99,7 +99,7 @@ func TestLostCompletionRecordsTheKeptResult(t *testing.T) {
 	for _, kept := range []bool{true, false} {
 		h, rec := logged(t)
 		h.put(cronShell("t.lost", "instruction: {kind: shell, cmd: 'true'}\n"))
-		out, werr, run := h.runWith(RunInput{DefinitionID: "t.lost", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
+		out, run, werr := h.runWith(RunInput{DefinitionID: "t.lost", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
 			env.OnActivity(h.acts.RunInstruction, mock.Anything, mock.Anything).Return(
 				func(ctx context.Context, in InstructionInput) (*InstructionResult, error) {
 					if kept {
@@ -132,7 +132,7 @@ func TestLostCompletionRecordsTheKeptResult(t *testing.T) {
 func TestRecordedSuccessOutlivesALostReport(t *testing.T) {
 	h := newHarness(t)
 	h.put("id: t.late\ntrigger: {trigger_type: cron, cron_expression: '@daily', misfire_policy: allow_all}\ninstruction: {kind: shell, cmd: 'true'}\n")
-	out, werr, run := h.runWith(RunInput{DefinitionID: "t.late", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
+	out, run, werr := h.runWith(RunInput{DefinitionID: "t.late", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
 		env.OnActivity(h.acts.RunInstruction, mock.Anything, mock.Anything).Return(
 			func(ctx context.Context, in InstructionInput) (*InstructionResult, error) {
 				zero := 0

@@ -45,7 +45,7 @@ func TestGuardSkipsAnOverlappingRun(t *testing.T) {
 	h.put(cronShell("t.guard", "instruction: {kind: shell, cmd: 'echo ran'}\n"))
 	h.held = map[string]string{"definition t.guard": "run-holding"}
 	for _, trig := range []store.RunTrigger{store.RunTriggerManual, store.RunTriggerCron} {
-		out, err, run := h.run(RunInput{DefinitionID: "t.guard", Trigger: trig})
+		out, run, err := h.run(RunInput{DefinitionID: "t.guard", Trigger: trig})
 		if err != nil || out.Status != store.RunSkipped || run.Status != store.RunSkipped {
 			t.Fatalf("%s: %v %+v %+v", trig, err, out, run)
 		}
@@ -64,7 +64,7 @@ func TestGuardSkipsAnOverlappingRun(t *testing.T) {
 	}
 
 	h.held, h.asked = nil, nil
-	_, err, run := h.run(RunInput{DefinitionID: "t.guard", Trigger: store.RunTriggerManual})
+	_, run, err := h.run(RunInput{DefinitionID: "t.guard", Trigger: store.RunTriggerManual})
 	if err != nil || run.Status != store.RunSucceeded {
 		t.Fatalf("free guard: %v %+v", err, run)
 	}
@@ -89,7 +89,7 @@ func TestGuardFollowsMisfirePolicy(t *testing.T) {
 	for _, c := range cases {
 		h := newHarness(t)
 		h.put("id: t.policy\ntrigger: " + c.trigger + "\ninstruction: {kind: shell, cmd: 'true'}\n")
-		_, err, run := h.run(RunInput{DefinitionID: "t.policy", Trigger: store.RunTriggerManual})
+		_, run, err := h.run(RunInput{DefinitionID: "t.policy", Trigger: store.RunTriggerManual})
 		if err != nil || run.Status != store.RunSucceeded {
 			t.Fatalf("%s: %v %+v", c.trigger, err, run)
 		}
@@ -188,7 +188,7 @@ func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
 func TestCanceledBeginRunLeavesTheGuard(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.gone", "instruction: {kind: shell, cmd: 'true'}\n"))
-	_, werr, _ := h.runWith(RunInput{DefinitionID: "t.gone", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
+	_, _, werr := h.runWith(RunInput{DefinitionID: "t.gone", Trigger: store.RunTriggerCron}, func(env *testsuite.TestWorkflowEnvironment) {
 		env.OnActivity(h.acts.BeginRun, mock.Anything, mock.Anything).Return(
 			func(ctx context.Context, in BeginRunInput) (*BeginRunResult, error) {
 				if _, err := h.acts.StartRun(ctx, in.StartRunInput); err != nil {

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 	warmBinaryChecksum()
 	code := m.Run()
 	if temporalSrv != nil {
-		temporalSrv.Stop()
+		_ = temporalSrv.Stop()
 	}
 	os.Exit(code)
 }
@@ -216,7 +216,7 @@ func TestRecordPathHistories(t *testing.T) {
 		if err := os.WriteFile(path, doc, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := json.MarshalIndent(comparableRecord(res), "", " ")
+		rec, _ := json.MarshalIndent(comparableRecord(t, res), "", " ")
 		if err := os.WriteFile(filepath.Join("testdata", prefix+"-"+p.name+".run.json"), rec, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +228,8 @@ func TestRecordPathHistories(t *testing.T) {
 // differs between two runs of the same path (ids, clocks, hashes of a
 // definition naming a test server's port) blanked, and what is set kept
 // as "set": two shapes of the workflow must leave the same.
-func comparableRecord(res pathRun) map[string]any {
+func comparableRecord(t testing.TB, res pathRun) map[string]any {
+	t.Helper()
 	r := res.run
 	set := func(ok bool) string {
 		if ok {
@@ -242,7 +243,7 @@ func comparableRecord(res pathRun) map[string]any {
 		"definition_version": r.DefinitionVersion,
 		"content_hash":       set(r.ContentHash != ""),
 		"trigger":            r.Trigger,
-		"trigger_detail":     json.RawMessage(r.TriggerDetail),
+		"trigger_detail":     r.TriggerDetail,
 		"status":             r.Status,
 		"stage":              r.Stage,
 		"skip_reason":        r.SkipReason,
@@ -262,7 +263,9 @@ func comparableRecord(res pathRun) map[string]any {
 	var events []map[string]any
 	for _, m := range res.lifecycle {
 		var ev map[string]any
-		json.Unmarshal(m.Data, &ev)
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatalf("lifecycle event %s: %v", m.Subject, err)
+		}
 		for _, k := range []string{"run_id", "workflow_id", "started_at", "finished_at"} {
 			if _, ok := ev[k]; ok {
 				ev[k] = "set"
@@ -304,7 +307,7 @@ func TestRunCostPerPath(t *testing.T) {
 		if p.name == "simplest" && len(res.events) > simplestEventsMax {
 			t.Errorf("simplest path: %d history events, want at most %d", len(res.events), simplestEventsMax)
 		}
-		got, _ := json.Marshal(comparableRecord(res))
+		got, _ := json.Marshal(comparableRecord(t, res))
 		want, err := os.ReadFile(filepath.Join("testdata", "v0-"+p.name+".run.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -398,7 +401,7 @@ func TestStoreOutageDelaysRuns(t *testing.T) {
 		if flaky.failedC != 1 || flaky.failedU != 1 {
 			t.Errorf("%s: the outage was not met: %d creates, %d updates refused", p.name, flaky.failedC, flaky.failedU)
 		}
-		got, _ := json.Marshal(comparableRecord(res))
+		got, _ := json.Marshal(comparableRecord(t, res))
 		want, err := os.ReadFile(filepath.Join("testdata", "v0-"+p.name+".run.json"))
 		if err != nil {
 			t.Fatal(err)

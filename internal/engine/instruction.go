@@ -403,7 +403,7 @@ func (a *Activities) runPublish(ctx context.Context, sec *secrets, def *definiti
 	}
 	var payload any = map[string]any{}
 	if len(def.Instruction.Payload) > 0 {
-		p, err := sec.expandAny(map[string]any(def.Instruction.Payload))
+		p, err := sec.expandAny(def.Instruction.Payload)
 		if err != nil {
 			return configErr(err)
 		}

@@ -180,7 +180,7 @@ func newPreviewEnv(in PreviewInput) *previewEnv {
 			if err := in.Secrets.Check(name); err != nil {
 				e.notAllowed[name] = err.Error()
 				e.unresolved[name] = true
-				return "${env:" + name + "}", nil
+				return "${env:" + name + "}", nil //nolint:nilerr // the preview reports the refused secret (notAllowed) instead of failing
 			}
 		}
 		if in.LookupEnv != nil {
@@ -306,7 +306,7 @@ func planInstruction(def *definition.Definition, in PreviewInput, sec *secrets) 
 		p.Subject = inst.Subject
 		var payload any = map[string]any{}
 		if len(inst.Payload) > 0 {
-			payload, _ = sec.expandAny(map[string]any(inst.Payload))
+			payload, _ = sec.expandAny(inst.Payload)
 		}
 		p.Payload = payload
 	default:

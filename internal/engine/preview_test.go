@@ -45,7 +45,7 @@ instruction:
 `, hub.URL, strings.Join(refs, " ")))
 	ev := &Event{Subject: "org.repo.pushed", ID: "42", Time: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC),
 		Payload: json.RawMessage(`{"repo": "a/b", "msg": "$(rm -rf /)"}`)}
-	out, err, run := h.run(RunInput{DefinitionID: def.ID, Trigger: store.RunTriggerEvent, Event: ev})
+	out, run, err := h.run(RunInput{DefinitionID: def.ID, Trigger: store.RunTriggerEvent, Event: ev})
 	if err != nil || out.Status != store.RunSucceeded {
 		t.Fatalf("run: %v %+v %+v", err, out, run)
 	}

@@ -51,7 +51,8 @@ func TestResetKeepsTheRunID(t *testing.T) {
 		Reason:                    "test",
 		WorkflowTaskFinishEventId: lastWFT,
 		RequestId:                 NewRunID(),
-		ResetReapplyType:          enumspb.RESET_REAPPLY_TYPE_NONE,
+		// Reapply nothing (what the deprecated RESET_REAPPLY_TYPE_NONE meant).
+		ResetReapplyExcludeTypes: []enumspb.ResetReapplyExcludeType{enumspb.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, enumspb.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -22,8 +22,8 @@ type ruleCache struct {
 	order []string
 }
 
-func newRuleCache(max int) *ruleCache {
-	return &ruleCache{max: max, progs: map[string][]cel.Program{}}
+func newRuleCache(limit int) *ruleCache {
+	return &ruleCache{max: limit, progs: map[string][]cel.Program{}}
 }
 
 func (c *ruleCache) get(hash string, def *definition.Definition) ([]cel.Program, error) {

@@ -40,7 +40,7 @@ func TestInputsReachTheCommand(t *testing.T) {
 	h.put("id: t.inputs\nrun_on: hub\n" + cronWithRepo + inputsDef)
 	marker := filepath.Join(t.TempDir(), "pwned")
 	evil := "a/b$(touch " + marker + ")`touch " + marker + "`;touch " + marker
-	_, err, run := h.run(RunInput{DefinitionID: "t.inputs", Trigger: store.RunTriggerManual,
+	_, run, err := h.run(RunInput{DefinitionID: "t.inputs", Trigger: store.RunTriggerManual,
 		Inputs: map[string]any{"repo": evil, "depth": "5", "wait": "90s"}})
 	if err != nil || run.Status != store.RunSucceeded {
 		t.Fatalf("run: %v %s %q %q", err, run.Status, run.Error, run.Stderr)
@@ -70,7 +70,7 @@ func TestInputsReachTheCommand(t *testing.T) {
 		t.Error("an input value ran as shell")
 	}
 	// A scheduled run takes trigger.inputs.
-	_, err, run = h.run(RunInput{DefinitionID: "t.inputs", Trigger: store.RunTriggerCron})
+	_, run, err = h.run(RunInput{DefinitionID: "t.inputs", Trigger: store.RunTriggerCron})
 	if err != nil || !strings.HasPrefix(run.Stdout, "x/y|3|false|fast|5m0s\n") {
 		t.Errorf("cron run: %v %q %q", err, run.Stdout, run.Error)
 	}
@@ -88,11 +88,11 @@ func sameValues(a, b map[string]any) bool {
 func TestBadInputsFailAtStageInputs(t *testing.T) {
 	h := newHarness(t)
 	h.put("id: t.bad\n" + cronWithRepo + inputsDef)
-	_, _, run := h.run(RunInput{DefinitionID: "t.bad", Trigger: store.RunTriggerManual, Inputs: map[string]any{"repo": "a/b", "depth": "x"}})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.bad", Trigger: store.RunTriggerManual, Inputs: map[string]any{"repo": "a/b", "depth": "x"}})
 	if run.Status != store.RunFailed || run.Stage != store.StageInputs || !strings.Contains(run.Error, "input depth") || run.Stdout != "" {
 		t.Errorf("manual: %s %q %q stdout %q", run.Status, run.Stage, run.Error, run.Stdout)
 	}
-	_, _, run = h.run(RunInput{DefinitionID: "t.bad", Trigger: store.RunTriggerManual})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.bad", Trigger: store.RunTriggerManual})
 	if run.Status != store.RunFailed || run.Stage != store.StageInputs || !strings.Contains(run.Error, "input repo") {
 		t.Errorf("missing required: %s %q %q", run.Status, run.Stage, run.Error)
 	}
@@ -107,11 +107,11 @@ trigger:
 		return RunInput{DefinitionID: "t.ev", Trigger: store.RunTriggerEvent,
 			Event: &Event{Subject: "org.repo.pushed", ID: "e1", Time: time.Now(), Payload: json.RawMessage(payload)}}
 	}
-	_, err, run := h.run(ev(`{"repo":"c/d"}`))
+	_, run, err := h.run(ev(`{"repo":"c/d"}`))
 	if err != nil || run.Status != store.RunSucceeded || !strings.HasPrefix(run.Stdout, "c/d|7|false|fast|5m0s\n") {
 		t.Errorf("event: %v %s %q %q", err, run.Status, run.Error, run.Stdout)
 	}
-	_, _, run = h.run(ev(`{"repo":42}`))
+	_, run, _ = h.run(ev(`{"repo":42}`))
 	if run.Status != store.RunFailed || run.Stage != store.StageInputs || !strings.Contains(run.Error, "input repo") {
 		t.Errorf("event with a bad value: %s %q %q", run.Status, run.Stage, run.Error)
 	}
@@ -130,7 +130,7 @@ func TestPendingRecordIsAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err, run := h.run(RunInput{RunID: pending.ID, DefinitionID: "t.pending", Trigger: store.RunTriggerManual})
+	_, run, err := h.run(RunInput{RunID: pending.ID, DefinitionID: "t.pending", Trigger: store.RunTriggerManual})
 	if err != nil || run.ID != pending.ID || run.Status != store.RunSucceeded || run.Stdout != "ran\n" {
 		t.Fatalf("run: %v %+v", err, run)
 	}
@@ -168,7 +168,7 @@ func TestWrittenOffRunDoesNotRun(t *testing.T) {
 	if _, err := h.store.UpdateRun(ctx, off); err != nil {
 		t.Fatal(err)
 	}
-	out, _, run := h.run(RunInput{RunID: off.ID, DefinitionID: "t.off", Trigger: store.RunTriggerManual})
+	out, run, _ := h.run(RunInput{RunID: off.ID, DefinitionID: "t.off", Trigger: store.RunTriggerManual})
 	if out == nil || out.Status != store.RunSkipped {
 		t.Errorf("workflow outcome %+v, want skipped", out)
 	}
@@ -257,7 +257,7 @@ func TestOutputSinkGetsTheCommandsOutput(t *testing.T) {
 	h.acts.cfg.Output = sink
 	h.env["API_TOKEN"] = "tok-123456789"
 	h.put(cronShell("t.live", "instruction: {kind: shell, cmd: 'echo \"live $T\"', env: {T: '${env:API_TOKEN}'}}\n"))
-	_, err, run := h.run(RunInput{DefinitionID: "t.live", Trigger: store.RunTriggerCron})
+	_, run, err := h.run(RunInput{DefinitionID: "t.live", Trigger: store.RunTriggerCron})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestEnvRefOnlyFromAllowList(t *testing.T) {
 	} {
 		id := "t.ref-" + strings.ToLower(strings.ReplaceAll(name, "_", "-"))
 		h.put(cronShell(id, fmt.Sprintf("on_failure: log_and_continue\nretry: {max_attempts: 3}\ninstruction: {kind: shell, cmd: 'printf %%s \"$T\" | base64', env: {T: '${env:%s}'}}\n", name)))
-		_, _, run := h.run(RunInput{DefinitionID: id, Trigger: store.RunTriggerCron})
+		_, run, _ := h.run(RunInput{DefinitionID: id, Trigger: store.RunTriggerCron})
 		if run.Status != store.RunFailed || !strings.Contains(run.Error, name) || !strings.Contains(run.Error, want) {
 			t.Errorf("%s: status %s, error %q; want failed naming %s and %q", name, run.Status, run.Error, name, want)
 		}
@@ -63,7 +63,7 @@ func TestEnvRefOnlyFromAllowList(t *testing.T) {
 		}
 	}
 	h.put(cronShell("t.ref-ok", "instruction: {kind: shell, cmd: 'printf %s \"$T\"', env: {T: '${env:HUB_TOKEN}'}}\n"))
-	_, _, run := h.run(RunInput{DefinitionID: "t.ref-ok", Trigger: store.RunTriggerCron})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.ref-ok", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunSucceeded || run.Stdout != Redacted {
 		t.Errorf("allowed secret: %s %q", run.Status, run.Stdout)
 	}
@@ -88,7 +88,7 @@ instruction:
     exit 3
   env: {T: "${env:HUB_TOKEN}"}
 `))
-	_, _, run := h.run(RunInput{DefinitionID: "t.enc", Trigger: store.RunTriggerCron})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.enc", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || !strings.Contains(run.Stdout, Redacted) {
 		t.Fatalf("run %s stdout %q", run.Status, run.Stdout)
 	}
@@ -108,7 +108,9 @@ func TestContextValuesRedactedBeforeHistory(t *testing.T) {
 	const tok = "echoed-secret-123456"
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"auth": r.Header.Get("X-Api-Key"), "b64": base64.StdEncoding.EncodeToString([]byte(r.Header.Get("X-Api-Key"))), r.Header.Get("X-Api-Key"): 1, "n": json.Number("12345678901234567890")})
+		if err := json.NewEncoder(w).Encode(map[string]any{"auth": r.Header.Get("X-Api-Key"), "b64": base64.StdEncoding.EncodeToString([]byte(r.Header.Get("X-Api-Key"))), r.Header.Get("X-Api-Key"): 1, "n": json.Number("12345678901234567890")}); err != nil {
+			t.Error(err)
+		}
 	}))
 	defer echo.Close()
 	text := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,7 +137,7 @@ instruction: {kind: shell, cmd: 'cat "$ACTIVITY_CONTEXT_FILE"', env: {D: "${env:
 	if string(res.Values["s"]) != `"token=******"` || !strings.Contains(string(res.Values["j"]), `"auth":"***"`) || !strings.Contains(string(res.Values["j"]), "12345678901234567890") {
 		t.Errorf("values: %s", b)
 	}
-	_, _, run := h.run(RunInput{DefinitionID: "t.echo", Trigger: store.RunTriggerCron})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.echo", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunSucceeded || strings.Contains(run.Stdout, tok) || !strings.Contains(run.Stdout, "token=******") {
 		t.Errorf("run %s stdout %q", run.Status, run.Stdout)
 	}
@@ -171,12 +173,12 @@ func TestRedirectsStayInOrigin(t *testing.T) {
 	defer origin.Close()
 	h := allowHarness(t, map[string]string{"HUB_KEY": "redirect-key-1234"}, "HUB_KEY")
 	h.put(cronShell("t.away", fmt.Sprintf("on_failure: log_and_continue\ninstruction: {kind: http, url: '%s/away', headers: {X-Api-Key: '${env:HUB_KEY}'}, body: {x: 1}}\n", origin.URL)))
-	_, _, run := h.run(RunInput{DefinitionID: "t.away", Trigger: store.RunTriggerCron})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.away", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || !strings.Contains(run.Error, "status 307") || !strings.Contains(run.Error, "another origin, is not followed") {
 		t.Errorf("cross-origin http: %s %q", run.Status, run.Error)
 	}
 	h.put(cronShell("t.ctx-away", fmt.Sprintf("on_failure: log_and_continue\ncontext: [{kind: http_get, url: '%s/away', bind: x, headers: {X-Api-Key: '${env:HUB_KEY}'}}]\ninstruction: {kind: shell, cmd: 'true'}\n", origin.URL)))
-	_, _, run = h.run(RunInput{DefinitionID: "t.ctx-away", Trigger: store.RunTriggerCron})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.ctx-away", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || run.Stage != store.StageContext || !strings.Contains(run.Error, "another origin") {
 		t.Errorf("cross-origin context: %s %s %q", run.Status, run.Stage, run.Error)
 	}
@@ -187,7 +189,7 @@ func TestRedirectsStayInOrigin(t *testing.T) {
 	mu.Unlock()
 
 	h.put(cronShell("t.here", fmt.Sprintf("instruction: {kind: http, url: '%s/here', headers: {X-Api-Key: '${env:HUB_KEY}'}, body: {x: 1}}\n", origin.URL)))
-	_, _, run = h.run(RunInput{DefinitionID: "t.here", Trigger: store.RunTriggerCron})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.here", Trigger: store.RunTriggerCron})
 	mu.Lock()
 	defer mu.Unlock()
 	if run.Status != store.RunSucceeded || sameKey != "redirect-key-1234" || !strings.Contains(run.Stdout, `"echo": "***"`) {
@@ -219,7 +221,7 @@ instruction:
     echo "event=$(cat "$ACTIVITY_EVENT_FILE")"
 `, srv.URL)))
 	size = 600 << 10
-	_, _, run := h.run(RunInput{DefinitionID: "t.big", Trigger: store.RunTriggerCron})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.big", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunSucceeded {
 		t.Fatalf("600 KiB context: %s %q %q", run.Status, run.Error, run.Stderr)
 	}
@@ -235,7 +237,7 @@ instruction:
 	}
 
 	size = limits.Context
-	_, _, run = h.run(RunInput{DefinitionID: "t.big", Trigger: store.RunTriggerCron})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.big", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || run.Stage != store.StageContext || !strings.Contains(run.Error, "768 KiB") || !strings.Contains(run.Error, "docs/definitions.md#limits") {
 		t.Errorf("over the limit: %s %s %q", run.Status, run.Stage, run.Error)
 	}
@@ -248,7 +250,7 @@ func TestSmallValuesStayInEnv(t *testing.T) {
 	h.put(cronShell("t.small", `instruction: {kind: shell, cmd: 'printf "%s|%s|%s|%s" "$ACTIVITY_EVENT_JSON" "$(cat "$ACTIVITY_EVENT_FILE")" "$ACTIVITY_CONTEXT_JSON" "$(cat "$ACTIVITY_CONTEXT_FILE")"'}
 `))
 	ev := &Event{Subject: "org.x", ID: "e1", Payload: json.RawMessage(`{"a":1}`)}
-	_, _, run := h.run(RunInput{DefinitionID: "t.small", Trigger: store.RunTriggerEvent, Event: ev})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.small", Trigger: store.RunTriggerEvent, Event: ev})
 	if run.Stdout != `{"a":1}|{"a":1}|{}|{}` {
 		t.Errorf("stdout %q", run.Stdout)
 	}

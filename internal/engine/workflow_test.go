@@ -126,13 +126,13 @@ func (h *harness) put(src string) *definition.Definition {
 }
 
 // run executes the workflow in the SDK's test environment and returns its
-// output, its error and the stored run.
-func (h *harness) run(in RunInput) (*RunOutput, error, store.Run) {
+// output, the stored run and its error.
+func (h *harness) run(in RunInput) (*RunOutput, store.Run, error) {
 	return h.runWith(in, nil)
 }
 
 // runWith is run with a hook on the test environment (to cancel it).
-func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironment)) (*RunOutput, error, store.Run) {
+func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironment)) (*RunOutput, store.Run, error) {
 	h.t.Helper()
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -165,7 +165,7 @@ func (h *harness) runWith(in RunInput, hook func(*testsuite.TestWorkflowEnvironm
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return &out, werr, run
+	return &out, run, werr
 }
 
 func later(a, b time.Time) time.Time {
@@ -182,7 +182,7 @@ func cronShell(id, extra string) string {
 func TestRunSucceeds(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.ok", "instruction: {kind: shell, cmd: 'echo \"hi from $ACTIVITY_DEFINITION_ID ($ACTIVITY_TRIGGER)\"; echo warn >&2'}\n"))
-	out, err, run := h.run(RunInput{DefinitionID: "t.ok", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.ok", Trigger: store.RunTriggerCron})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,9 @@ func TestRunSucceeds(t *testing.T) {
 		t.Errorf("lifecycle events %v", got)
 	}
 	var ev LifecycleEvent
-	json.Unmarshal(h.pub.msgs[0].Data, &ev)
+	if err := json.Unmarshal(h.pub.msgs[0].Data, &ev); err != nil {
+		t.Fatal(err)
+	}
 	if ev.RunID != run.ID || ev.DefinitionID != "t.ok" || h.pub.msgs[0].MsgID != run.ID+":succeeded" {
 		t.Errorf("lifecycle event %+v (msg id %q)", ev, h.pub.msgs[0].MsgID)
 	}
@@ -208,12 +210,12 @@ func TestRunSucceeds(t *testing.T) {
 func TestDisabledRemovedMissing(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.off", "enabled: false\ninstruction: {kind: shell, cmd: 'echo ran'}\n"))
-	out, err, run := h.run(RunInput{DefinitionID: "t.off", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.off", Trigger: store.RunTriggerCron})
 	if err != nil || out.Status != store.RunSkipped || run.SkipReason != "definition disabled" || run.Stdout != "" {
 		t.Errorf("disabled: %v %+v %+v", err, out, run)
 	}
 	// A manual run of a disabled definition runs.
-	out, err, run = h.run(RunInput{DefinitionID: "t.off", Trigger: store.RunTriggerManual})
+	out, run, err = h.run(RunInput{DefinitionID: "t.off", Trigger: store.RunTriggerManual})
 	if err != nil || out.Status != store.RunSucceeded || run.Stdout != "ran\n" {
 		t.Errorf("manual: %v %+v %+v", err, out, run)
 	}
@@ -222,12 +224,12 @@ func TestDisabledRemovedMissing(t *testing.T) {
 	if _, err := h.store.MarkDefinitionsRemoved(context.Background(), "defs", []string{"t.off"}); err != nil {
 		t.Fatal(err)
 	}
-	out, _, run = h.run(RunInput{DefinitionID: "t.gone", Trigger: store.RunTriggerCron})
+	out, run, _ = h.run(RunInput{DefinitionID: "t.gone", Trigger: store.RunTriggerCron})
 	if out.Status != store.RunSkipped || !strings.HasPrefix(run.SkipReason, "definition removed") {
 		t.Errorf("removed: %+v %+v", out, run)
 	}
 	// Never synced.
-	out, _, run = h.run(RunInput{DefinitionID: "t.never", Trigger: store.RunTriggerManual})
+	out, run, _ = h.run(RunInput{DefinitionID: "t.never", Trigger: store.RunTriggerManual})
 	if out.Status != store.RunSkipped || !strings.Contains(run.SkipReason, "not found") {
 		t.Errorf("missing: %+v %+v", out, run)
 	}
@@ -267,7 +269,7 @@ instruction: {kind: shell, cmd: 'printf %%s "$ACTIVITY_CONTEXT_JSON"'}
 `, hub.URL, path, rule))
 	}
 	h.put(def("t.rule-ok", "/ok", "hub.status == 'ok' && hub.count > 3"))
-	out, err, run := h.run(RunInput{DefinitionID: "t.rule-ok", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.rule-ok", Trigger: store.RunTriggerCron})
 	if err != nil || out.Status != store.RunSucceeded {
 		t.Fatalf("%v %+v", err, out)
 	}
@@ -279,7 +281,7 @@ instruction: {kind: shell, cmd: 'printf %%s "$ACTIVITY_CONTEXT_JSON"'}
 	}
 
 	h.put(def("t.rule-no", "/down", "hub.status == 'ok'"))
-	out, err, run = h.run(RunInput{DefinitionID: "t.rule-no", Trigger: store.RunTriggerCron})
+	out, run, err = h.run(RunInput{DefinitionID: "t.rule-no", Trigger: store.RunTriggerCron})
 	if err != nil || out.Status != store.RunSkipped || run.SkipReason != "rule false: hub.status == 'ok'" {
 		t.Errorf("rule false: %v %+v %+v", err, out, run)
 	}
@@ -294,13 +296,13 @@ instruction: {kind: shell, cmd: 'printf %%s "$ACTIVITY_CONTEXT_JSON"'}
 	}
 
 	h.put(def("t.ctx-fail", "/broken", "true"))
-	_, err, run = h.run(RunInput{DefinitionID: "t.ctx-fail", Trigger: store.RunTriggerCron})
+	_, run, err = h.run(RunInput{DefinitionID: "t.ctx-fail", Trigger: store.RunTriggerCron})
 	if err == nil || run.Status != store.RunFailed || run.Stage != store.StageContext || !strings.Contains(run.Error, "status 502") {
 		t.Errorf("context failure: %v %+v", err, run)
 	}
 
 	h.put(def("t.rule-err", "/ok", "hub.missing == 1"))
-	_, _, run = h.run(RunInput{DefinitionID: "t.rule-err", Trigger: store.RunTriggerCron})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.rule-err", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || run.Stage != store.StageRule {
 		t.Errorf("rule error: %+v", run)
 	}
@@ -314,7 +316,7 @@ rule: {when: ["event.payload.repo == 'a/b' && event.subject == 'org.repo.pushed'
 instruction: {kind: shell, args: [sh, -c, 'printf "%s|%s" "$ACTIVITY_EVENT_SUBJECT" "$ACTIVITY_EVENT_JSON"']}
 `)
 	payload := json.RawMessage(`{"repo":"a/b","msg":"$(rm -rf /); echo pwned"}`)
-	out, err, run := h.run(RunInput{DefinitionID: "t.evt", Trigger: store.RunTriggerEvent, Event: &Event{Subject: "org.repo.pushed", ID: "42", Time: time.Now(), Payload: payload}})
+	out, run, err := h.run(RunInput{DefinitionID: "t.evt", Trigger: store.RunTriggerEvent, Event: &Event{Subject: "org.repo.pushed", ID: "42", Time: time.Now(), Payload: payload}})
 	if err != nil || out.Status != store.RunSucceeded {
 		t.Fatalf("%v %+v %+v", err, out, run)
 	}
@@ -326,7 +328,7 @@ instruction: {kind: shell, args: [sh, -c, 'printf "%s|%s" "$ACTIVITY_EVENT_SUBJE
 func TestFailurePolicies(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.fail", "instruction: {kind: shell, cmd: 'echo partial; exit 3'}\n"))
-	out, err, run := h.run(RunInput{DefinitionID: "t.fail", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.fail", Trigger: store.RunTriggerCron})
 	var appErr *temporal.ApplicationError
 	if err == nil || !errors.As(err, &appErr) {
 		t.Fatalf("on_failure fail: workflow error %v", err)
@@ -337,7 +339,7 @@ func TestFailurePolicies(t *testing.T) {
 	_ = out
 
 	h.put(cronShell("t.lac", "on_failure: log_and_continue\ninstruction: {kind: shell, cmd: 'exit 4'}\n"))
-	out, err, run = h.run(RunInput{DefinitionID: "t.lac", Trigger: store.RunTriggerCron})
+	out, run, err = h.run(RunInput{DefinitionID: "t.lac", Trigger: store.RunTriggerCron})
 	if err != nil || out.Status != store.RunFailed || run.Status != store.RunFailed || *run.ExitCode != 4 {
 		t.Errorf("log_and_continue: %v %+v %+v", err, out, run)
 	}
@@ -354,7 +356,7 @@ instruction:
   kind: shell
   cmd: 'n=$(cat %[1]s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %[1]s; echo attempt $n; [ $n -ge 3 ]'
 `, counter)))
-	out, err, run := h.run(RunInput{DefinitionID: "t.retry", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.retry", Trigger: store.RunTriggerCron})
 	if err != nil || out.Status != store.RunSucceeded || run.Stdout != "attempt 3\n" || run.Attempt != 3 {
 		t.Errorf("%v %+v %+v", err, out, run)
 	}
@@ -369,7 +371,7 @@ instruction:
   cmd: 'echo "token is $TOKEN"; echo "$TOKEN" >&2; exit 1'
   env: {TOKEN: "${env:API_TOKEN}"}
 `))
-	_, _, run := h.run(RunInput{DefinitionID: "t.secret", Trigger: store.RunTriggerCron})
+	_, run, _ := h.run(RunInput{DefinitionID: "t.secret", Trigger: store.RunTriggerCron})
 	if run.Stdout != "token is ***\n" || run.Stderr != "***\n" {
 		t.Errorf("not redacted: %q %q", run.Stdout, run.Stderr)
 	}
@@ -383,7 +385,7 @@ instruction:
   cmd: 'true'
   env: {TOKEN: "${env:NOT_SET_ANYWHERE}"}
 `))
-	_, _, run = h.run(RunInput{DefinitionID: "t.unset", Trigger: store.RunTriggerCron})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.unset", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || !strings.Contains(run.Error, "NOT_SET_ANYWHERE") {
 		t.Errorf("unset env: %+v", run)
 	}
@@ -392,7 +394,7 @@ instruction:
 func TestTimeout(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.slow", "on_failure: log_and_continue\ninstruction: {kind: shell, cmd: 'echo started; sleep 30', timeout: 1s}\n"))
-	out, err, run := h.run(RunInput{DefinitionID: "t.slow", Trigger: store.RunTriggerCron})
+	out, run, err := h.run(RunInput{DefinitionID: "t.slow", Trigger: store.RunTriggerCron})
 	if err != nil || out.Status != store.RunTimedOut || run.Status != store.RunTimedOut || run.Stdout != "started\n" || !strings.Contains(run.Error, "timed out after 1s") {
 		t.Errorf("%v %+v %+v", err, out, run)
 	}
@@ -413,17 +415,17 @@ func TestHTTPAndPublishInstructions(t *testing.T) {
 	defer srv.Close()
 	h.env["WHO"] = "operator"
 	h.put(cronShell("t.http", fmt.Sprintf("instruction: {kind: http, method: PUT, url: '%s/x', body: {who: '${env:WHO}', n: 2}}\n", srv.URL)))
-	_, err, run := h.run(RunInput{DefinitionID: "t.http", Trigger: store.RunTriggerCron})
+	_, run, err := h.run(RunInput{DefinitionID: "t.http", Trigger: store.RunTriggerCron})
 	if err != nil || run.Status != store.RunSucceeded || body != `PUT application/json {"n":2,"who":"operator"}` || run.Stdout != "done" {
 		t.Errorf("http: %v %+v body %q", err, run, body)
 	}
 	h.put(cronShell("t.http-bad", fmt.Sprintf("on_failure: log_and_continue\ninstruction: {kind: http, url: '%s/teapot', expect_status: [200]}\n", srv.URL)))
-	_, _, run = h.run(RunInput{DefinitionID: "t.http-bad", Trigger: store.RunTriggerCron})
+	_, run, _ = h.run(RunInput{DefinitionID: "t.http-bad", Trigger: store.RunTriggerCron})
 	if run.Status != store.RunFailed || !strings.Contains(run.Error, "status 418, expected 200") {
 		t.Errorf("http expect_status: %+v", run)
 	}
 	h.put(cronShell("t.pub", "instruction: {kind: publish, subject: org.backup.done, payload: {by: '${env:WHO}', ok: true}}\n"))
-	_, err, run = h.run(RunInput{DefinitionID: "t.pub", Trigger: store.RunTriggerCron})
+	_, run, err = h.run(RunInput{DefinitionID: "t.pub", Trigger: store.RunTriggerCron})
 	if err != nil || run.Status != store.RunSucceeded {
 		t.Fatalf("publish: %v %+v", err, run)
 	}
@@ -441,7 +443,7 @@ func TestHTTPAndPublishInstructions(t *testing.T) {
 func TestShellStartFailureIsNotRetried(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.nostart", "retry: {max_attempts: 5}\ninstruction: {kind: shell, args: [/definitely/not/here]}\n"))
-	_, err, run := h.run(RunInput{DefinitionID: "t.nostart", Trigger: store.RunTriggerCron})
+	_, run, err := h.run(RunInput{DefinitionID: "t.nostart", Trigger: store.RunTriggerCron})
 	if err == nil || run.Status != store.RunFailed || !strings.Contains(run.Error, "did not start") {
 		t.Errorf("%v %+v", err, run)
 	}
@@ -453,7 +455,7 @@ func TestShellStartFailureIsNotRetried(t *testing.T) {
 func TestRetriesExhausted(t *testing.T) {
 	h := newHarness(t)
 	h.put(cronShell("t.exhaust", "retry: {max_attempts: 2, initial_interval: 1s}\ninstruction: {kind: shell, cmd: 'echo try; exit 7'}\n"))
-	_, err, run := h.run(RunInput{DefinitionID: "t.exhaust", Trigger: store.RunTriggerCron})
+	_, run, err := h.run(RunInput{DefinitionID: "t.exhaust", Trigger: store.RunTriggerCron})
 	if err == nil || run.Status != store.RunFailed || run.Attempt != 2 || *run.ExitCode != 7 || run.Stdout != "try\n" {
 		t.Errorf("%v %+v", err, run)
 	}
@@ -463,7 +465,7 @@ func TestHostilePayloadIsOnlyData(t *testing.T) {
 	h := newHarness(t)
 	h.put("id: t.hostile\ntrigger: {trigger_type: event, event_type: org.x}\ninstruction: {kind: shell, cmd: 'printf %s \"$ACTIVITY_EVENT_JSON\"'}\n")
 	payload := json.RawMessage(`{"a":"$(touch /tmp/pwned-by-payload)","b":"` + "`id`" + `","c":"; rm -rf / ;"}`)
-	_, err, run := h.run(RunInput{DefinitionID: "t.hostile", Trigger: store.RunTriggerEvent, Event: &Event{Subject: "org.x", ID: "1", Payload: payload}})
+	_, run, err := h.run(RunInput{DefinitionID: "t.hostile", Trigger: store.RunTriggerEvent, Event: &Event{Subject: "org.x", ID: "1", Payload: payload}})
 	if err != nil || run.Stdout != string(payload) {
 		t.Errorf("%v %q", err, run.Stdout)
 	}

@@ -388,10 +388,10 @@ func crontabExpressions(sc schedule) ([]string, string, error) {
 	case errA != nil:
 		// The dates never occur in the chosen months (Feb 30): only the
 		// weekdays ever fire.
-		return []string{b}, either + "; those dates never occur in these months, so only the weekdays fire", nil
+		return []string{b}, either + "; those dates never occur in these months, so only the weekdays fire", nil //nolint:nilerr // the by-date half never fires; the weekdays alone are the schedule
 	case errB != nil:
 		// The other days never occur in the chosen months.
-		return []string{a}, either + "; no other day exists in these months, so the dates alone cover it", nil
+		return []string{a}, either + "; no other day exists in these months, so the dates alone cover it", nil //nolint:nilerr // the by-weekday half never fires; the dates alone are the schedule
 	}
 	note := either + ", Temporal only when both do: this line became two definitions, -by-date (" + a + ") and -by-weekday (" + b + ", the weekdays on the other days), whose days never overlap"
 	return []string{a, b}, note, nil

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -11,7 +10,6 @@ type set uint64
 
 func (s set) has(v int) bool { return v >= 0 && v < 64 && s&(1<<uint(v)) != 0 }
 func (s *set) add(v int)     { *s |= 1 << uint(v) }
-func (s set) count() int     { return bits.OnesCount64(uint64(s)) }
 
 // span returns the set of lo..hi.
 func span(lo, hi int) set {

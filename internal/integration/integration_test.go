@@ -54,7 +54,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "embedded Temporal:", err)
 		return 1
 	}
-	defer temporalSrv.Stop()
+	defer func() { _ = temporalSrv.Stop() }()
 	natsSrv, err = devserver.StartNATS(devserver.NATSConfig{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "embedded NATS:", err)
@@ -407,8 +407,8 @@ func newProxy(t *testing.T, target string) *proxy {
 			}
 			p.conns = append(p.conns, c, d)
 			p.mu.Unlock()
-			go func() { io.Copy(d, c); d.Close() }()
-			go func() { io.Copy(c, d); c.Close() }()
+			go func() { _, _ = io.Copy(d, c); d.Close() }() // ends when either side is cut
+			go func() { _, _ = io.Copy(c, d); c.Close() }()
 		}
 	}()
 	return p
@@ -773,7 +773,7 @@ instruction: {kind: shell, cmd: 'sleep 300 & echo $! > %s; echo waiting; wait'}
 		}
 		return nil
 	}); err != nil {
-		syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL) // best effort: the test fails either way
 		t.Fatalf("grandchild %d survived the cancel", pid)
 	}
 }

@@ -5,10 +5,6 @@
 package limits
 
 const (
-	// temporalBlob is Temporal's default largest payload (its server
-	// setting limit.blobSize.error); it warns from 512 KiB.
-	temporalBlob = 2 << 20
-
 	// MaxEventPayload is the largest event payload, in bytes, the router
 	// routes and explain accepts. It travels in the workflow input and in
 	// the instruction's input.
@@ -21,7 +17,8 @@ const (
 	// Context is the largest context a run gathers: the sum of every
 	// source's bound value, as JSON. GatherContext's result carries it
 	// twice (the values and the snapshot), so 2×Context plus the event
-	// and the definition stay under TemporalBlob.
+	// and the definition stay under Temporal's default largest payload,
+	// 2 MiB (its server setting limit.blobSize.error; it warns from 512 KiB).
 	Context = 768 << 10
 
 	// EnvValue is the largest value passed to a shell command in an

@@ -52,7 +52,7 @@ func (h *holdback) push(from int64, raw []byte) *chunk {
 		h.pending, h.pos, h.guard = h.pending[:0], from, h.hold
 	} else if from < end { // already had these
 		if skip := end - from; skip < int64(len(raw)) {
-			raw, from = raw[skip:], end
+			raw = raw[skip:]
 		} else {
 			return nil
 		}

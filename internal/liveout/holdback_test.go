@@ -62,7 +62,7 @@ func TestHoldbackNeverPublishesPartOfASecret(t *testing.T) {
 		var off int64
 		for _, p := range pieces {
 			if c := h.push(off, []byte(p)); c != nil {
-				if c.from != int64(h.pos)-(c.to-c.from) || c.to != h.pos {
+				if c.from != h.pos-(c.to-c.from) || c.to != h.pos {
 					t.Fatalf("chunk [%d,%d) but pipe at %d", c.from, c.to, h.pos)
 				}
 				got = append(got, c.text...)

@@ -98,6 +98,15 @@ func readToEnd(t *testing.T, w *Watch) seen {
 	}
 }
 
+// mustWrite writes s to a command's output stream, failing the test on an
+// error.
+func mustWrite(t *testing.T, w io.Writer, s string) {
+	t.Helper()
+	if _, err := io.WriteString(w, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func lines(from, to int) string {
 	var b strings.Builder
 	for i := from; i < to; i++ {
@@ -116,14 +125,14 @@ func TestViewersGetBacklogThenLive(t *testing.T) {
 	stdout, stderr, done := sink.Open(runID, nil, 0)
 	early := watch(t, v, runID)
 	for i := range 100 {
-		io.WriteString(stdout, lines(i, i+1))
+		mustWrite(t, stdout, lines(i, i+1))
 	}
-	io.WriteString(stderr, "warning one\n")
+	mustWrite(t, stderr, "warning one\n")
 	late := watch(t, v, runID)
 	for i := 100; i < 200; i++ {
-		io.WriteString(stdout, lines(i, i+1))
+		mustWrite(t, stdout, lines(i, i+1))
 	}
-	io.WriteString(stderr, "warning two\n")
+	mustWrite(t, stderr, "warning two\n")
 	done()
 	for name, w := range map[string]*Watch{"early": early, "late": late} {
 		got := readToEnd(t, w)
@@ -148,9 +157,9 @@ func TestLateViewerOfLongOutputGetsLast64KiB(t *testing.T) {
 	sink, v := newSink(t, nc, SinkConfig{}), newViewer(t, nc, ViewerConfig{})
 	runID := newRunID()
 	stdout, _, done := sink.Open(runID, nil, 0)
-	io.WriteString(stdout, lines(0, 20000))
+	mustWrite(t, stdout, lines(0, 20000))
 	w := watch(t, v, runID)
-	io.WriteString(stdout, lines(20000, 20010))
+	mustWrite(t, stdout, lines(20000, 20010))
 	done()
 	got := readToEnd(t, w).out[Stdout]
 	all := lines(0, 20010)
@@ -173,7 +182,7 @@ func TestSlowViewerIsToldWhatItSkipped(t *testing.T) {
 	const total = 2 << 20
 	block := strings.Repeat("x", 1<<10)
 	for range total / len(block) {
-		io.WriteString(stdout, block)
+		mustWrite(t, stdout, block)
 	}
 	done()
 	got := readToEnd(t, w)
@@ -199,12 +208,12 @@ func TestSecretSplitAcrossWritesNeverPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	stdout, _, done := sink.Open(runID, redact, longest)
 	w := watch(t, v, runID)
-	io.WriteString(stdout, "token: hunter2-very")
+	mustWrite(t, stdout, "token: hunter2-very")
 	// The viewer gets what may be published before the rest comes.
-	io.WriteString(stdout, "-secret-token and after\n")
+	mustWrite(t, stdout, "-secret-token and after\n")
 	done()
 	got := readToEnd(t, w).out[Stdout]
 	if got != "token: *** and after\n" {
@@ -213,7 +222,9 @@ func TestSecretSplitAcrossWritesNeverPublished(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	sub.Unsubscribe()
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(wire.String(), "hunter2") {
 		t.Fatalf("NATS carried a piece of the secret: %q", wire.String())
 	}
@@ -231,13 +242,13 @@ func TestNothingPublishedWhileNobodyWatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	if err := obs.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	stdout, stderr, done := sink.Open(runID, nil, 0)
-	io.WriteString(stdout, lines(0, 5000))
-	io.WriteString(stderr, "oops\n")
+	mustWrite(t, stdout, lines(0, 5000))
+	mustWrite(t, stderr, "oops\n")
 	done()
 	// A marker published after done on the sink's connection arrives
 	// after anything the sink published before it.
@@ -294,14 +305,14 @@ func TestPublishingStopsWhenTheLeaseRunsOut(t *testing.T) {
 	runID := newRunID()
 	stdout, _, done := sink.Open(runID, nil, 0)
 	w := watch(t, v, runID)
-	io.WriteString(stdout, "seen\n")
+	mustWrite(t, stdout, "seen\n")
 	if ev, err := w.Next(context.Background()); err != nil || string(ev.Data) != "seen\n" {
 		t.Fatalf("first event %+v, %v", ev, err)
 	}
 	w.Close()
 	o := stdout.(streamWriter).o
 	testsupport.Eventually(t, 10*time.Second, "the lease ends after the viewer left", func() error {
-		io.WriteString(stdout, "unseen\n") // a write makes the publisher look at the lease
+		mustWrite(t, stdout, "unseen\n") // a write makes the publisher look at the lease
 		o.pmu.Lock()
 		defer o.pmu.Unlock()
 		if o.live {
@@ -314,11 +325,11 @@ func TestPublishingStopsWhenTheLeaseRunsOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	if err := obs.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(stdout, "more unseen\n")
+	mustWrite(t, stdout, "more unseen\n")
 	done()
 	if err := nc.Publish(SubjectPrefix+"."+runID+".marker", nil); err != nil {
 		t.Fatal(err)

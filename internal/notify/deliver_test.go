@@ -51,7 +51,9 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 				t.Errorf("signature does not verify")
 			}
 			var probe struct{ Event string }
-			json.Unmarshal(r.body, &probe)
+			if err := json.Unmarshal(r.body, &probe); err != nil {
+				t.Fatal(err)
+			}
 			byPath[probe.Event] = r
 		}
 		group := byPath[EventGroup]
@@ -110,7 +112,7 @@ func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
 		var deliveries []string
 		fail := true
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
+			_, _ = io.Copy(io.Discard, r.Body)
 			mu.Lock()
 			defer mu.Unlock()
 			deliveries = append(deliveries, r.Header.Get(DeliveryHeader))
@@ -334,7 +336,7 @@ func TestShutdownIsNotAnAttempt(t *testing.T) {
 	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
 		arrived <- struct{}{}
 		<-r.Context().Done()
 	}))

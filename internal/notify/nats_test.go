@@ -37,7 +37,7 @@ func TestNATSTarget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sub.Unsubscribe()
+		defer func() { _ = sub.Unsubscribe() }()
 		if err := nc.Flush(); err != nil {
 			t.Fatal(err)
 		}

@@ -99,13 +99,13 @@ func (n *Notifier) workflowURL(m Message) string {
 	return n.cfg.TemporalUIURL + "/namespaces/" + url.PathEscape(n.cfg.Namespace) + "/workflows/" + url.PathEscape(m.WorkflowID)
 }
 
-// tail keeps the last max bytes of s, starting on a whole line when one
+// tail keeps the last limit bytes of s, starting on a whole line when one
 // fits, and never inside a UTF-8 sequence.
-func tail(s string, max int) string {
-	if len(s) <= max {
+func tail(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	s = s[len(s)-max:]
+	s = s[len(s)-limit:]
 	if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
 		return s[i+1:]
 	}

@@ -188,7 +188,7 @@ func TestReceiverDownIsRetried(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := &http.Server{Handler: rcv}
-		go srv.Serve(ln)
+		go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed once closed
 		defer srv.Close()
 		w.clock.Add(2 * time.Minute)
 		w.deliver()
@@ -243,7 +243,7 @@ func TestSlackBody(t *testing.T) {
 			mu.Lock()
 			bodies = append(bodies, b)
 			mu.Unlock()
-			io.WriteString(w, "ok")
+			_, _ = io.WriteString(w, "ok")
 		}))
 		defer srv.Close()
 		w := newWorld(t, st, map[string]string{"SLACK_OPS_URL": srv.URL + "/services/T0/B0/slack-token-xyz"}, nil)

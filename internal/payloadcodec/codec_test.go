@@ -46,16 +46,22 @@ func TestRoundTripAndRotation(t *testing.T) {
 func TestLoadFile(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "keys")
-	os.WriteFile(good, []byte("# current\n"+NewKey()+"\n\n"+strings.Repeat("ab", 32)+"\n"), 0o600)
+	if err := os.WriteFile(good, []byte("# current\n"+NewKey()+"\n\n"+strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := LoadFile(good)
 	if err != nil || len(c.keys) != 2 {
 		t.Fatalf("LoadFile: %v", err)
 	}
 	bad := filepath.Join(dir, "bad")
-	os.WriteFile(bad, []byte(base64.StdEncoding.EncodeToString([]byte("short"))+"\n"), 0o600)
+	if err := os.WriteFile(bad, []byte(base64.StdEncoding.EncodeToString([]byte("short"))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{bad, filepath.Join(dir, "missing"), filepath.Join(dir, "empty")} {
 		if p == filepath.Join(dir, "empty") {
-			os.WriteFile(p, []byte("# nothing\n"), 0o600)
+			if err := os.WriteFile(p, []byte("# nothing\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "ACTIVITY_PAYLOAD_KEY_FILE") {
 			t.Errorf("LoadFile(%s): %v", filepath.Base(p), err)

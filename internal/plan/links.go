@@ -24,21 +24,21 @@ var errLink = errors.New("plan: symbolic link out of the folder")
 func checkLinks(dir, root, where string, show func(string) string) error {
 	realRoot, err := realAbs(root)
 	if err != nil {
-		return nil // the loader reports a root it cannot read
+		return nil //nolint:nilerr // the loader reports a root it cannot read
 	}
 	refuse := func(p string) error {
 		return fmt.Errorf("%w: %q is a symbolic link that does not lead inside %s: plan does not follow it (remove the link, or plan a ref: refs are exported without links)", errLink, show(p), where)
 	}
-	if real, err := realAbs(dir); err != nil || !inside(real, realRoot) {
+	if target, err := realAbs(dir); err != nil || !inside(target, realRoot) {
 		return refuse(dir)
 	}
 	seen := map[string]bool{}
 	for queue := []string{dir}; len(queue) > 0; queue = queue[1:] {
 		d := queue[0]
-		if real, err := realAbs(d); err != nil || seen[real] {
+		if target, err := realAbs(d); err != nil || seen[target] {
 			continue
 		} else {
-			seen[real] = true
+			seen[target] = true
 		}
 		entries, err := os.ReadDir(d)
 		if err != nil {
@@ -49,11 +49,11 @@ func checkLinks(dir, root, where string, show func(string) string) error {
 			switch {
 			case strings.HasPrefix(e.Name(), "."):
 			case e.Type()&fs.ModeSymlink != 0:
-				real, err := realAbs(p)
-				if err != nil || !inside(real, realRoot) {
+				target, err := realAbs(p)
+				if err != nil || !inside(target, realRoot) {
 					return refuse(p)
 				}
-				if info, err := os.Stat(real); err == nil && info.IsDir() {
+				if info, err := os.Stat(target); err == nil && info.IsDir() {
 					queue = append(queue, p)
 				}
 			case e.IsDir():

@@ -165,16 +165,16 @@ func cronFires(sched *cronexpr.Schedule, loc *time.Location, w window) ([]fire, 
 	return fires, truncated
 }
 
-// eachFire calls f with each fire in [w.From, w.To), at most max times;
+// eachFire calls f with each fire in [w.From, w.To), at most limit times;
 // it reports whether fires were left out.
-func eachFire(sched *cronexpr.Schedule, loc *time.Location, w window, max int, f func(time.Time)) bool {
+func eachFire(sched *cronexpr.Schedule, loc *time.Location, w window, limit int, f func(time.Time)) bool {
 	after := w.From.Add(-time.Second)
 	for n := 0; ; n++ {
 		next := sched.Next(after, loc)
 		if next.IsZero() || !next.Before(w.To) {
 			return false
 		}
-		if n == max {
+		if n == limit {
 			return true
 		}
 		f(next)
@@ -184,13 +184,13 @@ func eachFire(sched *cronexpr.Schedule, loc *time.Location, w window, max int, f
 
 // shortest is the least gap between successive fires.
 func shortest(fires []fire) time.Duration {
-	var min time.Duration
+	var least time.Duration
 	for i := 1; i < len(fires); i++ {
-		if d := fires[i].t.Sub(fires[i-1].t); min == 0 || d < min {
-			min = d
+		if d := fires[i].t.Sub(fires[i-1].t); least == 0 || d < least {
+			least = d
 		}
 	}
-	return min
+	return least
 }
 
 // acrossMidnight pairs fires before and after (by position when there are

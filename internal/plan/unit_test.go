@@ -56,7 +56,9 @@ type pagedRuns struct{ runs []store.Run }
 func (p pagedRuns) ListRuns(_ context.Context, f store.RunFilter) (store.RunPage, error) {
 	start := 0
 	if f.Before != "" {
-		fmt.Sscan(f.Before, &start)
+		if _, err := fmt.Sscan(f.Before, &start); err != nil {
+			return store.RunPage{}, err
+		}
 	}
 	end := min(start+f.Limit, len(p.runs))
 	page := store.RunPage{Runs: p.runs[start:end]}

@@ -209,8 +209,7 @@ func BenchmarkIndexBuild10k(b *testing.B) {
 // routeBench is the shared setup of the routed benchmarks: the embedded
 // engines, 10,000 definitions in the store, and a world for the streams.
 type routeBench struct {
-	w      *world
-	events int
+	w *world
 }
 
 func newRouteBench(b *testing.B) *routeBench {

@@ -675,9 +675,9 @@ func decodePayload(data []byte, maxBytes int) (map[string]any, error) {
 
 // checkDepth walks the JSON tokens (nothing but the keys of the open
 // objects is kept) and fails as soon as objects and arrays nest deeper than
-// max, or an object gives a key twice. Syntax errors are left to the
+// maxDepth, or an object gives a key twice. Syntax errors are left to the
 // decoder that follows.
-func checkDepth(data []byte, max int) error {
+func checkDepth(data []byte, maxDepth int) error {
 	type frame struct {
 		object, wantKey bool
 		keys            map[string]bool
@@ -692,12 +692,12 @@ func checkDepth(data []byte, max int) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil
+			return nil //nolint:nilerr // syntax errors are left to the decoder that follows
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			if len(open)+1 > max {
-				return fmt.Errorf("%w: nested deeper than %d levels", errPayloadTooDeep, max)
+			if len(open)+1 > maxDepth {
+				return fmt.Errorf("%w: nested deeper than %d levels", errPayloadTooDeep, maxDepth)
 			}
 			obj := tok == json.Delim('{')
 			open = append(open, frame{object: obj, wantKey: obj, keys: map[string]bool{}})

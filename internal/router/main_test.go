@@ -71,7 +71,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "TestMain: starting Temporal:", err)
 		return 1
 	}
-	defer tmp.Stop()
+	defer func() { _ = tmp.Stop() }()
 	testTemporal = tmp
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  tmp.Address(),

@@ -618,7 +618,7 @@ func (r *Router) consume(ctx context.Context, cons jetstream.Consumer) error {
 	gate.Unlock()
 	wg.Wait()
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // ctx ending is the normal stop, not a failure
 	}
 	return result
 }
@@ -874,7 +874,7 @@ func unwrapPermanent(err error, ctx context.Context) error {
 		return p.err
 	}
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // retry gave up because ctx ended: Run stops without an error
 	}
 	return err
 }

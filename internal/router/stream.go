@@ -55,10 +55,12 @@ func (r *Router) EnsureStream(ctx context.Context) error {
 	name := r.cfg.Stream
 	s, err := r.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		created, err := r.createStream(ctx)
+		var created bool
+		created, err = r.createStream(ctx)
 		if err != nil || created {
 			return err
 		}
+		// Another replica created it first: read it as it is.
 		s, err = r.js.Stream(ctx, name)
 	}
 	if err != nil {

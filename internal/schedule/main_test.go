@@ -41,7 +41,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "TestMain: starting Temporal:", err)
 		return 1
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  srv.Address(),
 		Namespace: srv.Namespace(),

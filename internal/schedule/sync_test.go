@@ -279,9 +279,9 @@ func TestSyncDryRun(t *testing.T) {
 	if states, _ := e.store.ListScheduleStates(ctxT(t)); len(states) != 0 {
 		t.Errorf("dry run stored states %+v", states)
 	}
-	real := e.syncOK(false)
-	if !reflect.DeepEqual(real, plan) {
-		t.Errorf("real sync = %+v\nthe dry run said %+v", real, plan)
+	applied := e.syncOK(false)
+	if !reflect.DeepEqual(applied, plan) {
+		t.Errorf("real sync = %+v\nthe dry run said %+v", applied, plan)
 	}
 	e.waitListed(listedExactly(map[string]want{"plan.keep": {}, "plan.disable": {}, "plan.remove": {}}))
 	statesBefore, _ := e.store.ListScheduleStates(ctxT(t))
@@ -309,9 +309,9 @@ func TestSyncDryRun(t *testing.T) {
 	if states, _ := e.store.ListScheduleStates(ctxT(t)); !reflect.DeepEqual(states, statesBefore) {
 		t.Errorf("dry run changed states:\n%+v\nwas\n%+v", states, statesBefore)
 	}
-	real = e.syncOK(false)
-	if !reflect.DeepEqual(real, plan) {
-		t.Errorf("real sync = %+v\nthe dry run said %+v", real, plan)
+	applied = e.syncOK(false)
+	if !reflect.DeepEqual(applied, plan) {
+		t.Errorf("real sync = %+v\nthe dry run said %+v", applied, plan)
 	}
 }
 

@@ -141,7 +141,7 @@ func NewContainer(cfg ContainerConfig) (*Container, error) {
 		p, err := autoCgroupParent()
 		if err != nil {
 			c.why = err.Error()
-			return c, nil
+			return c, nil //nolint:nilerr // auto: no cgroup to use means running uncontained, with why saying so
 		}
 		root = p
 		c.ownParent = true

@@ -23,8 +23,8 @@ var baseEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 func TestTailMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := range 200 {
-		max := 1 + r.IntN(64)
-		tail := NewTail(max)
+		limit := 1 + r.IntN(64)
+		tail := NewTail(limit)
 		var all []byte
 		for range r.IntN(20) {
 			chunk := make([]byte, r.IntN(100))
@@ -37,13 +37,13 @@ func TestTailMatchesReference(t *testing.T) {
 			}
 		}
 		want := all
-		if len(want) > max {
-			want = want[len(want)-max:]
+		if len(want) > limit {
+			want = want[len(want)-limit:]
 		}
 		if got := tail.Bytes(); !bytes.Equal(got, want) {
-			t.Fatalf("trial %d max %d: got %q want %q", trial, max, got, want)
+			t.Fatalf("trial %d max %d: got %q want %q", trial, limit, got, want)
 		}
-		if tail.Total() != int64(len(all)) || tail.Truncated() != (len(all) > max) {
+		if tail.Total() != int64(len(all)) || tail.Truncated() != (len(all) > limit) {
 			t.Fatalf("trial %d: total %d truncated %v for %d bytes", trial, tail.Total(), tail.Truncated(), len(all))
 		}
 	}
@@ -51,12 +51,16 @@ func TestTailMatchesReference(t *testing.T) {
 
 func TestTailDropsPartialRune(t *testing.T) {
 	tail := NewTail(5)
-	tail.Write([]byte("ab€cd")) // € is 3 bytes: the kept 5 bytes start inside it
+	if _, err := tail.Write([]byte("ab€cd")); err != nil {
+		t.Fatal(err)
+	} // € is 3 bytes: the kept 5 bytes start inside it
 	if got := tail.String(); got != "€cd" && got != "cd" {
 		t.Fatalf("got %q", got)
 	}
 	tail = NewTail(6)
-	tail.Write([]byte("xxab€cd"))
+	if _, err := tail.Write([]byte("xxab€cd")); err != nil {
+		t.Fatal(err)
+	}
 	if got := tail.String(); got != "b€cd" {
 		t.Fatalf("got %q", got)
 	}
@@ -101,8 +105,8 @@ func TestRunWorkdir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	real, _ := filepath.EvalSymlinks(dir)
-	if strings.TrimSpace(res.Stdout) != real && strings.TrimSpace(res.Stdout) != dir {
+	resolved, _ := filepath.EvalSymlinks(dir)
+	if strings.TrimSpace(res.Stdout) != resolved && strings.TrimSpace(res.Stdout) != dir {
 		t.Errorf("pwd = %q, want %q", res.Stdout, dir)
 	}
 }

@@ -172,9 +172,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if _, err := st.GetDefinition(context.Background(), "team.c"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("dry run created c")
 	}
-	real := mustRun(t, s, DefaultOptions())
-	if real.Definitions != plan.Definitions {
-		t.Errorf("plan %+v differs from what the sync did %+v", plan.Definitions, real.Definitions)
+	applied := mustRun(t, s, DefaultOptions())
+	if applied.Definitions != plan.Definitions {
+		t.Errorf("plan %+v differs from what the sync did %+v", plan.Definitions, applied.Definitions)
 	}
 }
 

@@ -118,7 +118,7 @@ func (m *Mailpit) start(t testing.TB, bin string, args []string) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-exited //nolint:errcheck // Wait's error after Kill only reports the kill
 	})
 	err := Poll(30*time.Second, func() error {
 		select {

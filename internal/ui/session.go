@@ -93,7 +93,7 @@ const idMax = 64
 func (ss *sessions) get(r *http.Request) (*session, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > idMax {
-		return nil, nil
+		return nil, nil //nolint:nilerr // no usable cookie means no session
 	}
 	ctx, now := r.Context(), ss.now()
 	row, err := ss.st.GetSession(ctx, hashID(c.Value), now)

@@ -20,8 +20,8 @@ type signInLimits struct {
 	max       int
 }
 
-func newSignInLimits(perMinute, burst, max int) *signInLimits {
-	return &signInLimits{m: map[string]*rate.Limiter{}, perMinute: perMinute, burst: burst, max: max}
+func newSignInLimits(perMinute, burst, limit int) *signInLimits {
+	return &signInLimits{m: map[string]*rate.Limiter{}, perMinute: perMinute, burst: burst, max: limit}
 }
 
 // take spends one attempt of client at now. When none is left it returns

@@ -751,9 +751,8 @@ func TestParseUntil(t *testing.T) {
 			t.Errorf("%q: %v", in, err)
 			continue
 		}
-		if s := ""; got != nil {
-			s = got.UTC().Format(time.RFC3339)
-			if s != want {
+		if got != nil {
+			if s := got.UTC().Format(time.RFC3339); s != want {
 				t.Errorf("%q = %s, want %s", in, s, want)
 			}
 		} else if want != "" {

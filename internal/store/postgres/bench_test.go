@@ -172,7 +172,7 @@ func benchStatusIndexBeforeAfter(b *testing.B, url string, at time.Time, id stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	run(b, tx, "with_index")
 	if _, err := tx.Exec(ctx, "DROP INDEX "+benchStatusIndex); err != nil {
 		b.Fatal(err)

@@ -58,8 +58,8 @@ func (p *proxy) up(addr string) {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, b)
 			p.mu.Unlock()
-			go func() { io.Copy(b, c); b.Close() }()
-			go func() { io.Copy(c, b); c.Close() }()
+			go func() { _, _ = io.Copy(b, c); b.Close() }() // ends when either side is cut
+			go func() { _, _ = io.Copy(c, b); c.Close() }()
 		}
 	}()
 }

@@ -135,7 +135,7 @@ func testSyncLockErrorAndPanic(t *testing.T, d Driver) {
 				t.Errorf("recovered %v, want fn's panic", r)
 			}
 		}()
-		e.s.WithSyncLock(ctx(t), func(context.Context) error { panic("fn panicked") })
+		_ = e.s.WithSyncLock(ctx(t), func(context.Context) error { panic("fn panicked") }) // fn panics: it never returns
 		t.Error("WithSyncLock swallowed fn's panic")
 	}()
 	// Both released the lock: another store gets it at once.
@@ -186,8 +186,10 @@ func startChild(t *testing.T, root, url string) *child {
 	t.Cleanup(func() {
 		c.stdin.Close()
 		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			// Cleanup of a child a test left running: it may have exited
+			// already, and Wait reports the kill.
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 		}
 	})
 	go func() {
@@ -293,7 +295,7 @@ func testSyncLockProcessDies(t *testing.T, d Driver, root string) {
 	if err := ch.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	ch.cmd.Wait()
+	_ = ch.cmd.Wait() // reports the kill: the error is expected
 	// The kernel (flock) or the server (session end) releases it.
 	c, cancel := context.WithTimeout(ctx(t), 30*time.Second)
 	defer cancel()

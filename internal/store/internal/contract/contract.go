@@ -321,13 +321,13 @@ func SkipCorrupt(ctx context.Context, logger *slog.Logger, err error) error {
 }
 
 // pageSize is a requested limit n as a list uses it: def for 0 or less,
-// at most max.
-func pageSize(n, def, max int) int {
+// at most ceiling.
+func pageSize(n, def, ceiling int) int {
 	switch {
 	case n <= 0:
 		return def
-	case n > max:
-		return max
+	case n > ceiling:
+		return ceiling
 	}
 	return n
 }
