@@ -196,11 +196,11 @@ type ProblemRow struct {
 	Problems            []store.Problem `json:"problems"`
 	ConsecutiveFailures int             `json:"consecutive_failures"`
 	LastSuccessAt       *time.Time      `json:"last_success_at,omitempty"`
-	Links               ProblemLinks    `json:"links"`
+	Links               problemLinks    `json:"links"`
 }
 
 // ProblemLinks are where to look next, relative to the server.
-type ProblemLinks struct {
+type problemLinks struct {
 	Definition string `json:"definition"`
 	Timeline   string `json:"timeline"`
 	Dashboard  string `json:"dashboard"`
@@ -241,7 +241,7 @@ func (s *Server) Problems(ctx context.Context) ([]ProblemRow, error) {
 			}
 		}
 		id := url.PathEscape(h.DefinitionID)
-		row.Links = ProblemLinks{Definition: "/api/v1/definitions/" + id, Timeline: "/api/v1/definitions/" + id + "/timeline", Dashboard: "/ui/definitions/" + id}
+		row.Links = problemLinks{Definition: "/api/v1/definitions/" + id, Timeline: "/api/v1/definitions/" + id + "/timeline", Dashboard: "/ui/definitions/" + id}
 		if runID != "" {
 			row.Links.Run, row.Links.RunDashboard = "/api/v1/runs/"+url.PathEscape(runID), "/ui/runs/"+url.PathEscape(runID)
 		}

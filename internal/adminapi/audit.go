@@ -56,7 +56,7 @@ func (s *Server) audit(ctx context.Context, a auditEntry, err error) {
 	if m, ok := ctx.Value(auditMarkKey{}).(*atomic.Bool); ok {
 		m.Store(true)
 	}
-	p, _ := PrincipalFrom(ctx)
+	p, _ := principalFrom(ctx)
 	rec := store.AuditRecord{At: s.cfg.Now(), Actor: p.Name, Role: string(p.Role), Surface: p.Surface, Action: a.action,
 		DefinitionID: limits.Clip(a.defID, auditIDMax), RunID: limits.Clip(a.runID, auditIDMax),
 		Note: limits.Clip(a.note, noteMax), Outcome: store.AuditOK}

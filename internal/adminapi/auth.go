@@ -91,7 +91,7 @@ func (s *Server) authFailed(r *http.Request, surface string, err error) {
 // refusal is audited as a. A context with no principal is refused and not
 // audited: there is no one to name.
 func (s *Server) require(ctx context.Context, need Role, a auditEntry) (Principal, error) {
-	p, ok := PrincipalFrom(ctx)
+	p, ok := principalFrom(ctx)
 	if !ok || p.Name == "" {
 		return p, &apiError{http.StatusForbidden, "forbidden", "this call carries no principal: sign in with a token", reasonMissing}
 	}
@@ -121,7 +121,7 @@ func (s *Server) StillValid(p Principal) bool { return s.tokens.holds(p) }
 
 // SignOut audits a dashboard sign-out by the principal of ctx.
 func (s *Server) SignOut(ctx context.Context) {
-	if p, ok := PrincipalFrom(ctx); ok && p.Name != "" {
+	if p, ok := principalFrom(ctx); ok && p.Name != "" {
 		s.audit(ctx, auditEntry{action: store.AuditSignOut}, nil)
 	}
 }

@@ -14,13 +14,13 @@ import (
 
 // BackfillFiresMax bounds one backfill: more fires than this is a window
 // to narrow (docs/run-control.md#backfill).
-const BackfillFiresMax = 1000
+const backfillFiresMax = 1000
 
 // Overlap policies of a backfill, as Temporal names them.
 const (
-	OverlapSkip      = "skip"
-	OverlapBufferAll = "buffer_all"
-	OverlapAllowAll  = "allow_all"
+	overlapSkip      = "skip"
+	overlapBufferAll = "buffer_all"
+	overlapAllowAll  = "allow_all"
 )
 
 // BackfillDefinition plans (DryRun) or starts a backfill of a cron
@@ -41,7 +41,7 @@ func (s *Server) BackfillDefinition(ctx context.Context, id string, req Backfill
 	if err := checkNote(req.Note); err != nil {
 		return nil, err
 	}
-	req.Overlap = cmp.Or(req.Overlap, OverlapBufferAll)
+	req.Overlap = cmp.Or(req.Overlap, overlapBufferAll)
 	plan, err = s.planBackfill(ctx, id, req)
 	if err != nil || req.DryRun {
 		return plan, err
@@ -61,7 +61,7 @@ func (s *Server) BackfillDefinition(ctx context.Context, id string, req Backfill
 }
 
 func backfillDetail(req BackfillRequest, plan *BackfillPlan) map[string]any {
-	d := map[string]any{"from": req.From, "to": req.To, "overlap": cmp.Or(req.Overlap, OverlapBufferAll), "dry_run": req.DryRun}
+	d := map[string]any{"from": req.From, "to": req.To, "overlap": cmp.Or(req.Overlap, overlapBufferAll), "dry_run": req.DryRun}
 	if plan != nil {
 		d["fires"] = len(plan.Fires)
 	}
@@ -71,7 +71,7 @@ func backfillDetail(req BackfillRequest, plan *BackfillPlan) map[string]any {
 // planBackfill checks the request and lists its fires.
 func (s *Server) planBackfill(ctx context.Context, id string, req BackfillRequest) (*BackfillPlan, error) {
 	switch req.Overlap {
-	case OverlapSkip, OverlapBufferAll, OverlapAllowAll:
+	case overlapSkip, overlapBufferAll, overlapAllowAll:
 	default:
 		return nil, badRequest("overlap %q is not one of skip, buffer_all, allow_all", req.Overlap[:min(len(req.Overlap), maxEcho)])
 	}
@@ -108,7 +108,7 @@ func (s *Server) planBackfill(ctx context.Context, id string, req BackfillReques
 
 // backfillFires lists the fires of a cron expression in [from, to), in
 // zone and in UTC; more than BackfillFiresMax is a 400.
-func backfillFires(expr, zone string, from, to time.Time) ([]FireTime, error) {
+func backfillFires(expr, zone string, from, to time.Time) ([]fireTime, error) {
 	sched, err := cronexpr.Parse(expr)
 	if err != nil {
 		return nil, fmt.Errorf("cron_expression %q: %w", expr, err)
@@ -123,16 +123,16 @@ func backfillFires(expr, zone string, from, to time.Time) ([]FireTime, error) {
 	if after.Equal(from) {
 		after = after.Add(-time.Second)
 	}
-	fires := []FireTime{}
+	fires := []fireTime{}
 	for {
 		t := sched.Next(after, loc)
 		if t.IsZero() || !t.Before(to) {
 			return fires, nil
 		}
-		if len(fires) == BackfillFiresMax {
-			return nil, badRequest("the window [%s, %s) holds more than %d fires: narrow the window", from.Format(time.RFC3339), to.Format(time.RFC3339), BackfillFiresMax)
+		if len(fires) == backfillFiresMax {
+			return nil, badRequest("the window [%s, %s) holds more than %d fires: narrow the window", from.Format(time.RFC3339), to.Format(time.RFC3339), backfillFiresMax)
 		}
-		fires = append(fires, FireTime{Local: t.In(loc).Format(time.RFC3339), UTC: t.UTC()})
+		fires = append(fires, fireTime{Local: t.In(loc).Format(time.RFC3339), UTC: t.UTC()})
 		after = t
 	}
 }

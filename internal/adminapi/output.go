@@ -58,7 +58,7 @@ func (s *Server) ServeRunOutput(w http.ResponseWriter, r *http.Request, runID st
 		return &apiError{http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("live output needs NATS and this api process has none (set ACTIVITY_NATS_URL); run %s's kept output is in GET /api/v1/runs/%s", run.ID, run.ID), ""}
 	}
 	if live != nil {
-		p, _ := PrincipalFrom(ctx)
+		p, _ := principalFrom(ctx)
 		mine, ok := s.viewers.take(p.Name, viewerShare(live.Max()))
 		if !ok {
 			return &apiError{http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("token %s already holds %d of this api process's live-output streams, its share of %d (ACTIVITY_OUTPUT_VIEWERS_MAX); close one", p.Name, viewerShare(live.Max()), live.Max()), ""}

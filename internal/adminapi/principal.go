@@ -49,7 +49,7 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 }
 
 // PrincipalFrom returns the principal ctx carries.
-func PrincipalFrom(ctx context.Context) (Principal, bool) {
+func principalFrom(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
@@ -84,7 +84,7 @@ type BackfillRequest struct {
 
 // FireTime is one fire a backfill stands for, in the definition's zone and
 // in UTC.
-type FireTime struct {
+type fireTime struct {
 	Local string    `json:"local"`
 	UTC   time.Time `json:"utc"`
 }
@@ -97,7 +97,7 @@ type BackfillPlan struct {
 	From         time.Time  `json:"from"`
 	To           time.Time  `json:"to"`
 	Overlap      string     `json:"overlap"`
-	Fires        []FireTime `json:"fires"`
+	Fires        []fireTime `json:"fires"`
 	DryRun       bool       `json:"dry_run"`
 	Started      bool       `json:"started"`
 }
@@ -128,6 +128,6 @@ type Pools interface {
 }
 
 // Backfiller asks Temporal's schedule backfill for past fires.
-type Backfiller interface {
+type backfiller interface {
 	Backfill(ctx context.Context, definitionID string, from, to time.Time, overlap string) error
 }

@@ -23,7 +23,7 @@ import (
 // Canceler asks Temporal to cancel a run's workflow (internal/app, with
 // client.CancelWorkflow). The run may be pending: its workflow exists even
 // when no worker has begun it.
-type Canceler interface {
+type canceler interface {
 	Cancel(ctx context.Context, run store.Run) error
 }
 

@@ -63,7 +63,7 @@ type ScheduleInfo struct {
 // States(ctx) (map[string]*ScheduleInfo, error), every managed schedule by
 // definition id from one list pass, lets GET /api/v1/definitions show what
 // Temporal has (see scheduleStates).
-type Schedules interface {
+type schedules interface {
 	Pause(ctx context.Context, definitionID, note string, until *time.Time) error
 	Resume(ctx context.Context, definitionID string) error
 	Describe(ctx context.Context, definitionID string) (*ScheduleInfo, error)
@@ -82,7 +82,7 @@ type RunStarted struct {
 }
 
 // Runner starts manual runs on the definition's pool.
-type Runner interface {
+type runner interface {
 	StartRun(ctx context.Context, req RunRequest) (RunStarted, error)
 }
 
@@ -97,8 +97,8 @@ type Check struct {
 type Config struct {
 	Store     store.Store
 	Syncer    Syncer
-	Schedules Schedules
-	Runner    Runner
+	Schedules schedules
+	Runner    runner
 	Output    OutputViewer // live output (docs/run-control.md#live-output); nil: stored tails only
 	// Explain answers, per event definition, whether an event would match
 	// and what said no (the router's index); nil answers 503.
@@ -113,8 +113,8 @@ type Config struct {
 	// Canceler, Backfiller and Pools are Temporal's side of run control
 	// (internal/app); nil answers 503 on their endpoints (Pools nil: runs
 	// are never shown waiting).
-	Canceler   Canceler
-	Backfiller Backfiller
+	Canceler   canceler
+	Backfiller backfiller
 	Pools      Pools
 	// GitHooks answers POST /hooks/git/{source}, the push webhooks of
 	// git sources (docs/git-sources.md#webhooks); it checks their
@@ -503,14 +503,14 @@ type SyncStatus struct {
 	// before the first.
 	LastResult    json.RawMessage `json:"last_result"`
 	LastSuccessAt *time.Time      `json:"last_success_at"`
-	LastError     *SyncFailure    `json:"last_error"`
+	LastError     *syncFailure    `json:"last_error"`
 	// Sources is each source's last sync: its commit, pin, last success
 	// and last error (docs/git-sources.md#status).
 	Sources []store.SourceState `json:"sources"`
 }
 
 // SyncFailure is the last sync when it met errors.
-type SyncFailure struct {
+type syncFailure struct {
 	At      time.Time `json:"at"`
 	Message string    `json:"message"`
 	SyncID  string    `json:"sync_id"`
@@ -525,7 +525,7 @@ func (s *Server) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 	case err == nil:
 		out.LastResult = last.Result
 		if !last.OK {
-			out.LastError = &SyncFailure{At: last.FinishedAt, Message: last.ErrorSummary, SyncID: last.SyncID}
+			out.LastError = &syncFailure{At: last.FinishedAt, Message: last.ErrorSummary, SyncID: last.SyncID}
 		}
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, err

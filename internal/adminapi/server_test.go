@@ -296,7 +296,7 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 			} `json:"responses"`
 		} `json:"paths"`
 	}
-	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+	if err := json.Unmarshal(openAPI(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{}
@@ -400,7 +400,7 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 // it documents for one answer: path as documented, method in any case.
 func openAPISchemas(t *testing.T) func(path, method string, code int) (*jsonschema.Schema, error) {
 	t.Helper()
-	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI()))
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(openAPI()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,22 +16,22 @@ import (
 
 // Alerting defaults.
 const (
-	DetectorIntervalDefault = 15 * time.Second
-	DetectorLeaseTTLDefault = 30 * time.Second
-	SMTPStartTLSDefault     = SMTPStartTLSRequire
+	detectorIntervalDefault = 15 * time.Second
+	detectorLeaseTTLDefault = 30 * time.Second
+	smtpStartTLSDefault     = smtpStartTLSRequire
 	// DetectorIntervalMin keeps a mistyped interval ("15ms") from turning
 	// the detector's pass into a busy loop against Temporal and the store.
-	DetectorIntervalMin = time.Second
+	detectorIntervalMin = time.Second
 )
 
 // ACTIVITY_SMTP_STARTTLS values.
 const (
-	SMTPStartTLSRequire = "require"
-	SMTPStartTLSOff     = "off"
+	smtpStartTLSRequire = "require"
+	smtpStartTLSOff     = "off"
 )
 
 // SMTPCASetting names the SMTP CA file, for messages.
-const SMTPCASetting = "ACTIVITY_SMTP_CA"
+const smtpCASetting = "ACTIVITY_SMTP_CA"
 
 // Alerting holds the settings of the detector and of the notifier that
 // delivers its notifications (docs/alerting.md#detector,
@@ -91,7 +91,7 @@ func (a *Alerting) validateSMTP(tr Transport) []error {
 	if a.SMTPAddr == "" {
 		for _, s := range []struct{ setting, value string }{
 			{"ACTIVITY_SMTP_FROM", a.SMTPFrom}, {"ACTIVITY_SMTP_USERNAME", a.SMTPUsername},
-			{"ACTIVITY_SMTP_PASSWORD", a.SMTPPassword}, {SMTPCASetting, a.SMTPCA},
+			{"ACTIVITY_SMTP_PASSWORD", a.SMTPPassword}, {smtpCASetting, a.SMTPCA},
 		} {
 			if s.value != "" {
 				errs = append(errs, bad(s.setting, "is set but ACTIVITY_SMTP_ADDR is not; set the SMTP server's host:port, or unset %s", s.setting))
@@ -124,10 +124,10 @@ func (a *Alerting) validateSMTP(tr Transport) []error {
 	if err := a.checkStartTLSValue(); err != nil {
 		return append(errs, err)
 	}
-	if a.SMTPStartTLS == SMTPStartTLSOff {
+	if a.SMTPStartTLS == smtpStartTLSOff {
 		errs = append(errs, a.checkPlaintext(tr, host)...)
 	} else if a.SMTPCA != "" {
-		if err := tlsconf.Check(tlsconf.Files{CA: a.SMTPCA, CASetting: SMTPCASetting}, time.Now()); err != nil {
+		if err := tlsconf.Check(tlsconf.Files{CA: a.SMTPCA, CASetting: smtpCASetting}, time.Now()); err != nil {
 			errs = append(errs, settingErrors(err)...)
 		}
 	}
@@ -135,7 +135,7 @@ func (a *Alerting) validateSMTP(tr Transport) []error {
 }
 
 func (a *Alerting) checkStartTLSValue() error {
-	if m := a.SMTPStartTLS; m != "" && m != SMTPStartTLSRequire && m != SMTPStartTLSOff {
+	if m := a.SMTPStartTLS; m != "" && m != smtpStartTLSRequire && m != smtpStartTLSOff {
 		return bad("ACTIVITY_SMTP_STARTTLS", "must be require or off, got %q", m)
 	}
 	return nil
@@ -147,7 +147,7 @@ func (a *Alerting) checkStartTLSValue() error {
 func (a *Alerting) checkPlaintext(tr Transport, host string) []error {
 	var errs []error
 	if a.SMTPCA != "" {
-		errs = append(errs, bad(SMTPCASetting, "is set but ACTIVITY_SMTP_STARTTLS is off, so it would never be used; set ACTIVITY_SMTP_STARTTLS=require or unset %s", SMTPCASetting))
+		errs = append(errs, bad(smtpCASetting, "is set but ACTIVITY_SMTP_STARTTLS is off, so it would never be used; set ACTIVITY_SMTP_STARTTLS=require or unset %s", smtpCASetting))
 	}
 	if host == "" || tlsconf.IsLoopback(host) {
 		return errs
@@ -165,8 +165,8 @@ func (a *Alerting) checkPlaintext(tr Transport, host string) []error {
 // another replica would take over while it still works.
 func (a *Alerting) validateDetector() []error {
 	var errs []error
-	if a.DetectorInterval != 0 && a.DetectorInterval < DetectorIntervalMin { // 0: unset (Go callers), the default
-		errs = append(errs, bad("ACTIVITY_DETECTOR_INTERVAL", "must be at least %s, got %s (e.g. 15s)", DetectorIntervalMin, a.DetectorInterval))
+	if a.DetectorInterval != 0 && a.DetectorInterval < detectorIntervalMin { // 0: unset (Go callers), the default
+		errs = append(errs, bad("ACTIVITY_DETECTOR_INTERVAL", "must be at least %s, got %s (e.g. 15s)", detectorIntervalMin, a.DetectorInterval))
 		return errs
 	}
 	if ttl, every := a.LeaseTTL(), a.Interval(); ttl < 2*every {
@@ -178,19 +178,19 @@ func (a *Alerting) validateDetector() []error {
 // Interval is the detector's pass interval: ACTIVITY_DETECTOR_INTERVAL,
 // or its default when unset.
 func (a *Alerting) Interval() time.Duration {
-	return cmp.Or(a.DetectorInterval, DetectorIntervalDefault)
+	return cmp.Or(a.DetectorInterval, detectorIntervalDefault)
 }
 
 // LeaseTTL is the detector lease's time to live:
 // ACTIVITY_DETECTOR_LEASE_TTL, or its default when unset.
 func (a *Alerting) LeaseTTL() time.Duration {
-	return cmp.Or(a.DetectorLeaseTTL, DetectorLeaseTTLDefault)
+	return cmp.Or(a.DetectorLeaseTTL, detectorLeaseTTLDefault)
 }
 
 // StartTLSRequired reports whether email goes only over STARTTLS (the
 // default when unset).
 func (a *Alerting) StartTLSRequired() bool {
-	return a.SMTPStartTLS != SMTPStartTLSOff
+	return a.SMTPStartTLS != smtpStartTLSOff
 }
 
 // Redacted returns the alerting settings as name=value lines for logs,

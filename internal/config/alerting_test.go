@@ -14,8 +14,8 @@ func goodAlerting() Alerting {
 	return Alerting{
 		PublicURL: "https://activity.example.com", TemporalUIURL: "https://temporal.example.com/",
 		SMTPAddr: "smtp.example.com:587", SMTPFrom: "activity-core@example.com",
-		SMTPUsername: "alerts", SMTPPassword: "smtp-hunter2", SMTPStartTLS: SMTPStartTLSRequire,
-		DetectorInterval: DetectorIntervalDefault, DetectorLeaseTTL: DetectorLeaseTTLDefault,
+		SMTPUsername: "alerts", SMTPPassword: "smtp-hunter2", SMTPStartTLS: smtpStartTLSRequire,
+		DetectorInterval: detectorIntervalDefault, DetectorLeaseTTL: detectorLeaseTTLDefault,
 	}
 }
 
@@ -45,12 +45,12 @@ func TestAlertingValidateNamesTheSetting(t *testing.T) {
 		{"username with newline", func(a *Alerting, _ *Transport) { a.SMTPUsername = "alerts\r\n" }, "ACTIVITY_SMTP_USERNAME: contains a line break"},
 		{"starttls unknown", func(a *Alerting, _ *Transport) { a.SMTPStartTLS = "maybe" }, `ACTIVITY_SMTP_STARTTLS: must be require or off, got "maybe"`},
 		{"starttls off to a remote server", func(a *Alerting, _ *Transport) {
-			a.SMTPStartTLS = SMTPStartTLSOff
+			a.SMTPStartTLS = smtpStartTLSOff
 			a.SMTPUsername, a.SMTPPassword = "", ""
 		}, "ACTIVITY_SMTP_STARTTLS: is off but ACTIVITY_SMTP_ADDR smtp.example.com:587 is not a loopback address"},
-		{"starttls off, plaintext allowed, password", func(a *Alerting, tr *Transport) { a.SMTPStartTLS = SMTPStartTLSOff; tr.AllowPlaintext = true }, "the SMTP password would be sent in clear"},
+		{"starttls off, plaintext allowed, password", func(a *Alerting, tr *Transport) { a.SMTPStartTLS = smtpStartTLSOff; tr.AllowPlaintext = true }, "the SMTP password would be sent in clear"},
 		{"ca with starttls off", func(a *Alerting, _ *Transport) {
-			a.SMTPStartTLS, a.SMTPAddr, a.SMTPCA = SMTPStartTLSOff, "127.0.0.1:25", "/etc/ssl/ca.pem"
+			a.SMTPStartTLS, a.SMTPAddr, a.SMTPCA = smtpStartTLSOff, "127.0.0.1:25", "/etc/ssl/ca.pem"
 		}, "ACTIVITY_SMTP_CA: is set but ACTIVITY_SMTP_STARTTLS is off"},
 		{"ca missing", func(a *Alerting, _ *Transport) { a.SMTPCA = "/nonexistent/ca.pem" }, "ACTIVITY_SMTP_CA: cannot read the CA file: /nonexistent/ca.pem"},
 		{"ca not pem", func(a *Alerting, _ *Transport) { a.SMTPCA = notPEM }, "ACTIVITY_SMTP_CA: " + notPEM + " holds no PEM certificate"},
@@ -97,11 +97,11 @@ func TestAlertingValidateAccepts(t *testing.T) {
 		}},
 		{"no auth", func(a *Alerting, _ *Transport) { a.SMTPUsername, a.SMTPPassword = "", "" }},
 		{"named from", func(a *Alerting, _ *Transport) { a.SMTPFrom = `"Activity Core" <activity-core@example.com>` }},
-		{"plaintext to loopback", func(a *Alerting, _ *Transport) { a.SMTPStartTLS, a.SMTPAddr = SMTPStartTLSOff, "127.0.0.1:25" }},
-		{"plaintext to localhost", func(a *Alerting, _ *Transport) { a.SMTPStartTLS, a.SMTPAddr = SMTPStartTLSOff, "localhost:1025" }},
-		{"plaintext to ::1", func(a *Alerting, _ *Transport) { a.SMTPStartTLS, a.SMTPAddr = SMTPStartTLSOff, "[::1]:25" }},
+		{"plaintext to loopback", func(a *Alerting, _ *Transport) { a.SMTPStartTLS, a.SMTPAddr = smtpStartTLSOff, "127.0.0.1:25" }},
+		{"plaintext to localhost", func(a *Alerting, _ *Transport) { a.SMTPStartTLS, a.SMTPAddr = smtpStartTLSOff, "localhost:1025" }},
+		{"plaintext to ::1", func(a *Alerting, _ *Transport) { a.SMTPStartTLS, a.SMTPAddr = smtpStartTLSOff, "[::1]:25" }},
 		{"plaintext allowed, no auth", func(a *Alerting, tr *Transport) {
-			a.SMTPStartTLS, a.SMTPUsername, a.SMTPPassword, tr.AllowPlaintext = SMTPStartTLSOff, "", "", true
+			a.SMTPStartTLS, a.SMTPUsername, a.SMTPPassword, tr.AllowPlaintext = smtpStartTLSOff, "", "", true
 		}},
 		{"lease of exactly two passes (the defaults)", func(a *Alerting, _ *Transport) {
 			a.DetectorInterval, a.DetectorLeaseTTL = 15*time.Second, 30*time.Second
@@ -136,7 +136,7 @@ func TestAlertingFromEnvironment(t *testing.T) {
 		}
 	}
 	parse()
-	if cli.DetectorInterval != DetectorIntervalDefault || cli.DetectorLeaseTTL != DetectorLeaseTTLDefault || cli.SMTPStartTLS != SMTPStartTLSDefault {
+	if cli.DetectorInterval != detectorIntervalDefault || cli.DetectorLeaseTTL != detectorLeaseTTLDefault || cli.SMTPStartTLS != smtpStartTLSDefault {
 		t.Errorf("defaults: %+v", cli.Alerting)
 	}
 	if !cli.StartTLSRequired() {
@@ -166,7 +166,7 @@ func TestAlertingFromEnvironment(t *testing.T) {
 
 func TestAlertingDefaultsForGoCallers(t *testing.T) {
 	var a Alerting
-	if a.Interval() != DetectorIntervalDefault || a.LeaseTTL() != DetectorLeaseTTLDefault || !a.StartTLSRequired() {
+	if a.Interval() != detectorIntervalDefault || a.LeaseTTL() != detectorLeaseTTLDefault || !a.StartTLSRequired() {
 		t.Errorf("zero Alerting: interval %s, ttl %s, starttls %t", a.Interval(), a.LeaseTTL(), a.StartTLSRequired())
 	}
 }

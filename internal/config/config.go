@@ -26,9 +26,9 @@ import (
 // Defaults.
 const (
 	TemporalAddressDefault   = "127.0.0.1:7233"
-	TemporalNamespaceDefault = "default"
+	temporalNamespaceDefault = "default"
 	TaskQueueDefault         = "activity-core"
-	HTTPAddrDefault          = "127.0.0.1:8080"
+	httpAddrDefault          = "127.0.0.1:8080"
 	SchedulePrefixDefault    = "activity-core:"
 	NATSStreamDefault        = "ACTIVITY"
 	NATSSubjectsDefault      = "org.>,activity.>"
@@ -36,7 +36,7 @@ const (
 	SyncMaxErrorsDefault     = 50
 	// NATSStreamReplicasDefault is one copy: right for a single NATS
 	// server; a JetStream cluster of three wants 3.
-	NATSStreamReplicasDefault = 1
+	natsStreamReplicasDefault = 1
 )
 
 // Engines says where the store, Temporal and NATS are.
@@ -191,10 +191,10 @@ func (e *Engines) WorkerPools() ([]string, error) {
 	for _, p := range e.Pools {
 		p = strings.TrimSpace(p)
 		if err := definition.CheckPoolName(p); err != nil {
-			return nil, bad(PoolsSetting, "%v (in %q)", err, strings.Join(e.Pools, ","))
+			return nil, bad(poolsSetting, "%v (in %q)", err, strings.Join(e.Pools, ","))
 		}
 		if slices.Contains(pools, p) {
-			return nil, bad(PoolsSetting, "pool %s is given twice (in %q)", p, strings.Join(e.Pools, ","))
+			return nil, bad(poolsSetting, "pool %s is given twice (in %q)", p, strings.Join(e.Pools, ","))
 		}
 		pools = append(pools, p)
 	}
@@ -205,7 +205,7 @@ func (e *Engines) WorkerPools() ([]string, error) {
 }
 
 // PoolsSetting is the environment name of Engines.Pools.
-const PoolsSetting = "ACTIVITY_WORKER_POOLS"
+const poolsSetting = "ACTIVITY_WORKER_POOLS"
 
 // Subjects splits NATSSubjects.
 func (e *Engines) Subjects() []string {
@@ -246,7 +246,7 @@ func (s *Sync) Validate() error {
 // when it is missing. An empty DataDir is $STATE_DIRECTORY (set by
 // systemd's StateDirectory=), else ~/.local/state/activity-core.
 func (s *Sync) GitDir() (string, error) {
-	dir := cmp.Or(s.DataDir, DataDirDefault())
+	dir := cmp.Or(s.DataDir, dataDirDefault())
 	if dir == "" {
 		return "", bad("ACTIVITY_DATA_DIR", "not set, and neither $STATE_DIRECTORY nor a home folder is known: set it to a folder activity-core may write")
 	}
@@ -259,7 +259,7 @@ func (s *Sync) GitDir() (string, error) {
 // DataDirDefault is where fetched sources go when ACTIVITY_DATA_DIR is
 // unset: $STATE_DIRECTORY (its first entry), else
 // ~/.local/state/activity-core; "" when neither is known.
-func DataDirDefault() string {
+func dataDirDefault() string {
 	if sd := os.Getenv("STATE_DIRECTORY"); sd != "" {
 		first, _, _ := strings.Cut(sd, ":")
 		return first
@@ -356,7 +356,7 @@ func Redacted(e Engines, s Sync, h HTTP) []string {
 		"ACTIVITY_TEMPORAL_ADDRESS=" + e.TemporalAddress,
 		"ACTIVITY_TEMPORAL_NAMESPACE=" + e.TemporalNamespace,
 		"ACTIVITY_TASK_QUEUE=" + e.TaskQueue,
-		PoolsSetting + "=" + strings.Join(e.Pools, ","),
+		poolsSetting + "=" + strings.Join(e.Pools, ","),
 		fmt.Sprintf("ACTIVITY_TEMPORAL_TLS=%t", e.TemporalTLS.Enabled()),
 		"ACTIVITY_TEMPORAL_TLS_CA=" + e.TemporalTLSCA,
 		"ACTIVITY_TEMPORAL_TLS_CERT=" + e.TemporalTLSCert,

@@ -40,7 +40,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.ReadToken = "\t\n  \t\n  \t\n  \t\n  " }, "ACTIVITY_READ_TOKEN: is only whitespace"},
 		{func(_ *Engines, _ *Sync, h *HTTP) { h.ReadToken = "ééééééééééééééé" }, "ACTIVITY_READ_TOKEN: is 15 characters"},
 	} {
-		e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault}
+		e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: httpAddrDefault}
 		tc.mutate(&e, &s, &h)
 		err := errorsOf(e.Validate(true, true, true), s.Validate(), h.Validate())
 		if err == "" || !strings.Contains(err, tc.setting) {
@@ -50,7 +50,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 			t.Errorf("password shown: %q", err)
 		}
 	}
-	e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: HTTPAddrDefault,
+	e, s, h := goodEngines(), Sync{SchedulePrefix: SchedulePrefixDefault, SyncMaxErrors: 50}, HTTP{HTTPAddr: httpAddrDefault,
 		AdminToken: "integration-admin-token-0123", ReadToken: "read-token-0123456789"}
 	if err := errorsOf(e.Validate(true, true, true), s.Validate(), h.Validate()); err != "" {
 		t.Errorf("good settings refused: %s", err)
@@ -142,7 +142,7 @@ func TestGitDirDefaults(t *testing.T) {
 	}
 	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("HOME", t.TempDir())
-	if d := DataDirDefault(); !strings.HasSuffix(d, "/.local/state/activity-core") {
+	if d := dataDirDefault(); !strings.HasSuffix(d, "/.local/state/activity-core") {
 		t.Errorf("home default %q", d)
 	}
 	s.DataDir = "/proc/no/such/place"

@@ -14,7 +14,7 @@ import (
 const (
 	TemporalTLSCASetting   = "ACTIVITY_TEMPORAL_TLS_CA"
 	TemporalTLSCertSetting = "ACTIVITY_TEMPORAL_TLS_CERT"
-	TemporalTLSKeySetting  = "ACTIVITY_TEMPORAL_TLS_KEY"
+	temporalTLSKeySetting  = "ACTIVITY_TEMPORAL_TLS_KEY"
 )
 
 // Enabled reports whether connections to Temporal use TLS: asked for, or
@@ -28,7 +28,7 @@ func (t *TemporalTLS) Enabled() bool {
 func (t *TemporalTLS) Files() tlsconf.Files {
 	return tlsconf.Files{
 		CA: t.TemporalTLSCA, Cert: t.TemporalTLSCert, Key: t.TemporalTLSKey,
-		CASetting: TemporalTLSCASetting, CertSetting: TemporalTLSCertSetting, KeySetting: TemporalTLSKeySetting,
+		CASetting: TemporalTLSCASetting, CertSetting: TemporalTLSCertSetting, KeySetting: temporalTLSKeySetting,
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 // Token roles (docs/security.md#tokens): read reads; operate also runs,
 // cancels, pauses, resumes and backfills; admin also syncs.
 const (
-	RoleRead    = "read"
-	RoleOperate = "operate"
-	RoleAdmin   = "admin"
+	roleRead    = "read"
+	roleOperate = "operate"
+	roleAdmin   = "admin"
 )
 
 // TokenHashPrefix starts every hash in a tokens file.
@@ -96,7 +96,7 @@ func parseTokenLine(line string) (TokenEntry, error) {
 		return e, fmt.Errorf("name %q: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63", clip(e.Name))
 	}
 	switch e.Role {
-	case RoleRead, RoleOperate, RoleAdmin:
+	case roleRead, roleOperate, roleAdmin:
 	default:
 		return e, fmt.Errorf("role %q is not one of read, operate, admin", clip(e.Role))
 	}

@@ -18,7 +18,7 @@ func TestParseTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 2 || es[0].Name != "alice" || es[0].Role != RoleOperate || es[1].Name != "ci.bot_1" || es[1].Hash != sha256.Sum256([]byte("b-token")) {
+	if len(es) != 2 || es[0].Name != "alice" || es[0].Role != roleOperate || es[1].Name != "ci.bot_1" || es[1].Hash != sha256.Sum256([]byte("b-token")) {
 		t.Errorf("got %+v", es)
 	}
 }

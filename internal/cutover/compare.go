@@ -26,7 +26,7 @@ type Window struct {
 }
 
 // Pair is a legacy run and the fire taken to be the same run.
-type Pair struct {
+type pair struct {
 	Legacy LegacyRun `json:"legacy"`
 	Fire   Fire      `json:"fire"`
 	// Offset is the fire's time minus the legacy run's.
@@ -38,7 +38,7 @@ type Pair struct {
 }
 
 // Shift is a whole-hour offset that would pair most runs.
-type Shift struct {
+type shift struct {
 	// Hours is how much later the definition fires than the legacy job
 	// (negative: earlier).
 	Hours int `json:"hours"`
@@ -47,13 +47,13 @@ type Shift struct {
 }
 
 // Comparison is what pairing found (NewReport).
-type Comparison struct {
-	Pairs      []Pair      `json:"pairs"`
+type comparison struct {
+	Pairs      []pair      `json:"pairs"`
 	LegacyOnly []LegacyRun `json:"legacy_only"`
 	FireOnly   []Fire      `json:"definition_only"`
 	// Shift is set when most runs do not pair but a whole-hour shift
 	// would pair most of them: a time zone mistake.
-	Shift *Shift `json:"shift,omitempty"`
+	Shift *shift `json:"shift,omitempty"`
 	// AtEdges counts unpaired runs within the tolerance of the window's
 	// ends, left out because their partner may lie outside it.
 	AtEdges int `json:"at_edges,omitempty"`
@@ -61,10 +61,10 @@ type Comparison struct {
 
 // compare pairs each legacy run with the nearest unused fire within the
 // tolerance, in time order, and lists what is left on either side.
-func compare(legacy []LegacyRun, fires []Fire, w Window) Comparison {
+func compare(legacy []LegacyRun, fires []Fire, w Window) comparison {
 	legacy = slices.SortedFunc(slices.Values(legacy), func(a, b LegacyRun) int { return a.At.Compare(b.At) })
 	fires = slices.SortedFunc(slices.Values(fires), func(a, b Fire) int { return a.At.Compare(b.At) })
-	var c Comparison
+	var c comparison
 	partner := pairUp(legacy, fires, 0, w.Tolerance)
 	used := make([]bool, len(fires))
 	for i, l := range legacy {
@@ -79,7 +79,7 @@ func compare(legacy []LegacyRun, fires []Fire, w Window) Comparison {
 		}
 		used[j] = true
 		f := fires[j]
-		c.Pairs = append(c.Pairs, Pair{Legacy: l, Fire: f, Offset: f.At.Sub(l.At), Disagree: disagreement(l, f)})
+		c.Pairs = append(c.Pairs, pair{Legacy: l, Fire: f, Offset: f.At.Sub(l.At), Disagree: disagreement(l, f)})
 	}
 	for j, f := range fires {
 		if used[j] {
@@ -128,12 +128,12 @@ func pairUp(legacy []LegacyRun, fires []Fire, shift, tol time.Duration) []int {
 
 // findShift looks for a whole-hour shift pairing most runs when most do
 // not pair as they are.
-func findShift(legacy []LegacyRun, fires []Fire, paired int, tol time.Duration) *Shift {
+func findShift(legacy []LegacyRun, fires []Fire, paired int, tol time.Duration) *shift {
 	most := max(len(legacy), len(fires))
 	if most == 0 || paired*2 >= most {
 		return nil
 	}
-	var best *Shift
+	var best *shift
 	for h := -shiftMax; h <= shiftMax; h++ {
 		if h == 0 {
 			continue
@@ -145,7 +145,7 @@ func findShift(legacy []LegacyRun, fires []Fire, paired int, tol time.Duration) 
 			}
 		}
 		if n*2 > most && n > paired && (best == nil || n > best.Pairs) {
-			best = &Shift{Hours: h, Pairs: n}
+			best = &shift{Hours: h, Pairs: n}
 		}
 	}
 	return best

@@ -24,7 +24,7 @@ type Report struct {
 	// not fires of its schedule and are left out.
 	OtherRuns int      `json:"other_runs,omitempty"`
 	Notes     []string `json:"notes,omitempty"`
-	Comparison
+	comparison
 	// OK is true when every run on each side has its partner within the
 	// tolerance and the definition missed none of them.
 	OK bool `json:"ok"`
@@ -35,7 +35,7 @@ type Report struct {
 // NewReport compares and decides.
 func NewReport(r Report, legacy []LegacyRun, fires []Fire) Report {
 	r.LegacyRuns, r.Fires = len(legacy), len(fires)
-	r.Comparison = compare(legacy, fires, r.Window)
+	r.comparison = compare(legacy, fires, r.Window)
 	if r.LegacyRuns == 0 {
 		r.Why = append(r.Why, fmt.Sprintf("no legacy runs since %s: check the unit, file or --match", stamp(r.Since)))
 	}

@@ -24,12 +24,12 @@ import (
 const (
 	// IntervalDefault is the time between passes
 	// (ACTIVITY_DETECTOR_INTERVAL).
-	IntervalDefault = 15 * time.Second
+	intervalDefault = 15 * time.Second
 	// LeaseTTLDefault is how long the lease outlives its holder: the
 	// longest a crashed holder's replica waits before taking over.
-	LeaseTTLDefault = 30 * time.Second
+	leaseTTLDefault = 30 * time.Second
 	// LeaseName is the store lease that elects the one evaluating replica.
-	LeaseName = "detector"
+	leaseName = "detector"
 	// missedLookback is how far back a definition seen for the first time
 	// is checked for missed fires.
 	missedLookback = 15 * time.Minute
@@ -49,29 +49,29 @@ type Store interface {
 }
 
 // Schedules lists Temporal's schedules in one pass: *schedule.Projector.
-type Schedules interface {
+type schedules interface {
 	States(ctx context.Context) (map[string]*schedule.State, error)
 }
 
 // Pollers says whether any worker polls a task queue: TemporalPollers.
-type Pollers interface {
+type pollers interface {
 	HasPollers(ctx context.Context, taskQueue string) (bool, error)
 }
 
 // Pauser makes the auto-pause of pause_after_failures, recorded as an
 // operator pause with By schedule.ByAutoPause: *schedule.Projector.
-type Pauser interface {
+type pauser interface {
 	PauseBy(ctx context.Context, definitionID, note, by string, until *time.Time) error
 }
 
 // Config configures a Detector. Store and Schedules are required.
 type Config struct {
 	Store     Store
-	Schedules Schedules
+	Schedules schedules
 	// Pollers answers "no worker polling"; nil never gives that reason.
-	Pollers Pollers
+	Pollers pollers
 	// Pauser makes auto-pauses; nil logs them instead.
-	Pauser Pauser
+	Pauser pauser
 	// TaskQueue is the workers' base task queue; a definition's fires
 	// are judged by the pollers of its pool's queue,
 	// engine.TaskQueueFor(TaskQueue, pool) (docs/run-control.md#placement).
@@ -122,8 +122,8 @@ func New(cfg Config) (*Detector, error) {
 	}
 	cfg.TaskQueue = cmp.Or(cfg.TaskQueue, engine.TaskQueueDefault)
 	cfg.Holder = cmp.Or(cfg.Holder, defaultHolder())
-	cfg.Interval = cmp.Or(cfg.Interval, IntervalDefault)
-	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, LeaseTTLDefault)
+	cfg.Interval = cmp.Or(cfg.Interval, intervalDefault)
+	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, leaseTTLDefault)
 	if cfg.Interval < 0 || cfg.LeaseTTL <= cfg.Interval {
 		return nil, fmt.Errorf("detector: the lease TTL (%s) must be longer than the interval (%s), or the lease lapses between passes", cfg.LeaseTTL, cfg.Interval)
 	}
@@ -171,7 +171,7 @@ func (d *Detector) Run(ctx context.Context) error {
 // its context ends when the lease would expire.
 func (d *Detector) tick(ctx context.Context) {
 	start := time.Now()
-	held, err := d.cfg.Store.AcquireLease(ctx, LeaseName, d.cfg.Holder, d.cfg.LeaseTTL)
+	held, err := d.cfg.Store.AcquireLease(ctx, leaseName, d.cfg.Holder, d.cfg.LeaseTTL)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("detector: taking the lease failed; not evaluating", "error", err)
@@ -214,7 +214,7 @@ func (d *Detector) setLeader(held bool) {
 func (d *Detector) release(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if err := d.cfg.Store.ReleaseLease(rctx, LeaseName, d.cfg.Holder); err != nil {
+	if err := d.cfg.Store.ReleaseLease(rctx, leaseName, d.cfg.Holder); err != nil {
 		d.log.Warn("detector: giving the lease up failed; another replica takes it when it expires", "error", err)
 	}
 	d.setLeader(false)

@@ -37,7 +37,7 @@ func TestNewChecksConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.cfg.Interval != IntervalDefault || d.cfg.LeaseTTL != LeaseTTLDefault || d.cfg.TaskQueue != engine.TaskQueueDefault || d.cfg.Holder == "" {
+	if d.cfg.Interval != intervalDefault || d.cfg.LeaseTTL != leaseTTLDefault || d.cfg.TaskQueue != engine.TaskQueueDefault || d.cfg.Holder == "" {
 		t.Errorf("defaults: %+v", d.cfg)
 	}
 }

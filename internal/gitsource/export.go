@@ -14,12 +14,12 @@ import (
 
 // Bounds on one exported tree: git contents are untrusted.
 const (
-	TreeMaxBytes   = 64 << 20
-	TreeMaxEntries = 20000
+	treeMaxBytes   = 64 << 20
+	treeMaxEntries = 20000
 )
 
 // ErrTreeTooLarge is a tree past TreeMaxBytes or TreeMaxEntries.
-var ErrTreeTooLarge = errors.New("tree too large")
+var errTreeTooLarge = errors.New("tree too large")
 
 // extractOptions says how extractTar writes.
 type extractOptions struct {
@@ -43,7 +43,7 @@ func extractTar(r io.Reader, dst string, opt extractOptions) (skipped []string, 
 			return skipped, fmt.Errorf("reading the archive: %w", err)
 		}
 		if count >= opt.maxCount {
-			return skipped, fmt.Errorf("%w: more than %d entries", ErrTreeTooLarge, opt.maxCount)
+			return skipped, fmt.Errorf("%w: more than %d entries", errTreeTooLarge, opt.maxCount)
 		}
 		if h.Typeflag == tar.TypeXGlobalHeader || h.Typeflag == tar.TypeXHeader {
 			continue
@@ -61,7 +61,7 @@ func extractTar(r io.Reader, dst string, opt extractOptions) (skipped []string, 
 			err = os.MkdirAll(target, 0o700)
 		case tar.TypeReg:
 			if total += h.Size; total > opt.maxBytes {
-				return skipped, fmt.Errorf("%w: more than %d bytes", ErrTreeTooLarge, opt.maxBytes)
+				return skipped, fmt.Errorf("%w: more than %d bytes", errTreeTooLarge, opt.maxBytes)
 			}
 			err = writeFile(target, tr, h.Size, opt.fileMode)
 		default:

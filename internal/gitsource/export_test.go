@@ -93,7 +93,7 @@ func TestExtractKeepsOnlyFilesAndFolders(t *testing.T) {
 func TestExtractBounds(t *testing.T) {
 	big := strings.Repeat("x", 60)
 	_, err := extractTar(tarOf(t, entry{"a", tar.TypeReg, big}, entry{"b", tar.TypeReg, big}), t.TempDir(), testOpt)
-	if !errors.Is(err, ErrTreeTooLarge) || !strings.Contains(err.Error(), "more than 100 bytes") {
+	if !errors.Is(err, errTreeTooLarge) || !strings.Contains(err.Error(), "more than 100 bytes") {
 		t.Fatalf("size: got %v", err)
 	}
 	var many []entry
@@ -101,7 +101,7 @@ func TestExtractBounds(t *testing.T) {
 		many = append(many, entry{string(rune('a'+i)) + "/", tar.TypeDir, ""})
 	}
 	_, err = extractTar(tarOf(t, many...), t.TempDir(), testOpt)
-	if !errors.Is(err, ErrTreeTooLarge) || !strings.Contains(err.Error(), "more than 10 entries") {
+	if !errors.Is(err, errTreeTooLarge) || !strings.Contains(err.Error(), "more than 10 entries") {
 		t.Fatalf("count: got %v", err)
 	}
 }

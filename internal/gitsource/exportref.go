@@ -31,7 +31,7 @@ func ExportRef(ctx context.Context, repoDir, ref, path, dst string) (Commit, err
 	if err != nil {
 		return Commit{}, fmt.Errorf("gitsource: in %s: %w", repoDir, err)
 	}
-	opt := extractOptions{fileMode: 0o600, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
+	opt := extractOptions{fileMode: 0o600, maxBytes: treeMaxBytes, maxCount: treeMaxEntries}
 	if _, err := export(ctx, g, sha, clean, repoDir, dst, opt); err != nil {
 		return Commit{}, fmt.Errorf("gitsource: %w", err)
 	}
@@ -64,10 +64,10 @@ func export(ctx context.Context, g gitRun, sha, path, of, dst string, opt extrac
 	if path != "" {
 		typ, err := g.output(ctx, "cat-file", "-t", sha+":"+path)
 		if err != nil {
-			return nil, &PathError{Path: path, Commit: sha, Of: of}
+			return nil, &pathError{Path: path, Commit: sha, Of: of}
 		}
 		if strings.TrimSpace(typ) != "tree" {
-			return nil, &PathError{Path: path, Commit: sha, Of: of, File: true}
+			return nil, &pathError{Path: path, Commit: sha, Of: of, File: true}
 		}
 		treeish = sha + ":" + path
 	}
@@ -101,12 +101,12 @@ func parseTime(s string) (time.Time, error) {
 
 // PathError is a source path that is not a folder at a commit; it is
 // ErrPathNotFound.
-type PathError struct {
+type pathError struct {
 	Path, Commit, Of string
 	File             bool // the path is a file
 }
 
-func (e *PathError) Error() string {
+func (e *pathError) Error() string {
 	if e.File {
 		return fmt.Sprintf("path %s at %s of %s is a file, not a folder", e.Path, e.Commit[:7], e.Of)
 	}
@@ -114,4 +114,4 @@ func (e *PathError) Error() string {
 }
 
 // Is makes a PathError match ErrPathNotFound.
-func (e *PathError) Is(target error) bool { return target == ErrPathNotFound }
+func (e *pathError) Is(target error) bool { return target == ErrPathNotFound }

@@ -38,7 +38,7 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 	if err == nil {
 		return resolve(ctx, f.local(s.Name), "FETCH_HEAD")
 	}
-	if !IsSHA(ref) {
+	if !isSHA(ref) {
 		return "", err
 	}
 	return f.fetchSHAFromHistory(ctx, s, g, url, ref)
@@ -50,7 +50,7 @@ func (f *Fetcher) fetchRef(ctx context.Context, s Spec, ref string) (string, err
 func (f *Fetcher) fetchSHAFromHistory(ctx context.Context, s Spec, g gitRun, url, sha string) (string, error) {
 	follow := cmp.Or(s.Git.Ref, "HEAD")
 	notFound := fmt.Errorf("commit %s is not in the history of %s on the remote, which serves no commit by SHA: pin a branch or tag there, or a commit of %s", sha[:7], follow, follow)
-	if IsSHA(follow) {
+	if isSHA(follow) {
 		return "", notFound
 	}
 	args := []string{"fetch", "--no-tags", "--quiet"}
@@ -73,7 +73,7 @@ var authHints = []string{"Authentication failed", "could not read Username", "co
 
 // hint adds what to do to an authentication failure.
 func hint(err error) error {
-	var ge *GitError
+	var ge *gitError
 	if errors.As(err, &ge) {
 		for _, h := range authHints {
 			if strings.Contains(ge.Stderr, h) {
@@ -86,8 +86,8 @@ func hint(err error) error {
 
 // fallback reports whether a failed shallow fetch is worth a full one.
 func fallback(err error) bool {
-	var ge *GitError
-	if errors.Is(err, ErrTimeout) || !errors.As(err, &ge) {
+	var ge *gitError
+	if errors.Is(err, errTimeout) || !errors.As(err, &ge) {
 		return false
 	}
 	for _, s := range noFallback {

@@ -52,7 +52,7 @@ type FetcherConfig struct {
 }
 
 // FetchTimeoutDefault bounds one fetch of one source.
-const FetchTimeoutDefault = 2 * time.Minute
+const fetchTimeoutDefault = 2 * time.Minute
 
 // waitDelay bounds how long a killed git's pipes may stay open.
 const waitDelay = 5 * time.Second
@@ -62,7 +62,7 @@ var (
 	// ErrPathNotFound is a source Path missing at the fetched commit.
 	ErrPathNotFound = errors.New("path not found")
 	// ErrNotFetched is a commit Load cannot find in the local copy.
-	ErrNotFetched = errors.New("commit not fetched")
+	errNotFetched = errors.New("commit not fetched")
 )
 
 // Refs in each bare repository that keep the current and the previous
@@ -91,8 +91,8 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	}
 	cfg.Dir = dir
 	cfg.Git = cmp.Or(cfg.Git, "git")
-	cfg.Timeout = cmp.Or(cfg.Timeout, FetchTimeoutDefault)
-	cfg.MaxRepoBytes = cmp.Or(cfg.MaxRepoBytes, RepoMaxBytesDefault)
+	cfg.Timeout = cmp.Or(cfg.Timeout, fetchTimeoutDefault)
+	cfg.MaxRepoBytes = cmp.Or(cfg.MaxRepoBytes, repoMaxBytesDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -197,7 +197,7 @@ func (f *Fetcher) load(ctx context.Context, s Spec, sha string) (Snapshot, error
 	if s.Kind != KindGit || s.Git == nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s is not a git source", s.Name)
 	}
-	if !IsSHA(sha) {
+	if !isSHA(sha) {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %q is not a full commit SHA", s.Name, sha)
 	}
 	defer f.lock(s.Name)()
@@ -205,7 +205,7 @@ func (f *Fetcher) load(ctx context.Context, s Spec, sha string) (Snapshot, error
 	defer cancel()
 	if _, err := f.local(s.Name).output(ctx, "cat-file", "-e", sha+"^{commit}"); err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w: %s is not in its local copy; fetch it with sync --source %s --ref %s",
-			s.Name, ErrNotFetched, sha[:7], s.Name, sha)
+			s.Name, errNotFetched, sha[:7], s.Name, sha)
 	}
 	return f.snapshot(ctx, s, sha)
 }
@@ -246,7 +246,7 @@ func (f *Fetcher) snapshot(ctx context.Context, s Spec, sha string) (Snapshot, e
 	if err := os.MkdirAll(f.treesDir(s.Name), 0o700); err != nil {
 		return Snapshot{}, err
 	}
-	opt := extractOptions{fileMode: 0o400, maxBytes: TreeMaxBytes, maxCount: TreeMaxEntries}
+	opt := extractOptions{fileMode: 0o400, maxBytes: treeMaxBytes, maxCount: treeMaxEntries}
 	snap.Skipped, err = export(ctx, local, sha, s.Git.Path, s.Name, snap.Dir, opt)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("gitsource: source %s: %w", s.Name, err)
@@ -274,7 +274,7 @@ func (f *Fetcher) advance(ctx context.Context, name, sha string) {
 	cur, _ := local.output(ctx, "rev-parse", "--verify", "--quiet", refCurrent)
 	cur = strings.TrimSpace(cur)
 	if cur != sha {
-		if IsSHA(cur) {
+		if isSHA(cur) {
 			_, _ = local.output(ctx, "update-ref", refPrevious, cur)
 		}
 		if _, err := local.output(ctx, "update-ref", refCurrent, sha); err != nil {

@@ -190,7 +190,7 @@ func TestLoadUnknownCommit(t *testing.T) {
 	f := newFetcher(t)
 	s := mustSpec(t, "ops=git+https://host/ops.git")
 	_, err := f.Load(context.Background(), s, strings.Repeat("ab", 20))
-	if !errors.Is(err, ErrNotFetched) || !strings.Contains(err.Error(), "fetch it with sync --source ops") {
+	if !errors.Is(err, errNotFetched) || !strings.Contains(err.Error(), "fetch it with sync --source ops") {
 		t.Fatalf("got %v, want ErrNotFetched with a hint", err)
 	}
 	if _, err := f.Load(context.Background(), s, "main"); err == nil || !strings.Contains(err.Error(), "not a full commit SHA") {
@@ -314,7 +314,7 @@ func TestFetchTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.Fetch(context.Background(), mustSpec(t, "ops=git+git://"+ln.Addr().String()+"/repo.git"), "")
-	if !errors.Is(err, ErrTimeout) {
+	if !errors.Is(err, errTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
 }
@@ -405,7 +405,7 @@ func TestErrorsNameTheSourceNotServerPaths(t *testing.T) {
 	f := newFetcher(t)
 	s := mustSpec(t, "ops=git+"+r.FileURL())
 	_, err := f.Load(context.Background(), s, strings.Repeat("ab", 20))
-	if err == nil || strings.Contains(err.Error(), f.cfg.Dir) || !errors.Is(err, ErrNotFetched) {
+	if err == nil || strings.Contains(err.Error(), f.cfg.Dir) || !errors.Is(err, errNotFetched) {
 		t.Fatalf("Load: %v; want ErrNotFetched without %s", err, f.cfg.Dir)
 	}
 	if err := os.MkdirAll(filepath.Dir(f.treesDir("ops")), 0o700); err != nil {

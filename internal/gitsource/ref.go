@@ -9,13 +9,13 @@ import (
 var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // IsSHA reports whether ref is a full commit SHA (40 lower-case hex).
-func IsSHA(ref string) bool { return shaRE.MatchString(ref) }
+func isSHA(ref string) bool { return shaRE.MatchString(ref) }
 
 // CheckRef checks that ref is a ref name git accepts (the rules of git
 // check-ref-format, one-level names allowed) or a full SHA, and that it
 // cannot be read as an option.
 func CheckRef(ref string) error {
-	if IsSHA(ref) {
+	if isSHA(ref) {
 		return nil
 	}
 	bad := func(why string) error {

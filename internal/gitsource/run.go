@@ -126,20 +126,20 @@ func (g gitRun) stream(ctx context.Context, consume func(io.Reader) error, args 
 // the exit status or the timeout.
 func (g gitRun) failure(ctx context.Context, sub, stderr string, err error) error {
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (%v)", ErrTimeout, ctx.Err())
+		err = fmt.Errorf("%w (%v)", errTimeout, ctx.Err())
 	}
 	msg := g.redact(gitMessage(stderr))
 	if msg == "" {
 		return fmt.Errorf("git %s: %w", sub, err)
 	}
-	return &GitError{Op: sub, Stderr: msg, err: err}
+	return &gitError{Op: sub, Stderr: msg, err: err}
 }
 
 // redact hides the remote's credentials and any URL user info in text.
 func (g gitRun) redact(text string) string {
 	if g.url != "" {
 		text = secret.RedactURLIn(text, g.url)
-		text = strings.ReplaceAll(text, g.url, RedactURL(g.url))
+		text = strings.ReplaceAll(text, g.url, redactURL(g.url))
 	}
 	return userinfoRE.ReplaceAllString(text, "://"+secret.Mask+"@")
 }
@@ -165,18 +165,18 @@ func gitMessage(stderr string) string {
 }
 
 // GitError is a git command that failed, with its redacted stderr.
-type GitError struct {
+type gitError struct {
 	Op     string // the git subcommand
 	Stderr string // git's error lines, credentials redacted
 	err    error
 }
 
-func (e *GitError) Error() string { return fmt.Sprintf("git %s: %s (%v)", e.Op, e.Stderr, e.err) }
-func (e *GitError) Unwrap() error { return e.err }
+func (e *gitError) Error() string { return fmt.Sprintf("git %s: %s (%v)", e.Op, e.Stderr, e.err) }
+func (e *gitError) Unwrap() error { return e.err }
 
 // ErrTimeout is a git command stopped by FetcherConfig.Timeout or the
 // caller's context.
-var ErrTimeout = errors.New("timed out")
+var errTimeout = errors.New("timed out")
 
 // limitedBuffer keeps the first max bytes written and counts the rest.
 type limitedBuffer struct {

@@ -13,11 +13,11 @@ import (
 // RepoMaxBytesDefault bounds the objects of one source's repository after
 // a fetch (FetcherConfig.MaxRepoBytes): anyone who can push to the
 // followed branch could otherwise fill the data disk.
-const RepoMaxBytesDefault int64 = 1 << 30
+const repoMaxBytesDefault int64 = 1 << 30
 
 // ErrRepoTooLarge is a fetch that left a source's repository past
 // FetcherConfig.MaxRepoBytes; what it fetched is dropped again.
-var ErrRepoTooLarge = errors.New("repository too large")
+var errRepoTooLarge = errors.New("repository too large")
 
 // checkSize fails a fetch that left the source's repository over the
 // cap, after deleting what no ref keeps (the fetch's objects; the last
@@ -31,7 +31,7 @@ func (f *Fetcher) checkSize(ctx context.Context, name string) error {
 		f.cfg.Logger.Warn("gitsource: dropping an oversized fetch", "source", name, "err", err)
 	}
 	return fmt.Errorf("%w: the fetch left %s of objects, over the %s a source may hold; "+
-		"what it fetched was dropped (check the remote for large files)", ErrRepoTooLarge, sizeText(size), sizeText(f.cfg.MaxRepoBytes))
+		"what it fetched was dropped (check the remote for large files)", errRepoTooLarge, sizeText(size), sizeText(f.cfg.MaxRepoBytes))
 }
 
 // sizeText is n bytes in MiB, or KiB below one MiB.

@@ -39,7 +39,7 @@ func TestFetchOverSizeCapKeepsLastGood(t *testing.T) {
 	r.Commit(map[string]string{"defs/a.yaml": "v2", "big.bin": noise(t, 4*maxBytes)}, ann, "big")
 	r.Push()
 	_, err = f.Fetch(ctx, s, "")
-	if !errors.Is(err, ErrRepoTooLarge) || !strings.Contains(err.Error(), "over the 128 KiB a source may hold") {
+	if !errors.Is(err, errRepoTooLarge) || !strings.Contains(err.Error(), "over the 128 KiB a source may hold") {
 		t.Fatalf("got %v, want ErrRepoTooLarge", err)
 	}
 	if size, err := repoBytes(ctx, f.local("ops")); err != nil || size > maxBytes {

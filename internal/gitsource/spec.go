@@ -13,7 +13,7 @@ import (
 
 // MinInterval is the shortest polling interval a git source accepts: a
 // shorter one would hammer the remote for little gain.
-const MinInterval = 10 * time.Second
+const minInterval = 10 * time.Second
 
 // schemes are the transports a git source may use. http and git (git
 // daemon) carry no authentication and are meant for local read-only
@@ -204,8 +204,8 @@ func parseQuery(r *Remote, query string) error {
 			r.WebhookSecret = v
 		case "interval":
 			d, err := time.ParseDuration(v)
-			if err != nil || d < MinInterval {
-				return fmt.Errorf("interval %q must be a duration of at least %s, e.g. 5m", v, MinInterval)
+			if err != nil || d < minInterval {
+				return fmt.Errorf("interval %q must be a duration of at least %s, e.g. 5m", v, minInterval)
 			}
 			r.Interval = d
 		default:
@@ -262,7 +262,7 @@ func (s Spec) String() string {
 		return s.Dir
 	}
 	var b strings.Builder
-	b.WriteString("git+" + RedactURL(s.Git.URL))
+	b.WriteString("git+" + redactURL(s.Git.URL))
 	if s.Git.Path != "" {
 		b.WriteString("//" + s.Git.Path)
 	}
@@ -284,7 +284,7 @@ func (s Spec) String() string {
 
 // RedactURL is secret.RedactURL, and for http(s) also hides a user name
 // given without a password: forges accept a token there.
-func RedactURL(raw string) string {
+func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err == nil && u.User != nil && (u.Scheme == "https" || u.Scheme == "http") {
 		if _, ok := u.User.Password(); !ok {

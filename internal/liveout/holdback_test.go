@@ -136,7 +136,7 @@ func TestHoldbackResetDropsCutSecretAtRingStart(t *testing.T) {
 	}
 }
 
-func ExampleSubjectPrefix() {
+func Example_subject() {
 	s, _ := subject("0190d5c4-7f1e-7a00-9b1a-3c2d1e0f9a8b", "data")
 	fmt.Println(s)
 	// Output: activity_output.0190d5c4-7f1e-7a00-9b1a-3c2d1e0f9a8b.data

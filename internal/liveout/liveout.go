@@ -21,7 +21,7 @@ import (
 // (the worker's chunks). It is outside the events stream's default
 // subjects (org.>, activity.>), so JetStream never stores output; a
 // deployment whose stream captures `>` must leave this prefix out.
-const SubjectPrefix = "activity_output"
+const subjectPrefix = "activity_output"
 
 // replyPrefix is the only reply subject a worker answers a watch on:
 // nats.go's inboxes (docs/run-control.md#live-output).
@@ -31,20 +31,20 @@ const replyPrefix = "_INBOX."
 const (
 	// LeaseDefault is how long one watch request keeps a worker
 	// publishing; viewers renew it every third of it.
-	LeaseDefault = 15 * time.Second
+	leaseDefault = 15 * time.Second
 	// TailSize is how much of each stream a worker keeps for a new viewer,
 	// the same as the run record keeps.
-	TailSize = 64 << 10
+	tailSize = 64 << 10
 	// ChunkMaxDefault bounds one published chunk (bytes of output).
-	ChunkMaxDefault = 32 << 10
+	chunkMaxDefault = 32 << 10
 	// ViewersMaxDefault bounds the streams one api process serves.
 	ViewersMaxDefault = 64
 	// ViewerBufferDefault bounds what one viewer holds that it has not
 	// written yet; beyond it chunks are dropped and reported skipped.
-	ViewerBufferDefault = 512 << 10
+	viewerBufferDefault = 512 << 10
 	// AskTimeoutDefault is how long a viewer waits for a worker to answer
 	// a watch request.
-	AskTimeoutDefault = 2 * time.Second
+	askTimeoutDefault = 2 * time.Second
 )
 
 // Stream names, as chunks and events carry them.
@@ -94,5 +94,5 @@ func subject(runID, kind string) (string, error) {
 	if runID == "" || len(runID) > 200 || strings.ContainsAny(runID, ".*> \t\r\n") {
 		return "", fmt.Errorf("%w: %q", ErrBadRunID, runID)
 	}
-	return SubjectPrefix + "." + runID + "." + kind, nil
+	return subjectPrefix + "." + runID + "." + kind, nil
 }

@@ -47,7 +47,7 @@ func newSink(t *testing.T, nc *nats.Conn, cfg SinkConfig) *Sink {
 	return s
 }
 
-func newViewer(t *testing.T, nc *nats.Conn, cfg ViewerConfig) *Viewer {
+func newViewer(t *testing.T, nc *nats.Conn, cfg ViewerConfig) *viewer {
 	t.Helper()
 	cfg.Conn = nc
 	v, err := NewViewer(cfg)
@@ -59,7 +59,7 @@ func newViewer(t *testing.T, nc *nats.Conn, cfg ViewerConfig) *Viewer {
 
 // watch watches runID, asking again while the sink's subscription is not
 // yet known to the server (Open does not wait for it).
-func watch(t *testing.T, v *Viewer, runID string) *Watch {
+func watch(t *testing.T, v *viewer, runID string) *Watch {
 	t.Helper()
 	var w *Watch
 	testsupport.Eventually(t, 10*time.Second, "a worker answers the watch of "+runID, func() (err error) {
@@ -163,8 +163,8 @@ func TestLateViewerOfLongOutputGetsLast64KiB(t *testing.T) {
 	done()
 	got := readToEnd(t, w).out[Stdout]
 	all := lines(0, 20010)
-	if want := all[len(all)-len(got):]; got != want || len(got) < TailSize {
-		t.Fatalf("late viewer got %d bytes ending %q; want the last %d bytes or more", len(got), got[max(len(got)-30, 0):], TailSize)
+	if want := all[len(all)-len(got):]; got != want || len(got) < tailSize {
+		t.Fatalf("late viewer got %d bytes ending %q; want the last %d bytes or more", len(got), got[max(len(got)-30, 0):], tailSize)
 	}
 }
 
@@ -204,7 +204,7 @@ func TestSecretSplitAcrossWritesNeverPublished(t *testing.T) {
 	sink, v := newSink(t, nc, SinkConfig{}), newViewer(t, nc, ViewerConfig{})
 	runID := newRunID()
 	var wire strings.Builder
-	sub, err := nc.Subscribe(SubjectPrefix+"."+runID+".>", func(m *nats.Msg) { wire.Write(m.Data) })
+	sub, err := nc.Subscribe(subjectPrefix+"."+runID+".>", func(m *nats.Msg) { wire.Write(m.Data) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestNothingPublishedWhileNobodyWatches(t *testing.T) {
 	sink := newSink(t, nc, SinkConfig{})
 	runID := newRunID()
 	got := make(chan *nats.Msg, 100)
-	sub, err := obs.ChanSubscribe(SubjectPrefix+"."+runID+".>", got)
+	sub, err := obs.ChanSubscribe(subjectPrefix+"."+runID+".>", got)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,12 +252,12 @@ func TestNothingPublishedWhileNobodyWatches(t *testing.T) {
 	done()
 	// A marker published after done on the sink's connection arrives
 	// after anything the sink published before it.
-	if err := nc.Publish(SubjectPrefix+"."+runID+".marker", nil); err != nil {
+	if err := nc.Publish(subjectPrefix+"."+runID+".marker", nil); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case m := <-got:
-		if m.Subject != SubjectPrefix+"."+runID+".marker" {
+		if m.Subject != subjectPrefix+"."+runID+".marker" {
 			t.Fatalf("with nobody watching, the sink published on %s: %q", m.Subject, m.Data)
 		}
 	case <-time.After(10 * time.Second): // the marker's deadline, not a wait for work
@@ -321,7 +321,7 @@ func TestPublishingStopsWhenTheLeaseRunsOut(t *testing.T) {
 		return nil
 	})
 	got := make(chan *nats.Msg, 100)
-	sub, err := obs.ChanSubscribe(SubjectPrefix+"."+runID+".>", got)
+	sub, err := obs.ChanSubscribe(subjectPrefix+"."+runID+".>", got)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestPublishingStopsWhenTheLeaseRunsOut(t *testing.T) {
 	}
 	mustWrite(t, stdout, "more unseen\n")
 	done()
-	if err := nc.Publish(SubjectPrefix+"."+runID+".marker", nil); err != nil {
+	if err := nc.Publish(subjectPrefix+"."+runID+".marker", nil); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -44,8 +44,8 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.Lease < 0 || cfg.ChunkMax < 0 || cfg.FlushWait < 0 {
 		return nil, errors.New("liveout: SinkConfig durations and sizes must not be negative")
 	}
-	cfg.Lease = cmp.Or(cfg.Lease, LeaseDefault)
-	cfg.ChunkMax = cmp.Or(cfg.ChunkMax, ChunkMaxDefault)
+	cfg.Lease = cmp.Or(cfg.Lease, leaseDefault)
+	cfg.ChunkMax = cmp.Or(cfg.ChunkMax, chunkMaxDefault)
 	cfg.FlushWait = cmp.Or(cfg.FlushWait, time.Second)
 	return &Sink{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default())}, nil
 }
@@ -103,7 +103,7 @@ func (s *Sink) open(runID string, redact func(string) string, longest int) (*out
 		wake: make(chan struct{}, 1), finished: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	for i := range o.rings {
-		o.rings[i].max = TailSize
+		o.rings[i].max = tailSize
 		o.pipes[i] = holdback{redact: redact, hold: max(longest-1, 0), pendingMax: 4 * s.cfg.ChunkMax}
 	}
 	if o.sub, err = s.cfg.Conn.Subscribe(watch, o.onWatch); err != nil {

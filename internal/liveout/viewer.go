@@ -30,7 +30,7 @@ type ViewerConfig struct {
 }
 
 // Viewer follows runs' live output for the api.
-type Viewer struct {
+type viewer struct {
 	cfg   ViewerConfig
 	log   *slog.Logger
 	slots chan struct{}
@@ -42,10 +42,10 @@ var ErrNoWorker = errors.New("no worker is streaming this run's output")
 
 // ErrLost says a watch stopped getting answers from its worker, or
 // another attempt answered: watch again.
-var ErrLost = errors.New("the worker stopped answering this watch")
+var errLost = errors.New("the worker stopped answering this watch")
 
 // NewViewer checks cfg and fills its defaults.
-func NewViewer(cfg ViewerConfig) (*Viewer, error) {
+func NewViewer(cfg ViewerConfig) (*viewer, error) {
 	if cfg.Conn == nil {
 		return nil, errors.New("liveout: ViewerConfig.Conn is required")
 	}
@@ -53,17 +53,17 @@ func NewViewer(cfg ViewerConfig) (*Viewer, error) {
 		return nil, errors.New("liveout: ViewerConfig sizes and durations must not be negative")
 	}
 	cfg.Max = cmp.Or(cfg.Max, ViewersMaxDefault)
-	cfg.Buffer = cmp.Or(cfg.Buffer, ViewerBufferDefault)
-	cfg.AskTimeout = cmp.Or(cfg.AskTimeout, AskTimeoutDefault)
-	return &Viewer{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), slots: make(chan struct{}, cfg.Max)}, nil
+	cfg.Buffer = cmp.Or(cfg.Buffer, viewerBufferDefault)
+	cfg.AskTimeout = cmp.Or(cfg.AskTimeout, askTimeoutDefault)
+	return &viewer{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), slots: make(chan struct{}, cfg.Max)}, nil
 }
 
 // Max is how many watches this process serves at once.
-func (v *Viewer) Max() int { return v.cfg.Max }
+func (v *viewer) Max() int { return v.cfg.Max }
 
 // Acquire takes one of the process's viewer slots for a whole stream;
 // ok is false when all are taken.
-func (v *Viewer) Acquire() (release func(), ok bool) {
+func (v *viewer) Acquire() (release func(), ok bool) {
 	select {
 	case v.slots <- struct{}{}:
 		var once sync.Once
@@ -98,7 +98,7 @@ type Event struct {
 // Watch follows one attempt of one run. Not safe for concurrent use
 // except Close.
 type Watch struct {
-	v       *Viewer
+	v       *viewer
 	watch   string
 	attempt string
 	sub     *nats.Subscription
@@ -120,7 +120,7 @@ type Watch struct {
 // watch of the same run that was lost, it continues after what prev gave
 // when the same attempt answers: instead of the backlog again, what
 // passed meanwhile is reported skipped.
-func (v *Viewer) Watch(ctx context.Context, runID string, prev *Watch) (*Watch, error) {
+func (v *viewer) Watch(ctx context.Context, runID string, prev *Watch) (*Watch, error) {
 	watch, err := subject(runID, "watch")
 	if err != nil {
 		return nil, err
@@ -266,7 +266,7 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 			continue
 		}
 		if lost {
-			return Event{}, ErrLost
+			return Event{}, errLost
 		}
 		select {
 		case <-w.signal:

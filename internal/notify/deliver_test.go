@@ -56,26 +56,26 @@ func TestStormIsOneGroupedMessage(t *testing.T) {
 			}
 			byPath[probe.Event] = r
 		}
-		group := byPath[EventGroup]
+		group := byPath[eventGroup]
 		var g Group
 		if err := json.Unmarshal(group.body, &g); err != nil {
 			t.Fatal(err)
 		}
-		if g.Count != 200 || len(g.Messages) != GroupShown || g.Counts["failed"] != 150 || g.Counts["missed"] != 50 || len(g.Counts) != 2 {
+		if g.Count != 200 || len(g.Messages) != groupShown || g.Counts["failed"] != 150 || g.Counts["missed"] != 50 || len(g.Counts) != 2 {
 			t.Errorf("group: count %d, %d messages, counts %v", g.Count, len(g.Messages), g.Counts)
 		}
 		if g.Messages[0].DefinitionID != "sweep-000" || g.Messages[0].RunURL != "https://activity.example.com/ui/runs/run-000" {
 			t.Errorf("first message: %+v", g.Messages[0])
 		}
-		if e := group.header.Get(EventHeader); e != "group" {
+		if e := group.header.Get(eventHeader); e != "group" {
 			t.Errorf("event header %q", e)
 		}
-		groupID := group.header.Get(DeliveryHeader)
+		groupID := group.header.Get(deliveryHeader)
 		if !strings.HasPrefix(groupID, "group-") {
 			t.Errorf("delivery header %q", groupID)
 		}
-		if single := byPath["failed"]; single.header.Get(DeliveryHeader) != "lonely|failed|run-x|other" {
-			t.Errorf("the other target's delivery: %q", single.header.Get(DeliveryHeader))
+		if single := byPath["failed"]; single.header.Get(deliveryHeader) != "lonely|failed|run-x|other" {
+			t.Errorf("the other target's delivery: %q", single.header.Get(deliveryHeader))
 		}
 		sent := 0
 		for _, row := range w.rows() {
@@ -115,7 +115,7 @@ func TestGroupRetryKeepsItsDeliveryID(t *testing.T) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			mu.Lock()
 			defer mu.Unlock()
-			deliveries = append(deliveries, r.Header.Get(DeliveryHeader))
+			deliveries = append(deliveries, r.Header.Get(deliveryHeader))
 			if fail {
 				http.Error(w, "busy", http.StatusServiceUnavailable)
 			}
@@ -159,7 +159,7 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 		w.enqueue("n1", "backup-db", definition.EventFailed, target, failedMessage())
 		created := w.row("n1").CreatedAt
 		attempts := 0
-		for w.clock.Now().Sub(created) < GiveUpAfter {
+		for w.clock.Now().Sub(created) < giveUpAfter {
 			w.deliver()
 			attempts++
 			row := w.row("n1")
@@ -210,7 +210,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		)
 		// A receiver that quotes the request back, as some do.
 		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "no such hook: "+r.URL.RequestURI()+" "+r.Header.Get(SignatureHeader), http.StatusNotFound)
+			http.Error(w, "no such hook: "+r.URL.RequestURI()+" "+r.Header.Get(signatureHeader), http.StatusNotFound)
 		}))
 		defer echo.Close()
 		env := map[string]string{
@@ -220,7 +220,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		}
 		const literalToken = "literal-token-0987654321"
 		w := newWorld(t, st, env, func(c *Config) {
-			c.SMTP = SMTP{Addr: testsupport.FreeAddr(t), From: "a@example.com", Username: "alerts", Password: smtpPass, Plaintext: true}
+			c.SMTP = smtpSettings{Addr: testsupport.FreeAddr(t), From: "a@example.com", Username: "alerts", Password: smtpPass, Plaintext: true}
 		})
 		w.enqueue("slack", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetSlack, URL: "${env:SLACK_OPS_URL}"}, failedMessage())
 		w.enqueue("hook", "d1", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetWebhook, URL: "${env:OPS_HOOK_URL}", Secret: "OPS_HOOK_SECRET"}, failedMessage())

@@ -24,7 +24,7 @@ import (
 
 // SMTP is the server email targets are sent through
 // (docs/alerting.md#delivery), from the ACTIVITY_SMTP_* settings.
-type SMTP struct {
+type smtpSettings struct {
 	// Addr is host:port; empty: email targets fail (and are retried)
 	// with a message naming ACTIVITY_SMTP_ADDR.
 	Addr string
@@ -51,7 +51,7 @@ const emailRecipientsMax = 100
 
 // smtpSender sends email through one server.
 type smtpSender struct {
-	cfg  SMTP
+	cfg  smtpSettings
 	host string
 	from *mail.Address
 	tls  *tls.Config
@@ -59,7 +59,7 @@ type smtpSender struct {
 
 // newSMTPSender checks the SMTP settings as config.Alerting.Validate
 // does, for callers that build them in Go.
-func newSMTPSender(cfg SMTP, log *slog.Logger) (*smtpSender, error) {
+func newSMTPSender(cfg smtpSettings, log *slog.Logger) (*smtpSender, error) {
 	s := &smtpSender{cfg: cfg}
 	if cfg.Addr == "" {
 		return s, nil
@@ -208,8 +208,8 @@ func (s *smtpSender) compose(rcpts []*mail.Address, p payload, now time.Time) ([
 	header("Date", now.Format(time.RFC1123Z))
 	header("Message-ID", s.messageID(p, now))
 	header("Auto-Submitted", "auto-generated")
-	header(EventHeader, p.event)
-	header(DeliveryHeader, p.deliveryID)
+	header(eventHeader, p.event)
+	header(deliveryHeader, p.deliveryID)
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=UTF-8")
 	header("Content-Transfer-Encoding", "quoted-printable")
@@ -236,8 +236,8 @@ func (s *smtpSender) messageID(p payload, now time.Time) string {
 }
 
 // SMTPSettings is the SMTP of the ACTIVITY_SMTP_* settings.
-func SMTPSettings(a *config.Alerting, tr config.Transport) SMTP {
-	return SMTP{
+func SMTPSettings(a *config.Alerting, tr config.Transport) smtpSettings {
+	return smtpSettings{
 		Addr: a.SMTPAddr, From: a.SMTPFrom, Username: a.SMTPUsername, Password: a.SMTPPassword,
 		Plaintext: !a.StartTLSRequired(), AllowPlaintext: tr.AllowPlaintext, CAFile: a.SMTPCA,
 	}

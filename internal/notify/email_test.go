@@ -20,7 +20,7 @@ func TestEmailThroughMailpit(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
-			c.SMTP = SMTP{Addr: mp.SMTPAddr, From: `"Activity Core" <activity-core@example.com>`, Username: mp.Username, Password: mp.Password, CAFile: mp.CAFile}
+			c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: `"Activity Core" <activity-core@example.com>`, Username: mp.Username, Password: mp.Password, CAFile: mp.CAFile}
 		})
 		before := len(mp.Messages(t))
 		id := "backup-db|failed|0193a-run|email:" + t.Name()
@@ -78,7 +78,7 @@ func TestEmailHeaderInjectionRefused(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
 	forEachStore(t, func(t *testing.T, st *testStore) {
 		w := newWorld(t, st, nil, func(c *Config) {
-			c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
+			c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
 		})
 		before := len(mp.Messages(t))
 		target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com\r\nBcc: thief@evil.example"}}
@@ -103,7 +103,7 @@ func TestEmailDefinitionIDCannotAddHeaders(t *testing.T) {
 	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
-		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Plaintext: true}
+		c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: "activity-core@example.com", Plaintext: true}
 	})
 	target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}
 	w.enqueue("n1", "evil\r\nBcc: thief@evil.example", definition.EventFailed, target, failedMessage())
@@ -127,7 +127,7 @@ func TestEmailRequiresStartTLS(t *testing.T) {
 	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
-		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com"}
+		c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: "activity-core@example.com"}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
 	w.deliver()
@@ -146,7 +146,7 @@ func TestEmailUntrustedCertificate(t *testing.T) {
 	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
-		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: mp.Password}
+		c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: mp.Password}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
 	w.deliver()
@@ -163,22 +163,22 @@ func TestSMTPSettingsRefused(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
 	for _, tc := range []struct {
-		smtp SMTP
+		smtp smtpSettings
 		want string
 	}{
-		{SMTP{Addr: "smtp.example.com", From: "a@example.com"}, `ACTIVITY_SMTP_ADDR: "smtp.example.com" is not host:port`},
-		{SMTP{Addr: "smtp.example.com:587", From: "a@example.com\r\nBcc: x@y"}, "ACTIVITY_SMTP_FROM: contains a line break"},
-		{SMTP{Addr: "smtp.example.com:587", From: "nobody"}, `ACTIVITY_SMTP_FROM: "nobody" is not an email address`},
-		{SMTP{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true}, "ACTIVITY_SMTP_STARTTLS is off but smtp.example.com:25 is not a loopback address"},
-		{SMTP{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true, Username: "u", Password: "p"}, "is not a loopback address"},
-		{SMTP{Addr: "smtp.example.com:587", From: "a@example.com", CAFile: "/nonexistent/ca.pem"}, "ACTIVITY_SMTP_CA: cannot read the CA file"},
+		{smtpSettings{Addr: "smtp.example.com", From: "a@example.com"}, `ACTIVITY_SMTP_ADDR: "smtp.example.com" is not host:port`},
+		{smtpSettings{Addr: "smtp.example.com:587", From: "a@example.com\r\nBcc: x@y"}, "ACTIVITY_SMTP_FROM: contains a line break"},
+		{smtpSettings{Addr: "smtp.example.com:587", From: "nobody"}, `ACTIVITY_SMTP_FROM: "nobody" is not an email address`},
+		{smtpSettings{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true}, "ACTIVITY_SMTP_STARTTLS is off but smtp.example.com:25 is not a loopback address"},
+		{smtpSettings{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true, Username: "u", Password: "p"}, "is not a loopback address"},
+		{smtpSettings{Addr: "smtp.example.com:587", From: "a@example.com", CAFile: "/nonexistent/ca.pem"}, "ACTIVITY_SMTP_CA: cannot read the CA file"},
 	} {
 		_, err := New(Config{Store: st, SMTP: tc.smtp})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: want %q, got %v", tc.smtp, tc.want, err)
 		}
 	}
-	for _, ok := range []SMTP{
+	for _, ok := range []smtpSettings{
 		{},
 		{Addr: "127.0.0.1:25", From: "a@example.com", Plaintext: true},
 		{Addr: "smtp.example.com:25", From: "a@example.com", Plaintext: true, AllowPlaintext: true},
@@ -208,7 +208,7 @@ func TestEmailWrongPassword(t *testing.T) {
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true, Auth: true})
 	const wrong = "not-the-password-4711"
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
-		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: wrong, CAFile: mp.CAFile}
+		c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: "activity-core@example.com", Username: mp.Username, Password: wrong, CAFile: mp.CAFile}
 	})
 	w.enqueue("n1", "backup-db", definition.EventFailed, definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}, failedMessage())
 	w.deliver()
@@ -230,7 +230,7 @@ func TestEmailGroup(t *testing.T) {
 	t.Parallel()
 	mp := testsupport.StartMailpit(t, testsupport.MailpitOptions{StartTLS: true})
 	w := newWorld(t, openSQLite(t), nil, func(c *Config) {
-		c.SMTP = SMTP{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
+		c.SMTP = smtpSettings{Addr: mp.SMTPAddr, From: "activity-core@example.com", CAFile: mp.CAFile}
 	})
 	target := definition.NotifyTarget{Kind: definition.TargetEmail, To: []string{"ops@example.com"}}
 	for i := range 30 {
@@ -259,7 +259,7 @@ func TestSMTPSettings(t *testing.T) {
 	t.Parallel()
 	a := config.Alerting{SMTPAddr: "smtp.example.com:587", SMTPFrom: "a@example.com", SMTPUsername: "u", SMTPPassword: "p", SMTPStartTLS: "off", SMTPCA: "/ca.pem"}
 	got := SMTPSettings(&a, config.Transport{AllowPlaintext: true})
-	want := SMTP{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p", Plaintext: true, AllowPlaintext: true, CAFile: "/ca.pem"}
+	want := smtpSettings{Addr: "smtp.example.com:587", From: "a@example.com", Username: "u", Password: "p", Plaintext: true, AllowPlaintext: true, CAFile: "/ca.pem"}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

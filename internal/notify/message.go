@@ -48,4 +48,4 @@ type Group struct {
 }
 
 // GroupShown is the most messages a group lists in full.
-const GroupShown = 20
+const groupShown = 20

@@ -27,8 +27,8 @@ func (n *Notifier) sendNATS(ctx context.Context, subject string, p payload) erro
 	msg := nats.NewMsg(subject)
 	msg.Data = p.body
 	msg.Header.Set("Content-Type", "application/json")
-	msg.Header.Set(EventHeader, p.event)
-	msg.Header.Set(DeliveryHeader, p.deliveryID)
+	msg.Header.Set(eventHeader, p.event)
+	msg.Header.Set(deliveryHeader, p.deliveryID)
 	msg.Header.Set(nats.MsgIdHdr, p.deliveryID)
 	if err := n.cfg.NATS.PublishMsg(msg); err != nil {
 		return fmt.Errorf("publishing to %s: %w", subject, err)

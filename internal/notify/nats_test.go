@@ -56,7 +56,7 @@ func TestNATSTarget(t *testing.T) {
 		if m.Event != "stale" || m.DefinitionID != "backup-db" || m.Reason != "no success for 26h0m0s" || m.RunURL != "https://activity.example.com/ui/definitions/backup-db" {
 			t.Errorf("message: %+v", m)
 		}
-		if msg.Header.Get(nats.MsgIdHdr) != "backup-db|stale|1|nats" || msg.Header.Get(EventHeader) != "stale" {
+		if msg.Header.Get(nats.MsgIdHdr) != "backup-db|stale|1|nats" || msg.Header.Get(eventHeader) != "stale" {
 			t.Errorf("headers: %v", msg.Header)
 		}
 		if row := w.row("backup-db|stale|1|nats"); row.Status != store.NotificationSent {

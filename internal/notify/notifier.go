@@ -29,21 +29,21 @@ import (
 const (
 	// SendTimeoutDefault bounds one send: a webhook POST, an SMTP
 	// conversation, a NATS publish and flush.
-	SendTimeoutDefault = 10 * time.Second
+	sendTimeoutDefault = 10 * time.Second
 	// BatchLimitDefault is the most notifications one pass reads (the
 	// store's limit).
-	BatchLimitDefault = store.NotificationLimitMax
+	batchLimitDefault = store.NotificationLimitMax
 	// ParallelDefault is how many targets one pass sends to at once.
-	ParallelDefault = 4
+	parallelDefault = 4
 	// RetryFirst is the wait after the first failed attempt; each further
 	// failure doubles it, up to RetryMax.
-	RetryFirst = time.Minute
-	RetryMax   = time.Hour
+	retryFirst = time.Minute
+	retryMax   = time.Hour
 	// GiveUpAfter is how long after it was enqueued a notification that
 	// still fails is given up (status failed).
-	GiveUpAfter = 24 * time.Hour
+	giveUpAfter = 24 * time.Hour
 	// StderrTailMax bounds the stderr tail a message shows.
-	StderrTailMax = 2 << 10
+	stderrTailMax = 2 << 10
 	// lastErrorMax bounds the error kept on a notification.
 	lastErrorMax = 1000
 	// recordTimeout bounds the store writes that record a pass's results,
@@ -69,7 +69,7 @@ type Config struct {
 	Secrets *secret.AllowList
 	// SMTP is the server email targets use; zero: email targets fail and
 	// are retried.
-	SMTP SMTP
+	SMTP smtpSettings
 	// NATS publishes to nats targets; nil: they fail and are retried.
 	NATS *nats.Conn
 	// PublicURL (the dashboard), TemporalUIURL and Namespace make the
@@ -109,9 +109,9 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("notify: Config.Store is nil")
 	}
-	cfg.SendTimeout = cmp.Or(cfg.SendTimeout, SendTimeoutDefault)
-	cfg.BatchLimit = cmp.Or(cfg.BatchLimit, BatchLimitDefault)
-	cfg.Parallel = cmp.Or(cfg.Parallel, ParallelDefault)
+	cfg.SendTimeout = cmp.Or(cfg.SendTimeout, sendTimeoutDefault)
+	cfg.BatchLimit = cmp.Or(cfg.BatchLimit, batchLimitDefault)
+	cfg.Parallel = cmp.Or(cfg.Parallel, parallelDefault)
 	if cfg.SendTimeout < 0 || cfg.BatchLimit < 0 || cfg.Parallel < 0 {
 		return nil, fmt.Errorf("notify: SendTimeout (%s), BatchLimit (%d) and Parallel (%d) must not be negative", cfg.SendTimeout, cfg.BatchLimit, cfg.Parallel)
 	}
@@ -248,7 +248,7 @@ func (n *Notifier) deliverBatch(ctx context.Context, b *batch) []store.Notificat
 // up when the error is permanent or the notification is GiveUpAfter old.
 func (n *Notifier) failed(row *store.Notification, err error, now time.Time, kind string) {
 	row.LastError = limits.Clip(err.Error(), lastErrorMax)
-	if isPermanent(err) || now.Sub(row.CreatedAt) >= GiveUpAfter {
+	if isPermanent(err) || now.Sub(row.CreatedAt) >= giveUpAfter {
 		row.Status = store.NotificationFailed
 		n.metrics.result(kind, resultFailed)
 		return
@@ -269,11 +269,11 @@ func (n *Notifier) logFailure(rows []store.Notification, after store.Notificatio
 // backoff is the wait after the attempts-th failed attempt: RetryFirst,
 // doubled for each further attempt, at most RetryMax.
 func backoff(attempts int) time.Duration {
-	d := RetryFirst
-	for i := 1; i < attempts && d < RetryMax; i++ {
+	d := retryFirst
+	for i := 1; i < attempts && d < retryMax; i++ {
 		d *= 2
 	}
-	return min(d, RetryMax)
+	return min(d, retryMax)
 }
 
 // record writes the results of a pass: the notifications, then a timeline

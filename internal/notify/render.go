@@ -21,7 +21,7 @@ const (
 )
 
 // EventGroup is the Event of a Group.
-const EventGroup = "group"
+const eventGroup = "group"
 
 // payload is what one send carries to one target: a Message, or a Group
 // when several notifications are due for the target.
@@ -45,15 +45,15 @@ func (n *Notifier) payload(rows []store.Notification) payload {
 		body, _ := json.Marshal(m)
 		return payload{single: &m, event: m.Event, deliveryID: rows[0].ID, body: body}
 	}
-	g := Group{Event: EventGroup, Count: len(rows), Counts: map[string]int{}}
+	g := Group{Event: eventGroup, Count: len(rows), Counts: map[string]int{}}
 	for i, row := range rows {
 		g.Counts[row.Event]++
-		if i < GroupShown {
+		if i < groupShown {
 			g.Messages = append(g.Messages, n.message(row))
 		}
 	}
 	body, _ := json.Marshal(g)
-	return payload{group: &g, event: EventGroup, deliveryID: groupID(rows), body: body}
+	return payload{group: &g, event: eventGroup, deliveryID: groupID(rows), body: body}
 }
 
 // message reads a notification's stored Message (the row's own fields
@@ -71,7 +71,7 @@ func (n *Notifier) message(row store.Notification) Message {
 	if m.At.IsZero() {
 		m.At = row.CreatedAt
 	}
-	m.StderrTail = tail(m.StderrTail, StderrTailMax)
+	m.StderrTail = tail(m.StderrTail, stderrTailMax)
 	m.Reason, m.Description = limits.Clip(m.Reason, reasonMax), limits.Clip(m.Description, descriptionMax)
 	m.RunURL, m.WorkflowURL = n.runURL(m), n.workflowURL(m)
 	return m

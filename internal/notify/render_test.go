@@ -67,7 +67,7 @@ func TestTail(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("x", 10000)
-	if got := tail(long, StderrTailMax); len(got) != StderrTailMax {
+	if got := tail(long, stderrTailMax); len(got) != stderrTailMax {
 		t.Errorf("tail of 10000 bytes is %d bytes", len(got))
 	}
 }
@@ -80,7 +80,7 @@ func TestMessageBounds(t *testing.T) {
 	m := Message{Reason: strings.Repeat("r", 5000), Description: strings.Repeat("d", 5000), StderrTail: strings.Repeat("e\n", 5000)}
 	raw, _ := json.Marshal(m)
 	got := n.message(store.Notification{ID: "n1", DefinitionID: "d1", Event: "failed", Message: raw})
-	if len(got.StderrTail) > StderrTailMax || len(got.Reason) > reasonMax+len("…") || len(got.Description) > descriptionMax+len("…") {
+	if len(got.StderrTail) > stderrTailMax || len(got.Reason) > reasonMax+len("…") || len(got.Description) > descriptionMax+len("…") {
 		t.Errorf("stderr %d, reason %d, description %d bytes", len(got.StderrTail), len(got.Reason), len(got.Description))
 	}
 	if got.Event != "failed" || got.DefinitionID != "d1" || got.RunURL != "https://a.example.com/ui/definitions/d1" {
@@ -109,7 +109,7 @@ func groupPayload(count int) payload {
 func TestGroupRendering(t *testing.T) {
 	t.Parallel()
 	p := groupPayload(45)
-	if p.event != EventGroup || p.group.Count != 45 || len(p.group.Messages) != GroupShown || p.group.Counts["missed"] != 15 || p.group.Counts["failed"] != 30 {
+	if p.event != eventGroup || p.group.Count != 45 || len(p.group.Messages) != groupShown || p.group.Counts["missed"] != 15 || p.group.Counts["failed"] != 30 {
 		t.Fatalf("group: %+v", p.group)
 	}
 	if s := subject(p); s != "[activity-core] 45 notifications: 30 failed, 15 missed" {
@@ -126,7 +126,7 @@ func TestGroupRendering(t *testing.T) {
 	}
 	slack := slackText(p)
 	if !strings.HasPrefix(slack, "*45 notifications*: 30 failed, 15 missed\n• *missed* `def-000`: why 0 (<https://a.example.com/ui/runs/r000|run>)\n") ||
-		!strings.HasSuffix(slack, "…and 25 more\n") || strings.Count(slack, "• ") != GroupShown {
+		!strings.HasSuffix(slack, "…and 25 more\n") || strings.Count(slack, "• ") != groupShown {
 		t.Errorf("slack text:\n%s", slack)
 	}
 	if p2 := groupPayload(45); p2.deliveryID != p.deliveryID {

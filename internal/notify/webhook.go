@@ -25,13 +25,13 @@ import (
 const (
 	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the
 	// body, keyed by the target's secret.
-	SignatureHeader = "X-Activity-Signature-256"
+	signatureHeader = "X-Activity-Signature-256"
 	// EventHeader is the message's event, or "group".
-	EventHeader = "X-Activity-Event"
+	eventHeader = "X-Activity-Event"
 	// DeliveryHeader identifies the message: the notification's ID, or
 	// the group's. A retry carries the same one, so a receiver can drop
 	// a repeat.
-	DeliveryHeader = "X-Activity-Delivery"
+	deliveryHeader = "X-Activity-Delivery"
 )
 
 // HTTP bounds.
@@ -81,8 +81,8 @@ func (n *Notifier) sendWebhook(ctx context.Context, t definition.NotifyTarget, p
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	h.Set(EventHeader, p.event)
-	h.Set(DeliveryHeader, p.deliveryID)
+	h.Set(eventHeader, p.event)
+	h.Set(deliveryHeader, p.deliveryID)
 	if t.Secret != "" {
 		key, err := n.secrets.Resolve(t.Secret)
 		if err != nil {
@@ -92,7 +92,7 @@ func (n *Notifier) sendWebhook(ctx context.Context, t definition.NotifyTarget, p
 			return fmt.Errorf("signing secret %s is empty; put the shared secret in it", t.Secret)
 		}
 		red.add(key)
-		h.Set(SignatureHeader, sign([]byte(key), p.body))
+		h.Set(signatureHeader, sign([]byte(key), p.body))
 	}
 	return n.post(ctx, target, p.body, h)
 }

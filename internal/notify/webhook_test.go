@@ -34,7 +34,7 @@ type received struct {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	valid := VerifySignature(r.secret, body, req.Header.Get(SignatureHeader))
+	valid := VerifySignature(r.secret, body, req.Header.Get(signatureHeader))
 	r.mu.Lock()
 	r.got = append(r.got, received{header: req.Header.Clone(), body: body, valid: valid})
 	r.mu.Unlock()
@@ -75,13 +75,13 @@ func TestWebhookIsSignedAndVerifies(t *testing.T) {
 		}
 		r := got[0]
 		if !r.valid {
-			t.Errorf("signature %q does not verify", r.header.Get(SignatureHeader))
+			t.Errorf("signature %q does not verify", r.header.Get(signatureHeader))
 		}
-		if VerifySignature([]byte("another-secret-entirely"), r.body, r.header.Get(SignatureHeader)) {
+		if VerifySignature([]byte("another-secret-entirely"), r.body, r.header.Get(signatureHeader)) {
 			t.Error("the signature verifies under the wrong secret")
 		}
-		if e, d := r.header.Get(EventHeader), r.header.Get(DeliveryHeader); e != "failed" || d != "backup-db|failed|0193a-run|webhook" {
-			t.Errorf("%s %q, %s %q", EventHeader, e, DeliveryHeader, d)
+		if e, d := r.header.Get(eventHeader), r.header.Get(deliveryHeader); e != "failed" || d != "backup-db|failed|0193a-run|webhook" {
+			t.Errorf("%s %q, %s %q", eventHeader, e, deliveryHeader, d)
 		}
 		var m Message
 		if err := json.Unmarshal(r.body, &m); err != nil {
@@ -196,7 +196,7 @@ func TestReceiverDownIsRetried(t *testing.T) {
 		if row.Status != store.NotificationSent || row.Attempts != 3 || row.SentAt == nil || !row.SentAt.Equal(w.clock.Now()) || row.LastError != "" {
 			t.Errorf("after the receiver came up: %+v", row)
 		}
-		if got := rcv.received(); len(got) != 1 || !got[0].valid || got[0].header.Get(DeliveryHeader) != "n1" {
+		if got := rcv.received(); len(got) != 1 || !got[0].valid || got[0].header.Get(deliveryHeader) != "n1" {
 			t.Errorf("receiver got %+v", got)
 		}
 		if w.metric("webhook", "retry") != 2 || w.metric("webhook", "sent") != 1 {

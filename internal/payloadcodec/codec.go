@@ -43,7 +43,7 @@ type codecKey struct {
 }
 
 // New makes a codec from 32-byte keys, the first used to encrypt.
-func New(keys ...[]byte) (*Codec, error) {
+func newCodec(keys ...[]byte) (*Codec, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no key")
 	}
@@ -86,7 +86,7 @@ func LoadFile(path string) (*Codec, error) {
 		}
 		keys = append(keys, k)
 	}
-	c, err := New(keys...)
+	c, err := newCodec(keys...)
 	if err != nil {
 		return nil, fmt.Errorf("ACTIVITY_PAYLOAD_KEY_FILE: %s: %v", path, err)
 	}

@@ -79,7 +79,7 @@ func mustCodec(t *testing.T, keys ...string) *Codec {
 		}
 		raw = append(raw, b)
 	}
-	c, err := New(raw...)
+	c, err := newCodec(raw...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (c *Clock) Add(d time.Duration) {
 }
 
 // BufferMax bounds a Buffer.
-const BufferMax = 1 << 20
+const bufferMax = 1 << 20
 
 // Buffer is a bytes.Buffer safe for concurrent writes: a process's
 // output, or a logger's lines, read while they are written. It keeps the
@@ -52,7 +52,7 @@ type Buffer struct {
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.buf.Len() > BufferMax {
+	if b.buf.Len() > bufferMax {
 		return len(p), nil
 	}
 	return b.buf.Write(p)

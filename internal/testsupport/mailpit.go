@@ -20,9 +20,9 @@ import (
 //
 //	GOBIN=~/.cache/activity-core-tools/mailpit-v1.33.1 go install github.com/axllent/mailpit@v1.33.1
 const (
-	MailpitVersion = "v1.33.1"
+	mailpitVersion = "v1.33.1"
 	// MailpitEnv names a mailpit binary to use instead of searching.
-	MailpitEnv = "ACTIVITY_TEST_MAILPIT"
+	mailpitEnv = "ACTIVITY_TEST_MAILPIT"
 )
 
 // MailpitOptions says how the server receives mail.
@@ -49,10 +49,10 @@ type Mailpit struct {
 
 // MailpitBinary finds mailpit: $ACTIVITY_TEST_MAILPIT, else on PATH, else
 // where CI installs it. The error says how to install it.
-func MailpitBinary() (string, error) {
-	if p := os.Getenv(MailpitEnv); p != "" {
+func mailpitBinary() (string, error) {
+	if p := os.Getenv(mailpitEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", MailpitEnv, p, err)
+			return "", fmt.Errorf("%s=%s: %w", mailpitEnv, p, err)
 		}
 		return p, nil
 	}
@@ -61,20 +61,20 @@ func MailpitBinary() (string, error) {
 	}
 	var cached string
 	if home, err := os.UserHomeDir(); err == nil {
-		cached = filepath.Join(home, ".cache", "activity-core-tools", "mailpit-"+MailpitVersion, "mailpit")
+		cached = filepath.Join(home, ".cache", "activity-core-tools", "mailpit-"+mailpitVersion, "mailpit")
 		if _, err := os.Stat(cached); err == nil {
 			return cached, nil
 		}
 	}
 	return "", fmt.Errorf("mailpit not found (not in %s, not on PATH, not at %s); install it with GOBIN=%s go install github.com/axllent/mailpit@%s",
-		MailpitEnv, cached, filepath.Dir(cached), MailpitVersion)
+		mailpitEnv, cached, filepath.Dir(cached), mailpitVersion)
 }
 
 // StartMailpit runs mailpit on free loopback ports and stops it when the
 // test ends. The test is skipped when mailpit is not installed.
 func StartMailpit(t testing.TB, o MailpitOptions) *Mailpit {
 	t.Helper()
-	bin, err := MailpitBinary()
+	bin, err := mailpitBinary()
 	if err != nil {
 		t.Skip(err)
 	}
@@ -152,7 +152,7 @@ func withoutMailpitEnv(env []string) []string {
 }
 
 // MailpitAddress is a name and address as mailpit's API shows them.
-type MailpitAddress struct {
+type mailpitAddress struct {
 	Name    string `json:"Name"`
 	Address string `json:"Address"`
 }
@@ -161,8 +161,8 @@ type MailpitAddress struct {
 type MailpitSummary struct {
 	ID        string           `json:"ID"`
 	MessageID string           `json:"MessageID"`
-	From      MailpitAddress   `json:"From"`
-	To        []MailpitAddress `json:"To"`
+	From      mailpitAddress   `json:"From"`
+	To        []mailpitAddress `json:"To"`
 	Subject   string           `json:"Subject"`
 }
 
@@ -176,10 +176,10 @@ type MailpitList struct {
 type MailpitMessage struct {
 	ID        string           `json:"ID"`
 	MessageID string           `json:"MessageID"`
-	From      MailpitAddress   `json:"From"`
-	To        []MailpitAddress `json:"To"`
-	Cc        []MailpitAddress `json:"Cc"`
-	Bcc       []MailpitAddress `json:"Bcc"`
+	From      mailpitAddress   `json:"From"`
+	To        []mailpitAddress `json:"To"`
+	Cc        []mailpitAddress `json:"Cc"`
+	Bcc       []mailpitAddress `json:"Bcc"`
 	Subject   string           `json:"Subject"`
 	Text      string           `json:"Text"`
 	// Headers is GET /api/v1/message/{ID}/headers.

@@ -13,7 +13,7 @@ import (
 // definition, by its dotted path in the canonical spec
 // (trigger.cron_expression, rule.when[0]). Old is absent when the field
 // was added and New when it was removed.
-type Change struct {
+type change struct {
 	Path string          `json:"path"`
 	Old  json.RawMessage `json:"old,omitempty"`
 	New  json.RawMessage `json:"new,omitempty"`
@@ -21,7 +21,7 @@ type Change struct {
 
 // String is the change as the text timeline shows it:
 // trigger.cron_expression: "0 3 * * *" → "0 4 * * *".
-func (c Change) String() string {
+func (c change) String() string {
 	if c.Path == modePath {
 		if t := modeText(c); t != "" {
 			return t
@@ -44,35 +44,35 @@ func shownValue(v json.RawMessage) string {
 // key by key, lists of the same length element by element; a list whose
 // length changed is one change of the whole list. Changes are sorted by
 // path. A spec that is not JSON is compared as one value.
-func Diff(oldSpec, newSpec json.RawMessage) []Change {
+func diff(oldSpec, newSpec json.RawMessage) []change {
 	var o, n any
 	if json.Unmarshal(oldSpec, &o) != nil || json.Unmarshal(newSpec, &n) != nil {
 		if bytes.Equal(oldSpec, newSpec) {
 			return nil
 		}
-		return []Change{{Path: "(spec)", Old: compactJSON(oldSpec), New: compactJSON(newSpec)}}
+		return []change{{Path: "(spec)", Old: compactJSON(oldSpec), New: compactJSON(newSpec)}}
 	}
-	var out []Change
+	var out []change
 	diffValue("", o, n, &out)
-	slices.SortStableFunc(out, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortStableFunc(out, func(a, b change) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
-func diffValue(path string, o, n any, out *[]Change) {
+func diffValue(path string, o, n any, out *[]change) {
 	om, oIsMap := o.(map[string]any)
 	nm, nIsMap := n.(map[string]any)
 	if oIsMap && nIsMap {
 		for k, ov := range om {
 			nv, ok := nm[k]
 			if !ok {
-				*out = append(*out, Change{Path: join(path, k), Old: marshal(ov)})
+				*out = append(*out, change{Path: join(path, k), Old: marshal(ov)})
 				continue
 			}
 			diffValue(join(path, k), ov, nv, out)
 		}
 		for k, nv := range nm {
 			if _, ok := om[k]; !ok {
-				*out = append(*out, Change{Path: join(path, k), New: marshal(nv)})
+				*out = append(*out, change{Path: join(path, k), New: marshal(nv)})
 			}
 		}
 		return
@@ -87,7 +87,7 @@ func diffValue(path string, o, n any, out *[]Change) {
 	}
 	ob, nb := marshal(o), marshal(n)
 	if !bytes.Equal(ob, nb) {
-		*out = append(*out, Change{Path: cmp.Or(path, "(spec)"), Old: ob, New: nb})
+		*out = append(*out, change{Path: cmp.Or(path, "(spec)"), Old: ob, New: nb})
 	}
 }
 

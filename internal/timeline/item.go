@@ -71,7 +71,7 @@ func versionItem(ctx context.Context, versions *versionCache, it *Item) {
 		it.Summary = fmt.Sprintf("v%d%s (was v%d): the versions are not both stored, no diff", d.Version, from, d.Previous)
 		return
 	}
-	it.Changes = modeChanges(Diff(prev, next))
+	it.Changes = modeChanges(diff(prev, next))
 	if len(it.Changes) > changesMax {
 		it.Changes = it.Changes[:changesMax]
 	}
@@ -81,7 +81,7 @@ func versionItem(ctx context.Context, versions *versionCache, it *Item) {
 // changesShown bounds the changes one text line names.
 const changesShown = 4
 
-func changesText(cs []Change) string {
+func changesText(cs []change) string {
 	if len(cs) == 0 {
 		return "no field changed (only the content hash)"
 	}
@@ -144,7 +144,7 @@ func problemItem(it *Item) {
 // runItems is what one run tells: fired and its outcome, or one skip or
 // miss.
 func runItems(r store.Run) []Item {
-	facts := &RunFacts{Status: r.Status, Trigger: r.Trigger, Version: r.DefinitionVersion, ScheduledAt: r.ScheduledAt, StartedAt: r.StartedAt,
+	facts := &runFacts{Status: r.Status, Trigger: r.Trigger, Version: r.DefinitionVersion, ScheduledAt: r.ScheduledAt, StartedAt: r.StartedAt,
 		FinishedAt: r.FinishedAt, SkipReason: r.SkipReason, Stage: r.Stage, ExitCode: r.ExitCode, Error: r.Error}
 	base := Item{RunID: r.ID, Run: facts, key: "r" + r.ID}
 	switch r.Status {
@@ -152,12 +152,12 @@ func runItems(r store.Run) []Item {
 		return []Item{missedItem(base, r)}
 	case store.RunSkipped:
 		it := base
-		it.At, it.Kind, it.rank = firstTime(r.StartedAt, &r.CreatedAt), KindSkipped, rankOutcome
+		it.At, it.Kind, it.rank = firstTime(r.StartedAt, &r.CreatedAt), kindSkipped, rankOutcome
 		it.Summary = fmt.Sprintf("run %s (%s) skipped: %s", r.ID, triggerText(r), oneLine(cmp.Or(r.SkipReason, "no reason recorded")))
 		return []Item{it}
 	}
 	fired := base
-	fired.At, fired.Kind, fired.rank = firstTime(r.StartedAt, &r.CreatedAt), KindFired, rankFired
+	fired.At, fired.Kind, fired.rank = firstTime(r.StartedAt, &r.CreatedAt), kindFired, rankFired
 	fired.Summary = fmt.Sprintf("run %s fired (%s)", r.ID, triggerText(r))
 	if !r.Status.Terminal() {
 		fired.Summary += ", " + string(r.Status)
@@ -170,7 +170,7 @@ func runItems(r store.Run) []Item {
 }
 
 func missedItem(it Item, r store.Run) Item {
-	it.At, it.Kind, it.rank = firstTime(r.ScheduledAt, &r.CreatedAt), KindMissed, rankOutcome
+	it.At, it.Kind, it.rank = firstTime(r.ScheduledAt, &r.CreatedAt), kindMissed, rankOutcome
 	var d struct {
 		First *time.Time `json:"first"`
 		Last  *time.Time `json:"last"`

@@ -16,8 +16,8 @@ var modeActive = json.RawMessage(`"active"`)
 
 // modeChanges fills the absent side of a mode change with active and
 // puts the change first.
-func modeChanges(cs []Change) []Change {
-	i := slices.IndexFunc(cs, func(c Change) bool { return c.Path == modePath })
+func modeChanges(cs []change) []change {
+	i := slices.IndexFunc(cs, func(c change) bool { return c.Path == modePath })
 	if i < 0 {
 		return cs
 	}
@@ -28,13 +28,13 @@ func modeChanges(cs []Change) []Change {
 	if len(c.New) == 0 {
 		c.New = modeActive
 	}
-	out := append([]Change{c}, cs[:i]...)
+	out := append([]change{c}, cs[:i]...)
 	return append(out, cs[i+1:]...)
 }
 
 // modeText is a mode change as the text timeline shows it, without the
 // quotes of JSON: mode: shadow → active.
-func modeText(c Change) string {
+func modeText(c change) string {
 	var o, n string
 	if json.Unmarshal(c.Old, &o) != nil || json.Unmarshal(c.New, &n) != nil {
 		return ""

@@ -9,7 +9,7 @@ import (
 
 // ErrBadTime: a since or until that is neither a duration back from now
 // nor a time.
-var ErrBadTime = errors.New("not a duration back from now (7d, 36h, 90m, 2w) or a time (RFC 3339, or a UTC date 2026-03-01)")
+var errBadTime = errors.New("not a duration back from now (7d, 36h, 90m, 2w) or a time (RFC 3339, or a UTC date 2026-03-01)")
 
 // ParseTime reads a window bound: a duration back from now (Go's, plus
 // days "7d" and weeks "2w"), an RFC 3339 time, or a UTC date-time
@@ -24,7 +24,7 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, ErrBadTime
+	return time.Time{}, errBadTime
 }
 
 func parseAgo(s string) (time.Duration, bool) {

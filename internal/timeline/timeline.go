@@ -33,14 +33,14 @@ type Store interface {
 // what a run left. A run that executed gives two items, fired and its
 // outcome (its status); a skip or a miss gives one.
 const (
-	KindFired   = "fired"
-	KindSkipped = "skipped"
-	KindMissed  = "missed"
+	kindFired   = "fired"
+	kindSkipped = "skipped"
+	kindMissed  = "missed"
 )
 
 // Limits of Query.Limit: the store's timeline limits.
 const (
-	LimitDefault = store.TimelineLimitDefault
+	limitDefault = store.TimelineLimitDefault
 	LimitMax     = store.TimelineLimitMax
 	// SinceDefault is how far back a story goes when no since is given.
 	SinceDefault = 7 * 24 * time.Hour
@@ -78,12 +78,12 @@ type Item struct {
 	Version  int `json:"version,omitempty"`
 	Previous int `json:"previous,omitempty"`
 	// Changes is the field-by-field diff of a version from the previous.
-	Changes []Change `json:"changes,omitempty"`
+	Changes []change `json:"changes,omitempty"`
 	// Origin is where a version item's version came from (the commit and
 	// its author for a git source; docs/git-sources.md#provenance).
 	Origin *store.Origin `json:"origin,omitempty"`
 	// Run is what a run item's run recorded.
-	Run *RunFacts `json:"run,omitempty"`
+	Run *runFacts `json:"run,omitempty"`
 	// Detail is the store entry's detail, as stored.
 	Detail json.RawMessage `json:"detail,omitempty"`
 
@@ -92,7 +92,7 @@ type Item struct {
 }
 
 // RunFacts is what the story tells of a run (never its output).
-type RunFacts struct {
+type runFacts struct {
 	Status      store.RunStatus  `json:"status"`
 	Trigger     store.RunTrigger `json:"trigger"`
 	Version     int              `json:"definition_version,omitempty"`
@@ -137,7 +137,7 @@ func Build(ctx context.Context, st Store, q Query) (*Story, error) {
 	if q.DefinitionID == "" {
 		return nil, fmt.Errorf("%w: timeline: no definition id", store.ErrInvalid)
 	}
-	q.Limit = min(cmp.Or(max(q.Limit, 0), LimitDefault), LimitMax)
+	q.Limit = min(cmp.Or(max(q.Limit, 0), limitDefault), LimitMax)
 	q.Since, q.Until = q.Since.UTC(), q.Until.UTC()
 	entries, entriesLeft, err := newestEntries(ctx, st, q)
 	if err != nil {

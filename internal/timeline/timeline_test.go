@@ -70,7 +70,7 @@ func TestDiff(t *testing.T) {
 	old := json.RawMessage(`{"id":"a","trigger":{"trigger_type":"cron","cron_expression":"0 3 * * *"},"rule":{"when":["x","y"]},"retry":{"max_attempts":1},"gone":true}`)
 	next := json.RawMessage(`{"id":"a","trigger":{"trigger_type":"cron","cron_expression":"0 4 * * *"},"rule":{"when":["x","z"]},"retry":{"max_attempts":1},"expect":{"grace":"5m"},"env":["<a>"]}`)
 	var got []string
-	for _, c := range Diff(old, next) {
+	for _, c := range diff(old, next) {
 		got = append(got, c.String())
 	}
 	want := []string{
@@ -83,10 +83,10 @@ func TestDiff(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("diff:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if d := Diff(old, old); len(d) != 0 {
+	if d := diff(old, old); len(d) != 0 {
 		t.Errorf("no change gave %v", d)
 	}
-	if d := Diff(json.RawMessage(`{"l":[1]}`), json.RawMessage(`{"l":[1,2]}`)); len(d) != 1 || d[0].String() != "l: [1] → [1,2]" {
+	if d := diff(json.RawMessage(`{"l":[1]}`), json.RawMessage(`{"l":[1,2]}`)); len(d) != 1 || d[0].String() != "l: [1] → [1,2]" {
 		t.Errorf("list of another length: %v", d)
 	}
 }
@@ -173,7 +173,7 @@ func TestBuildWindowAndLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Items) != 3 || s.Items[2].Kind != KindMissed || s.Items[0].Kind != "failed" || s.LeftOut != 6 {
+	if len(s.Items) != 3 || s.Items[2].Kind != kindMissed || s.Items[0].Kind != "failed" || s.LeftOut != 6 {
 		t.Errorf("limit 3: %d items, first %s, left out %d", len(s.Items), s.Items[0].Kind, s.LeftOut)
 	}
 	var buf bytes.Buffer

@@ -27,7 +27,7 @@ type backfillForm struct {
 
 // backfill answers the backfill form: mode=preview asks the API for a
 // dry run and shows its fires; mode=start starts the backfill.
-func (u *UI) backfill(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) backfill(w http.ResponseWriter, r *http.Request, s *session) error {
 	d, err := u.definitionData(r)
 	if err != nil {
 		return err

@@ -85,7 +85,7 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	u, err := New(Config{API: api, Store: st, Logger: quiet})
+	u, err := newUI(Config{API: api, Store: st, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: s.id})
 		rec := httptest.NewRecorder()
 		u.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), `<tr id="def-`) != DefinitionsPageSizeDefault {
+		if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), `<tr id="def-`) != definitionsPageSizeDefault {
 			b.Fatalf("page %s: %d\n%.2000s", query, rec.Code, rec.Body.String())
 		}
 	}
@@ -115,7 +115,7 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 	b.Run("list-page", func(b *testing.B) {
 		medianOf(b, func() {
 			got, err := st.ListDefinitionsPage(ctx, store.DefinitionPageFilter{})
-			if err != nil || len(got.Definitions) != DefinitionsPageSizeDefault {
+			if err != nil || len(got.Definitions) != definitionsPageSizeDefault {
 				b.Fatalf("list: %d %v", len(got.Definitions), err)
 			}
 		})
@@ -128,7 +128,7 @@ func BenchmarkDefinitionsPage10000(b *testing.B) {
 			}
 		})
 	})
-	deep, err := st.ListDefinitionsPage(ctx, store.DefinitionPageFilter{Limit: 99 * DefinitionsPageSizeDefault})
+	deep, err := st.ListDefinitionsPage(ctx, store.DefinitionPageFilter{Limit: 99 * definitionsPageSizeDefault})
 	if err != nil || deep.Next == "" {
 		b.Fatal(deep.Next, err)
 	}

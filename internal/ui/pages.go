@@ -48,7 +48,7 @@ type definitionsData struct {
 // healthFilters are the health filter's choices (adminapi.ParseHealthFilter).
 var healthFilters = []string{"problems", "failing", "missed", "late", "stale", "ok"}
 
-func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) definitions(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := definitionsData{Trigger: q.Get("trigger_type"), Enabled: q.Get("enabled"), Source: q.Get("source"), Health: q.Get("health"),
@@ -119,7 +119,7 @@ func (u *UI) definitions(w http.ResponseWriter, r *http.Request, s *session) err
 
 // definitionRows makes the rows of a definitions page: schedule state from
 // the operator pauses, health, next fires and the last runs of each.
-func (u *UI) definitionRows(ctx context.Context, defs []store.Definition, health map[string]store.DefinitionHealth, now time.Time) ([]definitionRow, error) {
+func (u *ui) definitionRows(ctx context.Context, defs []store.Definition, health map[string]store.DefinitionHealth, now time.Time) ([]definitionRow, error) {
 	pauses, err := u.cfg.Store.ListOperatorPauses(ctx)
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ const (
 	notificationsShown = 20
 )
 
-func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) definition(w http.ResponseWriter, r *http.Request, s *session) error {
 	d, err := u.definitionData(r)
 	if err != nil {
 		return err
@@ -203,7 +203,7 @@ func (u *UI) definition(w http.ResponseWriter, r *http.Request, s *session) erro
 
 // definitionData reads what a definition page shows, with its forms
 // empty (defaults filled in).
-func (u *UI) definitionData(r *http.Request) (*definitionData, error) {
+func (u *ui) definitionData(r *http.Request) (*definitionData, error) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	def, err := u.cfg.Store.GetDefinition(ctx, id)
@@ -274,7 +274,7 @@ func (u *UI) definitionData(r *http.Request) (*definitionData, error) {
 }
 
 // alerting fills a definition page's health, timeline and notifications.
-func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) error {
+func (u *ui) alerting(ctx context.Context, r *http.Request, d *definitionData) error {
 	id := d.Def.ID
 	d.Since = cmp.Or(strings.TrimSpace(r.URL.Query().Get("since")), "7d")
 	var err error
@@ -291,7 +291,7 @@ func (u *UI) alerting(ctx context.Context, r *http.Request, d *definitionData) e
 
 // runNow starts a manual run with the inputs of the run form. Refused
 // values come back on the definition page, each beside its field.
-func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	def, err := u.cfg.Store.GetDefinition(r.Context(), id)
 	if err != nil {
@@ -315,7 +315,7 @@ func (u *UI) runNow(w http.ResponseWriter, r *http.Request, s *session) error {
 // refusedRun shows the definition page again with the run form as posted
 // and why it was refused: per field for input errors (400), else the
 // error page.
-func (u *UI) refusedRun(w http.ResponseWriter, r *http.Request, s *session, spec *definition.Definition, given map[string]any, note string, err error) error {
+func (u *ui) refusedRun(w http.ResponseWriter, r *http.Request, s *session, spec *definition.Definition, given map[string]any, note string, err error) error {
 	ies := inputErrors(err)
 	if ies == nil {
 		if status, _, _ := adminapi.ErrorStatus(err); status != http.StatusBadRequest {
@@ -338,7 +338,7 @@ func (u *UI) refusedRun(w http.ResponseWriter, r *http.Request, s *session, spec
 	return nil
 }
 
-func (u *UI) pause(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) pause(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	until, err := parseUntil(r.PostFormValue("until"), u.cfg.Now())
 	if err != nil {
@@ -358,7 +358,7 @@ func (u *UI) pause(w http.ResponseWriter, r *http.Request, s *session) error {
 	return u.flashTo(w, r, s, msg+".", "/ui/definitions/"+url.PathEscape(id))
 }
 
-func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) resume(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	if _, err := u.cfg.API.ResumeDefinition(r.Context(), id); err != nil {
 		return err
@@ -376,7 +376,7 @@ type runTable struct {
 
 // runTable makes the table of runs, asking which pending ones wait for
 // a worker (one Temporal call per distinct pool, cached by the API).
-func (u *UI) runTable(ctx context.Context, runs []store.Run) runTable {
+func (u *ui) runTable(ctx context.Context, runs []store.Run) runTable {
 	return runTable{Runs: runs, Waiting: u.cfg.API.RunsWaiting(ctx, runs)}
 }
 
@@ -389,7 +389,7 @@ type runsData struct {
 	First      string
 }
 
-func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) runs(w http.ResponseWriter, r *http.Request, s *session) error {
 	q := r.URL.Query()
 	d := runsData{Status: q.Get("status"), Definition: strings.TrimSpace(q.Get("definition")), Statuses: runStatuses}
 	f := store.RunFilter{DefinitionID: d.Definition, Limit: u.cfg.RunsPageSize, Before: q.Get("before")}
@@ -483,7 +483,7 @@ func startedRecently(r *http.Request, now time.Time) bool {
 	return age >= 0 && age < startedWait
 }
 
-func (u *UI) run(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) run(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	run, err := u.cfg.Store.GetRun(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) && startedRecently(r, u.cfg.Now()) {
@@ -527,12 +527,12 @@ type syncData struct {
 	Definitions, Schedules, EventTypes bool
 }
 
-func (u *UI) syncPage(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) syncPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	def := syncer.DefaultOptions()
 	return u.showSync(w, r, s, syncData{Definitions: def.Definitions, Schedules: def.Schedules, EventTypes: def.EventTypes})
 }
 
-func (u *UI) showSync(w http.ResponseWriter, r *http.Request, s *session, d syncData) error {
+func (u *ui) showSync(w http.ResponseWriter, r *http.Request, s *session, d syncData) error {
 	st, err := u.cfg.API.SyncStatus(r.Context())
 	if err != nil {
 		return err
@@ -548,7 +548,7 @@ func (u *UI) showSync(w http.ResponseWriter, r *http.Request, s *session, d sync
 	return nil
 }
 
-func (u *UI) syncPost(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) syncPost(w http.ResponseWriter, r *http.Request, s *session) error {
 	opts := syncer.Options{
 		Definitions: r.PostFormValue("definitions") != "",
 		Schedules:   r.PostFormValue("schedules") != "",
@@ -582,12 +582,12 @@ type eventsData struct {
 	Matched          int
 }
 
-func (u *UI) eventsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) eventsPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	u.render(w, r, s, http.StatusOK, "events", "Events", eventsData{Payload: "{}"})
 	return nil
 }
 
-func (u *UI) explain(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) explain(w http.ResponseWriter, r *http.Request, s *session) error {
 	d := eventsData{Subject: strings.TrimSpace(r.PostFormValue("subject")), Payload: r.PostFormValue("payload")}
 	out, err := u.cfg.API.Explain(r.Context(), d.Subject, json.RawMessage(strings.TrimSpace(d.Payload)))
 	if err != nil {
@@ -623,7 +623,7 @@ type problemsData struct {
 	Now  string
 }
 
-func (u *UI) problems(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) problems(w http.ResponseWriter, r *http.Request, s *session) error {
 	rows, err := u.cfg.API.Problems(r.Context())
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 
 // cancel asks the API to cancel a pending or running run; the run page
 // shows it canceled, by whom, once its workflow ends.
-func (u *UI) cancel(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) cancel(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	note := strings.TrimSpace(r.PostFormValue("note"))
 	if _, err := u.cfg.API.CancelRun(r.Context(), id, note); err != nil {
@@ -25,7 +25,7 @@ func (u *UI) cancel(w http.ResponseWriter, r *http.Request, s *session) error {
 }
 
 // rerun starts a new manual run with the inputs the run recorded.
-func (u *UI) rerun(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) rerun(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	started, err := u.cfg.API.RerunRun(r.Context(), id, strings.TrimSpace(r.PostFormValue("note")))
 	if err != nil {
@@ -38,7 +38,7 @@ func (u *UI) rerun(w http.ResponseWriter, r *http.Request, s *session) error {
 // runOutput streams a run's output as server-sent events for live.js,
 // after the session check, through the API's own stream
 // (docs/run-control.md#live-output).
-func (u *UI) runOutput(w http.ResponseWriter, r *http.Request, _ *session) error {
+func (u *ui) runOutput(w http.ResponseWriter, r *http.Request, _ *session) error {
 	tw := &trackedWriter{ResponseWriter: w}
 	err := u.cfg.API.ServeRunOutput(tw, r, r.PathValue("id"))
 	if err == nil || tw.wrote || errors.Is(err, context.Canceled) {
@@ -82,7 +82,7 @@ type workersData struct {
 	Now   string
 }
 
-func (u *UI) workers(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) workers(w http.ResponseWriter, r *http.Request, s *session) error {
 	pools, err := u.cfg.API.Workers(r.Context())
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ type auditData struct {
 // auditPageSize is how many audit records a page lists.
 const auditPageSize = 100
 
-func (u *UI) audit(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) audit(w http.ResponseWriter, r *http.Request, s *session) error {
 	q := r.URL.Query()
 	d := auditData{Actor: strings.TrimSpace(q.Get("actor")), Action: q.Get("action"), Definition: strings.TrimSpace(q.Get("definition_id")),
 		Run: strings.TrimSpace(q.Get("run_id")), Actions: auditActions}

@@ -260,7 +260,7 @@ func TestSessionIdleTooShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(Config{API: api, Store: st, SessionIdle: 30 * time.Second})
+	_, err = newUI(Config{API: api, Store: st, SessionIdle: 30 * time.Second})
 	if err == nil || err.Error() != "ui: SessionIdle (30s) must be at least 1m0s" {
 		t.Fatalf("New with SessionIdle 30s: %v", err)
 	}

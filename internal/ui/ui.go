@@ -31,24 +31,24 @@ import (
 )
 
 // Prefix is where the dashboard is mounted.
-const Prefix = "/ui/"
+const prefix = "/ui/"
 
 // Defaults.
 const (
 	// DefinitionsPageSizeDefault is how many definitions a page lists.
-	DefinitionsPageSizeDefault = 50
+	definitionsPageSizeDefault = 50
 	// RunsPageSizeDefault is how many runs a page lists.
-	RunsPageSizeDefault = 50
+	runsPageSizeDefault = 50
 	// SessionIdleDefault ends a session nobody used for this long.
-	SessionIdleDefault = 12 * time.Hour
+	sessionIdleDefault = 12 * time.Hour
 	// lastRunsPerDefinition is how many runs a definitions row shows.
 	lastRunsPerDefinition = 3
 	// versionsShown is how many versions a definition page lists.
 	versionsShown = 20
 	// SignInPerMinuteDefault and SignInBurstDefault bound sign-in
 	// attempts per client address: a burst of 5, then one every 12 s.
-	SignInPerMinuteDefault = 5
-	SignInBurstDefault     = 5
+	signInPerMinuteDefault = 5
+	signInBurstDefault     = 5
 	// signInClientsMax bounds the clients whose attempts are counted.
 	signInClientsMax = 10000
 )
@@ -84,7 +84,7 @@ type Config struct {
 }
 
 // UI is the dashboard's http.Handler.
-type UI struct {
+type ui struct {
 	cfg      Config
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -97,21 +97,21 @@ type UI struct {
 }
 
 // New builds the dashboard.
-func New(cfg Config) (*UI, error) {
+func newUI(cfg Config) (*ui, error) {
 	if cfg.API == nil {
 		return nil, errors.New("ui: Config.API is required")
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("ui: Config.Store is required")
 	}
-	cfg.DefinitionsPageSize = cmp.Or(cfg.DefinitionsPageSize, DefinitionsPageSizeDefault)
-	cfg.RunsPageSize = cmp.Or(cfg.RunsPageSize, RunsPageSizeDefault)
-	cfg.SessionIdle = cmp.Or(cfg.SessionIdle, SessionIdleDefault)
+	cfg.DefinitionsPageSize = cmp.Or(cfg.DefinitionsPageSize, definitionsPageSizeDefault)
+	cfg.RunsPageSize = cmp.Or(cfg.RunsPageSize, runsPageSizeDefault)
+	cfg.SessionIdle = cmp.Or(cfg.SessionIdle, sessionIdleDefault)
 	if cfg.SessionIdle < touchEvery {
 		return nil, fmt.Errorf("ui: SessionIdle (%s) must be at least %s", cfg.SessionIdle, touchEvery)
 	}
-	cfg.SignInPerMinute = cmp.Or(cfg.SignInPerMinute, SignInPerMinuteDefault)
-	cfg.SignInBurst = cmp.Or(cfg.SignInBurst, SignInBurstDefault)
+	cfg.SignInPerMinute = cmp.Or(cfg.SignInPerMinute, signInPerMinuteDefault)
+	cfg.SignInBurst = cmp.Or(cfg.SignInBurst, signInBurstDefault)
 	if cfg.SignInPerMinute < 1 || cfg.SignInBurst < 1 {
 		return nil, fmt.Errorf("ui: SignInPerMinute (%d) and SignInBurst (%d) must be positive", cfg.SignInPerMinute, cfg.SignInBurst)
 	}
@@ -122,7 +122,7 @@ func New(cfg Config) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{
+	u := &ui{
 		cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), mux: http.NewServeMux(), pages: pages,
 		sessions: newSessions(cfg.Store, cfg.SessionIdle, cfg.Now),
 		signIns:  newSignInLimits(cfg.SignInPerMinute, cfg.SignInBurst, signInClientsMax),
@@ -136,7 +136,7 @@ func New(cfg Config) (*UI, error) {
 func NewHandler(cfg Config) func(api *adminapi.Server) (http.Handler, error) {
 	return func(api *adminapi.Server) (http.Handler, error) {
 		cfg.API = api
-		return New(cfg)
+		return newUI(cfg)
 	}
 }
 
@@ -152,7 +152,7 @@ const (
 	admin   = adminapi.RoleAdmin
 )
 
-func (u *UI) routes() {
+func (u *ui) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	u.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	u.mux.HandleFunc("GET /ui/login", u.loginForm)
@@ -188,7 +188,7 @@ func (u *UI) routes() {
 }
 
 // ServeHTTP serves the dashboard.
-func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (u *ui) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// The only script is the dashboard's own live.js: the policy forbids
 	// inline script, so even a rendering mistake could not run what a
@@ -206,7 +206,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // guard checks the session, the role a page needs and, for POSTs, the
 // CSRF token and the Origin; the handler then acts as the session's
 // principal. need documents an action's role: the API enforces it.
-func (u *UI) guard(need adminapi.Role, post bool, h handler) http.Handler {
+func (u *ui) guard(need adminapi.Role, post bool, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := u.sessions.get(r)
 		if err != nil {
@@ -254,7 +254,7 @@ func (u *UI) guard(need adminapi.Role, post bool, h handler) http.Handler {
 	})
 }
 
-func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+func (u *ui) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	if err == nil {
 		err = errors.New("forbidden")
 	}
@@ -271,17 +271,17 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error)
 	u.errorPage(w, r, s, status, msg)
 }
 
-func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
+func (u *ui) errorPage(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
 	u.render(w, r, s, status, "error", "Error", map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
 }
 
 // loginForm shows the sign-in form, or how to configure a token when
 // there is none.
-func (u *UI) loginForm(w http.ResponseWriter, r *http.Request) {
+func (u *ui) loginForm(w http.ResponseWriter, r *http.Request) {
 	u.showLogin(w, r, http.StatusOK, "")
 }
 
-func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (u *ui) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	data := map[string]any{"Next": safeNext(r.FormValue("next")), "Message": msg}
 	if err := u.cfg.API.CheckToken("", false); err != nil {
 		if st, _, m := adminapi.ErrorStatus(err); st == http.StatusForbidden {
@@ -292,12 +292,12 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, msg s
 	// Login CSRF: the form carries a value the browser also holds in a
 	// SameSite=Strict cookie; a form posted from elsewhere has neither.
 	nonce := randomID()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: Prefix, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: prefix, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	data["Nonce"] = nonce
 	u.render(w, r, nil, status, "login", "Sign in", data)
 }
 
-func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := u.signIns.take(adminapi.ClientIP(r), u.cfg.Now()); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -335,27 +335,27 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, nil, fmt.Errorf("keeping your session: %w", err))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: Prefix, MaxAge: -1})
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: Prefix, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: prefix, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: prefix, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode})
 	u.log.Info("ui: signed in", "name", p.Name, "role", p.Role, "remote", r.RemoteAddr)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
-func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) error {
+func (u *ui) logout(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := u.sessions.drop(r.Context(), s.id); err != nil {
 		return err
 	}
 	u.cfg.API.SignOut(r.Context())
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: prefix, MaxAge: -1, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 	return nil
 }
 
-func (u *UI) secure(r *http.Request) bool { return secureCookies(r, u.cfg.TrustForwardedProto) }
+func (u *ui) secure(r *http.Request) bool { return secureCookies(r, u.cfg.TrustForwardedProto) }
 
 // safeNext keeps a post-login redirect on the dashboard.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+	if !strings.HasPrefix(next, prefix) || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
 		return "/ui/definitions"
 	}
 	return next

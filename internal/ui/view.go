@@ -72,7 +72,7 @@ type frame struct {
 	Data any
 }
 
-func (u *UI) render(w http.ResponseWriter, r *http.Request, s *session, status int, page, title string, data any) {
+func (u *ui) render(w http.ResponseWriter, r *http.Request, s *session, status int, page, title string, data any) {
 	f := frame{Title: title, Nav: page, Data: data}
 	if s != nil {
 		f.Signed, f.Name, f.Role, f.CSRF, f.Flash = true, s.row.Actor, adminapi.Role(s.row.Role), s.row.CSRF, s.flash
@@ -326,7 +326,7 @@ type pager struct {
 }
 
 // flashTo leaves msg for the session's next page and redirects there.
-func (u *UI) flashTo(w http.ResponseWriter, r *http.Request, s *session, msg, to string) error {
+func (u *ui) flashTo(w http.ResponseWriter, r *http.Request, s *session, msg, to string) error {
 	if err := u.sessions.setFlash(r.Context(), s, msg); err != nil {
 		return err
 	}

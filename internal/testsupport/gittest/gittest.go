@@ -50,11 +50,11 @@ func NewRepo(t testing.TB) *Repo {
 // git config ignored, and fails the test on error; it returns stdout.
 func Run(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	return RunEnv(t, dir, nil, args...)
+	return runEnv(t, dir, nil, args...)
 }
 
 // RunEnv is Run with extra environment variables.
-func RunEnv(t testing.TB, dir string, env []string, args ...string) string {
+func runEnv(t testing.TB, dir string, env []string, args ...string) string {
 	t.Helper()
 	if dir != "" {
 		args = append([]string{"-C", dir}, args...)
@@ -102,7 +102,7 @@ func (r *Repo) Commit(files map[string]string, author, message string) string {
 		}
 	}
 	r.Git("add", "--all")
-	RunEnv(r.t, r.Work, authorEnv(r.t, author), "commit", "--quiet", "--allow-empty", "--no-gpg-sign", "-m", message)
+	runEnv(r.t, r.Work, authorEnv(r.t, author), "commit", "--quiet", "--allow-empty", "--no-gpg-sign", "-m", message)
 	return strings.TrimSpace(r.Git("rev-parse", "HEAD"))
 }
 
