@@ -34,9 +34,6 @@ const (
 	NATSSubjectsDefault      = "org.>,activity.>"
 	LifecyclePrefixDefault   = "activity"
 	SyncMaxErrorsDefault     = 50
-	// NATSStreamReplicasDefault is one copy: right for a single NATS
-	// server; a JetStream cluster of three wants 3.
-	natsStreamReplicasDefault = 1
 )
 
 // Engines says where the store, Temporal and NATS are.
