@@ -208,12 +208,37 @@ func (w *Watch) renew(every time.Duration) {
 		}
 		reply, err := w.ask(context.Background(), false)
 		if err != nil || reply.Attempt != w.attempt {
+			w.drain()
 			w.mu.Lock()
 			w.lost = true
 			w.mu.Unlock()
 			w.notify()
 			return
 		}
+	}
+}
+
+// drainWaitMax bounds how long a lost watch waits for the chunks already
+// delivered to it to be queued.
+const drainWaitMax = 2 * time.Second
+
+// drain hands every chunk the server already delivered to onData before
+// the watch is marked lost. nats.go runs the data subscription's callback
+// on a goroutine of its own, so a worker's last chunks and its end can
+// still be on their way to the queue when the renewal learns that the
+// worker has gone: without this, a reader could see the loss first and
+// miss the run's last output.
+func (w *Watch) drain() {
+	closed := w.sub.StatusChanged(nats.SubscriptionClosed)
+	if w.sub.Drain() != nil {
+		return
+	}
+	t := time.NewTimer(drainWaitMax)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
+	case <-w.stop:
 	}
 }
 
