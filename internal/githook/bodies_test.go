@@ -68,13 +68,22 @@ func (b *heldBody) Read([]byte) (int, error) {
 	return 0, errors.New("the sender went away")
 }
 
-func TestBodyReadsAreBounded(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.BodyReads = 1 })
-	body := payload(t, "github_push.json")
-	held := &heldBody{started: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan int)
+// holdOnlySlot starts a harness with one body slot and a signed push
+// whose body is held back in it; done gets that request's status once
+// held.release is closed.
+func holdOnlySlot(t *testing.T) (h *harness, body []byte, held *heldBody, done chan int) {
+	t.Helper()
+	h = newHarness(t, func(c *Config) { c.BodyReads = 1 })
+	body = payload(t, "github_push.json")
+	held = &heldBody{started: make(chan struct{}), release: make(chan struct{})}
+	done = make(chan int)
 	go func() { done <- h.send("defs", headers(providerGitHub, "push", hookSecret, body), held).Code }()
 	<-held.started
+	return h, body, held, done
+}
+
+func TestBodyReadsAreBounded(t *testing.T) {
+	h, body, held, done := holdOnlySlot(t)
 
 	rec := h.send("defs", headers(providerGitHub, "push", hookSecret, body), unreadBody{t})
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
@@ -131,12 +140,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // is taken still gets its source synced, once: further refusals within a
 // minute add nothing, so a flood costs at most a sync a minute.
 func TestBusyWebhookIsCaughtUp(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.BodyReads = 1 })
-	body := payload(t, "github_push.json")
-	held := &heldBody{started: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan int)
-	go func() { done <- h.send("defs", headers(providerGitHub, "push", hookSecret, body), held).Code }()
-	<-held.started
+	h, body, held, done := holdOnlySlot(t)
 
 	if rec := h.send("defs", headers(providerGitHub, "push", hookSecret, body), unreadBody{t}); rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("with every read slot taken: %d, want 503", rec.Code)
